@@ -1,0 +1,75 @@
+// Builds cinch: compiles each plugin's JSON schema to standalone ajv code, then bundles every
+// executable into one file. `--check` fails when a committed generated validator is stale (CI).
+import { build } from 'esbuild'
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { compileSchema } from './compile-schema.mjs'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+
+// type (the name runtimes exec) -> entry point
+const cniPlugins = {
+  'cinch-bridge': 'plugins/cinch-bridge/main.ts',
+  'cinch-ipam': 'ipam/main.ts',
+}
+const commands = { cinch: 'cli/main.ts' }
+const schemas = ['plugins/cinch-bridge/schema.json', 'ipam/schema.json']
+
+// Native addons cannot be inlined: they are loaded from node_modules beside the bundle.
+const external = ['netlink', 'koffi', 'node-gyp-build']
+
+async function generateValidators(check) {
+  const stale = []
+  for (const rel of schemas) {
+    const src = join(root, rel)
+    if (!existsSync(src)) continue
+    const out = src.replace(/schema\.json$/, 'schema.validate.js')
+    const code = compileSchema(JSON.parse(await readFile(src, 'utf8')))
+    const old = existsSync(out) ? await readFile(out, 'utf8') : ''
+    if (old === code) continue
+    if (check) stale.push(rel)
+    else await writeFile(out, code)
+  }
+  if (stale.length) {
+    console.error(`stale generated validators (run npm run build and commit): ${stale.join(', ')}`)
+    process.exit(1)
+  }
+}
+
+async function bundle(entry, outfile) {
+  await build({
+    entryPoints: [join(root, entry)],
+    outfile: join(root, outfile),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external,
+    minify: false,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    banner: { js: '#!/usr/bin/env node' },
+    // pino's optional transports and thread-stream are never used by our synchronous destinations.
+    define: { 'import.meta.url': '__importMetaUrl' },
+    inject: [join(root, 'build/import-meta-url.cjs')],
+  })
+  await chmod(join(root, outfile), 0o755)
+}
+
+const check = process.argv.includes('--check')
+await generateValidators(check)
+if (!check) {
+  await mkdir(join(root, 'dist/cni'), { recursive: true })
+  await mkdir(join(root, 'dist/bin'), { recursive: true })
+  const jobs = []
+  for (const [type, entry] of Object.entries(cniPlugins)) {
+    if (existsSync(join(root, entry))) jobs.push(bundle(entry, `dist/cni/${type}`))
+  }
+  for (const [name, entry] of Object.entries(commands)) {
+    if (existsSync(join(root, entry))) jobs.push(bundle(entry, `dist/bin/${name}`))
+  }
+  await Promise.all(jobs)
+}
