@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest'
+import { CniError } from './errors.js'
+import { runPlugin, type PluginVerbs } from './skel.js'
+
+interface Run {
+  code: number
+  out: any
+  raw: string
+}
+
+const baseEnv = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' }
+
+async function invoke(verbs: Partial<PluginVerbs>, env: Record<string, string>, stdin: unknown): Promise<Run> {
+  let raw = ''
+  const all: PluginVerbs = {
+    add: async () => ({ cniVersion: '1.1.0', ips: [{ address: '10.0.0.2/24' }] }),
+    del: async () => {},
+    check: async () => {},
+    ...verbs,
+  }
+  const code = await runPlugin(all, {
+    about: 'test',
+    io: {
+      env,
+      stdin: Buffer.from(typeof stdin === 'string' ? stdin : JSON.stringify(stdin)),
+      stdout: (t) => (raw += t),
+      stderr: () => {},
+    },
+  })
+  return { code, raw, out: raw ? JSON.parse(raw) : undefined }
+}
+
+const conf = (v: string) => ({ cniVersion: v, name: 'n', type: 'test' })
+
+describe('runPlugin', () => {
+  it('answers VERSION with every supported version', async () => {
+    const r = await invoke({}, { CNI_COMMAND: 'VERSION' }, { cniVersion: '1.0.0' })
+    expect(r.code).toBe(0)
+    expect(r.out).toEqual({ cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] })
+  })
+
+  it('prints ADD results in the config version', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'ADD' }, conf('0.3.1'))
+    expect(r.code).toBe(0)
+    expect(r.out).toEqual({ cniVersion: '0.3.1', ips: [{ version: '4', address: '10.0.0.2/24' }], dns: {} })
+  })
+
+  it('prints nothing for a successful DEL', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'DEL' }, conf('1.1.0'))
+    expect(r).toEqual({ code: 0, raw: '', out: undefined })
+  })
+
+  it('refuses an unsupported version with code 1', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'ADD' }, conf('0.2.0'))
+    expect(r.code).toBe(1)
+    expect(r.out.code).toBe(1)
+    expect(r.out.details).toContain('0.2.0')
+  })
+
+  it.each([
+    ['CHECK', '0.3.1'],
+    ['STATUS', '1.0.0'],
+    ['GC', '1.0.0'],
+  ])('refuses %s for cniVersion %s with code 1', async (cmd, v) => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: cmd }, conf(v))
+    expect(r.out).toMatchObject({ code: 1, msg: `config version does not allow ${cmd}` })
+  })
+
+  it('names the missing variables with code 4', async () => {
+    const r = await invoke({}, { CNI_COMMAND: 'ADD', CNI_PATH: '/x' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 4, details: 'CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME' })
+  })
+
+  it('lets DEL run without CNI_NETNS (SPEC)', async () => {
+    let seen = 'unset'
+    const r = await invoke({ del: async ({ env }) => void (seen = env.netns) }, { CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'c', CNI_IFNAME: 'eth0', CNI_PATH: '/x' }, conf('1.1.0'))
+    expect(r.code).toBe(0)
+    expect(seen).toBe('')
+  })
+
+  it('reports stdin that is not JSON with code 6', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'ADD' }, '{"cniVersion":')
+    expect(r.out.code).toBe(6)
+    expect(r.out.cniVersion).toBe('1.1.0')
+  })
+
+  it('passes a CniError through with its code and details', async () => {
+    const r = await invoke({ add: async () => { throw new CniError(11, 'busy', 'agent did not answer') } }, { ...baseEnv, CNI_COMMAND: 'ADD' }, conf('1.0.0'))
+    expect(r.out).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'busy', details: 'agent did not answer' })
+  })
+
+  it('maps any other error to 999 with the cause chain', async () => {
+    const add = async () => { throw new Error('create veth', { cause: new Error('EEXIST') }) }
+    const r = await invoke({ add }, { ...baseEnv, CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 999, msg: 'create veth', details: 'create veth: EEXIST' })
+  })
+
+  it('hands the verb a prevResult converted to the 1.1.0 shape', async () => {
+    let prev: unknown
+    const check = async ({ conf }: any) => void (prev = conf.prevResult)
+    await invoke({ check }, { ...baseEnv, CNI_COMMAND: 'CHECK' }, { ...conf('0.4.0'), prevResult: { cniVersion: '0.4.0', ips: [{ version: '4', address: '10.0.0.2/24' }] } })
+    expect(prev).toEqual({ cniVersion: '0.4.0', ips: [{ address: '10.0.0.2/24' }] })
+  })
+
+  it('rejects an unknown CNI_COMMAND with code 4', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'FROB' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 4, msg: 'unknown CNI_COMMAND FROB' })
+  })
+
+  it('rejects an interface name longer than 15 bytes with code 4', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_IFNAME: 'a-very-long-ifname0', CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out.code).toBe(4)
+  })
+})
