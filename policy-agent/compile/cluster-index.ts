@@ -1,0 +1,77 @@
+// Indexes over a ClusterState that the compiler and `decide` share, so that selecting peers costs
+// the pods of the matching namespaces, not every pod times every policy.
+import type { ClusterState, NetworkPolicy, Pod } from '../model/cluster.js'
+import { canonicalAddr } from '../model/ip.js'
+import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
+
+export interface ClusterIndex {
+  state: ClusterState
+  podsByNs: Map<string, Pod[]>
+  /** valid policies by namespace, sorted by name */
+  policiesByNs: Map<string, NormPolicy[]>
+  invalid: { policy: string; reason: string }[]
+  nsLabels(ns: string): Record<string, string>
+  /** non-hostNetwork pods a pod peer selects (memoised by the peer's key) */
+  peerPods(peer: PodsPeer): Pod[]
+  /** canonical address -> the (non-hostNetwork) pod holding it */
+  podByAddr(addr: string): Pod | undefined
+}
+
+export function indexCluster(state: ClusterState): ClusterIndex {
+  const podsByNs = new Map<string, Pod[]>()
+  for (const key of [...state.pods.keys()].sort()) {
+    const p = state.pods.get(key)!
+    let list = podsByNs.get(p.namespace)
+    if (!list) podsByNs.set(p.namespace, (list = []))
+    list.push(p)
+  }
+  const policiesByNs = new Map<string, NormPolicy[]>()
+  const invalid: { policy: string; reason: string }[] = []
+  for (const key of [...state.policies.keys()].sort()) {
+    const raw: NetworkPolicy = state.policies.get(key)!
+    const n = normalizePolicy(raw)
+    if ('error' in n) { invalid.push({ policy: key, reason: n.error }); continue }
+    let list = policiesByNs.get(n.namespace)
+    if (!list) policiesByNs.set(n.namespace, (list = []))
+    list.push(n)
+  }
+  // The API server labels every namespace kubernetes.io/metadata.name=<name> (immutable, 1.22+);
+  // a namespace known only through its pods gets that label too.
+  const nsLabels = (ns: string) => ({ ...(state.namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns })
+  const memo = new Map<string, Pod[]>()
+  const peerPods = (peer: PodsPeer): Pod[] => {
+    let r = memo.get(peer.key)
+    if (r) return r
+    const namespaces = peer.nsSel ? [...podsByNs.keys()].filter((ns) => peer.nsSel!.matches(nsLabels(ns))) : [peer.namespace]
+    r = []
+    for (const ns of namespaces) {
+      for (const p of podsByNs.get(ns) ?? []) {
+        // Pods with hostNetwork carry their node's addresses: a podSelector cannot mean them
+        // (NetworkPolicy docs: hostNetwork pods are out of scope / behaviour undefined).
+        if (p.hostNetwork) continue
+        if (!peer.podSel || peer.podSel.matches(p.labels)) r.push(p)
+      }
+    }
+    memo.set(peer.key, r)
+    return r
+  }
+  let byAddr: Map<string, Pod> | null = null
+  const podByAddr = (addr: string) => {
+    if (!byAddr) {
+      byAddr = new Map()
+      for (const list of podsByNs.values()) {
+        for (const p of list) {
+          if (p.hostNetwork) continue
+          for (const ip of p.ips) { const c = canonicalAddr(ip); if (c) byAddr.set(c, p) }
+        }
+      }
+    }
+    return byAddr.get(addr)
+  }
+  return { state, podsByNs, policiesByNs, invalid, nsLabels, peerPods, podByAddr }
+}
+
+/** The valid policies of the pod's namespace whose podSelector selects it. */
+export function policiesSelecting(ix: ClusterIndex, ns: string, labels: Record<string, string>): NormPolicy[] {
+  return (ix.policiesByNs.get(ns) ?? []).filter((p) => p.podSel.matches(labels))
+}

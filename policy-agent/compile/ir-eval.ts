@@ -1,0 +1,43 @@
+// A walk of the PolicyIR as the kernel walks `inet cinch` for a new connection (forward hook): the
+// sender's egress chain through @egress-v4/v6, then the receiver's ingress chain. Tests hold the
+// IR against decide() and the netpol matrices with it. Not used by the agent.
+import { cidrContains, formatAddr, parseAddr, parseCidr } from '../model/ip.js'
+import type { IrChain, IrRule, IrSet, PolicyIR } from './ir.js'
+
+export interface Packet { saddr: string; daddr: string; protocol: 'tcp' | 'udp' | 'sctp'; dport: number }
+
+export function evalForward(ir: PolicyIR, pkt: Packet): { allowed: boolean; by: string[] } {
+  const s = parseAddr(pkt.saddr)!, d = parseAddr(pkt.daddr)!
+  const p = { ...pkt, saddr: formatAddr(s), daddr: formatAddr(d) }
+  const by: string[] = []
+  for (const dir of ['egress', 'ingress'] as const) {
+    const key = dir === 'egress' ? p.saddr : p.daddr
+    const chain = ir.maps[`${dir}-v${s.family}`][key]
+    if (!chain) continue
+    const hit = walk(ir, ir.chains[chain]!, p)
+    if (!hit) return { allowed: false, by: [...by, `${chain}: drop`] }
+    by.push(`${chain}: ${hit.comment}`)
+  }
+  return { allowed: true, by }
+}
+
+function walk(ir: PolicyIR, c: IrChain, p: Packet): IrRule | undefined {
+  return c.rules.find((r) => matches(ir, r, c.direction, p))
+}
+
+function matches(ir: PolicyIR, r: IrRule, dir: 'ingress' | 'egress', p: Packet): boolean {
+  const fam = parseAddr(p.saddr)!.family
+  if (r.family && r.family !== fam) return false
+  const peer = dir === 'ingress' ? p.saddr : p.daddr
+  if (r.peerSet && !setHas(ir.sets[r.peerSet]!, peer)) return false
+  if (r.exceptSet && setHas(ir.sets[r.exceptSet]!, peer)) return false
+  if (r.tupleSet && !ir.sets[r.tupleSet]!.elements.includes(`${p.daddr} . ${p.protocol} . ${p.dport}`)) return false
+  if (r.ports && !r.ports.some((x) => x.protocol === p.protocol && p.dport >= x.from && p.dport <= x.to)) return false
+  return true
+}
+
+function setHas(s: IrSet, addr: string): boolean {
+  if (s.kind === 'addr') return s.elements.includes(addr)
+  const a = parseAddr(addr)!
+  return s.elements.some((e) => cidrContains(parseCidr(e)!, a))
+}

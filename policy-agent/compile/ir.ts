@@ -1,0 +1,82 @@
+// PolicyIR: what the kernel must hold, as pure comparable data (plain objects, sorted keys and
+// arrays), named as the kernel objects will be named. The renderer prints it; renderDiff compares
+// two of them object by object; the tests walk it as the kernel would. See ../README.md.
+import type { Family } from '../model/ip.js'
+
+export type IrProtocol = 'tcp' | 'udp' | 'sctp'
+
+/** A destination port range of one protocol; 0-65535 stands for every port of it. */
+export interface IrPort { protocol: IrProtocol; from: number; to: number }
+
+export interface IrSet {
+  family: Family
+  /**
+   * addr: exact addresses (`ipv4_addr`); block: CIDRs (`flags interval`);
+   * tuple: `addr . inet_proto . inet_service` elements, spelled `10.0.0.1 . tcp . 80`.
+   */
+  kind: 'addr' | 'block' | 'tuple'
+  comment: string
+  /** sorted, canonical text */
+  elements: string[]
+}
+
+/**
+ * One rule of a pod chain: every present field must match (AND); on a match the policy's counter
+ * counts the packet and the chain's verdict applies (ingress: accept, egress: return, so that the
+ * destination's ingress is checked next).
+ */
+export interface IrRule {
+  /** restricts the rule to IPv4 (`ip`) or IPv6 (`ip6`) packets; needed by any set match */
+  family?: Family
+  /** the peer's address (ingress: saddr, egress: daddr) is in this addr/block set ... */
+  peerSet?: string
+  /** ... and not in this block set (ipBlock.except) */
+  exceptSet?: string
+  /** `daddr . l4proto . dport` is in this tuple set (egress to named ports, resolved per peer pod) */
+  tupleSet?: string
+  /** the packet's protocol and destination port are one of these; absent: any protocol and port */
+  ports?: IrPort[]
+  /** `ns/name` of the policy this rule comes from */
+  policy: string
+  /** named counter of that policy */
+  counter: string
+  comment: string
+}
+
+export interface IrChain {
+  pod: string
+  direction: 'ingress' | 'egress'
+  comment: string
+  rules: IrRule[]
+  /** named counter counting what falls through the rules and is dropped */
+  dropCounter: string
+  /** `ns/name` of the policies that isolate the pod in this direction (what a drop is due to) */
+  policies: string[]
+}
+
+export type MapName = 'ingress-v4' | 'ingress-v6' | 'egress-v4' | 'egress-v6'
+export const MAP_NAMES: MapName[] = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6']
+
+export interface PolicyIR {
+  /** chain name -> chain */
+  chains: Record<string, IrChain>
+  /** set name -> set */
+  sets: Record<string, IrSet>
+  /** verdict maps: local pod address -> chain it jumps to (isolated pods only) */
+  maps: Record<MapName, Record<string, string>>
+  /** policy `ns/name` -> its named counter (policies that select a local pod) */
+  policyCounters: Record<string, string>
+  /** host veths of the local pods the rules cover; other `cinch*` veths are dropped (fail closed) */
+  veths: string[]
+}
+
+export function emptyIR(): PolicyIR {
+  return { chains: {}, sets: {}, maps: { 'ingress-v4': {}, 'ingress-v6': {}, 'egress-v4': {}, 'egress-v6': {} }, policyCounters: {}, veths: [] }
+}
+
+/** Every named counter the IR declares (policy counters and per-chain drop counters), sorted. */
+export function counterNames(ir: PolicyIR): string[] {
+  return [...Object.values(ir.policyCounters), ...Object.values(ir.chains).map((c) => c.dropCounter)].sort()
+}
+
+export const PORT_ALL = { from: 0, to: 65535 }

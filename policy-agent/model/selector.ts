@@ -1,0 +1,64 @@
+// metav1.LabelSelector: "The requirements are ANDed." (matchLabels and matchExpressions together);
+// "An empty label selector matches all objects. A null label selector matches no objects."
+// Compiled once into a predicate; an operator outside In/NotIn/Exists/DoesNotExist is an error.
+import type { LabelSelector } from './cluster.js'
+
+export interface Selector {
+  /** canonical text, stable across key order, used to name shared sets */
+  key: string
+  matches(labels: Record<string, string>): boolean
+  /** the selector in words, for comments and `cinch explain` */
+  words: string
+}
+
+type Req = { key: string; op: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }
+
+/** Compiles a selector; throws an Error naming the problem when the selector is invalid. */
+export function compileSelector(sel: LabelSelector | undefined | null): Selector {
+  const reqs: Req[] = []
+  for (const [k, v] of Object.entries(sel?.matchLabels ?? {})) reqs.push({ key: k, op: 'In', values: [String(v)] })
+  for (const [i, e] of (sel?.matchExpressions ?? []).entries()) {
+    const values = (e.values ?? []).map(String).sort()
+    switch (e.operator) {
+      case 'In': case 'NotIn':
+        // LabelSelectorRequirement.values: "If the operator is In or NotIn, the values array must be non-empty."
+        if (values.length === 0) throw new Error(`matchExpressions[${i}]: operator ${e.operator} needs values`)
+        break
+      case 'Exists': case 'DoesNotExist':
+        // "If the operator is Exists or DoesNotExist, the values array must be empty."
+        if (values.length > 0) throw new Error(`matchExpressions[${i}]: operator ${e.operator} takes no values`)
+        break
+      default:
+        throw new Error(`matchExpressions[${i}]: unknown operator ${JSON.stringify(e.operator)}`)
+    }
+    if (typeof e.key !== 'string' || e.key === '') throw new Error(`matchExpressions[${i}]: key is missing`)
+    reqs.push({ key: e.key, op: e.operator, values })
+  }
+  reqs.sort((a, b) => (a.key + a.op + a.values.join()).localeCompare(b.key + b.op + b.values.join()))
+  const key = reqs.map((r) => `${r.key} ${r.op} (${r.values.join(',')})`).join('; ')
+  return {
+    key,
+    words: reqs.length === 0 ? 'all' : reqs.map(wordsOf).join(' and '),
+    matches: (labels) => reqs.every((r) => test(r, labels)),
+  }
+}
+
+function test(r: Req, labels: Record<string, string>): boolean {
+  const has = Object.prototype.hasOwnProperty.call(labels, r.key)
+  switch (r.op) {
+    case 'In': return has && r.values.includes(labels[r.key]!)
+    // NotIn matches objects without the key too (apimachinery labels.Requirement.Matches).
+    case 'NotIn': return !has || !r.values.includes(labels[r.key]!)
+    case 'Exists': return has
+    case 'DoesNotExist': return !has
+  }
+}
+
+function wordsOf(r: Req): string {
+  switch (r.op) {
+    case 'In': return r.values.length === 1 ? `${r.key}=${r.values[0]}` : `${r.key} in (${r.values.join(', ')})`
+    case 'NotIn': return `${r.key} notin (${r.values.join(', ')})`
+    case 'Exists': return `has ${r.key}`
+    case 'DoesNotExist': return `no ${r.key}`
+  }
+}

@@ -1,0 +1,109 @@
+// render(PolicyIR) -> nft text. renderFull replaces cinch's tables in one transaction; renderDiff
+// carries only what changed between two IRs; renderTeardown removes the tables. Pure: the applier
+// (lib/nft) feeds the text to `nft -f -`.
+import { counterNames, MAP_NAMES, type IrChain, type PolicyIR } from '../compile/ir.js'
+import {
+  BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setSpec,
+} from './rules.js'
+
+export interface RenderOptions { failOpen?: boolean /* default false */ }
+
+// `flush table` keeps chains, sets, map elements and counters (only rules go), so stale objects
+// of the previous state would survive it. Declaring the table (a no-op when it exists), deleting
+// it and declaring it again in the same transaction replaces it atomically: the kernel swaps old
+// for new at commit, no packet sees a table in between, and no other table is touched.
+const replace = (t: string) => [`table ${t}`, `delete table ${t}`]
+
+export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
+  const out: string[] = [...replace(TABLE), `table ${TABLE} {`]
+  for (const c of counterNames(ir)) out.push(`\tcounter ${c} {`, '\t}')
+  // Order matters to nft: sets before the rules that use them, pod chains before the maps that
+  // jump to them.
+  for (const [name, s] of Object.entries(ir.sets)) {
+    out.push(`\tset ${name} {`, ...setSpec(s).split('; ').map((x) => `\t\t${x.replace(/;$/, '')}`))
+    if (s.elements.length) out.push(`\t\telements = { ${s.elements.join(', ')} }`)
+    out.push('\t}')
+  }
+  for (const [name, c] of Object.entries(ir.chains)) {
+    out.push(`\tchain ${name} {`, `\t\tcomment "${c.comment}"`, ...chainRules(c).map((r) => `\t\t${r}`), '\t}')
+  }
+  for (const m of MAP_NAMES) {
+    const els = Object.entries(ir.maps[m]).map(([a, c]) => mapElement(a, c))
+    out.push(`\tmap ${m} {`, `\t\t${mapSpec(m).replace(/;$/, '')}`)
+    if (els.length) out.push(`\t\telements = { ${els.join(', ')} }`)
+    out.push('\t}')
+  }
+  for (const b of baseChains()) {
+    out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority filter; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
+  }
+  out.push('}')
+  // Bridge ports are only visible to the bridge family (the inet hooks see the bridge device when
+  // br_netfilter hands them bridged packets), so the fail-closed guard on veth names lives there.
+  out.push(...replace(BRIDGE_TABLE), `table ${BRIDGE_TABLE} {`, `\tcounter ${UNPROGRAMMED_COUNTER} {`, '\t}', '\tset veths {', '\t\ttype ifname')
+  if (ir.veths.length) out.push(`\t\telements = { ${ir.veths.map((v) => `"${v}"`).join(', ')} }`)
+  out.push('\t}')
+  for (const g of guardChains(!!opts.failOpen)) {
+    out.push(`\tchain ${g.name} {`, `\t\ttype filter hook ${g.hook} priority filter; policy accept;`, ...g.rules.map((r) => `\t\t${r}`), '\t}')
+  }
+  out.push('}')
+  return out.join('\n') + '\n'
+}
+
+/**
+ * The commands that turn the kernel state of renderFull(prev) into that of renderFull(next):
+ * changed set and map elements, new/changed/removed chains, new/removed sets and counters.
+ * '' when nothing changed. `opts` must be the one the full render used (it does not change here).
+ */
+export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): string {
+  void opts
+  const out: string[] = []
+  const elems = (xs: string[]) => `{ ${xs.join(', ')} }`
+  const pc = new Set(counterNames(prev)), nc = new Set(counterNames(next))
+  // 1. new counters and sets, element changes of kept sets
+  for (const c of nc) if (!pc.has(c)) out.push(`add counter ${TABLE} ${c}`)
+  for (const [name, s] of Object.entries(next.sets)) {
+    const old = prev.sets[name]
+    if (old && setSpec(old) !== setSpec(s)) return renderFull(next, opts) // same name, other meaning: start over
+    if (!old) out.push(`add set ${TABLE} ${name} { ${setSpec(s)} }`)
+    const before = new Set(old?.elements ?? []), after = new Set(s.elements)
+    const gone = [...before].filter((e) => !after.has(e)), added = s.elements.filter((e) => !before.has(e))
+    if (gone.length) out.push(`delete element ${TABLE} ${name} ${elems(gone)}`)
+    if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added)}`)
+  }
+  // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
+  for (const [name, c] of Object.entries(next.chains)) {
+    const old = prev.chains[name]
+    if (old && old.comment !== c.comment) return renderFull(next, opts)
+    if (old && sameRules(old, c)) continue
+    out.push(old ? `flush chain ${TABLE} ${name}` : `add chain ${TABLE} ${name} { comment "${c.comment}"; }`)
+    for (const r of chainRules(c)) out.push(`add rule ${TABLE} ${name} ${r}`)
+  }
+  // 3. verdict map entries
+  for (const m of MAP_NAMES) {
+    const a = prev.maps[m], b = next.maps[m]
+    const gone = Object.keys(a).filter((k) => a[k] !== b[k])
+    const added = Object.keys(b).filter((k) => a[k] !== b[k])
+    if (gone.length) out.push(`delete element ${TABLE} ${m} ${elems(gone)}`)
+    if (added.length) out.push(`add element ${TABLE} ${m} ${elems(added.map((k) => mapElement(k, b[k]!)))}`)
+  }
+  // 4. what is no longer referenced: chains (after their map entries), then sets and counters
+  for (const name of Object.keys(prev.chains)) if (!next.chains[name]) out.push(`delete chain ${TABLE} ${name}`)
+  for (const name of Object.keys(prev.sets)) if (!next.sets[name]) out.push(`delete set ${TABLE} ${name}`)
+  for (const c of pc) if (!nc.has(c)) out.push(`delete counter ${TABLE} ${c}`)
+  // 5. veths the guard lets through
+  const pv = new Set(prev.veths), nv = new Set(next.veths)
+  const vGone = prev.veths.filter((v) => !nv.has(v)), vAdded = next.veths.filter((v) => !pv.has(v))
+  const q = (xs: string[]) => xs.map((v) => `"${v}"`)
+  if (vAdded.length) out.push(`add element ${BRIDGE_TABLE} veths ${elems(q(vAdded))}`)
+  if (vGone.length) out.push(`delete element ${BRIDGE_TABLE} veths ${elems(q(vGone))}`)
+  return out.length ? out.join('\n') + '\n' : ''
+}
+
+function sameRules(a: IrChain, b: IrChain): boolean {
+  return a.dropCounter === b.dropCounter && a.direction === b.direction && JSON.stringify(a.rules) === JSON.stringify(b.rules)
+}
+
+/** Deletes cinch's filter tables (declared first, so that a missing table is no error). */
+export function renderTeardown(): string {
+  return [...replace(TABLE), ...replace(BRIDGE_TABLE)].join('\n') + '\n'
+}

@@ -1,0 +1,120 @@
+// The renderer: golden text for a small state, nft's own parser on it, renderDiff on typical
+// changes, and renderDiff(prev, next) after renderFull(prev) == renderFull(next) in a real kernel.
+import { describe, expect, test } from 'vitest'
+import { compile } from '../compile/index.js'
+import { allLocal, clusterOf, policy } from '../compile/testkit.js'
+import type { ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
+import { renderDiff, renderFull, renderTeardown } from './index.js'
+import { applyAndList, haveKernelNft, nftCheck } from './nft-kernel.js'
+
+const kernel = haveKernelNft()
+
+function small(opts: { policies?: NetworkPolicy[]; labels?: Record<string, Record<string, string>> } = {}): ClusterState {
+  const l = opts.labels ?? {}
+  return clusterOf({
+    namespaces: { x: {}, y: { team: 'red' } },
+    pods: {
+      'x/a': { labels: l['x/a'] ?? { app: 'web' }, ips: ['10.0.1.1', 'fd00::1:1'], ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] },
+      'x/b': { labels: l['x/b'] ?? { app: 'db' }, ips: ['10.0.1.2', 'fd00::1:2'] },
+      'y/a': { labels: l['y/a'] ?? { app: 'client' }, ips: ['10.0.2.1', 'fd00::2:1'], ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] },
+      'y/b': { labels: l['y/b'] ?? { app: 'other' }, ips: ['10.0.2.2'] },
+    },
+    policies: opts.policies ?? [
+      policy('x', 'web', {
+        podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress', 'Egress'],
+        ingress: [
+          { from: [{ namespaceSelector: { matchLabels: { team: 'red' } }, podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }, { protocol: 'UDP', port: 53, endPort: 60 }] },
+          { from: [{ ipBlock: { cidr: '192.168.0.0/16', except: ['192.168.1.0/24'] } }] },
+        ],
+        egress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }, { protocol: 'SCTP', port: 9000 }] }],
+      }),
+      policy('x', 'deny-db', { podSelector: { matchLabels: { app: 'db' } } }),
+    ],
+  })
+}
+const localsOf = (s: ClusterState, only?: string[]): LocalPod[] =>
+  allLocal(s).filter((p) => p.namespace === 'x' && (!only || only.includes(`${p.namespace}/${p.name}`)))
+const irOf = (s: ClusterState, only?: string[]) => compile(s, localsOf(s, only)).ir
+
+describe('renderFull', () => {
+  test('golden text of a small state', async () => {
+    await expect(renderFull(irOf(small()))).toMatchFileSnapshot('./__golden__/small.nft')
+  })
+  test('fail open leaves the veth guard out', () => {
+    const closed = renderFull(irOf(small())), open = renderFull(irOf(small()), { failOpen: true })
+    expect(closed).toContain('iifname "cinch*" iifname != @veths counter name "drop-unprogrammed" drop')
+    expect(open).not.toContain('"cinch*"')
+  })
+  test('replaces only cinch tables, atomically declared then deleted then filled', () => {
+    const text = renderFull(irOf(small()))
+    expect(text.split('\n').slice(0, 3)).toEqual(['table inet cinch', 'delete table inet cinch', 'table inet cinch {'])
+    expect(text.match(/^(?:table|delete table) \S+ \S+/gm)!.every((l) => / (inet|bridge) cinch$/.test(l))).toBe(true)
+    expect(text).not.toMatch(/flush ruleset/)
+  })
+  test.skipIf(!kernel)('nft accepts the text (check mode)', () => {
+    expect(nftCheck(renderFull(irOf(small())))).toBe('')
+    expect(nftCheck(renderFull(irOf(small(), [])))).toBe('')
+    expect(nftCheck(renderTeardown())).toBe('')
+  })
+})
+
+describe('renderDiff', () => {
+  const before = irOf(small())
+  test('nothing changed: empty', () => expect(renderDiff(before, irOf(small()))).toBe(''))
+  test('a label change only adds the pod to the peer sets', () => {
+    const after = irOf(small({ labels: { 'y/b': { app: 'client' } } }))
+    const lines = renderDiff(before, after).trim().split('\n')
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatch(/^add element inet cinch peer-v4-\w+ \{ 10\.0\.2\.2 \}$/)
+    expect(lines[1]).toMatch(/^add element inet cinch tuple-v4-\w+ \{ 10\.0\.2\.2 \. tcp \. 8080 \}$|^add element inet cinch peer-v4/)
+  })
+  test('a new policy adds its counter, sets, chain and map entries and leaves other chains alone', () => {
+    const extra = policy('x', 'new', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ ipBlock: { cidr: '172.16.0.0/12' } }] }] })
+    const after = irOf(small({ policies: [...small().policies.values(), extra] }))
+    const diff = renderDiff(before, after)
+    expect(diff).toContain('add counter inet cinch policy-x-new')
+    expect(diff).toMatch(/add set inet cinch block-v4-\w+ \{ type ipv4_addr; flags interval;/)
+    expect(diff).toContain('flush chain inet cinch pod-ingress-x-b')
+    expect(diff).not.toContain('pod-ingress-x-a')
+    expect(diff).not.toContain('delete')
+  })
+  test('a pod removal deletes its map entries, chains, counters and veth', () => {
+    const after = irOf(small(), ['x/b'])
+    const diff = renderDiff(before, after)
+    expect(diff).toContain('delete element inet cinch ingress-v4 { 10.0.1.1 }')
+    expect(diff).toContain('delete chain inet cinch pod-ingress-x-a')
+    expect(diff).toContain('delete counter inet cinch drop-egress-x-a')
+    expect(diff).toContain('delete element bridge cinch veths { "cinchxa" }')
+    expect(diff).not.toContain('pod-ingress-x-b')
+  })
+})
+
+describe.skipIf(!kernel)('renderDiff(prev, next) after renderFull(prev) leaves the kernel as renderFull(next)', () => {
+  const states: [string, ClusterState, string[] | undefined][] = [
+    ['small', small(), undefined],
+    ['label change', small({ labels: { 'y/b': { app: 'client' }, 'x/b': { app: 'web' } } }), undefined],
+    ['new policy', small({ policies: [...small().policies.values(), policy('x', 'new', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: 'fd00::/8', except: ['fd00::1:0/112'] } }] }] })] }), undefined],
+    ['pod removed', small(), ['x/b']],
+    ['no policies', small({ policies: [] }), undefined],
+    ['no local pods', small(), []],
+  ]
+  for (const [pn, ps, pl] of states) {
+    for (const [nn, ns, nl] of states) {
+      if (pn === nn) continue
+      test(`${pn} -> ${nn}`, () => {
+        const prev = irOf(ps, pl), next = irOf(ns, nl)
+        const viaDiff = applyAndList([renderFull(prev), renderDiff(prev, next)])
+        const direct = applyAndList([renderFull(next)])
+        expect(viaDiff).toEqual(direct)
+        // and a full render over an existing table replaces it exactly
+        expect(applyAndList([renderFull(prev), renderFull(next)])).toEqual(direct)
+      })
+    }
+  }
+  test('teardown removes both tables and nothing else', () => {
+    const foreign = 'table inet kube-proxy {\n\tchain x {\n\t\ttype filter hook forward priority 0;\n\t}\n}\n'
+    const after = applyAndList([foreign, renderFull(irOf(small())), renderTeardown()]) as { objects: string[] }
+    expect(after.objects.join()).not.toContain('"cinch"')
+    expect(after.objects.join()).toContain('kube-proxy')
+  })
+})

@@ -1,0 +1,87 @@
+// nft text of the IR's pieces: sets, pod-chain rules, base chains. render/index.ts assembles them.
+import type { IrChain, IrPort, IrRule, IrSet, MapName } from '../compile/ir.js'
+
+export const TABLE = 'inet cinch'
+export const BRIDGE_TABLE = 'bridge cinch'
+export const UNPROGRAMMED_COUNTER = 'drop-unprogrammed'
+
+const addrType = (f: 4 | 6) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr')
+
+/** `type ...; flags ...; comment ...` of a set (what `add set` and a set block take). */
+export function setSpec(s: IrSet): string {
+  const type = s.kind === 'tuple' ? `${addrType(s.family)} . inet_proto . inet_service` : addrType(s.family)
+  return `type ${type};${s.kind === 'block' ? ' flags interval;' : ''} comment "${s.comment}";`
+}
+
+export function mapSpec(name: MapName): string {
+  return `type ${name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'} : verdict;`
+}
+
+export const mapElement = (addr: string, chain: string) => `${addr} : jump ${chain}`
+
+/** Rule text of one IR rule in a pod chain of `direction`. */
+export function ruleText(r: IrRule, direction: 'ingress' | 'egress'): string {
+  const ip = r.family === 6 ? 'ip6' : 'ip'
+  // The peer is the source of what a pod receives and the destination of what it sends.
+  const peer = direction === 'ingress' ? 'saddr' : 'daddr'
+  const parts: string[] = []
+  if (r.family && !r.peerSet && !r.tupleSet) parts.push(`meta nfproto ipv${r.family}`)
+  if (r.peerSet) parts.push(`${ip} ${peer} @${r.peerSet}`)
+  if (r.exceptSet) parts.push(`${ip} ${peer} != @${r.exceptSet}`)
+  if (r.tupleSet) parts.push(`${ip} daddr . meta l4proto . th dport @${r.tupleSet}`)
+  if (r.ports) parts.push(portsText(r.ports))
+  parts.push(`counter name "${r.counter}"`)
+  // Ingress is the last check of a packet: accept. Egress returns to the base chain, which then
+  // looks up the destination's ingress chain ("both ... need to allow the connection").
+  parts.push(direction === 'ingress' ? 'accept' : 'return')
+  parts.push(`comment "${r.comment}"`)
+  return parts.join(' ')
+}
+
+const full = (p: IrPort) => p.from === 0 && p.to === 65535
+const range = (p: IrPort) => (p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`)
+
+function portsText(ports: IrPort[]): string {
+  if (ports.length === 1) {
+    const p = ports[0]!
+    return full(p) ? `meta l4proto ${p.protocol}` : `meta l4proto ${p.protocol} th dport ${range(p)}`
+  }
+  if (ports.every(full)) return `meta l4proto { ${[...new Set(ports.map((p) => p.protocol))].join(', ')} }`
+  return `meta l4proto . th dport { ${ports.map((p) => `${p.protocol} . ${range(p)}`).join(', ')} }`
+}
+
+/** The rules of a pod chain, in order, ending with its counted drop. */
+export function chainRules(c: IrChain): string[] {
+  return [...c.rules.map((r) => ruleText(r, c.direction)), `counter name "${c.dropCounter}" drop`]
+}
+
+// IPv6 neighbour discovery between pods on the bridge passes br_netfilter's ip6 hooks but is not
+// tracked as a connection: without this, an egress-isolated pod could not answer a neighbour
+// solicitation and allowed traffic towards it would fail.
+const ND = 'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'
+
+/** Base chains of `inet cinch`: (name, header, rules). */
+export function baseChains(): { name: string; hook: string; rules: string[] }[] {
+  const egress = ['ip saddr vmap @egress-v4', 'ip6 saddr vmap @egress-v6']
+  const ingress = ['ip daddr vmap @ingress-v4', 'ip6 daddr vmap @ingress-v6']
+  const head = ['ct state established,related accept', ND]
+  return [
+    // Routed and (with br_netfilter) bridged pod traffic: the sender's egress, then the receiver's ingress.
+    { name: 'forward', hook: 'forward', rules: [...head, ...egress, ...ingress] },
+    // Pods talking to this node itself: their egress applies too. Traffic the node sends to its
+    // pods takes the output hook and is never filtered: the node always reaches its pods.
+    { name: 'input', hook: 'input', rules: [...head, ...egress] },
+  ]
+}
+
+/** Fail-closed guard of `bridge cinch`: a `cinch*` veth outside @veths passes no IP traffic. */
+export function guardChains(failOpen: boolean): { name: string; hook: string; rules: string[] }[] {
+  const drop = (dir: 'iifname' | 'oifname') =>
+    `meta protocol { ip, ip6 } ${dir} "cinch*" ${dir} != @veths counter name "${UNPROGRAMMED_COUNTER}" drop`
+  const r = (...dirs: ('iifname' | 'oifname')[]) => (failOpen ? [] : dirs.map(drop))
+  return [
+    { name: 'forward', hook: 'forward', rules: r('iifname', 'oifname') },
+    { name: 'input', hook: 'input', rules: r('iifname') },
+    { name: 'output', hook: 'output', rules: r('oifname') },
+  ]
+}
