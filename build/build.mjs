@@ -64,6 +64,8 @@ await generateValidators(check)
 if (!check) {
   await mkdir(join(root, 'dist/cni'), { recursive: true })
   await mkdir(join(root, 'dist/bin'), { recursive: true })
+  // The bundles are CommonJS without an extension; the repo's "type": "module" must not reach them.
+  await writeFile(join(root, 'dist/package.json'), '{ "type": "commonjs" }\n')
   const jobs = []
   for (const [type, entry] of Object.entries(cniPlugins)) {
     if (existsSync(join(root, entry))) jobs.push(bundle(entry, `dist/cni/${type}`))

@@ -44,10 +44,13 @@ export interface PluginOptions {
 const MIN_VERSION: Partial<Record<string, string>> = { CHECK: '0.4.0', STATUS: '1.1.0', GC: '1.1.0' }
 
 function processIo(): PluginIo {
+  let stdin: Buffer | undefined
   return {
     env: process.env,
+    // Read once: a pipe yields its content to the first read only.
     get stdin() {
-      return readFileSync(0)
+      stdin ??= readFileSync(0)
+      return stdin
     },
     stdout: (text) => writeSync(1, text),
     stderr: (text) => writeSync(2, text),

@@ -1,0 +1,148 @@
+// The disk Store, in host-local's format (backend/disk/backend.go) so that host-local and cinch-ipam
+// can share and inspect one another's state: `<dataDir>/<network>/<ip>` holds "<containerId>\r\n<ifname>",
+// `last_reserved_ip.<N>` the last address handed out from range set N, and `lock` is the flock(2)
+// file both plugins serialize on.
+//
+// Crash safety: an address file is written in full to a temp file, fsynced, then link(2)ed to its
+// name. link fails with EEXIST instead of overwriting, and the name appears complete or not at
+// all: a process killed at any instant leaves at worst a temp file, which host-local ignores (its
+// name is no address) and the next locked list() deletes (only lock holders write temp files).
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { lockExclusive, unlock } from './flock.js'
+import { parseIp } from './ip.js'
+import type { Allocation, Store } from './store.js'
+
+export const DEFAULT_DATA_DIR = '/var/lib/cni/networks'
+const LAST_PREFIX = 'last_reserved_ip.'
+/** Temp files start with a dot: never an address, so host-local skips them. */
+export const TEMP_PREFIX = '.cinch-tmp.'
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code
+}
+
+function unlinkIfPresent(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch (err) {
+    if (errCode(err) !== 'ENOENT') throw new Error(`remove ${path}`, { cause: err })
+  }
+}
+
+/** Writes `content` to a temp file in `dir` (fsynced when `durable`); the caller links or renames it. */
+function writeTemp(dir: string, tag: string, content: string, durable = false): string {
+  const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${tag}`)
+  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644)
+  try {
+    writeSync(fd, content)
+    // Without it, a power loss after link(2) could leave the address file empty on ext4.
+    if (durable) fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  return tmp
+}
+
+export class DiskStore implements Store {
+  readonly dir: string
+  private lockFd = -1
+
+  constructor(dataDir: string, network: string) {
+    this.dir = join(dataDir, network)
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o755 })
+    } catch (err) {
+      throw new Error(`create IPAM store ${this.dir}`, { cause: err })
+    }
+  }
+
+  lock(): void {
+    const path = join(this.dir, 'lock')
+    let fd: number
+    try {
+      fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644)
+    } catch (err) {
+      throw new Error(`open ${path}`, { cause: err })
+    }
+    try {
+      lockExclusive(fd)
+    } catch (err) {
+      closeSync(fd)
+      throw new Error(`lock ${path}`, { cause: err })
+    }
+    this.lockFd = fd
+  }
+
+  unlock(): void {
+    if (this.lockFd < 0) return
+    const fd = this.lockFd
+    this.lockFd = -1
+    try {
+      unlock(fd)
+    } finally {
+      closeSync(fd) // closing drops the lock even if LOCK_UN failed
+    }
+  }
+
+  list(): Allocation[] {
+    const out: Allocation[] = []
+    for (const e of readdirSync(this.dir, { withFileTypes: true })) {
+      if (!e.isFile()) continue
+      const path = join(this.dir, e.name)
+      if (e.name.startsWith(TEMP_PREFIX)) {
+        // Left by a writer that died: with the lock held, no live writer owns it.
+        if (this.lockFd >= 0) unlinkIfPresent(path)
+        continue
+      }
+      if (!parseIp(e.name)) continue // lock, last_reserved_ip.N, anything else
+      let text: string
+      try {
+        text = readFileSync(path, 'utf8')
+      } catch (err) {
+        if (errCode(err) === 'ENOENT') continue
+        throw new Error(`read ${path}`, { cause: err })
+      }
+      const [containerId = '', ifName = ''] = text.split(/\r?\n/).map((s) => s.trim())
+      out.push({ ip: e.name, containerId, ifName })
+    }
+    return out
+  }
+
+  reserve(a: Allocation, rangeId: string): boolean {
+    // host-local writes strings.TrimSpace(id) + "\r\n" + ifname.
+    const tmp = writeTemp(this.dir, 'ip', `${a.containerId.trim()}\r\n${a.ifName}`, true)
+    try {
+      linkSync(tmp, join(this.dir, a.ip))
+    } catch (err) {
+      unlinkIfPresent(tmp)
+      if (errCode(err) === 'EEXIST') return false
+      throw new Error(`reserve ${a.ip} in ${this.dir}`, { cause: err })
+    }
+    unlinkIfPresent(tmp)
+    // Only a hint for round robin: a lost update costs one skipped round, never a duplicate.
+    renameSync(writeTemp(this.dir, 'last', a.ip), join(this.dir, LAST_PREFIX + rangeId))
+    return true
+  }
+
+  lastReserved(rangeId: string): string | null {
+    try {
+      return readFileSync(join(this.dir, LAST_PREFIX + rangeId), 'utf8').trim() || null
+    } catch {
+      return null
+    }
+  }
+
+  release(ip: string): void {
+    unlinkIfPresent(join(this.dir, ip))
+  }
+
+  checkWritable(): void {
+    const tmp = writeTemp(this.dir, 'status', '')
+    unlinkIfPresent(tmp)
+  }
+
+  close(): void {
+    this.unlock()
+  }
+}

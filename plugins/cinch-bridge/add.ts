@@ -1,0 +1,124 @@
+// ADD (SPEC "ADD"; reference plugins/main/bridge cmdAdd): IPAM, bridge, veth with its peer created
+// in the pod's netns, addresses and routes, bridge port, gateway, masquerade, attachment record,
+// agent. Every per-pod change pushes an undo step; a failed ADD unwinds them (bridge.go `success`).
+import { closeSync } from 'node:fs'
+import { CniError, ErrorCode, delegateAdd, delegateDel, type CniResult, type VerbContext } from '../../lib/cni/index.js'
+import { closeRtnl, createVeth, deleteLinkByName, ensureBridge, getLinkByName, isErrno, macBytes, macString, openNetns, openRtnl, parseCidr, withNetnsFd, type Rtnl } from '../../lib/net/index.js'
+import { runNft } from '../../lib/nft/index.js'
+import { planAddressing } from './addressing.js'
+import { askAgent } from './agent.js'
+import { hostVethName, parseConfig, requestedMac } from './config.js'
+import { attachToBridge, configurePod, enableForwarding, ensureGatewayAddress } from './links.js'
+import { attachmentKey, masqAddRuleset, masqDelRuleset, masqEntries } from './masq.js'
+import { removeAttachment, writeAttachment } from './state.js'
+
+type Undo = { what: string; run: () => unknown }
+
+export async function add(ctx: VerbContext): Promise<CniResult> {
+  const { env, log } = ctx
+  const c = parseConfig(ctx.conf)
+  if (!env.netns) throw new CniError(ErrorCode.InvalidEnvironment, 'CNI_NETNS is required for ADD')
+  const rawConf = JSON.parse(ctx.stdin.toString('utf8'))
+  const undo: Undo[] = []
+  const closers: (() => void)[] = []
+  let ok = false
+  try {
+    let ipam: CniResult = { cniVersion: c.cniVersion, ips: [], routes: [] }
+    if (c.ipam?.type) {
+      ipam = await delegateAdd(c.ipam.type, rawConf, env)
+      undo.push({ what: 'release IPAM', run: () => delegateDel(c.ipam!.type, rawConf, env) })
+      if (!ipam.ips?.length) throw new Error(`IPAM plugin ${c.ipam.type} returned no IP address`)
+    }
+    const plan = planAddressing(ipam, { isGateway: c.isGateway, isDefaultGateway: c.isDefaultGateway, containerIfIndex: 2 })
+
+    let fd: number
+    try {
+      fd = openNetns(env.netns)
+    } catch (err) {
+      throw new Error(`open netns ${env.netns}`, { cause: err })
+    }
+    closers.push(() => closeSync(fd))
+    const hnl = openRtnl()
+    closers.push(() => closeRtnl(hnl))
+    const pnl: Rtnl = withNetnsFd(fd, openRtnl)
+    closers.push(() => closeRtnl(pnl))
+
+    const bridge = await ensureBridge(hnl, { name: c.bridge, mtu: c.mtu, promisc: c.promiscMode })
+    const hostName = hostVethName(env.containerId, env.ifName)
+    const mac = requestedMac(c, env)
+    let veth
+    try {
+      veth = await createVeth(hnl, { name: hostName, mtu: c.mtu, peer: { name: env.ifName, netnsFd: fd, mtu: c.mtu, mac: mac ? macBytes(mac) : undefined } })
+    } catch (err) {
+      if (isErrno((err as Error).cause, 'EEXIST')) {
+        throw new Error(`veth ${hostName} or ${env.ifName} in ${env.netns} already exists (ADD twice without DEL?)`, { cause: err })
+      }
+      throw err
+    }
+    undo.push({ what: `delete veth ${hostName}`, run: () => deleteLinkByName(hnl, hostName) })
+
+    const podLink = await configurePod({ nl: pnl, fd, ifName: env.ifName }, plan.ips, plan.routes)
+    await attachToBridge(hnl, veth, bridge, c.hairpinMode)
+    for (const gw of plan.bridgeAddrs) await ensureGatewayAddress(hnl, bridge, gw, c.forceAddress)
+    if (c.isGateway) enableForwarding(new Set(plan.ips.map((ip) => parseCidr(ip.address).family)))
+
+    const cidrs = plan.ips.map((ip) => ip.address)
+    if (c.ipMasq && cidrs.length) {
+      const entries = masqEntries(cidrs, attachmentKey(c.name, env.containerId, env.ifName))
+      await runNft(masqAddRuleset(entries))
+      undo.push({ what: 'remove masquerade', run: () => runNft(masqDelRuleset(entries)) })
+    }
+
+    // The bridge's MAC follows its ports until set: read it after the port is attached.
+    const brNow = (await getLinkByName(hnl, c.bridge)) ?? bridge
+    const result: CniResult = {
+      cniVersion: c.cniVersion,
+      interfaces: [
+        { name: c.bridge, mac: brNow.mac ? macString(brNow.mac) : undefined },
+        { name: hostName, mac: veth.mac ? macString(veth.mac) : undefined },
+        { name: env.ifName, mac: podLink.mac ? macString(podLink.mac) : undefined, sandbox: env.netns },
+      ],
+      ips: plan.ips,
+      routes: plan.routes,
+      ...(ipam.dns && Object.keys(ipam.dns).length ? { dns: ipam.dns } : {}),
+    }
+
+    writeAttachment(c.stateDir, {
+      containerId: env.containerId, ifName: env.ifName, netns: env.netns,
+      podNamespace: env.args.K8S_POD_NAMESPACE ?? '', podName: env.args.K8S_POD_NAME ?? '',
+      ips: cidrs, hostVeth: hostName, bridge: c.bridge, network: c.name, createdAt: new Date().toISOString(),
+    })
+    undo.push({ what: 'remove attachment record', run: () => removeAttachment(c.stateDir, env.containerId, env.ifName) })
+
+    // policyTimeoutMs 0: do not wait for policy (the agent finds the record on its own).
+    if (c.policyTimeoutMs > 0) await notifyAgent(c.agentSocket, c.policyTimeoutMs, {
+      op: 'add', containerId: env.containerId, ifName: env.ifName,
+      podNamespace: env.args.K8S_POD_NAMESPACE ?? '', podName: env.args.K8S_POD_NAME ?? '', ips: cidrs,
+    })
+    ok = true
+    return result
+  } finally {
+    if (!ok) {
+      for (const u of undo.reverse()) {
+        try {
+          await u.run()
+          log.info({ step: u.what }, 'rolled back')
+        } catch (err) {
+          log.warn({ step: u.what, err: String(err) }, 'rollback step failed')
+        }
+      }
+    }
+    for (const close of closers.reverse()) close()
+  }
+}
+
+/** The agent must confirm the pod's rules are in; no agent listening is fine (contracts.md). */
+async function notifyAgent(socket: string, timeoutMs: number, msg: object): Promise<void> {
+  let reply
+  try {
+    reply = await askAgent(socket, msg, timeoutMs)
+  } catch (err) {
+    throw new CniError(ErrorCode.TryAgainLater, 'network policy agent did not confirm the pod', String((err as Error).message))
+  }
+  if (reply.ok === false) throw new CniError(ErrorCode.TryAgainLater, 'network policy agent refused the pod', reply.error)
+}

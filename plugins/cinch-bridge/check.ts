@@ -1,0 +1,100 @@
+// CHECK (SPEC "CHECK"): the pod's interface, addresses, routes and MAC, the host veth and its bridge
+// port, and the masquerade, compared with prevResult. Every difference is listed in the error.
+import { closeSync } from 'node:fs'
+import { CniError, ErrorCode, delegateCheck, type CniResult, type VerbContext } from '../../lib/cni/index.js'
+import {
+  closeRtnl, formatCidr, getBridgePort, getLinkByIndex, getLinkByName, ipString, listAddresses, listRoutes, macString,
+  networkOf, openNetns, openRtnl, parseCidr, withNetnsFd, type Rtnl,
+} from '../../lib/net/index.js'
+import { listTableJson } from '../../lib/nft/index.js'
+import { nextHop } from './addressing.js'
+import { hostVethName, parseConfig, type BridgeConf } from './config.js'
+import { TABLE, masqueradedIps } from './masq.js'
+
+export async function check(ctx: VerbContext): Promise<void> {
+  const { env } = ctx
+  const c = parseConfig(ctx.conf)
+  const prev = ctx.conf.prevResult
+  if (!prev) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult', 'prevResult: is required for CHECK')
+  if (c.ipam?.type) await delegateCheck(c.ipam.type, JSON.parse(ctx.stdin.toString('utf8')), env)
+
+  let fd: number
+  try {
+    fd = openNetns(env.netns)
+  } catch (err) {
+    throw new CniError(ErrorCode.Internal, `CHECK: netns ${env.netns} cannot be opened`, String((err as Error).message))
+  }
+  const hnl = openRtnl()
+  let pnl: Rtnl | undefined
+  try {
+    pnl = withNetnsFd(fd, openRtnl)
+    const problems = [...(await checkPod(pnl, c, prev, env.ifName, env.netns)), ...(await checkHost(hnl, c, prev, hostVethName(env.containerId, env.ifName)))]
+    if (c.ipMasq) problems.push(...(await checkMasquerade(prev, env.ifName)))
+    if (problems.length) throw new CniError(ErrorCode.Internal, 'pod network differs from prevResult', problems.join('; '))
+  } finally {
+    if (pnl) closeRtnl(pnl)
+    closeRtnl(hnl)
+    closeSync(fd)
+  }
+}
+
+const sameMac = (a: string | undefined, b: Buffer | undefined) => !a || (b !== undefined && a.toLowerCase() === macString(b))
+
+/** The prevResult addresses that belong to the container interface called ifName. */
+function podIps(prev: CniResult, ifName: string) {
+  const idx = prev.interfaces?.findIndex((i) => i.name === ifName && i.sandbox) ?? -1
+  return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === idx)
+}
+
+async function checkPod(nl: Rtnl, c: BridgeConf, prev: CniResult, ifName: string, netns: string): Promise<string[]> {
+  const out: string[] = []
+  const want = prev.interfaces?.find((i) => i.name === ifName && i.sandbox)
+  if (!want) out.push(`prevResult has no interface ${ifName} with a sandbox`)
+  else if (want.sandbox !== netns) out.push(`interface ${ifName} was in sandbox ${want.sandbox}, CHECK is for ${netns}`)
+  const link = await getLinkByName(nl, ifName)
+  if (!link) return [...out, `interface ${ifName} not found in netns ${netns}`]
+  if (link.kind !== 'veth') out.push(`interface ${ifName} is a ${link.kind ?? 'unknown'} device, not a veth`)
+  if (!sameMac(want?.mac, link.mac)) out.push(`interface ${ifName} has MAC ${link.mac ? macString(link.mac) : 'none'}, expected ${want?.mac}`)
+  if (c.mtu && link.mtu !== c.mtu) out.push(`interface ${ifName} has MTU ${link.mtu}, expected ${c.mtu}`)
+  const have = new Set((await listAddresses(nl, { index: link.index })).map((a) => a.text))
+  const ips = podIps(prev, ifName)
+  for (const ip of ips) {
+    const text = formatCidr(parseCidr(ip.address))
+    if (!have.has(text)) out.push(`address ${text} missing on ${ifName}`)
+  }
+  const routes = await listRoutes(nl)
+  for (const r of prev.routes ?? []) {
+    const dst = formatCidr(networkOf(parseCidr(r.dst)))
+    const gw = nextHop(r, ips)
+    const gwText = gw ? ipString(parseCidr(gw).addr) : undefined
+    if (!routes.some((k) => k.dst === dst && (!gwText || k.gw === gwText))) out.push(`route ${dst}${gwText ? ` via ${gwText}` : ''} missing in netns ${netns}`)
+  }
+  return out
+}
+
+async function checkHost(nl: Rtnl, c: BridgeConf, prev: CniResult, hostName: string): Promise<string[]> {
+  const out: string[] = []
+  const bridge = await getLinkByName(nl, c.bridge)
+  if (!bridge) return [`bridge ${c.bridge} not found`]
+  if (bridge.kind !== 'bridge') out.push(`${c.bridge} is a ${bridge.kind ?? 'unknown'} device, not a bridge`)
+  const veth = await getLinkByName(nl, hostName)
+  if (!veth) return [...out, `host veth ${hostName} not found`]
+  const want = prev.interfaces?.find((i) => i.name === hostName && !i.sandbox)
+  if (!sameMac(want?.mac, veth.mac)) out.push(`host veth ${hostName} has MAC ${veth.mac ? macString(veth.mac) : 'none'}, expected ${want?.mac}`)
+  if (veth.master !== bridge.index) {
+    const m = veth.master ? (await getLinkByIndex(nl, veth.master))?.name : undefined
+    out.push(`host veth ${hostName} is ${m ? `a port of ${m}` : 'not a bridge port'}, expected a port of ${c.bridge}`)
+  } else if (c.hairpinMode && !(await getBridgePort(nl, veth.index))?.hairpin) {
+    out.push(`hairpin mode is off on bridge port ${hostName}`)
+  }
+  if (!veth.up) out.push(`host veth ${hostName} is down`)
+  return out
+}
+
+async function checkMasquerade(prev: CniResult, ifName: string): Promise<string[]> {
+  const have = masqueradedIps(await listTableJson('inet', TABLE))
+  return podIps(prev, ifName)
+    .map((ip) => ipString(parseCidr(ip.address).addr))
+    .filter((ip) => !have.has(ip))
+    .map((ip) => `no masquerade for ${ip} in table inet ${TABLE}`)
+}

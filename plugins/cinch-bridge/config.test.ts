@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest'
+import { CniError } from '../../lib/cni/index.js'
+import { hostVethName, parseConfig, requestedMac } from './config.js'
+
+const base = { cniVersion: '1.1.0', name: 'net', type: 'cinch-bridge' }
+const env = { command: 'ADD' as const, containerId: 'c1', netns: '/x', ifName: 'eth0', args: {}, path: [] }
+
+function codeOf(f: () => unknown): { code: number; details?: string } {
+  try {
+    f()
+  } catch (e) {
+    if (e instanceof CniError) return { code: e.code, details: e.details }
+    throw e
+  }
+  throw new Error('did not throw')
+}
+
+describe('parseConfig', () => {
+  it('fills in the reference defaults', () => {
+    const c = parseConfig({ ...base })
+    expect(c).toMatchObject({ bridge: 'cni0', isGateway: false, ipMasq: false, hairpinMode: false, stateDir: '/var/lib/cinch', agentSocket: '/run/cinch/agent.sock', policyTimeoutMs: 10000 })
+  })
+  it('does not modify its input', () => {
+    const conf = { ...base }
+    parseConfig(conf)
+    expect(conf).not.toHaveProperty('bridge')
+  })
+  it('isDefaultGateway implies isGateway', () => {
+    expect(parseConfig({ ...base, isDefaultGateway: true }).isGateway).toBe(true)
+  })
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    ['wrong type', { isGateway: 'yes' }, /isGateway: must be boolean/],
+    ['bridge name too long', { bridge: 'a-very-long-bridge-name' }, /bridge: must NOT have more than 15 characters/],
+    ['mtu too small', { mtu: 10 }, /mtu: must be >= 68/],
+    ['hairpin with promisc', { hairpinMode: true, promiscMode: true }, /promiscMode: cannot be set together with hairpinMode/],
+    ['bad mac capability', { runtimeConfig: { mac: 'zz' } }, /runtimeConfig.mac: must match pattern/],
+  ]
+  for (const [name, extra, msg] of bad) {
+    it(`rejects ${name} with code 7 naming the key`, () => {
+      const e = codeOf(() => parseConfig({ ...base, ...extra }))
+      expect(e.code).toBe(7)
+      expect(e.details).toMatch(msg)
+    })
+  }
+  it('accepts unknown keys', () => expect(parseConfig({ ...base, vlan: 5, whatever: {} }).bridge).toBe('cni0'))
+})
+
+describe('requestedMac', () => {
+  it('prefers runtimeConfig.mac over CNI_ARGS', () => {
+    const c = parseConfig({ ...base, runtimeConfig: { mac: '0a:58:00:00:00:01' } })
+    expect(requestedMac(c, { ...env, args: { MAC: '0a:58:00:00:00:02' } })).toBe('0a:58:00:00:00:01')
+    expect(requestedMac(parseConfig({ ...base }), { ...env, args: { MAC: '0a:58:00:00:00:02' } })).toBe('0a:58:00:00:00:02')
+    expect(requestedMac(parseConfig({ ...base }), env)).toBeUndefined()
+  })
+})
+
+describe('hostVethName', () => {
+  it('is cinch + 10 hex, fits IFNAMSIZ, differs per ifname', () => {
+    const a = hostVethName('abc', 'eth0')
+    expect(a).toMatch(/^cinch[0-9a-f]{10}$/)
+    expect(a).toBe(hostVethName('abc', 'eth0'))
+    expect(a).not.toBe(hostVethName('abc', 'eth1'))
+  })
+})

@@ -1,0 +1,43 @@
+// cinch-bridge's config: the reference bridge plugin's keys (plugins/main/bridge/bridge.go
+// NetConf), checked by the build-time ajv schema, then the cross-field rules bridge.go applies.
+import { createHash } from 'node:crypto'
+import { invalidConfig, validateConfig, type AjvValidateFn, type CniEnv, type NetConf } from '../../lib/cni/index.js'
+import schemaValidate from './schema.validate.js'
+
+export interface BridgeConf extends NetConf {
+  bridge: string
+  isGateway: boolean
+  isDefaultGateway: boolean
+  forceAddress: boolean
+  ipMasq: boolean
+  mtu?: number
+  hairpinMode: boolean
+  promiscMode: boolean
+  stateDir: string
+  agentSocket: string
+  policyTimeoutMs: number
+}
+
+/** Validates a copy of `conf` (defaults filled in) and applies bridge.go's cross-field rules. */
+export function parseConfig(conf: NetConf): BridgeConf {
+  const c = validateConfig<BridgeConf>(schemaValidate as AjvValidateFn, structuredClone(conf))
+  // bridge.go loadNetConf: "cannot set hairpin mode and promiscuous mode at the same time".
+  if (c.hairpinMode && c.promiscMode) throw invalidConfig('promiscMode', 'cannot be set together with hairpinMode')
+  // bridge.go: a default gateway through the bridge implies the bridge is a gateway.
+  if (c.isDefaultGateway) c.isGateway = true
+  return c
+}
+
+/** MAC asked for by the runtime: runtimeConfig.mac (the "mac" capability), else CNI_ARGS MAC=. */
+export function requestedMac(c: BridgeConf, env: CniEnv): string | undefined {
+  const mac = (c.runtimeConfig as { mac?: string } | undefined)?.mac ?? env.args.MAC
+  return mac || undefined
+}
+
+/**
+ * Host-side veth name: "cinch" + 10 hex digits of sha256(containerId/ifName), 15 chars (IFNAMSIZ-1).
+ * Deterministic, so DEL finds it even when the pod's netns is already gone.
+ */
+export function hostVethName(containerId: string, ifName: string): string {
+  return 'cinch' + createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 10)
+}

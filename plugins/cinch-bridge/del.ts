@@ -1,0 +1,75 @@
+// DEL (SPEC "DEL"): idempotent. A missing netns, link, allocation or record is success; every step
+// is attempted and the failures are joined. IPAM is released first, even when the netns is gone,
+// so that an address never leaks behind a half-deleted pod.
+import { CniError, ErrorCode, delegateDel, type VerbContext } from '../../lib/cni/index.js'
+import { closeRtnl, deleteLinkByName, openRtnl, withNetns } from '../../lib/net/index.js'
+import { runNft } from '../../lib/nft/index.js'
+import { askAgent } from './agent.js'
+import { hostVethName, parseConfig } from './config.js'
+import { attachmentKey, masqDelRuleset, masqEntries } from './masq.js'
+import { readAttachment, removeAttachment } from './state.js'
+
+export async function del(ctx: VerbContext): Promise<void> {
+  const { env } = ctx
+  const c = parseConfig(ctx.conf)
+  const failures: string[] = []
+  const step = async (what: string, fn: () => unknown) => {
+    try {
+      await fn()
+    } catch (err) {
+      failures.push(`${what}: ${describe(err)}`)
+    }
+  }
+
+  if (c.ipam?.type) await step('release IPAM', () => delegateDel(c.ipam!.type, JSON.parse(ctx.stdin.toString('utf8')), env))
+
+  // The addresses to stop masquerading: the record's, else prevResult's (runtimes pass it on DEL).
+  let ips: string[] = []
+  await step('read attachment record', () => {
+    ips = readAttachment(c.stateDir, env.containerId, env.ifName)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
+  })
+
+  const hostName = hostVethName(env.containerId, env.ifName)
+  await step(`delete veth ${hostName}`, async () => {
+    const nl = openRtnl()
+    try {
+      if (await deleteLinkByName(nl, hostName)) return
+    } finally {
+      closeRtnl(nl)
+    }
+    // No host side: if the pod side survives (renamed host side?), remove it there.
+    if (!env.netns) return
+    let pnl
+    try {
+      pnl = withNetns(env.netns, openRtnl)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // SPEC: the netns may be gone
+      throw err
+    }
+    try {
+      await deleteLinkByName(pnl, env.ifName)
+    } finally {
+      closeRtnl(pnl)
+    }
+  })
+
+  if (c.ipMasq && ips.length) {
+    await step('remove masquerade', () => runNft(masqDelRuleset(masqEntries(ips, attachmentKey(c.name, env.containerId, env.ifName)))))
+  }
+  await step('remove attachment record', () => removeAttachment(c.stateDir, env.containerId, env.ifName))
+  if (c.policyTimeoutMs > 0) {
+    // contracts.md: wait at most 1 s for any reply; errors ignored.
+    await askAgent(c.agentSocket, { op: 'del', containerId: env.containerId, ifName: env.ifName }, 1000).catch(() => undefined)
+  }
+  if (failures.length) throw new CniError(ErrorCode.Internal, `DEL failed in ${failures.length} step(s)`, failures.join('; '))
+}
+
+function describe(err: unknown): string {
+  const parts: string[] = []
+  for (let e: unknown = err; e; e = (e as Error).cause) {
+    const msg = e instanceof CniError ? `${e.msg}${e.details ? ` (${e.details})` : ''}` : e instanceof Error ? e.message : String(e)
+    parts.push(msg)
+    if (!(e instanceof Error)) break
+  }
+  return parts.join(': ')
+}

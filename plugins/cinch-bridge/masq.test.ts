@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { masqAddRuleset, masqDelRuleset, masqEntries, masqueradedIps, parseMasqTable } from './masq.js'
+
+const entries = masqEntries(['10.244.1.5/24', 'fd00:10:244:1::5/64'], 'net/cid1/eth0')
+
+describe('masqEntries', () => {
+  it('splits address and subnet per family', () => {
+    expect(entries).toEqual([
+      { family: 4, ip: '10.244.1.5', subnet: '10.244.1.0/24', key: 'net/cid1/eth0' },
+      { family: 6, ip: 'fd00:10:244:1::5', subnet: 'fd00:10:244:1::/64', key: 'net/cid1/eth0' },
+    ])
+  })
+})
+
+describe('masqAddRuleset', () => {
+  const text = masqAddRuleset(entries)
+  it('only touches table inet cinch-nat', () => {
+    for (const line of text.trim().split('\n')) expect(line).toMatch(/ inet cinch-nat( |$)/)
+  })
+  it('refills the chain in the same transaction so rules never duplicate', () => {
+    expect(text).toContain('flush chain inet cinch-nat postrouting\n')
+    expect(text.match(/masquerade/g)).toHaveLength(2)
+  })
+  it('adds the pod to both sets with its attachment as comment', () => {
+    expect(text).toContain('add element inet cinch-nat pods4 { 10.244.1.5 comment "net/cid1/eth0" }')
+    expect(text).toContain('add element inet cinch-nat local6 { fd00:10:244:1::5 . fd00:10:244:1::/64 comment "net/cid1/eth0" }')
+  })
+})
+
+describe('masqDelRuleset', () => {
+  it('adds then deletes each element so an absent one is no error', () => {
+    const text = masqDelRuleset(entries.slice(0, 1))
+    expect(text).toContain('add element inet cinch-nat pods4 { 10.244.1.5 }\ndelete element inet cinch-nat pods4 { 10.244.1.5 }')
+    expect(text).toContain('delete element inet cinch-nat local4 { 10.244.1.5 . 10.244.1.0/24 }')
+    expect(text).not.toContain('masquerade')
+  })
+  it('is empty for nothing to delete', () => expect(masqDelRuleset([])).toBe(''))
+})
+
+describe('reading the table back', () => {
+  // Shape of `nft -j list table inet cinch-nat` (nft 1.0.6).
+  const json = { nftables: [
+    { metainfo: { version: '1.0.6' } },
+    { set: { family: 'inet', name: 'pods4', table: 'cinch-nat', type: 'ipv4_addr', elem: [{ elem: { val: '10.244.1.5', comment: 'net/cid1/eth0' } }, '10.244.1.9'] } },
+    { set: { family: 'inet', name: 'local4', table: 'cinch-nat', type: ['ipv4_addr', 'ipv4_addr'], flags: ['interval'],
+      elem: [{ elem: { val: { concat: ['10.244.1.5', { prefix: { addr: '10.244.1.0', len: 24 } }] }, comment: 'net/cid1/eth0' } }] } },
+  ] }
+  it('parseMasqTable', () => {
+    expect(parseMasqTable(json)).toEqual([{ family: 4, ip: '10.244.1.5', subnet: '10.244.1.0/24', key: 'net/cid1/eth0' }])
+    expect(parseMasqTable(null)).toEqual([])
+  })
+  it('masqueradedIps', () => expect([...masqueradedIps(json)]).toEqual(['10.244.1.5', '10.244.1.9']))
+})

@@ -1,0 +1,121 @@
+// Helpers for the cinch-bridge integration tests: a "host" netns with pods, driven through
+// cnictl (libcni) exactly as a runtime would, with every path in a temp dir.
+import type { ExecutionContext } from 'ava'
+import { execFile, execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+
+const pExecFile = promisify(execFile)
+export const CNI_PATH = '/work/main/dist/cni:/usr/lib/cni'
+
+export function sh(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+export function makeNs(t: ExecutionContext, role: string): string {
+  const name = `cinch-t-bridge-${role}-${randomBytes(3).toString('hex')}`
+  sh('ip', 'netns', 'add', name)
+  t.teardown(() => { try { sh('ip', 'netns', 'del', name) } catch { /* already gone */ } })
+  return name
+}
+
+export function tempDir(t: ExecutionContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cinch-t-bridge-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+export interface Node {
+  host: string
+  dir: string
+  conflist: string
+  /** Runs cnictl in the host netns; resolves with exit code, stdout, stderr. */
+  cnictl: (verb: string, netns: string, id: string, extra?: { env?: Record<string, string>; ifName?: string; capArgs?: object }) => Promise<{ code: number; out: string; err: string }>
+}
+
+export interface NodeOpts {
+  cniVersion?: string
+  bridge?: Record<string, unknown>
+  ipam?: Record<string, unknown>
+  /** Plugins chained after cinch-bridge. */
+  chain?: Record<string, unknown>[]
+}
+
+/** A host netns and a conflist of cinch-bridge (+ host-local) whose state all lives in a temp dir. */
+export function makeNode(t: ExecutionContext, o: NodeOpts = {}): Node {
+  const host = makeNs(t, 'host')
+  const dir = tempDir(t)
+  const conf = {
+    cniVersion: o.cniVersion ?? '1.0.0', // the reference plugins here (1.1.1) speak up to 1.0.0
+    name: 'tnet',
+    plugins: [
+      {
+        type: 'cinch-bridge', bridge: 'cinch0', isGateway: true, isDefaultGateway: true, ipMasq: true, hairpinMode: true,
+        stateDir: join(dir, 'state'), agentSocket: join(dir, 'agent.sock'),
+        ipam: {
+          type: 'host-local', dataDir: join(dir, 'ipam'),
+          ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:10:244:1::/64' }]],
+          ...o.ipam,
+        },
+        ...o.bridge,
+      },
+      ...(o.chain ?? []),
+    ],
+  }
+  const conflist = join(dir, 'conflist.json')
+  writeFileSync(conflist, JSON.stringify(conf))
+  const cnictl: Node['cnictl'] = async (verb, netns, id, extra = {}) => {
+    const args = ['netns', 'exec', host, 'cnictl', verb, conflist, netns, id, extra.ifName ?? 'eth0', ...(extra.capArgs ? [JSON.stringify(extra.capArgs)] : [])]
+    const env = { ...process.env, CNI_PATH, CNI_CACHE_DIR: join(dir, 'cache'), ...extra.env }
+    try {
+      const r = await pExecFile('ip', args, { env, encoding: 'utf8' })
+      return { code: 0, out: r.stdout, err: r.stderr }
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string }
+      return { code: typeof x.code === 'number' ? x.code : 1, out: x.stdout ?? '', err: x.stderr ?? '' }
+    }
+  }
+  return { host, dir, conflist, cnictl }
+}
+
+export const nsPath = (ns: string) => `/var/run/netns/${ns}`
+
+export function ping(fromNs: string, ip: string): boolean {
+  try {
+    sh('ip', 'netns', 'exec', fromNs, 'ping', '-c1', '-W2', ip)
+    return true
+  } catch {
+    return false
+  }
+}
+
+export const bare = (cidr: string) => cidr.split('/')[0]
+
+/** Runs the built cinch-bridge directly (no libcni), to see its exact error object. */
+export async function runBridge(
+  node: Node,
+  o: { verb: string; conf: object; netns?: string; id?: string; ifName?: string },
+): Promise<{ code: number; json: any }> {
+  const env = {
+    ...process.env, CNI_COMMAND: o.verb, CNI_CONTAINERID: o.id ?? '', CNI_NETNS: o.netns ?? '',
+    CNI_IFNAME: o.ifName ?? 'eth0', CNI_PATH,
+  }
+  return new Promise((resolve) => {
+    const child = execFile('ip', ['netns', 'exec', node.host, '/work/main/dist/cni/cinch-bridge'], { env, encoding: 'utf8' }, (err, stdout) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
+      let json: any
+      try { json = stdout.trim() ? JSON.parse(stdout) : undefined } catch { json = { raw: stdout } }
+      resolve({ code, json })
+    })
+    child.stdin!.end(JSON.stringify(o.conf))
+  })
+}
+
+/** The cinch-bridge plugin config inside a node's conflist, as a standalone config. */
+export function pluginConf(node: Node, patch: Record<string, unknown> = {}): Record<string, any> {
+  const list = JSON.parse(readFileSync(node.conflist, 'utf8'))
+  return { cniVersion: list.cniVersion, name: list.name, ...list.plugins[0], ...patch }
+}
