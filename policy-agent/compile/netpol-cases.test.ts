@@ -8,7 +8,7 @@ import { compile, decide } from './index.js'
 import { evalForward } from './ir-eval.js'
 import { allLocal, clusterOf, type PodSpec } from './testkit.js'
 
-const file = fileURLToPath(new URL('../../../shared/netpol/cases.json', import.meta.url))
+const file = fileURLToPath(new URL('../../test/fixtures/netpol-cases.json', import.meta.url))
 const data = JSON.parse(readFileSync(process.env.CINCH_NETPOL_CASES ?? file, 'utf8'))
 
 interface Probe { port: number; protocol: Protocol; expect: Record<string, Record<string, boolean>> }

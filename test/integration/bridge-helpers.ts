@@ -5,11 +5,13 @@ import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 
 const pExecFile = promisify(execFile)
-export const CNI_PATH = '/work/main/dist/cni:/usr/lib/cni'
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
+export const CNI_PATH = `${join(repoRoot, 'dist/cni')}:/usr/lib/cni`
 
 export function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -104,7 +106,7 @@ export async function runBridge(
     CNI_IFNAME: o.ifName ?? 'eth0', CNI_PATH,
   }
   return new Promise((resolve) => {
-    const child = execFile('ip', ['netns', 'exec', node.host, '/work/main/dist/cni/cinch-bridge'], { env, encoding: 'utf8' }, (err, stdout) => {
+    const child = execFile('ip', ['netns', 'exec', node.host, join(repoRoot, 'dist/cni/cinch-bridge')], { env, encoding: 'utf8' }, (err, stdout) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
       let json: any
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined } catch { json = { raw: stdout } }
