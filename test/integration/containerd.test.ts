@@ -15,8 +15,11 @@ import { netnsAdd, netnsDel, repoRoot, run, uniqueName, waitFor } from './helper
 const image = 'cinch.test/busybox:1'
 
 function conflist(tmp: string) {
+  // containerd 1.6 (Debian 12) vendors a libcni that stops at 1.0.0: `cniVersions` lets a newer
+  // libcni pick 1.1.0 while an older one reads `cniVersion` (CNI SPEC "Configuration format").
   return {
-    cniVersion: '1.1.0',
+    cniVersion: '1.0.0',
+    cniVersions: ['1.0.0', '1.1.0'],
     name: 'cinch',
     plugins: [
       {
@@ -101,7 +104,7 @@ test('containerd starts two containers on cinch and they reach each other', asyn
   for (const id of ['ctr-a', 'ctr-b']) await ctr(['run', '-d', '--cni', image, id])
   const addrOf = async (id: string, family: '-4' | '-6') => {
     const out = await run('ctr', ['-a', sock, 'task', 'exec', '--exec-id', `addr-${id}${family}`, id, 'ip', family, '-o', 'addr', 'show', 'eth0'])
-    const m = /inet6? ([0-9a-f.:]+)\/\d+ scope global/.exec(out)
+    const m = /inet6? ([0-9a-f.:]+)\/\d+ .*scope global/.exec(out)
     if (!m) throw new Error(`no global ${family} address on ${id}: ${out}`)
     return m[1]
   }

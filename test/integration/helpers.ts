@@ -32,6 +32,7 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
       if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || stdout || err.message}`))
       else resolve(stdout)
     })
+    child.stdin?.on('error', () => {}) // a command that exits before reading stdin is judged by its exit code
     child.stdin?.end(opts.input ?? '')
   })
 }
