@@ -3,10 +3,10 @@
 // so that an address never leaks behind a half-deleted pod.
 import { CniError, ErrorCode, delegateDel, type VerbContext } from '../../lib/cni/index.js'
 import { closeRtnl, deleteLinkByName, openRtnl, withNetns } from '../../lib/net/index.js'
-import { runNft } from '../../lib/nft/index.js'
+import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { askAgent } from './agent.js'
 import { hostVethName, parseConfig } from './config.js'
-import { attachmentKey, masqDelRuleset, masqEntries } from './masq.js'
+import { TABLE, attachmentKey, masqDelRuleset, masqEntries, parseMasqTable, type MasqEntry } from './masq.js'
 import { readAttachment, removeAttachment } from './state.js'
 
 export async function del(ctx: VerbContext): Promise<void> {
@@ -53,8 +53,15 @@ export async function del(ctx: VerbContext): Promise<void> {
     }
   })
 
-  if (c.ipMasq && ips.length) {
-    await step('remove masquerade', () => runNft(masqDelRuleset(masqEntries(ips, attachmentKey(c.name, env.containerId, env.ifName)))))
+  if (c.ipMasq) {
+    const key = attachmentKey(c.name, env.containerId, env.ifName)
+    await step('remove masquerade', async () => {
+      let entries: MasqEntry[] = masqEntries(ips, key)
+      // An ADD killed before it wrote its record, with no prevResult to tell: the elements' comments
+      // still name the attachment, so look them up rather than leak them.
+      if (entries.length === 0) entries = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key === key)
+      await runNft(masqDelRuleset(entries))
+    })
   }
   await step('remove attachment record', () => removeAttachment(c.stateDir, env.containerId, env.ifName))
   if (c.policyTimeoutMs > 0) {
