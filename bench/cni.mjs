@@ -26,8 +26,9 @@ const cniPath = `${join(root, 'dist/cni')}:${refDir}`
 
 function conflist(kind, subnet, bridge) {
   const cinch = kind === 'cinch'
+  // Debian's libcni and reference plugins stop at 1.0.0; both sides speak it here.
   return {
-    cniVersion: '1.1.0',
+    cniVersion: '1.0.0',
     name: `bench-${kind}`,
     plugins: [
       {
