@@ -3,6 +3,7 @@ export { CniError, ErrorCode, errorCodeMeaning, describeError, toCniError } from
 export type { ErrorCodeValue } from './errors.js'
 export { runPlugin } from './skel.js'
 export type { PluginIo, PluginOptions, PluginVerbs, Verb, VerbContext } from './skel.js'
+export type { PluginLogger } from './log.js'
 export { validateConfig, invalidConfig, jsonPointerToPath } from './validate.js'
 export type { AjvValidateFn } from './validate.js'
 export { delegateAdd, delegateDel, delegateCheck, delegateGc, delegateStatus, findPlugin } from './delegate.js'

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CniError } from './errors.js'
 import { runPlugin, type PluginVerbs } from './skel.js'
@@ -110,5 +113,29 @@ describe('runPlugin', () => {
   it('rejects an interface name longer than 15 bytes with code 4', async () => {
     const r = await invoke({}, { ...baseEnv, CNI_IFNAME: 'a-very-long-ifname0', CNI_COMMAND: 'ADD' }, conf('1.1.0'))
     expect(r.out.code).toBe(4)
+  })
+
+  it('writes one line per verb outcome to logFile, with its duration', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cinch-log-'))
+    try {
+      const logFile = join(dir, 'sub', 'plugin.log')
+      await invoke({}, { ...baseEnv, CNI_COMMAND: 'ADD' }, { ...conf('1.1.0'), logFile })
+      const line = JSON.parse(readFileSync(logFile, 'utf8').trim())
+      expect(line).toMatchObject({ level: 30, msg: 'ADD ok', cmd: 'ADD', containerId: 'c1', ifName: 'eth0', plugin: 'test' })
+      expect(typeof line.ms).toBe('number')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('sends warnings to stderr when no logFile is set, never to stdout', async () => {
+    let err = ''
+    let out = ''
+    await runPlugin(
+      { add: async () => { throw new Error('boom') }, del: async () => {}, check: async () => {} },
+      { about: 'test', io: { env: { ...baseEnv, CNI_COMMAND: 'ADD' }, stdin: Buffer.from(JSON.stringify(conf('1.1.0'))), stdout: (t) => (out += t), stderr: (t) => (err += t) } },
+    )
+    expect(JSON.parse(err)).toMatchObject({ level: 40, msg: 'ADD failed', err: 'boom' })
+    expect(JSON.parse(out)).toMatchObject({ code: 999, msg: 'boom' })
   })
 })

@@ -1,10 +1,9 @@
 // runPlugin is cinch's `skel` (containernetworking/cni pkg/skel): it owns the environment, stdin,
 // spec versions, stdout and the exit code; the verbs it calls only compute a result or throw.
 import { readFileSync, writeSync } from 'node:fs'
-import type pino from 'pino'
 import { CniError, ErrorCode, describeError, toCniError } from './errors.js'
 import { parseEnv } from './env.js'
-import { createPluginLogger } from './log.js'
+import { createPluginLogger, type PluginLogger } from './log.js'
 import { convertResult, parseResult } from './result.js'
 import type { CniEnv, CniResult, NetConf } from './types.js'
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, isValidVersion, isVersionAtLeast } from './version.js'
@@ -13,7 +12,7 @@ export interface VerbContext {
   env: CniEnv
   conf: NetConf
   stdin: Buffer
-  log: pino.Logger
+  log: PluginLogger
 }
 
 export type Verb = (ctx: VerbContext) => Promise<CniResult | void>
@@ -121,12 +120,12 @@ async function dispatch(verbs: PluginVerbs, io: PluginIo, about: string, injecte
     throw new CniError(ErrorCode.IncompatibleVersion, `config version does not allow ${env.command}`, `${env.command} needs cniVersion ${min} or later, config is ${version}`)
   }
   const conf = toNetConf(raw, version)
-  const log = createPluginLogger({
+  const log = (await createPluginLogger({
     plugin: about,
     logFile: typeof raw.logFile === 'string' ? raw.logFile : undefined,
     logLevel: typeof raw.logLevel === 'string' ? raw.logLevel : undefined,
     write: injected ? io.stderr : undefined,
-  }).child({ cmd: env.command, containerId: env.containerId || undefined, ifName: env.ifName || undefined })
+  })).child({ cmd: env.command, containerId: env.containerId || undefined, ifName: env.ifName || undefined })
   const table: Record<string, Verb | undefined> = { ADD: verbs.add, DEL: verbs.del, CHECK: verbs.check, STATUS: verbs.status, GC: verbs.gc }
   const verb = table[env.command]
   const started = performance.now()

@@ -1,14 +1,18 @@
 // ADD (SPEC "ADD"; reference plugins/main/bridge cmdAdd): IPAM, bridge, veth with its peer created
 // in the pod's netns, addresses and routes, bridge port, gateway, masquerade, attachment record,
 // agent. Every per-pod change pushes an undo step; a failed ADD unwinds them (bridge.go `success`).
+//
+// Speed: the IPAM plugin is a process of its own (tens of ms of runtime start). Its result is only
+// needed for addressing, so it is started first and runs while this process loads netlink and
+// builds the bridge and veth; masquerade (an `nft` process) likewise runs beside the pod's
+// addressing. Whatever is still in flight is settled before a rollback runs.
 import { closeSync } from 'node:fs'
 import { CniError, ErrorCode, delegateAdd, delegateDel, type CniResult, type VerbContext } from '../../lib/cni/index.js'
-import { closeRtnl, createVeth, deleteLinkByName, ensureBridge, getLinkByName, isErrno, macBytes, macString, openNetns, openRtnl, parseCidr, withNetnsFd, type Rtnl } from '../../lib/net/index.js'
+import type { Rtnl } from '../../lib/net/index.js'
 import { runNft } from '../../lib/nft/index.js'
 import { planAddressing } from './addressing.js'
 import { askAgent } from './agent.js'
 import { hostVethName, parseConfig, requestedMac } from './config.js'
-import { attachToBridge, configurePod, enableForwarding, ensureGatewayAddress } from './links.js'
 import { attachmentKey, masqAddRuleset, masqDelRuleset, masqEntries } from './masq.js'
 import { removeAttachment, writeAttachment } from './state.js'
 
@@ -21,15 +25,20 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
   const rawConf = JSON.parse(ctx.stdin.toString('utf8'))
   const undo: Undo[] = []
   const closers: (() => void)[] = []
+  const inFlight: Promise<unknown>[] = []
   let ok = false
   try {
-    let ipam: CniResult = { cniVersion: c.cniVersion, ips: [], routes: [] }
-    if (c.ipam?.type) {
-      ipam = await delegateAdd(c.ipam.type, rawConf, env)
-      undo.push({ what: 'release IPAM', run: () => delegateDel(c.ipam!.type, rawConf, env) })
-      if (!ipam.ips?.length) throw new Error(`IPAM plugin ${c.ipam.type} returned no IP address`)
+    const ipamType = c.ipam?.type
+    let ipamPending: Promise<CniResult> = Promise.resolve({ cniVersion: c.cniVersion, ips: [], routes: [] })
+    if (ipamType) {
+      ipamPending = delegateAdd(ipamType, rawConf, env)
+      inFlight.push(ipamPending)
+      // DEL of IPAM is idempotent (SPEC), so this undo is right even when the ADD itself failed.
+      undo.push({ what: 'release IPAM', run: () => delegateDel(ipamType, rawConf, env) })
     }
-    const plan = planAddressing(ipam, { isGateway: c.isGateway, isDefaultGateway: c.isDefaultGateway, containerIfIndex: 2 })
+    const { closeRtnl, createVeth, deleteLinkByName, ensureBridge, getLinkByName, isErrno, macBytes, macString, openNetns, openRtnl, parseCidr, withNetnsFd } =
+      await import('../../lib/net/index.js')
+    const { attachToBridge, configurePod, enableForwarding, ensureGatewayAddress } = await import('./links.js')
 
     let fd: number
     try {
@@ -56,18 +65,25 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
       throw err
     }
     undo.push({ what: `delete veth ${hostName}`, run: () => deleteLinkByName(hnl, hostName) })
-
-    const podLink = await configurePod({ nl: pnl, fd, ifName: env.ifName }, plan.ips, plan.routes)
     await attachToBridge(hnl, veth, bridge, c.hairpinMode)
-    for (const gw of plan.bridgeAddrs) await ensureGatewayAddress(hnl, bridge, gw, c.forceAddress)
-    if (c.isGateway) enableForwarding(new Set(plan.ips.map((ip) => parseCidr(ip.address).family)))
 
+    const ipam = await ipamPending
+    if (ipamType && !ipam.ips?.length) throw new Error(`IPAM plugin ${ipamType} returned no IP address`)
+    const plan = planAddressing(ipam, { isGateway: c.isGateway, isDefaultGateway: c.isDefaultGateway, containerIfIndex: 2 })
     const cidrs = plan.ips.map((ip) => ip.address)
+    let masqPending: Promise<void> | undefined
     if (c.ipMasq && cidrs.length) {
       const entries = masqEntries(cidrs, attachmentKey(c.name, env.containerId, env.ifName))
-      await runNft(masqAddRuleset(entries))
+      masqPending = runNft(masqAddRuleset(entries))
+      inFlight.push(masqPending)
+      // Deleting is add-then-delete in one transaction: right whether or not the add landed.
       undo.push({ what: 'remove masquerade', run: () => runNft(masqDelRuleset(entries)) })
     }
+
+    const podLink = await configurePod({ nl: pnl, fd, ifName: env.ifName }, plan.ips, plan.routes)
+    for (const gw of plan.bridgeAddrs) await ensureGatewayAddress(hnl, bridge, gw, c.forceAddress)
+    if (c.isGateway) enableForwarding(new Set(plan.ips.map((ip) => parseCidr(ip.address).family)))
+    await masqPending
 
     // The bridge's MAC follows its ports until set: read it after the port is attached.
     const brNow = (await getLinkByName(hnl, c.bridge)) ?? bridge
@@ -99,6 +115,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
     return result
   } finally {
     if (!ok) {
+      await Promise.allSettled(inFlight)
       for (const u of undo.reverse()) {
         try {
           await u.run()

@@ -28,6 +28,7 @@ export async function inNetns(ns: string, cmd: string, args: string[], input?: s
     child.stdout.on('data', (b) => (out += b))
     child.stderr.on('data', (b) => (err += b))
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err}`))))
+    child.stdin.on('error', () => {}) // the command may exit without reading stdin
     child.stdin.end(input ?? '')
   })
 }

@@ -50,7 +50,7 @@ async function attach(state: string, pod: string, ip: string, veth: string) {
   await rename(join(state, 'attachments', `c-${pod}_eth0.json.tmp`), join(state, 'attachments', `c-${pod}_eth0.json`))
 }
 
-const chainsOf = (json: any) => (json?.nftables ?? []).filter((i: any) => i.chain).map((i: any) => i.chain.name as string).sort()
+const chainsOf = (json: any): string[] => (json?.nftables ?? []).filter((i: any) => i.chain).map((i: any) => i.chain.name as string).sort()
 const runOnce = (ns: string, f: { m: string; state: string; dir: string }) =>
   new Promise<{ code: number | null; log: string }>((resolve) => {
     const a = spawnAgentInNetns(ns, ['--manifests', f.m, '--once', '--node', 'n1', '--state-dir', f.state, '--socket', join(f.dir, 'agent.sock')])

@@ -1,0 +1,34 @@
+// Flag parsing for the cinch CLI, over node:util parseArgs. Unknown flags are errors.
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+
+export class UsageError extends Error {}
+
+export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false, strict: true }).values as {
+      [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : string
+    } & { help?: boolean }
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+}
+
+export const USAGE = `Usage: cinch <command> [flags]
+
+Commands:
+  agent     run the node agent (NetworkPolicy -> nftables)
+              --manifests DIR   read manifests from DIR instead of the Kubernetes API
+              --once            apply this node's rules, exit 0 once they are in the kernel
+              --node NAME       this node's name (default $NODE_NAME or the hostname)
+              --state-dir D     cinch-bridge's state directory (default /var/lib/cinch)
+              --socket P        agent socket (default /run/cinch/agent.sock)
+              --fail-open       let traffic of not yet programmed pods through
+              --metrics-addr A  /metrics, /healthz, /readyz, /status (default 127.0.0.1:9476)
+              --cni-conf F      conflist naming the IPAM plugin for GC (default /etc/cni/net.d/10-cinch.conflist)
+              --cni-bin-dir D   CNI plugin directory (default /opt/cni/bin)
+              --cleanup         remove cinch's nftables tables and exit
+  explain   say whether a connection is allowed, and why
+              --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
+  status    show a running agent's status   [--metrics-addr A]
+  version   print the version
+`

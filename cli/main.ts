@@ -1,0 +1,110 @@
+// The cinch CLI. Each subcommand imports what it needs on demand: `cinch version` must not pay for
+// the Kubernetes client, and the agent must not pay for explain.
+import { parseFlags, UsageError, USAGE } from './args.js'
+
+const VERSION = '0.1.0'
+
+async function agent(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, {
+    manifests: { type: 'string' },
+    once: { type: 'boolean' },
+    node: { type: 'string' },
+    'state-dir': { type: 'string' },
+    socket: { type: 'string' },
+    'fail-open': { type: 'boolean' },
+    'metrics-addr': { type: 'string' },
+    'cni-conf': { type: 'string' },
+    'cni-bin-dir': { type: 'string' },
+    cleanup: { type: 'boolean' },
+  })
+  if (f.help) return (process.stdout.write(USAGE), 0)
+  const { runAgent } = await import('../policy-agent/run.js')
+  return runAgent({
+    manifests: f.manifests,
+    once: f.once,
+    node: f.node,
+    stateDir: f['state-dir'] ?? '/var/lib/cinch',
+    socket: f.socket ?? '/run/cinch/agent.sock',
+    failOpen: f['fail-open'],
+    metricsAddr: f['metrics-addr'] ?? '127.0.0.1:9476',
+    cniConf: f['cni-conf'] ?? '/etc/cni/net.d/10-cinch.conflist',
+    cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
+    cleanup: f.cleanup,
+  })
+}
+
+async function explain(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, manifests: { type: 'string' } })
+  if (f.help) return (process.stdout.write(USAGE), 0)
+  const { parseEndpoint, parsePort, explainText } = await import('./explain.js')
+  const from = parseEndpoint('from', f.from)
+  const to = parseEndpoint('to', f.to)
+  const port = parsePort(f.port)
+  let state
+  if (f.manifests) {
+    const { readManifestDir } = await import('../policy-agent/sources/manifests.js')
+    const read = await readManifestDir(f.manifests)
+    for (const p of read.problems) process.stderr.write(`warning: skipped ${p.where}: ${p.reason}\n`)
+    state = read.state
+  } else {
+    const { KubeSource } = await import('../policy-agent/sources/kube.js')
+    const source = new KubeSource({ maxBackoffMs: 1000, onError: (r, e) => process.stderr.write(`warning: ${r}: ${(e as Error)?.message ?? e}\n`) })
+    // Bounded: an unreachable API server would otherwise be retried forever.
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the Kubernetes API did not answer within 20 s')), 20_000)))
+    await Promise.race([source.start(() => {}), timeout]).finally(() => clearTimeout(timer))
+    state = source.state()
+    await source.stop()
+  }
+  const out = explainText(state, from, to, port)
+  process.stdout.write(out.text)
+  return 0
+}
+
+async function status(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, { 'metrics-addr': { type: 'string' }, json: { type: 'boolean' } })
+  if (f.help) return (process.stdout.write(USAGE), 0)
+  const { fetchStatus, statusText } = await import('./status.js')
+  const s = await fetchStatus(f['metrics-addr'] ?? '127.0.0.1:9476')
+  process.stdout.write(f.json ? JSON.stringify(s, null, 2) + '\n' : statusText(s))
+  return s.ready ? 0 : 1
+}
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  agent,
+  explain,
+  status,
+  version: async () => (process.stdout.write(`cinch ${VERSION}\n`), 0),
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') return (process.stdout.write(USAGE), 0)
+  const run = cmd ? commands[cmd] : undefined
+  if (!run) {
+    process.stderr.write(`${cmd ? `unknown command "${cmd}"\n` : ''}${USAGE}`)
+    return 2
+  }
+  try {
+    return await run(rest)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cinch ${cmd}: ${err.message}\n\n${USAGE}`)
+      return 2
+    }
+    process.stderr.write(`cinch ${cmd}: ${(err as Error).message}${(err as Error).cause ? ` (${String((err as Error).cause)})` : ''}\n`)
+    return 1
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+    // The daemon resolves only on SIGTERM; one-shot commands may leave watchers or sockets behind.
+    if (process.argv[2] !== 'agent' || code !== 0 || process.argv.includes('--once') || process.argv.includes('--cleanup')) setImmediate(() => process.exit(code))
+  },
+  (err) => {
+    process.stderr.write(`${(err as Error).stack ?? err}\n`)
+    process.exit(1)
+  },
+)

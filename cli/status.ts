@@ -1,0 +1,26 @@
+// `cinch status`: asks a running agent over HTTP (its /status endpoint) and prints a summary.
+import type { AgentStatus } from '../policy-agent/server/http.js'
+
+export async function fetchStatus(addr: string): Promise<AgentStatus> {
+  const url = `http://${addr}/status`
+  let res: Response
+  try {
+    res = await fetch(url)
+  } catch (err) {
+    throw new Error(`no agent answers at ${url} (is \`cinch agent\` running, with this --metrics-addr?)`, { cause: err })
+  }
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
+  return (await res.json()) as AgentStatus
+}
+
+export function statusText(s: AgentStatus): string {
+  const out = [`node:        ${s.node}`, `ready:       ${s.ready ? 'yes' : 'no (first sync not in the kernel yet)'}`]
+  out.push(s.lastSync ? `last sync:   ${s.lastSync.at} (${s.lastSync.mode}, ${s.lastSync.durationMs.toFixed(1)} ms, ${s.lastSync.reason})` : 'last sync:   never')
+  if (s.lastError) out.push(`last error:  ${s.lastError.at} ${s.lastError.message}`)
+  out.push(`local pods:  ${s.localPods.length}`)
+  for (const p of s.localPods) out.push(`  ${p.namespace}/${p.name} ${p.ips.join(' ')}`)
+  out.push(`invalid policies: ${s.invalidPolicies.length}`)
+  for (const i of s.invalidPolicies) out.push(`  ${i.policy}: ${i.reason}`)
+  for (const p of s.sourceProblems) out.push(`source problem: ${p.where}: ${p.reason}`)
+  return out.join('\n') + '\n'
+}

@@ -1,0 +1,142 @@
+// The agent loop: sources -> ClusterState -> compile -> render -> apply, then conntrack cleanup.
+// One sync runs at a time; requests arriving meanwhile are coalesced into the next sync, so a burst
+// of events costs one transaction, and each caller learns when a sync that began after its request
+// (and so saw its change) is in the kernel.
+import type { Logger } from 'pino'
+import { compile } from './compile/index.js'
+import type { LocalPod } from './model/cluster.js'
+import type { Source } from './sources/types.js'
+import { readAttachments, toLocalPods } from './sources/attachments.js'
+import { Applier, type ApplyResult } from './apply/applier.js'
+import { removeDeniedFlows } from './apply/conntrack.js'
+
+export interface AgentOptions {
+  source: Source
+  stateDir: string
+  nodeName: string
+  log: Logger
+  failOpen?: boolean
+  /** Quiet time before a sync after a source event, to coalesce bursts. */
+  debounceMs?: number
+  /** Remove conntrack entries of flows the new rules deny (default true). */
+  conntrackCleanup?: boolean
+  applier?: Applier
+  onSynced?: (report: SyncReport) => void
+}
+
+export interface SyncReport {
+  reason: string
+  at: Date
+  durationMs: number
+  apply: ApplyResult
+  localPods: LocalPod[]
+  /** `<containerId>/<ifName>` of every attachment this sync programmed. */
+  attachments: string[]
+  invalid: { policy: string; reason: string }[]
+}
+
+interface Waiter {
+  resolve: (r: SyncReport) => void
+  reject: (e: Error) => void
+}
+
+export class Agent {
+  readonly applier: Applier
+  #pending: Waiter[] = []
+  #reasons = new Set<string>()
+  #running = false
+  #timer?: NodeJS.Timeout
+  #stopped = false
+  last?: SyncReport
+  lastError?: { at: Date; message: string }
+
+  constructor(private readonly opts: AgentOptions) {
+    this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen })
+  }
+
+  /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
+  async start(): Promise<SyncReport> {
+    await this.opts.source.start(() => this.scheduleSync('source changed'))
+    return this.requestSync('start')
+  }
+
+  /** Debounced: for events of the sources. */
+  scheduleSync(reason: string): void {
+    this.#reasons.add(reason)
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => void this.requestSync(reason).catch(() => {}), this.opts.debounceMs ?? 20)
+  }
+
+  /** Resolves when a sync that started after this call is in the kernel; rejects if it failed. */
+  requestSync(reason: string): Promise<SyncReport> {
+    this.#reasons.add(reason)
+    const p = new Promise<SyncReport>((resolve, reject) => this.#pending.push({ resolve, reject }))
+    void this.#pump()
+    return p
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#running || this.#stopped) return
+    this.#running = true
+    try {
+      while (this.#pending.length && !this.#stopped) {
+        const waiters = this.#pending
+        const reason = [...this.#reasons].join(', ')
+        this.#pending = []
+        this.#reasons.clear()
+        try {
+          const { report, cleanup } = await this.#sync(reason)
+          for (const w of waiters) w.resolve(report)
+          // After the replies: a waiting CNI ADD must not pay for the conntrack walk.
+          await cleanup()
+        } catch (err) {
+          this.lastError = { at: new Date(), message: (err as Error).message }
+          this.opts.log.error({ err, reason }, 'sync failed')
+          for (const w of waiters) w.reject(err as Error)
+        }
+      }
+    } finally {
+      this.#running = false
+    }
+  }
+
+  async #sync(reason: string): Promise<{ report: SyncReport; cleanup: () => Promise<void> }> {
+    const log = this.opts.log.child({ sync: reason })
+    const t0 = performance.now()
+    const records = await readAttachments(this.opts.stateDir, (file, err) =>
+      log.warn({ file, err: err.message }, 'unreadable attachment record skipped'),
+    )
+    const localPods = toLocalPods(records)
+    const state = this.opts.source.state()
+    const { ir, invalid } = compile(state, localPods)
+    for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, 'invalid NetworkPolicy skipped')
+    const apply = await this.applier.apply(ir)
+    const durationMs = performance.now() - t0
+    const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
+    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid }
+    this.last = report
+    this.lastError = undefined
+    log.info(
+      { mode: apply.mode, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10 },
+      'rules applied',
+    )
+    this.opts.onSynced?.(report)
+    const cleanup = async () => {
+      if (apply.mode === 'none' || this.opts.conntrackCleanup === false) return
+      const localIps = new Set(localPods.flatMap((p) => p.ips))
+      try {
+        const ended = await removeDeniedFlows(state, localIps)
+        if (ended.length) log.info({ flows: ended }, 'ended connections the new rules deny')
+      } catch (err) {
+        log.warn({ err }, 'conntrack cleanup failed')
+      }
+    }
+    return { report, cleanup }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    await this.opts.source.stop()
+  }
+}

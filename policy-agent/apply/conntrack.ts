@@ -1,0 +1,75 @@
+// Ends connections that a policy change no longer allows. nftables only judges the first packet of
+// a connection (`ct state established,related accept` lets the rest through), so without this an
+// established flow would outlive the policy that denied it. We list the conntrack table, keep the
+// flows touching a local pod, re-decide each one against the new cluster state, and delete the
+// denied ones by their exact tuple (conntrack(8) -D with -s/-d/-p/--sport/--dport).
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import type { ClusterState } from '../model/cluster.js'
+import { decide } from '../compile/index.js'
+
+const run = promisify(execFile)
+
+export interface ConntrackFlow {
+  family: 'ipv4' | 'ipv6'
+  protocol: 'TCP' | 'UDP' | 'SCTP'
+  src: string
+  dst: string
+  sport: number
+  dport: number
+}
+
+const PROTOCOLS: Record<string, ConntrackFlow['protocol']> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' }
+
+/** Parses `conntrack -L -o extended` lines; the first src/dst/sport/dport are the original direction. */
+export function parseConntrack(text: string): ConntrackFlow[] {
+  const flows: ConntrackFlow[] = []
+  for (const line of text.split('\n')) {
+    const m = /^(ipv4|ipv6)\s+\d+\s+(\w+)\s+\d+\s/.exec(line)
+    if (!m || !PROTOCOLS[m[2]]) continue
+    const field = (k: string) => new RegExp(`\\b${k}=(\\S+)`).exec(line)?.[1]
+    const src = field('src')
+    const dst = field('dst')
+    const sport = Number(field('sport'))
+    const dport = Number(field('dport'))
+    if (!src || !dst || !sport || !dport) continue
+    flows.push({ family: m[1] as ConntrackFlow['family'], protocol: PROTOCOLS[m[2]], src, dst, sport, dport })
+  }
+  return flows
+}
+
+/** The flows touching `localIps` that the state no longer allows. */
+export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>): ConntrackFlow[] {
+  return flows.filter((f) => {
+    if (!localIps.has(f.src) && !localIps.has(f.dst)) return false
+    const verdict = decide(state, { from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
+    return !verdict.allowed
+  })
+}
+
+async function listFlows(): Promise<ConntrackFlow[]> {
+  const out: ConntrackFlow[] = []
+  for (const family of ['ipv4', 'ipv6']) {
+    const r = await run('conntrack', ['-L', '-o', 'extended', '-f', family], { maxBuffer: 256 << 20 })
+    out.push(...parseConntrack(r.stdout))
+  }
+  return out
+}
+
+async function deleteFlow(f: ConntrackFlow): Promise<void> {
+  const args = ['-D', '-f', f.family, '-p', f.protocol.toLowerCase(), '-s', f.src, '-d', f.dst, '--sport', String(f.sport), '--dport', String(f.dport)]
+  try {
+    await run('conntrack', args)
+  } catch (err) {
+    // conntrack exits 1 when no entry matched: the flow ended by itself meanwhile.
+    if (!/0 flow entries/.test(String((err as { stderr?: string }).stderr))) throw new Error(`conntrack ${args.join(' ')}`, { cause: err })
+  }
+}
+
+/** Removes the conntrack entries of local pods' flows the state now denies; returns them. */
+export async function removeDeniedFlows(state: ClusterState, localIps: Set<string>): Promise<ConntrackFlow[]> {
+  if (localIps.size === 0) return []
+  const denied = deniedFlows(state, await listFlows(), localIps)
+  for (const f of denied) await deleteFlow(f)
+  return denied
+}

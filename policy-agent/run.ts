@@ -1,0 +1,104 @@
+// `cinch agent`: wires a source, the agent loop, the socket, HTTP and IPAM GC together.
+import { pino, type Logger } from 'pino'
+import { hostname } from 'node:os'
+import type { Server } from 'node:net'
+import { Agent } from './agent.js'
+import { Applier } from './apply/applier.js'
+import { collectLeaks } from './apply/gc.js'
+import { listTableJson } from '../lib/nft/index.js'
+import { ManifestSource } from './sources/manifests.js'
+import type { Source } from './sources/types.js'
+import { startSocketServer } from './server/socket.js'
+import { startHttpServer, type AgentStatus } from './server/http.js'
+import { createMetrics } from './server/metrics.js'
+
+export interface AgentRunOptions {
+  manifests?: string
+  once?: boolean
+  node?: string
+  stateDir: string
+  socket: string
+  failOpen?: boolean
+  metricsAddr: string
+  cniConf: string
+  cniBinDir: string
+  cleanup?: boolean
+  /** IPAM GC: grace between the two looks at a leak, and the period between runs. */
+  gcGraceMs?: number
+  gcIntervalMs?: number
+}
+
+async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
+  const onProblem = (p: { where: string; reason: string }) => log.error(p, 'manifest skipped')
+  if (opts.manifests) return new ManifestSource({ dir: opts.manifests, once: opts.once, onProblem })
+  // Loaded only in cluster mode: the client is most of the bundle's start-up cost.
+  const { KubeSource } = await import('./sources/kube.js')
+  return new KubeSource({ onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying') })
+}
+
+/** Runs the agent; resolves with the exit code (--once, --cleanup) or never (daemon). */
+export async function runAgent(opts: AgentRunOptions): Promise<number> {
+  const log = pino({ base: { component: 'cinch-agent' } })
+  const node = opts.node ?? process.env.NODE_NAME ?? hostname()
+  const applier = new Applier({ failOpen: opts.failOpen })
+  if (opts.cleanup) {
+    await applier.teardown()
+    log.info('removed cinch tables')
+    return 0
+  }
+  const source = await makeSource(opts, log)
+  const metrics = createMetrics({ appliedIr: () => applier.applied })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, onSynced: (r) => metrics.recordSync(r) })
+
+  if (opts.once) {
+    const report = await agent.start()
+    await agent.stop()
+    // Exit 0 only once the rules are in the kernel: read the table back.
+    if (report.apply.mode !== 'none' && !(await listTableJson('inet', 'cinch'))) throw new Error('table inet cinch missing after apply')
+    log.info({ localPods: report.localPods.length, invalid: report.invalid.length }, 'rules in the kernel; exiting (--once)')
+    return 0
+  }
+
+  const status = (): AgentStatus => ({
+    ready: agent.last !== undefined,
+    node,
+    lastSync: agent.last && { at: agent.last.at.toISOString(), durationMs: agent.last.durationMs, mode: agent.last.apply.mode, reason: agent.last.reason },
+    lastError: agent.lastError && { at: agent.lastError.at.toISOString(), message: agent.lastError.message },
+    localPods: (agent.last?.localPods ?? []).map(({ namespace, name, ips }) => ({ namespace, name, ips })),
+    invalidPolicies: agent.last?.invalid ?? [],
+    sourceProblems: source.problems(),
+  })
+  // Serve health before the first sync so /readyz can say "not yet" during a long first list.
+  const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status })
+  // The socket opens only after the first sync: until then cinch-bridge finds nobody listening
+  // and does not wait, and its pods are dropped by the fail-closed rule once the table exists.
+  await agent.start()
+  const socket: Server = await startSocketServer({ path: opts.socket, log, sync: (reason) => agent.requestSync(reason) })
+  log.info({ node, socket: opts.socket, metrics: opts.metricsAddr }, 'agent ready')
+
+  const gc = async () => {
+    try {
+      const out = await collectLeaks({ stateDir: opts.stateDir, cniConf: opts.cniConf, cniBinDir: opts.cniBinDir, graceMs: opts.gcGraceMs ?? 60_000 })
+      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), valid: out.validAttachments, ipam: out.ipamType }, 'IPAM GC done')
+      if (out.removedRecords.length) void agent.requestSync('stale attachments removed').catch(() => {})
+    } catch (err) {
+      log.warn({ err }, 'IPAM GC failed')
+    }
+  }
+  void gc()
+  const gcTimer = setInterval(gc, opts.gcIntervalMs ?? 10 * 60_000)
+  gcTimer.unref()
+
+  return new Promise<number>((resolve) => {
+    const shutdown = (sig: string) => {
+      // Rules stay in the kernel on exit: a restarting agent must not open the node.
+      log.info({ sig }, 'stopping; rules stay in force')
+      clearInterval(gcTimer)
+      socket.close()
+      http.close()
+      void agent.stop().finally(() => resolve(0))
+    }
+    process.once('SIGTERM', () => shutdown('SIGTERM'))
+    process.once('SIGINT', () => shutdown('SIGINT'))
+  })
+}

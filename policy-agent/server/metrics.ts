@@ -1,0 +1,98 @@
+// Prometheus metrics. Sync figures are recorded as syncs happen; what lives in the kernel (rules,
+// set elements, per-policy counters) is read from `nft -j list table inet cinch` at scrape time, so
+// it reports what is enforced, not what we meant to enforce.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { listTableJson } from '../../lib/nft/index.js'
+import type { SyncReport } from '../agent.js'
+import type { PolicyIR } from '../compile/ir.js'
+
+export interface KernelFigures {
+  rules: number
+  setElements: number
+  /** counter name -> packets/bytes */
+  counters: Map<string, { packets: number; bytes: number }>
+}
+
+/** Counts rules, set/map elements and named counters in `nft -j list table` output. */
+export function kernelFigures(json: any | null): KernelFigures {
+  const figures: KernelFigures = { rules: 0, setElements: 0, counters: new Map() }
+  for (const item of json?.nftables ?? []) {
+    if (item.rule) figures.rules++
+    const set = item.set ?? item.map
+    if (set?.elem) figures.setElements += set.elem.length
+    if (item.counter?.name) figures.counters.set(item.counter.name, { packets: item.counter.packets ?? 0, bytes: item.counter.bytes ?? 0 })
+  }
+  return figures
+}
+
+/**
+ * Packets/bytes per policy and verdict from the kernel's counters. The IR names each policy's
+ * counter (what its rules allowed) and each pod chain's drop counter; a drop in a chain is due to
+ * every policy isolating that pod in that direction, so it is reported under each of them.
+ */
+export function policyTraffic(ir: PolicyIR, counters: KernelFigures['counters']): { policy: string; verdict: 'allowed' | 'dropped'; packets: number; bytes: number }[] {
+  const out = new Map<string, { policy: string; verdict: 'allowed' | 'dropped'; packets: number; bytes: number }>()
+  const add = (policy: string, verdict: 'allowed' | 'dropped', c?: { packets: number; bytes: number }) => {
+    const k = `${verdict} ${policy}`
+    const e = out.get(k) ?? { policy, verdict, packets: 0, bytes: 0 }
+    e.packets += c?.packets ?? 0
+    e.bytes += c?.bytes ?? 0
+    out.set(k, e)
+  }
+  for (const [policy, counter] of Object.entries(ir.policyCounters)) add(policy, 'allowed', counters.get(counter))
+  for (const chain of Object.values(ir.chains)) for (const policy of chain.policies) add(policy, 'dropped', counters.get(chain.dropCounter))
+  return [...out.values()]
+}
+
+export interface AgentMetrics {
+  registry: Registry
+  recordSync(report: SyncReport): void
+}
+
+export function createMetrics(opts: { table?: [string, string]; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
+  const registry = new Registry()
+  const [family, table] = opts.table ?? ['inet', 'cinch']
+  const syncDuration = new Histogram({
+    name: 'cinch_sync_duration_seconds',
+    help: 'Time from reading the cluster state to the rules being in the kernel.',
+    labelNames: ['mode'],
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  })
+  const lastSync = new Gauge({ name: 'cinch_last_sync_timestamp_seconds', help: 'Unix time of the last successful sync.', registers: [registry] })
+  const localPods = new Gauge({ name: 'cinch_local_pods', help: 'Pods attached on this node.', registers: [registry] })
+  const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
+  let kernel: Promise<KernelFigures> | undefined
+  // One nft read per scrape, shared by every collector below.
+  const readKernel = () => (kernel ??= listTableJson(family, table).then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
+  new Gauge({
+    name: 'cinch_nft_rules', help: 'Rules in cinch\'s nftables table.', registers: [registry],
+    async collect() { this.set((await readKernel()).rules) },
+  })
+  new Gauge({
+    name: 'cinch_nft_set_elements', help: 'Elements of the sets and maps in cinch\'s nftables table.', registers: [registry],
+    async collect() { this.set((await readKernel()).setElements) },
+  })
+  const byPolicy = (name: string, help: string, field: 'packets' | 'bytes') =>
+    new Counter({
+      name, help, labelNames: ['policy', 'verdict'], registers: [registry],
+      async collect() {
+        this.reset()
+        const ir = opts.appliedIr()
+        if (!ir) return
+        for (const t of policyTraffic(ir, (await readKernel()).counters)) this.inc({ policy: t.policy, verdict: t.verdict }, t[field])
+      },
+    })
+  byPolicy('cinch_policy_packets_total', 'Packets allowed or dropped per NetworkPolicy (nft counters).', 'packets')
+  byPolicy('cinch_policy_bytes_total', 'Bytes allowed or dropped per NetworkPolicy (nft counters).', 'bytes')
+  return {
+    registry,
+    recordSync(report) {
+      syncDuration.observe({ mode: report.apply.mode }, report.durationMs / 1000)
+      lastSync.set(report.at.getTime() / 1000)
+      localPods.set(report.localPods.length)
+      invalid.reset()
+      for (const i of report.invalid) invalid.set({ policy: i.policy, reason: i.reason }, 1)
+    },
+  }
+}

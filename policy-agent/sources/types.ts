@@ -1,0 +1,22 @@
+// What the agent asks of a cluster source (the kube API or a manifest directory).
+import type { ClusterState } from '../model/cluster.js'
+
+export interface ProblemReport {
+  /** The file or resource at fault. */
+  where: string
+  reason: string
+}
+
+export interface Source {
+  /**
+   * Starts the source and resolves once the whole cluster has been read once (every informer
+   * listed, every file parsed): the agent never acts on a half-read cluster.
+   * `onChange` is called after every later change (the agent coalesces bursts).
+   */
+  start(onChange: () => void): Promise<void>
+  /** The current cluster; a consistent snapshot the caller must not mutate. */
+  state(): ClusterState
+  /** Problems of the last read (broken files), for logs and status. */
+  problems(): ProblemReport[]
+  stop(): Promise<void>
+}
