@@ -2,7 +2,6 @@
 // client-node's ListWatch relists by itself on 410 Gone (the watch's resourceVersion expired) and
 // reconnects after a watch timeout; on any other error it stops, so we restart it with backoff.
 // Must come first: patches Node 20 before the client (and its undici) load.
-import './node20-shims.js'
 import * as k8s from '@kubernetes/client-node'
 import { emptyClusterState, type ClusterState } from '../model/cluster.js'
 import { convertObject, type KubeObject } from './convert.js'

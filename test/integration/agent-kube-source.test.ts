@@ -1,6 +1,5 @@
 // The kube API source against a small fake API server that speaks list and watch over HTTP for
 // Pods, Namespaces, NetworkPolicies and Nodes (the one fake the project allows).
-import '../../policy-agent/sources/node20-shims.js' // before the client: see that file
 import test from 'ava'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
