@@ -2,8 +2,10 @@
 // per-pod state only in set elements, so ADD/DEL are element adds/deletes in one `nft -f`
 // transaction and never duplicate rules. Same semantics as the reference bridge's ipMasq
 // (plugins/pkg/ip/ipmasq_linux.go): traffic from a pod address to outside its own subnet and
-// not multicast is masqueraded. Each element's comment names its attachment
-// "<network>/<containerId>/<ifName>" (network names hold no '/': SPEC "Network configuration"),
+// not multicast is masqueraded. Traffic to other nodes' pods is not: the agent fills
+// `cluster-cidrs-v4/v6` with the cluster's pod CIDRs (policy-agent/overlay/nomasq.ts), so
+// pod-to-pod across nodes keeps its source address, which NetworkPolicy on the far node matches.
+// Each element's comment names its attachment "<network>/<containerId>/<ifName>" (network names hold no '/': SPEC "Network configuration"),
 // so GC of one network finds its stale elements without any other state.
 import { formatCidr, networkOf, parseCidr, ipString } from '../../lib/net/ip.js'
 
@@ -36,12 +38,16 @@ add set inet ${TABLE} pods4 { type ipv4_addr; }
 add set inet ${TABLE} local4 { type ipv4_addr . ipv4_addr; flags interval; }
 add set inet ${TABLE} pods6 { type ipv6_addr; }
 add set inet ${TABLE} local6 { type ipv6_addr . ipv6_addr; flags interval; }
+add set inet ${TABLE} cluster-cidrs-v4 { type ipv4_addr; flags interval; }
+add set inet ${TABLE} cluster-cidrs-v6 { type ipv6_addr; flags interval; }
 `
 const CHAIN = `add chain inet ${TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }
 flush chain inet ${TABLE} postrouting
 add rule inet ${TABLE} postrouting ip saddr . ip daddr @local4 return
 add rule inet ${TABLE} postrouting ip saddr @pods4 ip daddr != 224.0.0.0/4 masquerade
 add rule inet ${TABLE} postrouting ip6 saddr . ip6 daddr @local6 return
+add rule inet ${TABLE} postrouting ip daddr @cluster-cidrs-v4 return
+add rule inet ${TABLE} postrouting ip6 daddr @cluster-cidrs-v6 return
 add rule inet ${TABLE} postrouting ip6 saddr @pods6 ip6 daddr != ff00::/8 masquerade
 `
 
