@@ -61,8 +61,11 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   const pc = new Set(counterNames(prev)), nc = new Set(counterNames(next))
   // 1. new counters and sets, element changes of kept sets
   for (const c of nc) if (!pc.has(c)) out.push(`add counter ${TABLE} ${c}`)
+  // An object shared by both IRs is unchanged (a Compiler reuses what a change did not touch):
+  // skipping those by identity keeps a diff in proportion to the change, not to the cluster.
   for (const [name, s] of Object.entries(next.sets)) {
     const old = prev.sets[name]
+    if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return renderFull(next, opts) // same name, other meaning: start over
     if (!old) out.push(`add set ${TABLE} ${name} { ${setSpec(s)} }`)
     const before = new Set(old?.elements ?? []), after = new Set(s.elements)
@@ -73,6 +76,7 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
   for (const [name, c] of Object.entries(next.chains)) {
     const old = prev.chains[name]
+    if (old === c) continue
     if (old && old.comment !== c.comment) return renderFull(next, opts)
     if (old && sameRules(old, c)) continue
     out.push(old ? `flush chain ${TABLE} ${name}` : `add chain ${TABLE} ${name} { comment "${c.comment}"; }`)

@@ -1,0 +1,112 @@
+// The incremental Compiler must give exactly what a fresh compile gives, after any sequence of
+// changes the sources can make (objects replaced, added, removed, or re-read with equal content),
+// and renderDiff over its IRs must print exactly what it prints over fresh IRs.
+import { describe, expect, test } from 'vitest'
+import type { ClusterState, LocalPod, NetworkPolicy, Pod } from '../model/cluster.js'
+import { renderDiff } from '../render/index.js'
+import { Compiler, compile } from './index.js'
+import { clusterOf, policy } from './testkit.js'
+
+// A small deterministic PRNG, so a failure replays.
+function rng(seed: number) {
+  let s = seed >>> 0
+  return (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n)
+}
+
+const NS = ['a', 'b', 'c', 'd']
+const labelsOf = (r: (n: number) => number) => {
+  const l: Record<string, string> = { app: `app${r(3)}` }
+  if (r(2)) l.tier = ['fe', 'be'][r(2)]!
+  return l
+}
+const podOf = (r: (n: number) => number, ns: string, i: number): Pod => ({
+  namespace: ns, name: `p${i}`, labels: labelsOf(r), ips: [`10.1.${NS.indexOf(ns)}.${i}`, `fd00::${NS.indexOf(ns)}:${i}`],
+  hostNetwork: r(12) === 0,
+  ports: r(3) ? [{ name: 'http', containerPort: 8000 + r(3), protocol: 'TCP' }] : [{ name: 'dns', containerPort: 53, protocol: 'UDP' }],
+})
+const policyOf = (r: (n: number) => number, ns: string, k: number): NetworkPolicy => {
+  const peer = () => [
+    { podSelector: { matchLabels: { app: `app${r(3)}` } } },
+    { namespaceSelector: { matchLabels: { team: `t${r(2)}` } } },
+    { namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'tier', operator: r(2) ? 'In' : 'NotIn', values: ['fe'] }] } },
+    { ipBlock: { cidr: '10.1.0.0/16', except: [`10.1.${r(4)}.0/24`] } },
+    { ipBlock: { cidr: 'fd00::/64' } },
+  ][r(5)]!
+  const ports = () => [undefined, [{ port: 'http' }], [{ port: 80, endPort: 90 }, { protocol: 'UDP', port: 'dns' }], [{ protocol: 'UDP' }]][r(4)]
+  if (r(15) === 0) return policy(ns, `pol${k}`, { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'bad' } }] }] })
+  return policy(ns, `pol${k}`, {
+    podSelector: r(3) ? { matchLabels: { app: `app${r(3)}` } } : {},
+    policyTypes: r(2) ? ['Ingress', 'Egress'] : ['Ingress'],
+    ingress: r(5) ? [{ from: r(4) ? [peer()] : undefined, ports: ports() }] : [],
+    egress: [{ to: [peer(), peer()], ports: ports() }, ...(r(2) ? [{ to: [peer()] }] : [])],
+  })
+}
+
+function world(seed: number): { state: ClusterState; r: (n: number) => number } {
+  const r = rng(seed)
+  const state = clusterOf({ namespaces: Object.fromEntries(NS.map((n, i) => [n, { team: `t${i % 2}` }])), pods: {} })
+  for (const ns of NS) for (let i = 0; i < 6; i++) state.pods.set(`${ns}/p${i}`, podOf(r, ns, i))
+  for (let k = 0; k < 10; k++) { const ns = NS[k % 4]!; state.policies.set(`${ns}/pol${k}`, policyOf(r, ns, k)) }
+  return { state, r }
+}
+
+/** One change of the kind a source makes: replace, add or remove one object (or re-read all). */
+function mutate(s: ClusterState, locals: LocalPod[], r: (n: number) => number, step: number): LocalPod[] {
+  const pick = <T>(m: Map<string, T>) => [...m.keys()][r(m.size)]!
+  switch (r(9)) {
+    case 0: { const k = pick(s.pods); const p = s.pods.get(k)!; s.pods.set(k, { ...p, labels: labelsOf(r) }); break }
+    case 1: { const k = pick(s.pods); const p = s.pods.get(k)!; s.pods.set(k, { ...p, ports: [{ name: 'http', containerPort: 9000 + r(3), protocol: 'TCP' }] }); break }
+    case 2: { const ns = NS[r(4)]!; const i = 10 + step; s.pods.set(`${ns}/p${i}`, podOf(r, ns, i)); break }
+    case 3: s.pods.delete(pick(s.pods)); break
+    case 4: { const ns = NS[r(4)]!; s.namespaces.set(ns, { name: ns, labels: r(4) ? { team: `t${r(3)}` } : {} }); break }
+    case 5: { const ns = NS[r(4)]!; const k = r(14); s.policies.set(`${ns}/pol${k}`, policyOf(r, ns, k)); break }
+    case 6: s.policies.delete(pick(s.policies)); break
+    case 7: { // the manifest source: every object new, most of them equal
+      s.pods = new Map([...s.pods].map(([k, v]) => [k, structuredClone(v)]))
+      s.policies = new Map([...s.policies].map(([k, v]) => [k, structuredClone(v)]))
+      s.namespaces = new Map([...s.namespaces].map(([k, v]) => [k, structuredClone(v)]))
+      break
+    }
+    case 8: { // local pods come and go (one not known to the sources, sometimes)
+      const k = pick(s.pods); const p = s.pods.get(k)!
+      const lp = { namespace: p.namespace, name: r(5) ? p.name : 'unknown', ips: p.ips, hostVeth: `cinch${step}` }
+      return r(2) && locals.length ? locals.slice(1) : [...locals, lp]
+    }
+  }
+  return locals
+}
+
+describe('Compiler (incremental)', () => {
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    test(`seed ${seed}: 60 changes, each compile equals a fresh one, and so does the diff`, () => {
+      const { state, r } = world(seed)
+      let locals: LocalPod[] = [...state.pods.values()].filter((_, i) => i % 3 === 0)
+        .map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `cinch${p.namespace}${p.name}` }))
+      const c = new Compiler()
+      let prev = c.compile(state, locals)
+      let prevFresh = compile(state, locals)
+      expect(prev).toEqual(prevFresh)
+      for (let step = 0; step < 60; step++) {
+        locals = mutate(state, locals, r, step)
+        const next = c.compile(state, locals)
+        const fresh = compile(state, locals)
+        expect(next, `step ${step}`).toEqual(fresh)
+        expect(renderDiff(prev.ir, next.ir), `diff at step ${step}`).toBe(renderDiff(prevFresh.ir, fresh.ir))
+        prev = next
+        prevFresh = fresh
+      }
+    })
+  }
+  test('what a change does not touch keeps its IR object (so renderDiff skips it)', () => {
+    const { state } = world(7)
+    const locals = [...state.pods.values()].map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `v${p.name}` }))
+    const c = new Compiler()
+    const a = c.compile(state, locals).ir
+    const p = state.pods.get('a/p1')!
+    state.pods.set('a/p1', { ...p, labels: { ...p.labels, extra: 'x' } })
+    const b = c.compile(state, locals).ir
+    const same = Object.keys(b.chains).filter((n) => a.chains[n] === b.chains[n]).length
+    expect(same).toBeGreaterThan(Object.keys(b.chains).length - 3)
+    expect(Object.keys(b.sets).every((n) => a.sets[n] === b.sets[n])).toBe(true) // `extra` selects nothing
+  })
+})

@@ -1,0 +1,237 @@
+// Compiler: compile(state, localPods) -> PolicyIR, incrementally. It remembers the objects of the
+// last call (sources replace an object on change and never mutate it: model/cluster.ts), finds
+// which pods, namespaces and policies changed, and redoes only what depends on them: the members
+// of the sets a changed pod enters or leaves, the chains of local pods whose labels or namespace
+// policies changed. What did not change keeps its IR object, so renderDiff can skip it by identity.
+// The result is always exactly what a fresh Compiler would produce (compiler.test.ts holds it to that).
+import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod, PodPort } from '../model/cluster.js'
+import { formatAddr, parseAddr } from '../model/ip.js'
+import { emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
+import { NameBook, commentText } from './names.js'
+import { normalizePolicy, type NormPolicy } from './normalize.js'
+import { policyRules, type Direction } from './rules.js'
+import { SetEntry, type PodView, type SetDef } from './sets.js'
+
+export interface InvalidPolicy { policy: string /* ns/name */; reason: string }
+
+// Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
+const DELTA_LIMIT = 100
+const NO_POLICIES: NormPolicy[] = []
+const DIRECTIONS: Direction[] = ['ingress', 'egress']
+
+interface ChainMemo {
+  pod: Pod | undefined
+  nsPolicies: NormPolicy[]
+  name: string
+  signature: string
+  chain: IrChain
+  sets: Map<string, () => SetDef>
+}
+
+export class Compiler {
+  #pods = new Map<string, Pod>()
+  #podsByNs = new Map<string, Map<string, Pod>>()
+  #namespaces = new Map<string, Namespace>()
+  #nsLabels = new Map<string, Record<string, string>>()
+  #policies = new Map<string, NetworkPolicy>()
+  #policyKeysByNs = new Map<string, Set<string>>()
+  /** valid policies by namespace, sorted by key; a new array whenever that namespace's policies change */
+  #policiesByNs = new Map<string, NormPolicy[]>()
+  #invalid = new Map<string, string>()
+  #invalidList: InvalidPolicy[] = []
+  #sets = new Map<string, SetEntry>()
+  #chains = new Map<string, ChainMemo>()
+  readonly #view: PodView = {
+    podsByNs: this.#podsByNs,
+    // The API server labels every namespace kubernetes.io/metadata.name=<name> (immutable, 1.22+);
+    // a namespace known only through its pods gets that label too.
+    nsLabels: (ns) => {
+      let l = this.#nsLabels.get(ns)
+      if (!l) this.#nsLabels.set(ns, (l = { ...(this.#namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns }))
+      return l
+    },
+  }
+
+  compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
+    const podChanges = this.#syncPods(state)
+    const nsChanged = this.#syncNamespaces(state)
+    this.#syncPolicies(state)
+    for (const s of this.#sets.values()) {
+      if (podChanges.length > DELTA_LIMIT || (nsChanged && s.dependsOnNsLabels)) s.recompute(this.#view)
+      else for (const [old, next] of podChanges) s.update(old, next, this.#view)
+    }
+
+    const ir = emptyIR()
+    const chainNames = new NameBook()
+    const counters = new NameBook()
+    const used = new Map<string, () => SetDef>()
+    const live = new Set<string>()
+    const locals = [...localPods].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`))
+    for (const lp of locals) {
+      ir.veths.push(lp.hostVeth)
+      const key = `${lp.namespace}/${lp.name}`
+      const pod = this.#pods.get(key)
+      const nsPolicies = this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES
+      // A local pod the sources do not know yet has no labels: only policies selecting all pods of
+      // its namespace apply to it until it is known.
+      const labels = pod?.labels ?? {}
+      const selecting = nsPolicies.filter((p) => p.podSel.matches(labels))
+      for (const dir of DIRECTIONS) {
+        // NetworkPolicySpec.ingress/egress: traffic is allowed "if there are no NetworkPolicies
+        // selecting the pod" for that direction, "OR if the traffic matches at least one rule across
+        // all of the NetworkPolicy objects whose podSelector matches the pod" -- so policies add up.
+        const pols = selecting.filter((p) => p[dir] !== null)
+        if (pols.length === 0) continue
+        // Names in the same order as ever (chain, policy counters, drop counter): a NameBook gives
+        // a colliding name a hash suffix, first come first served.
+        const name = chainNames.name(`pod-${dir}`, lp.namespace, lp.name)
+        const policyCounters = pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
+        const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
+        const signature = `${drop} ${policyCounters.join(' ')}`
+        const memoKey = `${dir} ${key}`
+        let m = this.#chains.get(memoKey)
+        if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
+          m = { pod, nsPolicies, name, signature, ...chainOf({ key, dir, pod, pols, policyCounters, drop }) }
+          this.#chains.set(memoKey, m)
+        }
+        live.add(memoKey)
+        ir.chains[name] = m.chain
+        for (const [n, def] of m.sets) if (!used.has(n)) used.set(n, def)
+        for (const ip of lp.ips) {
+          const a = parseAddr(ip)
+          if (a) ir.maps[`${dir}-v${a.family}`][formatAddr(a)] = name
+        }
+      }
+    }
+    for (const k of this.#chains.keys()) if (!live.has(k)) this.#chains.delete(k)
+    for (const n of this.#sets.keys()) if (!used.has(n)) this.#sets.delete(n)
+    for (const [n, def] of used) if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(def(), this.#view))
+    for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
+    return { ir: sortIR(ir), invalid: this.#invalidList }
+  }
+
+  /** Brings the pod index up to date; returns the replaced pods (old, new), either may be absent. */
+  #syncPods(state: ClusterState): [Pod | undefined, Pod | undefined][] {
+    const changes: [Pod | undefined, Pod | undefined][] = []
+    const index = (k: string, old: Pod | undefined, next: Pod | undefined) => {
+      changes.push([old, next])
+      if (old) {
+        const list = this.#podsByNs.get(old.namespace)!
+        list.delete(k)
+        if (list.size === 0) this.#podsByNs.delete(old.namespace)
+      }
+      if (next) {
+        let list = this.#podsByNs.get(next.namespace)
+        if (!list) this.#podsByNs.set(next.namespace, (list = new Map()))
+        list.set(k, next)
+        this.#pods.set(k, next)
+      } else this.#pods.delete(k)
+    }
+    for (const [k, p] of state.pods) {
+      const old = this.#pods.get(k)
+      // Equal content (a manifest re-read gives new objects): keep the known object and its memos.
+      if (old !== p && !(old && samePod(old, p))) index(k, old, p)
+    }
+    if (this.#pods.size > state.pods.size) for (const [k, old] of this.#pods) if (!state.pods.has(k)) index(k, old, undefined)
+    return changes
+  }
+
+  /** Brings namespaces up to date; true when some namespace's labels changed. */
+  #syncNamespaces(state: ClusterState): boolean {
+    let changed = false
+    const set = (k: string, next: Namespace | undefined) => {
+      changed = true
+      this.#nsLabels.delete(k)
+      if (next) this.#namespaces.set(k, next)
+      else this.#namespaces.delete(k)
+    }
+    for (const [k, n] of state.namespaces) {
+      const old = this.#namespaces.get(k)
+      if (old !== n && !(old && sameLabels(old.labels, n.labels))) set(k, n)
+    }
+    if (this.#namespaces.size > state.namespaces.size) for (const k of this.#namespaces.keys()) if (!state.namespaces.has(k)) set(k, undefined)
+    return changed
+  }
+
+  /** Brings the per-namespace policy lists up to date (new arrays for the namespaces that changed). */
+  #syncPolicies(state: ClusterState): void {
+    const dirty = new Set<string>()
+    const nsOf = (p: NetworkPolicy) => p.metadata?.namespace ?? 'default' // as normalizePolicy does
+    const set = (k: string, old: NetworkPolicy | undefined, next: NetworkPolicy | undefined) => {
+      if (old) { dirty.add(nsOf(old)); this.#policyKeysByNs.get(nsOf(old))!.delete(k); this.#invalid.delete(k) }
+      if (next) {
+        dirty.add(nsOf(next))
+        let keys = this.#policyKeysByNs.get(nsOf(next))
+        if (!keys) this.#policyKeysByNs.set(nsOf(next), (keys = new Set()))
+        keys.add(k)
+        this.#policies.set(k, next)
+      } else this.#policies.delete(k)
+    }
+    for (const [k, p] of state.policies) {
+      const old = this.#policies.get(k)
+      if (old !== p && !(old && JSON.stringify(old) === JSON.stringify(p))) set(k, old, p)
+    }
+    if (this.#policies.size > state.policies.size) for (const [k, old] of this.#policies) if (!state.policies.has(k)) set(k, old, undefined)
+    if (dirty.size === 0) return
+    for (const ns of dirty) {
+      const list: NormPolicy[] = []
+      for (const k of [...(this.#policyKeysByNs.get(ns) ?? [])].sort()) {
+        const n = normalizePolicy(this.#policies.get(k)!)
+        if ('error' in n) this.#invalid.set(k, n.error)
+        else list.push(n)
+      }
+      if (list.length) this.#policiesByNs.set(ns, list)
+      else this.#policiesByNs.delete(ns)
+    }
+    this.#invalidList = [...this.#invalid.keys()].sort().map((policy) => ({ policy, reason: this.#invalid.get(policy)! }))
+  }
+}
+
+function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {
+  const sets = new Map<string, () => SetDef>()
+  const use = (name: string, def: () => SetDef) => {
+    if (!sets.has(name)) sets.set(name, def)
+    return name
+  }
+  const rules: IrRule[] = []
+  o.pols.forEach((p, k) => p[o.dir]!.forEach((r, i) => {
+    rules.push(...policyRules(use, { dir: o.dir, p, i, r, counter: o.policyCounters[k]!, localPorts: o.pod?.ports ?? [] }))
+  }))
+  const chain: IrChain = {
+    pod: o.key, direction: o.dir, rules,
+    // The comment names the pod only: it stays the same while policies come and go, so a
+    // diff never has to recreate the chain (nft cannot change a chain's comment in place).
+    comment: commentText(`${o.dir} of pod ${o.key}`),
+    dropCounter: o.drop,
+    policies: o.pols.map((p) => p.key),
+  }
+  return { chain, sets }
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a)
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k])
+}
+
+/** Equal in everything the compiler reads of a pod. */
+function samePod(a: Pod, b: Pod): boolean {
+  return a.namespace === b.namespace && !!a.hostNetwork === !!b.hostNetwork && sameLabels(a.labels, b.labels) &&
+    a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i]) && samePorts(a.ports ?? [], b.ports ?? [])
+}
+
+function samePorts(a: PodPort[], b: PodPort[]): boolean {
+  return a.length === b.length && a.every((p, i) => {
+    const q = b[i]!
+    return p.name === q.name && p.containerPort === q.containerPort && p.protocol === q.protocol
+  })
+}
+
+function sortIR(ir: PolicyIR): PolicyIR {
+  const sortRec = <T>(r: Record<string, T>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]))
+  return {
+    chains: sortRec(ir.chains), sets: ir.sets,
+    maps: { 'ingress-v4': sortRec(ir.maps['ingress-v4']), 'ingress-v6': sortRec(ir.maps['ingress-v6']),
+      'egress-v4': sortRec(ir.maps['egress-v4']), 'egress-v6': sortRec(ir.maps['egress-v6']) },
+    policyCounters: sortRec(ir.policyCounters), veths: [...new Set(ir.veths)].sort(),
+  }
+}

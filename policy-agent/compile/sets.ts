@@ -1,0 +1,134 @@
+// The named sets of the IR and their members. A set is defined by its peer (and, for tuple sets,
+// the named ports), never by the pods it holds, so its members can be kept up to date pod by pod:
+// a label change adds or removes that pod's elements from the sets whose peer it enters or leaves,
+// instead of recomputing every set from the whole cluster. Elements are reference-counted, since
+// two pods may contribute the same element (the IR holds their union).
+import type { Pod } from '../model/cluster.js'
+import { cidrContains, formatAddr, parseAddr, type Family } from '../model/ip.js'
+import type { IrSet } from './ir.js'
+import { commentText } from './names.js'
+import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
+import { resolvePort } from './ports.js'
+
+export type SetDef =
+  | { kind: 'block'; family: Family; comment: string; elements: string[] }
+  | { kind: 'addr'; family: Family; comment: string; peer: PodsPeer }
+  | { kind: 'tuple'; family: Family; comment: string; peer: Peer | null; named: Port[] }
+
+/** What the members of a set are computed from: the pods of each namespace and namespace labels. */
+export interface PodView {
+  podsByNs: Map<string, Map<string, Pod>>
+  nsLabels(ns: string): Record<string, string>
+}
+
+const addrCache = new WeakMap<Pod, Record<Family, string[]>>()
+
+/** The canonical addresses of a pod by family (cached per object: sources replace, never mutate). */
+export function addrsOf(pod: Pod, f: Family): string[] {
+  let r = addrCache.get(pod)
+  if (!r) {
+    r = { 4: [], 6: [] }
+    for (const ip of pod.ips) {
+      const a = parseAddr(ip)
+      if (a) r[a.family].push(formatAddr(a))
+    }
+    addrCache.set(pod, r)
+  }
+  return r[f]
+}
+
+/** NetworkPolicyPeer with pod/namespace selectors: does it select this pod? */
+export function peerSelects(peer: PodsPeer, pod: Pod, view: PodView): boolean {
+  // Pods with hostNetwork carry their node's addresses: a podSelector cannot mean them
+  // (NetworkPolicy docs: hostNetwork pods are out of scope / behaviour undefined).
+  if (pod.hostNetwork) return false
+  // With both selectors: "selects particular Pods within particular Namespaces"; with podSelector
+  // alone: pods "in the same namespace as the NetworkPolicy".
+  const nsOk = peer.nsSel ? peer.nsSel.matches(view.nsLabels(pod.namespace)) : pod.namespace === peer.namespace
+  return nsOk && (!peer.podSel || peer.podSel.matches(pod.labels))
+}
+
+function inBlock(peer: BlockPeer, addr: string): boolean {
+  const a = parseAddr(addr)!
+  return cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a))
+}
+
+/** The elements one pod puts into a set. */
+export function contributions(def: SetDef, pod: Pod, view: PodView): string[] {
+  if (def.kind === 'block' || pod.hostNetwork) return []
+  const peer = def.peer
+  if (def.kind === 'addr') return peerSelects(def.peer, pod, view) ? addrsOf(pod, def.family) : []
+  if (peer?.kind === 'pods' && !peerSelects(peer, pod, view)) return []
+  // Egress to a named port: the name resolves on each destination pod, into exact tuples.
+  const ports = def.named.flatMap((n) => resolvePort(n, pod.ports))
+  if (ports.length === 0) return []
+  const out: string[] = []
+  for (const a of addrsOf(pod, def.family)) {
+    if (peer?.kind === 'block' && !inBlock(peer, a)) continue
+    for (const p of ports) out.push(`${a} . ${p.protocol} . ${p.from}`)
+  }
+  return out
+}
+
+/** The pods that can contribute to a set: its namespaces only, when the peer names them. */
+function* candidates(def: SetDef, view: PodView): Generator<Pod> {
+  if (def.kind === 'block') return
+  const peer = def.peer
+  if (peer?.kind === 'pods' && !peer.nsSel) {
+    yield* view.podsByNs.get(peer.namespace)?.values() ?? []
+    return
+  }
+  for (const [ns, pods] of view.podsByNs) {
+    if (peer?.kind === 'pods' && !peer.nsSel!.matches(view.nsLabels(ns))) continue
+    yield* pods.values()
+  }
+}
+
+/** One set of the IR with reference-counted members; `ir` is rebuilt only after a change. */
+export class SetEntry {
+  readonly counts = new Map<string, number>()
+  #ir: IrSet | null = null
+
+  constructor(readonly def: SetDef, view: PodView) {
+    this.recompute(view)
+  }
+
+  /** True when the set's members depend on namespace labels. */
+  get dependsOnNsLabels(): boolean {
+    return this.def.kind !== 'block' && this.def.peer?.kind === 'pods' && this.def.peer.nsSel !== null
+  }
+
+  recompute(view: PodView): void {
+    this.counts.clear()
+    this.#ir = null
+    if (this.def.kind === 'block') for (const e of this.def.elements) this.counts.set(e, 1)
+    for (const pod of candidates(this.def, view)) this.#add(contributions(this.def, pod, view))
+  }
+
+  /** Applies one pod's replacement (either side may be absent). */
+  update(old: Pod | undefined, next: Pod | undefined, view: PodView): void {
+    const before = old ? contributions(this.def, old, view) : []
+    const after = next ? contributions(this.def, next, view) : []
+    if (before.length === 0 && after.length === 0) return
+    if (before.length === after.length && before.every((e, i) => e === after[i])) return
+    this.#add(after)
+    for (const e of before) {
+      const n = this.counts.get(e)! - 1
+      if (n === 0) this.counts.delete(e)
+      else this.counts.set(e, n)
+    }
+    this.#ir = null
+  }
+
+  #add(elements: string[]): void {
+    for (const e of elements) this.counts.set(e, (this.counts.get(e) ?? 0) + 1)
+    if (elements.length) this.#ir = null
+  }
+
+  /** The IR object: the same object as long as the members did not change (renderDiff skips it). */
+  get ir(): IrSet {
+    return (this.#ir ??= {
+      family: this.def.family, kind: this.def.kind, comment: commentText(this.def.comment), elements: [...this.counts.keys()].sort(),
+    })
+  }
+}
