@@ -11,7 +11,9 @@ import { promisify } from 'node:util'
 
 const pExecFile = promisify(execFile)
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
-export const CNI_PATH = `${join(repoRoot, 'dist/cni')}:/usr/lib/cni`
+// CINCH_CNI_DIR: run against other plugin executables, e.g. those `cinch install` placed.
+export const CINCH_CNI_DIR = process.env.CINCH_CNI_DIR ?? join(repoRoot, 'dist/cni')
+export const CNI_PATH = `${CINCH_CNI_DIR}:/usr/lib/cni`
 
 export function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -106,7 +108,7 @@ export async function runBridge(
     CNI_IFNAME: o.ifName ?? 'eth0', CNI_PATH,
   }
   return new Promise((resolve) => {
-    const child = execFile('ip', ['netns', 'exec', node.host, join(repoRoot, 'dist/cni/cinch-bridge')], { env, encoding: 'utf8' }, (err, stdout) => {
+    const child = execFile('ip', ['netns', 'exec', node.host, join(CINCH_CNI_DIR, 'cinch-bridge')], { env, encoding: 'utf8' }, (err, stdout) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
       let json: any
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined } catch { json = { raw: stdout } }
