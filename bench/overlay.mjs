@@ -26,8 +26,7 @@ const servers = []
 const runner = join(tmp, 'sync.mts')
 writeFileSync(runner, `
 import { syncOverlay } from '${root}/policy-agent/overlay/apply.ts'
-import { listProtoRoutes } from '${root}/policy-agent/overlay/netlink-extra.ts'
-import { openRtnl } from '${root}/lib/net/index.ts'
+import { listRoutes, openRtnl } from '${root}/lib/net/index.ts'
 const a = JSON.parse(process.argv[2])
 if (a.op === 'sync') {
   const r = await syncOverlay({ nodeName: a.node, nodes: a.nodes, backend: a.backend })
@@ -43,7 +42,7 @@ if (a.op === 'sync') {
     const t = performance.now()
     await syncOverlay({ nodeName: 'node1', nodes: joined ? [...a.nodes, extra] : a.nodes, backend: 'vxlan', nl })
     ms.push(performance.now() - t)
-    const has = (await listProtoRoutes(nl)).some((r) => r.dst === '10.245.3.0/24')
+    const has = (await listRoutes(nl, { proto: 193 })).some((r) => r.dst === '10.245.3.0/24')
     if (has !== joined) throw new Error('route not in the expected state after sync ' + i)
   }
   console.log(JSON.stringify(ms))

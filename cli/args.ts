@@ -27,8 +27,21 @@ Commands:
               --cni-conf F      conflist naming the IPAM plugin for GC (default /etc/cni/net.d/10-cinch.conflist)
               --cni-bin-dir D   CNI plugin directory (default /opt/cni/bin)
               --cleanup         remove cinch's nftables tables and exit
+              --backend B       overlay between nodes: vxlan (default) or host-gw (nodes on one L2 segment)
+              --cluster-cidr C  pod CIDRs not masqueraded, comma separated (default: every Node's podCIDRs)
+              --cni-conf-dir D  where the agent writes this node's conflist (default /etc/cni/net.d)
+              --vni N           VXLAN network identifier (default 4096)
+              --vxlan-port P    VXLAN UDP port (default 4789)
+              --underlay-mtu M  MTU of the node's link (default: read from the link holding the InternalIP)
+              --ipam-data-dir D cinch-ipam's dataDir in the conflist (default: cinch-ipam's)
+              --no-overlay      program no routes and write no conflist (single node)
   explain   say whether a connection is allowed, and why
               --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
   status    show a running agent's status   [--metrics-addr A]
   version   print the version
+  demo      a 2-node cluster in network namespaces: connectivity before and after examples/ policies
+              --keep            leave it up (then: cinch demo down)
+              --backend B       vxlan (default) or host-gw
+              --name N          namespace prefix and /run/N state (default cinch-demo)
+  demo down remove a kept demo   [--name N]
 `

@@ -16,10 +16,26 @@ async function agent(argv: string[]): Promise<number> {
     'cni-conf': { type: 'string' },
     'cni-bin-dir': { type: 'string' },
     cleanup: { type: 'boolean' },
+    backend: { type: 'string' },
+    'cluster-cidr': { type: 'string' },
+    'cni-conf-dir': { type: 'string' },
+    vni: { type: 'string' },
+    'vxlan-port': { type: 'string' },
+    'underlay-mtu': { type: 'string' },
+    'ipam-data-dir': { type: 'string' },
+    'no-overlay': { type: 'boolean' },
   })
   if (f.help) return (process.stdout.write(USAGE), 0)
+  const { parseOverlayFlags } = await import('../policy-agent/overlay/flags.js')
+  let overlay
+  try {
+    overlay = parseOverlayFlags(f)
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
   const { runAgent } = await import('../policy-agent/run.js')
   return runAgent({
+    overlay,
     manifests: f.manifests,
     once: f.once,
     node: f.node,
@@ -27,7 +43,8 @@ async function agent(argv: string[]): Promise<number> {
     socket: f.socket ?? '/run/cinch/agent.sock',
     failOpen: f['fail-open'],
     metricsAddr: f['metrics-addr'] ?? '127.0.0.1:9476',
-    cniConf: f['cni-conf'] ?? '/etc/cni/net.d/10-cinch.conflist',
+    // The conflist the overlay writes is the one IPAM GC reads, unless told otherwise.
+    cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? '/etc/cni/net.d'}/10-cinch.conflist`,
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     cleanup: f.cleanup,
   })
@@ -74,6 +91,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   agent,
   explain,
   status,
+  install: async (argv) => (await import('./install.js')).install(argv),
+  uninstall: async (argv) => (await import('./install.js')).uninstall(argv),
+  demo: async (argv) => (await import('./demo.js')).demo(argv),
   version: async () => (process.stdout.write(`cinch ${VERSION}\n`), 0),
 }
 

@@ -3,10 +3,12 @@
 // of events costs one transaction, and each caller learns when a sync that began after its request
 // (and so saw its change) is in the kernel.
 import type { Logger } from 'pino'
-import { compile } from './compile/index.js'
+import { Compiler } from './compile/index.js'
 import type { LocalPod } from './model/cluster.js'
 import type { Source } from './sources/types.js'
-import { readAttachments, toLocalPods } from './sources/attachments.js'
+import type { OverlayController } from './overlay/controller.js'
+import { statSync } from 'node:fs'
+import { attachmentsDir, readAttachments, toLocalPods, type AttachmentRecord } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { removeDeniedFlows } from './apply/conntrack.js'
 
@@ -16,12 +18,17 @@ export interface AgentOptions {
   nodeName: string
   log: Logger
   failOpen?: boolean
-  /** Quiet time before a sync after a source event, to coalesce bursts. */
+  /**
+   * Quiet time before a sync after a source event (default 0: the next turn of the event loop).
+   * Bursts coalesce anyway: events that arrive while a sync runs are all served by the next one.
+   */
   debounceMs?: number
   /** Remove conntrack entries of flows the new rules deny (default true). */
   conntrackCleanup?: boolean
   applier?: Applier
   onSynced?: (report: SyncReport) => void
+  /** Node-driven work (overlay routes, conflist): run on every sync, before the policy. */
+  overlay?: Pick<OverlayController, 'sync'>
 }
 
 export interface SyncReport {
@@ -42,6 +49,9 @@ interface Waiter {
 
 export class Agent {
   readonly applier: Applier
+  // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
+  readonly #compiler = new Compiler()
+  #records?: { key: string; readAt: number; records: AttachmentRecord[] }
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   #running = false
@@ -64,7 +74,7 @@ export class Agent {
   scheduleSync(reason: string): void {
     this.#reasons.add(reason)
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => void this.requestSync(reason).catch(() => {}), this.opts.debounceMs ?? 20)
+    this.#timer = setTimeout(() => void this.requestSync(reason).catch(() => {}), this.opts.debounceMs ?? 0)
   }
 
   /** Resolves when a sync that started after this call is in the kernel; rejects if it failed. */
@@ -100,15 +110,41 @@ export class Agent {
     }
   }
 
-  async #sync(reason: string): Promise<{ report: SyncReport; cleanup: () => Promise<void> }> {
-    const log = this.opts.log.child({ sync: reason })
-    const t0 = performance.now()
+  /**
+   * The attachment records, re-read only when the directory changed: reading 100 records costs
+   * more than the rest of an incremental sync. cinch-bridge writes records by rename and DEL
+   * unlinks them (contracts.md), so every change updates the directory's mtime/ctime. Those come
+   * from a coarse clock, so a change in the same tick as a read could leave them equal: the
+   * cache is trusted only when the directory last changed well before the read began.
+   */
+  async #readRecords(log: Logger): Promise<AttachmentRecord[]> {
+    let st: { ino: number; mtimeMs: number; ctimeMs: number } | undefined
+    try { st = statSync(attachmentsDir(this.opts.stateDir)) } catch { st = undefined }
+    const key = st ? `${st.ino} ${st.mtimeMs} ${st.ctimeMs}` : ''
+    const c = this.#records
+    if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c.records
+    const readAt = Date.now()
     const records = await readAttachments(this.opts.stateDir, (file, err) =>
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped'),
     )
+    this.#records = { key, readAt, records }
+    return records
+  }
+
+  async #sync(reason: string): Promise<{ report: SyncReport; cleanup: () => Promise<void> }> {
+    const log = this.opts.log.child({ sync: reason })
+    const t0 = performance.now()
+    const records = await this.#readRecords(log)
     const localPods = toLocalPods(records)
     const state = this.opts.source.state()
-    const { ir, invalid } = compile(state, localPods)
+    // An overlay failure (one bad Node, a device the kernel refuses) must not hold the policy back:
+    // the rules protect the pods this node already runs, whatever the routes to other nodes.
+    try {
+      await this.opts.overlay?.sync(state.nodes.values())
+    } catch (err) {
+      log.warn({ err }, 'overlay sync failed; policy applied anyway')
+    }
+    const { ir, invalid } = this.#compiler.compile(state, localPods)
     for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, 'invalid NetworkPolicy skipped')
     const apply = await this.applier.apply(ir)
     const durationMs = performance.now() - t0

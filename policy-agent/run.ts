@@ -5,12 +5,15 @@ import type { Server } from 'node:net'
 import { Agent } from './agent.js'
 import { Applier } from './apply/applier.js'
 import { collectLeaks } from './apply/gc.js'
+import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.js'
 import { listTableJson } from '../lib/nft/index.js'
 import { ManifestSource } from './sources/manifests.js'
 import type { Source } from './sources/types.js'
 import { startSocketServer } from './server/socket.js'
 import { startHttpServer, type AgentStatus } from './server/http.js'
 import { createMetrics } from './server/metrics.js'
+import { OverlayController } from './overlay/controller.js'
+import type { OverlayRunOptions } from './overlay/flags.js'
 
 export interface AgentRunOptions {
   manifests?: string
@@ -26,6 +29,8 @@ export interface AgentRunOptions {
   /** IPAM GC: grace between the two looks at a leak, and the period between runs. */
   gcGraceMs?: number
   gcIntervalMs?: number
+  /** Routes to the other nodes' pods and this node's conflist, from the Node objects; unset: none (--no-overlay). */
+  overlay?: OverlayRunOptions
 }
 
 async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
@@ -46,9 +51,19 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     log.info('removed cinch tables')
     return 0
   }
+  // Before any rule: rules the kernel never consults for bridged traffic would be a silent lie.
+  try {
+    ensureBridgeNetfilter()
+  } catch (err) {
+    log.fatal({ err }, 'cannot enable br_netfilter; refusing to run')
+    throw err
+  }
+  log.info({ sysctls: Object.fromEntries(BRIDGE_NF_SYSCTLS.map((k) => [k, 1])) }, 'br_netfilter enabled: bridged pod traffic passes the inet hooks')
   const source = await makeSource(opts, log)
   const metrics = createMetrics({ appliedIr: () => applier.applied })
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, onSynced: (r) => metrics.recordSync(r) })
+  // The conflist it writes points cinch-bridge at this agent's state directory and socket.
+  const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, overlay, onSynced: (r) => metrics.recordSync(r) })
 
   if (opts.once) {
     const report = await agent.start()

@@ -1,8 +1,9 @@
 // Links: bridge, veth (peer created directly in the pod's namespace), vxlan; master, up, MTU,
-// MAC, promisc, hairpin; lookup and delete. Kind-specific attributes come from tlv.ts.
+// MAC, promisc, hairpin; lookup (vxlan parameters read back too) and delete. Kind-specific attributes come from tlv.ts.
 import { rt } from 'netlink'
 import { AF_BRIDGE, NLM_F, isErrno, type Rtnl } from './rtnl.js'
-import { IFLA, attr, bridgeLinkInfo, hairpinProtinfo, ifinfomsg, linkKind, str, u32, vethLinkInfo, vxlanLinkInfo, type VethPeer, type VxlanOpts } from './tlv.js'
+import { IFLA, attr, bridgeLinkInfo, hairpinProtinfo, ifinfomsg, linkKind, parseAttrs, readStr, str, u32, vethLinkInfo, vxlanLinkInfo, type VethPeer, type VxlanOpts } from './tlv.js'
+import { ipString } from './ip.js'
 
 type LinkMessage = rt.LinkMessage
 
@@ -172,4 +173,49 @@ export async function deleteLink(nl: Rtnl, index: number): Promise<boolean> {
     if (isErrno(err, 'ENODEV')) return false
     throw new Error(`delete link #${index}`, { cause: err })
   }
+}
+
+export interface VxlanInfo {
+  /** IFLA_INFO_KIND; the other fields are set only for "vxlan". */
+  kind?: string
+  vni?: number
+  port?: number
+  local?: string
+  learning?: boolean
+}
+
+// include/uapi/linux/if_link.h: IFLA_INFO_KIND / IFLA_INFO_DATA, and IFLA_VXLAN_* inside the latter.
+const INFO = { KIND: 1, DATA: 2 } as const
+const VX = { ID: 1, LOCAL: 4, LEARNING: 7, PORT: 15, LOCAL6: 17 } as const
+
+/** The tunnel parameters in a link's IFLA_LINKINFO, as `ip -d link show` prints them. Pure. */
+export function parseVxlanLinkInfo(linkinfo: Buffer | undefined): VxlanInfo {
+  if (!linkinfo) return {}
+  const top = parseAttrs(linkinfo)
+  const rawKind = top.get(INFO.KIND)
+  const kind = rawKind ? readStr(rawKind) : undefined
+  const data = top.get(INFO.DATA)
+  if (kind !== 'vxlan' || !data) return { kind }
+  const a = parseAttrs(data)
+  const local = a.get(VX.LOCAL) ?? a.get(VX.LOCAL6)
+  const learning = a.get(VX.LEARNING)
+  return {
+    kind,
+    vni: a.get(VX.ID)?.readUInt32LE(0),
+    port: a.get(VX.PORT)?.readUInt16BE(0), // the one big-endian vxlan attribute
+    local: local ? ipString(local) : undefined,
+    learning: learning ? learning[0] === 1 : undefined,
+  }
+}
+
+/** Kind and vxlan parameters of link `name`; undefined when there is no such link. */
+export async function getVxlanInfo(nl: Rtnl, name: string): Promise<VxlanInfo | undefined> {
+  let msgs
+  try {
+    msgs = await nl.getLink({}, { ifname: name })
+  } catch (err) {
+    if (isErrno(err, 'ENODEV')) return undefined
+    throw new Error(`get link ${name}`, { cause: err })
+  }
+  return msgs[0] ? parseVxlanLinkInfo(msgs[0].attrs.linkinfo) : undefined
 }

@@ -70,3 +70,15 @@ export async function listFdb(nl: Rtnl, index: number): Promise<{ mac: string; d
       dst: m.attrs.dst ? ipString(m.attrs.dst) : undefined,
     }))
 }
+
+/** Neighbour entries (ARP and NDP, any state) of link `index`. */
+export async function listNeighbors(nl: Rtnl, index: number): Promise<{ ip: string; mac: string }[]> {
+  const out: { ip: string; mac: string }[] = []
+  for (const family of [AF_INET, AF_INET6]) {
+    for (const m of await nl.getNeighbors({ family })) {
+      if (m.data.ifindex !== index || !m.attrs.dst || !m.attrs.lladdr) continue
+      out.push({ ip: ipString(m.attrs.dst), mac: macString(m.attrs.lladdr) })
+    }
+  }
+  return out
+}

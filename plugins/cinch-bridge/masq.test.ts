@@ -21,6 +21,15 @@ describe('masqAddRuleset', () => {
     expect(text).toContain('flush chain inet cinch-nat postrouting\n')
     expect(text.match(/masquerade/g)).toHaveLength(2)
   })
+  it('returns before masquerading for the pod subnet and the cluster CIDRs (pod-to-pod keeps its source)', () => {
+    const rules = text.split('\n').filter((l) => l.startsWith('add rule'))
+    const firstMasq = rules.findIndex((l) => l.endsWith('masquerade'))
+    const returns = rules.map((l, i) => (l.endsWith(' return') ? i : -1)).filter((i) => i >= 0)
+    expect(returns).toHaveLength(4)
+    expect(Math.max(...returns)).toBeLessThan(firstMasq)
+    expect(rules.some((l) => l.includes('ip daddr @cluster-cidrs-v4 return'))).toBe(true)
+    expect(rules.some((l) => l.includes('ip6 daddr @cluster-cidrs-v6 return'))).toBe(true)
+  })
   it('adds the pod to both sets with its attachment as comment', () => {
     expect(text).toContain('add element inet cinch-nat pods4 { 10.244.1.5 comment "net/cid1/eth0" }')
     expect(text).toContain('add element inet cinch-nat local6 { fd00:10:244:1::5 . fd00:10:244:1::/64 comment "net/cid1/eth0" }')

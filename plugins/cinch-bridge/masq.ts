@@ -44,10 +44,10 @@ add set inet ${TABLE} cluster-cidrs-v6 { type ipv6_addr; flags interval; }
 const CHAIN = `add chain inet ${TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }
 flush chain inet ${TABLE} postrouting
 add rule inet ${TABLE} postrouting ip saddr . ip daddr @local4 return
-add rule inet ${TABLE} postrouting ip saddr @pods4 ip daddr != 224.0.0.0/4 masquerade
 add rule inet ${TABLE} postrouting ip6 saddr . ip6 daddr @local6 return
 add rule inet ${TABLE} postrouting ip daddr @cluster-cidrs-v4 return
 add rule inet ${TABLE} postrouting ip6 daddr @cluster-cidrs-v6 return
+add rule inet ${TABLE} postrouting ip saddr @pods4 ip daddr != 224.0.0.0/4 masquerade
 add rule inet ${TABLE} postrouting ip6 saddr @pods6 ip6 daddr != ff00::/8 masquerade
 `
 

@@ -4,9 +4,11 @@
 // flows touching a local pod, re-decide each one against the new cluster state, and delete the
 // denied ones by their exact tuple (conntrack(8) -D with -s/-d/-p/--sport/--dport).
 import { execFile } from 'node:child_process'
+import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import type { ClusterState } from '../model/cluster.js'
 import { decide } from '../compile/index.js'
+import { canonicalAddr } from '../model/ip.js'
 
 const run = promisify(execFile)
 
@@ -38,13 +40,31 @@ export function parseConntrack(text: string): ConntrackFlow[] {
   return flows
 }
 
-/** The flows touching `localIps` that the state no longer allows. */
-export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>): ConntrackFlow[] {
+/**
+ * The flows touching `localIps` (canonical addresses) that the state no longer allows. A flow the
+ * node itself opened (source in `nodeIps`) is never denied: what the node sends to its pods takes
+ * the output hook, which no cinch rule filters ("the node always reaches its pods", kubelet probes
+ * from the bridge gateway address). decide() cannot know that address -- it is no Node InternalIP.
+ */
+export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>, nodeIps: Set<string> = new Set()): ConntrackFlow[] {
   return flows.filter((f) => {
-    if (!localIps.has(f.src) && !localIps.has(f.dst)) return false
+    const src = canonicalAddr(f.src) ?? f.src
+    const dst = canonicalAddr(f.dst) ?? f.dst
+    if (!localIps.has(src) && !localIps.has(dst)) return false
+    if (nodeIps.has(src)) return false
     const verdict = decide(state, { from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
     return !verdict.allowed
   })
+}
+
+/** Canonical addresses of this network namespace's interfaces: the node's own (the agent is hostNetwork). */
+export function nodeAddresses(): Set<string> {
+  const out = new Set<string>()
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) {
+    const a = canonicalAddr(i.address.split('%')[0]!)
+    if (a) out.add(a)
+  }
+  return out
 }
 
 async function listFlows(): Promise<ConntrackFlow[]> {
@@ -69,7 +89,8 @@ async function deleteFlow(f: ConntrackFlow): Promise<void> {
 /** Removes the conntrack entries of local pods' flows the state now denies; returns them. */
 export async function removeDeniedFlows(state: ClusterState, localIps: Set<string>): Promise<ConntrackFlow[]> {
   if (localIps.size === 0) return []
-  const denied = deniedFlows(state, await listFlows(), localIps)
+  const local = new Set([...localIps].map((ip) => canonicalAddr(ip) ?? ip))
+  const denied = deniedFlows(state, await listFlows(), local, nodeAddresses())
   for (const f of denied) await deleteFlow(f)
   return denied
 }

@@ -3,13 +3,20 @@
 // caller serialises calls (the agent runs one sync at a time).
 import type { Logger } from 'pino'
 import {
-  closeRtnl, createVxlan, deleteAddress, deleteFdb, deleteLinkByName, deleteNeighbor, ensureAddress, ensureFdb,
-  ensureNeighbor, getLinkByIndex, getLinkByName, ipBytes, listAddresses, listFdb, macBytes, macString, openRtnl,
-  setDown, setMac, setMtu, setUp, addrIp, type Rtnl,
+  closeRtnl, createVxlan, deleteAddress, deleteFdb, deleteLinkByName, deleteNeighbor, deleteRoute, ensureAddress, ensureFdb,
+  ensureNeighbor, getLinkByIndex, getLinkByName, getVxlanInfo, ipBytes, listAddresses, listFdb, listNeighbors, listRoutes,
+  macBytes, macString, openRtnl, replaceRoute, setDown, setMac, setMtu, setUp, addrIp, type Rtnl,
 } from '../../lib/net/index.js'
 import { OVERLAY_DEFAULTS, planOverlay, underlayAddress, type OverlayPlan, type PlanOptions } from './plan.js'
 import { diffOverlay, type ObservedOverlay, type OverlayOp } from './diff.js'
-import { deleteProtoRoute, getVxlanInfo, listNeighbors, listProtoRoutes, replaceProtoRoute } from './netlink-extra.js'
+
+/**
+ * rtm_protocol of every route cinch installs, so the agent recognises its routes without memory
+ * (`ip route show proto 193`). Values above RTPROT_STATIC (4) are opaque to the kernel
+ * (include/uapi/linux/rtnetlink.h); 193 is free in iproute2's /etc/iproute2/rt_protos (99 would be
+ * "openr", 186-192 the routing daemons').
+ */
+export const CINCH_RTPROT = 193
 
 export interface SyncOverlayOptions extends Omit<PlanOptions, 'underlayMtu'> {
   /** Default: the MTU of the link holding this node's InternalIP. */
@@ -40,7 +47,7 @@ export async function findUnderlay(nl: Rtnl, ip: string): Promise<{ index: numbe
 export async function observeOverlay(nl: Rtnl, deviceName: string): Promise<ObservedOverlay & { index?: number }> {
   const [info, link] = await Promise.all([getVxlanInfo(nl, deviceName), getLinkByName(nl, deviceName)])
   const index = link?.index
-  const routes = (await listProtoRoutes(nl)).map((r) => ({ dst: r.dst, gw: r.gw, ...(index && r.index === index ? { dev: deviceName } : {}) }))
+  const routes = (await listRoutes(nl, { proto: CINCH_RTPROT })).flatMap((r) => (r.gw ? [{ dst: r.dst, gw: r.gw, ...(index && r.index === index ? { dev: deviceName } : {}) }] : []))
   if (!link || index === undefined) return { addresses: [], routes, neighbors: [], fdb: [] }
   const [addrs, neighbors, fdb] = await Promise.all([listAddresses(nl, { index }), listNeighbors(nl, index), listFdb(nl, index)])
   return {
@@ -120,10 +127,10 @@ async function applyOp(nl: Rtnl, op: OverlayOp, ctx: { index?: number; underlayI
       return link.index
     }
     case 'del-route':
-      await deleteProtoRoute(nl, { dst: op.route.dst, gw: op.route.gw, index: op.route.dev ? ctx.index : undefined })
+      await deleteRoute(nl, { dst: op.route.dst, gw: op.route.gw, index: op.route.dev ? ctx.index : undefined, proto: CINCH_RTPROT })
       break
     case 'add-route':
-      await replaceProtoRoute(nl, { dst: op.route.dst, gw: op.route.gw, ...(op.route.dev ? { index: dev(), onlink: true } : {}) })
+      await replaceRoute(nl, { dst: op.route.dst, gw: op.route.gw, proto: CINCH_RTPROT, ...(op.route.dev ? { index: dev(), onlink: true } : {}) })
       break
     case 'del-neigh':
       await deleteNeighbor(nl, { index: dev(), ip: op.neigh.ip })

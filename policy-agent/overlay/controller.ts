@@ -1,8 +1,14 @@
 // The agent's one call for everything Node-driven on this node, in the order a node must become
-// ready: overlay routes -> masquerade exclusions -> conflist (kubelet reports the node Ready only
-// once a CNI config exists, so the conflist is written last, when pods can reach other nodes).
-// Skips work when the Nodes did not change since the last successful run; one run at a time.
+// ready: forwarding -> overlay routes -> masquerade exclusions -> conflist (kubelet reports the node
+// Ready only once a CNI config exists, so the conflist is written last, when pods can reach other
+// nodes). Skips work when the Nodes did not change since the last successful run; one run at a time.
+//
+// Without a Node object for this node (manifest mode with no Nodes, or a node not registered yet)
+// there is nothing to program and no pod CIDR to put in a conflist: the controller does nothing,
+// and leaves whatever it programmed before (a missing Node is more often a lagging source than a
+// deleted node, and deleting routes under running pods would be the worse mistake).
 import type { Logger } from 'pino'
+import { ensureSysctl } from '../../lib/net/index.js'
 import type { Node } from '../model/cluster.js'
 import { syncOverlay, type SyncOverlayResult } from './apply.js'
 import { ensureNoMasq } from './nomasq.js'
@@ -23,15 +29,31 @@ export interface OverlayControllerOptions {
   cniConfDir?: string
   stateDir?: string
   agentSocket?: string
+  /** cinch-ipam's dataDir (--ipam-data-dir): several nodes on one machine must not share leases. */
+  ipamDataDir?: string
+  /** cniVersion of the conflist; default CONFLIST_CNI_VERSION. */
+  cniVersion?: string
 }
+
+/**
+ * The conflist's cniVersion. 1.0.0, not 1.1.0: the conflist also chains the reference `portmap`,
+ * and libcni before v1.2 (containerd 1.7, Debian's 1.1.2) and the reference plugins before v1.4
+ * refuse 1.1.0 ("incompatible CNI versions"); our plugins speak every version, so the older one
+ * loses nothing but STATUS and GC, which those runtimes never call.
+ */
+export const CONFLIST_CNI_VERSION = '1.0.0'
+
+/** The sysctls a node that routes pod traffic between its bridge and the overlay needs. */
+export const FORWARDING_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'] as const
 
 export class OverlayController {
   #last = ''
+  #warnedNoNode = false
   #chain: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly o: OverlayControllerOptions) {}
 
-  /** Programs the overlay for `nodes`; undefined when nothing changed since the last run. */
+  /** Programs the overlay for `nodes`; undefined when nothing changed or this node has no Node object. */
   sync(nodes: Iterable<Node>): Promise<SyncOverlayResult | undefined> {
     const list = [...nodes].sort((a, b) => a.name.localeCompare(b.name))
     const run = this.#chain.then(() => this.#run(list))
@@ -40,14 +62,25 @@ export class OverlayController {
   }
 
   async #run(nodes: Node[]): Promise<SyncOverlayResult | undefined> {
+    const o = this.o
+    if (!nodes.some((n) => n.name === o.nodeName)) {
+      if (!this.#warnedNoNode) o.log.info({ node: o.nodeName, nodes: nodes.length }, 'overlay: no Node object for this node; nothing to program, no conflist written')
+      this.#warnedNoNode = true
+      return undefined
+    }
+    this.#warnedNoNode = false
     const key = JSON.stringify(nodes.map((n) => [n.name, n.podCIDRs, n.internalIPs]))
     if (key === this.#last) return undefined
-    const o = this.o
+    // Pods' packets to other nodes are routed by this node: without forwarding they die here.
+    for (const k of FORWARDING_SYSCTLS) ensureSysctl(k, '1')
     const r = await syncOverlay({ nodeName: o.nodeName, nodes, backend: o.backend, vni: o.vni, port: o.port, underlayMtu: o.underlayMtu, log: o.log })
     const cidrs = await ensureNoMasq(o.clusterCidrs ?? [], nodes)
     const wrote = ensureConflistFile({
       dir: o.cniConfDir,
-      content: renderConflist({ podCIDRs: r.plan.localPodCIDRs, mtu: r.plan.podMtu, stateDir: o.stateDir, agentSocket: o.agentSocket }),
+      content: renderConflist({
+        podCIDRs: r.plan.localPodCIDRs, mtu: r.plan.podMtu, stateDir: o.stateDir, agentSocket: o.agentSocket, dataDir: o.ipamDataDir,
+        cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION,
+      }),
     })
     o.log.info({ ops: r.ops.length, podMtu: r.plan.podMtu, clusterCidrs: [...cidrs[4], ...cidrs[6]], conflistWritten: wrote, durationMs: Math.round(r.durationMs * 10) / 10 }, 'overlay synced')
     this.#last = key
