@@ -14,13 +14,15 @@ export interface IpamConfig {
   routes: CniRoute[]
   dataDir: string
   resolvConf?: string
+  /** GC keeps allocations younger than this: an ADD in flight holds its address before anyone lists it as valid. */
+  gcMinAgeSeconds: number
   /** Addresses asked for by the runtime: CNI_ARGS IP=, args.cni.ips, runtimeConfig.ips. */
   requested: Ip[]
 }
 
 interface RawConf {
   name: string
-  ipam: RawRange & { ranges?: RawRange[][]; routes?: CniRoute[]; dataDir: string; resolvConf?: string }
+  ipam: RawRange & { ranges?: RawRange[][]; routes?: CniRoute[]; dataDir: string; resolvConf?: string; gcMinAgeSeconds: number }
   runtimeConfig?: { ips?: string[]; ipRanges?: RawRange[][] }
   args?: { cni?: { ips?: string[] } }
 }
@@ -78,6 +80,7 @@ function buildConfig(c: RawConf, cniArgs: Record<string, string>): IpamConfig {
     routes: (ipam.routes ?? []).map((r, i) => checkRoute(r, `ipam.routes[${i}]`)),
     dataDir: ipam.dataDir,
     resolvConf: ipam.resolvConf || undefined,
+    gcMinAgeSeconds: ipam.gcMinAgeSeconds,
     requested,
   }
 }

@@ -168,6 +168,13 @@ describe('collectGarbage (GC)', () => {
     expect([...store.allocations.values()].every((a) => a.containerId === 'ctr-a' && a.ifName === 'eth0')).toBe(true)
     expect(store.allocations.size).toBe(2)
   })
+  it('keeps allocations younger than the minimum age: an ADD may be in flight', () => {
+    const store = new MemoryStore([{ ip: '10.1.0.2', ...A }, { ip: '10.1.0.3', ...B }])
+    store.reservedAt.set('10.1.0.2', 100_000)
+    store.reservedAt.set('10.1.0.3', 10_000)
+    expect(collectGarbage(store, [], { nowMs: 120_000, minAgeMs: 60_000 })).toEqual(['10.1.0.3'])
+    expect([...store.allocations.keys()]).toEqual(['10.1.0.2'])
+  })
   it('an empty list releases everything, including unreadable (ownerless) files', () => {
     const store = new MemoryStore([{ ip: '10.1.0.2', containerId: '', ifName: '' }, { ip: '10.1.0.3', ...A }])
     expect(collectGarbage(store, []).sort()).toEqual(['10.1.0.2', '10.1.0.3'])

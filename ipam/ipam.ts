@@ -129,9 +129,25 @@ export function verifyOwner(store: Store, cfg: IpamConfig, owner: Owner, prev?: 
 }
 
 /** GC: releases every allocation not in cni.dev/valid-attachments (SPEC "GC"). */
-export function collectGarbage(store: Store, valid: { containerID: string; ifname: string }[]): string[] {
+export interface GcClock {
+  nowMs: number
+  /** Allocations younger than this are kept whatever the list says. */
+  minAgeMs: number
+}
+
+/**
+ * SPEC "GC": releases what `valid` does not name, except allocations younger than `minAgeMs`. An
+ * ADD holds its address (IPAM runs first) before its caller can list the attachment as valid, so
+ * a GC racing it would otherwise free an address that is being handed out; a real leak is only
+ * collected one GC later.
+ */
+export function collectGarbage(store: Store, valid: { containerID: string; ifname: string }[], clock: GcClock = { nowMs: 0, minAgeMs: 0 }): string[] {
   return withLock(store, () => {
-    const stale = store.list().filter((a) => !valid.some((v) => ownedBy(a, { containerId: v.containerID, ifName: v.ifname })))
+    const young = (ip: string) => (store.reservedAtMs(ip) ?? -Infinity) > clock.nowMs - clock.minAgeMs
+    const stale = store
+      .list()
+      .filter((a) => !valid.some((v) => ownedBy(a, { containerId: v.containerID, ifName: v.ifname })))
+      .filter((a) => !young(a.ip))
     for (const a of stale) store.release(a.ip)
     return stale.map((a) => a.ip)
   })

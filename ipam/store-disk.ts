@@ -7,7 +7,7 @@
 // name. link fails with EEXIST instead of overwriting, and the name appears complete or not at
 // all: a process killed at any instant leaves at worst a temp file, which host-local ignores (its
 // name is no address) and the next locked list() deletes (only lock holders write temp files).
-import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { lockExclusive, unlock } from './flock.js'
 import { parseIp } from './ip.js'
@@ -135,6 +135,16 @@ export class DiskStore implements Store {
 
   release(ip: string): void {
     unlinkIfPresent(join(this.dir, ip))
+  }
+
+  /** The address file's mtime: it is written once, when the address is reserved. */
+  reservedAtMs(ip: string): number | undefined {
+    try {
+      return statSync(join(this.dir, ip)).mtimeMs
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined
+      throw new Error(`stat ${join(this.dir, ip)}`, { cause: err })
+    }
   }
 
   checkWritable(): void {

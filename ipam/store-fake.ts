@@ -38,6 +38,13 @@ export class MemoryStore implements Store {
     return this.last.get(rangeId) ?? null
   }
 
+  /** Tests set allocation times here; an address without one counts as old. */
+  readonly reservedAt = new Map<string, number>()
+
+  reservedAtMs(ip: string): number | undefined {
+    return this.reservedAt.get(ip)
+  }
+
   release(ip: string): void {
     this.assertLocked()
     this.allocations.delete(ip)

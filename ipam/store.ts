@@ -23,6 +23,8 @@ export interface Store {
   lastReserved(rangeId: string): string | null
   /** Removes one allocation; a missing one is fine (DEL is idempotent). */
   release(ip: string): void
+  /** When the allocation was made (ms since the epoch); undefined when unknown or gone. */
+  reservedAtMs(ip: string): number | undefined
   /** Throws when the store cannot take a new allocation (STATUS). */
   checkWritable(): void
   close(): void

@@ -64,7 +64,8 @@ export async function gc(ctx: VerbContext): Promise<void> {
   if (!Array.isArray(valid)) {
     throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: cni.dev/valid-attachments', 'cni.dev/valid-attachments: is required for GC')
   }
-  const released = withStore(cfg, (store) => collectGarbage(store, valid))
+  const clock = { nowMs: Date.now(), minAgeMs: cfg.gcMinAgeSeconds * 1000 }
+  const released = withStore(cfg, (store) => collectGarbage(store, valid, clock))
   ctx.log.info({ released }, 'collected')
 }
 

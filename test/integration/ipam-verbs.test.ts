@@ -114,7 +114,12 @@ test('GC releases every allocation not in cni.dev/valid-attachments', async (t) 
   const conf = ipamConf(dir, dual)
   for (const id of ['keep', 'drop1', 'drop2']) await run({ command: 'ADD', conf, containerId: id })
   await run({ command: 'ADD', conf, containerId: 'keep', ifName: 'net1' })
-  const gc = await run({ command: 'GC', conf: { ...conf, 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] } })
+  const valid = { 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'eth0' }] }
+  // By default GC keeps allocations younger than a minute: an ADD may be in flight.
+  const young = await run({ command: 'GC', conf: { ...conf, ...valid } })
+  t.is(young.code, 0, young.stdout)
+  t.is(readStore(dir).files.size, 8, 'nothing younger than gcMinAgeSeconds is released')
+  const gc = await run({ command: 'GC', conf: { ...conf, ipam: { ...(conf as { ipam: object }).ipam, gcMinAgeSeconds: 0 }, ...valid } })
   t.is(gc.code, 0, gc.stdout)
   const left = [...readStore(dir).files.values()]
   t.deepEqual(left, ['keep\r\neth0', 'keep\r\neth0'])
