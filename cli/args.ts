@@ -27,6 +27,7 @@ Commands:
               --cni-conf F      conflist naming the IPAM plugin for GC (default /etc/cni/net.d/10-cinch.conflist)
               --cni-bin-dir D   CNI plugin directory (default /opt/cni/bin)
               --cleanup         remove cinch's nftables tables and exit
+              --log-level L     trace, debug, info (default), warn, error
               --backend B       overlay between nodes: vxlan (default) or host-gw (nodes on one L2 segment)
               --cluster-cidr C  pod CIDRs not masqueraded, comma separated (default: every Node's podCIDRs)
               --cni-conf-dir D  where the agent writes this node's conflist (default /etc/cni/net.d)
@@ -44,4 +45,7 @@ Commands:
               --backend B       vxlan (default) or host-gw
               --name N          namespace prefix and /run/N state (default cinch-demo)
   demo down remove a kept demo   [--name N]
+  install   place the plugins in the CNI bin directory (the DaemonSet's init container)
+              [--cni-bin-dir D] [--prefix /opt/cinch] [--from DIR]
+  uninstall remove what install placed, nothing else   [--prefix /opt/cinch]
 `

@@ -16,6 +16,7 @@ async function agent(argv: string[]): Promise<number> {
     'cni-conf': { type: 'string' },
     'cni-bin-dir': { type: 'string' },
     cleanup: { type: 'boolean' },
+    'log-level': { type: 'string' },
     backend: { type: 'string' },
     'cluster-cidr': { type: 'string' },
     'cni-conf-dir': { type: 'string' },
@@ -33,6 +34,8 @@ async function agent(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message)
   }
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+  if (f['log-level'] && !levels.includes(f['log-level'])) throw new UsageError(`--log-level must be one of ${levels.join(', ')}`)
   const { runAgent } = await import('../policy-agent/run.js')
   return runAgent({
     overlay,
@@ -47,6 +50,7 @@ async function agent(argv: string[]): Promise<number> {
     cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? '/etc/cni/net.d'}/10-cinch.conflist`,
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     cleanup: f.cleanup,
+    logLevel: f['log-level'],
   })
 }
 

@@ -26,6 +26,8 @@ export interface AgentRunOptions {
   cniConf: string
   cniBinDir: string
   cleanup?: boolean
+  /** pino level: trace, debug, info (default), warn, error. */
+  logLevel?: string
   /** IPAM GC: grace between the two looks at a leak, and the period between runs. */
   gcGraceMs?: number
   gcIntervalMs?: number
@@ -43,7 +45,7 @@ async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
 
 /** Runs the agent; resolves with the exit code (--once, --cleanup) or never (daemon). */
 export async function runAgent(opts: AgentRunOptions): Promise<number> {
-  const log = pino({ base: { component: 'cinch-agent' } })
+  const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'cinch-agent' } })
   const node = opts.node ?? process.env.NODE_NAME ?? hostname()
   const applier = new Applier({ failOpen: opts.failOpen })
   if (opts.cleanup) {

@@ -2,8 +2,10 @@
 // crashed); host-local style IPAM has no other way to learn it is free. CNI SPEC "GC" (1.1.0): the
 // plugin releases every allocation not listed in `cni.dev/valid-attachments`.
 //
-// Records are only dropped after a grace period and a recheck: an ADD in flight allocates before
-// it writes its record, so a single snapshot could free an address being handed out right now.
+// Records are only dropped after a grace period and a recheck. An ADD in flight allocates before
+// it writes its record, so the valid list can miss it: cinch-ipam's GC therefore keeps
+// allocations younger than its `gcMinAgeSeconds` (ipam/ipam.ts collectGarbage). host-local has no
+// such guard; with it, the grace and recheck here narrow the race but cannot close it.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { delegateGc, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
