@@ -28,6 +28,8 @@ Commands:
               --cni-bin-dir D   CNI plugin directory (default /opt/cni/bin)
               --cleanup         remove cinch's nftables tables and exit
               --log-level L     trace, debug, info (default), warn, error
+              --gc-grace S      seconds an orphaned pod (netns gone) must stay orphaned before its DEL (default 60)
+              --gc-interval S   seconds between leak collections (default 600; one runs at start)
               --backend B       overlay between nodes: vxlan (default) or host-gw (nodes on one L2 segment)
               --cluster-cidr C  pod CIDRs not masqueraded, comma separated (default: every Node's podCIDRs)
               --cni-conf-dir D  where the agent writes this node's conflist (default /etc/cni/net.d)

@@ -4,6 +4,14 @@ import { parseFlags, UsageError, USAGE } from './args.js'
 
 const VERSION = '0.1.0'
 
+/** A flag in seconds as milliseconds; undefined when absent. */
+function seconds(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number of seconds, got "${value}"`)
+  return n * 1000
+}
+
 async function agent(argv: string[]): Promise<number> {
   const f = parseFlags(argv, {
     manifests: { type: 'string' },
@@ -17,6 +25,8 @@ async function agent(argv: string[]): Promise<number> {
     'cni-bin-dir': { type: 'string' },
     cleanup: { type: 'boolean' },
     'log-level': { type: 'string' },
+    'gc-grace': { type: 'string' },
+    'gc-interval': { type: 'string' },
     backend: { type: 'string' },
     'cluster-cidr': { type: 'string' },
     'cni-conf-dir': { type: 'string' },
@@ -51,6 +61,8 @@ async function agent(argv: string[]): Promise<number> {
     cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
     cleanup: f.cleanup,
     logLevel: f['log-level'],
+    gcGraceMs: seconds(f['gc-grace'], '--gc-grace'),
+    gcIntervalMs: seconds(f['gc-interval'], '--gc-interval'),
   })
 }
 

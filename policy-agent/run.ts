@@ -96,7 +96,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const gc = async () => {
     try {
       const out = await collectLeaks({ stateDir: opts.stateDir, cniConf: opts.cniConf, cniBinDir: opts.cniBinDir, graceMs: opts.gcGraceMs ?? 60_000 })
-      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), valid: out.validAttachments, ipam: out.ipamType }, 'IPAM GC done')
+      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
       if (out.removedRecords.length) void agent.requestSync('stale attachments removed').catch(() => {})
     } catch (err) {
       log.warn({ err }, 'IPAM GC failed')

@@ -1,19 +1,21 @@
-// Releases IPAM leaks. An address stays allocated when its DEL never ran (node rebooted, runtime
-// crashed); host-local style IPAM has no other way to learn it is free. CNI SPEC "GC" (1.1.0): the
-// plugin releases every allocation not listed in `cni.dev/valid-attachments`.
+// Releases what a pod left behind when its DEL never ran (node rebooted, runtime crashed): its
+// address (host-local style IPAM has no other way to learn it is free), its masquerade elements,
+// its attachment record.
 //
-// Records are only dropped after a grace period and a recheck. An ADD in flight allocates before
-// it writes its record, so the valid list can miss it: cinch-ipam's GC therefore keeps
-// allocations younger than its `gcMinAgeSeconds` (ipam/ipam.ts collectGarbage). host-local has no
-// such guard; with it, the grace and recheck here narrow the race but cannot close it.
+// A record whose netns is gone is an orphan once seen twice `graceMs` apart. For each, the agent
+// runs the main plugin's DEL, exactly what the runtime would have run (SPEC "DEL": the netns may be
+// gone), so every plugin cleans up its own state. Then the IPAM plugin's GC (SPEC "GC", 1.1.0)
+// releases any allocation no record vouches for. An ADD in flight allocates before it writes its
+// record, so the valid list can miss it: cinch-ipam's GC keeps allocations younger than its
+// `gcMinAgeSeconds` (ipam/ipam.ts collectGarbage); host-local has no such guard.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { delegateGc, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
+import { delegateDel, delegateGc, describeError, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
 import { readAttachments, removeAttachment, type AttachmentRecord } from '../sources/attachments.js'
 
 export interface GcOptions {
   stateDir: string
-  /** A conflist path; the plugin in it that has an `ipam` section names the IPAM plugin. */
+  /** A conflist path; the plugin in it that has an `ipam` section is the main plugin. */
   cniConf: string
   cniBinDir: string
   graceMs: number
@@ -22,6 +24,8 @@ export interface GcOptions {
 
 export interface GcOutcome {
   removedRecords: AttachmentRecord[]
+  /** Orphans whose DEL failed (their record was removed anyway; IPAM GC still frees the address). */
+  failedDels: string[]
   validAttachments: number
   ipamType?: string
 }
@@ -33,42 +37,71 @@ function orphaned(records: AttachmentRecord[]): AttachmentRecord[] {
   return records.filter((r) => r.netns && !existsSync(r.netns))
 }
 
-/** Drops orphaned records seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
+interface MainPlugin {
+  conf: Record<string, any>
+  type: string
+  ipamType: string
+  network: string
+}
+
+async function readMainPlugin(path: string): Promise<MainPlugin | undefined> {
+  let conflist: any
+  try {
+    conflist = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // no CNI config yet: nothing allocated
+    throw new Error(`read CNI config ${path}`, { cause: err })
+  }
+  const plugin = (conflist.plugins ?? [conflist]).find((p: any) => p?.ipam?.type)
+  if (!plugin) return undefined
+  return {
+    conf: { ...plugin, cniVersion: conflist.cniVersion, name: conflist.name },
+    type: plugin.type,
+    ipamType: plugin.ipam.type,
+    network: conflist.name,
+  }
+}
+
+const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
+  command: r ? 'DEL' : 'GC',
+  containerId: r?.containerId ?? '',
+  netns: '',
+  ifName: r?.ifName ?? '',
+  args: {},
+  path: [cniBinDir],
+})
+
+/** Cleans up orphans seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const first = new Set(orphaned(await readAttachments(opts.stateDir)).map(key))
   await sleep(opts.graceMs)
   // Recheck: only what was orphaned both times, and still is, goes.
-  const now = await readAttachments(opts.stateDir)
-  const removedRecords = orphaned(now).filter((r) => first.has(key(r)))
-  for (const r of removedRecords) await removeAttachment(opts.stateDir, r)
-  const gone = new Set(removedRecords.map(key))
-  // Read again: an ADD that finished during the grace period has written its record by now.
-  const valid = (await readAttachments(opts.stateDir)).filter((r) => !gone.has(key(r)))
-  const ipamType = await gcIpam(opts, valid)
-  return { removedRecords, validAttachments: valid.length, ipamType }
-}
-
-async function gcIpam(opts: GcOptions, valid: AttachmentRecord[]): Promise<string | undefined> {
-  let conflist: any
-  try {
-    conflist = JSON.parse(await readFile(opts.cniConf, 'utf8'))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // no CNI config yet: nothing allocated
-    throw new Error(`read CNI config ${opts.cniConf}`, { cause: err })
+  const removedRecords = orphaned(await readAttachments(opts.stateDir)).filter((r) => first.has(key(r)))
+  const main = await readMainPlugin(opts.cniConf)
+  const failedDels: string[] = []
+  for (const r of removedRecords) {
+    if (main && (!r.network || r.network === main.network)) {
+      try {
+        await delegateDel(main.type, main.conf, env(opts.cniBinDir, r))
+      } catch (err) {
+        failedDels.push(`${key(r)}: ${describeError(err)}`)
+      }
+    }
+    await removeAttachment(opts.stateDir, r) // DEL removed it already, unless it failed
   }
-  const plugin = (conflist.plugins ?? [conflist]).find((p: any) => p?.ipam?.type)
-  if (!plugin) return undefined
+  if (!main) return { removedRecords, failedDels, validAttachments: 0 }
+  // Read again: an ADD that finished during the grace period has written its record by now.
+  const gone = new Set(removedRecords.map(key))
+  const valid = (await readAttachments(opts.stateDir)).filter((r) => !gone.has(key(r)))
   // Only the records of this network: another conflist's attachments are not ours to vouch for.
-  const mine = valid.filter((r) => !r.network || r.network === conflist.name)
+  const mine = valid.filter((r) => !r.network || r.network === main.network)
   const conf = {
-    ...plugin,
+    ...main.conf,
     // GC exists from spec 1.1.0 on; an older conflist still names an IPAM plugin that may know it.
-    cniVersion: isVersionAtLeast(String(conflist.cniVersion ?? '0.0.0'), '1.1.0') ? conflist.cniVersion : '1.1.0',
-    name: conflist.name,
+    cniVersion: isVersionAtLeast(String(main.conf.cniVersion ?? '0.0.0'), '1.1.0') ? main.conf.cniVersion : '1.1.0',
     'cni.dev/valid-attachments': mine.map((r) => ({ containerID: r.containerId, ifname: r.ifName })),
   }
-  const env: CniEnv = { command: 'GC', containerId: '', netns: '', ifName: '', args: {}, path: [opts.cniBinDir] }
-  await delegateGc(plugin.ipam.type, conf, env)
-  return plugin.ipam.type
+  await delegateGc(main.ipamType, conf, env(opts.cniBinDir))
+  return { removedRecords, failedDels, validAttachments: valid.length, ipamType: main.ipamType }
 }
