@@ -45,6 +45,23 @@ describe('renderFull', () => {
     expect(closed).toContain('iifname "cinch*" iifname != @veths counter name "drop-unprogrammed" drop')
     expect(open).not.toContain('"cinch*"')
   })
+  test('a TCP packet that starts a conntrack entry without SYN is dropped for pods under policy, before the verdict maps', () => {
+    // A connection whose entry the agent removed must not be revived in the reverse direction.
+    const text = renderFull(irOf(small()))
+    const chain = (name: string) => text.slice(text.indexOf(`\tchain ${name} {`), text.indexOf('\t}', text.indexOf(`\tchain ${name} {`)))
+    const guard = 'ct state new tcp flags & (fin | syn | rst | ack) != syn'
+    const fwd = chain('forward')
+    for (const m of ['ingress', 'egress']) for (const e of ['saddr', 'daddr']) {
+      expect(fwd).toContain(`${guard} ip ${e} @${m}-v4 drop`)
+      expect(fwd).toContain(`${guard} ip6 ${e} @${m}-v6 drop`)
+    }
+    expect(fwd.indexOf(guard)).toBeLessThan(fwd.indexOf('vmap'))
+    expect(fwd.indexOf('ct state established,related accept')).toBeLessThan(fwd.indexOf(guard))
+    // The node's own packets are only held to it towards egress-isolated pods, and only mid-stream.
+    expect(chain('output').split('\n').filter((l) => l.includes('drop'))).toEqual([
+      `\t\t${guard} ip daddr @egress-v4 drop`, `\t\t${guard} ip6 daddr @egress-v6 drop`,
+    ])
+  })
   test('replaces only cinch tables, atomically declared then deleted then filled', () => {
     const text = renderFull(irOf(small()))
     expect(text.split('\n').slice(0, 3)).toEqual(['table inet cinch', 'delete table inet cinch', 'table inet cinch {'])

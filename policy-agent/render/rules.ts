@@ -60,6 +60,16 @@ export function chainRules(c: IrChain): string[] {
 // solicitation and allowed traffic towards it would fail.
 const ND = 'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept'
 
+// A TCP packet that starts a conntrack entry without being a SYN is the middle of a connection
+// whose entry is gone -- typically one the agent just removed because the new rules deny it.
+// Conntrack picks it up anyway (nf_conntrack_tcp_loose=1, the default) with the packet's own
+// direction as "original": when the SERVER speaks next, the reversed flow would be judged (and
+// often allowed), and the client's packets would pass as its replies. So a pod under policy never
+// accepts one: connections start with a SYN (flags masked: ECN bits may ride along).
+const MIDSTREAM = 'ct state new tcp flags & (fin | syn | rst | ack) != syn'
+const midstream = (ends: ('saddr' | 'daddr')[], maps: ('ingress' | 'egress')[]) =>
+  maps.flatMap((m) => ends.flatMap((e) => [`${MIDSTREAM} ip ${e} @${m}-v4 drop`, `${MIDSTREAM} ip6 ${e} @${m}-v6 drop`]))
+
 /** Base chains of `inet cinch`: (name, header, rules). */
 export function baseChains(): { name: string; hook: string; rules: string[] }[] {
   const egress = ['ip saddr vmap @egress-v4', 'ip6 saddr vmap @egress-v6']
@@ -67,10 +77,13 @@ export function baseChains(): { name: string; hook: string; rules: string[] }[] 
   const head = ['ct state established,related accept', ND]
   return [
     // Routed and (with br_netfilter) bridged pod traffic: the sender's egress, then the receiver's ingress.
-    { name: 'forward', hook: 'forward', rules: [...head, ...egress, ...ingress] },
+    { name: 'forward', hook: 'forward', rules: [...head, ...midstream(['saddr', 'daddr'], ['ingress', 'egress']), ...egress, ...ingress] },
     // Pods talking to this node itself: their egress applies too. Traffic the node sends to its
     // pods takes the output hook and is never filtered: the node always reaches its pods.
     { name: 'input', hook: 'input', rules: [...head, ...egress] },
+    // ... except the middle of a connection an egress-isolated pod opened to the node and the new
+    // rules deny: not a new connection, and it would revive the denied one (see MIDSTREAM).
+    { name: 'output', hook: 'output', rules: midstream(['daddr'], ['egress']) },
   ]
 }
 
