@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { pickAddress } from './allocator.js'
-import { formatIp, parseIp } from './ip.js'
+import { formatIp, parseIp } from '../lib/ip/index.js'
 import { canonicalizeRangeSet, type RawRange } from './range.js'
 
 const set = (...r: RawRange[]) => canonicalizeRangeSet(r, 's')

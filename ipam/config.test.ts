@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { CniError, type NetConf } from '../lib/cni/index.js'
 import { parseIpamConfig } from './config.js'
-import { formatIp } from './ip.js'
+import { formatIp } from '../lib/ip/index.js'
 
 const conf = (ipam: object, extra: object = {}): NetConf =>
   ({ cniVersion: '1.1.0', name: 'net1', type: 'cinch-bridge', ipam: { type: 'cinch-ipam', ...ipam }, ...extra }) as NetConf

@@ -2,7 +2,7 @@
 // checked by the build-time ajv schema for types, then here for addresses and cross-field rules.
 // Every failure is code 7 naming the key, e.g. "ipam.ranges[0][0].subnet: 10.1.0.0/33 is not a valid CIDR".
 import { CniError, ErrorCode, invalidConfig, validateConfig, type AjvValidateFn, type CniRoute, type NetConf } from '../lib/cni/index.js'
-import { parseCidr, parseIp, type Ip } from './ip.js'
+import { parseCidr, parseIp, type Ip } from '../lib/ip/index.js'
 import { canonicalizeRange, canonicalizeRangeSet, checkRangeSetsDisjoint, FieldError, type RangeSet, type RawRange } from './range.js'
 import schemaValidate from './schema.validate.js'
 

@@ -3,7 +3,7 @@
 import { CniError, ErrorCode, type CniIpConfig, type CniResult } from '../lib/cni/index.js'
 import { pickAddress } from './allocator.js'
 import type { IpamConfig } from './config.js'
-import { cidrContains, formatIp, parseCidr, parseIp, sameIp, type Ip } from './ip.js'
+import { cidrContains, formatIp, parseCidr, parseIp, sameIp, type Ip } from '../lib/ip/index.js'
 import { allocatableCount, isReservedAddress, rangeFamily, rangeFor, rangeSetToString, type RangeSet } from './range.js'
 import type { Allocation, Store } from './store.js'
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatIp } from './ip.js'
+import { formatIp } from '../lib/ip/index.js'
 import { allocatableCount, canonicalizeRange, canonicalizeRangeSet, checkRangeSetsDisjoint, FieldError, isReservedAddress, type Range } from './range.js'
 
 const f4 = (r: Range, v: bigint) => formatIp({ family: r.subnet.family, value: v })

@@ -1,7 +1,7 @@
 // Ranges and range sets with host-local's semantics (plugins/ipam/host-local/backend/allocator/range.go,
 // range_set.go). Pure: no I/O. A range set is a list of ranges of one family; each range set of a
 // config yields one address (several sets = dual stack).
-import { cidrContains, formatCidr, formatIp, lastInCidr, parseCidr, parseIp, type Cidr, type Family, type Ip } from './ip.js'
+import { cidrContains, formatCidr, formatIp, lastInCidr, parseCidr, parseIp, type Cidr, type Family, type Ip } from '../lib/ip/index.js'
 
 export interface Range {
   subnet: Cidr

@@ -10,7 +10,7 @@
 import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { lockExclusive, unlock } from './flock.js'
-import { parseIp } from './ip.js'
+import { parseIp } from '../lib/ip/index.js'
 import type { Allocation, Store } from './store.js'
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks'

@@ -5,7 +5,7 @@ import { CniError, ErrorCode, describeError, type CniResult, type VerbContext } 
 import { pickAddress } from './allocator.js'
 import { parseIpamConfig, type IpamConfig } from './config.js'
 import { parseResolvConf } from './dns.js'
-import { parseIp } from './ip.js'
+import { parseIp } from '../lib/ip/index.js'
 import { allocate, collectGarbage, releaseOwner, verifyOwner, type Owner } from './ipam.js'
 import { DiskStore } from './store-disk.js'
 

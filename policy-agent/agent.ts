@@ -8,7 +8,8 @@ import type { LocalPod } from './model/cluster.js'
 import type { Source } from './sources/types.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
-import { attachmentsDir, readAttachments, toLocalPods, type AttachmentRecord } from './sources/attachments.js'
+import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
+import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { removeDeniedFlows } from './apply/conntrack.js'
 
@@ -124,7 +125,7 @@ export class Agent {
     const c = this.#records
     if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c.records
     const readAt = Date.now()
-    const records = await readAttachments(this.opts.stateDir, (file, err) =>
+    const records = await listAttachments(this.opts.stateDir, (file, err) =>
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped'),
     )
     this.#records = { key, readAt, records }

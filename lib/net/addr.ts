@@ -1,10 +1,10 @@
 // Addresses: add (IPv6 without DAD where asked), list, delete.
 import { AF_INET, AF_INET6, NLM_F, isErrno, type Rtnl } from './rtnl.js'
-import { formatCidr, ipString, parseCidr, type Cidr } from './ip.js'
+import { formatCidrBytes, ipString, parseCidrBytes, type CidrBytes } from './ip.js'
 
 export interface Addr {
   index: number
-  cidr: Cidr
+  cidr: CidrBytes
   /** "10.244.1.5/24" */
   text: string
   tentative: boolean
@@ -24,7 +24,7 @@ export interface AddAddrOpts {
 
 /** Adds an address; throws EEXIST (as "Request rejected: EEXIST") when it is already there. */
 export async function addAddress(nl: Rtnl, o: AddAddrOpts): Promise<void> {
-  const c = parseCidr(o.cidr)
+  const c = parseCidrBytes(o.cidr)
   const attrs: Parameters<Rtnl['newAddress']>[1] = { local: c.addr, address: c.addr }
   if (c.family === 6) delete attrs.local
   if (c.family === 4 && c.prefix < 31) {
@@ -60,17 +60,17 @@ export async function listAddresses(nl: Rtnl, o: { index?: number; family?: 4 | 
     if (o.index !== undefined && m.data.index !== o.index) continue
     const bytes = m.attrs.local ?? m.attrs.address
     if (!bytes) continue
-    const cidr: Cidr = { family: bytes.length === 4 ? 4 : 6, addr: bytes, prefix: m.data.prefixlen ?? 0 }
+    const cidr: CidrBytes = { family: bytes.length === 4 ? 4 : 6, addr: bytes, prefix: m.data.prefixlen ?? 0 }
     // IFA_FLAGS (u32) supersedes the u8 ifa_flags when present.
     const flags = m.attrs.flags ?? m.data.flags ?? {}
-    out.push({ index: m.data.index ?? 0, cidr, text: formatCidr(cidr), tentative: !!flags.tentative, dadFailed: !!flags.dadfailed })
+    out.push({ index: m.data.index ?? 0, cidr, text: formatCidrBytes(cidr), tentative: !!flags.tentative, dadFailed: !!flags.dadfailed })
   }
   return out
 }
 
 /** Deletes an address; false when it was not there. */
 export async function deleteAddress(nl: Rtnl, o: { index: number; cidr: string }): Promise<boolean> {
-  const c = parseCidr(o.cidr)
+  const c = parseCidrBytes(o.cidr)
   try {
     await nl.delAddress({ family: c.family === 4 ? AF_INET : AF_INET6, prefixlen: c.prefix, index: o.index }, c.family === 4 ? { local: c.addr } : { address: c.addr })
     return true

@@ -1,86 +1,42 @@
-// IP address and CIDR codecs between CNI's strings and netlink's byte buffers. Pure.
-import { isIPv4, isIPv6 } from 'node:net'
+// Addresses between CNI's text and netlink's byte buffers (network byte order). Pure. The parsing,
+// formatting and CIDR math are lib/ip's; this file only converts to and from bytes.
+import { KERNEL, formatIp, mustParseCidr, parseIp, type Family, type Ip } from '../ip/index.js'
 
-export interface Cidr {
-  family: 4 | 6
-  /** Address bytes (4 or 16), network byte order, as netlink carries them. */
+/** A CIDR as netlink carries it. */
+export interface CidrBytes {
+  family: Family
+  /** Address bytes (4 or 16), network byte order; host bits kept. */
   addr: Buffer
   prefix: number
 }
 
-/** Bytes of an IPv4 or IPv6 address; throws on anything else. */
-export function ipBytes(ip: string): Buffer {
-  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number))
-  if (!isIPv6(ip)) throw new Error(`not an IP address: ${ip}`)
-  let s = ip.replace(/%.*$/, '')
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)
-  if (v4) { // ::ffff:1.2.3.4
-    const b = ipBytes(v4[1])
-    s = s.slice(0, -v4[1].length) + b.readUInt16BE(0).toString(16) + ':' + b.readUInt16BE(2).toString(16)
-  }
-  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined]
-  const h = head ? head.split(':') : []
-  const t = tail ? tail.split(':') : []
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
-  const out = Buffer.alloc(16)
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2))
-  return out
+export function ipToBytes(ip: Ip): Buffer {
+  return Buffer.from(ip.value.toString(16).padStart(ip.family === 4 ? 8 : 32, '0'), 'hex')
+}
+
+export function bytesToIp(b: Uint8Array): Ip {
+  return { family: b.length === 4 ? 4 : 6, value: BigInt('0x0' + Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex')) }
+}
+
+/** Bytes of an IPv4 or IPv6 address (::ffff:a.b.c.d stays 16 bytes); throws on anything else. */
+export function ipBytes(text: string): Buffer {
+  // An IPv6 zone (fe80::1%eth0), as node:net's isIPv6 accepts it: an address has no use for it.
+  const zone = typeof text === 'string' ? /%[0-9a-zA-Z\-.:]+$/.exec(text) : null
+  const ip = parseIp(zone ? text.slice(0, zone.index) : text, { keepMapped: true })
+  if (!ip || (zone && ip.family !== 6)) throw new Error(`not an IP address: ${text}`)
+  return ipToBytes(ip)
 }
 
 /** Text of address bytes: dotted quad, or RFC 5952 canonical IPv6 (longest zero run as ::). */
-export function ipString(b: Uint8Array): string {
-  if (b.length === 4) return Array.from(b).join('.')
-  const g: number[] = []
-  for (let i = 0; i < 16; i += 2) g.push((b[i] << 8) | b[i + 1])
-  let best = -1, bestLen = 1
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) { i++; continue }
-    let j = i
-    while (j < 8 && g[j] === 0) j++
-    if (j - i > bestLen) { best = i; bestLen = j - i }
-    i = j
-  }
-  const hx = (a: number[]) => a.map((x) => x.toString(16)).join(':')
-  return best < 0 ? hx(g) : `${hx(g.slice(0, best))}::${hx(g.slice(best + bestLen))}`
-}
+export const ipString = (b: Uint8Array): string => formatIp(bytesToIp(b))
 
 /** Parses "10.244.1.5/24" or "fd00::5/64"; a bare address gets the full-length prefix. */
-export function parseCidr(s: string): Cidr {
-  const [ip, p] = s.split('/')
-  const addr = ipBytes(ip)
-  const family = addr.length === 4 ? 4 : 6
-  const max = family === 4 ? 32 : 128
-  const prefix = p === undefined ? max : Number(p)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (p !== undefined && !/^\d+$/.test(p))) {
-    throw new Error(`not a valid CIDR: ${s}`)
-  }
-  return { family, addr, prefix }
+export function parseCidrBytes(s: string): CidrBytes {
+  const p = mustParseCidr(s, KERNEL)
+  return { family: p.ip.family, addr: ipToBytes(p.ip), prefix: p.cidr.prefix }
 }
 
-export const formatCidr = (c: Cidr): string => `${ipString(c.addr)}/${c.prefix}`
-
-/** The address with its host bits cleared. */
-export function networkOf(c: Cidr): Cidr {
-  const addr = Buffer.from(c.addr)
-  for (let i = 0; i < addr.length; i++) {
-    const bits = Math.min(8, Math.max(0, c.prefix - i * 8))
-    addr[i] &= (0xff << (8 - bits)) & 0xff
-  }
-  return { family: c.family, addr, prefix: c.prefix }
-}
-
-/** True when `ip` lies inside the subnet `net`. */
-export function contains(net: Cidr, ip: Buffer): boolean {
-  if (ip.length !== net.addr.length) return false
-  return networkOf({ ...net, addr: ip }).addr.equals(networkOf(net).addr)
-}
-
-/** First address after the network address: the reference bridge's gateway when IPAM names none. */
-export function firstHost(c: Cidr): Buffer {
-  const addr = networkOf(c).addr
-  for (let i = addr.length - 1; i >= 0; i--) { if (++addr[i] <= 0xff) break; addr[i] = 0 }
-  return addr
-}
+export const formatCidrBytes = (c: CidrBytes): string => `${ipString(c.addr)}/${c.prefix}`
 
 export const macString = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':')
 

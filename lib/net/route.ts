@@ -2,7 +2,7 @@
 // with its own rtm_protocol (`proto`) so that it finds them again without memory, and may mark the
 // gateway on-link (`onlink`), as `ip route ... proto N onlink` does.
 import { AF_INET, AF_INET6, NLM_F, isErrno, type Rtnl } from './rtnl.js'
-import { formatCidr, ipBytes, ipString, parseCidr } from './ip.js'
+import { formatCidrBytes, ipBytes, ipString, parseCidrBytes } from './ip.js'
 
 const RT_TABLE_MAIN = 254
 /** include/uapi/linux/rtnetlink.h: what `ip route add` stamps when no `proto` is given. */
@@ -35,7 +35,7 @@ export interface Route extends RouteSpec {
 }
 
 function encode(r: RouteSpec) {
-  const dst = parseCidr(r.dst)
+  const dst = parseCidrBytes(r.dst)
   const family = dst.family === 4 ? AF_INET : AF_INET6
   const attrs: Parameters<Rtnl['newRoute']>[1] = {}
   if (dst.prefix > 0) attrs.dst = dst.addr
@@ -113,7 +113,7 @@ export async function listRoutes(nl: Rtnl, o: { family?: 4 | 6; table?: number; 
     const zero = Buffer.alloc(family === 4 ? 4 : 16)
     out.push({
       family,
-      dst: formatCidr({ family, addr: m.attrs.dst ?? zero, prefix: m.data.dstLen ?? 0 }),
+      dst: formatCidrBytes({ family, addr: m.attrs.dst ?? zero, prefix: m.data.dstLen ?? 0 }),
       gw: m.attrs.gateway ? ipString(m.attrs.gateway) : undefined,
       index: m.attrs.oif,
       priority: m.attrs.priority,

@@ -14,7 +14,7 @@ import { planAddressing } from './addressing.js'
 import { askAgent } from './agent.js'
 import { hostVethName, parseConfig, requestedMac } from './config.js'
 import { attachmentKey, masqAddRuleset, masqDelRuleset, masqEntries } from './masq.js'
-import { removeAttachment, writeAttachment } from './state.js'
+import { removeAttachmentSync, writeAttachmentSync } from '../../lib/state/attachments.js'
 
 type Undo = { what: string; run: () => unknown }
 
@@ -36,7 +36,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
       // DEL of IPAM is idempotent (SPEC), so this undo is right even when the ADD itself failed.
       undo.push({ what: 'release IPAM', run: () => delegateDel(ipamType, rawConf, env) })
     }
-    const { closeRtnl, createVeth, deleteLinkByName, ensureBridge, getLinkByName, isErrno, macBytes, macString, openNetns, openRtnl, parseCidr, withNetnsFd } =
+    const { closeRtnl, createVeth, deleteLinkByName, ensureBridge, getLinkByName, isErrno, macBytes, macString, openNetns, openRtnl, parseCidrBytes, withNetnsFd } =
       await import('../../lib/net/index.js')
     const { attachToBridge, configurePod, enableForwarding, ensureGatewayAddress } = await import('./links.js')
 
@@ -82,7 +82,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
 
     const podLink = await configurePod({ nl: pnl, fd, ifName: env.ifName }, plan.ips, plan.routes)
     for (const gw of plan.bridgeAddrs) await ensureGatewayAddress(hnl, bridge, gw, c.forceAddress)
-    if (c.isGateway) enableForwarding(new Set(plan.ips.map((ip) => parseCidr(ip.address).family)))
+    if (c.isGateway) enableForwarding(new Set(plan.ips.map((ip) => parseCidrBytes(ip.address).family)))
     await masqPending
 
     // The bridge's MAC follows its ports until set: read it after the port is attached.
@@ -99,12 +99,12 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
       ...(ipam.dns && Object.keys(ipam.dns).length ? { dns: ipam.dns } : {}),
     }
 
-    writeAttachment(c.stateDir, {
+    writeAttachmentSync(c.stateDir, {
       containerId: env.containerId, ifName: env.ifName, netns: env.netns,
       podNamespace: env.args.K8S_POD_NAMESPACE ?? '', podName: env.args.K8S_POD_NAME ?? '',
       ips: cidrs, hostVeth: hostName, bridge: c.bridge, network: c.name, createdAt: new Date().toISOString(),
     })
-    undo.push({ what: 'remove attachment record', run: () => removeAttachment(c.stateDir, env.containerId, env.ifName) })
+    undo.push({ what: 'remove attachment record', run: () => removeAttachmentSync(c.stateDir, env) })
 
     // policyTimeoutMs 0: do not wait for policy (the agent finds the record on its own).
     if (c.policyTimeoutMs > 0) await notifyAgent(c.agentSocket, c.policyTimeoutMs, {

@@ -1,7 +1,7 @@
 // What IPAM's result means for the pod and the bridge (bridge.go cmdAdd): gateways calculated
 // when IPAM names none, default routes when isDefaultGateway. Pure.
 import type { CniIpConfig, CniResult, CniRoute } from '../../lib/cni/index.js'
-import { firstHost, ipString, parseCidr } from '../../lib/net/ip.js'
+import { KERNEL, firstHost, formatIp, mustParseCidr } from '../../lib/ip/index.js'
 
 export interface Addressing {
   /** The pod's addresses, each with its gateway, all on the container interface. */
@@ -18,9 +18,9 @@ export function planAddressing(ipam: CniResult, o: AddressingOpts): Addressing {
   const routes: CniRoute[] = [...(ipam.routes ?? [])]
   const bridgeAddrs: string[] = []
   for (const ip of ipam.ips ?? []) {
-    const c = parseCidr(ip.address)
+    const c = mustParseCidr(ip.address, KERNEL).cidr
     // bridge.go calcGateways: "if the IPAM didn't give a gateway, use the first address".
-    const gateway = ip.gateway ?? (o.isGateway ? ipString(firstHost(c)) : undefined)
+    const gateway = ip.gateway ?? (o.isGateway ? formatIp(firstHost(c)) : undefined)
     ips.push({ address: ip.address, ...(gateway ? { gateway } : {}), interface: o.containerIfIndex })
     if (o.isGateway && gateway) {
       const gw = `${gateway}/${c.prefix}`
@@ -37,6 +37,6 @@ export function planAddressing(ipam: CniResult, o: AddressingOpts): Addressing {
 /** The next hop of `route`: its own gw, else the gateway of the pod address of its family. */
 export function nextHop(route: CniRoute, ips: CniIpConfig[]): string | undefined {
   if (route.gw) return route.gw
-  const fam = parseCidr(route.dst).family
-  return ips.find((ip) => parseCidr(ip.address).family === fam)?.gateway
+  const fam = mustParseCidr(route.dst, KERNEL).ip.family
+  return ips.find((ip) => mustParseCidr(ip.address, KERNEL).ip.family === fam)?.gateway
 }

@@ -3,9 +3,10 @@
 import { closeSync } from 'node:fs'
 import { CniError, ErrorCode, delegateCheck, type CniResult, type VerbContext } from '../../lib/cni/index.js'
 import {
-  closeRtnl, formatCidr, getBridgePort, getLinkByIndex, getLinkByName, ipString, listAddresses, listRoutes, macString,
-  networkOf, openNetns, openRtnl, parseCidr, withNetnsFd, type Rtnl,
+  closeRtnl, formatCidrBytes, getBridgePort, getLinkByIndex, getLinkByName, ipString, listAddresses, listRoutes, macString,
+  openNetns, openRtnl, parseCidrBytes, withNetnsFd, type Rtnl,
 } from '../../lib/net/index.js'
+import { KERNEL, formatCidr, mustParseCidr } from '../../lib/ip/index.js'
 import { listTableJson } from '../../lib/nft/index.js'
 import { nextHop } from './addressing.js'
 import { hostVethName, parseConfig, type BridgeConf } from './config.js'
@@ -59,14 +60,14 @@ async function checkPod(nl: Rtnl, c: BridgeConf, prev: CniResult, ifName: string
   const have = new Set((await listAddresses(nl, { index: link.index })).map((a) => a.text))
   const ips = podIps(prev, ifName)
   for (const ip of ips) {
-    const text = formatCidr(parseCidr(ip.address))
+    const text = formatCidrBytes(parseCidrBytes(ip.address))
     if (!have.has(text)) out.push(`address ${text} missing on ${ifName}`)
   }
   const routes = await listRoutes(nl)
   for (const r of prev.routes ?? []) {
-    const dst = formatCidr(networkOf(parseCidr(r.dst)))
+    const dst = formatCidr(mustParseCidr(r.dst, KERNEL).cidr)
     const gw = nextHop(r, ips)
-    const gwText = gw ? ipString(parseCidr(gw).addr) : undefined
+    const gwText = gw ? ipString(parseCidrBytes(gw).addr) : undefined
     if (!routes.some((k) => k.dst === dst && (!gwText || k.gw === gwText))) out.push(`route ${dst}${gwText ? ` via ${gwText}` : ''} missing in netns ${netns}`)
   }
   return out
@@ -94,7 +95,7 @@ async function checkHost(nl: Rtnl, c: BridgeConf, prev: CniResult, hostName: str
 async function checkMasquerade(prev: CniResult, ifName: string): Promise<string[]> {
   const have = masqueradedIps(await listTableJson('inet', TABLE))
   return podIps(prev, ifName)
-    .map((ip) => ipString(parseCidr(ip.address).addr))
+    .map((ip) => ipString(parseCidrBytes(ip.address).addr))
     .filter((ip) => !have.has(ip))
     .map((ip) => `no masquerade for ${ip} in table inet ${TABLE}`)
 }

@@ -6,7 +6,7 @@ import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { askAgent } from './agent.js'
 import { hostVethName, parseConfig } from './config.js'
 import { TABLE, attachmentKey, masqDelRuleset, masqEntries, parseMasqTable, type MasqEntry } from './masq.js'
-import { readAttachment, removeAttachment } from './state.js'
+import { readAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 
 export async function del(ctx: VerbContext): Promise<void> {
   const { env } = ctx
@@ -31,7 +31,7 @@ export async function del(ctx: VerbContext): Promise<void> {
   // The addresses to stop masquerading: the record's, else prevResult's (runtimes pass it on DEL).
   let ips: string[] = []
   await step('read attachment record', () => {
-    ips = readAttachment(c.stateDir, env.containerId, env.ifName)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
+    ips = readAttachmentSync(c.stateDir, env)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
   })
 
   const hostName = hostVethName(env.containerId, env.ifName)
@@ -68,7 +68,7 @@ export async function del(ctx: VerbContext): Promise<void> {
       await runNft(masqDelRuleset(entries))
     })
   }
-  await step('remove attachment record', () => removeAttachment(c.stateDir, env.containerId, env.ifName))
+  await step('remove attachment record', () => removeAttachmentSync(c.stateDir, env))
   await ipamReleased
   if (c.policyTimeoutMs > 0) {
     // contracts.md: wait at most 1 s for any reply; errors ignored.

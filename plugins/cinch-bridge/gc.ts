@@ -3,7 +3,7 @@ import { CniError, ErrorCode, delegateGc, delegateStatus, type VerbContext } fro
 import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { parseConfig } from './config.js'
 import { TABLE, attachmentKey, masqDelRuleset, parseMasqTable } from './masq.js'
-import { listAttachments, removeAttachment } from './state.js'
+import { listAttachmentsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 
 /** SPEC "STATUS": code 50 when ADD could not succeed now; here, when IPAM says so. */
 export async function status(ctx: VerbContext): Promise<void> {
@@ -28,8 +28,8 @@ export async function gc(ctx: VerbContext): Promise<void> {
   if (c.ipam?.type) {
     await delegateGc(c.ipam.type, JSON.parse(ctx.stdin.toString('utf8')), ctx.env).catch((err: Error) => failures.push(`IPAM GC: ${err.message}`))
   }
-  for (const a of listAttachments(c.stateDir, c.name)) {
-    if (!valid.has(attachmentKey(c.name, a.containerId, a.ifName))) removeAttachment(c.stateDir, a.containerId, a.ifName)
+  for (const a of listAttachmentsSync(c.stateDir)) {
+    if (a.network === c.name && !valid.has(attachmentKey(c.name, a.containerId, a.ifName))) removeAttachmentSync(c.stateDir, a)
   }
   try {
     const stale = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key.startsWith(`${c.name}/`) && !valid.has(e.key))

@@ -3,9 +3,10 @@
 // to undo beyond the veth itself (deleting it removes its addresses and routes).
 import type { CniIpConfig, CniRoute } from '../../lib/cni/index.js'
 import {
-  addAddress, contains, deleteAddress, ensureAddress, ensureRoute, ensureSysctl, getLinkByName, listAddresses,
-  networkOf, parseCidr, setHairpin, setMaster, setUp, withNetnsFd, isErrno, type Link, type Rtnl,
+  addAddress, bytesToIp, deleteAddress, ensureAddress, ensureRoute, ensureSysctl, getLinkByName, listAddresses,
+  parseCidrBytes, setHairpin, setMaster, setUp, withNetnsFd, isErrno, type Link, type Rtnl,
 } from '../../lib/net/index.js'
+import { KERNEL, cidrContains, mustParseCidr } from '../../lib/ip/index.js'
 import { nextHop } from './addressing.js'
 
 export interface PodSide {
@@ -23,7 +24,7 @@ export interface PodSide {
 export async function configurePod(pod: PodSide, ips: CniIpConfig[], routes: CniRoute[]): Promise<Link> {
   const link = await getLinkByName(pod.nl, pod.ifName)
   if (!link) throw new Error(`${pod.ifName} missing in the pod's netns right after its creation`)
-  if (ips.some((ip) => parseCidr(ip.address).family === 6)) {
+  if (ips.some((ip) => parseCidrBytes(ip.address).family === 6)) {
     withNetnsFd(pod.fd, () => {
       try {
         ensureSysctl(`net/ipv6/conf/${pod.ifName}/accept_dad`, '0')
@@ -58,11 +59,10 @@ export async function attachToBridge(nl: Rtnl, veth: Link, bridge: Link, hairpin
  * unless forceAddress, which replaces it (bridge.go ensureAddr).
  */
 export async function ensureGatewayAddress(nl: Rtnl, bridge: Link, cidr: string, forceAddress: boolean): Promise<void> {
-  const want = parseCidr(cidr)
-  const net = networkOf(want)
+  const want = mustParseCidr(cidr, KERNEL).cidr
   for (const a of await listAddresses(nl, { index: bridge.index, family: want.family })) {
     if (a.text === cidr) return
-    if (a.cidr.prefix !== want.prefix || !contains(net, a.cidr.addr)) continue
+    if (a.cidr.prefix !== want.prefix || !cidrContains(want, bytesToIp(a.cidr.addr))) continue
     if (!forceAddress) throw new Error(`bridge ${bridge.name} already has address ${a.text}, different from ${cidr} (set forceAddress to replace it)`)
     await deleteAddress(nl, { index: bridge.index, cidr: a.text })
   }

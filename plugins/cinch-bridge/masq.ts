@@ -7,7 +7,7 @@
 // pod-to-pod across nodes keeps its source address, which NetworkPolicy on the far node matches.
 // Each element's comment names its attachment "<network>/<containerId>/<ifName>" (network names hold no '/': SPEC "Network configuration"),
 // so GC of one network finds its stale elements without any other state.
-import { formatCidr, networkOf, parseCidr, ipString } from '../../lib/net/ip.js'
+import { KERNEL, formatCidr, formatIp, mustParseCidr } from '../../lib/ip/index.js'
 
 export const TABLE = 'cinch-nat'
 
@@ -26,8 +26,8 @@ export const attachmentKey = (network: string, containerId: string, ifName: stri
 /** Entries for a pod's CIDR addresses ("10.244.1.5/24"). */
 export function masqEntries(ips: string[], key: string): MasqEntry[] {
   return ips.map((text) => {
-    const c = parseCidr(text)
-    return { family: c.family, ip: ipString(c.addr), subnet: formatCidr(networkOf(c)), key }
+    const { ip, cidr } = mustParseCidr(text, KERNEL)
+    return { family: ip.family, ip: formatIp(ip), subnet: formatCidr(cidr), key }
   })
 }
 

@@ -8,7 +8,7 @@ import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import type { ClusterState } from '../model/cluster.js'
 import { decide } from '../compile/index.js'
-import { canonicalAddr } from '../model/ip.js'
+import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 
 const run = promisify(execFile)
 
@@ -48,8 +48,8 @@ export function parseConntrack(text: string): ConntrackFlow[] {
  */
 export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>, nodeIps: Set<string> = new Set()): ConntrackFlow[] {
   return flows.filter((f) => {
-    const src = canonicalAddr(f.src) ?? f.src
-    const dst = canonicalAddr(f.dst) ?? f.dst
+    const src = canonicalIp(f.src, LENIENT) ?? f.src
+    const dst = canonicalIp(f.dst, LENIENT) ?? f.dst
     if (!localIps.has(src) && !localIps.has(dst)) return false
     if (nodeIps.has(src)) return false
     const verdict = decide(state, { from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
@@ -61,7 +61,7 @@ export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIp
 export function nodeAddresses(): Set<string> {
   const out = new Set<string>()
   for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) {
-    const a = canonicalAddr(i.address.split('%')[0]!)
+    const a = canonicalIp(i.address.split('%')[0]!, LENIENT)
     if (a) out.add(a)
   }
   return out
@@ -89,7 +89,7 @@ async function deleteFlow(f: ConntrackFlow): Promise<void> {
 /** Removes the conntrack entries of local pods' flows the state now denies; returns them. */
 export async function removeDeniedFlows(state: ClusterState, localIps: Set<string>): Promise<ConntrackFlow[]> {
   if (localIps.size === 0) return []
-  const local = new Set([...localIps].map((ip) => canonicalAddr(ip) ?? ip))
+  const local = new Set([...localIps].map((ip) => canonicalIp(ip, LENIENT) ?? ip))
   const denied = deniedFlows(state, await listFlows(), local, nodeAddresses())
   for (const f of denied) await deleteFlow(f)
   return denied

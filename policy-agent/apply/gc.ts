@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { delegateDel, delegateGc, describeError, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
-import { readAttachments, removeAttachment, type AttachmentRecord } from '../sources/attachments.js'
+import { listAttachments, removeAttachmentSync, type AttachmentRecord } from '../../lib/state/attachments.js'
 
 export interface GcOptions {
   stateDir: string
@@ -74,10 +74,10 @@ const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
 /** Cleans up orphans seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
-  const first = new Set(orphaned(await readAttachments(opts.stateDir)).map(key))
+  const first = new Set(orphaned(await listAttachments(opts.stateDir)).map(key))
   await sleep(opts.graceMs)
   // Recheck: only what was orphaned both times, and still is, goes.
-  const removedRecords = orphaned(await readAttachments(opts.stateDir)).filter((r) => first.has(key(r)))
+  const removedRecords = orphaned(await listAttachments(opts.stateDir)).filter((r) => first.has(key(r)))
   const main = await readMainPlugin(opts.cniConf)
   const failedDels: string[] = []
   for (const r of removedRecords) {
@@ -88,12 +88,12 @@ export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
         failedDels.push(`${key(r)}: ${describeError(err)}`)
       }
     }
-    await removeAttachment(opts.stateDir, r) // DEL removed it already, unless it failed
+    removeAttachmentSync(opts.stateDir, r) // DEL removed it already, unless it failed
   }
   if (!main) return { removedRecords, failedDels, validAttachments: 0 }
   // Read again: an ADD that finished during the grace period has written its record by now.
   const gone = new Set(removedRecords.map(key))
-  const valid = (await readAttachments(opts.stateDir)).filter((r) => !gone.has(key(r)))
+  const valid = (await listAttachments(opts.stateDir)).filter((r) => !gone.has(key(r)))
   // Only the records of this network: another conflist's attachments are not ours to vouch for.
   const mine = valid.filter((r) => !r.network || r.network === main.network)
   const conf = {

@@ -1,7 +1,7 @@
 // Indexes over a ClusterState that the compiler and `decide` share, so that selecting peers costs
 // the pods of the matching namespaces, not every pod times every policy.
 import type { ClusterState, NetworkPolicy, Pod } from '../model/cluster.js'
-import { canonicalAddr } from '../model/ip.js'
+import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 
 export interface ClusterIndex {
@@ -62,7 +62,7 @@ export function indexCluster(state: ClusterState): ClusterIndex {
       for (const list of podsByNs.values()) {
         for (const p of list) {
           if (p.hostNetwork) continue
-          for (const ip of p.ips) { const c = canonicalAddr(ip); if (c) byAddr.set(c, p) }
+          for (const ip of p.ips) { const c = canonicalIp(ip, LENIENT); if (c) byAddr.set(c, p) }
         }
       }
     }

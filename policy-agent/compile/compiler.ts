@@ -5,7 +5,7 @@
 // policies changed. What did not change keeps its IR object, so renderDiff can skip it by identity.
 // The result is always exactly what a fresh Compiler would produce (compiler.test.ts holds it to that).
 import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod, PodPort } from '../model/cluster.js'
-import { formatAddr, parseAddr } from '../model/ip.js'
+import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
 import { emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
@@ -98,8 +98,8 @@ export class Compiler {
         ir.chains[name] = m.chain
         for (const [n, def] of m.sets) if (!used.has(n)) used.set(n, def)
         for (const ip of lp.ips) {
-          const a = parseAddr(ip)
-          if (a) ir.maps[`${dir}-v${a.family}`][formatAddr(a)] = name
+          const a = parseIp(ip, LENIENT)
+          if (a) ir.maps[`${dir}-v${a.family}`][formatIp(a)] = name
         }
       }
     }

@@ -2,7 +2,7 @@
 // semantics (not from the IR, so tests can hold the IR against it). Used by `cinch explain` and by
 // the agent to find conntrack entries that new rules no longer allow.
 import type { ClusterState, Pod, Protocol } from '../model/cluster.js'
-import { cidrContains, formatAddr, parseAddr, type Addr } from '../model/ip.js'
+import { LENIENT, cidrContains, formatIp, parseIp, sameIp, type Ip } from '../../lib/ip/index.js'
 import { indexCluster, policiesSelecting, type ClusterIndex } from './cluster-index.js'
 import type { Peer, Port, Rule } from './normalize.js'
 import { irProtocol, portWords, resolvePort } from './ports.js'
@@ -11,7 +11,7 @@ export type Endpoint = { namespace: string; name: string } | { ip: string }
 export interface Flow { from: Endpoint; to: Endpoint; port: number; protocol: Protocol }
 export type Verdict = { allowed: boolean; reasons: string[] /* in words: which policies and rules decide */ }
 
-interface Side { pod?: Pod; addr?: Addr; label: string }
+interface Side { pod?: Pod; addr?: Ip; label: string }
 type Dir = 'ingress' | 'egress'
 
 export function decide(state: ClusterState, flow: Flow): { egress: Verdict; ingress: Verdict; allowed: boolean } {
@@ -26,22 +26,22 @@ export function decide(state: ClusterState, flow: Flow): { egress: Verdict; ingr
 }
 
 function resolveSides(ix: ClusterIndex, flow: Flow): [Side, Side] {
-  const one = (ep: Endpoint): { pod?: Pod; addrs: Addr[]; label: string } => {
+  const one = (ep: Endpoint): { pod?: Pod; addrs: Ip[]; label: string } => {
     if ('ip' in ep) {
-      const a = parseAddr(ep.ip)
+      const a = parseIp(ep.ip, LENIENT)
       if (!a) throw new Error(`${ep.ip} is not an IP address`)
-      const pod = ix.podByAddr(formatAddr(a))
-      return { pod, addrs: [a], label: pod ? `${pod.namespace}/${pod.name} (${formatAddr(a)})` : formatAddr(a) }
+      const pod = ix.podByAddr(formatIp(a))
+      return { pod, addrs: [a], label: pod ? `${pod.namespace}/${pod.name} (${formatIp(a)})` : formatIp(a) }
     }
     const pod = ix.state.pods.get(`${ep.namespace}/${ep.name}`)
     if (!pod) throw new Error(`unknown pod ${ep.namespace}/${ep.name}`)
-    const addrs = pod.ips.map(parseAddr).filter((a): a is Addr => a !== null)
+    const addrs = pod.ips.map((ip) => parseIp(ip, LENIENT)).filter((a): a is Ip => a !== null)
     return { pod, addrs, label: `${pod.namespace}/${pod.name}` }
   }
   const s = one(flow.from), d = one(flow.to)
   // A flow has one address family: the first one both ends have (IPv4 first).
   const family = ([4, 6] as const).find((f) => s.addrs.some((a) => a.family === f) && d.addrs.some((a) => a.family === f))
-  const pick = (addrs: Addr[]) => addrs.find((a) => a.family === family) ?? addrs[0]
+  const pick = (addrs: Ip[]) => addrs.find((a) => a.family === family) ?? addrs[0]
   return [{ pod: s.pod, addr: pick(s.addrs), label: s.label }, { pod: d.pod, addr: pick(d.addrs), label: d.label }]
 }
 
@@ -52,7 +52,7 @@ function verdictFor(ix: ClusterIndex, dir: Dir, self: Side, other: Side, flow: F
   }
   if (dir === 'ingress' && other.addr && fromOwnNode(ix, self.pod, other.addr)) {
     // NetworkPolicySpec.ingress: traffic is allowed "if the traffic source is the pod's local node".
-    return { allowed: true, reasons: [`${formatAddr(other.addr)} is the node of ${self.label}: the node always reaches its pods`] }
+    return { allowed: true, reasons: [`${formatIp(other.addr)} is the node of ${self.label}: the node always reaches its pods`] }
   }
   const pols = policiesSelecting(ix, self.pod.namespace, self.pod.labels).filter((p) => p[dir] !== null)
   if (pols.length === 0) {
@@ -80,9 +80,9 @@ function verdictFor(ix: ClusterIndex, dir: Dir, self: Side, other: Side, flow: F
   }
 }
 
-function fromOwnNode(ix: ClusterIndex, pod: Pod, addr: Addr): boolean {
+function fromOwnNode(ix: ClusterIndex, pod: Pod, addr: Ip): boolean {
   const node = pod.nodeName ? ix.state.nodes.get(pod.nodeName) : undefined
-  return !!node?.internalIPs.some((ip) => { const a = parseAddr(ip); return a?.family === addr.family && a.value === addr.value })
+  return !!node?.internalIPs.some((ip) => { const a = parseIp(ip, LENIENT); return !!a && sameIp(a, addr) })
 }
 
 /** Why the rule allows the flow, in words, or null when it does not. */

@@ -1,14 +1,14 @@
 // A walk of the PolicyIR as the kernel walks `inet cinch` for a new connection (forward hook): the
 // sender's egress chain through @egress-v4/v6, then the receiver's ingress chain. Tests hold the
 // IR against decide() and the netpol matrices with it. Not used by the agent.
-import { cidrContains, formatAddr, parseAddr, parseCidr } from '../model/ip.js'
+import { LENIENT, cidrContains, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
 import type { IrChain, IrRule, IrSet, PolicyIR } from './ir.js'
 
 export interface Packet { saddr: string; daddr: string; protocol: 'tcp' | 'udp' | 'sctp'; dport: number }
 
 export function evalForward(ir: PolicyIR, pkt: Packet): { allowed: boolean; by: string[] } {
-  const s = parseAddr(pkt.saddr)!, d = parseAddr(pkt.daddr)!
-  const p = { ...pkt, saddr: formatAddr(s), daddr: formatAddr(d) }
+  const s = parseIp(pkt.saddr, LENIENT)!, d = parseIp(pkt.daddr, LENIENT)!
+  const p = { ...pkt, saddr: formatIp(s), daddr: formatIp(d) }
   const by: string[] = []
   for (const dir of ['egress', 'ingress'] as const) {
     const key = dir === 'egress' ? p.saddr : p.daddr
@@ -26,7 +26,7 @@ function walk(ir: PolicyIR, c: IrChain, p: Packet): IrRule | undefined {
 }
 
 function matches(ir: PolicyIR, r: IrRule, dir: 'ingress' | 'egress', p: Packet): boolean {
-  const fam = parseAddr(p.saddr)!.family
+  const fam = parseIp(p.saddr, LENIENT)!.family
   if (r.family && r.family !== fam) return false
   const peer = dir === 'ingress' ? p.saddr : p.daddr
   if (r.peerSet && !setHas(ir.sets[r.peerSet]!, peer)) return false
@@ -38,6 +38,6 @@ function matches(ir: PolicyIR, r: IrRule, dir: 'ingress' | 'egress', p: Packet):
 
 function setHas(s: IrSet, addr: string): boolean {
   if (s.kind === 'addr') return s.elements.includes(addr)
-  const a = parseAddr(addr)!
-  return s.elements.some((e) => cidrContains(parseCidr(e)!, a))
+  const a = parseIp(addr, LENIENT)!
+  return s.elements.some((e) => cidrContains(parseCidr(e, LENIENT)!.cidr, a))
 }

@@ -1,7 +1,7 @@
 // PolicyIR: what the kernel must hold, as pure comparable data (plain objects, sorted keys and
 // arrays), named as the kernel objects will be named. The renderer prints it; renderDiff compares
 // two of them object by object; the tests walk it as the kernel would. See ../README.md.
-import type { Family } from '../model/ip.js'
+import type { Family } from '../../lib/ip/index.js'
 
 export type IrProtocol = 'tcp' | 'udp' | 'sctp'
 

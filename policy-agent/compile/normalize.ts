@@ -3,7 +3,7 @@
 // still applies"): a half-applied policy could allow more or less than its author wrote.
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../model/cluster.js'
 import { compileSelector, type Selector } from '../model/selector.js'
-import { cidrWithin, formatCidr, parseCidr, type Cidr } from '../model/ip.js'
+import { LENIENT, cidrWithin, formatCidr, parseCidr, type Cidr } from '../../lib/ip/index.js'
 
 export type PodsPeer = {
   kind: 'pods'
@@ -92,18 +92,18 @@ function peerOf(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
   if (x.ipBlock) {
     // NetworkPolicyPeer: ipBlock cannot be combined with podSelector/namespaceSelector.
     if (x.podSelector || x.namespaceSelector) throw new Error(`${where}: ipBlock cannot be combined with a selector`)
-    const cidr = parseCidr(String(x.ipBlock.cidr ?? ''))
+    const cidr = parseCidr(String(x.ipBlock.cidr ?? ''), LENIENT)?.cidr
     if (!cidr) throw new Error(`${where}.ipBlock.cidr: ${JSON.stringify(x.ipBlock.cidr)} is not a valid CIDR`)
     // IPBlock.except: "Except values will be rejected if they are outside the cidr range".
     const except = (x.ipBlock.except ?? []).map((e, k) => {
-      const c = parseCidr(String(e))
+      const c = parseCidr(String(e), LENIENT)?.cidr
       if (!c) throw new Error(`${where}.ipBlock.except[${k}]: ${JSON.stringify(e)} is not a valid CIDR`)
       if (!cidrWithin(c, cidr) || c.prefix === cidr.prefix) throw new Error(`${where}.ipBlock.except[${k}]: ${e} is not inside ${formatCidr(cidr)}`)
       return c
     })
     // CIDRs nest or are disjoint: drop excepts inside other excepts, so interval sets never overlap.
     const kept = except.filter((c, i) => !except.some((o, j) => j !== i && cidrWithin(c, o) && (o.prefix < c.prefix || j < i)))
-      .sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : a.prefix - b.prefix))
+      .sort((a, b) => (a.network < b.network ? -1 : a.network > b.network ? 1 : a.prefix - b.prefix))
     const key = `block ${formatCidr(cidr)} except ${kept.map(formatCidr).join(',')}`
     const words = `ipBlock ${formatCidr(cidr)}${kept.length ? ` except ${kept.map(formatCidr).join(', ')}` : ''}`
     return { kind: 'block', cidr, except: kept, key, words }

@@ -2,7 +2,7 @@
 // peers (by a hash of the peer's canonical selector), never the pods in them: which pods a set holds
 // is the set registry's business (sets.ts), so a label change elsewhere never rewrites a chain.
 import type { PodPort } from '../model/cluster.js'
-import { formatCidr, type Family } from '../model/ip.js'
+import { formatCidr, type Family } from '../../lib/ip/index.js'
 import type { IrPort, IrRule } from './ir.js'
 import { commentText, shortHash } from './names.js'
 import type { NormPolicy, Peer, Port, Rule } from './normalize.js'

@@ -4,7 +4,7 @@
 // instead of recomputing every set from the whole cluster. Elements are reference-counted, since
 // two pods may contribute the same element (the IR holds their union).
 import type { Pod } from '../model/cluster.js'
-import { cidrContains, formatAddr, parseAddr, type Family } from '../model/ip.js'
+import { LENIENT, cidrContains, formatIp, parseIp, type Family } from '../../lib/ip/index.js'
 import type { IrSet } from './ir.js'
 import { commentText } from './names.js'
 import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
@@ -29,8 +29,8 @@ export function addrsOf(pod: Pod, f: Family): string[] {
   if (!r) {
     r = { 4: [], 6: [] }
     for (const ip of pod.ips) {
-      const a = parseAddr(ip)
-      if (a) r[a.family].push(formatAddr(a))
+      const a = parseIp(ip, LENIENT)
+      if (a) r[a.family].push(formatIp(a))
     }
     addrCache.set(pod, r)
   }
@@ -49,7 +49,7 @@ export function peerSelects(peer: PodsPeer, pod: Pod, view: PodView): boolean {
 }
 
 function inBlock(peer: BlockPeer, addr: string): boolean {
-  const a = parseAddr(addr)!
+  const a = parseIp(addr, LENIENT)!
   return cidrContains(peer.cidr, a) && !peer.except.some((e) => cidrContains(e, a))
 }
 

@@ -18,6 +18,7 @@ describe('parseOverlayFlags', () => {
   it.each([
     [{ backend: 'gre' }, /--backend: "gre"/],
     [{ 'cluster-cidr': '10.0.0.0/8,nope' }, /--cluster-cidr: nope is not a CIDR/],
+    [{ 'cluster-cidr': '10.244.0.0' }, /--cluster-cidr: 10.244.0.0 is not a CIDR/],
     [{ vni: '16777216' }, /--vni: 16777216 is not an integer in 1\.\.16777215/],
     [{ 'vxlan-port': '0' }, /--vxlan-port/],
     [{ 'underlay-mtu': '1300' }, /--underlay-mtu/],

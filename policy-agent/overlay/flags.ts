@@ -1,6 +1,6 @@
 // `cinch agent`'s overlay flags -> OverlayController options. Pure; the CLI turns a thrown error
 // into a usage error.
-import { formatCidr, networkOf, parseCidr } from '../../lib/net/ip.js'
+import { KERNEL, formatCidr, parseCidr } from '../../lib/ip/index.js'
 import { OVERLAY_DEFAULTS, type Backend } from './plan.js'
 import type { OverlayControllerOptions } from './controller.js'
 
@@ -33,11 +33,10 @@ export function parseOverlayFlags(f: OverlayFlags): OverlayRunOptions | undefine
   if (backend !== 'vxlan' && backend !== 'host-gw') throw new Error(`--backend: "${f.backend}" is neither vxlan nor host-gw`)
   // Comma separated, as kube-controller-manager's --cluster-cidr (one CIDR per family).
   const clusterCidrs = (f['cluster-cidr'] ?? '').split(',').map((c) => c.trim()).filter(Boolean).map((c) => {
-    try {
-      return formatCidr(networkOf(parseCidr(c)))
-    } catch {
-      throw new Error(`--cluster-cidr: ${c} is not a CIDR`)
-    }
+    // An address without /len is a mistake here (KERNEL reads it as a /32), as kube-controller-manager says.
+    const p = c.includes('/') ? parseCidr(c, KERNEL) : null
+    if (!p) throw new Error(`--cluster-cidr: ${c} is not a CIDR`)
+    return formatCidr(p.cidr)
   })
   return {
     backend,

@@ -5,7 +5,7 @@
 // refills the chain on every ADD); the agent owns only the CONTENTS of these two sets, declared
 // identically on both sides (`add set` of an existing identical set is a no-op).
 import { runNft } from '../../lib/nft/index.js'
-import { contains, formatCidr, networkOf, parseCidr } from '../../lib/net/ip.js'
+import { KERNEL, cidrWithin, formatCidr, parseCidr, type Cidr } from '../../lib/ip/index.js'
 import type { Node } from '../model/cluster.js'
 
 export const NAT_TABLE = 'cinch-nat'
@@ -18,16 +18,10 @@ export const CLUSTER_SETS = { 4: 'cluster-cidrs-v4', 6: 'cluster-cidrs-v6' } as 
  */
 export function clusterCidrs(configured: string[], nodes: Iterable<Node>): { 4: string[]; 6: string[] } {
   const raw = configured.length ? configured : [...nodes].flatMap((n) => n.podCIDRs)
-  const parsed = raw.flatMap((c) => {
-    try {
-      return [networkOf(parseCidr(c.trim()))]
-    } catch {
-      return [] // the overlay plan reports bad Node CIDRs; --cluster-cidr is validated by the CLI
-    }
-  })
+  // Bad ones are left out: the overlay plan reports bad Node CIDRs; --cluster-cidr is validated by the CLI.
+  const parsed = raw.map((c) => parseCidr(c.trim(), KERNEL)?.cidr).filter((c): c is Cidr => !!c)
   const kept = parsed.filter((c, i) =>
-    !parsed.some((o, j) => j !== i && o.family === c.family && contains(o, c.addr) &&
-      (o.prefix < c.prefix || (o.prefix === c.prefix && j < i))))
+    !parsed.some((o, j) => j !== i && cidrWithin(c, o) && (o.prefix < c.prefix || j < i)))
   const out: { 4: string[]; 6: string[] } = { 4: [], 6: [] }
   for (const c of kept) out[c.family].push(formatCidr(c))
   for (const f of [4, 6] as const) out[f].sort()

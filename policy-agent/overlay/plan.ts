@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto'
 import { isIPv4 } from 'node:net'
 import type { Node } from '../model/cluster.js'
-import { formatCidr, ipBytes, ipString, networkOf, parseCidr } from '../../lib/net/ip.js'
+import { KERNEL, formatCidr, formatIp, mustParseCidr, parseCidr } from '../../lib/ip/index.js'
+import { ipBytes } from '../../lib/net/ip.js'
 
 export type Backend = 'vxlan' | 'host-gw'
 
@@ -91,15 +92,15 @@ export function vtepMac(underlayIp: string): string {
 }
 
 /** The VTEP IP of a pod CIDR: its network address. */
-export const vtepIp = (podCidr: string): string => ipString(networkOf(parseCidr(podCidr)).addr)
+export function vtepIp(podCidr: string): string {
+  const { cidr } = mustParseCidr(podCidr, KERNEL)
+  return formatIp({ family: cidr.family, value: cidr.network })
+}
 
 /** A pod CIDR in canonical form (host bits cleared), or undefined when it does not parse. */
 function canonicalCidr(cidr: string): string | undefined {
-  try {
-    return formatCidr(networkOf(parseCidr(cidr)))
-  } catch {
-    return undefined
-  }
+  const p = parseCidr(cidr, KERNEL)
+  return p ? formatCidr(p.cidr) : undefined
 }
 
 /** Desired overlay state of node `nodeName`; throws when that node has no pod CIDR or address yet. */
