@@ -1,4 +1,5 @@
 // npm run bench:policy (as root): `node --import tsx/esm bench/policy.mjs`.
+// Under npm, node_modules/.bin (with @vercel/nft's unrelated `nft`) comes first on PATH: call nftables by path.
 // The policy agent at scale (issue #3 "Speed"): 5,000 pods in 500 namespaces, 2,000 policies,
 // 100 local pods. Reports the full compile + apply time, the time from one label change and from
 // one new policy to the rule being in the kernel through the agent's own path (state change ->
@@ -145,7 +146,7 @@ for (let k = 0; k < CHANGES; k++) {
 }
 // The last policy is in the kernel: its ipBlock set holds 192.168.<k>.0/24.
 const last = CHANGES - 1
-const listed = sh('ip', ['netns', 'exec', cp, 'nft', 'list', 'table', 'inet', 'cinch'])
+const listed = sh('ip', ['netns', 'exec', cp, '/usr/sbin/nft', 'list', 'table', 'inet', 'cinch'])
 if (!listed.includes(`192.168.${last}.0/24`) || !listed.includes(`ns-`)) throw new Error('the last new policy is not in the kernel')
 await agent.stop()
 row('one label change -> in the kernel: median / p95', `${ms(median(labelMs))} / ${ms(quantile(labelMs, 0.95))}`, 'goal median < 20 ms')
@@ -204,7 +205,7 @@ for (let r = 0; r < ROUNDS; r++) {
 // The rules really were in the path: the 2,000-policy ruleset counted our connections.
 await applyHost(rulesets[2000])
 await runClient({ dir: tmp, netns: client.netns, args: ['cps', server.ip, PORT, 0.2, 1], track })
-const counters = sh('ip', ['netns', 'exec', host, 'nft', 'list', 'counter', 'inet', 'cinch', 'policy-ns-005-allow-db'])
+const counters = sh('ip', ['netns', 'exec', host, '/usr/sbin/nft', 'list', 'counter', 'inet', 'cinch', 'policy-ns-005-allow-db'])
 if (/packets 0 /.test(counters)) throw new Error('the policy counter of ns-005/allow-db did not count: rules not in the path')
 const ratio = (k) => median(results[2000][k].map((v, i) => v / results[0][k][i]))
 row('new TCP connections/s, 0 policies (median)', median(results[0].cps).toFixed(0))
