@@ -87,13 +87,17 @@ export function makeNode(t: ExecutionContext, o: NodeOpts = {}): Node {
 
 export const nsPath = (ns: string) => `/var/run/netns/${ns}`
 
+/** True when `ip` answers a ping from `fromNs`; one retry, since a first IPv6 packet can be lost to neighbour discovery under load. */
 export function ping(fromNs: string, ip: string): boolean {
-  try {
-    sh('ip', 'netns', 'exec', fromNs, 'ping', '-c1', '-W2', ip)
-    return true
-  } catch {
-    return false
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      sh('ip', 'netns', 'exec', fromNs, 'ping', '-c1', '-W2', ip)
+      return true
+    } catch {
+      // try once more
+    }
   }
+  return false
 }
 
 export const bare = (cidr: string) => cidr.split('/')[0]

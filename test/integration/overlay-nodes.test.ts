@@ -137,7 +137,9 @@ async function unreachable(among: TNode[]): Promise<string[]> {
     for (const [fam, dst, src] of [['4', b.ip4, a.ip4], ['6', b.ip6, a.ip6]]) {
       const what = `${a.ns.split('-')[3]} -> ${b.ns.split('-')[3]} v${fam}`
       const saw = (proto: string) => (o: string) => (o.trim() && bare(o.trim()) === src ? undefined : `${what} ${proto} saw "${o.trim()}"`)
-      checks.push(() => sh(a.ns, 'ping', `-${fam}`, '-c1', '-W2', dst).then(() => undefined, () => `${what} ping`))
+      // One retry: a first IPv6 packet can be lost to neighbour discovery on a loaded machine.
+      const ping = () => sh(a.ns, 'ping', `-${fam}`, '-c1', '-W2', dst)
+      checks.push(() => ping().catch(ping).then(() => undefined, () => `${what} ping`))
       checks.push(() => sh(a.ns, 'socat', '-T3', '-', `TCP:${url(dst)}:8080,connect-timeout=3`).then(saw('tcp'), () => `${what} tcp`))
       // -t: after stdin's EOF, wait for the reply (socat's default is 0.5 s).
       // UDP is lossy, and socat's forking UDP server refuses a datagram racing its fork: retry.
@@ -155,8 +157,8 @@ async function unreachable(among: TNode[]): Promise<string[]> {
 /** A full-size packet with DF set crosses between nodes 1 and 2, both families. */
 async function fullSizeCrosses(mtu: number): Promise<void> {
   const [a, b] = [nodes[0].pods[0], nodes[1].pods[0]]
-  await sh(a.ns, 'ping', '-4', '-c1', '-W2', '-M', 'do', '-s', String(mtu - 28), b.ip4)
-  await sh(a.ns, 'ping', '-6', '-c1', '-W2', '-M', 'do', '-s', String(mtu - 48), b.ip6)
+  await sh(a.ns, 'ping', '-4', '-c3', '-i0.2', '-W2', '-M', 'do', '-s', String(mtu - 28), b.ip4)
+  await sh(a.ns, 'ping', '-6', '-c3', '-i0.2', '-W2', '-M', 'do', '-s', String(mtu - 48), b.ip6)
 }
 
 test.before(async () => {
