@@ -114,7 +114,7 @@ export class Agent {
   /**
    * The attachment records, re-read only when the directory changed: reading 100 records costs
    * more than the rest of an incremental sync. cinch-bridge writes records by rename and DEL
-   * unlinks them (contracts.md), so every change updates the directory's mtime/ctime. Those come
+   * unlinks them (lib/state/README.md), so every change updates the directory's mtime/ctime. Those come
    * from a coarse clock, so a change in the same tick as a read could leave them equal: the
    * cache is trusted only when the directory last changed well before the read began.
    */

@@ -1,4 +1,4 @@
-// The attachment-record contract (helpers/contracts.md "State directory") as both sides see it:
+// The attachment-record contract (lib/state/README.md) as both sides see it:
 // what cinch-bridge writes, the agent lists. Files in a temporary directory only.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -129,7 +129,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
   }
 }
 
-/** The agent must confirm the pod's rules are in; no agent listening is fine (contracts.md). */
+/** The agent must confirm the pod's rules are in; no agent listening is fine (lib/state/README.md). */
 async function notifyAgent(socket: string, timeoutMs: number, msg: object): Promise<void> {
   let reply
   try {

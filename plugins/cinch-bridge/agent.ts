@@ -1,4 +1,4 @@
-// Tells the cinch agent about an attachment over its unix socket (contracts.md "Agent socket"):
+// Tells the cinch agent about an attachment over its unix socket (lib/state/README.md):
 // one JSON line out, one JSON line back. No agent listening is fine: it picks the pod up from the
 // attachment record when it starts.
 import { connect } from 'node:net'

@@ -1,7 +1,7 @@
 // DEL (SPEC "DEL"): idempotent. A missing netns, link, allocation or record is success; every step
 // is attempted and the failures are joined. IPAM is released first, even when the netns is gone,
 // so that an address never leaks behind a half-deleted pod.
-import { CniError, ErrorCode, delegateDel, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, delegateDel, describeError, type VerbContext } from '../../lib/cni/index.js'
 import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { askAgent } from './agent.js'
 import { hostVethName, parseConfig } from './config.js'
@@ -16,7 +16,7 @@ export async function del(ctx: VerbContext): Promise<void> {
     try {
       await fn()
     } catch (err) {
-      failures.push(`${what}: ${describe(err)}`)
+      failures.push(`${what}: ${describeError(err)}`)
     }
   }
 
@@ -71,18 +71,8 @@ export async function del(ctx: VerbContext): Promise<void> {
   await step('remove attachment record', () => removeAttachmentSync(c.stateDir, env))
   await ipamReleased
   if (c.policyTimeoutMs > 0) {
-    // contracts.md: wait at most 1 s for any reply; errors ignored.
+    // lib/state/README.md: wait at most 1 s for any reply; errors ignored.
     await askAgent(c.agentSocket, { op: 'del', containerId: env.containerId, ifName: env.ifName }, 1000).catch(() => undefined)
   }
   if (failures.length) throw new CniError(ErrorCode.Internal, `DEL failed in ${failures.length} step(s)`, failures.join('; '))
-}
-
-function describe(err: unknown): string {
-  const parts: string[] = []
-  for (let e: unknown = err; e; e = (e as Error).cause) {
-    const msg = e instanceof CniError ? `${e.msg}${e.details ? ` (${e.details})` : ''}` : e instanceof Error ? e.message : String(e)
-    parts.push(msg)
-    if (!(e instanceof Error)) break
-  }
-  return parts.join(': ')
 }

@@ -1,4 +1,4 @@
-// The agent's unix socket (contracts.md): cinch-bridge sends one JSON line per ADD/DEL and waits
+// The agent's unix socket (lib/state/README.md): cinch-bridge sends one JSON line per ADD/DEL and waits
 // for one line back. For ADD we answer {"ok":true} only once a sync that read the pod's attachment
 // record has put its rules in the kernel, so the pod is never reachable before its policy.
 import { createServer, type Server, type Socket } from 'node:net'

@@ -1,4 +1,4 @@
-// cinch-bridge and the agent socket (contracts.md), rollback of a failed ADD, STATUS and GC.
+// cinch-bridge and the agent socket (lib/state/README.md), rollback of a failed ADD, STATUS and GC.
 import test from 'ava'
 import { existsSync, readdirSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
