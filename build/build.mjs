@@ -20,6 +20,15 @@ const schemas = ['plugins/cinch-bridge/schema.json', 'ipam/schema.json']
 // Native addons cannot be inlined: they are loaded from node_modules beside the bundle.
 const external = ['netlink', 'koffi', 'node-gyp-build']
 
+// lib/net imports `createRtNetlink` and `rt` from `netlink`; the bundles take them from
+// build/netlink-rt.cjs, which skips the package's unused modules (see there).
+const netlinkRtOnly = {
+  name: 'netlink-rt-only',
+  setup(b) {
+    b.onResolve({ filter: /^netlink$/ }, () => ({ path: join(root, 'build/netlink-rt.cjs') }))
+  },
+}
+
 async function generateValidators(check) {
   const stale = []
   for (const rel of schemas) {
@@ -47,6 +56,7 @@ async function bundle(entry, outfile) {
     target: 'node20',
     format: 'cjs',
     external,
+    plugins: [netlinkRtOnly],
     minify: false,
     sourcemap: false,
     legalComments: 'none',
