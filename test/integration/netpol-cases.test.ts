@@ -3,7 +3,8 @@
 // watching the manifest directory, and the full 9x9 matrix probed with real TCP/UDP connections.
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
-import { Cleanup, checkStep, fixture, modelCluster, nftText, stepsOf, type Case, type NodeCluster, type Step } from './netpol-helpers.js'
+import { Cleanup, nftText, type NodeCluster } from './netpol-helpers.js'
+import { type Case, checkStep, fixture, modelCluster, type Step, stepsOf } from './netpol-fixture.js'
 
 const cleanup = new Cleanup()
 let c: NodeCluster

@@ -6,10 +6,9 @@ import test from 'ava'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import {
-  Cleanup, METRICS, addPod, applyManifests, inNs, loopProbe, makeNodeCluster, modelCluster, repoRoot, modelManifests, probeFrom, spawnIn, startAgent, waitFor,
-  type ModelPod, type NodeCluster,
-} from './netpol-helpers.js'
+import { addPod, applyManifests, Cleanup, inNs, makeNodeCluster, METRICS, type ModelPod, type NodeCluster, repoRoot, spawnIn, startAgent, waitFor } from './netpol-helpers.js'
+import { probeFrom } from './netpol-probe.js'
+import { loopProbe, modelCluster, modelManifests } from './netpol-fixture.js'
 
 const execFileP = promisify(execFile)
 const cleanup = new Cleanup()

@@ -6,7 +6,8 @@
 import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Cleanup, checkStep, fetchAgent, modelCluster, repoRoot, stepsOf, type Case, type NodeCluster } from './netpol-helpers.js'
+import { Cleanup, fetchAgent, type NodeCluster, repoRoot } from './netpol-helpers.js'
+import { type Case, checkStep, modelCluster, stepsOf } from './netpol-fixture.js'
 
 const extra = JSON.parse(readFileSync(join(repoRoot, 'test/fixtures/netpol-extra/cases.json'), 'utf8')) as { cases: Case[] }
 const cleanup = new Cleanup()
