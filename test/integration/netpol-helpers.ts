@@ -1,7 +1,7 @@
 // A one-node cinch "cluster" for the NetworkPolicy end-to-end tests: a host netns with cinch-bridge
 // + cinch-ipam driven through cnictl (libcni), pods x/a..z/c serving TCP and UDP on 80 and 81, the
-// built agent (`dist/bin/cinch agent --manifests`) in the host netns, and a prober that opens real
-// connections from inside each pod. Everything created is registered in `Cleanup` and removed by
+// built agent (`dist/bin/cinch agent --manifests`) in the host netns (probing: netpol-probe.ts; the
+// fixture's steps: netpol-fixture.ts). Everything created is registered in `Cleanup` and removed by
 // `cleanup.run()`, which the tests call from t.teardown / test.after.always.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
