@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process'
 import { networkInterfaces } from 'node:os'
 import { promisify } from 'node:util'
 import type { ClusterState } from '../model/cluster.js'
-import { decide } from '../compile/index.js'
+import { decider } from '../compile/index.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 
 const run = promisify(execFile)
@@ -47,12 +47,13 @@ export function parseConntrack(text: string): ConntrackFlow[] {
  * from the bridge gateway address). decide() cannot know that address -- it is no Node InternalIP.
  */
 export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>, nodeIps: Set<string> = new Set()): ConntrackFlow[] {
+  const decide = decider(state)
   return flows.filter((f) => {
     const src = canonicalIp(f.src, LENIENT) ?? f.src
     const dst = canonicalIp(f.dst, LENIENT) ?? f.dst
     if (!localIps.has(src) && !localIps.has(dst)) return false
     if (nodeIps.has(src)) return false
-    const verdict = decide(state, { from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
+    const verdict = decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
     return !verdict.allowed
   })
 }

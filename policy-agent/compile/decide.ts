@@ -14,8 +14,19 @@ export type Verdict = { allowed: boolean; reasons: string[] /* in words: which p
 interface Side { pod?: Pod; addr?: Ip; label: string }
 type Dir = 'ingress' | 'egress'
 
-export function decide(state: ClusterState, flow: Flow): { egress: Verdict; ingress: Verdict; allowed: boolean } {
+export type Decision = { egress: Verdict; ingress: Verdict; allowed: boolean }
+
+export function decide(state: ClusterState, flow: Flow): Decision {
+  return decider(state)(flow)
+}
+
+/** decide() for many flows against one state: the cluster is indexed once, not per flow. */
+export function decider(state: ClusterState): (flow: Flow) => Decision {
   const ix = indexCluster(state)
+  return (flow) => decideIndexed(ix, flow)
+}
+
+function decideIndexed(ix: ClusterIndex, flow: Flow): Decision {
   const [src, dst] = resolveSides(ix, flow)
   const egress = verdictFor(ix, 'egress', src, dst, flow)
   const ingress = verdictFor(ix, 'ingress', dst, src, flow)

@@ -8,7 +8,7 @@ import { Compiler, type InvalidPolicy } from './compiler.js'
 import type { PolicyIR } from './ir.js'
 
 export type { PolicyIR } from './ir.js'
-export { decide, type Verdict, type Flow, type Endpoint } from './decide.js'
+export { decide, decider, type Decision, type Verdict, type Flow, type Endpoint } from './decide.js'
 export { Compiler, type InvalidPolicy } from './compiler.js'
 export { mergePorts } from './rules.js'
 
