@@ -107,7 +107,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
     undo.push({ what: 'remove attachment record', run: () => removeAttachmentSync(c.stateDir, env) })
 
     // policyTimeoutMs 0: do not wait for policy (the agent finds the record on its own).
-    if (c.policyTimeoutMs > 0) await notifyAgent(c.agentSocket, c.policyTimeoutMs, {
+    if (c.policyTimeoutMs > 0) await notifyAgent(c.agentSocket, c.policyTimeoutMs, c.policyRequired, {
       op: 'add', containerId: env.containerId, ifName: env.ifName,
       podNamespace: env.args.K8S_POD_NAMESPACE ?? '', podName: env.args.K8S_POD_NAME ?? '', ips: cidrs,
     })
@@ -129,8 +129,13 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
   }
 }
 
-/** The agent must confirm the pod's rules are in; no agent listening is fine (lib/state/README.md). */
-async function notifyAgent(socket: string, timeoutMs: number, msg: object): Promise<void> {
+/**
+ * The agent must confirm the pod's rules are in (lib/state/README.md). No agent listening is fine
+ * unless `required`: the conflist the agent writes says so, because on a node whose agent is not
+ * up yet (a reboot, a rolling update) the pod would otherwise run before any rule exists. Code 11
+ * makes the runtime retry the sandbox until the agent answers.
+ */
+async function notifyAgent(socket: string, timeoutMs: number, required: boolean, msg: object): Promise<void> {
   let reply
   try {
     reply = await askAgent(socket, msg, timeoutMs)
@@ -138,4 +143,7 @@ async function notifyAgent(socket: string, timeoutMs: number, msg: object): Prom
     throw new CniError(ErrorCode.TryAgainLater, 'network policy agent did not confirm the pod', String((err as Error).message))
   }
   if (reply.ok === false) throw new CniError(ErrorCode.TryAgainLater, 'network policy agent refused the pod', reply.error)
+  if (reply.ok === 'absent' && required) {
+    throw new CniError(ErrorCode.TryAgainLater, 'no network policy agent is listening', `${socket}: policyRequired is set, so the pod is not started without its NetworkPolicy; is the cinch agent running on this node?`)
+  }
 }

@@ -16,6 +16,8 @@ export interface BridgeConf extends NetConf {
   stateDir: string
   agentSocket: string
   policyTimeoutMs: number
+  /** No agent listening fails ADD (code 11) instead of running the pod without its policy. */
+  policyRequired: boolean
 }
 
 /** Validates a copy of `conf` (defaults filled in) and applies bridge.go's cross-field rules. */

@@ -12,7 +12,7 @@ describe('renderConflist', () => {
       name: 'cinch',
       plugins: [
         {
-          type: 'cinch-bridge', bridge: 'cinch0', isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1450,
+          type: 'cinch-bridge', bridge: 'cinch0', isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1450, policyRequired: true,
           ipam: { type: 'cinch-ipam', ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
         },
         { type: 'portmap', capabilities: { portMappings: true } },

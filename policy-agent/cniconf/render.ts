@@ -38,6 +38,8 @@ export function renderConflist(o: ConflistOptions): string {
     mtu: o.mtu,
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.agentSocket ? { agentSocket: o.agentSocket } : {}),
+    // The agent wrote this conflist, so pods must wait for it: never run one without its policy.
+    policyRequired: true,
     ipam: { type: 'cinch-ipam', ranges, routes, ...(o.dataDir ? { dataDir: o.dataDir } : {}) },
   }
   const conflist = {

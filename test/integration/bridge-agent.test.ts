@@ -64,6 +64,18 @@ test('an agent that never answers fails ADD with code 11 after policyTimeoutMs',
   t.deepEqual(leases(node), [])
 })
 
+test('with policyRequired and no agent listening, ADD fails with code 11 and rolls back; without it, ADD goes on', async (t) => {
+  const node = makeNode(t)
+  const pod = makeNs(t, 'rq')
+  const r = await runBridge(node, { verb: 'ADD', conf: pluginConf(node, { policyRequired: true }), netns: nsPath(pod), id: 'ctr-rq' })
+  t.is(r.json?.code, 11)
+  t.regex(r.json.msg, /no network policy agent is listening/)
+  t.deepEqual(leases(node), [], 'IPAM allocation released')
+  t.throws(() => sh('ip', '-n', pod, 'link', 'show', 'eth0'), undefined, 'pod interface removed')
+  const ok = await runBridge(node, { verb: 'ADD', conf: pluginConf(node), netns: nsPath(pod), id: 'ctr-rq' })
+  t.is(ok.code, 0, JSON.stringify(ok.json))
+})
+
 test('STATUS is 50 when IPAM cannot serve, 0 otherwise', async (t) => {
   const node = makeNode(t)
   // Debian's host-local speaks up to 1.0.0: asked for STATUS at 1.1.0 it refuses, so ADD could not work.
