@@ -47,26 +47,25 @@ test('a plugin killed (SIGKILL) mid-ADD at random instants leaves nothing corrup
   t.teardown(() => removeDir(dir))
   const conf = ipamConf(dir, dual)
   const ids = new Set<string>()
-  // Kill instants spread over a whole ADD as this machine runs it now: a fixed window would kill
-  // every run on a slow moment and none on a fast one.
+  // Kill instants spread over a whole ADD as this machine runs it at that moment: the racing peer's
+  // duration in each round sets the next round's window, since a fixed or once-measured window
+  // kills every run on a slow moment and none on a fast one.
+  let span = 60
   const spans: number[] = []
-  for (let i = 0; i < 3; i++) {
-    const t0 = performance.now()
-    await run({ command: 'ADD', conf, containerId: `probe-${i}` })
-    spans.push(performance.now() - t0)
-    await run({ command: 'DEL', conf, containerId: `probe-${i}` })
-  }
-  const span = spans.sort((a, b) => a - b)[1]
   let killedMidway = 0
   for (let round = 0; round < 40; round++) {
     // Two racing ADDs, one of them killed somewhere between Node's start and its exit.
     const victim = `victim-${round}`
     const peer = `peer-${round}`
     ids.add(victim).add(peer)
+    const t0 = performance.now()
     const v = start({ command: 'ADD', conf, containerId: victim })
     const p = start({ command: 'ADD', conf, containerId: peer })
-    setTimeout(() => v.child.kill('SIGKILL'), span * (0.3 + Math.random() * 0.8))
-    const [vr, pr] = await Promise.all([v.done, p.done])
+    setTimeout(() => v.child.kill('SIGKILL'), span * (0.2 + Math.random() * 0.8))
+    const pr = await p.done
+    span = performance.now() - t0
+    spans.push(span)
+    const vr = await v.done
     t.is(pr.code, 0, pr.stdout)
     if (vr.signal === 'SIGKILL') killedMidway++
     assertConsistent(t, readStore(dir), ids)
@@ -78,7 +77,8 @@ test('a plugin killed (SIGKILL) mid-ADD at random instants leaves nothing corrup
     const got = retry.out.ips.map((i: { address: string }) => i.address.split('/')[0])
     for (const ip of before) t.true(got.includes(ip), `retry of ${victim} kept ${ip}`)
   }
-  t.log(`${killedMidway} of 40 ADDs were killed before they finished (an ADD takes ${span.toFixed(0)} ms here)`)
+  const median = spans.sort((a, b) => a - b)[spans.length >> 1]
+  t.log(`${killedMidway} of 40 ADDs were killed before they finished (an ADD took ${median.toFixed(0)} ms, median)`)
   t.true(killedMidway >= 8, 'enough ADDs were killed mid-run for this test to mean something')
   const view = readStore(dir)
   assertConsistent(t, view, ids)
