@@ -107,8 +107,12 @@ for (const v of [
     const child = spawnIn(c, v.client(), 'socat', ['-u', `TCP:${v.addr()}:${v.port}`, '-'])
     const lines = () => child.out().split('\n').length - 1
     await waitFor(() => lines() >= 5, 10_000, 'data flowing before the policy')
+    const ended = () => c.agent!.log().split('ended connections the new rules deny').length
+    const endedBefore = ended()
     await applyManifests(c, { ...modelManifests({}), policies: v.policies() })
-    await new Promise((r) => setTimeout(r, 1500)) // the cleanup runs right after the sync
+    // The cleanup runs right after the sync: wait until it has, however loaded the machine is.
+    await waitFor(() => ended() > endedBefore, 10_000, 'the agent to end denied connections')
+    await new Promise((r) => setTimeout(r, 500)) // lines already in flight still land
     const before = lines()
     await new Promise((r) => setTimeout(r, 2000))
     t.is(lines(), before, 'data still flows on the connection after the deny')
