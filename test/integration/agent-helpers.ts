@@ -58,4 +58,4 @@ export async function nftTable(ns: string, family: string, table: string): Promi
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+export { sleep } from './helpers.js'

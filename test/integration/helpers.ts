@@ -37,11 +37,14 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   })
 }
 
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `cond` every 50 ms until it holds; throws naming `what` after `ms`. */
 export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
   const until = Date.now() + ms
   while (Date.now() < until) {
     if (await cond()) return
-    await new Promise((r) => setTimeout(r, 50))
+    await sleep(50)
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`)
 }

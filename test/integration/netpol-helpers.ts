@@ -19,7 +19,8 @@ export const SUBNET4 = '10.244.1.0/24'
 export const SUBNET6 = 'fd00:10:244:1::/64'
 export const METRICS = '127.0.0.1:9476' // per host netns: every node has its own loopback
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+export { sleep, waitFor } from './helpers.js'
+import { sleep, waitFor } from './helpers.js'
 
 /** Undo steps, run in reverse; each one may fail without stopping the others. */
 export class Cleanup {
@@ -180,15 +181,6 @@ export async function waitListening(c: NodeCluster, ports = [80, 81]): Promise<v
     }
     return true
   }, 15_000, 'socat servers listening')
-}
-
-export async function waitFor(cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms
-  while (Date.now() < until) {
-    if (await cond()) return
-    await sleep(50)
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}`)
 }
 
 // ---- manifests ----------------------------------------------------------------------------------
