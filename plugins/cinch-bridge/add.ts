@@ -12,6 +12,7 @@ import type { Rtnl } from '../../lib/net/index.js'
 import { runNft } from '../../lib/nft/index.js'
 import { planAddressing } from './addressing.js'
 import { askAgent } from './agent.js'
+import type { AddRequest } from '../../lib/state/protocol.js'
 import { hostVethName, parseConfig, requestedMac } from './config.js'
 import { attachmentKey, masqAddRuleset, masqDelRuleset, masqEntries } from './masq.js'
 import { removeAttachmentSync, writeAttachmentSync } from '../../lib/state/attachments.js'
@@ -135,7 +136,7 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
  * up yet (a reboot, a rolling update) the pod would otherwise run before any rule exists. Code 11
  * makes the runtime retry the sandbox until the agent answers.
  */
-async function notifyAgent(socket: string, timeoutMs: number, required: boolean, msg: object): Promise<void> {
+async function notifyAgent(socket: string, timeoutMs: number, required: boolean, msg: AddRequest): Promise<void> {
   let reply
   try {
     reply = await askAgent(socket, msg, timeoutMs)
