@@ -69,6 +69,11 @@ export class Compiler {
     const locals = [...localPods].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`))
     for (const lp of locals) {
       ir.veths.push(lp.hostVeth)
+      const own = (ir.vethAddrs[lp.hostVeth] ??= [])
+      for (const ip of lp.ips) {
+        const a = parseIp(ip, LENIENT)
+        if (a && !own.includes(formatIp(a))) own.push(formatIp(a))
+      }
       const key = `${lp.namespace}/${lp.name}`
       const pod = this.#pods.get(key)
       const nsPolicies = this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES
@@ -233,5 +238,6 @@ function sortIR(ir: PolicyIR): PolicyIR {
     maps: { 'ingress-v4': sortRec(ir.maps['ingress-v4']), 'ingress-v6': sortRec(ir.maps['ingress-v6']),
       'egress-v4': sortRec(ir.maps['egress-v4']), 'egress-v6': sortRec(ir.maps['egress-v6']) },
     policyCounters: sortRec(ir.policyCounters), veths: [...new Set(ir.veths)].sort(),
+    vethAddrs: Object.fromEntries(Object.keys(ir.vethAddrs).sort().map((v) => [v, [...ir.vethAddrs[v]!].sort()])),
   }
 }

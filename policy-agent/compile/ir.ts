@@ -68,10 +68,15 @@ export interface PolicyIR {
   policyCounters: Record<string, string>
   /** host veths of the local pods the rules cover; other `cinch*` veths are dropped (fail closed) */
   veths: string[]
+  /**
+   * host veth -> the canonical addresses its pod was given (sorted): the only sources a packet
+   * entering the bridge from that veth may carry (anti-spoofing in `bridge cinch`).
+   */
+  vethAddrs: Record<string, string[]>
 }
 
 export function emptyIR(): PolicyIR {
-  return { chains: {}, sets: {}, maps: { 'ingress-v4': {}, 'ingress-v6': {}, 'egress-v4': {}, 'egress-v6': {} }, policyCounters: {}, veths: [] }
+  return { chains: {}, sets: {}, maps: { 'ingress-v4': {}, 'ingress-v6': {}, 'egress-v4': {}, 'egress-v6': {} }, policyCounters: {}, veths: [], vethAddrs: {} }
 }
 
 /** Every named counter the IR declares (policy counters and per-chain drop counters), sorted. */

@@ -5,6 +5,7 @@ import { counterNames, MAP_NAMES, type IrChain, type PolicyIR } from '../compile
 import {
   BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setSpec,
 } from './rules.js'
+import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
 
@@ -39,9 +40,17 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   out.push('}')
   // Bridge ports are only visible to the bridge family (the inet hooks see the bridge device when
   // br_netfilter hands them bridged packets), so the fail-closed guard on veth names lives there.
-  out.push(...replace(BRIDGE_TABLE), `table ${BRIDGE_TABLE} {`, `\tcounter ${UNPROGRAMMED_COUNTER} {`, '\t}', '\tset veths {', '\t\ttype ifname')
+  out.push(...replace(BRIDGE_TABLE), `table ${BRIDGE_TABLE} {`, `\tcounter ${UNPROGRAMMED_COUNTER} {`, '\t}', `\tcounter ${SPOOF_COUNTER} {`, '\t}', '\tset veths {', '\t\ttype ifname')
   if (ir.veths.length) out.push(`\t\telements = { ${ir.veths.map((v) => `"${v}"`).join(', ')} }`)
   out.push('\t}')
+  const spoofEls = antispoofElements(ir)
+  for (const d of setDecls) {
+    out.push(`\tset ${d.name} {`, `\t\t${d.spec}`)
+    if (spoofEls[d.name]!.length) out.push(`\t\telements = { ${spoofEls[d.name]!.join(', ')} }`)
+    out.push('\t}')
+  }
+  // Anti-spoofing applies to programmed veths whether or not the guard fails open.
+  out.push('\tchain prerouting {', '\t\ttype filter hook prerouting priority filter; policy accept;', ...antispoofRules().map((r) => `\t\t${r}`), '\t}')
   for (const g of guardChains(!!opts.failOpen)) {
     out.push(`\tchain ${g.name} {`, `\t\ttype filter hook ${g.hook} priority filter; policy accept;`, ...g.rules.map((r) => `\t\t${r}`), '\t}')
   }
@@ -100,6 +109,16 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   const q = (xs: string[]) => xs.map((v) => `"${v}"`)
   if (vAdded.length) out.push(`add element ${BRIDGE_TABLE} veths ${elems(q(vAdded))}`)
   if (vGone.length) out.push(`delete element ${BRIDGE_TABLE} veths ${elems(q(vGone))}`)
+  // 6. the addresses each veth may send from (anti-spoofing)
+  if (prev.vethAddrs !== next.vethAddrs) {
+    const a = antispoofElements(prev), b = antispoofElements(next)
+    for (const { name } of setDecls) {
+      const before = new Set(a[name]), after = new Set(b[name])
+      const gone = a[name]!.filter((e) => !after.has(e)), added = b[name]!.filter((e) => !before.has(e))
+      if (gone.length) out.push(`delete element ${BRIDGE_TABLE} ${name} ${elems(gone)}`)
+      if (added.length) out.push(`add element ${BRIDGE_TABLE} ${name} ${elems(added)}`)
+    }
+  }
   return out.length ? out.join('\n') + '\n' : ''
 }
 

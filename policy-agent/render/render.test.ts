@@ -40,6 +40,15 @@ describe('renderFull', () => {
   test('golden text of a small state', async () => {
     await expect(renderFull(irOf(small()))).toMatchFileSnapshot('./__golden__/small.nft')
   })
+  test('every programmed veth may send from its own addresses only, fail open or not', () => {
+    for (const failOpen of [false, true]) {
+      const text = renderFull(irOf(small()), { failOpen })
+      expect(text).toContain('elements = { "cinchxa" . 10.0.1.1, "cinchxb" . 10.0.1.2 }')
+      expect(text).toContain('elements = { "cinchxa" . fd00::1:1, "cinchxb" . fd00::1:2 }')
+      expect(text).toMatch(/chain prerouting \{\n\t\ttype filter hook prerouting priority filter; policy accept;\n\t\tiifname != @veths accept\n/)
+      expect(text).toMatch(/\t\tcounter name "drop-spoofed" drop\n\t\}/)
+    }
+  })
   test('fail open leaves the veth guard out', () => {
     const closed = renderFull(irOf(small())), open = renderFull(irOf(small()), { failOpen: true })
     expect(closed).toContain('iifname "cinch*" iifname != @veths counter name "drop-unprogrammed" drop')
@@ -102,6 +111,10 @@ describe('renderDiff', () => {
     expect(diff).toContain('delete chain inet cinch pod-ingress-x-a')
     expect(diff).toContain('delete counter inet cinch drop-egress-x-a')
     expect(diff).toContain('delete element bridge cinch veths { "cinchxa" }')
+    // and the addresses its veth could send from
+    expect(diff).toContain('delete element bridge cinch pod-v4 { "cinchxa" . 10.0.1.1 }')
+    expect(diff).toContain('delete element bridge cinch pod-v6 { "cinchxa" . fd00::1:1 }')
+    expect(diff).toContain('delete element bridge cinch pod-nd-v6 { "cinchxa" . 0xfd000000000000000000000000010001 }')
     expect(diff).not.toContain('pod-ingress-x-b')
   })
 })
