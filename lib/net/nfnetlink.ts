@@ -1,0 +1,226 @@
+// The netfilter netlink socket (NETLINK_NETFILTER): nfnetlink's framing and a socket that sends
+// batches of requests, streams dumps, and hands unsolicited messages (events, nfnetlink_log
+// packets) to a listener. The subsystems' own messages (conntrack: conntrack.ts) build on it.
+//
+// Framing (include/uapi/linux/netlink.h, include/uapi/linux/netfilter/nfnetlink.h):
+//   struct nlmsghdr { u32 len; u16 type; u16 flags; u32 seq; u32 pid }   host byte order
+//   struct nfgenmsg { u8 nfgen_family; u8 version (NFNETLINK_V0); be16 res_id }
+//   type = subsystem << 8 | message; then attributes (tlv.ts), whose numbers nfnetlink sends
+//   big-endian (ports, ids, status), unlike rtnetlink.
+// The socket is the `netlink` package's RawNetlinkSocket (a plain AF_NETLINK socket of any
+// protocol; its higher layer buffers a whole dump, which a 100k-entry table must not cost).
+import { RawNetlinkSocket } from 'netlink/dist/raw.js'
+
+export const NETLINK_NETFILTER = 12
+export const NFNETLINK_V0 = 0
+export const NFNL_SUBSYS = { CTNETLINK: 1, ULOG: 4 } as const
+export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, DUMP: 0x300 } as const
+export const NLMSG_ERROR = 2
+export const NLMSG_DONE = 3
+const HDR = 16
+const NFGEN = 4
+
+export interface NfnlRequest {
+  subsys: number
+  msg: number
+  family: number
+  /** Extra nlmsghdr flags; REQUEST is always set (and ACK by request(), DUMP by dump()). */
+  flags?: number
+  resId?: number
+  attrs?: Buffer
+}
+
+/** One received netlink message; `attrs` of nfnetlink messages follow their nfgenmsg. */
+export interface NlMessage {
+  type: number
+  flags: number
+  seq: number
+  pid: number
+  payload: Buffer
+}
+
+/** nlmsghdr + nfgenmsg + attributes, ready to send. */
+export function encodeNfnl(r: NfnlRequest, seq: number, flags: number): Buffer {
+  const attrs = r.attrs ?? Buffer.alloc(0)
+  const b = Buffer.alloc(HDR + NFGEN + attrs.length)
+  b.writeUInt32LE(b.length, 0)
+  b.writeUInt16LE(((r.subsys & 0xff) << 8) | (r.msg & 0xff), 4)
+  b.writeUInt16LE(flags | (r.flags ?? 0) | NLM_F.REQUEST, 6)
+  b.writeUInt32LE(seq >>> 0, 8)
+  b.writeUInt32LE(0, 12) // the kernel fills in our port
+  b.writeUInt8(r.family, 16)
+  b.writeUInt8(NFNETLINK_V0, 17)
+  b.writeUInt16BE(r.resId ?? 0, 18)
+  attrs.copy(b, HDR + NFGEN)
+  return b
+}
+
+/** The messages of one datagram; stops at the first malformed length rather than read past it. */
+export function parseMessages(buf: Buffer): NlMessage[] {
+  const out: NlMessage[] = []
+  let off = 0
+  while (off + HDR <= buf.length) {
+    const len = buf.readUInt32LE(off)
+    if (len < HDR || off + len > buf.length) break
+    out.push({ type: buf.readUInt16LE(off + 4), flags: buf.readUInt16LE(off + 6), seq: buf.readUInt32LE(off + 8), pid: buf.readUInt32LE(off + 12), payload: buf.subarray(off + HDR, off + len) })
+    off += (len + 3) & ~3
+  }
+  return out
+}
+
+/** An nfnetlink message's nfgenmsg and attributes; undefined when too short to be one. */
+export function parseNfgen(m: NlMessage): { subsys: number; msg: number; family: number; resId: number; attrs: Buffer } | undefined {
+  if (m.payload.length < NFGEN) return undefined
+  return { subsys: m.type >> 8, msg: m.type & 0xff, family: m.payload.readUInt8(0), resId: m.payload.readUInt16BE(2), attrs: m.payload.subarray(NFGEN) }
+}
+
+/** NLMSG_ERROR's error field as a positive errno (0: an ACK). */
+export const ackErrno = (m: NlMessage): number => (m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0)
+
+export class NetlinkError extends Error {
+  constructor(readonly errno: number, step: string) {
+    super(`${step}: errno ${errno}`)
+  }
+}
+
+interface Pending {
+  onMessage: (m: NlMessage) => void
+  fail: (err: Error) => void
+}
+
+export interface NfnlSocketOptions {
+  /** Messages that answer none of our requests: events, nfnetlink_log packets (multicast or unicast to our port). */
+  onUnsolicited?: (m: NlMessage) => void
+  /** SO_RCVBUF in bytes; the kernel caps it at net.core.rmem_max (and doubles it). */
+  recvBufferSize?: number
+}
+
+/**
+ * A NETLINK_NETFILTER socket in the CALLING THREAD's network namespace (see README: open it
+ * inside withNetns, use it anywhere). Requests are matched to replies by sequence number.
+ */
+export class NfnlSocket {
+  readonly #raw: RawNetlinkSocket
+  readonly #pending = new Map<number, Pending>()
+  #seq = (Math.random() * 0x7fffffff) >>> 0
+  #closed = false
+
+  constructor(private readonly o: NfnlSocketOptions = {}) {
+    this.#raw = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: o.recvBufferSize ?? 0, sendBufferSize: 0 } as never)
+    this.#raw.on('message', (buf) => this.#receive(buf))
+    // A datagram larger than what the binding read: a dump we cannot trust any more.
+    this.#raw.on('truncatedMessage', () => this.#failAll(new Error('netfilter netlink: truncated message')))
+    this.#raw.on('error', (err) => this.#failAll(err))
+    this.#raw.unref() // only requests in flight keep the process alive (ref'ed in #track)
+  }
+
+  /** Joins a multicast group (e.g. NFNLGRP_CONNTRACK_DESTROY); its messages go to onUnsolicited. */
+  subscribe(group: number): void {
+    this.#raw.addMembership(group)
+  }
+
+  /**
+   * Sends the requests in ONE sendmsg, each with NLM_F_ACK, and resolves with each one's errno
+   * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once.
+   */
+  request(reqs: NfnlRequest[]): Promise<number[]> {
+    if (reqs.length === 0) return Promise.resolve([])
+    return new Promise((resolve, reject) => {
+      const results = new Array<number>(reqs.length).fill(-1)
+      let left = reqs.length
+      const seqs = reqs.map(() => this.#nextSeq())
+      const done = (err?: Error) => {
+        for (const s of seqs) this.#pending.delete(s)
+        this.#unrefIfIdle()
+        if (err) reject(err)
+        else resolve(results)
+      }
+      seqs.forEach((seq, i) => this.#track(seq, {
+        onMessage: (m) => {
+          if (m.type !== NLMSG_ERROR || results[i] !== -1) return
+          results[i] = ackErrno(m)
+          if (--left === 0) done()
+        },
+        fail: done,
+      }))
+      this.#send(reqs.map((r, i) => encodeNfnl(r, seqs[i]!, NLM_F.ACK)), done)
+    })
+  }
+
+  /**
+   * Streams a dump: `onMessage` sees every reply until NLMSG_DONE; returning false stops early.
+   * A dump stopped early (or aborted) CLOSES the socket: the kernel would go on filling it.
+   * Resolves true when the dump completed.
+   */
+  dump(req: NfnlRequest, onMessage: (m: NlMessage) => boolean | void, signal?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const seq = this.#nextSeq()
+      const finish = (complete: boolean, err?: Error) => {
+        this.#pending.delete(seq)
+        signal?.removeEventListener('abort', onAbort)
+        if (!complete) this.close()
+        this.#unrefIfIdle()
+        if (err) reject(err)
+        else resolve(complete)
+      }
+      const onAbort = () => finish(false)
+      if (signal?.aborted) return finish(false)
+      signal?.addEventListener('abort', onAbort)
+      this.#track(seq, {
+        onMessage: (m) => {
+          if (m.type === NLMSG_DONE) return finish(true)
+          if (m.type === NLMSG_ERROR) return finish(false, new NetlinkError(ackErrno(m), 'netfilter netlink dump'))
+          if (onMessage(m) === false) finish(false)
+        },
+        fail: (err) => finish(false, err),
+      })
+      this.#send([encodeNfnl(req, seq, NLM_F.DUMP)], (err) => finish(false, err))
+    })
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#raw.close()
+    this.#failAll(new Error('netfilter netlink socket closed'))
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  #nextSeq(): number {
+    this.#seq = (this.#seq % 0xfffffffe) + 1 // never 0: the kernel's own messages carry seq 0
+    return this.#seq
+  }
+
+  #track(seq: number, p: Pending): void {
+    if (this.#closed) return p.fail(new Error('netfilter netlink socket closed'))
+    if (this.#pending.size === 0) this.#raw.ref()
+    this.#pending.set(seq, p)
+  }
+
+  #unrefIfIdle(): void {
+    if (this.#pending.size === 0 && !this.#closed) this.#raw.unref()
+  }
+
+  #send(msgs: Buffer[], onError: (err: Error) => void): void {
+    if (this.#closed) return onError(new Error('netfilter netlink socket closed'))
+    this.#raw.send(msgs, { port: 0 }, (err) => err && onError(new Error(`netfilter netlink sendmsg: ${err.code ?? err.message}`)))
+  }
+
+  #receive(buf: Buffer): void {
+    for (const m of parseMessages(buf)) {
+      const p = this.#pending.get(m.seq)
+      if (p) p.onMessage(m)
+      // The kernel's own messages (events, nfnetlink_log packets) carry seq 0; any other unknown
+      // seq is the tail of a dump we stopped or an answer to a request that already failed.
+      else if (m.seq === 0) this.o.onUnsolicited?.(m)
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const p of [...this.#pending.values()]) p.fail(err)
+    this.#pending.clear()
+  }
+}
