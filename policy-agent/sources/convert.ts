@@ -1,13 +1,24 @@
-// Turns Kubernetes objects (as the API serves them, or as written in a manifest) into the model
-// types of ../model/cluster.ts. Shared by the manifest directory and the kube API source, so both
-// read exactly the same fields.
-import type { Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
+// Turns Kubernetes objects, as JSON (an API list or watch event, or a manifest), into the model
+// types of ../model/cluster.ts. It is the ONE reader of objects, whatever their path: list, watch,
+// relist and manifest all pass through `convertAs`, so they cannot disagree about a field (a typed
+// client once read a listed policy's `from` as `_from` and dropped its peers).
+//
+// Conversion keeps only what policy needs (the raw object, with its managedFields and annotations,
+// is dropped at arrival) and is strict about types (fields.ts): an object with a field of an
+// unexpected type is rejected whole and reported, never read as empty. Semantic checks (CIDRs,
+// protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
+// Results are deep-frozen: sources share them with the compiler, which caches per object.
+import type { IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
+import { int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
+
+export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node'] as const
+export type Kind = (typeof KINDS)[number]
 
 /** A Kubernetes object we do not yet know the kind of. */
 export interface KubeObject {
   apiVersion?: string
   kind?: string
-  metadata?: { name?: string; namespace?: string; labels?: Record<string, string> }
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; resourceVersion?: string }
   spec?: any
   status?: any
   items?: unknown[]
@@ -19,81 +30,176 @@ export type Converted =
   | { kind: 'NetworkPolicy'; key: string; value: NetworkPolicy }
   | { kind: 'Node'; key: string; value: Node }
 
-const PROTOCOLS = new Set(['TCP', 'UDP', 'SCTP'])
+const NAMESPACED: Record<Kind, boolean> = { Pod: true, Namespace: false, NetworkPolicy: true, Node: false }
+const PROTOCOLS = new Set<string>(['TCP', 'UDP', 'SCTP'])
 
-function nameOf(o: KubeObject): string {
-  const name = o.metadata?.name
-  if (!name) throw new Error(`${o.kind ?? 'object'} without metadata.name`)
-  return name
+/**
+ * The store key of an object (`ns/name`, or `name` for cluster-scoped kinds), read leniently of
+ * everything else: a watch DELETED event must find its object even if the rest no longer converts.
+ * A manifest may leave the namespace out; the API server always sets it.
+ */
+export function keyOf(kind: Kind, o: Json): string {
+  const meta = obj(obj(o, kind).metadata, 'metadata')
+  const name = str(meta.name, 'metadata.name')
+  if (!name) throw new Error('metadata.name: empty')
+  if (!NAMESPACED[kind]) return name
+  return `${optStr(meta.namespace, 'metadata.namespace') || 'default'}/${name}`
 }
 
-export function toPod(o: KubeObject): Pod {
-  const namespace = o.metadata?.namespace || 'default'
-  // API: status.podIPs holds every address (dual stack); status.podIP only the first.
-  const ips: string[] = (o.status?.podIPs ?? []).map((p: { ip: string }) => p.ip).filter(Boolean)
-  if (ips.length === 0 && o.status?.podIP) ips.push(o.status.podIP)
-  const ports: PodPort[] = []
-  for (const c of [...(o.spec?.initContainers ?? []), ...(o.spec?.containers ?? [])]) {
-    for (const p of c.ports ?? []) {
-      // API: ContainerPort.protocol defaults to TCP.
-      const protocol = p.protocol ?? 'TCP'
-      if (!PROTOCOLS.has(protocol)) continue
-      ports.push({ ...(p.name ? { name: p.name } : {}), containerPort: Number(p.containerPort), protocol })
-    }
+/** Converts one object of `kind` (the kind its API path serves: list items carry no `kind`). */
+export function convertAs(kind: Kind, o: Json): Converted {
+  const key = keyOf(kind, o)
+  switch (kind) {
+    case 'Pod': return { kind, key, value: deepFreeze(toPod(o)) }
+    case 'Namespace': return { kind, key, value: deepFreeze(toNamespace(o)) }
+    case 'NetworkPolicy': return { kind, key, value: deepFreeze(toPolicy(o)) }
+    case 'Node': return { kind, key, value: deepFreeze(toNode(o)) }
   }
+}
+
+/** Converts an object by its own `kind`; null for kinds we do not read (ignored by design). */
+export function convertObject(o: KubeObject): Converted | null {
+  return (KINDS as readonly string[]).includes(o?.kind ?? '') ? convertAs(o.kind as Kind, o) : null
+}
+
+function meta(o: Json, kind: Kind) {
+  const m = obj(obj(o, kind).metadata, 'metadata')
+  const name = str(m.name, 'metadata.name')
+  const namespace = NAMESPACED[kind] ? optStr(m.namespace, 'metadata.namespace') || 'default' : undefined
+  return { name, namespace, labels: strMap(m.labels, 'metadata.labels') }
+}
+
+export function toPod(o: Json): Pod {
+  const { name, namespace, labels } = meta(o, 'Pod')
+  const spec = optObj(obj(o, 'Pod').spec, 'spec') ?? {}
+  const status = optObj(obj(o, 'Pod').status, 'status') ?? {}
+  // API: status.podIPs holds every address (dual stack); status.podIP only the first.
+  const ips = list(status.podIPs, 'status.podIPs', (x, p) => str(obj(x, p).ip, `${p}.ip`)).filter(Boolean)
+  const podIP = optStr(status.podIP, 'status.podIP')
+  if (ips.length === 0 && podIP) ips.push(podIP)
+  const ports: PodPort[] = []
+  for (const field of ['initContainers', 'containers'] as const) {
+    list(spec[field], `spec.${field}`, (c, cp) => list(obj(c, cp).ports, `${cp}.ports`, (x, p) => {
+      const port = obj(x, p)
+      // API: ContainerPort.protocol "Must be UDP, TCP, or SCTP. Defaults to "TCP"."
+      const protocol = optStr(port.protocol, `${p}.protocol`) ?? 'TCP'
+      if (!PROTOCOLS.has(protocol)) throw new Error(`${p}.protocol: unknown protocol ${JSON.stringify(protocol)}`)
+      const portName = optStr(port.name, `${p}.name`)
+      ports.push({ ...(portName ? { name: portName } : {}), containerPort: int(port.containerPort, `${p}.containerPort`), protocol: protocol as Protocol })
+    }))
+  }
+  // PodStatus.phase: a Succeeded or Failed pod has stopped for good and its addresses go back to
+  // the pool (another pod may hold them already), so it must not stand for them in any peer set.
+  const phase = optStr(status.phase, 'status.phase')
+  const done = phase === 'Succeeded' || phase === 'Failed'
+  const nodeName = optStr(spec.nodeName, 'spec.nodeName')
   return {
-    namespace,
-    name: nameOf(o),
-    labels: { ...(o.metadata?.labels ?? {}) },
-    ips,
-    nodeName: o.spec?.nodeName,
-    hostNetwork: o.spec?.hostNetwork === true,
+    namespace: namespace!, name, labels, ips: done ? [] : ips,
+    ...(nodeName ? { nodeName } : {}),
+    hostNetwork: optBool(spec.hostNetwork, 'spec.hostNetwork') === true,
     ports,
   }
 }
 
-export function toNamespace(o: KubeObject): Namespace {
-  const name = nameOf(o)
+export function toNamespace(o: Json): Namespace {
+  const { name, labels } = meta(o, 'Namespace')
   // Since 1.22 the API server sets kubernetes.io/metadata.name on every namespace; a manifest may
   // omit it, so add it here for selectors that rely on it.
-  return { name, labels: { 'kubernetes.io/metadata.name': name, ...(o.metadata?.labels ?? {}) } }
+  return { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } }
 }
 
-export function toNode(o: KubeObject): Node {
-  const podCIDRs: string[] = o.spec?.podCIDRs?.length ? [...o.spec.podCIDRs] : o.spec?.podCIDR ? [o.spec.podCIDR] : []
-  const internalIPs: string[] = (o.status?.addresses ?? [])
-    .filter((a: { type: string }) => a.type === 'InternalIP')
-    .map((a: { address: string }) => a.address)
-  return { name: nameOf(o), podCIDRs, internalIPs }
-}
-
-export function toPolicy(o: KubeObject): NetworkPolicy {
-  const namespace = o.metadata?.namespace || 'default'
-  return { ...(o as any), metadata: { ...(o.metadata as any), namespace, name: nameOf(o) }, spec: o.spec ?? {} }
-}
-
-/** Converts one object of a kind we watch; returns null for other kinds (ignored by design). */
-export function convertObject(o: KubeObject): Converted | null {
-  switch (o.kind) {
-    case 'Pod': {
-      const value = toPod(o)
-      return { kind: 'Pod', key: `${value.namespace}/${value.name}`, value }
-    }
-    case 'Namespace': {
-      const value = toNamespace(o)
-      return { kind: 'Namespace', key: value.name, value }
-    }
-    case 'NetworkPolicy': {
-      const value = toPolicy(o)
-      return { kind: 'NetworkPolicy', key: `${value.metadata.namespace}/${value.metadata.name}`, value }
-    }
-    case 'Node': {
-      const value = toNode(o)
-      return { kind: 'Node', key: value.name, value }
-    }
-    default:
-      return null
+export function toNode(o: Json): Node {
+  const { name } = meta(o, 'Node')
+  const spec = optObj(obj(o, 'Node').spec, 'spec') ?? {}
+  const status = optObj(obj(o, 'Node').status, 'status') ?? {}
+  const podCIDRs = list(spec.podCIDRs, 'spec.podCIDRs', str)
+  const podCIDR = optStr(spec.podCIDR, 'spec.podCIDR')
+  const addresses = list(status.addresses, 'status.addresses', (x, p) => ({ type: str(obj(x, p).type, `${p}.type`), address: str(obj(x, p).address, `${p}.address`) }))
+  return {
+    name,
+    podCIDRs: podCIDRs.length ? podCIDRs : podCIDR ? [podCIDR] : [],
+    internalIPs: addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address),
   }
+}
+
+/**
+ * networking.k8s.io/v1 NetworkPolicy, only the fields policy reads, presence kept where the API
+ * gives absence a meaning (an absent `from` allows every source; an absent `policyTypes` defaults).
+ */
+export function toPolicy(o: Json): NetworkPolicy {
+  const { name, namespace } = meta(o, 'NetworkPolicy')
+  const spec = optObj(obj(o, 'NetworkPolicy').spec, 'spec') ?? {}
+  const out: NetworkPolicy = { metadata: { namespace, name }, spec: {} }
+  const podSelector = selector(spec.podSelector, 'spec.podSelector')
+  if (podSelector) out.spec.podSelector = podSelector
+  const policyTypes = optList(spec.policyTypes, 'spec.policyTypes', str)
+  if (policyTypes) out.spec.policyTypes = policyTypes
+  const ingress = optList(spec.ingress, 'spec.ingress', (r, p) => rule(obj(r, p), p, 'from'))
+  if (ingress) out.spec.ingress = ingress
+  const egress = optList(spec.egress, 'spec.egress', (r, p) => rule(obj(r, p), p, 'to'))
+  if (egress) out.spec.egress = egress
+  return out
+}
+
+function rule(r: Record<string, Json>, path: string, peersField: 'from' | 'to') {
+  const out: { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] } = {}
+  const peers = optList(r[peersField], `${path}.${peersField}`, peer)
+  if (peers) out[peersField] = peers
+  const ports = optList(r.ports, `${path}.ports`, port)
+  if (ports) out.ports = ports
+  return out
+}
+
+function peer(x: Json, path: string): NetworkPolicyPeer {
+  const p = obj(x, path)
+  const out: NetworkPolicyPeer = {}
+  const podSelector = selector(p.podSelector, `${path}.podSelector`)
+  if (podSelector) out.podSelector = podSelector
+  const namespaceSelector = selector(p.namespaceSelector, `${path}.namespaceSelector`)
+  if (namespaceSelector) out.namespaceSelector = namespaceSelector
+  const block = optObj(p.ipBlock, `${path}.ipBlock`)
+  if (block) {
+    const ipBlock: IPBlock = { cidr: str(block.cidr, `${path}.ipBlock.cidr`) }
+    const except = optList(block.except, `${path}.ipBlock.except`, str)
+    if (except) ipBlock.except = except
+    out.ipBlock = ipBlock
+  }
+  return out
+}
+
+function port(x: Json, path: string): NetworkPolicyPort {
+  const p = obj(x, path)
+  const out: NetworkPolicyPort = {}
+  const protocol = optStr(p.protocol, `${path}.protocol`)
+  if (protocol !== undefined) out.protocol = protocol
+  const value = optIntOrStr(p.port, `${path}.port`)
+  if (value !== undefined) out.port = value
+  const endPort = optInt(p.endPort, `${path}.endPort`)
+  if (endPort !== undefined) out.endPort = endPort
+  return out
+}
+
+/** A LabelSelector; undefined when absent (which differs from `{}`, "every pod", in a peer). */
+function selector(x: Json, path: string): LabelSelector | undefined {
+  const s = optObj(x, path)
+  if (!s) return undefined
+  const out: LabelSelector = {}
+  if (s.matchLabels !== undefined && s.matchLabels !== null) out.matchLabels = strMap(s.matchLabels, `${path}.matchLabels`)
+  const exprs = optList(s.matchExpressions, `${path}.matchExpressions`, (e, p): LabelSelectorRequirement => {
+    const r = obj(e, p)
+    const values = optList(r.values, `${p}.values`, str)
+    return { key: str(r.key, `${p}.key`), operator: str(r.operator, `${p}.operator`), ...(values ? { values } : {}) }
+  })
+  if (exprs) out.matchExpressions = exprs
+  return out
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x)
+    Object.freeze(v)
+  }
+  return v
 }
 
 /** Flattens `kind: List` (and *List kinds such as PodList) into their items. */

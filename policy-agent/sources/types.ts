@@ -14,9 +14,13 @@ export interface Source {
    * `onChange` is called after every later change (the agent coalesces bursts).
    */
   start(onChange: () => void): Promise<void>
-  /** The current cluster; a consistent snapshot the caller must not mutate. */
+  /**
+   * The current cluster: a snapshot that later changes never alter (each change replaces an object
+   * or a map, never mutates one), read-only to the caller. Successive calls with no change in
+   * between return the same objects, so the compiler can diff snapshots by identity.
+   */
   state(): ClusterState
-  /** Problems of the last read (broken files), for logs and status. */
+  /** Problems of the objects as they are now (broken files, objects that do not convert), for logs and status. */
   problems(): ProblemReport[]
   stop(): Promise<void>
 }

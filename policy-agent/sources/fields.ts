@@ -1,0 +1,61 @@
+// Typed readers for Kubernetes objects as JSON: each returns the value with its static type or
+// throws naming the field's path, so a field of an unexpected type makes its object invalid instead
+// of reading as absent (an `ingress[0].from` that is not a list must never mean "from anywhere").
+// Absent means `undefined` or `null`: the API server omits empty fields, YAML writes `null`.
+
+export type Json = unknown
+type Obj = Record<string, Json>
+
+const typeOf = (v: Json) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v)
+const fail = (path: string, want: string, v: Json): never => {
+  throw new Error(`${path}: expected ${want}, got ${typeOf(v)}${typeof v === 'string' || typeof v === 'number' ? ` ${JSON.stringify(v)}` : ''}`)
+}
+const absent = (v: Json): v is undefined | null => v === undefined || v === null
+
+export function obj(v: Json, path: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(path, 'an object', v)
+  return v as Obj
+}
+export const optObj = (v: Json, path: string): Obj | undefined => (absent(v) ? undefined : obj(v, path))
+
+export function str(v: Json, path: string): string {
+  if (typeof v !== 'string') fail(path, 'a string', v)
+  return v as string
+}
+export const optStr = (v: Json, path: string): string | undefined => (absent(v) ? undefined : str(v, path))
+
+export function optBool(v: Json, path: string): boolean | undefined {
+  if (absent(v)) return undefined
+  if (typeof v !== 'boolean') fail(path, 'a boolean', v)
+  return v as boolean
+}
+
+export function int(v: Json, path: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) fail(path, 'an integer', v)
+  return v as number
+}
+export const optInt = (v: Json, path: string): number | undefined => (absent(v) ? undefined : int(v, path))
+
+/** IntOrString (a port number or a port name), as the API types it. */
+export function optIntOrStr(v: Json, path: string): number | string | undefined {
+  if (absent(v)) return undefined
+  if (typeof v === 'string') return v
+  return int(v, path)
+}
+
+/** A list read item by item with `item(value, path)`; absent reads as undefined. */
+export function optList<T>(v: Json, path: string, item: (x: Json, path: string) => T): T[] | undefined {
+  if (absent(v)) return undefined
+  if (!Array.isArray(v)) fail(path, 'a list', v)
+  return (v as Json[]).map((x, i) => item(x, `${path}[${i}]`))
+}
+export const list = <T>(v: Json, path: string, item: (x: Json, path: string) => T): T[] => optList(v, path, item) ?? []
+
+/** A map of strings (labels, matchLabels); absent reads as {}. */
+export function strMap(v: Json, path: string): Record<string, string> {
+  const o = optObj(v, path)
+  const out: Record<string, string> = {}
+  // defineProperty: a key such as `__proto__` stays an ordinary label instead of a prototype.
+  if (o) for (const [k, x] of Object.entries(o)) Object.defineProperty(out, k, { value: str(x, `${path}.${k}`), enumerable: true, writable: true, configurable: true })
+  return out
+}

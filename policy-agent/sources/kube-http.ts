@@ -1,0 +1,146 @@
+// Raw JSON from the Kubernetes API: one page of a list, and a watch as a stream of events, over
+// node:http(s) with the KubeConfig's TLS, proxy and credentials applied to every request (an exec
+// plugin's or a service account's token is re-read as it rotates). No typed client: its list
+// deserializer renames fields (`from` -> `_from`) that the watch path keeps raw, and objects must
+// read one way whatever their path (convert.ts).
+import http from 'node:http'
+import https from 'node:https'
+import type { KubeConfig } from '@kubernetes/client-node'
+
+/** A request the API server refused: `code` is the HTTP status (or a watch ERROR event's). */
+export class ApiError extends Error {
+  constructor(message: string, readonly code: number, readonly reason?: string, readonly retryAfterMs?: number) {
+    super(message)
+  }
+}
+
+export const isGone = (err: unknown) => err instanceof ApiError && err.code === 410
+
+export interface WatchEvent {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'
+  object: unknown
+}
+
+export interface ListPage {
+  items: unknown[]
+  resourceVersion: string
+  continue?: string
+}
+
+/** What a reflector needs of the API; kube-http's is the real one. */
+export interface KubeApi {
+  listPage(path: string, query: Record<string, string>): Promise<ListPage>
+  /** Resolves when the server ends the stream; rejects on a refused request or a broken stream. */
+  watch(path: string, query: Record<string, string>, onEvent: (e: WatchEvent) => void, opts: { signal: AbortSignal; idleMs: number }): Promise<void>
+}
+
+// One list page of 500 ~4 KB pods is 2 MB; one object is at most etcd's 1.5 MB request limit.
+const MAX_PAGE_BYTES = 256 << 20
+const MAX_EVENT_BYTES = 16 << 20
+
+export function kubeApi(kc: KubeConfig): KubeApi {
+  const open = async (path: string, query: Record<string, string>, signal?: AbortSignal) => {
+    const cluster = kc.getCurrentCluster()
+    if (!cluster) throw new Error('the kubeconfig has no current cluster')
+    // The server URL may carry a path prefix (an API proxy): append, do not resolve.
+    const url = new URL(cluster.server.replace(/\/+$/, '') + path)
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v)
+    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } }
+    await kc.applyToHTTPSOptions(opts) // CA, client cert, skipTLSVerify, token, proxy agent
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = (url.protocol === 'http:' ? http : https).request(url, { ...opts, signal }, resolve)
+      req.on('error', reject)
+      // A watch can be quiet for minutes: keepalive notices a peer that vanished without a FIN.
+      req.on('socket', (s) => s.setKeepAlive(true, 30_000))
+      req.end()
+    })
+  }
+
+  return {
+    async listPage(path, query) {
+      const res = await open(path, query)
+      const body = await readBody(res, MAX_PAGE_BYTES)
+      if (res.statusCode !== 200) throw apiError(res, body)
+      const list = JSON.parse(body.toString('utf8')) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } }
+      if (!list || !Array.isArray(list.items)) throw new Error(`${path}: the list has no items`)
+      const rv = list.metadata?.resourceVersion
+      if (typeof rv !== 'string' || !rv) throw new Error(`${path}: the list has no metadata.resourceVersion`)
+      const cont = list.metadata?.continue
+      return { items: list.items, resourceVersion: rv, ...(typeof cont === 'string' && cont ? { continue: cont } : {}) }
+    },
+
+    async watch(path, query, onEvent, { signal, idleMs }) {
+      const res = await open(path, { ...query, watch: 'true' }, signal)
+      if (res.statusCode !== 200) throw apiError(res, await readBody(res, 1 << 20))
+      // No byte for idleMs (the server's timeoutSeconds plus a margin): the stream is dead.
+      res.setTimeout(idleMs, () => res.destroy(new Error(`watch ${path}: nothing received for ${idleMs} ms`)))
+      await new Promise<void>((resolve, reject) => {
+        let pending: Buffer[] = []
+        let pendingBytes = 0
+        const fail = (err: Error) => (res.destroy(), reject(err))
+        res.on('data', (chunk: Buffer) => {
+          let start = 0
+          for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
+            pending.push(chunk.subarray(start, nl))
+            const line = Buffer.concat(pending).toString('utf8')
+            pending = []
+            pendingBytes = 0
+            start = nl + 1
+            if (!line.trim()) continue
+            let e: WatchEvent
+            try {
+              e = JSON.parse(line)
+            } catch {
+              return fail(new Error(`watch ${path}: an event is not JSON`))
+            }
+            try {
+              onEvent(e)
+            } catch (err) {
+              return fail(err as Error)
+            }
+          }
+          pendingBytes += chunk.length - start
+          if (pendingBytes > MAX_EVENT_BYTES) return fail(new Error(`watch ${path}: an event is over ${MAX_EVENT_BYTES} bytes`))
+          if (start < chunk.length) pending.push(chunk.subarray(start))
+        })
+        res.on('end', resolve)
+        res.on('error', reject)
+        res.on('close', () => (res.complete ? resolve() : reject(new Error(`watch ${path}: the connection was reset`))))
+      })
+    },
+  }
+}
+
+function readBody(res: http.IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    res.on('data', (c: Buffer) => {
+      size += c.length
+      if (size > max) return void res.destroy(new Error(`response over ${max} bytes`))
+      chunks.push(c)
+    })
+    res.on('end', () => resolve(Buffer.concat(chunks)))
+    res.on('error', reject)
+  })
+}
+
+/** The API's Status object, when the body is one, names the reason; Retry-After comes with 429/503. */
+function apiError(res: http.IncomingMessage, body: Buffer): ApiError {
+  let message = `HTTP ${res.statusCode}`
+  let reason: string | undefined
+  try {
+    const s = JSON.parse(body.toString('utf8'))
+    if (typeof s?.message === 'string') message += `: ${s.message.slice(0, 500)}`
+    if (typeof s?.reason === 'string') reason = s.reason
+  } catch { /* not a Status */ }
+  const after = Number(res.headers['retry-after'])
+  return new ApiError(message, res.statusCode ?? 0, reason, Number.isFinite(after) && after >= 0 ? Math.min(after, 600) * 1000 : undefined)
+}
+
+/** A watch ERROR event's Status as an ApiError (410 Gone: the resourceVersion is too old). */
+export function statusError(object: unknown): ApiError {
+  const s = (object ?? {}) as { code?: unknown; message?: unknown; reason?: unknown }
+  const code = typeof s.code === 'number' ? s.code : 500
+  return new ApiError(`watch ERROR ${code}${typeof s.message === 'string' ? `: ${s.message.slice(0, 500)}` : ''}`, code, typeof s.reason === 'string' ? s.reason : undefined)
+}

@@ -1,0 +1,143 @@
+// One kind's list-then-watch loop, as client-go's Reflector runs it:
+//   list (paged: limit + continue) -> replace the kind in the store -> watch from the list's
+//   resourceVersion (with bookmarks) -> apply events, advancing the resourceVersion
+//   -> the server ends the watch (timeoutSeconds, a restart): watch again from where it stopped
+//   -> 410 Gone (the resourceVersion was compacted away), on the watch or on a list's continue
+//      token: list again from scratch, since events were lost
+//   -> any other failure: back off (the server's Retry-After on 429), then carry on.
+// Items convert at arrival, page by page (store.ts): no raw object outlives its page or event.
+import type { Kind } from './convert.js'
+import { ApiError, isGone, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
+import type { ClusterStore } from './store.js'
+
+export interface ReflectorOptions {
+  api: KubeApi
+  store: ClusterStore
+  kind: Kind
+  /** the collection, e.g. /api/v1/pods */
+  path: string
+  /** after the first complete list */
+  onListed: () => void
+  /** after every change of the store's objects (not for updates policy does not read) */
+  onChange: () => void
+  onError: (err: unknown, retryInMs: number) => void
+  minBackoffMs: number
+  maxBackoffMs: number
+  /** items per list page */
+  pageSize: number
+  /** the server ends each watch after this long (client-go: 5-10 min, random) */
+  watchTimeoutSeconds: () => number
+}
+
+export class Reflector {
+  #rv = ''
+  #backoff: number
+  #stopped = false
+  #abort = new AbortController()
+  #sleep?: { timer: NodeJS.Timeout; wake: () => void }
+  #done?: Promise<void>
+
+  constructor(private readonly o: ReflectorOptions) {
+    this.#backoff = o.minBackoffMs
+  }
+
+  start(): void {
+    this.#done ??= this.#run()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    this.#abort.abort()
+    if (this.#sleep) (clearTimeout(this.#sleep.timer), this.#sleep.wake())
+    await this.#done
+  }
+
+  async #run(): Promise<void> {
+    let listed = false
+    while (!this.#stopped) {
+      try {
+        if (!this.#rv) {
+          await this.#list()
+          if (!listed) (listed = true, this.o.onListed())
+          this.#backoff = this.o.minBackoffMs
+        }
+        const t0 = Date.now()
+        const events = await this.#watch()
+        // A watch the server closes at once, again and again, must not spin.
+        if (events === 0 && Date.now() - t0 < 1000) await this.#wait(this.#nextBackoff())
+        else this.#backoff = this.o.minBackoffMs
+      } catch (err) {
+        if (this.#stopped) break
+        // A watch's 410 (a list's is retried inside #list, then backs off like any error).
+        if (isGone(err) && this.#rv) {
+          // Events were lost: only a fresh list can tell what changed (deletions included).
+          this.#rv = ''
+          continue
+        }
+        const retryAfter = err instanceof ApiError ? err.retryAfterMs : undefined
+        const wait = retryAfter ?? this.#nextBackoff()
+        this.o.onError(err, wait)
+        await this.#wait(wait)
+      }
+    }
+  }
+
+  #nextBackoff(): number {
+    const wait = this.#backoff
+    this.#backoff = Math.min(this.#backoff * 2, this.o.maxBackoffMs)
+    return wait
+  }
+
+  /** Lists every page and replaces the kind; an expired continue token restarts the list once. */
+  async #list(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const replace = this.o.store.replace(this.o.kind)
+      let cont: string | undefined
+      let rv = ''
+      try {
+        do {
+          // No resourceVersion: a consistent read (quorum), then pages of the same snapshot.
+          const page = await this.o.api.listPage(this.o.path, { limit: String(this.o.pageSize), ...(cont ? { continue: cont } : {}) })
+          if (this.#stopped) return
+          for (const item of page.items) replace.add(item)
+          rv ||= page.resourceVersion
+          cont = page.continue
+        } while (cont)
+      } catch (err) {
+        // API: "410 ResourceExpired" when a continue token outlived compaction; start over.
+        if (isGone(err) && cont && attempt === 0) continue
+        throw err
+      }
+      this.#rv = rv
+      if (replace.done()) this.o.onChange()
+      return
+    }
+  }
+
+  /** Watches from the current resourceVersion until the server ends the stream; returns the event count. */
+  async #watch(): Promise<number> {
+    const timeout = this.o.watchTimeoutSeconds()
+    let n = 0
+    await this.o.api.watch(this.o.path, { resourceVersion: this.#rv, allowWatchBookmarks: 'true', timeoutSeconds: String(timeout) }, (e: WatchEvent) => {
+      n++
+      if (e.type === 'ERROR') throw statusError(e.object)
+      const rv = (e.object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
+      let changed = false
+      if (e.type === 'ADDED' || e.type === 'MODIFIED') changed = this.o.store.upsert(this.o.kind, e.object)
+      else if (e.type === 'DELETED') changed = this.o.store.remove(this.o.kind, e.object)
+      else if (e.type !== 'BOOKMARK') throw new Error(`watch ${this.o.path}: unknown event type ${JSON.stringify(e.type)}`)
+      // BOOKMARK: "the object has only its resourceVersion set": where to resume, nothing else.
+      if (typeof rv === 'string' && rv) this.#rv = rv
+      if (changed) this.o.onChange()
+    }, { signal: this.#abort.signal, idleMs: (timeout + 60) * 1000 })
+    return n
+  }
+
+  #wait(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve()
+    return new Promise((wake) => {
+      const timer = setTimeout(() => ((this.#sleep = undefined), wake()), ms)
+      this.#sleep = { timer, wake }
+    })
+  }
+}
