@@ -1,5 +1,9 @@
 // Flag parsing for the cinch CLI, over node:util parseArgs. Unknown flags are errors.
 import { parseArgs, type ParseArgsConfig } from 'node:util'
+import {
+  CONFLIST_FILE, DEFAULT_AGENT_SOCKET, DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS,
+  DEFAULT_METRICS_ADDR, DEFAULT_STATE_DIR,
+} from '../lib/state/defaults.js'
 
 export class UsageError extends Error {}
 
@@ -20,19 +24,19 @@ Commands:
               --manifests DIR   read manifests from DIR instead of the Kubernetes API
               --once            apply this node's rules, exit 0 once they are in the kernel
               --node NAME       this node's name (default $NODE_NAME or the hostname)
-              --state-dir D     cinch-bridge's state directory (default /var/lib/cinch)
-              --socket P        agent socket (default /run/cinch/agent.sock)
+              --state-dir D     cinch-bridge's state directory (default ${DEFAULT_STATE_DIR})
+              --socket P        agent socket (default ${DEFAULT_AGENT_SOCKET})
               --fail-open       let traffic of not yet programmed pods through
-              --metrics-addr A  /metrics, /healthz, /readyz, /status (default 127.0.0.1:9476)
-              --cni-conf F      conflist naming the IPAM plugin for GC (default /etc/cni/net.d/10-cinch.conflist)
-              --cni-bin-dir D   CNI plugin directory (default /opt/cni/bin)
+              --metrics-addr A  /metrics, /healthz, /readyz, /status (default ${DEFAULT_METRICS_ADDR})
+              --cni-conf F      conflist naming the IPAM plugin for GC (default ${DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE})
+              --cni-bin-dir D   CNI plugin directory (default ${DEFAULT_CNI_BIN_DIR})
               --cleanup         remove cinch's nftables tables and exit
               --log-level L     trace, debug, info (default), warn, error
-              --gc-grace S      seconds an orphaned pod (netns gone) must stay orphaned before its DEL (default 60)
-              --gc-interval S   seconds between leak collections (default 600; one runs at start)
+              --gc-grace S      seconds an orphaned pod (netns gone) must stay orphaned before its DEL (default ${DEFAULT_GC_GRACE_MS / 1000})
+              --gc-interval S   seconds between leak collections (default ${DEFAULT_GC_INTERVAL_MS / 1000}; one runs at start)
               --backend B       overlay between nodes: vxlan (default) or host-gw (nodes on one L2 segment)
               --cluster-cidr C  pod CIDRs not masqueraded, comma separated (default: every Node's podCIDRs)
-              --cni-conf-dir D  where the agent writes this node's conflist (default /etc/cni/net.d)
+              --cni-conf-dir D  where the agent writes this node's conflist (default ${DEFAULT_CNI_CONF_DIR})
               --vni N           VXLAN network identifier (default 4096)
               --vxlan-port P    VXLAN UDP port (default 4789)
               --underlay-mtu M  MTU of the node's link (default: read from the link holding the InternalIP)

@@ -1,6 +1,9 @@
 // The cinch CLI. Each subcommand imports what it needs on demand: `cinch version` must not pay for
 // the Kubernetes client, and the agent must not pay for explain.
 import { parseFlags, UsageError, USAGE } from './args.js'
+import {
+  CONFLIST_FILE, DEFAULT_AGENT_SOCKET, DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_METRICS_ADDR, DEFAULT_STATE_DIR,
+} from '../lib/state/defaults.js'
 
 const VERSION = '0.1.0'
 
@@ -52,13 +55,13 @@ async function agent(argv: string[]): Promise<number> {
     manifests: f.manifests,
     once: f.once,
     node: f.node,
-    stateDir: f['state-dir'] ?? '/var/lib/cinch',
-    socket: f.socket ?? '/run/cinch/agent.sock',
+    stateDir: f['state-dir'] ?? DEFAULT_STATE_DIR,
+    socket: f.socket ?? DEFAULT_AGENT_SOCKET,
     failOpen: f['fail-open'],
-    metricsAddr: f['metrics-addr'] ?? '127.0.0.1:9476',
+    metricsAddr: f['metrics-addr'] ?? DEFAULT_METRICS_ADDR,
     // The conflist the overlay writes is the one IPAM GC reads, unless told otherwise.
-    cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? '/etc/cni/net.d'}/10-cinch.conflist`,
-    cniBinDir: f['cni-bin-dir'] ?? '/opt/cni/bin',
+    cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE}`,
+    cniBinDir: f['cni-bin-dir'] ?? DEFAULT_CNI_BIN_DIR,
     cleanup: f.cleanup,
     logLevel: f['log-level'],
     gcGraceMs: seconds(f['gc-grace'], '--gc-grace'),
@@ -98,7 +101,7 @@ async function status(argv: string[]): Promise<number> {
   const f = parseFlags(argv, { 'metrics-addr': { type: 'string' }, json: { type: 'boolean' } })
   if (f.help) return (process.stdout.write(USAGE), 0)
   const { fetchStatus, statusText } = await import('./status.js')
-  const s = await fetchStatus(f['metrics-addr'] ?? '127.0.0.1:9476')
+  const s = await fetchStatus(f['metrics-addr'] ?? DEFAULT_METRICS_ADDR)
   process.stdout.write(f.json ? JSON.stringify(s, null, 2) + '\n' : statusText(s))
   return s.ready ? 0 : 1
 }
@@ -136,8 +139,10 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
-    // The daemon resolves only on SIGTERM; one-shot commands may leave watchers or sockets behind.
-    if (process.argv[2] !== 'agent' || code !== 0 || process.argv.includes('--once') || process.argv.includes('--cleanup')) setImmediate(() => process.exit(code))
+    // Every command has closed what it owns once it resolves (the agent: on SIGTERM/SIGINT). Exit
+    // now rather than wait on what is not ours to close: a child process still running (a leak
+    // GC's DEL), a watcher of a library.
+    setImmediate(() => process.exit(code))
   },
   (err) => {
     process.stderr.write(`${(err as Error).stack ?? err}\n`)

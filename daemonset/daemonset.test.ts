@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import * as k8s from '@kubernetes/client-node'
 import { USAGE } from '../cli/args.js'
+import { DEFAULT_AGENT_SOCKET, DEFAULT_CNI_BIN_DIR as AGENT_CNI_BIN_DIR, DEFAULT_STATE_DIR } from '../lib/state/defaults.js'
 import { DEFAULT_CNI_BIN_DIR, DEFAULT_PREFIX } from '../cli/install/install.js'
 import { DEFAULT_DATA_DIR } from '../ipam/store-disk.js'
 import { KubeSource } from '../policy-agent/sources/kube.js'
@@ -37,8 +38,8 @@ const flagsOf = (c: any): [string, string][] =>
   )
 const argValue = (c: any, flag: string): string | undefined => flagsOf(c).find(([f]) => f === `--${flag}`)?.[1]
 
-// The CLI's flag defaults (`f['state-dir'] ?? '/var/lib/cinch'`), read from cli/main.ts.
-const cliDefaults = Object.fromEntries([...readFileSync(join(root, 'cli/main.ts'), 'utf8').matchAll(/f\['([\w-]+)'\] \?\? '([^']+)'/g)].map((m) => [m[1], m[2]]))
+// The CLI's flag defaults, from the module cli/main.ts takes them from.
+const cliDefaults: Record<string, string> = { 'state-dir': DEFAULT_STATE_DIR, socket: DEFAULT_AGENT_SOCKET, 'cni-bin-dir': AGENT_CNI_BIN_DIR }
 const bridgeSchema = JSON.parse(readFileSync(join(root, 'plugins/cinch-bridge/schema.json'), 'utf8'))
 const pluginDefaults = { stateDir: bridgeSchema.properties.stateDir.default as string, agentSocket: bridgeSchema.properties.agentSocket.default as string }
 

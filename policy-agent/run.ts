@@ -1,10 +1,12 @@
-// `cinch agent`: wires a source, the agent loop, the socket, HTTP and IPAM GC together.
+// `cinch agent`: wires a source, the agent loop, the socket, HTTP and the leak GC together, and
+// stops them all promptly on SIGTERM (the DaemonSet's rolling update, a node drain).
 import { pino, type Logger } from 'pino'
 import { hostname } from 'node:os'
-import type { Server } from 'node:net'
+import type { Server as HttpServer } from 'node:http'
 import { Agent } from './agent.js'
 import { Applier } from './apply/applier.js'
-import { collectLeaks } from './apply/gc.js'
+import { startLeakCollector } from './gc/collector.js'
+import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS } from '../lib/state/defaults.js'
 import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.js'
 import { listTableJson } from '../lib/nft/index.js'
 import { ManifestSource } from './sources/manifests.js'
@@ -43,7 +45,7 @@ async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
   return new KubeSource({ onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying') })
 }
 
-/** Runs the agent; resolves with the exit code (--once, --cleanup) or never (daemon). */
+/** Runs the agent; resolves with the exit code (--once, --cleanup), or 0 once stopped by a signal. */
 export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'cinch-agent' } })
   const node = opts.node ?? process.env.NODE_NAME ?? hostname()
@@ -85,37 +87,68 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     invalidPolicies: agent.last?.invalid ?? [],
     sourceProblems: source.problems(),
   })
+  // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
+  const stop = onStopSignal(log, agent)
   // Serve health before the first sync so /readyz can say "not yet" during a long first list.
   const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status })
+  stop.add(() => closeHttp(http))
   // The socket opens only after the first sync: until then cinch-bridge finds nobody listening
   // and does not wait, and its pods are dropped by the fail-closed rule once the table exists.
-  await agent.start()
-  const socket: Server = await startSocketServer({ path: opts.socket, log, sync: (reason) => agent.requestSync(reason) })
+  await Promise.race([agent.start(), stop.stopped])
+  if (stop.isStopping()) return stop.stopped
+  const socket = await startSocketServer({ path: opts.socket, log, sync: (reason) => agent.requestSync(reason) })
+  stop.add(() => socket.close())
+  if (stop.isStopping()) return stop.stopped
   log.info({ node, socket: opts.socket, metrics: opts.metricsAddr }, 'agent ready')
 
-  const gc = async () => {
-    try {
-      const out = await collectLeaks({ stateDir: opts.stateDir, cniConf: opts.cniConf, cniBinDir: opts.cniBinDir, graceMs: opts.gcGraceMs ?? 60_000 })
-      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
-      if (out.removedRecords.length) void agent.requestSync('stale attachments removed').catch(() => {})
-    } catch (err) {
-      log.warn({ err }, 'IPAM GC failed')
-    }
-  }
-  void gc()
-  const gcTimer = setInterval(gc, opts.gcIntervalMs ?? 10 * 60_000)
-  gcTimer.unref()
-
-  return new Promise<number>((resolve) => {
-    const shutdown = (sig: string) => {
-      // Rules stay in the kernel on exit: a restarting agent must not open the node.
-      log.info({ sig }, 'stopping; rules stay in force')
-      clearInterval(gcTimer)
-      socket.close()
-      http.close()
-      void agent.stop().finally(() => resolve(0))
-    }
-    process.once('SIGTERM', () => shutdown('SIGTERM'))
-    process.once('SIGINT', () => shutdown('SIGINT'))
+  const gc = startLeakCollector({
+    stateDir: opts.stateDir, cniConf: opts.cniConf, cniBinDir: opts.cniBinDir,
+    graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS, intervalMs: opts.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS,
+    log, onRemoved: () => void agent.requestSync('stale attachments removed').catch(() => {}),
   })
+  stop.add(async () => gc.stop())
+  return stop.stopped
+}
+
+/** http.Server.close() waits for keep-alive clients; a stopping agent closes them. */
+function closeHttp(http: HttpServer): Promise<void> {
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()))
+  http.closeAllConnections()
+  return closed
+}
+
+/** How long closing may take before the agent exits anyway (the DaemonSet's grace is 30 s). */
+const STOP_DEADLINE_MS = 2000
+
+/**
+ * On the first SIGTERM or SIGINT: run the closers (newest first), stop the agent, resolve
+ * `stopped` with 0. A second signal gets Node's default: immediate exit. The rules stay in the
+ * kernel: a restarting agent must not open the node. A closer added while stopping runs at once.
+ */
+function onStopSignal(log: Logger, agent: Agent) {
+  const closers: (() => Promise<void>)[] = []
+  let stopping = false
+  let resolveStopped!: (code: number) => void
+  const stopped = new Promise<number>((r) => (resolveStopped = r))
+  const shutdown = async (sig: string) => {
+    stopping = true
+    log.info({ sig }, 'stopping; rules stay in force')
+    const t0 = performance.now()
+    const all = Promise.allSettled([...closers.reverse().map((c) => c()), agent.stop()])
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_DEADLINE_MS)))
+    const outcome = await Promise.race([all, late])
+    clearTimeout(timer)
+    if (outcome === 'late') log.warn({ deadlineMs: STOP_DEADLINE_MS }, 'closing took too long; exiting anyway')
+    else for (const r of outcome) if (r.status === 'rejected') log.warn({ err: r.reason }, 'closing failed')
+    log.info({ ms: Math.round(performance.now() - t0) }, 'stopped')
+    resolveStopped(0)
+  }
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+  const add = (closer: () => Promise<void>) => {
+    if (!stopping) return void closers.push(closer)
+    void closer().catch((err) => log.warn({ err }, 'closing failed'))
+  }
+  return { add, stopped, isStopping: () => stopping }
 }

@@ -10,6 +10,7 @@
 // `gcMinAgeSeconds` (ipam/ipam.ts collectGarbage); host-local has no such guard.
 import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { delegateDel, delegateGc, describeError, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
 import { listAttachments, removeAttachmentSync, type AttachmentRecord } from '../../lib/state/attachments.js'
 
@@ -19,7 +20,8 @@ export interface GcOptions {
   cniConf: string
   cniBinDir: string
   graceMs: number
-  sleep?: (ms: number) => Promise<void>
+  /** Aborts the grace wait and any step not yet begun (agent shutdown); the promise then rejects. */
+  signal?: AbortSignal
 }
 
 export interface GcOutcome {
@@ -73,14 +75,16 @@ const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
 
 /** Cleans up orphans seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const { signal } = opts
   const first = new Set(orphaned(await listAttachments(opts.stateDir)).map(key))
-  await sleep(opts.graceMs)
+  // Abortable, so a pending grace period never holds a stopping agent (SIGTERM).
+  await sleep(opts.graceMs, undefined, { signal })
   // Recheck: only what was orphaned both times, and still is, goes.
   const removedRecords = orphaned(await listAttachments(opts.stateDir)).filter((r) => first.has(key(r)))
   const main = await readMainPlugin(opts.cniConf)
   const failedDels: string[] = []
   for (const r of removedRecords) {
+    signal?.throwIfAborted() // what is left is found again by the next agent's collection
     if (main && (!r.network || r.network === main.network)) {
       try {
         await delegateDel(main.type, main.conf, env(opts.cniBinDir, r))
@@ -102,6 +106,7 @@ export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
     cniVersion: isVersionAtLeast(String(main.conf.cniVersion ?? '0.0.0'), '1.1.0') ? main.conf.cniVersion : '1.1.0',
     'cni.dev/valid-attachments': mine.map((r) => ({ containerID: r.containerId, ifname: r.ifName })),
   }
+  signal?.throwIfAborted()
   await delegateGc(main.ipamType, conf, env(opts.cniBinDir))
   return { removedRecords, failedDels, validAttachments: valid.length, ipamType: main.ipamType }
 }

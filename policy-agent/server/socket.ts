@@ -1,20 +1,25 @@
-// The agent's unix socket (lib/state/README.md): cinch-bridge sends one JSON line per ADD/DEL and waits
-// for one line back. For ADD we answer {"ok":true} only once a sync that read the pod's attachment
-// record has put its rules in the kernel, so the pod is never reachable before its policy.
-import { createServer, type Server, type Socket } from 'node:net'
-import { mkdir, rm } from 'node:fs/promises'
-import { dirname } from 'node:path'
+// The agent's unix socket (lib/state/protocol.ts): cinch-bridge sends one request line per ADD/DEL
+// and waits for one line back. For ADD we answer {"ok":true} only once a sync that read the pod's
+// attachment record has put its rules in the kernel, so the pod is never reachable before its policy.
+//
+// Every client is hostile until its line has passed the protocol's checks, and none may hurt
+// another or the agent:
+// - a line is read into at most MAX_LINE_BYTES; a longer one, bytes that are not UTF-8, or a line
+//   that fails validation get an error reply and the connection is closed;
+// - the whole line must arrive within requestTimeoutMs of the connection (a slow trickle does not
+//   extend it); one request per connection, so at most one pending request each;
+// - at most maxConnections are open: a new one evicts the oldest that has not sent its request yet
+//   (a client that has sent one is waiting for its answer and is never evicted), or is turned away
+//   when every slot waits for an answer. So idle connections cannot exhaust file descriptors, and a
+//   real plugin, which writes its line as soon as it connects, still gets in.
+import { createServer, type Socket } from 'node:net'
 import type { Logger } from 'pino'
+import { decodeRequest, encodeReply, LineReader, MAX_LINE_BYTES, type AgentReply, type AgentRequest } from '../../lib/state/protocol.js'
+import { prepareSocketPath, restrictSocketFile } from './socket-path.js'
 import type { SyncReport } from '../agent.js'
 
-export interface SocketNotice {
-  op: 'add' | 'del'
-  containerId: string
-  ifName: string
-  podNamespace?: string
-  podName?: string
-  ips?: string[]
-}
+/** The bounds the README's Reliability section states. */
+export const SOCKET_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxConnections: 128, requestTimeoutMs: 5000 } as const
 
 export interface SocketServerOptions {
   path: string
@@ -23,15 +28,18 @@ export interface SocketServerOptions {
   sync: (reason: string) => Promise<SyncReport>
 }
 
-/** Answers one notice; never throws (the reply carries the error). */
-export async function answerNotice(n: SocketNotice, sync: SocketServerOptions['sync']): Promise<{ ok: boolean; error?: string }> {
-  if ((n.op !== 'add' && n.op !== 'del') || !n.containerId || !n.ifName) {
-    return { ok: false, error: 'expected {"op":"add"|"del","containerId","ifName",...}' }
-  }
+export interface SocketServer {
+  /** Stops accepting, answers waiting clients "agent stopping", drops the rest; removes the socket file. */
+  close(): Promise<void>
+}
+
+/** Answers one valid request; never throws (the reply carries the error). */
+export async function answerRequest(req: AgentRequest, sync: SocketServerOptions['sync']): Promise<AgentReply> {
+  const pod = req.op === 'add' ? ` ${req.podNamespace}/${req.podName}` : ''
   try {
-    const report = await sync(`${n.op} ${n.podNamespace ?? ''}/${n.podName ?? ''} ${n.containerId}/${n.ifName}`)
-    if (n.op === 'add' && !report.attachments.includes(`${n.containerId}/${n.ifName}`)) {
-      return { ok: false, error: `no attachment record for ${n.containerId}/${n.ifName} in the state directory` }
+    const report = await sync(`${req.op}${pod} ${req.containerId}/${req.ifName}`)
+    if (req.op === 'add' && !report.attachments.includes(`${req.containerId}/${req.ifName}`)) {
+      return { ok: false, error: `no attachment record for ${req.containerId}/${req.ifName} in the state directory` }
     }
     return { ok: true }
   } catch (err) {
@@ -39,41 +47,138 @@ export async function answerNotice(n: SocketNotice, sync: SocketServerOptions['s
   }
 }
 
-function serve(conn: Socket, opts: SocketServerOptions): void {
-  let buf = ''
-  conn.setEncoding('utf8')
-  conn.on('error', () => {}) // the plugin may give up (timeout) and close first
-  conn.on('data', (chunk: string) => {
-    buf += chunk
-    let nl: number
-    while ((nl = buf.indexOf('\n')) !== -1) {
-      const line = buf.slice(0, nl).trim()
-      buf = buf.slice(nl + 1)
-      if (!line) continue
-      let notice: SocketNotice
-      try {
-        notice = JSON.parse(line)
-      } catch {
-        conn.write(JSON.stringify({ ok: false, error: 'invalid JSON' }) + '\n')
-        continue
-      }
-      const t0 = performance.now()
-      void answerNotice(notice, opts.sync).then((reply) => {
-        opts.log.info({ op: notice.op, containerId: notice.containerId, ifName: notice.ifName, pod: `${notice.podNamespace ?? ''}/${notice.podName ?? ''}`, ...reply, ms: Math.round(performance.now() - t0) }, 'socket notice')
-        if (!conn.destroyed) conn.write(JSON.stringify(reply) + '\n')
-      })
-    }
-  })
+interface Conn {
+  sock: Socket
+  /** True once the request line is in: the client waits for its answer. */
+  answering: boolean
+  /** Set by the first reply: a late answer after "agent stopping" must not write again. */
+  replied: boolean
+  deadline: NodeJS.Timeout
 }
 
-/** Listens on the unix socket, replacing a stale socket file left by a previous agent. */
-export async function startSocketServer(opts: SocketServerOptions): Promise<Server> {
-  await mkdir(dirname(opts.path), { recursive: true })
-  await rm(opts.path, { force: true })
-  const server = createServer((conn) => serve(conn, opts))
+/** Logs refused clients at most once per interval, with a count: a flood must not become a log flood. */
+function refusalLog(log: Logger, intervalMs = 10_000): (reason: string) => void {
+  let last = 0
+  let suppressed = 0
+  return (reason) => {
+    const now = Date.now()
+    if (now - last < intervalMs) return void suppressed++
+    log.warn({ reason, suppressedSinceLast: suppressed }, 'socket client refused')
+    last = now
+    suppressed = 0
+  }
+}
+
+/** Listens on the unix socket (mode 0600), replacing a stale socket file left by a dead agent. */
+export async function startSocketServer(opts: SocketServerOptions): Promise<SocketServer> {
+  const { log } = opts
+  const conns = new Map<Socket, Conn>() // insertion order = age, for eviction
+  const refused = refusalLog(log)
+  let closing = false
+
+  // Replies, then closes: the client's further bytes are never read (one request per connection).
+  const finish = (c: Conn, reply: AgentReply) => {
+    clearTimeout(c.deadline)
+    if (c.replied || c.sock.destroyed) return
+    c.replied = true
+    c.sock.end(encodeReply(reply), () => c.sock.destroy())
+  }
+  const refuse = (c: Conn, reason: string) => {
+    refused(reason)
+    finish(c, { ok: false, error: reason })
+  }
+
+  const onRequest = (c: Conn, line: string) => {
+    let req: AgentRequest
+    try {
+      req = decodeRequest(line)
+    } catch (err) {
+      return refuse(c, `invalid request: ${(err as Error).message}`)
+    }
+    const t0 = performance.now()
+    // answerRequest never rejects; the catch is for a throw in logging or writing.
+    void answerRequest(req, opts.sync).then((reply) => {
+      log.info({ op: req.op, containerId: req.containerId, ifName: req.ifName, ...reply, ms: Math.round(performance.now() - t0) }, 'socket request')
+      finish(c, reply)
+    }).catch((err) => {
+      log.error({ err }, 'socket reply failed')
+      c.sock.destroy()
+    })
+  }
+
+  const accept = (sock: Socket) => {
+    sock.on('error', () => {}) // a client may vanish at any point; 'close' cleans up
+    if (closing) return void sock.destroy()
+    if (conns.size >= SOCKET_LIMITS.maxConnections) {
+      const idle = [...conns.values()].find((c) => !c.answering)
+      if (!idle) {
+        refused('too many connections waiting for an answer')
+        return void sock.end(encodeReply({ ok: false, error: 'agent busy: too many requests waiting, try again' }), () => sock.destroy())
+      }
+      refuse(idle, 'connection evicted: too many connections; send the request right after connecting')
+      conns.delete(idle.sock) // its slot is free now, even while its reply drains
+    }
+    const c: Conn = {
+      sock,
+      answering: false,
+      replied: false,
+      deadline: setTimeout(() => refuse(c, `no complete request line within ${SOCKET_LIMITS.requestTimeoutMs} ms`), SOCKET_LIMITS.requestTimeoutMs),
+    }
+    conns.set(sock, c)
+    const reader = new LineReader()
+    const onData = (chunk: Buffer) => {
+      let line: string | undefined
+      try {
+        line = reader.push(chunk)
+      } catch (err) {
+        sock.off('data', onData)
+        return refuse(c, `invalid request: ${(err as Error).message}`)
+      }
+      if (line === undefined) return
+      sock.off('data', onData)
+      sock.pause()
+      c.answering = true
+      clearTimeout(c.deadline)
+      onRequest(c, line)
+    }
+    sock.on('data', onData)
+    sock.on('close', () => {
+      clearTimeout(c.deadline)
+      if (conns.get(sock) === c) conns.delete(sock)
+    })
+  }
+
+  await prepareSocketPath(opts.path)
+  const server = createServer((sock) => {
+    try {
+      accept(sock)
+    } catch (err) {
+      log.error({ err }, 'socket accept failed')
+      sock.destroy()
+    }
+  })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(opts.path, () => (server.off('error', reject), resolve()))
+    try {
+      restrictSocketFile(opts.path) // listen() has bound the file synchronously: before any client gets in
+    } catch (err) {
+      server.close()
+      reject(new Error(`restrict ${opts.path} to 0600`, { cause: err }))
+    }
   })
-  return server
+  // Accept errors (EMFILE, ...) after start must not throw from an unhandled 'error' event.
+  server.on('error', (err) => log.error({ err }, 'agent socket error'))
+
+  return {
+    close: () => {
+      closing = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const c of conns.values()) {
+        if (c.answering) finish(c, { ok: false, error: 'agent stopping; try again' })
+        else c.sock.destroy()
+      }
+      return closed
+    },
+  }
 }

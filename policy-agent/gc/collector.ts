@@ -1,0 +1,43 @@
+// Runs the leak collection (leaks.ts) at start and then every `intervalMs`, one run at a time: the
+// next is scheduled when the last one ends, so a long grace period never stacks runs. stop() cancels
+// the pending timer and aborts a run waiting out its grace period, so nothing here holds a stopping
+// agent open.
+import type { Logger } from 'pino'
+import { collectLeaks, type GcOptions } from './leaks.js'
+
+export interface LeakCollectorOptions extends Omit<GcOptions, 'signal'> {
+  intervalMs: number
+  log: Logger
+  /** Called after a run removed records, so the rules drop the pods that are gone. */
+  onRemoved: () => void
+}
+
+export interface LeakCollector {
+  stop(): void
+}
+
+export function startLeakCollector(opts: LeakCollectorOptions): LeakCollector {
+  const { log, intervalMs, onRemoved, ...gc } = opts
+  const abort = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+
+  const run = async () => {
+    try {
+      const out = await collectLeaks({ ...gc, signal: abort.signal })
+      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
+      if (out.removedRecords.length) onRemoved()
+    } catch (err) {
+      if (abort.signal.aborted) return // stopping: the next agent collects again
+      log.warn({ err }, 'leak GC failed')
+    }
+    if (!abort.signal.aborted) timer = setTimeout(() => void run(), intervalMs)
+  }
+  void run()
+
+  return {
+    stop() {
+      abort.abort()
+      clearTimeout(timer)
+    },
+  }
+}
