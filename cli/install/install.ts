@@ -11,6 +11,9 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync,
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { copyFileDurable, fsyncPath, linkOrCopy, symlinkAtomic, writeFileAtomic } from './atomic.js'
+import { wrapperScript } from './wrapper.js'
+
+export { wrapperScript }
 
 export const DEFAULT_PREFIX = '/opt/cinch'
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin'
@@ -61,12 +64,6 @@ export function readPackageManifest(dir: string): PackageManifest {
   }
   if (m.name !== 'cinch' || !/^[\w.+-]+$/.test(m.id ?? '') || !Array.isArray(m.files)) throw new Error(`${path}: not a cinch package manifest`)
   return m
-}
-
-/** The wrapper the runtime execs: a POSIX sh script, so the host needs no Node of its own. */
-export function wrapperScript(prefix: string, command: string): string {
-  // `exec` replaces the shell: the runtime's signals and exit code reach node directly.
-  return `#!/bin/sh\n# placed by cinch install; removed by cinch uninstall\nexec ${prefix}/current/node ${prefix}/current/lib/${command}.cjs "$@"\n`
 }
 
 export function readInstalledState(prefix: string): InstalledState | undefined {

@@ -27,20 +27,28 @@ export function buildPackage(t: ExecutionContext): string {
 
 /**
  * A copy of `pkg` (hard links) whose cinch-bridge and cinch-ipam announce `tag` on stderr when
- * they start, with its manifest re-digested: another version as far as install can tell.
+ * they start, with its manifest re-digested: another version as far as install can tell. With
+ * `runtime`, its `node` differs too: a sh script that marks the environment with `tag` and execs
+ * the real runtime, so a bundle can tell which version's runtime started it
+ * ("cinch-package <bundle tag> runtime <runtime tag>").
  */
-export function packageVariant(t: ExecutionContext, pkg: string, tag: string): string {
+export function packageVariant(t: ExecutionContext, pkg: string, tag: string, o: { runtime?: boolean } = {}): string {
   const out = join(tempDir(t), 'pkg')
   execFileSync('cp', ['-al', pkg, out])
   const m = JSON.parse(readFileSync(join(pkg, 'manifest.json'), 'utf8'))
-  for (const f of m.files) {
-    if (!/^lib\/cinch-(bridge|ipam)\.cjs$/.test(f.path)) continue
+  const rewrite = (f: { path: string; mode: number; sha256: string }, data: Buffer | string) => {
     const path = join(out, f.path)
-    const data = readFileSync(path)
     rmSync(path) // break the hard link: the original package stays as it was
     writeFileSync(path, data, { mode: f.mode })
-    appendFileSync(path, `\nprocess.stderr.write(${JSON.stringify(`cinch-package ${tag}\n`)})\n`)
     f.sha256 = createHash('sha256').update(readFileSync(path)).digest('hex')
+  }
+  for (const f of m.files) {
+    if (/^lib\/cinch-(bridge|ipam)\.cjs$/.test(f.path)) {
+      const mark = `process.stderr.write(${JSON.stringify(`cinch-package ${tag} runtime `)} + (process.env.CINCH_FAKE_RUNTIME ?? 'base') + '\\n')`
+      rewrite(f, Buffer.concat([readFileSync(join(pkg, f.path)), Buffer.from(`\n${mark}\n`)]))
+    } else if (f.path === 'node' && o.runtime) {
+      rewrite(f, `#!/bin/sh\nCINCH_FAKE_RUNTIME=${tag} exec ${join(pkg, 'node')} "$@"\n`)
+    }
   }
   m.id = `${m.version}-${tag}`
   rmSync(join(out, 'manifest.json'))
