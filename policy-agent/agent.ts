@@ -1,17 +1,20 @@
-// The agent loop: sources -> ClusterState -> compile -> render -> apply, then conntrack cleanup.
-// One sync runs at a time; requests arriving meanwhile are coalesced into the next sync, so a burst
-// of events costs one transaction, and each caller learns when a sync that began after its request
-// (and so saw its change) is in the kernel.
+// The agent loop: sources -> ClusterState -> compile -> render -> apply. One sync runs at a time;
+// requests arriving meanwhile are coalesced into the next sync, so a burst of events costs one
+// transaction, and each caller learns when a sync that began after its request (and so saw its
+// change) is in the kernel. Only what the rules need sits on that path (attachment records,
+// compile, one nft transaction): the overlay (routes, conflist) and the conntrack cleanup each run
+// beside it in their own lane, at most one run at a time, the next taking the newest state, so
+// neither a slow node change nor a table of 100k flows can hold back a pod's ADD.
 import type { Logger } from 'pino'
 import { Compiler } from './compile/index.js'
-import type { LocalPod } from './model/cluster.js'
+import type { LocalPod, Node } from './model/cluster.js'
 import type { Source } from './sources/types.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
 import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
-import { removeDeniedFlows } from './apply/conntrack.js'
+import { ConntrackCleaner, type CleanupReport } from './conntrack/cleaner.js'
 
 export interface AgentOptions {
   source: Source
@@ -24,11 +27,13 @@ export interface AgentOptions {
    * Bursts coalesce anyway: events that arrive while a sync runs are all served by the next one.
    */
   debounceMs?: number
-  /** Remove conntrack entries of flows the new rules deny (default true). */
+  /** Remove conntrack entries of flows the new rules deny, in the background (default true). */
   conntrackCleanup?: boolean
+  /** Every conntrack cleanup pass, when it ends (metrics). */
+  onCleanup?: (report: CleanupReport) => void
   applier?: Applier
   onSynced?: (report: SyncReport) => void
-  /** Node-driven work (overlay routes, conflist): run on every sync, before the policy. */
+  /** Node-driven work (overlay routes, conflist): started by every sync once its rules are in, never awaited by it. */
   overlay?: Pick<OverlayController, 'sync'>
 }
 
@@ -41,6 +46,8 @@ export interface SyncReport {
   /** `<containerId>/<ifName>` of every attachment this sync programmed. */
   attachments: string[]
   invalid: { policy: string; reason: string }[]
+  /** Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited. */
+  steps: { records: number; compile: number; apply: number }
 }
 
 interface Waiter {
@@ -58,11 +65,15 @@ export class Agent {
   #running = false
   #timer?: NodeJS.Timeout
   #stopped = false
+  readonly #cleaner: ConntrackCleaner
+  #overlayNext?: Node[]
+  #overlayRun?: Promise<void>
   last?: SyncReport
   lastError?: { at: Date; message: string }
 
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen })
+    this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
   }
 
   /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
@@ -96,10 +107,8 @@ export class Agent {
         this.#pending = []
         this.#reasons.clear()
         try {
-          const { report, cleanup } = await this.#sync(reason)
+          const report = await this.#sync(reason)
           for (const w of waiters) w.resolve(report)
-          // After the replies: a waiting CNI ADD must not pay for the conntrack walk.
-          await cleanup()
         } catch (err) {
           this.lastError = { at: new Date(), message: (err as Error).message }
           this.opts.log.error({ err, reason }, 'sync failed')
@@ -132,48 +141,65 @@ export class Agent {
     return records
   }
 
-  async #sync(reason: string): Promise<{ report: SyncReport; cleanup: () => Promise<void> }> {
+  async #sync(reason: string): Promise<SyncReport> {
     const log = this.opts.log.child({ sync: reason })
+    const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10
     const t0 = performance.now()
     const records = await this.#readRecords(log)
     const localPods = toLocalPods(records)
     const state = this.opts.source.state()
-    // An overlay failure (one bad Node, a device the kernel refuses) must not hold the policy back:
-    // the rules protect the pods this node already runs, whatever the routes to other nodes.
-    try {
-      await this.opts.overlay?.sync(state.nodes.values())
-    } catch (err) {
-      log.warn({ err }, 'overlay sync failed; policy applied anyway')
-    }
+    const steps = { records: ms(t0), compile: 0, apply: 0 }
+    let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
+    steps.compile = ms(t)
     for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, 'invalid NetworkPolicy skipped')
+    t = performance.now()
     const apply = await this.applier.apply(ir)
+    steps.apply = ms(t)
     const durationMs = performance.now() - t0
     const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
-    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid }
+    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps }
     this.last = report
     this.lastError = undefined
     log.info(
-      { mode: apply.mode, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10 },
+      { mode: apply.mode, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
       'rules applied',
     )
     this.opts.onSynced?.(report)
-    const cleanup = async () => {
-      if (apply.mode === 'none' || this.opts.conntrackCleanup === false) return
-      const localIps = new Set(localPods.flatMap((p) => p.ips))
-      try {
-        const ended = await removeDeniedFlows(state, localIps)
-        if (ended.length) log.info({ flows: ended }, 'ended connections the new rules deny')
-      } catch (err) {
-        log.warn({ err }, 'conntrack cleanup failed')
-      }
+    this.#startOverlay(state.nodes.values(), log)
+    if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
+      this.#cleaner.request({ state, localIps: localPods.flatMap((p) => p.ips) })
     }
-    return { report, cleanup }
+    return report
   }
 
+  /**
+   * The overlay's lane: one run at a time, the next with the newest Nodes. Not awaited by the
+   * sync: routes to other nodes do not protect this node's pods, and a slow or failing overlay
+   * (one bad Node, a device the kernel refuses) must not hold the policy or an ADD back.
+   */
+  #startOverlay(nodes: Iterable<Node>, log: Logger): void {
+    const overlay = this.opts.overlay
+    if (!overlay) return
+    this.#overlayNext = [...nodes]
+    this.#overlayRun ??= (async () => {
+      while (this.#overlayNext) {
+        const next = this.#overlayNext
+        this.#overlayNext = undefined
+        try {
+          await overlay.sync(next)
+        } catch (err) {
+          log.warn({ err }, 'overlay sync failed; policy applied anyway')
+        }
+      }
+    })().finally(() => (this.#overlayRun = undefined))
+  }
+
+  /** Stops syncing; the running conntrack pass is cancelled, the running overlay run finishes (--once needs its conflist). */
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()
   }
 }

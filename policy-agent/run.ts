@@ -67,7 +67,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const metrics = createMetrics({ appliedIr: () => applier.applied })
   // The conflist it writes points cinch-bridge at this agent's state directory and socket.
   const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, overlay, onSynced: (r) => metrics.recordSync(r) })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, overlay, onSynced: (r) => metrics.recordSync(r), onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()

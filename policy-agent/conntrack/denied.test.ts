@@ -1,46 +1,58 @@
 import { describe, expect, it } from 'vitest'
-import { deniedFlows, parseConntrack, type ConntrackFlow } from './conntrack.js'
+import { deniedEntries, isLive } from './denied.js'
 import { emptyClusterState } from '../model/cluster.js'
+import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
-describe('parseConntrack', () => {
-  it('reads the original direction of tcp, udp and ipv6 entries and skips others', () => {
-    const text = [
-      'ipv4     2 tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=40228 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=40228 [ASSURED] mark=0 use=1',
-      'ipv4     2 udp      17 29 src=10.0.0.3 dst=10.0.0.2 sport=5000 dport=81 [UNREPLIED] src=10.0.0.2 dst=10.0.0.3 sport=81 dport=5000 mark=0 use=1',
-      'ipv6     10 tcp      6 119 SYN_SENT src=fd00::1 dst=fd00::2 sport=1234 dport=443 [UNREPLIED] src=fd00::2 dst=fd00::1 sport=443 dport=1234 mark=0 use=1',
-      'ipv4     2 icmp     1 29 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=7 src=10.0.0.2 dst=10.0.0.1 type=0 code=0 id=7 mark=0 use=1',
-      'conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.',
-    ].join('\n')
-    expect(parseConntrack(text)).toEqual([
-      { family: 'ipv4', protocol: 'TCP', src: '10.0.0.1', dst: '10.0.0.2', sport: 40228, dport: 80 },
-      { family: 'ipv4', protocol: 'UDP', src: '10.0.0.3', dst: '10.0.0.2', sport: 5000, dport: 81 },
-      { family: 'ipv6', protocol: 'TCP', src: 'fd00::1', dst: 'fd00::2', sport: 1234, dport: 443 },
-    ])
+// x/a (10.0.0.2, fd00::2) is isolated for ingress by a deny-all; the node's bridge address is
+// 10.0.0.1 / fd00::1; 10.0.0.3 is another local pod without policy.
+const state = emptyClusterState()
+state.namespaces.set('x', { name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } })
+state.pods.set('x/a', { namespace: 'x', name: 'a', labels: { pod: 'a' }, ips: ['10.0.0.2', 'fd00::2'], nodeName: 'n1', ports: [] })
+state.pods.set('x/b', { namespace: 'x', name: 'b', labels: {}, ips: ['10.0.0.3'], nodeName: 'n1', ports: [] })
+state.policies.set('x/deny-a', { metadata: { namespace: 'x', name: 'deny-a' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress'] } })
+const local = new Set(['10.0.0.2', '10.0.0.3', 'fd00::2'])
+const node = new Set(['10.0.0.1', 'fd00::1'])
+
+/** An entry from src to dst (reply from `via`, the post-DNAT destination, when given). */
+function entry(src: string, dst: string, o: { proto?: number; state?: number; status?: number; via?: string } = {}): CtEntry {
+  const proto = o.proto ?? IPPROTO.TCP
+  const to = o.via ?? dst
+  return {
+    family: src.includes(':') ? 6 : 4,
+    orig: { src, dst, proto, sport: 40000, dport: 80 },
+    reply: { src: to, dst: src, proto, sport: 80, dport: 40000 },
+    status: o.status ?? IPS.SEEN_REPLY | IPS.ASSURED,
+    state: o.state ?? (proto === IPPROTO.TCP ? TCP_CONNTRACK.ESTABLISHED : undefined),
+  }
+}
+const denied = deniedEntries(state, local, node)
+
+describe('deniedEntries', () => {
+  it('ends flows into an isolated pod from another pod, v4 and v6, TCP and UDP', () => {
+    expect([entry('10.0.0.3', '10.0.0.2'), entry('fd00::3', 'fd00::2'), entry('10.0.0.3', '10.0.0.2', { proto: IPPROTO.UDP, status: 0 })].map(denied)).toEqual([true, true, true])
   })
-})
 
-describe('deniedFlows', () => {
-  // x/a (10.0.0.2, fd00::2) is isolated for ingress by a deny-all; the node's bridge address is
-  // 10.0.0.1 / fd00::1; 10.0.0.3 is another local pod without policy.
-  const state = emptyClusterState()
-  state.namespaces.set('x', { name: 'x', labels: { 'kubernetes.io/metadata.name': 'x' } })
-  state.pods.set('x/a', { namespace: 'x', name: 'a', labels: { pod: 'a' }, ips: ['10.0.0.2', 'fd00::2'], nodeName: 'n1', ports: [] })
-  state.pods.set('x/b', { namespace: 'x', name: 'b', labels: {}, ips: ['10.0.0.3'], nodeName: 'n1', ports: [] })
-  state.policies.set('x/deny-a', { metadata: { namespace: 'x', name: 'deny-a' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress'] } })
-  const flow = (src: string, dst: string, family: 'ipv4' | 'ipv6' = 'ipv4'): ConntrackFlow => ({ family, protocol: 'TCP', src, dst, sport: 40000, dport: 80 })
-  const local = new Set(['10.0.0.2', '10.0.0.3', 'fd00::2'])
-  const node = new Set(['10.0.0.1', 'fd00::1'])
-
-  it('ends flows into an isolated pod from another pod, v4 and v6 (addresses compared canonically)', () => {
-    const flows = [flow('10.0.0.3', '10.0.0.2'), flow('fd00:0:0::3', 'fd00:0::2', 'ipv6')]
-    expect(deniedFlows(state, flows, local, node)).toEqual(flows)
+  it('judges a Service connection by where DNAT sent it (the reply\'s source), not the ClusterIP', () => {
+    expect(denied(entry('10.0.0.3', '10.96.0.10', { via: '10.0.0.2' }))).toBe(true)
+    expect(denied(entry('10.0.0.2', '10.96.0.10', { via: '10.0.0.3' }))).toBe(false)
   })
 
   it('never ends a flow the node itself opened: the node always reaches its pods', () => {
-    expect(deniedFlows(state, [flow('10.0.0.1', '10.0.0.2'), flow('fd00::1', 'fd00::2', 'ipv6')], local, node)).toEqual([])
+    expect([entry('10.0.0.1', '10.0.0.2'), entry('fd00::1', 'fd00::2')].map(denied)).toEqual([false, false])
   })
 
-  it('keeps flows no policy denies and flows not touching a local pod', () => {
-    expect(deniedFlows(state, [flow('10.0.0.2', '10.0.0.3'), flow('192.0.2.1', '192.0.2.2')], local, node)).toEqual([])
+  it('keeps flows no policy denies, flows not touching a local pod, and protocols without ports', () => {
+    expect([entry('10.0.0.2', '10.0.0.3'), entry('192.0.2.1', '192.0.2.2'), entry('10.0.0.3', '10.0.0.2', { proto: 1 })].map(denied)).toEqual([false, false, false])
+  })
+
+  it('leaves connections that are over: TCP TIME_WAIT and CLOSE, closed SCTP, dying entries', () => {
+    for (const e of [
+      entry('10.0.0.3', '10.0.0.2', { state: TCP_CONNTRACK.TIME_WAIT }),
+      entry('10.0.0.3', '10.0.0.2', { state: TCP_CONNTRACK.CLOSE }),
+      entry('10.0.0.3', '10.0.0.2', { proto: IPPROTO.SCTP, state: SCTP_CONNTRACK.CLOSED }),
+      entry('10.0.0.3', '10.0.0.2', { status: IPS.DYING }),
+    ]) expect([isLive(e), denied(e)]).toEqual([false, false])
+    // Half-closed TCP still carries data one way.
+    expect(denied(entry('10.0.0.3', '10.0.0.2', { state: TCP_CONNTRACK.FIN_WAIT }))).toBe(true)
   })
 })

@@ -1,61 +1,64 @@
-// Ends connections that a policy change no longer allows. nftables only judges the first packet of
-// a connection (`ct state established,related accept` lets the rest through), so without this an
-// established flow would outlive the policy that denied it. We list the conntrack table, keep the
-// flows touching a local pod, re-decide each one against the new cluster state, and delete the
-// denied ones by their exact tuple (conntrack(8) -D with -s/-d/-p/--sport/--dport).
-import { execFile } from 'node:child_process'
+// Which conntrack entries a policy change must end. nftables only judges the first packet of a
+// connection (`ct state established,related accept` lets the rest through), so an entry the new
+// rules would not have let in outlives its policy unless deleted. Pure: the entries come from
+// lib/net/conntrack.ts, the verdict from compile/decide.ts.
 import { networkInterfaces } from 'node:os'
-import { promisify } from 'node:util'
-import type { ClusterState } from '../model/cluster.js'
+import type { ClusterState, Protocol } from '../model/cluster.js'
 import { decider } from '../compile/index.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
+import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
-const run = promisify(execFile)
-
-export interface ConntrackFlow {
-  family: 'ipv4' | 'ipv6'
-  protocol: 'TCP' | 'UDP' | 'SCTP'
-  src: string
-  dst: string
-  sport: number
-  dport: number
-}
-
-const PROTOCOLS: Record<string, ConntrackFlow['protocol']> = { tcp: 'TCP', udp: 'UDP', sctp: 'SCTP' }
-
-/** Parses `conntrack -L -o extended` lines; the first src/dst/sport/dport are the original direction. */
-export function parseConntrack(text: string): ConntrackFlow[] {
-  const flows: ConntrackFlow[] = []
-  for (const line of text.split('\n')) {
-    const m = /^(ipv4|ipv6)\s+\d+\s+(\w+)\s+\d+\s/.exec(line)
-    if (!m || !PROTOCOLS[m[2]]) continue
-    const field = (k: string) => new RegExp(`\\b${k}=(\\S+)`).exec(line)?.[1]
-    const src = field('src')
-    const dst = field('dst')
-    const sport = Number(field('sport'))
-    const dport = Number(field('dport'))
-    if (!src || !dst || !sport || !dport) continue
-    flows.push({ family: m[1] as ConntrackFlow['family'], protocol: PROTOCOLS[m[2]], src, dst, sport, dport })
-  }
-  return flows
-}
+const PROTOCOLS = new Map<number, Protocol>([[IPPROTO.TCP, 'TCP'], [IPPROTO.UDP, 'UDP'], [IPPROTO.SCTP, 'SCTP']])
 
 /**
- * The flows touching `localIps` (canonical addresses) that the state no longer allows. A flow the
- * node itself opened (source in `nodeIps`) is never denied: what the node sends to its pods takes
- * the output hook, which no cinch rule filters ("the node always reaches its pods", kubelet probes
- * from the bridge gateway address). decide() cannot know that address -- it is no Node InternalIP.
+ * Whether deleting the entry can still matter. A TCP entry in TIME_WAIT or CLOSE carries no more
+ * data (the connection is over; it only absorbs late segments), nor does a closed SCTP
+ * association or an entry the kernel is already destroying. Every UDP entry is live: even one
+ * never answered lets the peer's first reply in as `established`.
  */
-export function deniedFlows(state: ClusterState, flows: ConntrackFlow[], localIps: Set<string>, nodeIps: Set<string> = new Set()): ConntrackFlow[] {
+export function isLive(e: CtEntry): boolean {
+  if (e.status & IPS.DYING) return false
+  if (e.orig.proto === IPPROTO.TCP) return e.state !== TCP_CONNTRACK.TIME_WAIT && e.state !== TCP_CONNTRACK.CLOSE
+  if (e.orig.proto === IPPROTO.SCTP) return e.state !== SCTP_CONNTRACK.CLOSED
+  return true
+}
+
+/** How one flow is judged: the policy saw the original source and, after DNAT, the reply's source. */
+export function flowOf(e: CtEntry): { src: string; dst: string; dport: number; protocol: Protocol } | undefined {
+  const protocol = PROTOCOLS.get(e.orig.proto)
+  if (!protocol) return undefined
+  // A Service connection's original destination is the ClusterIP; the forward hook (and so the
+  // policy) saw the pod it was translated to, which is where the reply comes from.
+  return { src: e.orig.src, dst: e.reply.src, dport: e.reply.sport, protocol }
+}
+
+const MEMO_MAX = 65_536
+
+/**
+ * A predicate over entries: live, touching a local pod (canonical addresses in `localIps`), not
+ * opened by the node itself, and denied by `state`. A flow the node opened (source in `nodeIps`)
+ * is never denied: what the node sends to its pods takes the output hook, which no cinch rule
+ * filters ("the node always reaches its pods", kubelet probes from the bridge gateway address);
+ * decide() cannot know that address -- it is no Node InternalIP. Verdicts are memoized per
+ * (protocol, source, destination, port): 20k flows of one pod to one service cost one decision.
+ */
+export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set()): (e: CtEntry) => boolean {
   const decide = decider(state)
-  return flows.filter((f) => {
-    const src = canonicalIp(f.src, LENIENT) ?? f.src
-    const dst = canonicalIp(f.dst, LENIENT) ?? f.dst
-    if (!localIps.has(src) && !localIps.has(dst)) return false
-    if (nodeIps.has(src)) return false
-    const verdict = decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol })
-    return !verdict.allowed
-  })
+  const memo = new Map<string, boolean>()
+  return (e) => {
+    const f = isLive(e) ? flowOf(e) : undefined
+    if (!f) return false
+    if (!localIps.has(f.src) && !localIps.has(f.dst)) return false
+    if (nodeIps.has(f.src)) return false
+    const key = `${f.protocol} ${f.src} ${f.dst} ${f.dport}`
+    let denied = memo.get(key)
+    if (denied === undefined) {
+      denied = !decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol }).allowed
+      if (memo.size >= MEMO_MAX) memo.clear()
+      memo.set(key, denied)
+    }
+    return denied
+  }
 }
 
 /** Canonical addresses of this network namespace's interfaces: the node's own (the agent is hostNetwork). */
@@ -68,30 +71,5 @@ export function nodeAddresses(): Set<string> {
   return out
 }
 
-async function listFlows(): Promise<ConntrackFlow[]> {
-  const out: ConntrackFlow[] = []
-  for (const family of ['ipv4', 'ipv6']) {
-    const r = await run('conntrack', ['-L', '-o', 'extended', '-f', family], { maxBuffer: 256 << 20 })
-    out.push(...parseConntrack(r.stdout))
-  }
-  return out
-}
-
-async function deleteFlow(f: ConntrackFlow): Promise<void> {
-  const args = ['-D', '-f', f.family, '-p', f.protocol.toLowerCase(), '-s', f.src, '-d', f.dst, '--sport', String(f.sport), '--dport', String(f.dport)]
-  try {
-    await run('conntrack', args)
-  } catch (err) {
-    // conntrack exits 1 when no entry matched: the flow ended by itself meanwhile.
-    if (!/0 flow entries/.test(String((err as { stderr?: string }).stderr))) throw new Error(`conntrack ${args.join(' ')}`, { cause: err })
-  }
-}
-
-/** Removes the conntrack entries of local pods' flows the state now denies; returns them. */
-export async function removeDeniedFlows(state: ClusterState, localIps: Set<string>): Promise<ConntrackFlow[]> {
-  if (localIps.size === 0) return []
-  const local = new Set([...localIps].map((ip) => canonicalIp(ip, LENIENT) ?? ip))
-  const denied = deniedFlows(state, await listFlows(), local, nodeAddresses())
-  for (const f of denied) await deleteFlow(f)
-  return denied
-}
+/** Canonical forms of pod addresses (the entries' addresses are canonical: lib/net formats them). */
+export const canonicalSet = (ips: Iterable<string>): Set<string> => new Set([...ips].map((ip) => canonicalIp(ip, LENIENT) ?? ip))

@@ -4,6 +4,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { listTableJson } from '../../lib/nft/index.js'
 import type { SyncReport } from '../agent.js'
+import type { CleanupReport } from '../conntrack/cleaner.js'
 import type { PolicyIR } from '../compile/ir.js'
 
 export interface KernelFigures {
@@ -47,6 +48,7 @@ export function policyTraffic(ir: PolicyIR, counters: KernelFigures['counters'])
 export interface AgentMetrics {
   registry: Registry
   recordSync(report: SyncReport): void
+  recordCleanup(report: CleanupReport): void
 }
 
 export function createMetrics(opts: { table?: [string, string]; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
@@ -83,6 +85,17 @@ export function createMetrics(opts: { table?: [string, string]; appliedIr: () =>
         for (const t of policyTraffic(ir, (await readKernel()).counters)) this.inc({ policy: t.policy, verdict: t.verdict }, t[field])
       },
     })
+  // Conntrack cleanup runs beside the sync (conntrack/cleaner.ts): its figures are per pass.
+  const ctExamined = new Counter({ name: 'cinch_conntrack_flows_examined_total', help: 'Conntrack entries read by cleanup passes.', registers: [registry] })
+  const ctDeleted = new Counter({ name: 'cinch_conntrack_flows_deleted_total', help: 'Conntrack entries of denied flows deleted.', registers: [registry] })
+  const ctErrors = new Counter({ name: 'cinch_conntrack_cleanup_errors_total', help: 'Deletes the kernel refused, plus cleanup passes that failed as a whole.', registers: [registry] })
+  const ctCut = new Counter({ name: 'cinch_conntrack_cleanup_cut_total', help: 'Cleanup passes ended early by a bound (time, examined, deletes) or by stop.', labelNames: ['by'], registers: [registry] })
+  const ctDuration = new Histogram({
+    name: 'cinch_conntrack_cleanup_duration_seconds',
+    help: 'Time of one conntrack cleanup pass (list, judge, delete).',
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
   byPolicy('cinch_policy_packets_total', 'Packets allowed or dropped per NetworkPolicy (nft counters).', 'packets')
   byPolicy('cinch_policy_bytes_total', 'Bytes allowed or dropped per NetworkPolicy (nft counters).', 'bytes')
   return {
@@ -93,6 +106,13 @@ export function createMetrics(opts: { table?: [string, string]; appliedIr: () =>
       localPods.set(report.localPods.length)
       invalid.reset()
       for (const i of report.invalid) invalid.set({ policy: i.policy, reason: i.reason }, 1)
+    },
+    recordCleanup(report) {
+      ctExamined.inc(report.examined)
+      ctDeleted.inc(report.deleted)
+      ctErrors.inc(report.errors)
+      if (report.cutBy) ctCut.inc({ by: report.cutBy })
+      ctDuration.observe(report.durationMs / 1000)
     },
   }
 }
