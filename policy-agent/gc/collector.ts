@@ -23,7 +23,8 @@ export function startLeakCollector(opts: LeakCollectorOptions): LeakCollector {
 
   const run = async () => {
     try {
-      const out = await collectLeaks({ ...gc, signal: abort.signal })
+      const onOrphans = (keys: string[]) => log.info({ orphans: keys, graceMs: gc.graceMs }, 'orphaned attachments (netns gone); released after the grace period unless they return')
+      const out = await collectLeaks({ ...gc, signal: abort.signal, onOrphans })
       log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
       if (out.removedRecords.length) onRemoved()
     } catch (err) {

@@ -22,6 +22,8 @@ export interface GcOptions {
   graceMs: number
   /** Aborts the grace wait and any step not yet begun (agent shutdown); the promise then rejects. */
   signal?: AbortSignal
+  /** Told the orphans of the first look (`<containerId>/<ifName>`), before the grace wait. */
+  onOrphans?: (keys: string[]) => void
 }
 
 export interface GcOutcome {
@@ -77,6 +79,7 @@ const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   const { signal } = opts
   const first = new Set(orphaned(await listAttachments(opts.stateDir)).map(key))
+  if (first.size) opts.onOrphans?.([...first])
   // Abortable, so a pending grace period never holds a stopping agent (SIGTERM).
   await sleep(opts.graceMs, undefined, { signal })
   // Recheck: only what was orphaned both times, and still is, goes.
