@@ -14,7 +14,7 @@ export async function fetchStatus(addr: string): Promise<AgentStatus> {
 }
 
 export function statusText(s: AgentStatus): string {
-  const out = [`node:        ${s.node}`, `ready:       ${s.ready ? 'yes' : 'no (first sync not in the kernel yet)'}`]
+  const out = [`node:        ${s.node}`, `ready:       ${s.ready ? 'yes' : `no: ${s.notReady ?? 'first sync not in the kernel yet'}`}`]
   out.push(s.lastSync ? `last sync:   ${s.lastSync.at} (${s.lastSync.mode}, ${s.lastSync.durationMs.toFixed(1)} ms, ${s.lastSync.reason})` : 'last sync:   never')
   if (s.lastError) out.push(`last error:  ${s.lastError.at} ${s.lastError.message}`)
   out.push(`local pods:  ${s.localPods.length}`)

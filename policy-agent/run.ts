@@ -12,7 +12,7 @@ import { listTableJson } from '../lib/nft/index.js'
 import { ManifestSource } from './sources/manifests.js'
 import type { Source } from './sources/types.js'
 import { startSocketServer } from './server/socket.js'
-import { startHttpServer, type AgentStatus } from './server/http.js'
+import { readiness, startHttpServer, type AgentStatus } from './server/http.js'
 import { createMetrics } from './server/metrics.js'
 import { OverlayController } from './overlay/controller.js'
 import type { OverlayRunOptions } from './overlay/flags.js'
@@ -79,7 +79,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   }
 
   const status = (): AgentStatus => ({
-    ready: agent.last !== undefined,
+    ...readiness(agent.last !== undefined, overlay?.readiness()),
     node,
     lastSync: agent.last && { at: agent.last.at.toISOString(), durationMs: agent.last.durationMs, mode: agent.last.apply.mode, reason: agent.last.reason },
     lastError: agent.lastError && { at: agent.lastError.at.toISOString(), message: agent.lastError.message },

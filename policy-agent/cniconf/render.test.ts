@@ -5,19 +5,23 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ensureConflistFile, renderConflist } from './index.js'
 
 describe('renderConflist', () => {
-  it('single stack: one range set, the IPv4 default route, cinch-bridge then portmap', () => {
-    const c = JSON.parse(renderConflist({ podCIDRs: ['10.244.1.0/24'], mtu: 1450 }))
+  it('single stack: one range set, the IPv4 default route, no ipMasq (the agent masquerades), portmap when asked', () => {
+    const c = JSON.parse(renderConflist({ podCIDRs: ['10.244.1.0/24'], mtu: 1450, portmap: true }))
     expect(c).toEqual({
       cniVersion: '1.1.0',
       name: 'cinch',
       plugins: [
         {
-          type: 'cinch-bridge', bridge: 'cinch0', isGateway: true, ipMasq: true, hairpinMode: true, mtu: 1450, policyRequired: true,
+          type: 'cinch-bridge', bridge: 'cinch0', isGateway: true, ipMasq: false, hairpinMode: true, mtu: 1450, policyRequired: true,
           ipam: { type: 'cinch-ipam', ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
         },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
     })
+  })
+
+  it('chains nothing after cinch-bridge when portmap is not installed', () => {
+    expect(JSON.parse(renderConflist({ podCIDRs: ['10.244.1.0/24'], mtu: 1450 })).plugins.map((p: any) => p.type)).toEqual(['cinch-bridge'])
   })
 
   it('dual stack: two range sets (IPv4 first) and both default routes', () => {

@@ -11,8 +11,13 @@ export interface ConflistOptions {
   name?: string
   cniVersion?: string
   bridge?: string
-  /** cinch-bridge masquerades traffic leaving the cluster (see overlay/nomasq.ts). */
+  /**
+   * cinch-bridge's own masquerade (default false). The agent masquerades its node's pods itself
+   * (overlay/nomasq.ts), from its container: with ipMasq the plugin would run `nft` on the host.
+   */
   ipMasq?: boolean
+  /** Chain the reference `portmap` (hostPort) after cinch-bridge; only when it is installed. */
+  portmap?: boolean
   /** cinch-bridge's stateDir / agentSocket and cinch-ipam's dataDir, when not the defaults. */
   stateDir?: string
   agentSocket?: string
@@ -33,7 +38,7 @@ export function renderConflist(o: ConflistOptions): string {
     type: 'cinch-bridge',
     bridge: o.bridge ?? CONFLIST_DEFAULTS.bridge,
     isGateway: true,
-    ipMasq: o.ipMasq ?? true,
+    ipMasq: o.ipMasq ?? false,
     hairpinMode: true,
     mtu: o.mtu,
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
@@ -45,7 +50,7 @@ export function renderConflist(o: ConflistOptions): string {
   const conflist = {
     cniVersion: o.cniVersion ?? CONFLIST_DEFAULTS.cniVersion,
     name: o.name ?? CONFLIST_DEFAULTS.name,
-    plugins: [bridge, { type: 'portmap', capabilities: { portMappings: true } }],
+    plugins: [bridge, ...(o.portmap ? [{ type: 'portmap', capabilities: { portMappings: true } }] : [])],
   }
   return JSON.stringify(conflist, null, 2) + '\n'
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
 import { OverlayController } from './controller.js'
+import { readiness } from '../server/http.js'
 
 describe('OverlayController without a Node object for this node', () => {
   let dir = ''
@@ -17,5 +18,25 @@ describe('OverlayController without a Node object for this node', () => {
     const c = new OverlayController({ nodeName: 'me', backend: 'vxlan', log: pino({ level: 'silent' }), cniConfDir: dir })
     await expect(c.sync(nodes)).resolves.toBeUndefined()
     expect(existsSync(join(dir, '10-cinch.conflist'))).toBe(false)
+    expect(c.readiness()).toEqual({ ready: false, reason: 'no Node object named me' })
+  })
+
+  it('a Node without podCIDR: not ready, and the reason says how the cluster must allocate them', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cinch-ctl-'))
+    const c = new OverlayController({ nodeName: 'me', backend: 'vxlan', log: pino({ level: 'silent' }), cniConfDir: dir })
+    await expect(c.sync([{ name: 'me', podCIDRs: [], internalIPs: ['192.168.1.1'] }])).resolves.toBeUndefined()
+    expect(existsSync(join(dir, '10-cinch.conflist'))).toBe(false)
+    const r = readiness(true, c.readiness())
+    expect(r.ready).toBe(false)
+    expect(r.notReady).toMatch(/^node me has no podCIDR: .*--allocate-node-cidrs.*kubeadm init --pod-network-cidr/)
+  })
+})
+
+describe('readiness', () => {
+  it('needs the first sync and, with the overlay on, the node network', () => {
+    expect(readiness(false, { ready: true })).toEqual({ ready: false, notReady: 'first policy sync not in the kernel yet' })
+    expect(readiness(true, { ready: false, reason: 'r' })).toEqual({ ready: false, notReady: 'r' })
+    expect(readiness(true, { ready: true })).toEqual({ ready: true })
+    expect(readiness(true, undefined)).toEqual({ ready: true }) // --no-overlay: no conflist is ours to write
   })
 })

@@ -1,5 +1,5 @@
 // The agent's one call for everything Node-driven on this node, in the order a node must become
-// ready: forwarding -> overlay routes -> masquerade exclusions -> conflist (kubelet reports the node
+// ready: forwarding -> overlay routes -> masquerade (nomasq.ts) -> conflist (kubelet reports the node
 // Ready only once a CNI config exists, so the conflist is written last, when pods can reach other
 // nodes). Skips work when the Nodes did not change since the last successful run; one run at a time.
 //
@@ -7,6 +7,8 @@
 // there is nothing to program and no pod CIDR to put in a conflist: the controller does nothing,
 // and leaves whatever it programmed before (a missing Node is more often a lagging source than a
 // deleted node, and deleting routes under running pods would be the worse mistake).
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { ensureSysctl } from '../../lib/net/index.js'
 import type { Node } from '../model/cluster.js'
@@ -27,6 +29,8 @@ export interface OverlayControllerOptions {
   clusterCidrs?: string[]
   /** --cni-conf-dir (default /etc/cni/net.d); conflist keys passed through. */
   cniConfDir?: string
+  /** --cni-bin-dir: the reference `portmap` is chained when the runtime will find it there. */
+  cniBinDir?: string
   stateDir?: string
   agentSocket?: string
   /** cinch-ipam's dataDir (--ipam-data-dir): several nodes on one machine must not share leases. */
@@ -46,17 +50,36 @@ export const CONFLIST_CNI_VERSION = '1.0.0'
 /** The sysctls a node that routes pod traffic between its bridge and the overlay needs. */
 export const FORWARDING_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'] as const
 
+/** Why this node cannot start pods yet; `cinch status` and /readyz say it. */
+export const NO_POD_CIDR_HINT = 'the cluster must allocate pod CIDRs: kube-controller-manager --allocate-node-cidrs (with --cluster-cidr), kubeadm init --pod-network-cidr'
+
+export interface NodeReadiness {
+  /** The conflist is written for this node's pod CIDR(s), routes and masquerade in place. */
+  ready: boolean
+  reason?: string
+}
+
 export class OverlayController {
   #last = ''
   #warnedNoNode = false
   #chain: Promise<unknown> = Promise.resolve()
+  #readiness: NodeReadiness = { ready: false, reason: 'no Node objects read yet' }
 
   constructor(private readonly o: OverlayControllerOptions) {}
+
+  /** Whether this node can start pods: what /readyz needs besides the first policy sync. */
+  readiness(): NodeReadiness {
+    return this.#readiness
+  }
 
   /** Programs the overlay for `nodes`; undefined when nothing changed or this node has no Node object. */
   sync(nodes: Iterable<Node>): Promise<SyncOverlayResult | undefined> {
     const list = [...nodes].sort((a, b) => a.name.localeCompare(b.name))
-    const run = this.#chain.then(() => this.#run(list))
+    const run = this.#chain.then(() => this.#run(list)).catch((err: Error) => {
+      this.#readiness = { ready: false, reason: `node network setup failed: ${err.message}` }
+      this.#last = ''
+      throw err
+    })
     this.#chain = run.catch(() => {})
     return run
   }
@@ -66,22 +89,37 @@ export class OverlayController {
     if (!nodes.some((n) => n.name === o.nodeName)) {
       if (!this.#warnedNoNode) o.log.info({ node: o.nodeName, nodes: nodes.length }, 'overlay: no Node object for this node; nothing to program, no conflist written')
       this.#warnedNoNode = true
+      // Keep a conflist written earlier working (see the header), but say why we are not sure.
+      if (!this.#readiness.ready) this.#readiness = { ready: false, reason: `no Node object named ${o.nodeName}` }
       return undefined
     }
     this.#warnedNoNode = false
+    const self = nodes.find((n) => n.name === o.nodeName)!
+    if (!self.podCIDRs.length) {
+      // Nothing to route or write: a conflist without a range cannot start a pod (kubelet keeps
+      // the node NotReady until one exists, which is right).
+      this.#readiness = { ready: false, reason: `node ${o.nodeName} has no podCIDR: ${NO_POD_CIDR_HINT}` }
+      this.#last = ''
+      return undefined
+    }
     const key = JSON.stringify(nodes.map((n) => [n.name, n.podCIDRs, n.internalIPs]))
     if (key === this.#last) return undefined
     // Pods' packets to other nodes are routed by this node: without forwarding they die here.
     for (const k of FORWARDING_SYSCTLS) ensureSysctl(k, '1')
     const r = await syncOverlay({ nodeName: o.nodeName, nodes, backend: o.backend, vni: o.vni, port: o.port, underlayMtu: o.underlayMtu, log: o.log })
-    const cidrs = await ensureNoMasq(o.clusterCidrs ?? [], nodes)
+    // This node's pods leaving the cluster are masqueraded here, in the agent's container (nft
+    // lives there): the conflist leaves cinch-bridge's ipMasq off, so the host needs no nft.
+    const cidrs = await ensureNoMasq(o.clusterCidrs ?? [], nodes, r.plan.localPodCIDRs)
     const wrote = ensureConflistFile({
       dir: o.cniConfDir,
       content: renderConflist({
         podCIDRs: r.plan.localPodCIDRs, mtu: r.plan.podMtu, stateDir: o.stateDir, agentSocket: o.agentSocket, dataDir: o.ipamDataDir,
-        cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION,
+        cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION, ipMasq: false,
+        // A chained plugin the runtime cannot find fails every ADD: chain portmap only when installed.
+        portmap: !!o.cniBinDir && existsSync(join(o.cniBinDir, 'portmap')),
       }),
     })
+    this.#readiness = { ready: true }
     o.log.info({ ops: r.ops.length, podMtu: r.plan.podMtu, clusterCidrs: [...cidrs[4], ...cidrs[6]], conflistWritten: wrote, durationMs: Math.round(r.durationMs * 10) / 10 }, 'overlay synced')
     this.#last = key
     return r

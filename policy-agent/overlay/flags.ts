@@ -3,11 +3,13 @@
 import { KERNEL, formatCidr, parseCidr } from '../../lib/ip/index.js'
 import { OVERLAY_DEFAULTS, type Backend } from './plan.js'
 import type { OverlayControllerOptions } from './controller.js'
+import { DEFAULT_CNI_BIN_DIR } from '../../lib/state/defaults.js'
 
 export interface OverlayFlags {
   backend?: string
   'cluster-cidr'?: string
   'cni-conf-dir'?: string
+  'cni-bin-dir'?: string
   vni?: string
   'vxlan-port'?: string
   'underlay-mtu'?: string
@@ -42,6 +44,8 @@ export function parseOverlayFlags(f: OverlayFlags): OverlayRunOptions | undefine
     backend,
     clusterCidrs,
     cniConfDir: f['cni-conf-dir'] ?? DEFAULT_CNI_CONF_DIR,
+    // Where the runtime finds plugins: `portmap` is chained only when it is there.
+    cniBinDir: f['cni-bin-dir'] ?? DEFAULT_CNI_BIN_DIR,
     vni: intFlag('vni', f.vni, 1, 0xffffff) ?? OVERLAY_DEFAULTS.vni, // 24 bits, RFC 7348 §5
     port: intFlag('vxlan-port', f['vxlan-port'], 1, 65535) ?? OVERLAY_DEFAULTS.port,
     // 1280: the IPv6 minimum link MTU (RFC 8200 §5) must survive the encapsulation's 70 bytes.

@@ -32,4 +32,18 @@ describe('renderNoMasq', () => {
         'flush set inet cinch-nat cluster-cidrs-v6\n',
     )
   })
+  it("with this node's pod CIDRs, masquerades its pods leaving the cluster, and nothing else", () => {
+    const text = renderNoMasq({ 4: ['10.244.0.0/16'], 6: ['fd00:10:244::/56'] }, ['fd00:10:244:1::/64', '10.244.1.0/24'])
+    expect(text).toContain('add element inet cinch-nat node-pod-cidrs-v4 { 10.244.1.0/24 }\n')
+    expect(text).toContain('add element inet cinch-nat node-pod-cidrs-v6 { fd00:10:244:1::/64 }\n')
+    expect(text.split('\n').filter((l) => / node-masquerade( |$)/.test(l) && !l.startsWith('add chain'))).toEqual([
+      'flush chain inet cinch-nat node-masquerade',
+      'add rule inet cinch-nat node-masquerade ip saddr @node-pod-cidrs-v4 ip daddr @cluster-cidrs-v4 return',
+      'add rule inet cinch-nat node-masquerade ip saddr @node-pod-cidrs-v4 ip daddr 224.0.0.0/4 return',
+      'add rule inet cinch-nat node-masquerade ip saddr @node-pod-cidrs-v4 masquerade',
+      'add rule inet cinch-nat node-masquerade ip6 saddr @node-pod-cidrs-v6 ip6 daddr @cluster-cidrs-v6 return',
+      'add rule inet cinch-nat node-masquerade ip6 saddr @node-pod-cidrs-v6 ip6 daddr ff00::/8 return',
+      'add rule inet cinch-nat node-masquerade ip6 saddr @node-pod-cidrs-v6 masquerade',
+    ])
+  })
 })

@@ -1,15 +1,27 @@
-// The cluster's pod CIDRs, as sets in cinch-bridge's masquerade table, so that its postrouting chain
-// returns before `masquerade` for pod -> pod traffic between nodes (a remote pod must see the real
-// source address, or NetworkPolicy ipBlock/pod peers cannot match it) and masquerades only traffic
-// leaving the cluster. cinch-bridge owns table `inet cinch-nat` and its chain (it flushes and
-// refills the chain on every ADD); the agent owns only the CONTENTS of these two sets, declared
-// identically on both sides (`add set` of an existing identical set is a no-op).
+// Masquerade of this node's pods, done by the agent (as flannel does) in cinch's table
+// `inet cinch-nat`, from the agent's container where `nft` exists: the host needs no nft, and the
+// conflist the agent writes leaves cinch-bridge's own `ipMasq` off (policy-agent/cniconf).
+//
+//   cluster-cidrs-v4/v6   the cluster's pod CIDRs (--cluster-cidr, else every Node's podCIDRs)
+//   node-pod-cidrs-v4/v6  this node's spec.podCIDRs
+//   chain node-masquerade postrouting/srcnat: from this node's pods, to the cluster: return
+//                         (a remote pod must see the real source, or NetworkPolicy ipBlock/pod
+//                         peers cannot match it); to multicast: return; else masquerade.
+//
+// cinch-bridge with `ipMasq: true` (plain CNI use, no agent) keeps its own chain `postrouting` and
+// per-pod sets in the same table, and also returns early for the cluster sets, so both can coexist:
+// the sets are declared identically on both sides (`add set` of an identical set is a no-op) and
+// each side flushes only its own chain. The agent owns the CONTENTS of the cluster sets.
 import { runNft } from '../../lib/nft/index.js'
 import { KERNEL, cidrWithin, formatCidr, parseCidr, type Cidr } from '../../lib/ip/index.js'
 import type { Node } from '../model/cluster.js'
 
 export const NAT_TABLE = 'cinch-nat'
 export const CLUSTER_SETS = { 4: 'cluster-cidrs-v4', 6: 'cluster-cidrs-v6' } as const
+export const NODE_SETS = { 4: 'node-pod-cidrs-v4', 6: 'node-pod-cidrs-v6' } as const
+export const MASQ_CHAIN = 'node-masquerade'
+/** Multicast is link-local business: never rewritten (as the reference bridge's ipMasq). */
+const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const
 
 /**
  * The cluster CIDRs: the configured ones (`--cluster-cidr`, comma separated upstream), else every
@@ -28,21 +40,46 @@ export function clusterCidrs(configured: string[], nodes: Iterable<Node>): { 4: 
   return out
 }
 
-/** One transaction: declare the sets (no-op when present), replace their contents. */
-export function renderNoMasq(cidrs: { 4: string[]; 6: string[] }): string {
+const byFamily = (cidrs: string[]): { 4: string[]; 6: string[] } => clusterCidrs(cidrs, [])
+
+function setLines(t: string, set: string, f: 4 | 6, elements: string[]): string[] {
+  const lines = [`add set ${t} ${set} { type ipv${f}_addr; flags interval; }`, `flush set ${t} ${set}`]
+  if (elements.length) lines.push(`add element ${t} ${set} { ${elements.join(', ')} }`)
+  return lines
+}
+
+/**
+ * One transaction: declare the sets (no-op when present), replace their contents; with
+ * `nodePodCidrs`, also this node's set and the masquerade chain (flushed and refilled, so exactly
+ * one copy of each rule).
+ */
+export function renderNoMasq(cidrs: { 4: string[]; 6: string[] }, nodePodCidrs?: string[]): string {
   const t = `inet ${NAT_TABLE}`
   const lines = [`add table ${t}`]
-  for (const f of [4, 6] as const) {
-    const set = CLUSTER_SETS[f]
-    lines.push(`add set ${t} ${set} { type ipv${f}_addr; flags interval; }`, `flush set ${t} ${set}`)
-    if (cidrs[f].length) lines.push(`add element ${t} ${set} { ${cidrs[f].join(', ')} }`)
+  for (const f of [4, 6] as const) lines.push(...setLines(t, CLUSTER_SETS[f], f, cidrs[f]))
+  if (nodePodCidrs) {
+    const own = byFamily(nodePodCidrs)
+    for (const f of [4, 6] as const) lines.push(...setLines(t, NODE_SETS[f], f, own[f]))
+    lines.push(`add chain ${t} ${MASQ_CHAIN} { type nat hook postrouting priority srcnat; policy accept; }`, `flush chain ${t} ${MASQ_CHAIN}`)
+    for (const f of [4, 6] as const) {
+      const ip = f === 4 ? 'ip' : 'ip6'
+      const from = `${ip} saddr @${NODE_SETS[f]}`
+      lines.push(
+        `add rule ${t} ${MASQ_CHAIN} ${from} ${ip} daddr @${CLUSTER_SETS[f]} return`,
+        `add rule ${t} ${MASQ_CHAIN} ${from} ${ip} daddr ${MULTICAST[f]} return`,
+        `add rule ${t} ${MASQ_CHAIN} ${from} masquerade`,
+      )
+    }
   }
   return lines.join('\n') + '\n'
 }
 
-/** Puts the cluster CIDRs into the sets; idempotent. */
-export async function ensureNoMasq(configured: string[], nodes: Iterable<Node>): Promise<{ 4: string[]; 6: string[] }> {
+/**
+ * Puts the cluster CIDRs into the sets; with `nodePodCidrs` (this node's spec.podCIDRs) also
+ * masquerades this node's pods leaving the cluster. Idempotent.
+ */
+export async function ensureNoMasq(configured: string[], nodes: Iterable<Node>, nodePodCidrs?: string[]): Promise<{ 4: string[]; 6: string[] }> {
   const cidrs = clusterCidrs(configured, nodes)
-  await runNft(renderNoMasq(cidrs))
+  await runNft(renderNoMasq(cidrs, nodePodCidrs))
   return cidrs
 }

@@ -1,10 +1,19 @@
 // The agent's HTTP endpoints: /metrics (Prometheus), /healthz (the process serves), /readyz
-// (the first sync is in the kernel), /status (JSON for `cinch status`).
+// (this node can start pods: see readiness()), /status (JSON for `cinch status`).
+//
+// Exposure: by default the server listens on loopback only (--metrics-addr 127.0.0.1:9476). The
+// DaemonSet probes it there (httpGet host 127.0.0.1: kubelet runs in the host's network namespace
+// and so does this hostNetwork pod), which works on IPv4, IPv6 and dual-stack nodes alike (Linux
+// always has 127.0.0.1 on lo), and keeps /status (every local pod's name and addresses) and
+// /metrics (an `nft -j list` per scrape) off the node's addresses, where every pod could reach them.
+// Opt in to scraping with --metrics-addr 0.0.0.0:9476 or [::]:9476 (both still answer on loopback).
 import { createServer, type Server } from 'node:http'
 import type { AgentMetrics } from './metrics.js'
 
 export interface AgentStatus {
   ready: boolean
+  /** Why not ready, for /readyz and `cinch status`. */
+  notReady?: string
   node: string
   lastSync?: { at: string; durationMs: number; mode: string; reason: string }
   lastError?: { at: string; message: string }
@@ -18,6 +27,17 @@ export interface HttpServerOptions {
   addr: string
   metrics: AgentMetrics
   status: () => AgentStatus
+}
+
+/**
+ * Ready means "this node can start pods": the first policy sync is in the kernel AND (with the
+ * overlay on) the node has a pod CIDR and its conflist is written. Either alone is not enough: a
+ * node without a pod CIDR has no conflist, and kubelet would keep every pod there ContainerCreating.
+ */
+export function readiness(firstSyncDone: boolean, node?: { ready: boolean; reason?: string }): Pick<AgentStatus, 'ready' | 'notReady'> {
+  if (!firstSyncDone) return { ready: false, notReady: 'first policy sync not in the kernel yet' }
+  if (node && !node.ready) return { ready: false, notReady: node.reason ?? 'node network not set up yet' }
+  return { ready: true }
 }
 
 export function parseAddr(addr: string): { host: string; port: number } {
@@ -36,8 +56,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<Server> 
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
       } else if (path === '/readyz') {
-        const ready = opts.status().ready
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'first sync not applied yet\n')
+        const s = opts.status()
+        res.writeHead(s.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(s.ready ? 'ready\n' : `not ready: ${s.notReady ?? 'first sync not applied yet'}\n`)
       } else if (path === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.status()) + '\n')
       } else {
