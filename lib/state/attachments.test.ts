@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
   type AttachmentRecord, attachmentFile, attachmentsDir, listAttachments, listAttachmentsSync, readAttachmentSync,
-  removeAttachmentSync, writeAttachmentSync,
+  RecordError, removeAttachmentSync, validateRecord, writeAttachmentSync,
 } from './attachments.js'
 
 const record = (containerId: string, ifName = 'eth0'): AttachmentRecord => ({
@@ -60,5 +60,61 @@ describe('attachment records', () => {
     writeAttachmentSync(stateDir, record('a', 'net1'))
     removeAttachmentSync(stateDir, { containerId: 'a', ifName: 'eth0' })
     expect((await listAttachments(stateDir)).map((r) => r.ifName)).toEqual(['net1'])
+  })
+})
+
+describe('validateRecord: every field is checked before the agent puts it into nft text', () => {
+  const good = record('c1')
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['an address that is a number', { ips: [5] }, /^ips\[0\]: expected an address with prefix/],
+    ['an address without prefix', { ips: ['10.0.0.1'] }, /^ips\[0\]/],
+    ['ips not an array', { ips: '10.0.0.1/24' }, /^ips: expected an array/],
+    ['too many addresses', { ips: Array(17).fill('10.0.0.1/24') }, /^ips: expected an array of at most 16/],
+    ['a pod name with nft syntax', { podName: 'evil { }' }, /^podName: expected "" or a Kubernetes name/],
+    ['a pod name with a quote', { podName: 'a"b' }, /^podName/],
+    ['a pod name of 254 characters', { podName: 'a'.repeat(254) }, /^podName/],
+    ['a namespace that is no DNS label', { podNamespace: 'Kube.System' }, /^podNamespace/],
+    ['a host veth with nft syntax', { hostVeth: 'cinch"; flush ruleset' }, /^hostVeth: expected a host veth name matching/],
+    ['a host veth that is not cinch-bridge\'s', { hostVeth: 'eth0' }, /^hostVeth/],
+    ['a host veth with upper-case hex', { hostVeth: 'cinch0123456789A'.slice(0, 15).toUpperCase() }, /^hostVeth/],
+    ['a container ID with a path', { containerId: '../../etc/x' }, /^containerId: expected/],
+    ['an interface name of 16 bytes', { ifName: 'e'.repeat(16) }, /^ifName/],
+    ['an interface name with a slash', { ifName: 'a/b' }, /^ifName/],
+    ['a bridge name with a space', { bridge: 'br 0' }, /^bridge: expected an interface name/],
+    ['a netns with a newline', { netns: '/run/netns/a\nb' }, /^netns: expected a path/],
+    ['a network that is not a string', { network: {} }, /^network/],
+    ['a time that is no time', { createdAt: 'yesterday' }, /^createdAt/],
+    ['a missing field', { hostVeth: undefined }, /^hostVeth/],
+  ]
+  for (const [name, change, message] of cases) {
+    it(`refuses ${name}`, () => {
+      const bad = { ...good, ...change }
+      expect(() => validateRecord(bad)).toThrow(RecordError)
+      expect(() => validateRecord(bad)).toThrow(message)
+    })
+  }
+  it('refuses what is not an object', () => {
+    for (const v of [null, 5, 'x', [good]]) expect(() => validateRecord(v)).toThrow(/expected a JSON object/)
+  })
+  it('accepts a good record, with empty pod names (no CNI_ARGS), and drops unknown keys', () => {
+    expect(validateRecord(good)).toEqual(good)
+    expect(validateRecord({ ...good, podNamespace: '', podName: '' }).podName).toBe('')
+    expect(validateRecord({ ...good, podName: 'a'.repeat(253), future: 1 })).not.toHaveProperty('future')
+  })
+  it('a listing skips a hostile record, reports it by name and field, and keeps the others', async () => {
+    writeAttachmentSync(stateDir, record('ok'))
+    const dir = attachmentsDir(stateDir)
+    writeFileSync(join(dir, 'bad_eth0.json'), JSON.stringify({ ...record('bad'), ips: [5] }))
+    writeFileSync(join(dir, 'evil_eth0.json'), JSON.stringify({ ...record('evil'), podName: 'evil { }' }))
+    // A valid record under another record's file name.
+    writeFileSync(join(dir, 'copy_eth0.json'), JSON.stringify(record('ok')))
+    const problems: string[] = []
+    const got = await listAttachments(stateDir, (file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))
+    expect(got.map((r) => r.containerId)).toEqual(['ok'])
+    expect(problems).toEqual([
+      'bad_eth0.json: ips[0]: expected an address with prefix length, e.g. 10.244.1.5/24',
+      'copy_eth0.json: the file is not named ok_eth0.json',
+      expect.stringMatching(/^evil_eth0.json: podName: expected "" or a Kubernetes name/),
+    ])
   })
 })

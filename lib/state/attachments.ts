@@ -2,10 +2,13 @@
 // the node agent (reads them to know which pods live on this node and on which host veth).
 // <stateDir>/attachments/<containerId>_<ifName>.json, written by rename so that a reader never sees
 // half a record. The plugin side is synchronous (a plugin runs one verb and exits: no event loop
-// to keep free); the agent lists asynchronously. Imports nothing of ours.
+// to keep free); the agent lists asynchronously. Every record read is checked field by field
+// (validateRecord): a file in the state directory is input like any other, and the agent puts its
+// fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
+import { validateRequest, type AddRequest } from './protocol.js'
 
 export interface AttachmentRecord {
   containerId: string
@@ -67,9 +70,56 @@ function recordFiles(dir: string, names: string[]): string[] {
   return names.filter((n) => n.endsWith('.json')).sort().map((n) => join(dir, n))
 }
 
-function parseRecord(text: string): AttachmentRecord {
-  const r = JSON.parse(text) as AttachmentRecord
-  if (!r?.containerId || !r.ifName || !Array.isArray(r.ips)) throw new Error('missing containerId, ifName or ips')
+// cinch-bridge's host veth: "cinch" + 10 hex digits (plugins/cinch-bridge/config.ts hostVethName).
+const HOST_VETH = /^cinch[0-9a-f]{10}$/
+// A Linux interface name: 1 to 15 bytes, no "/", ":", whitespace or control characters.
+const IFNAME = /^[^/:\s\x00-\x1f\x7f-\x9f]{1,15}$/
+// Paths, network names, times: printable, bounded.
+const PRINTABLE = /^[^\x00-\x1f\x7f]{1,4096}$/
+
+/** A record that breaks the contract; the message names the field. */
+export class RecordError extends Error {}
+
+function text(o: Record<string, unknown>, key: string, pattern: RegExp, what: string): string {
+  const v = o[key]
+  const ok = typeof v === 'string' && pattern.test(v) && (pattern !== IFNAME || (Buffer.byteLength(v) <= 15 && v !== '.' && v !== '..'))
+  if (!ok) throw new RecordError(`${key}: expected ${what}, got ${String(JSON.stringify(v)).slice(0, 80)}`)
+  return v as string
+}
+
+/**
+ * Checks a parsed record field by field and returns a fresh object with the known fields only
+ * (unknown keys are ignored: a newer plugin may add some). Throws RecordError naming the field.
+ */
+export function validateRecord(v: unknown): AttachmentRecord {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new RecordError('expected a JSON object')
+  const o = v as Record<string, unknown>
+  let ids: AddRequest
+  try {
+    // containerId (the CNI pattern), ifName, podNamespace/podName (RFC 1123 or ""), ips (CIDRs):
+    // the fields an ADD request carries too, checked by the same code.
+    ids = validateRequest({ op: 'add', containerId: o.containerId, ifName: o.ifName, podNamespace: o.podNamespace, podName: o.podName, ips: o.ips }) as AddRequest
+  } catch (err) {
+    throw new RecordError((err as Error).message)
+  }
+  const createdAt = text(o, 'createdAt', PRINTABLE, 'an ISO 8601 time')
+  if (Number.isNaN(Date.parse(createdAt))) throw new RecordError(`createdAt: expected an ISO 8601 time, got ${JSON.stringify(createdAt.slice(0, 80))}`)
+  return {
+    containerId: ids.containerId, ifName: ids.ifName, netns: text(o, 'netns', PRINTABLE, 'a path'),
+    podNamespace: ids.podNamespace, podName: ids.podName, ips: ids.ips,
+    hostVeth: text(o, 'hostVeth', HOST_VETH, `a host veth name matching ${HOST_VETH.source}`),
+    bridge: text(o, 'bridge', IFNAME, 'an interface name'),
+    network: text(o, 'network', PRINTABLE, 'a network name'),
+    createdAt,
+  }
+}
+
+function parseRecord(file: string, content: string): AttachmentRecord {
+  let v: unknown
+  try { v = JSON.parse(content) } catch { throw new RecordError('not JSON') }
+  const r = validateRecord(v)
+  // One file per attachment, named after it: a copy under another name would program a pod twice.
+  if (basename(file) !== `${r.containerId}_${r.ifName}.json`) throw new RecordError(`the file is not named ${r.containerId}_${r.ifName}.json`)
   return r
 }
 
@@ -90,7 +140,7 @@ export async function listAttachments(stateDir: string, onProblem?: OnProblem): 
   try { names = await readdir(dir) } catch (err) { return noDir(dir, err) }
   const out: AttachmentRecord[] = []
   for (const file of recordFiles(dir, names)) {
-    try { out.push(parseRecord(await readFile(file, 'utf8'))) } catch (err) { report(file, err, onProblem) }
+    try { out.push(parseRecord(file, await readFile(file, 'utf8'))) } catch (err) { report(file, err, onProblem) }
   }
   return out
 }
@@ -102,7 +152,7 @@ export function listAttachmentsSync(stateDir: string, onProblem?: OnProblem): At
   try { names = readdirSync(dir) } catch (err) { return noDir(dir, err) }
   const out: AttachmentRecord[] = []
   for (const file of recordFiles(dir, names)) {
-    try { out.push(parseRecord(readFileSync(file, 'utf8'))) } catch (err) { report(file, err, onProblem) }
+    try { out.push(parseRecord(file, readFileSync(file, 'utf8'))) } catch (err) { report(file, err, onProblem) }
   }
   return out
 }

@@ -18,6 +18,7 @@ export interface InvalidPolicy { policy: string /* ns/name */; reason: string }
 const DELTA_LIMIT = 100
 const NO_POLICIES: NormPolicy[] = []
 const DIRECTIONS: Direction[] = ['ingress', 'egress']
+const VETH = /^[a-zA-Z0-9_.-]{1,15}$/
 
 interface ChainMemo {
   pod: Pod | undefined
@@ -68,6 +69,10 @@ export class Compiler {
     const live = new Set<string>()
     const locals = [...localPods].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`))
     for (const lp of locals) {
+      // Quoted into nft text: a name outside this pattern is never rendered; its pod's veth stays
+      // unprogrammed (dropped by the guard). Records are checked when read (lib/state), so this
+      // only holds the compiler to its own contract.
+      if (!VETH.test(lp.hostVeth)) continue
       ir.veths.push(lp.hostVeth)
       const own = (ir.vethAddrs[lp.hostVeth] ??= [])
       for (const ip of lp.ips) {

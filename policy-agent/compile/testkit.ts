@@ -24,7 +24,7 @@ export function clusterOf(opts: {
 /** Every non-hostNetwork pod as a local pod (one node holds them all). */
 export function allLocal(s: ClusterState): LocalPod[] {
   return [...s.pods.values()].filter((p) => !p.hostNetwork)
-    .map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `cinch${p.namespace}${p.name}`.slice(0, 15) }))
+    .map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `cinch${p.namespace}${p.name}`.replace(/[^a-z0-9]/g, '').slice(0, 15) }))
 }
 
 export function policy(ns: string, name: string, spec: NetworkPolicy['spec']): NetworkPolicy {

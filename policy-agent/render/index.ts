@@ -3,7 +3,7 @@
 // (lib/nft) feeds the text to `nft -f -`.
 import { counterNames, MAP_NAMES, type IrChain, type PolicyIR } from '../compile/ir.js'
 import {
-  BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setSpec,
+  BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setParts, setSpec,
 } from './rules.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 
@@ -21,7 +21,8 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   // Order matters to nft: sets before the rules that use them, pod chains before the maps that
   // jump to them.
   for (const [name, s] of Object.entries(ir.sets)) {
-    out.push(`\tset ${name} {`, ...setSpec(s).split('; ').map((x) => `\t\t${x.replace(/;$/, '')}`))
+    // One statement a line; never split the spec text: a comment may hold "; ".
+    out.push(`\tset ${name} {`, ...setParts(s).map((x) => `\t\t${x}`))
     if (s.elements.length) out.push(`\t\telements = { ${s.elements.join(', ')} }`)
     out.push('\t}')
   }

@@ -84,6 +84,43 @@ describe('renderFull', () => {
   })
 })
 
+describe('hostile names (manifests are not checked by an API server)', () => {
+  const long = 'p'.repeat(253)
+  const hostile = clusterOf({
+    namespaces: { 'x"y': {}, ns: { team: 'r\u00e9d "quoted" \\ }' } },
+    pods: {
+      [`ns/${long}`]: { labels: { app: 'w\u00ebb { }', ['k'.repeat(63)]: 'v'.repeat(63) }, ips: ['10.0.3.1', 'fd00::3:1'] },
+      'ns/evil { } ;': { labels: { app: 'x' }, ips: ['10.0.3.2'] },
+      'x"y/a': { labels: {}, ips: ['10.0.3.3'] },
+    },
+    policies: [
+      policy('ns', `evil { }\n"${'q'.repeat(240)}`, {
+        podSelector: {}, policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'r\u00e9d "quoted" \\ }' } }, podSelector: { matchLabels: { app: 'w\u00ebb { }', ['k'.repeat(63)]: 'v'.repeat(63) } } }] }],
+        egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['"; flush ruleset; "', 'b'.repeat(300)] }] } }] }],
+      }),
+      policy('x"y', long, { podSelector: {} }),
+    ],
+  })
+  const ir = compile(hostile, allLocal(hostile)).ir
+  const text = renderFull(ir)
+  test('names are nft identifiers of at most 200 characters, comments at most 120 printable bytes', () => {
+    const names = [...Object.keys(ir.chains), ...Object.keys(ir.sets), ...Object.values(ir.policyCounters), ...Object.values(ir.chains).map((c) => c.dropCounter)]
+    for (const n of names) {
+      expect(n).toMatch(/^[a-z][a-z0-9_.-]*$/)
+      expect(n.length).toBeLessThanOrEqual(200)
+    }
+    for (const [, c] of text.matchAll(/comment "([^"]*)"/g)) {
+      expect(Buffer.byteLength(c!)).toBeLessThanOrEqual(120)
+      expect(c).toMatch(/^[\x20-\x7e]*$/)
+    }
+    expect(Object.keys(ir.chains).some((n) => n.startsWith('pod-ingress-ns-ppp') && /-[0-9a-f]{10}$/.test(n))).toBe(true)
+  })
+  test.skipIf(!kernel)('nft accepts the whole text', () => {
+    expect(nftCheck(text)).toBe('')
+  })
+})
+
 describe('renderDiff', () => {
   const before = irOf(small())
   test('nothing changed: empty', () => expect(renderDiff(before, irOf(small()))).toBe(''))

@@ -7,11 +7,14 @@ export const UNPROGRAMMED_COUNTER = 'drop-unprogrammed'
 
 const addrType = (f: 4 | 6) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr')
 
-/** `type ...; flags ...; comment ...` of a set (what `add set` and a set block take). */
-export function setSpec(s: IrSet): string {
+/** The statements of a set's declaration: `type ...`, `flags ...`, `comment "..."`. */
+export function setParts(s: IrSet): string[] {
   const type = s.kind === 'tuple' ? `${addrType(s.family)} . inet_proto . inet_service` : addrType(s.family)
-  return `type ${type};${s.kind === 'block' ? ' flags interval;' : ''} comment "${s.comment}";`
+  return [`type ${type}`, ...(s.kind === 'block' ? ['flags interval'] : []), `comment "${s.comment}"`]
 }
+
+/** `type ...; flags ...; comment ...;` of a set (what `add set` takes). */
+export const setSpec = (s: IrSet): string => setParts(s).map((p) => `${p};`).join(' ')
 
 export function mapSpec(name: MapName): string {
   return `type ${name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'} : verdict;`
