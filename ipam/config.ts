@@ -1,7 +1,7 @@
 // cinch-ipam's config: host-local's keys (host-local/backend/allocator/config.go LoadIPAMConfig),
 // checked by the build-time ajv schema for types, then here for addresses and cross-field rules.
 // Every failure is code 7 naming the key, e.g. "ipam.ranges[0][0].subnet: 10.1.0.0/33 is not a valid CIDR".
-import { CniError, ErrorCode, invalidConfig, validateConfig, type AjvValidateFn, type CniRoute, type NetConf } from '../lib/cni/index.js'
+import { CNI_NAME_PATTERN, CniError, ErrorCode, invalidConfig, validateConfig, type AjvValidateFn, type CniRoute, type NetConf } from '../lib/cni/index.js'
 import { parseCidr, parseIp, type Ip } from '../lib/ip/index.js'
 import { canonicalizeRange, canonicalizeRangeSet, checkRangeSetsDisjoint, FieldError, type RangeSet, type RawRange } from './range.js'
 import schemaValidate from './schema.validate.js'
@@ -42,9 +42,10 @@ function checkRoute(r: CniRoute, field: string): CniRoute {
 
 function buildConfig(c: RawConf, cniArgs: Record<string, string>): IpamConfig {
   const ipam = c.ipam
-  // The network name becomes a directory name: it must not climb out of dataDir.
-  if (c.name === '' || c.name === '.' || c.name === '..' || c.name.includes('/')) {
-    throw new FieldError('name', `${JSON.stringify(c.name)} cannot name a directory under dataDir`)
+  // The network name becomes a directory name: SPEC "Network configuration" (libcni's
+  // ValidateNetworkName) holds it to a pattern that cannot climb out of dataDir.
+  if (!CNI_NAME_PATTERN.test(c.name)) {
+    throw new FieldError('name', `${JSON.stringify(c.name.slice(0, 100))} cannot name a directory under dataDir (must match ${CNI_NAME_PATTERN.source})`)
   }
   if (ipam.dataDir === '') throw new FieldError('ipam.dataDir', 'must not be empty')
   const sets: RangeSet[] = []

@@ -110,6 +110,9 @@ export class DiskStore implements Store {
   }
 
   reserve(a: Allocation, rangeId: string): boolean {
+    // The file is two lines; a line break inside either field would change what list() reads back
+    // and so who owns the address. The plugin edge rejects such IDs (code 4); this is the store's own guard.
+    if (/[\r\n\0]/.test(a.containerId + a.ifName)) throw new Error(`reserve ${a.ip}: owner ${JSON.stringify(a.containerId)}/${JSON.stringify(a.ifName)} holds a line break`)
     // host-local writes strings.TrimSpace(id) + "\r\n" + ifname.
     const tmp = writeTemp(this.dir, 'ip', `${a.containerId.trim()}\r\n${a.ifName}`, true)
     try {

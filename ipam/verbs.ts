@@ -1,15 +1,17 @@
 // cinch-ipam's verbs: parse the config, open the disk store, run one IPAM operation, shape the
 // result. Loaded by main.ts only once a verb runs, so VERSION pays for none of it.
 import { readFileSync } from 'node:fs'
-import { CniError, ErrorCode, describeError, type CniResult, type VerbContext } from '../lib/cni/index.js'
+import { CniError, ErrorCode, describeError, validAttachments, type CniResult, type VerbContext } from '../lib/cni/index.js'
 import { pickAddress } from './allocator.js'
-import { parseIpamConfig, type IpamConfig } from './config.js'
+import type { IpamConfig } from './config.js'
 import { parseResolvConf } from './dns.js'
 import { parseIp } from '../lib/ip/index.js'
 import { allocate, collectGarbage, releaseOwner, verifyOwner, type Owner } from './ipam.js'
 import { DiskStore } from './store-disk.js'
 
-const owner = (ctx: VerbContext): Owner => ({ containerId: ctx.env.containerId, ifName: ctx.env.ifName })
+type Ctx = VerbContext<IpamConfig>
+
+const owner = (ctx: Ctx): Owner => ({ containerId: ctx.env.containerId, ifName: ctx.env.ifName })
 
 /** Runs fn on the network's store; store failures become code 5 (I/O) naming the directory. */
 function withStore<T>(cfg: IpamConfig, fn: (store: DiskStore) => T, code: number = ErrorCode.IoFailure): T {
@@ -25,8 +27,8 @@ function withStore<T>(cfg: IpamConfig, fn: (store: DiskStore) => T, code: number
   }
 }
 
-export async function add(ctx: VerbContext): Promise<CniResult> {
-  const cfg = parseIpamConfig(ctx.conf, ctx.env.args)
+export async function add(ctx: Ctx): Promise<CniResult> {
+  const cfg = ctx.config
   let dns
   if (cfg.resolvConf) {
     // Read before allocating, as host-local does: a bad path must not cost an address.
@@ -45,33 +47,28 @@ export async function add(ctx: VerbContext): Promise<CniResult> {
   return result
 }
 
-export async function del(ctx: VerbContext): Promise<void> {
-  const cfg = parseIpamConfig(ctx.conf, ctx.env.args)
+export async function del(ctx: Ctx): Promise<void> {
+  const cfg = ctx.config
   const released = withStore(cfg, (store) => releaseOwner(store, owner(ctx)))
   ctx.log.info({ released }, 'released')
 }
 
-export async function check(ctx: VerbContext): Promise<void> {
-  const cfg = parseIpamConfig(ctx.conf, ctx.env.args)
+export async function check(ctx: Ctx): Promise<void> {
+  const cfg = ctx.config
   withStore(cfg, (store) => verifyOwner(store, cfg, owner(ctx), ctx.conf.prevResult))
 }
 
-export async function gc(ctx: VerbContext): Promise<void> {
-  const cfg = parseIpamConfig(ctx.conf, ctx.env.args)
-  const valid = ctx.conf['cni.dev/valid-attachments']
-  // SPEC "GC": the runtime passes the attachments still in use. Without the list we cannot tell
-  // garbage from a running pod, and releasing a running pod's address would hand it out twice.
-  if (!Array.isArray(valid)) {
-    throw new CniError(ErrorCode.InvalidConfig, 'invalid network config: cni.dev/valid-attachments', 'cni.dev/valid-attachments: is required for GC')
-  }
+export async function gc(ctx: Ctx): Promise<void> {
+  const cfg = ctx.config
+  const valid = validAttachments(ctx.conf)
   const clock = { nowMs: Date.now(), minAgeMs: cfg.gcMinAgeSeconds * 1000 }
   const released = withStore(cfg, (store) => collectGarbage(store, valid, clock))
   ctx.log.info({ released }, 'collected')
 }
 
 /** SPEC "STATUS": 50 when ADD would fail: the store is not writable or a range set is full. */
-export async function status(ctx: VerbContext): Promise<void> {
-  const cfg = parseIpamConfig(ctx.conf, ctx.env.args)
+export async function status(ctx: Ctx): Promise<void> {
+  const cfg = ctx.config
   withStore(
     cfg,
     (store) => {

@@ -60,8 +60,23 @@ describe('parseResult', () => {
 
   it('rejects a malformed prevResult with code 6 naming the field', () => {
     expect(() => parseResult({ cniVersion: '1.0.0', ips: [{ gateway: '1.2.3.4' }] }, '1.0.0')).toThrowError(
-      expect.objectContaining({ code: 6, details: 'ips[0].address: must be a CIDR string' }),
+      expect.objectContaining({ code: 6, details: 'ips[0].address: undefined is not a CIDR' }),
     )
+  })
+
+  // A prevResult comes from the runtime, an IPAM result from another process: both reach the kernel
+  // and nft text, so every address is checked once, here.
+  it.each([
+    ['an address that is no CIDR', { ips: [{ address: '10.0.0.2/24 } flush ruleset' }] }, /ips\[0\]\.address/],
+    ['a gateway that is no address', { ips: [{ address: '10.0.0.2/24', gateway: 'gw' }] }, /ips\[0\]\.gateway/],
+    ['an interface index that is no index', { ips: [{ address: '10.0.0.2/24', interface: -1 }] }, /ips\[0\]\.interface/],
+    ['an interface index past interfaces', { interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 1 }] }, /names no entry/],
+    ['a route to no CIDR', { routes: [{ dst: 'default' }] }, /routes\[0\]\.dst/],
+    ['a route via no address', { routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1;' }] }, /routes\[0\]\.gw/],
+    ['a route table that is no integer', { routes: [{ dst: '0.0.0.0/0', table: 1.5 }] }, /routes\[0\]\.table/],
+    ['a MAC that is no MAC', { interfaces: [{ name: 'eth0', mac: 'zz' }] }, /interfaces\[0\]\.mac/],
+  ])('rejects %s with code 6', (_name, raw, details) => {
+    expect(() => parseResult({ cniVersion: '1.0.0', ...raw }, '1.0.0')).toThrowError(expect.objectContaining({ code: 6, details: expect.stringMatching(details) }))
   })
 
   it('rejects an unsupported prevResult version with code 1', () => {

@@ -3,6 +3,9 @@
 //  - 0.3.0, 0.3.1, 0.4.0: `ips[].version` ("4" | "6") is required; there is no 1.x-only field.
 //  - 1.0.0 dropped `ips[].version`.
 //  - 1.1.0 added `routes[].mtu|advmss|priority|table|scope` and `interfaces[].socketPath|pciID`.
+// Every address in a result is checked here, once, at the edge: a prevResult comes from the runtime
+// and an IPAM result from another process, and both reach the kernel, nft text and files.
+import { parseCidr, parseIp } from '../ip/index.js'
 import { CniError, ErrorCode } from './errors.js'
 import { isSupportedVersion, isVersionAtLeast } from './version.js'
 import type { CniInterface, CniIpConfig, CniResult, CniRoute } from './types.js'
@@ -25,19 +28,33 @@ function arrayOf<T>(raw: Record<string, unknown>, key: string, each: (v: unknown
   return v.map(each)
 }
 
-function parseIp(v: unknown, i: number): CniIpConfig {
-  if (!isObject(v) || typeof v.address !== 'string') throw decodeFail(`ips[${i}].address: must be a CIDR string`)
+const show = (v: unknown) => JSON.stringify(v)?.slice(0, 100)
+
+function parseIpConfig(v: unknown, i: number): CniIpConfig {
+  if (!isObject(v) || typeof v.address !== 'string' || !parseCidr(v.address)) throw decodeFail(`ips[${i}].address: ${show(isObject(v) ? v.address : v)} is not a CIDR`)
   const ip: CniIpConfig = { address: v.address }
-  if (typeof v.gateway === 'string') ip.gateway = v.gateway
-  if (typeof v.interface === 'number') ip.interface = v.interface
+  if (v.gateway !== undefined && v.gateway !== null) {
+    if (typeof v.gateway !== 'string' || !parseIp(v.gateway)) throw decodeFail(`ips[${i}].gateway: ${show(v.gateway)} is not an IP address`)
+    ip.gateway = v.gateway
+  }
+  if (v.interface !== undefined && v.interface !== null) {
+    if (!Number.isSafeInteger(v.interface) || (v.interface as number) < 0) throw decodeFail(`ips[${i}].interface: ${show(v.interface)} is not an index`)
+    ip.interface = v.interface as number
+  }
   return ip
 }
+
+// Hardware addresses as Go's net.ParseMAC spells them: 6 bytes (Ethernet) up to 20 (InfiniBand).
+const MAC = /^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5,19}$/
 
 function parseInterface(v: unknown, i: number): CniInterface {
   if (!isObject(v) || typeof v.name !== 'string') throw decodeFail(`interfaces[${i}].name: must be a string`)
   const { name, mac, mtu, sandbox, socketPath, pciID } = v
   const out: CniInterface = { name }
-  if (typeof mac === 'string') out.mac = mac
+  if (typeof mac === 'string' && mac !== '') {
+    if (!MAC.test(mac)) throw decodeFail(`interfaces[${i}].mac: ${show(mac)} is not a MAC address`)
+    out.mac = mac
+  }
   if (typeof mtu === 'number') out.mtu = mtu
   if (typeof sandbox === 'string') out.sandbox = sandbox
   if (typeof socketPath === 'string') out.socketPath = socketPath
@@ -46,10 +63,17 @@ function parseInterface(v: unknown, i: number): CniInterface {
 }
 
 function parseRoute(v: unknown, i: number): CniRoute {
-  if (!isObject(v) || typeof v.dst !== 'string') throw decodeFail(`routes[${i}].dst: must be a CIDR string`)
+  if (!isObject(v) || typeof v.dst !== 'string' || !parseCidr(v.dst)) throw decodeFail(`routes[${i}].dst: ${show(isObject(v) ? v.dst : v)} is not a CIDR`)
   const out: CniRoute = { dst: v.dst }
-  if (typeof v.gw === 'string') out.gw = v.gw
-  for (const k of ROUTE_FIELDS_1_1) if (typeof v[k] === 'number') out[k] = v[k] as number
+  if (v.gw !== undefined && v.gw !== null && v.gw !== '') {
+    if (typeof v.gw !== 'string' || !parseIp(v.gw)) throw decodeFail(`routes[${i}].gw: ${show(v.gw)} is not an IP address`)
+    out.gw = v.gw
+  }
+  for (const k of ROUTE_FIELDS_1_1) {
+    if (v[k] === undefined || v[k] === null) continue
+    if (!Number.isSafeInteger(v[k]) || (v[k] as number) < 0) throw decodeFail(`routes[${i}].${k}: ${show(v[k])} is not a non-negative integer`)
+    out[k] = v[k] as number
+  }
   return out
 }
 
@@ -62,8 +86,11 @@ export function parseResult(raw: unknown, fallbackVersion: string): CniResult {
   }
   const result: CniResult = { cniVersion: version }
   const interfaces = arrayOf(raw, 'interfaces', parseInterface)
-  const ips = arrayOf(raw, 'ips', parseIp)
+  const ips = arrayOf(raw, 'ips', parseIpConfig)
   const routes = arrayOf(raw, 'routes', parseRoute)
+  ips?.forEach((ip, i) => {
+    if (ip.interface !== undefined && ip.interface >= (interfaces?.length ?? 0)) throw decodeFail(`ips[${i}].interface: ${ip.interface} names no entry of interfaces`)
+  })
   if (interfaces) result.interfaces = interfaces
   if (ips) result.ips = ips
   if (routes) result.routes = routes

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { CniError } from './errors.js'
-import { runPlugin, type PluginVerbs } from './skel.js'
+import { MAX_STDIN_BYTES, runPlugin, type PluginVerbs } from './skel.js'
 
 interface Run {
   code: number
@@ -107,7 +107,85 @@ describe('runPlugin', () => {
 
   it('rejects an unknown CNI_COMMAND with code 4', async () => {
     const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'FROB' }, conf('1.1.0'))
-    expect(r.out).toMatchObject({ code: 4, msg: 'unknown CNI_COMMAND FROB' })
+    expect(r.out).toMatchObject({ code: 4, msg: 'unknown CNI_COMMAND "FROB"' })
+  })
+
+  // pkg/utils ValidateContainerID: the ID names lease files, records and nft comments (issue 8.9).
+  it.each([['../../victim/pwn'], ['a\nb'], ['-rf'], ['x y'], ['x"y'], ['.hidden']])('rejects CNI_CONTAINERID %j with code 4', async (id) => {
+    const r = await invoke({}, { ...baseEnv, CNI_CONTAINERID: id, CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 4, msg: 'invalid characters in CNI_CONTAINERID' })
+  })
+
+  it('accepts container IDs the spec allows', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_CONTAINERID: 'a'.repeat(64) + '_x.y-z', CNI_COMMAND: 'DEL' }, conf('1.1.0'))
+    expect(r.code).toBe(0)
+  })
+
+  it('counts CNI_IFNAME in bytes: 8 two-byte characters are 16 bytes, too many', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_IFNAME: 'éééééééé', CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 4, details: expect.stringContaining('16 bytes') })
+    const ok = await invoke({}, { ...baseEnv, CNI_IFNAME: 'ééééééé', CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(ok.code).toBe(0)
+  })
+
+  it.each([['.'], ['..'], ['a/b'], ['a:b'], ['a b'], ['a\tb'], ['a\u0085b']])('rejects CNI_IFNAME %j with code 4', async (ifName) => {
+    const r = await invoke({}, { ...baseEnv, CNI_IFNAME: ifName, CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out.code).toBe(4)
+  })
+
+  it('rejects a relative CNI_NETNS with code 4', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_NETNS: 'netns/x', CNI_COMMAND: 'ADD' }, conf('1.1.0'))
+    expect(r.out).toMatchObject({ code: 4, msg: 'CNI_NETNS must be an absolute path' })
+  })
+
+  it('refuses stdin over MAX_STDIN_BYTES with code 6, the error in the config version', async () => {
+    const big = JSON.stringify({ ...conf('1.0.0'), pad: 'x'.repeat(MAX_STDIN_BYTES) })
+    const r = await invoke({}, { ...baseEnv, CNI_COMMAND: 'ADD' }, big)
+    expect(r.out).toMatchObject({ code: 6, msg: 'network config on stdin is too large' })
+  })
+
+  it('keeps the config version in the error object of an env failure', async () => {
+    const r = await invoke({}, { ...baseEnv, CNI_CONTAINERID: '../x', CNI_COMMAND: 'ADD' }, conf('1.0.0'))
+    expect(r.out.cniVersion).toBe('1.0.0')
+  })
+
+  it('hands the verb the plugin-parsed config and the raw config, parsed once', async () => {
+    let seen: any
+    const code = await runPlugin<{ answer: number }>(
+      { add: async (ctx) => { seen = ctx; return { cniVersion: '1.1.0' } }, del: async () => {}, check: async () => {} },
+      {
+        about: 'test',
+        parseConfig: (c) => ({ answer: (c as any).x * 2 }),
+        io: { env: { ...baseEnv, CNI_COMMAND: 'ADD' }, stdin: Buffer.from(JSON.stringify({ ...conf('1.0.0'), x: 21 })), stdout: () => {}, stderr: () => {} },
+      },
+    )
+    expect(code).toBe(0)
+    expect(seen.config).toEqual({ answer: 42 })
+    expect(seen.raw).toEqual({ ...conf('1.0.0'), x: 21 })
+  })
+
+  it('a parseConfig failure is the verb failure, with its code', async () => {
+    let err = ''
+    const code = await runPlugin(
+      { add: async () => ({ cniVersion: '1.1.0' }), del: async () => {}, check: async () => {} },
+      {
+        about: 'test',
+        parseConfig: () => { throw new CniError(7, 'invalid network config: bridge') },
+        io: { env: { ...baseEnv, CNI_COMMAND: 'ADD' }, stdin: Buffer.from(JSON.stringify(conf('1.1.0'))), stdout: (t) => (err += t), stderr: () => {} },
+      },
+    )
+    expect(code).toBe(1)
+    expect(JSON.parse(err)).toMatchObject({ code: 7 })
+  })
+
+  it('DEL runs with a malformed prevResult (ignored); CHECK refuses it with code 6', async () => {
+    const bad = { ...conf('1.0.0'), prevResult: { cniVersion: '1.0.0', ips: [{ address: 'garbage' }] } }
+    let prev: unknown = 'unset'
+    const d = await invoke({ del: async ({ conf }) => void (prev = conf.prevResult) }, { ...baseEnv, CNI_COMMAND: 'DEL' }, bad)
+    expect(d.code).toBe(0)
+    expect(prev).toBeUndefined()
+    const c = await invoke({}, { ...baseEnv, CNI_COMMAND: 'CHECK' }, bad)
+    expect(c.out.code).toBe(6)
   })
 
   it('rejects an interface name longer than 15 bytes with code 4', async () => {

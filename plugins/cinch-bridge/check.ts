@@ -3,26 +3,27 @@
 import { closeSync } from 'node:fs'
 import { CniError, ErrorCode, delegateCheck, type CniResult, type VerbContext } from '../../lib/cni/index.js'
 import {
-  closeRtnl, formatCidrBytes, getBridgePort, getLinkByIndex, getLinkByName, ipString, listAddresses, listRoutes, macString,
-  openNetns, openRtnl, parseCidrBytes, withNetnsFd, type Rtnl,
+  closeRtnl, getBridgePort, getLinkByIndex, getLinkByName, listAddresses, listRoutes, macString,
+  openRtnl, withNetnsFd, type Rtnl,
 } from '../../lib/net/index.js'
-import { KERNEL, formatCidr, mustParseCidr } from '../../lib/ip/index.js'
+import { formatCidr, formatIp } from '../../lib/ip/index.js'
 import { listTableJson } from '../../lib/nft/index.js'
-import { nextHop } from './addressing.js'
-import { hostVethName, parseConfig, type BridgeConf } from './config.js'
+import { nextHop, podIpText, readPodIp, readRoute, type PodIp } from './addressing.js'
+import { hostVethName, type BridgeConf } from './config.js'
 import { TABLE, masqueradedIps } from './masq.js'
+import { openPodNetns } from './pod-env.js'
 
-export async function check(ctx: VerbContext): Promise<void> {
-  const { env } = ctx
-  const c = parseConfig(ctx.conf)
+export async function check(ctx: VerbContext<BridgeConf>): Promise<void> {
+  const { env, config: c } = ctx
   const prev = ctx.conf.prevResult
   if (!prev) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult', 'prevResult: is required for CHECK')
-  if (c.ipam?.type) await delegateCheck(c.ipam.type, JSON.parse(ctx.stdin.toString('utf8')), env)
+  if (c.ipam?.type) await delegateCheck(c.ipam.type, ctx.raw, env)
 
   let fd: number
   try {
-    fd = openNetns(env.netns)
+    fd = openPodNetns(env.netns)
   } catch (err) {
+    if (err instanceof CniError) throw err
     throw new CniError(ErrorCode.Internal, `CHECK: netns ${env.netns} cannot be opened`, String((err as Error).message))
   }
   const hnl = openRtnl()
@@ -42,9 +43,9 @@ export async function check(ctx: VerbContext): Promise<void> {
 const sameMac = (a: string | undefined, b: Buffer | undefined) => !a || (b !== undefined && a.toLowerCase() === macString(b))
 
 /** The prevResult addresses that belong to the container interface called ifName. */
-function podIps(prev: CniResult, ifName: string) {
+function podIps(prev: CniResult, ifName: string): PodIp[] {
   const idx = prev.interfaces?.findIndex((i) => i.name === ifName && i.sandbox) ?? -1
-  return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === idx)
+  return (prev.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === idx).map(readPodIp)
 }
 
 async function checkPod(nl: Rtnl, c: BridgeConf, prev: CniResult, ifName: string, netns: string): Promise<string[]> {
@@ -60,14 +61,14 @@ async function checkPod(nl: Rtnl, c: BridgeConf, prev: CniResult, ifName: string
   const have = new Set((await listAddresses(nl, { index: link.index })).map((a) => a.text))
   const ips = podIps(prev, ifName)
   for (const ip of ips) {
-    const text = formatCidrBytes(parseCidrBytes(ip.address))
+    const text = podIpText(ip)
     if (!have.has(text)) out.push(`address ${text} missing on ${ifName}`)
   }
   const routes = await listRoutes(nl)
-  for (const r of prev.routes ?? []) {
-    const dst = formatCidr(mustParseCidr(r.dst, KERNEL).cidr)
+  for (const r of (prev.routes ?? []).map(readRoute)) {
+    const dst = formatCidr(r.dst)
     const gw = nextHop(r, ips)
-    const gwText = gw ? ipString(parseCidrBytes(gw).addr) : undefined
+    const gwText = gw ? formatIp(gw) : undefined
     if (!routes.some((k) => k.dst === dst && (!gwText || k.gw === gwText))) out.push(`route ${dst}${gwText ? ` via ${gwText}` : ''} missing in netns ${netns}`)
   }
   return out
@@ -95,7 +96,7 @@ async function checkHost(nl: Rtnl, c: BridgeConf, prev: CniResult, hostName: str
 async function checkMasquerade(prev: CniResult, ifName: string): Promise<string[]> {
   const have = masqueradedIps(await listTableJson('inet', TABLE))
   return podIps(prev, ifName)
-    .map((ip) => ipString(parseCidrBytes(ip.address).addr))
+    .map((ip) => formatIp(ip.address))
     .filter((ip) => !have.has(ip))
     .map((ip) => `no masquerade for ${ip} in table inet ${TABLE}`)
 }

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { CniError } from '../../lib/cni/index.js'
-import { hostVethName, parseConfig, requestedMac } from './config.js'
+import { hostVethName, parseConfig } from './config.js'
 
 const base = { cniVersion: '1.1.0', name: 'net', type: 'cinch-bridge' }
-const env = { command: 'ADD' as const, containerId: 'c1', netns: '/x', ifName: 'eth0', args: {}, path: [] }
 
 function codeOf(f: () => unknown): { code: number; details?: string } {
   try {
@@ -34,6 +33,9 @@ describe('parseConfig', () => {
     ['mtu too small', { mtu: 10 }, /mtu: must be >= 68/],
     ['hairpin with promisc', { hairpinMode: true, promiscMode: true }, /promiscMode: cannot be set together with hairpinMode/],
     ['bad mac capability', { runtimeConfig: { mac: 'zz' } }, /runtimeConfig.mac: must match pattern/],
+    // SPEC "Network configuration": the name's pattern; it ends up in nft comments and file names.
+    ['a network name with a quote', { name: 'net" } drop' }, /name: must match pattern/],
+    ['a network name with a slash', { name: '../x' }, /name: must match pattern/],
   ]
   for (const [name, extra, msg] of bad) {
     it(`rejects ${name} with code 7 naming the key`, () => {
@@ -43,15 +45,6 @@ describe('parseConfig', () => {
     })
   }
   it('accepts unknown keys', () => expect(parseConfig({ ...base, vlan: 5, whatever: {} }).bridge).toBe('cni0'))
-})
-
-describe('requestedMac', () => {
-  it('prefers runtimeConfig.mac over CNI_ARGS', () => {
-    const c = parseConfig({ ...base, runtimeConfig: { mac: '0a:58:00:00:00:01' } })
-    expect(requestedMac(c, { ...env, args: { MAC: '0a:58:00:00:00:02' } })).toBe('0a:58:00:00:00:01')
-    expect(requestedMac(parseConfig({ ...base }), { ...env, args: { MAC: '0a:58:00:00:00:02' } })).toBe('0a:58:00:00:00:02')
-    expect(requestedMac(parseConfig({ ...base }), env)).toBeUndefined()
-  })
 })
 
 describe('hostVethName', () => {

@@ -1,7 +1,7 @@
 // cinch-bridge's config: the reference bridge plugin's keys (plugins/main/bridge/bridge.go
 // NetConf), checked by the build-time ajv schema, then the cross-field rules bridge.go applies.
 import { createHash } from 'node:crypto'
-import { invalidConfig, validateConfig, type AjvValidateFn, type CniEnv, type NetConf } from '../../lib/cni/index.js'
+import { invalidConfig, validateConfig, type AjvValidateFn, type NetConf } from '../../lib/cni/index.js'
 import schemaValidate from './schema.validate.js'
 
 export interface BridgeConf extends NetConf {
@@ -28,12 +28,6 @@ export function parseConfig(conf: NetConf): BridgeConf {
   // bridge.go: a default gateway through the bridge implies the bridge is a gateway.
   if (c.isDefaultGateway) c.isGateway = true
   return c
-}
-
-/** MAC asked for by the runtime: runtimeConfig.mac (the "mac" capability), else CNI_ARGS MAC=. */
-export function requestedMac(c: BridgeConf, env: CniEnv): string | undefined {
-  const mac = (c.runtimeConfig as { mac?: string } | undefined)?.mac ?? env.args.MAC
-  return mac || undefined
 }
 
 /**

@@ -1,41 +1,42 @@
 // DEL (SPEC "DEL"): idempotent. A missing netns, link, allocation or record is success; every step
-// is attempted and the failures are joined. IPAM is released first, even when the netns is gone,
-// so that an address never leaks behind a half-deleted pod.
-import { CniError, ErrorCode, delegateDel, describeError, type VerbContext } from '../../lib/cni/index.js'
+// is attempted (steps.ts Attempts, which a failed ADD's rollback also uses) and the failures are
+// joined. IPAM is released first, even when the netns is gone, so that an address never leaks
+// behind a half-deleted pod.
+import { CniError, ErrorCode, delegateDel, type VerbContext } from '../../lib/cni/index.js'
+import { parseCidr, KERNEL } from '../../lib/ip/index.js'
 import { listTableJson, runNft } from '../../lib/nft/index.js'
-import { askAgent } from './agent.js'
-import { hostVethName, parseConfig } from './config.js'
-import { TABLE, attachmentKey, masqDelRuleset, masqEntries, parseMasqTable, type MasqEntry } from './masq.js'
 import { readAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
+import { readPodIp, type PodIp } from './addressing.js'
+import { askAgent } from './agent.js'
+import { hostVethName, type BridgeConf } from './config.js'
+import { TABLE, masqDelRuleset, masqEntries, masqKey, parseMasqTable, type MasqEntry } from './masq.js'
+import { podNetnsExists } from './pod-env.js'
+import { Attempts } from './steps.js'
 
-export async function del(ctx: VerbContext): Promise<void> {
-  const { env } = ctx
-  const c = parseConfig(ctx.conf)
-  const failures: string[] = []
-  const step = async (what: string, fn: () => unknown) => {
-    try {
-      await fn()
-    } catch (err) {
-      failures.push(`${what}: ${describeError(err)}`)
-    }
-  }
+export async function del(ctx: VerbContext<BridgeConf>): Promise<void> {
+  const { env, config: c } = ctx
+  // Refuses the plugin's own netns (code 4) before anything is removed: with no host veth left,
+  // the step below would delete CNI_IFNAME there, i.e. the host's own interface.
+  const podNetns = env.netns !== '' && podNetnsExists(env.netns)
+  const steps = new Attempts(ctx.log)
 
   // The IPAM release starts first and depends on nothing below; its process start (tens of ms)
   // overlaps the link and masquerade steps instead of preceding them.
   const ipamType = c.ipam?.type
-  const ipamReleased = ipamType
-    ? step('release IPAM', () => delegateDel(ipamType, JSON.parse(ctx.stdin.toString('utf8')), env))
-    : Promise.resolve()
+  const ipamReleased = ipamType ? steps.attempt('release IPAM', () => delegateDel(ipamType, ctx.raw, env)) : Promise.resolve(true)
   const { closeRtnl, deleteLinkByName, openRtnl, withNetns } = await import('../../lib/net/index.js')
 
   // The addresses to stop masquerading: the record's, else prevResult's (runtimes pass it on DEL).
-  let ips: string[] = []
-  await step('read attachment record', () => {
-    ips = readAttachmentSync(c.stateDir, env)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
+  // The record is a file anyone with access to the state directory may have changed: only
+  // addresses that parse are used.
+  let ips: PodIp[] = []
+  await steps.attempt('read attachment record', () => {
+    const text = readAttachmentSync(c.stateDir, env)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
+    ips = (Array.isArray(text) ? text : []).filter((t) => typeof t === 'string' && parseCidr(t, KERNEL)).map((address) => readPodIp({ address }))
   })
 
   const hostName = hostVethName(env.containerId, env.ifName)
-  await step(`delete veth ${hostName}`, async () => {
+  await steps.attempt(`delete veth ${hostName}`, async () => {
     const nl = openRtnl()
     try {
       if (await deleteLinkByName(nl, hostName)) return
@@ -43,14 +44,8 @@ export async function del(ctx: VerbContext): Promise<void> {
       closeRtnl(nl)
     }
     // No host side: if the pod side survives (renamed host side?), remove it there.
-    if (!env.netns) return
-    let pnl
-    try {
-      pnl = withNetns(env.netns, openRtnl)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return // SPEC: the netns may be gone
-      throw err
-    }
+    if (!podNetns) return // SPEC: the netns may be gone
+    const pnl = withNetns(env.netns, openRtnl)
     try {
       await deleteLinkByName(pnl, env.ifName)
     } finally {
@@ -59,8 +54,8 @@ export async function del(ctx: VerbContext): Promise<void> {
   })
 
   if (c.ipMasq) {
-    const key = attachmentKey(c.name, env.containerId, env.ifName)
-    await step('remove masquerade', async () => {
+    const key = masqKey(c.name, env.containerId, env.ifName)
+    await steps.attempt('remove masquerade', async () => {
       let entries: MasqEntry[] = masqEntries(ips, key)
       // An ADD killed before it wrote its record, with no prevResult to tell: the elements' comments
       // still name the attachment, so look them up rather than leak them.
@@ -68,11 +63,11 @@ export async function del(ctx: VerbContext): Promise<void> {
       await runNft(masqDelRuleset(entries))
     })
   }
-  await step('remove attachment record', () => removeAttachmentSync(c.stateDir, env))
+  await steps.attempt('remove attachment record', () => removeAttachmentSync(c.stateDir, env))
   await ipamReleased
   if (c.policyTimeoutMs > 0) {
     // lib/state/README.md: wait at most 1 s for any reply; errors ignored.
     await askAgent(c.agentSocket, { op: 'del', containerId: env.containerId, ifName: env.ifName }, 1000).catch(() => undefined)
   }
-  if (failures.length) throw new CniError(ErrorCode.Internal, `DEL failed in ${failures.length} step(s)`, failures.join('; '))
+  if (steps.failures.length) throw new CniError(ErrorCode.Internal, `DEL failed in ${steps.failures.length} step(s)`, steps.failures.join('; '))
 }

@@ -1,16 +1,19 @@
 // STATUS and GC (SPEC 1.1.0).
-import { CniError, ErrorCode, delegateGc, delegateStatus, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, delegateGc, delegateStatus, validAttachments, type VerbContext } from '../../lib/cni/index.js'
 import { listTableJson, runNft } from '../../lib/nft/index.js'
-import { parseConfig } from './config.js'
-import { TABLE, attachmentKey, masqDelRuleset, parseMasqTable } from './masq.js'
 import { listAttachmentsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
+import type { BridgeConf } from './config.js'
+import { TABLE, masqDelRuleset, masqKey, masqNetworkTag, parseMasqTable } from './masq.js'
+import { Attempts } from './steps.js'
+
+type Ctx = VerbContext<BridgeConf>
 
 /** SPEC "STATUS": code 50 when ADD could not succeed now; here, when IPAM says so. */
-export async function status(ctx: VerbContext): Promise<void> {
-  const c = parseConfig(ctx.conf)
+export async function status(ctx: Ctx): Promise<void> {
+  const c = ctx.config
   if (!c.ipam?.type) return
   try {
-    await delegateStatus(c.ipam.type, JSON.parse(ctx.stdin.toString('utf8')), ctx.env)
+    await delegateStatus(c.ipam.type, ctx.raw, ctx.env)
   } catch (err) {
     const e = err as CniError
     throw new CniError(ErrorCode.NotAvailable, `IPAM plugin ${c.ipam.type} is not available`, e.msg ? `${e.msg}${e.details ? `: ${e.details}` : ''}` : String(err))
@@ -19,23 +22,24 @@ export async function status(ctx: VerbContext): Promise<void> {
 
 /**
  * SPEC "GC": IPAM collects its own allocations; we remove the attachment records and masquerade
- * elements of this network whose attachment is not in cni.dev/valid-attachments.
+ * elements of this network whose attachment is not in cni.dev/valid-attachments. Without that list
+ * nothing is collected (code 7, lib/cni/gc.ts): an absent list is not an empty one.
  */
-export async function gc(ctx: VerbContext): Promise<void> {
-  const c = parseConfig(ctx.conf)
-  const valid = new Set((c['cni.dev/valid-attachments'] ?? []).map((a) => attachmentKey(c.name, a.containerID, a.ifname)))
-  const failures: string[] = []
-  if (c.ipam?.type) {
-    await delegateGc(c.ipam.type, JSON.parse(ctx.stdin.toString('utf8')), ctx.env).catch((err: Error) => failures.push(`IPAM GC: ${err.message}`))
-  }
-  for (const a of listAttachmentsSync(c.stateDir)) {
-    if (a.network === c.name && !valid.has(attachmentKey(c.name, a.containerId, a.ifName))) removeAttachmentSync(c.stateDir, a)
-  }
-  try {
-    const stale = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key.startsWith(`${c.name}/`) && !valid.has(e.key))
+export async function gc(ctx: Ctx): Promise<void> {
+  const c = ctx.config
+  const valid = new Set(validAttachments(ctx.conf).map((a) => masqKey(c.name, a.containerID, a.ifname)))
+  const steps = new Attempts(ctx.log)
+  const ipamType = c.ipam?.type
+  if (ipamType) await steps.attempt('IPAM GC', () => delegateGc(ipamType, ctx.raw, ctx.env))
+  await steps.attempt('attachment record GC', () => {
+    for (const a of listAttachmentsSync(c.stateDir)) {
+      if (a.network === c.name && !valid.has(masqKey(c.name, a.containerId, a.ifName))) removeAttachmentSync(c.stateDir, a)
+    }
+  })
+  await steps.attempt('masquerade GC', async () => {
+    const mine = `${masqNetworkTag(c.name)}/`
+    const stale = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key.startsWith(mine) && !valid.has(e.key))
     await runNft(masqDelRuleset(stale))
-  } catch (err) {
-    failures.push(`masquerade GC: ${(err as Error).message}`)
-  }
-  if (failures.length) throw new CniError(ErrorCode.Internal, `GC failed in ${failures.length} step(s)`, failures.join('; '))
+  })
+  if (steps.failures.length) throw new CniError(ErrorCode.Internal, `GC failed in ${steps.failures.length} step(s)`, steps.failures.join('; '))
 }

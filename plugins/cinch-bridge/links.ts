@@ -1,13 +1,12 @@
 // Kernel-side steps of ADD: the veth pair into the pod, the pod's addresses and routes, the
 // bridge port, the gateway on the bridge. Each step that creates something per-pod returns nothing
 // to undo beyond the veth itself (deleting it removes its addresses and routes).
-import type { CniIpConfig, CniRoute } from '../../lib/cni/index.js'
 import {
   addAddress, bytesToIp, deleteAddress, ensureAddress, ensureRoute, ensureSysctl, getLinkByName, listAddresses,
-  parseCidrBytes, setHairpin, setMaster, setUp, withNetnsFd, isErrno, type Link, type Rtnl,
+  setHairpin, setMaster, setUp, withNetnsFd, isErrno, type Link, type Rtnl,
 } from '../../lib/net/index.js'
-import { KERNEL, cidrContains, mustParseCidr } from '../../lib/ip/index.js'
-import { nextHop } from './addressing.js'
+import { cidrContains, formatCidr, formatIp, type Family } from '../../lib/ip/index.js'
+import { nextHop, podIpText, type Addressing, type PodIp } from './addressing.js'
 
 export interface PodSide {
   nl: Rtnl
@@ -21,10 +20,10 @@ export interface PodSide {
  * (the reference bridge waits for DAD to settle instead; skipping it is safe on a veth that only
  * the bridge sees, where cinch's IPAM guarantees uniqueness).
  */
-export async function configurePod(pod: PodSide, ips: CniIpConfig[], routes: CniRoute[]): Promise<Link> {
+export async function configurePod(pod: PodSide, { ips, routes }: Pick<Addressing, 'ips' | 'routes'>): Promise<Link> {
   const link = await getLinkByName(pod.nl, pod.ifName)
   if (!link) throw new Error(`${pod.ifName} missing in the pod's netns right after its creation`)
-  if (ips.some((ip) => parseCidrBytes(ip.address).family === 6)) {
+  if (ips.some((ip) => ip.address.family === 6)) {
     withNetnsFd(pod.fd, () => {
       try {
         ensureSysctl(`net/ipv6/conf/${pod.ifName}/accept_dad`, '0')
@@ -36,13 +35,14 @@ export async function configurePod(pod: PodSide, ips: CniIpConfig[], routes: Cni
   await setUp(pod.nl, link.index)
   for (const ip of ips) {
     try {
-      await addAddress(pod.nl, { index: link.index, cidr: ip.address, noDad: true })
+      await addAddress(pod.nl, { index: link.index, cidr: podIpText(ip), noDad: true })
     } catch (err) {
-      throw new Error(`add address ${ip.address} to ${pod.ifName}`, { cause: err })
+      throw new Error(`add address ${podIpText(ip)} to ${pod.ifName}`, { cause: err })
     }
   }
   for (const r of routes) {
-    await ensureRoute(pod.nl, { dst: r.dst, gw: nextHop(r, ips), index: link.index, priority: r.priority, table: r.table })
+    const gw = nextHop(r, ips)
+    await ensureRoute(pod.nl, { dst: formatCidr(r.dst), gw: gw && formatIp(gw), index: link.index, priority: r.spec.priority, table: r.spec.table })
   }
   return link
 }
@@ -55,11 +55,12 @@ export async function attachToBridge(nl: Rtnl, veth: Link, bridge: Link, hairpin
 }
 
 /**
- * Puts gateway `cidr` on the bridge. Another address of the same subnet there is an error
+ * Puts gateway `gw` on the bridge. Another address of the same subnet there is an error
  * unless forceAddress, which replaces it (bridge.go ensureAddr).
  */
-export async function ensureGatewayAddress(nl: Rtnl, bridge: Link, cidr: string, forceAddress: boolean): Promise<void> {
-  const want = mustParseCidr(cidr, KERNEL).cidr
+export async function ensureGatewayAddress(nl: Rtnl, bridge: Link, gw: PodIp, forceAddress: boolean): Promise<void> {
+  const want = gw.subnet
+  const cidr = podIpText(gw)
   for (const a of await listAddresses(nl, { index: bridge.index, family: want.family })) {
     if (a.text === cidr) return
     if (a.cidr.prefix !== want.prefix || !cidrContains(want, bytesToIp(a.cidr.addr))) continue
@@ -75,7 +76,7 @@ export async function ensureGatewayAddress(nl: Rtnl, bridge: Link, cidr: string,
 }
 
 /** net.ipv4.ip_forward / net.ipv6.conf.all.forwarding for the families in use (bridge.go enableIPForward). */
-export function enableForwarding(families: Set<4 | 6>): void {
+export function enableForwarding(families: Set<Family>): void {
   if (families.has(4)) ensureSysctl('net.ipv4.ip_forward', '1')
   if (families.has(6)) ensureSysctl('net.ipv6.conf.all.forwarding', '1')
 }

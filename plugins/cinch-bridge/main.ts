@@ -1,8 +1,9 @@
 // cinch-bridge: the reference `bridge` plugin's behaviour and keys, in TypeScript. Each verb's
 // module is loaded only when that verb runs: every millisecond beyond Node's start is ours.
 import { runPlugin } from '../../lib/cni/index.js'
+import type { BridgeConf } from './config.js'
 
-void runPlugin(
+void runPlugin<BridgeConf>(
   {
     add: async (ctx) => (await import('./add.js')).add(ctx),
     del: async (ctx) => (await import('./del.js')).del(ctx),
@@ -10,5 +11,5 @@ void runPlugin(
     status: async (ctx) => (await import('./gc.js')).status(ctx),
     gc: async (ctx) => (await import('./gc.js')).gc(ctx),
   },
-  { about: 'cinch-bridge' },
+  { about: 'cinch-bridge', parseConfig: async (conf) => (await import('./config.js')).parseConfig(conf) },
 )

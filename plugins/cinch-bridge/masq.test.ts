@@ -1,7 +1,35 @@
 import { describe, expect, it } from 'vitest'
-import { masqAddRuleset, masqDelRuleset, masqEntries, masqueradedIps, parseMasqTable } from './masq.js'
+import { readPodIp } from './addressing.js'
+import { masqAddRuleset, masqDelRuleset, masqEntries, masqKey, masqNetworkTag, masqueradedIps, parseMasqTable } from './masq.js'
 
-const entries = masqEntries(['10.244.1.5/24', 'fd00:10:244:1::5/64'], 'net/cid1/eth0')
+const entries = masqEntries(['10.244.1.5/24', 'fd00:10:244:1::5/64'].map((address) => readPodIp({ address })), 'net/cid1/eth0')
+
+describe('masqKey', () => {
+  it('is network/containerId/ifName when that is short and plain', () => {
+    expect(masqKey('net', 'cid1', 'eth0')).toBe('net/cid1/eth0')
+  })
+  // nft refuses comments over 128 bytes ("comment too long"); issue 8.9.
+  const long: [string, string, string, string][] = [
+    ['a 60-character network name', 'n'.repeat(60), 'c'.repeat(64), 'eth0'],
+    ['a 300-character container ID', 'net', 'c'.repeat(300), 'eth0'],
+    ['an interface name with nft syntax in it', 'net', 'cid1', 'e"}{;'],
+    ['a multibyte interface name', 'net', 'cid1', 'ééééééé'],
+  ]
+  for (const [name, net, id, ifName] of long) {
+    it(`fits nft and stays deterministic for ${name}`, () => {
+      const k = masqKey(net, id, ifName)
+      expect(Buffer.byteLength(k)).toBeLessThanOrEqual(128)
+      expect(k).toMatch(/^[a-zA-Z0-9_.#/-]+$/)
+      expect(k.startsWith(`${masqNetworkTag(net)}/`)).toBe(true)
+      expect(masqKey(net, id, ifName)).toBe(k)
+      expect(masqKey(net, id, ifName + 'x')).not.toBe(k)
+      expect(masqAddRuleset(masqEntries([readPodIp({ address: '10.0.0.2/24' })], k))).toContain(`comment "${k}"`)
+    })
+  }
+  it('refuses to write a comment that is not a masqKey into nft text', () => {
+    expect(() => masqAddRuleset(masqEntries([readPodIp({ address: '10.0.0.2/24' })], 'x" } flush ruleset'))).toThrow(/not a masqKey/)
+  })
+})
 
 describe('masqEntries', () => {
   it('splits address and subnet per family', () => {
@@ -57,6 +85,10 @@ describe('reading the table back', () => {
   it('parseMasqTable', () => {
     expect(parseMasqTable(json)).toEqual([{ family: 4, ip: '10.244.1.5', subnet: '10.244.1.0/24', key: 'net/cid1/eth0' }])
     expect(parseMasqTable(null)).toEqual([])
+  })
+  it('parseMasqTable keeps only what parses as addresses (it is written into nft text again)', () => {
+    const odd = { nftables: [{ set: { name: 'local4', elem: [{ elem: { val: { concat: ['10.0.0.1 } flush ruleset', { prefix: { addr: '10.0.0.0', len: 24 } }] } } }] } }] }
+    expect(parseMasqTable(odd)).toEqual([])
   })
   it('masqueradedIps', () => expect([...masqueradedIps(json)]).toEqual(['10.244.1.5', '10.244.1.9']))
 })

@@ -5,9 +5,12 @@
 // not multicast is masqueraded. Traffic to other nodes' pods is not: the agent fills
 // `cluster-cidrs-v4/v6` with the cluster's pod CIDRs (policy-agent/overlay/nomasq.ts), so
 // pod-to-pod across nodes keeps its source address, which NetworkPolicy on the far node matches.
-// Each element's comment names its attachment "<network>/<containerId>/<ifName>" (network names hold no '/': SPEC "Network configuration"),
-// so GC of one network finds its stale elements without any other state.
-import { KERNEL, formatCidr, formatIp, mustParseCidr } from '../../lib/ip/index.js'
+// Each element's comment names its attachment (masqKey), so GC of one network finds its stale
+// elements without any other state. A comment goes into nft text: it is built only from checked
+// parts and matched against a strict pattern before it is written (DESIGN "Every input is hostile").
+import { createHash } from 'node:crypto'
+import { formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
+import type { PodIp } from './addressing.js'
 
 export const TABLE = 'cinch-nat'
 
@@ -17,18 +20,41 @@ export interface MasqEntry {
   ip: string
   /** The pod's subnet, e.g. 10.244.1.0/24. */
   subnet: string
-  /** "<network>/<containerId>/<ifName>" */
+  /** The attachment's masqKey. */
   key: string
 }
 
-export const attachmentKey = (network: string, containerId: string, ifName: string): string => `${network}/${containerId}/${ifName}`
+/** NFTNL_UDATA_COMMENT_MAXLEN: nft refuses a longer comment ("comment too long"). */
+const COMMENT_MAX = 128
+/** What a comment may hold: the spec's name characters, '/' between the parts, '#' before a hash. */
+const SAFE_COMMENT = /^[a-zA-Z0-9_.#/-]{1,128}$/
+const NET_TAG_MAX = 48
+const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 
-/** Entries for a pod's CIDR addresses ("10.244.1.5/24"). */
-export function masqEntries(ips: string[], key: string): MasqEntry[] {
-  return ips.map((text) => {
-    const { ip, cidr } = mustParseCidr(text, KERNEL)
-    return { family: ip.family, ip: formatIp(ip), subnet: formatCidr(cidr), key }
-  })
+const hash = (s: string, hex: number) => '#' + createHash('sha256').update(s).digest('hex').slice(0, hex)
+
+/** The part of every comment that names the network: GC selects its own network's elements by it. */
+export function masqNetworkTag(network: string): string {
+  return network.length <= NET_TAG_MAX && SAFE_NAME.test(network) ? network : hash(network, 24)
+}
+
+/**
+ * The comment naming attachment network/containerId/ifName: "<network>/<containerId>/<ifName>"
+ * when that is short and plain, else "<network tag>/#<hash>" (a network name or container ID can be
+ * long, an interface name may hold any character but '/', ':' and blanks). Deterministic, so DEL and
+ * GC compute the comment ADD wrote; no network name or container ID starts with '#', so the two
+ * forms never collide.
+ */
+export function masqKey(network: string, containerId: string, ifName: string): string {
+  const plain = `${network}/${containerId}/${ifName}`
+  const tag = masqNetworkTag(network)
+  if (tag === network && Buffer.byteLength(plain) <= COMMENT_MAX && SAFE_COMMENT.test(plain)) return plain
+  return `${tag}/${hash(plain, 40)}`
+}
+
+/** Entries for a pod's addresses. */
+export function masqEntries(ips: PodIp[], key: string): MasqEntry[] {
+  return ips.map((p) => ({ family: p.address.family, ip: formatIp(p.address), subnet: formatCidr(p.subnet), key }))
 }
 
 // The table, its sets and the chain: `add` is a no-op for what exists, and the chain is flushed and
@@ -51,8 +77,10 @@ add rule inet ${TABLE} postrouting ip saddr @pods4 ip daddr != 224.0.0.0/4 masqu
 add rule inet ${TABLE} postrouting ip6 saddr @pods6 ip6 daddr != ff00::/8 masquerade
 `
 
-// nft quoted strings cannot hold a double quote; container IDs never contain one anyway.
-const comment = (key: string) => `comment "${key.replace(/["\\\n]/g, '_')}"`
+function comment(key: string): string {
+  if (!SAFE_COMMENT.test(key)) throw new Error(`masquerade comment ${JSON.stringify(key.slice(0, 200))} is not a masqKey`)
+  return `comment "${key}"`
+}
 
 function elements(e: MasqEntry, withComment: boolean): string[] {
   const c = withComment ? ` ${comment(e.key)}` : ''
@@ -82,9 +110,13 @@ export function parseMasqTable(json: any | null): MasqEntry[] {
     if (!set || (set.name !== 'local4' && set.name !== 'local6')) continue
     for (const el of set.elem ?? []) {
       const val = el?.elem?.val ?? el
-      const [ip, net] = val?.concat ?? []
-      if (typeof ip !== 'string' || !net?.prefix) continue
-      out.push({ family: set.name === 'local4' ? 4 : 6, ip, subnet: `${net.prefix.addr}/${net.prefix.len}`, key: el?.elem?.comment ?? '' })
+      const [ipText, net] = val?.concat ?? []
+      // What comes back is written into nft text again (DEL, GC): only what parses as an address.
+      const ip = typeof ipText === 'string' ? parseIp(ipText) : null
+      const subnet = typeof net?.prefix?.addr === 'string' ? parseCidr(`${net.prefix.addr}/${net.prefix.len}`) : null
+      if (!ip || !subnet || subnet.ip.family !== ip.family) continue
+      const comment = el?.elem?.comment
+      out.push({ family: ip.family, ip: formatIp(ip), subnet: formatCidr(subnet.cidr), key: typeof comment === 'string' ? comment : '' })
     }
   }
   return out
