@@ -1,0 +1,185 @@
+// The agent socket against hostile clients, on a real agent in a netns: none may crash the agent,
+// grow its memory or file descriptors without bound, or delay another client's ADD. The bounds
+// are policy-agent/server/socket.ts's SOCKET_LIMITS (README "Reliability").
+import test from 'ava'
+import { connect, type Socket } from 'node:net'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { inNetns, makeNetns, spawnAgentInNetns } from './agent-helpers.js'
+import { sleep, waitFor } from './helpers.js'
+
+const manifests = `
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Namespace, metadata: {name: x}}
+- apiVersion: v1
+  kind: Pod
+  metadata: {namespace: x, name: a}
+  spec: {nodeName: n1, containers: [{name: c}]}
+  status: {podIPs: [{ip: 10.9.0.2}]}
+`
+const ADD = JSON.stringify({ op: 'add', containerId: 'c-a', ifName: 'eth0', podNamespace: 'x', podName: 'a', ips: ['10.9.0.2/24'] }) + '\n'
+
+let f: { ns: string; sock: string; agent: ReturnType<typeof spawnAgentInNetns>; pid: number; cleanup: (() => Promise<void>)[] }
+
+test.before(async () => {
+  const cleanup: (() => Promise<void>)[] = []
+  const ns = await makeNetns('hostile')
+  cleanup.push(ns.remove)
+  const dir = await mkdtemp(join(tmpdir(), 'cinch-t-agent-hostile-'))
+  cleanup.push(() => rm(dir, { recursive: true, force: true }))
+  await mkdir(join(dir, 'm'))
+  await writeFile(join(dir, 'm', 'cluster.yaml'), manifests)
+  await mkdir(join(dir, 'state', 'attachments'), { recursive: true })
+  await writeFile(join(dir, 'state', 'attachments', 'c-a_eth0.json'), JSON.stringify({
+    containerId: 'c-a', ifName: 'eth0', netns: '/proc/1/ns/net', podNamespace: 'x', podName: 'a', ips: ['10.9.0.2/24'],
+    hostVeth: 'cinch0123456789', bridge: 'cinch0', network: 'cinch', createdAt: new Date().toISOString(),
+  }))
+  const sock = join(dir, 'run', 'agent.sock') // run/ does not exist: the agent creates it 0700
+  const agent = spawnAgentInNetns(ns.name, ['--manifests', join(dir, 'm'), '--node', 'n1', '--state-dir', join(dir, 'state'),
+    '--socket', sock, '--cni-conf', join(dir, 'none.conflist'), '--no-overlay'])
+  cleanup.unshift(async () => void agent.kill('SIGKILL'))
+  f = { ns: ns.name, sock, agent, pid: agent.pid!, cleanup }
+  await waitFor(() => agent.log.includes('agent ready') || agent.exitCode !== null, 60_000, 'the agent to be ready')
+})
+
+test.after.always(async () => {
+  for (const c of f?.cleanup ?? []) await c()
+})
+
+/** Sends `data`, collects what comes back until the agent closes; `closed` false if it did not within `ms`. */
+function exchange(data: Buffer | string, ms = 5000): Promise<{ reply: string; closed: boolean; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now()
+    const s = connect(f.sock)
+    let reply = ''
+    const timer = setTimeout(() => (s.destroy(), resolve({ reply, closed: false, ms: Date.now() - t0 })), ms)
+    s.on('error', () => {})
+    s.on('data', (d) => (reply += d))
+    s.on('close', () => (clearTimeout(timer), resolve({ reply, closed: true, ms: Date.now() - t0 })))
+    s.on('connect', () => s.write(data))
+  })
+}
+
+const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${f.pid}/status`, 'utf8'))![1])
+const fds = () => readdirSync(`/proc/${f.pid}/fd`).length
+const alive = (t: any) => t.is(f.agent.exitCode, null, `the agent is running:\n${f.agent.log.slice(-3000)}`)
+
+/** A legitimate ADD notice: answered {"ok":true} within `ms`. */
+async function legitAdd(t: any, ms = 3000): Promise<void> {
+  const r = await exchange(ADD, ms)
+  t.deepEqual(r.reply ? JSON.parse(r.reply) : r, { ok: true }, `a legitimate ADD is answered within ${ms} ms`)
+}
+
+test.serial('the socket is 0600 in a directory created 0700, and the agent answers a legitimate ADD', async (t) => {
+  alive(t)
+  const st = statSync(f.sock)
+  t.true(st.isSocket())
+  t.is(st.mode & 0o777, 0o600)
+  t.is(statSync(join(f.sock, '..')).mode & 0o777, 0o700)
+  await legitAdd(t)
+})
+
+for (const [name, data, error] of [
+  ['the line null', 'null\n', /JSON object/],
+  ['the line []', '[]\n', /JSON object/],
+  ['a broken JSON line', '{"op":"add"\n', /not JSON/],
+  ['an unknown key', JSON.stringify({ op: 'del', containerId: 'c', ifName: 'eth0', x: 1 }) + '\n', /x: unknown key/],
+  ['nft text as a pod name', JSON.stringify({ op: 'add', containerId: 'c', ifName: 'eth0', podNamespace: 'x', podName: 'a } ; flush ruleset', ips: [] }) + '\n', /podName/],
+  ['bytes that are not UTF-8', Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0x7b, 0x0a]), /not UTF-8/],
+] as const) {
+  test.serial(`${name}: an error reply, the connection closed, the agent unharmed`, async (t) => {
+    const r = await exchange(data)
+    t.true(r.closed, 'the agent closed the connection')
+    const reply = JSON.parse(r.reply)
+    t.false(reply.ok)
+    t.regex(reply.error, error)
+    await sleep(100) // an async crash (the old unhandled rejection) would land here
+    alive(t)
+    await legitAdd(t)
+  })
+}
+
+test.serial('10 MB without a newline: refused at the line bound, memory stays flat, another ADD is answered meanwhile', async (t) => {
+  const before = rssKb()
+  const hostile = new Promise<{ reply: string; sent: number; closed: boolean }>((resolve) => {
+    const s = connect(f.sock)
+    const chunk = Buffer.alloc(64 << 10, 0x61)
+    let sent = 0
+    let reply = ''
+    s.on('error', () => {})
+    s.on('data', (d) => (reply += d))
+    s.on('close', () => resolve({ reply, sent, closed: true }))
+    const pump = () => {
+      while (sent < 10 << 20 && !s.destroyed) {
+        sent += chunk.length
+        if (!s.write(chunk)) return void s.once('drain', pump)
+      }
+    }
+    s.on('connect', pump)
+    setTimeout(() => (s.destroy(), resolve({ reply, sent, closed: false })), 10_000)
+  })
+  await legitAdd(t)
+  const h = await hostile
+  t.true(h.closed, 'the agent closed the hostile connection')
+  t.regex(JSON.parse(h.reply).error, /longer than 4096 bytes/)
+  const grownMb = (rssKb() - before) / 1024
+  t.log(`RSS grew ${grownMb.toFixed(1)} MB; client got ${h.sent >> 10} KiB out before the close`)
+  t.true(grownMb < 20, `RSS grew ${grownMb.toFixed(1)} MB`)
+  alive(t)
+})
+
+test.serial('a slowloris trickle is cut at the request deadline while a legitimate ADD is answered', async (t) => {
+  const line = Buffer.from(ADD)
+  const slow = new Promise<{ reply: string; sent: number; ms: number }>((resolve) => {
+    const t0 = Date.now()
+    const s = connect(f.sock)
+    let sent = 0
+    let reply = ''
+    const tick = setInterval(() => (sent < line.length - 1 ? s.write(line.subarray(sent, ++sent)) : undefined), 200)
+    s.on('error', () => {})
+    s.on('data', (d) => (reply += d))
+    s.on('close', () => (clearInterval(tick), resolve({ reply, sent, ms: Date.now() - t0 })))
+    setTimeout(() => s.destroy(), 20_000)
+  })
+  await sleep(300)
+  await legitAdd(t)
+  const r = await slow
+  t.true(r.ms < 8000, `closed after ${r.ms} ms (deadline 5000)`)
+  t.true(r.sent < line.length - 1, 'cut before the line was complete')
+  t.regex(JSON.parse(r.reply).error, /no complete request line within 5000 ms/)
+  alive(t)
+})
+
+test.serial('3000 idle connections: file descriptors stay bounded, a legitimate ADD and /healthz are still answered, idle ones are closed', async (t) => {
+  const fdsBefore = fds()
+  const idle: Socket[] = []
+  let closed = 0
+  for (let i = 0; i < 3000; i++) {
+    const s = connect(f.sock)
+    s.on('error', () => {})
+    s.resume() // reads nothing of its own, but must read to see the agent's reply and close
+    s.on('close', () => closed++)
+    idle.push(s)
+    if (i % 200 === 199) await sleep(10) // let the event loops breathe; still far faster than the deadline
+  }
+  t.teardown(() => idle.forEach((s) => s.destroy()))
+  await waitFor(() => idle.every((s) => !s.connecting), 20_000, 'every idle connection to be accepted or refused')
+  const fdsDuring = fds()
+  t.log(`agent fds: ${fdsBefore} before, ${fdsDuring} with 3000 idle clients; ${closed} closed by the agent so far`)
+  t.true(fdsDuring < fdsBefore + 128 + 16, `the agent holds ${fdsDuring} fds`)
+  await legitAdd(t)
+  const health = await inNetns(f.ns, 'curl', ['-sf', '--max-time', '3', 'http://127.0.0.1:9476/healthz'])
+  t.is(health.trim(), 'ok')
+  await waitFor(() => closed === idle.length, 15_000, `the agent to close every idle connection (${closed} so far)`)
+  alive(t)
+})
+
+test.serial('the agent logged no crash and is still serving', async (t) => {
+  alive(t)
+  t.notRegex(f.agent.log, /Unhandled|uncaught|TypeError/i)
+  await legitAdd(t)
+})
