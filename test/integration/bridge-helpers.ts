@@ -105,20 +105,28 @@ export const bare = (cidr: string) => cidr.split('/')[0]
 /** Runs the built cinch-bridge directly (no libcni), to see its exact error object. */
 export async function runBridge(
   node: Node,
-  o: { verb: string; conf: object; netns?: string; id?: string; ifName?: string },
-): Promise<{ code: number; json: any }> {
+  o: {
+    verb: string; conf: object | string; netns?: string; id?: string; ifName?: string
+    /** More environment (CNI_ARGS, PATH, ...). */
+    env?: Record<string, string>
+    /** A command line the plugin runs under, e.g. an `unshare -m` that hides a binary. */
+    wrap?: string[]
+  },
+): Promise<{ code: number; json: any; stderr: string }> {
   const env = {
     ...process.env, CNI_COMMAND: o.verb, CNI_CONTAINERID: o.id ?? '', CNI_NETNS: o.netns ?? '',
-    CNI_IFNAME: o.ifName ?? 'eth0', CNI_PATH,
+    CNI_IFNAME: o.ifName ?? 'eth0', CNI_PATH, ...o.env,
   }
+  const argv = [...(o.wrap ?? []), 'ip', 'netns', 'exec', node.host, join(CINCH_CNI_DIR, 'cinch-bridge')]
   return new Promise((resolve) => {
-    const child = execFile('ip', ['netns', 'exec', node.host, join(CINCH_CNI_DIR, 'cinch-bridge')], { env, encoding: 'utf8' }, (err, stdout) => {
+    const child = execFile(argv[0], argv.slice(1), { env, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0
       let json: any
       try { json = stdout.trim() ? JSON.parse(stdout) : undefined } catch { json = { raw: stdout } }
-      resolve({ code, json })
+      resolve({ code, json, stderr })
     })
-    child.stdin!.end(JSON.stringify(o.conf))
+    child.stdin!.on('error', () => {}) // a plugin that refuses a huge stdin exits before reading it all
+    child.stdin!.end(typeof o.conf === 'string' ? o.conf : JSON.stringify(o.conf))
   })
 }
 
