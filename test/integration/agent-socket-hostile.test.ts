@@ -1,6 +1,7 @@
 // The agent socket against hostile clients, on a real agent in a netns: none may crash the agent,
 // grow its memory or file descriptors without bound, or delay another client's ADD. The bounds
-// are policy-agent/server/socket.ts's SOCKET_LIMITS (README "Reliability").
+// are policy-agent/server/socket.ts's SOCKET_LIMITS (README "Reliability"). The last tests run the
+// socket server in this process (no netns needed): what it does with the path, its cap, its close.
 import test from 'ava'
 import { connect, type Socket } from 'node:net'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
@@ -51,10 +52,10 @@ test.after.always(async () => {
 })
 
 /** Sends `data`, collects what comes back until the agent closes; `closed` false if it did not within `ms`. */
-function exchange(data: Buffer | string, ms = 5000): Promise<{ reply: string; closed: boolean; ms: number }> {
+function exchange(data: Buffer | string, ms = 5000, path = f.sock): Promise<{ reply: string; closed: boolean; ms: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now()
-    const s = connect(f.sock)
+    const s = connect(path)
     let reply = ''
     const timer = setTimeout(() => (s.destroy(), resolve({ reply, closed: false, ms: Date.now() - t0 })), ms)
     s.on('error', () => {})
@@ -182,4 +183,85 @@ test.serial('the agent logged no crash and is still serving', async (t) => {
   alive(t)
   t.notRegex(f.agent.log, /Unhandled|uncaught|TypeError/i)
   await legitAdd(t)
+})
+
+// The server in this process, with a fake sync: the file system rules and the connection cap.
+const quietLog = { info() {}, warn() {}, error() {} } as any
+const okSync = async () => ({ attachments: ['c-a/eth0'] }) as any
+
+async function tmpSocket(t: any): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cinch-t-sockpath-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return join(dir, 'agent.sock')
+}
+
+test('a regular file, a symlink or a live listener at the socket path is left alone and the agent refuses to start', async (t) => {
+  const { startSocketServer } = await import('../../policy-agent/server/socket.js')
+  const path = await tmpSocket(t)
+  await writeFile(path, 'not a socket')
+  await t.throwsAsync(startSocketServer({ path, log: quietLog, sync: okSync }), { message: /not a socket/ })
+  t.is(readFileSync(path, 'utf8'), 'not a socket')
+  await rm(path)
+  const { symlinkSync } = await import('node:fs')
+  symlinkSync('/etc/hostname', path)
+  await t.throwsAsync(startSocketServer({ path, log: quietLog, sync: okSync }), { message: /not a socket/ })
+  t.true(readFileSync('/etc/hostname').length > 0)
+  await rm(path)
+  const first = await startSocketServer({ path, log: quietLog, sync: okSync })
+  t.teardown(() => first.close())
+  await t.throwsAsync(startSocketServer({ path, log: quietLog, sync: okSync }), { message: /another process is listening/ })
+  t.deepEqual(JSON.parse((await exchange(ADD, 5000, path)).reply), { ok: true }, 'the first server still answers')
+})
+
+test('a stale socket left by a dead agent is replaced; close() answers a waiting client and removes the file', async (t) => {
+  const { startSocketServer } = await import('../../policy-agent/server/socket.js')
+  const { createServer } = await import('node:net')
+  const { existsSync, linkSync } = await import('node:fs')
+  const path = await tmpSocket(t)
+  // A socket inode nobody listens on: a hard link outlives the listener's unlink on close.
+  const dead = createServer().listen(path + '.orig')
+  await new Promise((r) => dead.once('listening', r))
+  linkSync(path + '.orig', path)
+  await new Promise((r) => dead.close(r))
+  t.true(statSync(path).isSocket())
+  let release!: () => void
+  const held = new Promise<void>((r) => (release = r))
+  const server = await startSocketServer({ path, log: quietLog, sync: async () => (await held, okSync()) })
+  t.is(statSync(path).mode & 0o777, 0o600)
+  const waiting = new Promise<string>((resolve) => {
+    const s = connect(path)
+    let reply = ''
+    s.on('data', (d) => (reply += d))
+    s.on('close', () => resolve(reply))
+    s.write(ADD)
+  })
+  await sleep(100)
+  await server.close()
+  release()
+  t.deepEqual(JSON.parse(await waiting), { ok: false, error: 'agent stopping; try again' })
+  t.false(existsSync(path))
+})
+
+test('at the connection cap the oldest idle connection is evicted, and a client that sends its request at once is answered', async (t) => {
+  const { startSocketServer, SOCKET_LIMITS } = await import('../../policy-agent/server/socket.js')
+  const path = await tmpSocket(t)
+  const server = await startSocketServer({ path, log: quietLog, sync: okSync })
+  t.teardown(() => server.close())
+  const replies: string[] = []
+  const idle: Socket[] = []
+  for (let i = 0; i < SOCKET_LIMITS.maxConnections; i++) {
+    const s = connect(path)
+    const n = i
+    s.on('error', () => {})
+    s.on('data', (d) => (replies[n] = (replies[n] ?? '') + d))
+    idle.push(s)
+    await new Promise((r) => s.once('connect', r))
+  }
+  t.teardown(() => idle.forEach((s) => s.destroy()))
+  await sleep(100) // every connection accepted by the server before the next one comes
+  const r = await exchange(ADD, 5000, path)
+  t.deepEqual(JSON.parse(r.reply), { ok: true })
+  await waitFor(() => replies[0] !== undefined, 2000, 'the oldest idle connection to be told')
+  t.regex(JSON.parse(replies[0]).error, /evicted: too many connections/)
+  t.is(replies.filter(Boolean).length, 1, 'only the oldest was evicted')
 })
