@@ -1,0 +1,106 @@
+// End to end: the built agent against the fake API server (test/kit/fake-apiserver.ts), in a
+// one-node cluster in network namespaces, with a from-restricted NetworkPolicy. While a denied pair
+// and an allowed pair are probed without pause, the agent goes through relists of every kind
+// (410 Gone after compaction), dead and ended watches, 500 and 429 on its lists, and a crash and a
+// graceful restart, each of which lists everything again. A listed policy once lost its `from`
+// (issue 8.0): its rule became an unconditional accept and denied pairs connected on every restart.
+import test from 'ava'
+import { spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, serve, spawnIn, SUBNET4, SUBNET6, waitFor, waitListening, type NodeCluster } from './netpol-helpers.js'
+import { loopProbe } from './netpol-fixture.js'
+import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+
+const cleanup = new Cleanup()
+test.after.always(() => cleanup.run())
+
+/** The agent with KUBECONFIG (no --manifests), in the node's netns; resolves once it is ready. */
+async function startAgent(c: NodeCluster, kubeconfig: string): Promise<{ log: () => string; child: ReturnType<typeof spawn> }> {
+  const child = spawn('ip', ['netns', 'exec', c.host, process.execPath, join(repoRoot, 'dist/bin/cinch'), 'agent',
+    '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
+    '--cni-conf', c.conflist, '--cni-bin-dir', join(repoRoot, 'dist/cni')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } })
+  let log = ''
+  child.stdout!.on('data', (b) => (log += b))
+  child.stderr!.on('data', (b) => (log += b))
+  child.on('error', () => {})
+  cleanup.add(() => killChild(child))
+  await waitFor(() => {
+    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
+    return /"msg":"agent ready"/.test(log)
+  }, 30_000, 'agent ready')
+  return { log: () => log, child }
+}
+
+test('restarts and relists of every kind never open a from-restricted rule (every denied pair probed throughout)', async (t) => {
+  const c = makeNodeCluster(cleanup, 'k')
+  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
+  cleanup.add(() => api.close())
+  // The agent's netns has its own loopback: socat there carries 127.0.0.1:6443 to the fake's socket.
+  spawnIn(c, c.host, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
+  await waitFor(async () => /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), 10_000, 'socat on 6443')
+  const kubeconfig = join(c.dir, 'kubeconfig')
+  writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
+
+  const pods = await Promise.all([['x', 'a'], ['y', 'a'], ['y', 'b']].map(([ns, name]) => addPod(c, ns!, name!)))
+  for (const p of pods) serve(c, p)
+  await waitListening(c)
+  const [xa, ya, yb] = pods as [typeof pods[0], typeof pods[0], typeof pods[0]]
+  api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })
+  api.create({ kind: 'Namespace', metadata: { name: 'y', labels: { team: 'y' } } })
+  for (const p of pods) {
+    api.create({
+      kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: { pod: p.name }, managedFields: [{ manager: 'kubelet' }] },
+      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
+      status: { phase: 'Running', podIP: p.v4, podIPs: [{ ip: p.v4 }, { ip: p.v6 }] },
+    })
+  }
+  api.create({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } })
+  const policy: Obj = {
+    kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'from-y-a' },
+    spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'y' } }, podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port: 'http' }] }] },
+  }
+  api.create(policy)
+
+  let agent = await startAgent(c, kubeconfig)
+  const rules = await inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a'])
+  t.regex(rules, /ip saddr @\S+ tcp dport 80 /, 'the listed policy compiled to a peer-restricted rule')
+
+  const denied = loopProbe(yb.netns, { target: xa.v4, port: 80, durationMs: 40_000, intervalMs: 30 })
+  const allowed = loopProbe(ya.netns, { target: xa.v4, port: 80, durationMs: 40_000, intervalMs: 100 })
+  const lists = (plural: string) => api.counts.get(plural)!.lists
+  const relisted = async (what: string, before: Record<string, number>) =>
+    waitFor(() => Object.entries(before).every(([p, n]) => lists(p) > n), 20_000, what)
+  const snapshot = () => Object.fromEntries(['pods', 'namespaces', 'networkpolicies', 'nodes'].map((p) => [p, lists(p)]))
+
+  // 1. Watches end, history is compacted: every kind resumes too late, gets 410 and relists.
+  let before = snapshot()
+  api.endWatches()
+  api.create({ kind: 'Namespace', metadata: { name: 'z' } })
+  api.compact()
+  await relisted('relists after 410', before)
+  // 2. Watch connections die and the relists fail with 500 first, then 429 with Retry-After.
+  before = snapshot()
+  api.fail({ verb: 'list', code: 500, times: 4 })
+  api.fail({ resource: 'networkpolicies', verb: 'list', code: 429, retryAfterSeconds: 1 })
+  api.resetWatches()
+  api.create({ kind: 'Namespace', metadata: { name: 'w' } })
+  api.compact()
+  await relisted('relists after 500 and 429', before)
+  // 3. A crash: the new agent lists everything from scratch.
+  agent.child.kill('SIGKILL')
+  await new Promise((r) => agent.child.once('exit', r))
+  agent = await startAgent(c, kubeconfig)
+  // 4. A graceful restart, with the policy updated meanwhile (still from y/a only).
+  await killChild(agent.child, 'SIGTERM')
+  api.update({ ...policy, metadata: { ...policy.metadata, labels: { rev: '2' } } })
+  agent = await startAgent(c, kubeconfig)
+
+  const [d, a] = await Promise.all([denied, allowed])
+  t.log({ denied: d, allowed: a })
+  t.is(d.ok, 0, `the denied pair y/b -> x/a connected (first after ${d.firstOkMs} ms)`)
+  t.true(d.attempts > 50, 'the denied pair was probed throughout')
+  t.true(a.ok > a.attempts / 2, 'the allowed pair y/a -> x/a kept connecting')
+  t.regex(await inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a']), /ip saddr @\S+ tcp dport 80 /, 'still peer-restricted')
+  t.notRegex(agent.log(), /"level":50/, 'no error logged')
+})
