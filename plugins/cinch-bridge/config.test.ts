@@ -30,6 +30,9 @@ describe('parseConfig', () => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['wrong type', { isGateway: 'yes' }, /isGateway: must be boolean/],
     ['bridge name too long', { bridge: 'a-very-long-bridge-name' }, /bridge: must NOT have more than 15 characters/],
+    ['bridge name of 8 two-byte characters (16 bytes)', { bridge: 'éééééééé' }, /bridge: must match pattern/],
+    ['bridge name ..', { bridge: '..' }, /bridge: ".." is \. or \.\./],
+    ['bridge name with a quote', { bridge: 'br"0' }, /bridge: must match pattern/],
     ['mtu too small', { mtu: 10 }, /mtu: must be >= 68/],
     ['hairpin with promisc', { hairpinMode: true, promiscMode: true }, /promiscMode: cannot be set together with hairpinMode/],
     ['bad mac capability', { runtimeConfig: { mac: 'zz' } }, /runtimeConfig.mac: must match pattern/],

@@ -1,7 +1,7 @@
 // cinch-bridge's config: the reference bridge plugin's keys (plugins/main/bridge/bridge.go
 // NetConf), checked by the build-time ajv schema, then the cross-field rules bridge.go applies.
 import { createHash } from 'node:crypto'
-import { invalidConfig, validateConfig, type AjvValidateFn, type NetConf } from '../../lib/cni/index.js'
+import { interfaceNameProblem, invalidConfig, validateConfig, type AjvValidateFn, type NetConf } from '../../lib/cni/index.js'
 import schemaValidate from './schema.validate.js'
 
 export interface BridgeConf extends NetConf {
@@ -23,6 +23,9 @@ export interface BridgeConf extends NetConf {
 /** Validates a copy of `conf` (defaults filled in) and applies bridge.go's cross-field rules. */
 export function parseConfig(conf: NetConf): BridgeConf {
   const c = validateConfig<BridgeConf>(schemaValidate as AjvValidateFn, structuredClone(conf))
+  // The kernel's own rules for the name (dev_valid_name: not "." or ".."), as for CNI_IFNAME.
+  const bridgeProblem = interfaceNameProblem(c.bridge)
+  if (bridgeProblem) throw invalidConfig('bridge', `${JSON.stringify(c.bridge)} ${bridgeProblem}`)
   // bridge.go loadNetConf: "cannot set hairpin mode and promiscuous mode at the same time".
   if (c.hairpinMode && c.promiscMode) throw invalidConfig('promiscMode', 'cannot be set together with hairpinMode')
   // bridge.go: a default gateway through the bridge implies the bridge is a gateway.

@@ -43,6 +43,10 @@ describe('requestedMac', () => {
   it('refuses a CNI_ARGS MAC that is no MAC with code 4', () => {
     expect(codeOf(() => requestedMac(base, { ...env, args: { MAC: 'zz:zz' } }))).toBe(4)
   })
+  it('refuses a multicast MAC (the kernel would, after IPAM ran): 4 from CNI_ARGS, 7 from runtimeConfig', () => {
+    expect(codeOf(() => requestedMac(base, { ...env, args: { MAC: '01:00:5e:00:00:01' } }))).toBe(4)
+    expect(codeOf(() => requestedMac(parseConfig({ ...base, runtimeConfig: { mac: '03:00:00:00:00:01' } }), env))).toBe(7)
+  })
 })
 
 describe('checkRecordName', () => {

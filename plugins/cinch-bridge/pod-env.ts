@@ -4,7 +4,7 @@
 // the plugin's own: configuring "the pod" there would rewire the host). All failures are code 4.
 import { closeSync, fstatSync, openSync, statSync, type Stats } from 'node:fs'
 import { basename } from 'node:path'
-import { CniError, ErrorCode, type CniEnv } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, invalidConfig, type CniEnv } from '../../lib/cni/index.js'
 import { attachmentFile } from '../../lib/state/attachments.js'
 import type { BridgeConf } from './config.js'
 
@@ -14,6 +14,7 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const MAC = /^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$/
 const NAME_MAX = 255
 
+const isMulticast = (mac: string) => (parseInt(mac.slice(0, 2), 16) & 1) === 1
 const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s)
 const badEnv = (msg: string, details?: string) => new CniError(ErrorCode.InvalidEnvironment, msg, details)
 
@@ -39,10 +40,15 @@ export function podIdentity(args: Record<string, string>): PodIdentity {
 /** MAC asked for by the runtime: runtimeConfig.mac (the "mac" capability, schema-checked), else CNI_ARGS MAC=. */
 export function requestedMac(c: BridgeConf, env: CniEnv): string | undefined {
   const fromConfig = (c.runtimeConfig as { mac?: string } | undefined)?.mac
-  if (fromConfig) return fromConfig
+  if (fromConfig) {
+    // The kernel refuses a multicast MAC on a veth (EADDRNOTAVAIL): say so before anything changes.
+    if (isMulticast(fromConfig)) throw invalidConfig('runtimeConfig.mac', `${fromConfig} is a multicast address; an interface needs a unicast MAC`)
+    return fromConfig
+  }
   const fromArgs = env.args.MAC
   if (fromArgs === undefined || fromArgs === '') return undefined
   if (!MAC.test(fromArgs)) throw badEnv('CNI_ARGS MAC is not a MAC address', `${quote(fromArgs)} must look like 0a:58:0a:f4:01:05`)
+  if (isMulticast(fromArgs)) throw badEnv('CNI_ARGS MAC is a multicast address', `${fromArgs}: an interface needs a unicast MAC (lowest bit of the first byte clear)`)
   return fromArgs
 }
 

@@ -42,8 +42,8 @@ function assertNothingLeft(t: ExecutionContext, node: Node, pod?: string): void 
   if (pod) t.false(podHasEth0(pod), 'no interface left in the pod')
 }
 
-test('a repeated ADD fails without freeing the live pod\'s address, veth or masquerade (8.7)', async (t) => {
-  const node = makeNode(t)
+const repeatedAdd = test.macro(async (t, ipam: Record<string, unknown>) => {
+  const node = makeNode(t, { ipam })
   const pa = makeNs(t, 'rpa')
   const pb = makeNs(t, 'rpb')
   const first = await node.cnictl('add', nsPath(pa), 'ctr-a')
@@ -70,6 +70,8 @@ test('a repeated ADD fails without freeing the live pod\'s address, veth or masq
   t.not(b6, a6)
   t.true(ping(pb, a4), 'pod B reaches pod A')
 })
+test('a repeated ADD fails without freeing the live pod\'s address, veth or masquerade (8.7), host-local', repeatedAdd, {})
+test('a repeated ADD fails without freeing the live pod\'s address, veth or masquerade (8.7), cinch-ipam', repeatedAdd, { type: 'cinch-ipam' })
 
 test('GC without cni.dev/valid-attachments is refused (code 7) and removes nothing (8.8)', async (t) => {
   const node = makeNode(t, { ipam: { type: 'cinch-ipam', gcMinAgeSeconds: 0 } })
@@ -109,6 +111,7 @@ test('hostile CNI_CONTAINERID, CNI_IFNAME and CNI_ARGS are refused with code 4 b
     { name: 'a pod name with nft syntax', args: 'K8S_POD_NAMESPACE=default;K8S_POD_NAME=evil { }' },
     { name: 'a namespace that is a path', args: 'K8S_POD_NAMESPACE=../../etc;K8S_POD_NAME=web' },
     { name: 'a MAC that is none', args: 'MAC=0a:58:zz' },
+    { name: 'a multicast MAC (the kernel refuses it only after IPAM ran)', args: 'MAC=01:00:5e:00:00:01' },
   ]
   for (const c of cases) {
     const r = await runBridge(node, { verb: 'ADD', conf: pluginConf(node), netns: nsPath(pod), id: c.id ?? 'ctr-env', ifName: c.ifName, env: c.args ? { CNI_ARGS: c.args } : {} })
