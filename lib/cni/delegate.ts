@@ -24,8 +24,29 @@ export function findPlugin(type: string, path: string[]): string {
 
 interface Exited {
   code: number | null
+  signal: NodeJS.Signals | null
+  overflowed: boolean
   stdout: string
   stderr: string
+}
+
+/**
+ * Most a delegated plugin may print: a result is a few KiB. A plugin printing without end is killed
+ * rather than buffered (its exit code then reports it), so it cannot exhaust this process's memory.
+ */
+const MAX_OUTPUT_BYTES = 1 << 20
+
+/** Gathers a child's output; past MAX_OUTPUT_BYTES the child is killed and `overflowed` set. */
+function collect(child: ReturnType<typeof spawn>, stream: NodeJS.ReadableStream, into: Buffer[], seen: { total: number; overflowed: boolean }): void {
+  stream.on('data', (b: Buffer) => {
+    seen.total += b.length
+    if (seen.total > MAX_OUTPUT_BYTES) {
+      seen.overflowed = true
+      child.kill('SIGKILL')
+      return
+    }
+    into.push(b)
+  })
 }
 
 function run(file: string, env: NodeJS.ProcessEnv, stdin: string): Promise<Exited> {
@@ -33,11 +54,12 @@ function run(file: string, env: NodeJS.ProcessEnv, stdin: string): Promise<Exite
     const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     const err: Buffer[] = []
-    child.stdout.on('data', (b: Buffer) => out.push(b))
-    child.stderr.on('data', (b: Buffer) => err.push(b))
+    const seen = { total: 0, overflowed: false }
+    collect(child, child.stdout, out, seen)
+    collect(child, child.stderr, err, seen)
     child.on('error', (e) => reject(new Error(`exec ${file}`, { cause: e })))
-    child.on('close', (code) =>
-      resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, overflowed: seen.overflowed, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }),
     )
     child.stdin.on('error', () => {}) // a plugin may exit before reading stdin; its exit code tells
     child.stdin.end(stdin)
@@ -55,7 +77,7 @@ async function delegate(command: CniCommand, type: string, conf: object, env: Cn
     CNI_PATH: env.path.join(':'),
     CNI_ARGS: Object.entries(env.args).map(([k, v]) => `${k}=${v}`).join(';'),
   }
-  const { code, stdout, stderr } = await run(file, childEnv, JSON.stringify(conf))
+  const { code, signal, overflowed, stdout, stderr } = await run(file, childEnv, JSON.stringify(conf))
   if (code === 0) return stdout
   let parsed: { code?: unknown; msg?: unknown; details?: unknown } | undefined
   try {
@@ -68,7 +90,8 @@ async function delegate(command: CniCommand, type: string, conf: object, env: Cn
     throw new CniError(parsed.code, `${type}: ${String(parsed.msg ?? 'failed')}`, details)
   }
   const why = (stderr || stdout).trim().slice(0, 500)
-  throw new CniError(ErrorCode.Internal, `${type} ${command} failed with exit code ${code}`, why || undefined)
+  const how = code === null ? `signal ${signal}${overflowed ? ` (printed more than ${MAX_OUTPUT_BYTES} bytes)` : ''}` : `exit code ${code}`
+  throw new CniError(ErrorCode.Internal, `${type} ${command} failed with ${how}`, why || undefined)
 }
 
 export async function delegateAdd(type: string, conf: object, env: CniEnv): Promise<CniResult> {

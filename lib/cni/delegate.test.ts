@@ -1,0 +1,33 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { delegateAdd } from './delegate.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'cinch-delegate-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const env = { command: 'ADD' as const, containerId: 'c1', netns: '/x', ifName: 'eth0', args: {}, path: [dir] }
+
+function plugin(name: string, script: string): void {
+  writeFileSync(join(dir, name), `#!/bin/sh\n${script}\n`)
+  chmodSync(join(dir, name), 0o755)
+}
+
+describe('delegateAdd', () => {
+  it('returns the delegated plugin\'s result', async () => {
+    plugin('ok-ipam', `cat >/dev/null; echo '{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24"}]}'`)
+    expect(await delegateAdd('ok-ipam', { cniVersion: '1.0.0' }, env)).toEqual({ cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24' }] })
+  })
+  it('passes the delegated plugin\'s error object on with its code', async () => {
+    plugin('busy-ipam', `cat >/dev/null; echo '{"code":11,"msg":"store busy"}'; exit 1`)
+    await expect(delegateAdd('busy-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 11, msg: 'busy-ipam: store busy' })
+  })
+  it('kills a plugin that prints without end instead of buffering it', async () => {
+    plugin('chatty-ipam', 'cat >/dev/null; exec yes')
+    await expect(delegateAdd('chatty-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 999, msg: expect.stringMatching(/signal SIGKILL \(printed more than/) })
+  })
+  it('refuses a result whose addresses do not parse (code 6)', async () => {
+    plugin('odd-ipam', `cat >/dev/null; echo '{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24 } flush ruleset"}]}'`)
+    await expect(delegateAdd('odd-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 6 })
+  })
+})
