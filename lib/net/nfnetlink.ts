@@ -106,7 +106,8 @@ export class NfnlSocket {
   #closed = false
 
   constructor(private readonly o: NfnlSocketOptions = {}) {
-    this.#raw = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: o.recvBufferSize ?? 0, sendBufferSize: 0 } as never)
+    // 0 leaves the kernel's default (the package sets only non-zero sizes).
+    this.#raw = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: o.recvBufferSize ?? 0, sendBufferSize: 0 })
     this.#raw.on('message', (buf) => this.#receive(buf))
     // A datagram larger than what the binding read: a dump we cannot trust any more.
     this.#raw.on('truncatedMessage', () => this.#failAll(new Error('netfilter netlink: truncated message')))
@@ -121,15 +122,18 @@ export class NfnlSocket {
 
   /**
    * Sends the requests in ONE sendmsg, each with NLM_F_ACK, and resolves with each one's errno
-   * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once.
+   * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once
+   * (an overrun drops answers and fails the socket with ENOBUFS; `timeoutMs` covers the rest).
    */
-  request(reqs: NfnlRequest[]): Promise<number[]> {
+  request(reqs: NfnlRequest[], o: { timeoutMs?: number } = {}): Promise<number[]> {
     if (reqs.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
       const results = new Array<number>(reqs.length).fill(-1)
       let left = reqs.length
       const seqs = reqs.map(() => this.#nextSeq())
+      const timer = setTimeout(() => done(new Error(`netfilter netlink: no answer within ${o.timeoutMs ?? 10_000} ms`)), o.timeoutMs ?? 10_000)
       const done = (err?: Error) => {
+        clearTimeout(timer)
         for (const s of seqs) this.#pending.delete(s)
         this.#unrefIfIdle()
         if (err) reject(err)

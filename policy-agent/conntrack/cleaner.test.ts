@@ -35,6 +35,7 @@ class FakeTable {
   table = (): ConntrackTable => {
     expect(this.open, 'two passes at once').toBe(0)
     this.open++
+    let closed = false
     return {
       scan: async (onEntry, signal) => {
         this.scans++
@@ -51,7 +52,7 @@ class FakeTable {
         for (const e of batch) if (this.entries.delete(e.id!)) deleted++
         return { deleted, gone: batch.length - deleted, failed: 0 }
       },
-      close: () => void this.open--,
+      close: () => { if (!closed) this.open--; closed = true },
     }
   }
 }
@@ -141,6 +142,16 @@ describe('ConntrackCleaner', () => {
     c.request({ state: denyState(), localIps })
     await new Promise((r) => setTimeout(r, 20))
     expect(fake.scans).toBe(1)
+  })
+
+  it('a table that goes quiet mid-scan is cut by the clock, not waited for', async () => {
+    const fake = new FakeTable({ denied: 10, allowed: 0 })
+    fake.gate = new Promise(() => {})
+    const { c, passes, passesReach } = cleaner(fake, { budgetMs: 10 })
+    c.request({ state: denyState(), localIps })
+    await passesReach(1)
+    expect(passes.map((p) => [p.cutBy, p.errors])).toEqual([['time', 0]])
+    expect(fake.open).toBe(0)
   })
 
   it('a failing table is a counted error, and the next request still runs', async () => {

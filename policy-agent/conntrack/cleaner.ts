@@ -25,7 +25,8 @@ export function openNetlinkTable(): ConntrackTable {
   let delSock: NfnlSocket | undefined
   return {
     scan: (onEntry, signal) => dumpConntrack(dumpSock, onEntry, signal),
-    remove: (batch) => deleteConntrack((delSock ??= new NfnlSocket()), batch),
+    // Room for a batch's acks (each a small skb) on a node where other traffic shares the socket's budget.
+    remove: (batch) => deleteConntrack((delSock ??= new NfnlSocket({ recvBufferSize: 1 << 20 })), batch),
     close: () => { dumpSock.close(); delSock?.close() },
   }
 }
@@ -86,7 +87,7 @@ export class ConntrackCleaner {
   async stop(): Promise<void> {
     this.#stopped = true
     this.#next = undefined
-    this.#abort?.abort()
+    this.#abort?.abort('stopped')
     await this.#running
   }
 
@@ -114,11 +115,15 @@ export class ConntrackCleaner {
     const r: CleanupReport = { examined: 0, denied: 0, deleted: 0, gone: 0, errors: 0, durationMs: 0 }
     const localIps = canonicalSet(job.localIps)
     if (localIps.size === 0) return r
+    let table: ConntrackTable | undefined
     const abort = (this.#abort = new AbortController())
     const overTime = () => performance.now() - t0 > budgetMs
+    // The checks between entries and batches need entries to arrive: a kernel that goes quiet is
+    // cut by the clock too. Aborting closes the table, which fails whatever is in flight.
+    const timer = setTimeout(() => abort.abort('time'), budgetMs + 1000)
+    abort.signal.addEventListener('abort', () => table?.close())
     const isDenied = deniedEntries(job.state, localIps, (o.nodeIps ?? nodeAddresses)())
     const victims: CtEntry[] = []
-    let table: ConntrackTable | undefined
     try {
       table = (o.open ?? openNetlinkTable)()
       const cut = (why: CutBy) => { r.cutBy = why; return false }
@@ -141,11 +146,15 @@ export class ConntrackCleaner {
         if (out.failed && !r.error) r.error = `delete refused: errno ${out.firstErrno}`
       }
     } catch (err) {
-      r.errors++
-      r.error = (err as Error).message
+      // A request the abort cut short (the table closed under it) is no failure of the kernel's.
+      if (!abort.signal.aborted) {
+        r.errors++
+        r.error = (err as Error).message
+      }
     } finally {
+      clearTimeout(timer)
       table?.close()
-      if (abort.signal.aborted) r.cutBy = 'stopped'
+      if (abort.signal.aborted) r.cutBy = abort.signal.reason as CutBy
       this.#abort = undefined
     }
     r.durationMs = Math.round((performance.now() - t0) * 10) / 10
