@@ -88,7 +88,10 @@ async function openSides(tx: Transaction, fd: number): Promise<Sides> {
  * The veth pair, its pod end created directly in the pod's netns. EEXIST with our host end present
  * means the container already has this interface on this network (a repeated ADD, or two at once).
  * IPAM answered this ADD with that live attachment's lease (same container and interface: SPEC,
- * host-local), so neither the veth nor the lease is this ADD's to remove: `keepLease`.
+ * host-local), so neither the veth nor the lease is this ADD's to remove: `keepLease`. (An IPAM
+ * plugin that handed out a second address instead cannot be told to release only that one: IPAM DEL
+ * releases by owner. Keeping both until the runtime's DEL of the container beats freeing a running
+ * pod's address.)
  */
 async function createPodVeth(ctx: Ctx, tx: Transaction, s: Sides, o: { hostName: string; mac?: string; keepLease: () => void }): Promise<Link> {
   const { env, config: c } = ctx
