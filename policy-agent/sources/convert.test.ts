@@ -2,6 +2,7 @@
 // instead of reading as absent (an absent `from` or `podSelector` means "everything").
 import { describe, expect, it } from 'vitest'
 import { convertAs, type Kind } from './convert.js'
+import type { Namespace, Pod } from '../model/cluster.js'
 
 const pol = (spec: unknown) => ({ metadata: { namespace: 'x', name: 'p' }, spec })
 const rejected: [string, Kind, unknown, string][] = [
@@ -45,13 +46,13 @@ describe('convertAs', () => {
   })
 
   it('keeps a __proto__ label as a label', () => {
-    const c = convertAs('Namespace', JSON.parse('{"metadata":{"name":"x","labels":{"__proto__":"y"}}}'))
-    expect(Object.getPrototypeOf(c.value.labels)).toBe(Object.prototype)
-    expect(Object.keys(c.value.labels)).toContain('__proto__')
+    const ns = convertAs('Namespace', JSON.parse('{"metadata":{"name":"x","labels":{"__proto__":"y"}}}')).value as Namespace
+    expect(Object.getPrototypeOf(ns.labels)).toBe(Object.prototype)
+    expect(Object.keys(ns.labels)).toContain('__proto__')
   })
 
   it('freezes what it returns', () => {
-    const c = convertAs('Pod', { metadata: { name: 'a', namespace: 'x', labels: { a: 'b' } }, status: { podIPs: [{ ip: '10.0.0.1' }] } })
-    expect(Object.isFrozen(c.value) && Object.isFrozen(c.value.labels) && Object.isFrozen(c.value.ips)).toBe(true)
+    const pod = convertAs('Pod', { metadata: { name: 'a', namespace: 'x', labels: { a: 'b' } }, status: { podIPs: [{ ip: '10.0.0.1' }] } }).value as Pod
+    expect(Object.isFrozen(pod) && Object.isFrozen(pod.labels) && Object.isFrozen(pod.ips)).toBe(true)
   })
 })
