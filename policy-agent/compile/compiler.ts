@@ -10,9 +10,15 @@ import { emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
+import { DEFAULT_MAX_POLICY_COST, costReason, policyCost } from './cost.js'
 import { SetEntry, type PodView, type SetDef } from './sets.js'
 
 export interface InvalidPolicy { policy: string /* ns/name */; reason: string }
+
+export interface CompilerOptions {
+  /** A policy estimated to cost more (set elements + rules, cost.ts) is skipped as invalid. */
+  maxPolicyCost?: number
+}
 
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
 const DELTA_LIMIT = 100
@@ -30,6 +36,7 @@ interface ChainMemo {
 }
 
 export class Compiler {
+  readonly #maxCost: number
   #pods = new Map<string, Pod>()
   #podsByNs = new Map<string, Map<string, Pod>>()
   #namespaces = new Map<string, Namespace>()
@@ -51,6 +58,10 @@ export class Compiler {
       if (!l) this.#nsLabels.set(ns, (l = { ...(this.#namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns }))
       return l
     },
+  }
+
+  constructor(opts: CompilerOptions = {}) {
+    this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
   }
 
   compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
@@ -188,7 +199,11 @@ export class Compiler {
       for (const k of [...(this.#policyKeysByNs.get(ns) ?? [])].sort()) {
         const n = normalizePolicy(this.#policies.get(k)!)
         if ('error' in n) this.#invalid.set(k, n.error)
-        else list.push(n)
+        else {
+          const cost = policyCost(n)
+          if (cost > this.#maxCost) this.#invalid.set(k, costReason(cost, this.#maxCost))
+          else list.push(n)
+        }
       }
       if (list.length) this.#policiesByNs.set(ns, list)
       else this.#policiesByNs.delete(ns)

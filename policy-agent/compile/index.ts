@@ -9,7 +9,8 @@ import type { PolicyIR } from './ir.js'
 
 export type { PolicyIR } from './ir.js'
 export { decide, decider, type Decision, type Verdict, type Flow, type Endpoint } from './decide.js'
-export { Compiler, type InvalidPolicy } from './compiler.js'
+export { Compiler, type CompilerOptions, type InvalidPolicy } from './compiler.js'
+export { DEFAULT_MAX_POLICY_COST } from './cost.js'
 export { mergePorts } from './rules.js'
 
 export function compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {

@@ -30,14 +30,22 @@ function matches(ir: PolicyIR, r: IrRule, dir: 'ingress' | 'egress', p: Packet):
   if (r.family && r.family !== fam) return false
   const peer = dir === 'ingress' ? p.saddr : p.daddr
   if (r.peerSet && !setHas(ir.sets[r.peerSet]!, peer)) return false
-  if (r.exceptSet && setHas(ir.sets[r.exceptSet]!, peer)) return false
   if (r.tupleSet && !ir.sets[r.tupleSet]!.elements.includes(`${p.daddr} . ${p.protocol} . ${p.dport}`)) return false
   if (r.ports && !r.ports.some((x) => x.protocol === p.protocol && p.dport >= x.from && p.dport <= x.to)) return false
+  if (r.portSet && (r.portSet.protocol !== p.protocol || !ir.sets[r.portSet.set]!.elements.some((e) => {
+    const [from, to = from] = e.split('-').map(Number) as [number, number?]
+    return p.dport >= from && p.dport <= to!
+  }))) return false
   return true
 }
 
 function setHas(s: IrSet, addr: string): boolean {
   if (s.kind === 'addr') return s.elements.includes(addr)
   const a = parseIp(addr, LENIENT)!
-  return s.elements.some((e) => cidrContains(parseCidr(e, LENIENT)!.cidr, a))
+  return s.elements.some((e) => {
+    const dash = e.indexOf('-')
+    if (dash === -1) return cidrContains(parseCidr(e, LENIENT)!.cidr, a)
+    const lo = parseIp(e.slice(0, dash), LENIENT)!, hi = parseIp(e.slice(dash + 1), LENIENT)!
+    return a.family === lo.family && a.value >= lo.value && a.value <= hi.value
+  })
 }

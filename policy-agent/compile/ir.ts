@@ -9,12 +9,14 @@ export type IrProtocol = 'tcp' | 'udp' | 'sctp'
 export interface IrPort { protocol: IrProtocol; from: number; to: number }
 
 export interface IrSet {
+  /** the family of the addresses in it (a `ports` set holds none: 4) */
   family: Family
   /**
-   * addr: exact addresses (`ipv4_addr`); block: CIDRs (`flags interval`);
-   * tuple: `addr . inet_proto . inet_service` elements, spelled `10.0.0.1 . tcp . 80`.
+   * addr: exact addresses (`ipv4_addr`); block: CIDRs and `a-b` ranges (`flags interval`);
+   * tuple: `addr . inet_proto . inet_service` elements, spelled `10.0.0.1 . tcp . 80`;
+   * ports: `inet_service` intervals of one protocol (the rule names it), spelled `80` / `53-60`.
    */
-  kind: 'addr' | 'block' | 'tuple'
+  kind: 'addr' | 'block' | 'tuple' | 'ports'
   comment: string
   /** sorted, canonical text */
   elements: string[]
@@ -28,14 +30,14 @@ export interface IrSet {
 export interface IrRule {
   /** restricts the rule to IPv4 (`ip`) or IPv6 (`ip6`) packets; needed by any set match */
   family?: Family
-  /** the peer's address (ingress: saddr, egress: daddr) is in this addr/block set ... */
+  /** the peer's address (ingress: saddr, egress: daddr) is in this addr/block set */
   peerSet?: string
-  /** ... and not in this block set (ipBlock.except) */
-  exceptSet?: string
   /** `daddr . l4proto . dport` is in this tuple set (egress to named ports, resolved per peer pod) */
   tupleSet?: string
   /** the packet's protocol and destination port are one of these; absent: any protocol and port */
   ports?: IrPort[]
+  /** ... or: the protocol is this one and the destination port is in this `ports` set (many ranges) */
+  portSet?: { protocol: IrProtocol; set: string }
   /** `ns/name` of the policy this rule comes from */
   policy: string
   /** named counter of that policy */

@@ -12,6 +12,7 @@ import { resolvePort } from './ports.js'
 
 export type SetDef =
   | { kind: 'block'; family: Family; comment: string; elements: string[] }
+  | { kind: 'ports'; family: Family; comment: string; elements: string[] }
   | { kind: 'addr'; family: Family; comment: string; peer: PodsPeer }
   | { kind: 'tuple'; family: Family; comment: string; peer: Peer | null; named: Port[] }
 
@@ -55,7 +56,7 @@ function inBlock(peer: BlockPeer, addr: string): boolean {
 
 /** The elements one pod puts into a set. */
 export function contributions(def: SetDef, pod: Pod, view: PodView): string[] {
-  if (def.kind === 'block' || pod.hostNetwork) return []
+  if (def.kind === 'block' || def.kind === 'ports' || pod.hostNetwork) return []
   const peer = def.peer
   if (def.kind === 'addr') return peerSelects(def.peer, pod, view) ? addrsOf(pod, def.family) : []
   if (peer?.kind === 'pods' && !peerSelects(peer, pod, view)) return []
@@ -72,7 +73,7 @@ export function contributions(def: SetDef, pod: Pod, view: PodView): string[] {
 
 /** The pods that can contribute to a set: its namespaces only, when the peer names them. */
 function* candidates(def: SetDef, view: PodView): Generator<Pod> {
-  if (def.kind === 'block') return
+  if (def.kind === 'block' || def.kind === 'ports') return
   const peer = def.peer
   if (peer?.kind === 'pods' && !peer.nsSel) {
     yield* view.podsByNs.get(peer.namespace)?.values() ?? []
@@ -95,13 +96,14 @@ export class SetEntry {
 
   /** True when the set's members depend on namespace labels. */
   get dependsOnNsLabels(): boolean {
-    return this.def.kind !== 'block' && this.def.peer?.kind === 'pods' && this.def.peer.nsSel !== null
+    return (this.def.kind === 'addr' || this.def.kind === 'tuple') && this.def.peer?.kind === 'pods' && this.def.peer.nsSel !== null
   }
 
   recompute(view: PodView): void {
     this.counts.clear()
     this.#ir = null
-    if (this.def.kind === 'block') for (const e of this.def.elements) this.counts.set(e, 1)
+    // Fixed elements, whatever the pods: ipBlocks, port lists.
+    if (this.def.kind === 'block' || this.def.kind === 'ports') for (const e of this.def.elements) this.counts.set(e, 1)
     for (const pod of candidates(this.def, view)) this.#add(contributions(this.def, pod, view))
   }
 

@@ -162,6 +162,11 @@ describe.skipIf(!kernel)('renderDiff(prev, next) after renderFull(prev) leaves t
     ['label change', small({ labels: { 'y/b': { app: 'client' }, 'x/b': { app: 'web' } } }), undefined],
     ['new policy', small({ policies: [...small().policies.values(), policy('x', 'new', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: 'fd00::/8', except: ['fd00::1:0/112'] } }] }] })] }), undefined],
     ['pod removed', small(), ['x/b']],
+    // shared port sets (one per protocol) and ipBlocks merged into one interval set
+    ['big rule', small({ policies: [...small().policies.values(), policy('x', 'big', { podSelector: {}, policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ ipBlock: { cidr: '10.9.0.0/16', except: ['10.9.1.0/24'] } }, { ipBlock: { cidr: '10.8.0.0/16' } }, { podSelector: {} }],
+        ports: [...Array.from({ length: 40 }, (_, i) => ({ port: 100 + 3 * i })), { protocol: 'UDP', port: 5000, endPort: 6000 }] }],
+      egress: [{ to: [{ ipBlock: { cidr: 'fd00:9::/48', except: ['fd00:9::/64'] } }], ports: Array.from({ length: 20 }, (_, i) => ({ protocol: 'UDP', port: 7000 + 2 * i })) }] })] }), undefined],
     ['no policies', small({ policies: [] }), undefined],
     ['no local pods', small(), []],
   ]

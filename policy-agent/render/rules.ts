@@ -9,8 +9,8 @@ const addrType = (f: 4 | 6) => (f === 4 ? 'ipv4_addr' : 'ipv6_addr')
 
 /** The statements of a set's declaration: `type ...`, `flags ...`, `comment "..."`. */
 export function setParts(s: IrSet): string[] {
-  const type = s.kind === 'tuple' ? `${addrType(s.family)} . inet_proto . inet_service` : addrType(s.family)
-  return [`type ${type}`, ...(s.kind === 'block' ? ['flags interval'] : []), `comment "${s.comment}"`]
+  const type = s.kind === 'tuple' ? `${addrType(s.family)} . inet_proto . inet_service` : s.kind === 'ports' ? 'inet_service' : addrType(s.family)
+  return [`type ${type}`, ...(s.kind === 'block' || s.kind === 'ports' ? ['flags interval'] : []), `comment "${s.comment}"`]
 }
 
 /** `type ...; flags ...; comment ...;` of a set (what `add set` takes). */
@@ -30,9 +30,9 @@ export function ruleText(r: IrRule, direction: 'ingress' | 'egress'): string {
   const parts: string[] = []
   if (r.family && !r.peerSet && !r.tupleSet) parts.push(`meta nfproto ipv${r.family}`)
   if (r.peerSet) parts.push(`${ip} ${peer} @${r.peerSet}`)
-  if (r.exceptSet) parts.push(`${ip} ${peer} != @${r.exceptSet}`)
   if (r.tupleSet) parts.push(`${ip} daddr . meta l4proto . th dport @${r.tupleSet}`)
   if (r.ports) parts.push(portsText(r.ports))
+  if (r.portSet) parts.push(`meta l4proto ${r.portSet.protocol} th dport @${r.portSet.set}`)
   parts.push(`counter name "${r.counter}"`)
   // Ingress is the last check of a packet: accept. Egress returns to the base chain, which then
   // looks up the destination's ingress chain ("both ... need to allow the connection").

@@ -1,0 +1,77 @@
+// Oversized policies (issue 8.3): what one policy may cost is bounded, and what it costs no longer
+// multiplies ports by peers by pods -- port lists and ipBlocks are shared sets, held to decide().
+import { describe, expect, test } from 'vitest'
+import { Compiler, compile, decide } from './index.js'
+import { evalForward } from './ir-eval.js'
+import { DEFAULT_MAX_POLICY_COST, policyCost } from './cost.js'
+import { normalizePolicy, type NormPolicy } from './normalize.js'
+import { allLocal, clusterOf, policy } from './testkit.js'
+import type { NetworkPolicy } from '../model/cluster.js'
+
+const state = (policies: NetworkPolicy[]) => clusterOf({
+  namespaces: { x: {} },
+  pods: {
+    'x/t': { labels: { app: 't' }, ips: ['10.0.0.1', 'fd00::1'] },
+    'x/u': { labels: { app: 't' }, ips: ['10.0.0.2', 'fd00::2'] },
+    ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`x/p${i}`, { labels: { app: `p${i}` }, ips: [`10.0.1.${i + 1}`, `fd00::1:${i + 1}`] }])),
+  },
+  policies,
+})
+const ports = (n: number) => Array.from({ length: n }, (_, i) => ({ port: 1000 + 2 * i }))
+const manyPorts = (n: number, peers = 5) => policy('x', 'big', {
+  podSelector: { matchLabels: { app: 't' } },
+  ingress: [{ from: Array.from({ length: peers }, (_, i) => ({ podSelector: { matchLabels: { app: `p${i}` } } })), ports: [...ports(n), { protocol: 'UDP', port: 53, endPort: 60 }] }],
+})
+const blocks = (n: number) => policy('x', 'blocks', {
+  podSelector: { matchLabels: { app: 't' } },
+  ingress: [{ from: Array.from({ length: n }, (_, i) => ({ ipBlock: { cidr: `10.${100 + (i >> 8)}.${i & 255}.0/24`, except: [`10.${100 + (i >> 8)}.${i & 255}.128/26`] } })) }],
+})
+const norm = (p: NetworkPolicy) => normalizePolicy(p) as NormPolicy
+
+describe('cost bound', () => {
+  test('the estimate counts port ranges, blocks and excepts once, and rules per peer and protocol', () => {
+    expect(policyCost(norm(manyPorts(100)))).toBe(101 + (5 * 2 + 0) * 2) // 101 ranges; 10 rules x 2 protocols
+    expect(policyCost(norm(blocks(3000)))).toBe(6000 + 1)
+    expect(policyCost(norm(policy('x', 'deny', { podSelector: {} })))).toBe(0)
+  })
+  test('a policy over the bound is reported with the bound and skipped whole; the others apply', () => {
+    const s = state([manyPorts(30_000), policy('x', 'deny-p0', { podSelector: { matchLabels: { app: 'p0' } } })])
+    const { ir, invalid } = new Compiler().compile(s, allLocal(s))
+    expect(invalid).toEqual([{ policy: 'x/big', reason: expect.stringMatching(new RegExp(`^too large: about 30021 nftables set elements and rules, over the limit of ${DEFAULT_MAX_POLICY_COST} \\(agent flag --max-policy-cost\\)$`)) }])
+    expect(Object.keys(ir.chains)).toEqual(['pod-ingress-x-p0'])
+    // the bound is a flag: raised, the same policy compiles
+    expect(new Compiler({ maxPolicyCost: 40_000 }).compile(s, allLocal(s)).invalid).toEqual([])
+  })
+})
+
+describe('shared sets instead of a cross product', () => {
+  test('many ports: one set per protocol for all peers and pods, held to decide()', () => {
+    const s = state([manyPorts(500)])
+    const { ir } = compile(s, allLocal(s))
+    const portSets = Object.entries(ir.sets).filter(([, x]) => x.kind === 'ports')
+    expect(portSets.map(([n, x]) => [n.replace(/-\w+$/, ''), x.elements.length])).toEqual([['ports-tcp', 500], ['ports-udp', 1]])
+    const elements = Object.values(ir.sets).reduce((n, x) => n + x.elements.length, 0)
+    expect(elements).toBeLessThan(600) // was 500 x 5 peers x 2 families x 2 pods inline
+    for (const port of [999, 1000, 1001, 1998, 2000, 53, 57, 61]) {
+      for (const protocol of ['TCP', 'UDP'] as const) {
+        for (const [src, dst] of [['10.0.1.1', '10.0.0.1'], ['fd00::1:5', 'fd00::2'], ['10.0.9.9', '10.0.0.1']]) {
+          const want = decide(s, { from: { ip: src! }, to: { ip: dst! }, port, protocol }).allowed
+          expect(evalForward(ir, { saddr: src!, daddr: dst!, protocol: protocol.toLowerCase() as 'tcp', dport: port }).allowed, `${src} -> ${dst} ${protocol}/${port}`).toBe(want)
+        }
+      }
+    }
+  })
+  test('many ipBlocks with excepts: one interval set and one rule per family, held to decide()', () => {
+    const s = state([blocks(600), policy('x', 'six', { podSelector: { matchLabels: { app: 't' } }, ingress: [{ from: [{ ipBlock: { cidr: 'fd00:1::/64', except: ['fd00:1::/65'] } }, { ipBlock: { cidr: 'fd00:2::/64' } }] }] })])
+    const { ir } = compile(s, allLocal(s))
+    const chain = ir.chains['pod-ingress-x-t']!
+    expect(chain.rules.map((r) => r.family)).toEqual([4, 6])
+    // each /24 leaves .0/25 and .192/26, which merges with the next block's .0/25
+    expect(ir.sets[chain.rules[0]!.peerSet!]!.elements).toHaveLength(601)
+    for (const src of ['10.100.0.1', '10.100.0.64', '10.100.0.130', '10.100.0.200', '10.102.87.255', '10.102.88.1', 'fd00:1::1', 'fd00:1:0:0:8000::1', 'fd00:2::9']) {
+      const dst = src.includes(':') ? 'fd00::1' : '10.0.0.1'
+      const want = decide(s, { from: { ip: src }, to: { ip: dst }, port: 80, protocol: 'TCP' }).allowed
+      expect(evalForward(ir, { saddr: src, daddr: dst, protocol: 'tcp', dport: 80 }).allowed, src).toBe(want)
+    }
+  })
+})

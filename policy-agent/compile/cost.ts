@@ -1,0 +1,43 @@
+// What one NetworkPolicy may cost in the kernel, estimated from the policy alone (not from the
+// cluster, so the verdict does not flip as pods come and go): the set elements it brings (port
+// ranges, ipBlock ranges) plus the rules it adds to the chain of each pod it selects. A policy over
+// the bound is reported invalid and skipped whole, like one that does not compile: one tenant's
+// 500 KB policy (30,000 ports x 50 peers) once made 3M set elements and a 20 s sync for everyone.
+import type { NormPolicy, Rule } from './normalize.js'
+
+/**
+ * Default bound (`cinch agent --max-policy-cost`). Policies people write have tens of ports and at
+ * most hundreds of blocks; 20,000 loads in nft in about 0.1 s (30,000 port ranges: 0.17 s, measured).
+ */
+export const DEFAULT_MAX_POLICY_COST = 20_000
+
+/** Set elements plus rules per selected pod; see the file comment. */
+export function policyCost(p: NormPolicy): number {
+  let cost = 0
+  for (const rules of [p.ingress, p.egress]) for (const r of rules ?? []) cost += ruleCost(r)
+  return cost
+}
+
+function ruleCost(r: Rule): number {
+  const ports = r.ports ?? []
+  // Elements: every port entry (a range is one interval), every block and every except.
+  let elements = ports.length
+  let rules = 0
+  const protocols = Math.max(1, new Set(ports.map((x) => x.protocol)).size)
+  const named = ports.filter((x) => x.kind === 'named').length
+  const families = new Set<number>()
+  for (const peer of r.peers ?? []) {
+    if (peer.kind === 'block') {
+      elements += 1 + peer.except.length
+      families.add(peer.cidr.family)
+    } else rules += 2 // one per address family
+    if (named) rules += 2 // a tuple set per peer and family
+  }
+  rules += r.peers ? families.size : 1
+  return elements + rules * protocols
+}
+
+/** The reason a policy over the bound is skipped, naming the bound and how to raise it. */
+export function costReason(cost: number, max: number): string {
+  return `too large: about ${cost} nftables set elements and rules, over the limit of ${max} (agent flag --max-policy-cost)`
+}
