@@ -54,4 +54,6 @@ Commands:
   install   place the plugins in the CNI bin directory (the DaemonSet's init container)
               [--cni-bin-dir D] [--prefix /opt/cinch] [--from DIR]
   uninstall remove what install placed, nothing else   [--prefix /opt/cinch]
+              --all             also the agent's conflist, tables, routes and devices
+                                [--cni-conf-dir /etc/cni/net.d]
 `

@@ -1,7 +1,7 @@
 // `cinch install` and `cinch uninstall`: the DaemonSet's init container runs the first.
 import { realpathSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { parseFlags } from './args.js'
+import { parseFlags, UsageError } from './args.js'
 import { DEFAULT_CNI_BIN_DIR, DEFAULT_PREFIX, installPackage, uninstallPackage } from './install/install.js'
 
 export const INSTALL_USAGE = `Usage:
@@ -9,8 +9,11 @@ export const INSTALL_USAGE = `Usage:
       copy cinch's runtime to P/<id>/ (default ${DEFAULT_PREFIX}), flip P/current to it, and place
       exec wrappers for cinch-bridge and cinch-ipam in D (default ${DEFAULT_CNI_BIN_DIR}) by rename.
       --from: a directory built by build/package.mjs (default: the package this cinch runs from).
-  cinch uninstall [--prefix P]
+  cinch uninstall [--prefix P] [--all [--cni-conf-dir C]]
       remove what cinch install placed (P/installed.json lists it) and nothing else.
+      --all: also what the agent put on this node, conflist first (C/10-cinch.conflist, default
+      /etc/cni/net.d), then tables inet cinch, bridge cinch, inet cinch-nat, routes of protocol 193,
+      cinch-vxlan, and cinch0 once no pod is attached. Stop the agent (delete the DaemonSet) first.
 `
 
 /** The package this CLI runs from: <pkg>/lib/cinch.cjs, as build/package.mjs lays it out. */
@@ -30,8 +33,16 @@ export async function install(argv: string[]): Promise<number> {
 }
 
 export async function uninstall(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, { prefix: { type: 'string' } })
+  const f = parseFlags(argv, { prefix: { type: 'string' }, all: { type: 'boolean' }, 'cni-conf-dir': { type: 'string' } })
   if (f.help) return (process.stdout.write(INSTALL_USAGE), 0)
+  if (f['cni-conf-dir'] && !f.all) throw new UsageError('--cni-conf-dir goes with --all')
+  if (f.all) {
+    // The node's network first: the conflist goes before the plugins it names.
+    const { removeNodeNetwork } = await import('../policy-agent/overlay/teardown.js')
+    const n = await removeNodeNetwork({ cniConfDir: f['cni-conf-dir'] })
+    for (const p of n.removed) process.stdout.write(`removed ${p}\n`)
+    for (const p of n.kept) process.stdout.write(`kept ${p}\n`)
+  }
   const r = uninstallPackage({ prefix: f.prefix })
   if (!r.removed.length && !r.kept.length) process.stdout.write(`nothing to remove: no ${f.prefix ?? DEFAULT_PREFIX}/installed.json\n`)
   for (const p of r.removed) process.stdout.write(`removed ${p}\n`)

@@ -1,5 +1,7 @@
-// The manifests against the code they deploy: every path, port, flag and API resource the code uses
-// must be what the DaemonSet mounts, probes, passes and grants. Defaults come from the code itself.
+// The manifests against the Kubernetes API's typed models (schema.ts: unknown fields and wrong types
+// fail), and against the code they deploy: every path, port, flag, sysctl and API resource the code
+// uses must be what the DaemonSet mounts, probes, passes, sets and grants. Defaults come from the
+// code itself.
 import { describe, expect, it } from 'vitest'
 import { readFileSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -15,22 +17,38 @@ import { DEFAULT_DATA_DIR } from '../ipam/store-disk.js'
 import { KubeSource } from '../policy-agent/sources/kube.js'
 import { DEFAULT_CNI_CONF_DIR } from '../policy-agent/overlay/flags.js'
 import { parseAddr, startHttpServer } from '../policy-agent/server/http.js'
+import { FORWARDING_SYSCTLS } from '../policy-agent/overlay/controller.js'
+import { BRIDGE_NF_SYSCTLS } from '../policy-agent/apply/br-netfilter.js'
+import { checkManifest } from './schema.js'
 import { createMetrics } from '../policy-agent/server/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = join(here, '..')
-const files = readdirSync(here).filter((f) => /\.ya?ml$/.test(f)).sort()
-const docs = files.flatMap((f) =>
-  parseAllDocuments(readFileSync(join(here, f), 'utf8')).map((d) => {
-    if (d.errors.length) throw new Error(`${f}: ${d.errors[0].message}`)
+const yamlIn = (dir: string) => readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()
+const load = (path: string): any[] =>
+  parseAllDocuments(readFileSync(path, 'utf8')).map((d) => {
+    if (d.errors.length) throw new Error(`${path}: ${d.errors[0].message}`)
     return d.toJS() as any
-  }),
-)
+  })
+const files = yamlIn(here)
+const docs = files.flatMap((f) => load(join(here, f)))
+// The one-shot cleanup (daemonset/uninstall/), not applied with the rest.
+const uninstallFiles = yamlIn(join(here, 'uninstall')).map((f) => join('uninstall', f))
+const uninstallDocs = uninstallFiles.flatMap((f) => load(join(here, f)))
 const find = (kind: string) => docs.filter((d) => d.kind === kind)
 const ds = find('DaemonSet')[0]
 const pod = ds.spec.template.spec
 const agent = pod.containers.find((c: any) => c.name === 'agent')
 const init = pod.initContainers.find((c: any) => c.name === 'install')
+const nodeSetup = pod.initContainers.find((c: any) => c.name === 'node-setup')
+const configData = docs.find((d) => d.kind === 'ConfigMap').data
+/** A `$VAR` of the agent's script, resolved through its env to the ConfigMap's value. */
+const resolveEnv = (v: string): string => {
+  const m = /^\$\{?(\w+)\}?$/.exec(v)
+  if (!m) return v
+  const e = agent.env.find((x: any) => x.name === m[1])
+  return e?.value ?? configData[e?.valueFrom?.configMapKeyRef?.key] ?? v
+}
 /** The container's flags: its args, or the words of its `sh -c` script. */
 const flagsOf = (c: any): [string, string][] =>
   (c.command?.[0] === '/bin/sh' ? [...c.args[0].matchAll(/(--[\w-]+)(?:="?([^"\s}]*)"?)?/g)] : c.args.map((a: string) => /^(--[\w-]+)(?:=(.*))?$/.exec(a)).filter(Boolean)).map(
@@ -51,27 +69,69 @@ function hostMount(c: any, path: string): { readOnly: boolean; hostPath: string;
   return { readOnly: !!m.readOnly, hostPath: vol?.hostPath?.path, mountPath: m.mountPath }
 }
 
+describe('API schemas', () => {
+  it.each([...files, ...uninstallFiles])('%s conforms to the Kubernetes API models', (f) => {
+    for (const d of load(join(here, f))) expect(checkManifest(d), `${f}: ${d.kind}`).toEqual([])
+  })
+
+  it.each([
+    ['an unknown field', (d: any) => (d.spec.template.spec.hostNetwrk = true), /DaemonSet\.spec\.template\.spec\.hostNetwrk: unknown field in V1PodSpec/],
+    ['a field at the wrong level', (d: any) => (d.spec.template.spec.containers[0].hostNetwork = true), /containers\[0\]\.hostNetwork: unknown field in V1Container/],
+    ['a string for an integer', (d: any) => (d.spec.template.spec.containers[0].livenessProbe.periodSeconds = '10'), /periodSeconds: expected int32/],
+    ['a map for a list', (d: any) => (d.spec.template.spec.tolerations = { operator: 'Exists' }), /tolerations: expected an array/],
+    ['a number for a label value', (d: any) => (d.metadata.labels.x = 1), /metadata\.labels\.x: expected a string/],
+    ['a wrong apiVersion', (d: any) => (d.apiVersion = 'extensions/v1beta1'), /apiVersion: DaemonSet is served as apps\/v1/],
+  ])('refuses %s', (_what, mutate, error) => {
+    const d = structuredClone(ds)
+    mutate(d)
+    expect(checkManifest(d).join('\n')).toMatch(error)
+  })
+})
+
 describe('manifests', () => {
-  it('parse, and every object is named and namespaced in cinch-system', () => {
-    expect(files).toEqual(['00-namespace.yaml', '10-rbac.yaml', '20-configmap.yaml', '30-daemonset.yaml'])
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount'])
-    const ns = find('Namespace')[0].metadata.name
-    for (const d of docs) {
+  it('parse, and every object is named and lives in kube-system', () => {
+    expect(files).toEqual(['10-rbac.yaml', '20-configmap.yaml', '30-daemonset.yaml'])
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'ServiceAccount'])
+    for (const d of [...docs, ...uninstallDocs]) {
       expect(d.metadata?.name, d.kind).toBeTruthy()
-      if (!['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind)) expect(d.metadata.namespace, d.kind).toBe(ns)
+      // system-node-critical outside kube-system needs a ResourceQuota allowing it (Priority admission).
+      if (!['ClusterRole', 'ClusterRoleBinding'].includes(d.kind)) expect(d.metadata.namespace, d.kind).toBe('kube-system')
     }
   })
 
-  it('runs the agent on every node, on the host network, before other pods', () => {
+  it('runs the agent on every Linux node, on the host network, before other pods', () => {
     expect(pod.hostNetwork).toBe(true)
     expect(pod.priorityClassName).toBe('system-node-critical')
+    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' })
+    // Cluster DNS runs in pods, which cannot start before the CNI: the node's resolv.conf.
+    expect(pod.dnsPolicy).toBe('Default')
     // A toleration without key and with operator Exists tolerates every taint (core/v1 Toleration).
     expect(pod.tolerations).toContainEqual({ operator: 'Exists' })
     expect(ds.spec.updateStrategy.type).toBe('RollingUpdate')
-    expect(agent.securityContext.privileged).toBe(true)
     expect(init.args[0]).toBe('install')
     expect(argValue(init, 'cni-bin-dir')).toBe(DEFAULT_CNI_BIN_DIR)
     expect(argValue(init, 'prefix')).toBe(DEFAULT_PREFIX)
+  })
+
+  it('privilege only where the kernel demands it: install has no capability, the agent NET_ADMIN and SYS_ADMIN', () => {
+    expect(init.securityContext).toMatchObject({ privileged: false, runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
+    expect(init.securityContext.capabilities.add).toBeUndefined()
+    expect(agent.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN'] } })
+    // Only node-setup is privileged (/proc/sys is read-only otherwise), and it runs no cinch code.
+    expect(nodeSetup.securityContext.privileged).toBe(true)
+    expect(nodeSetup.args[0]).not.toMatch(/cinch/)
+  })
+
+  it('node-setup sets exactly the sysctls the agent checks at start', () => {
+    const loop = /for k in ([^;]+); do echo 1 > \/proc\/sys\/\$k; done/.exec(nodeSetup.args[0])
+    expect(loop, 'the sysctl loop').toBeTruthy()
+    const set = loop![1]!.trim().split(/\s+/).map((k: string) => k.replaceAll('/', '.')).sort()
+    expect(set).toEqual([...FORWARDING_SYSCTLS, ...BRIDGE_NF_SYSCTLS].sort())
+    expect(nodeSetup.args[0]).toMatch(/modprobe br_netfilter/)
+  })
+
+  it('every container has a memory limit', () => {
+    for (const c of [...pod.initContainers, ...pod.containers]) expect(c.resources?.limits?.memory, c.name).toMatch(/^\d+Mi$/)
   })
 })
 
@@ -99,13 +159,19 @@ describe('host paths', () => {
     ['agent', cniBinDir, false],
     ['agent', DEFAULT_PREFIX, false], // the wrappers in cniBinDir exec /opt/cinch/current/node
     ['agent', '/var/run/netns', false], // containerd and CRI-O create pod netns here; GC tests them
-    ['agent', '/lib/modules', false], // modprobe br_netfilter
+    ['node-setup', '/lib/modules', false], // modprobe br_netfilter
   ]
   it.each(cases)('%s sees %s from the host (write: %s)', (name, path, write) => {
-    const m = hostMount(name === 'agent' ? agent : init, path)
+    const m = hostMount({ agent, install: init, 'node-setup': nodeSetup }[name], path)
     expect(m, `no mount covers ${path}`).toBeDefined()
     expect(m!.hostPath).toBe(m!.mountPath)
     if (write) expect(m!.readOnly).toBe(false)
+  })
+
+  it('the agent mounts only the IPAM store of /var/lib/cni, and nothing it does not use', () => {
+    expect(hostMount(agent, '/var/lib/cni/other')).toBeUndefined()
+    const used = [stateDir, dirname(socket), cniConfDir, DEFAULT_DATA_DIR, cniBinDir, DEFAULT_PREFIX, '/var/run/netns']
+    expect(agent.volumeMounts.map((m: any) => m.mountPath).sort()).toEqual([...used].sort())
   })
 
   it('new pod netns mounts propagate into the agent', () => {
@@ -131,23 +197,29 @@ describe('agent flags and probes', () => {
     for (const v of agent.args.flatMap((a: string) => [...a.matchAll(/\$\{?(\w+)/g)].map((m) => m[1]))) expect(agent.env.map((e: any) => e.name)).toContain(v)
   })
 
-  it('probes the port the agent listens on, on an address kubelet reaches', async () => {
-    const addr = argValue(agent, 'metrics-addr')!
+  it('probes on loopback, where the agent listens by default: IPv4, IPv6-only and dual-stack nodes alike', async () => {
+    const addr = resolveEnv(argValue(agent, 'metrics-addr')!)
     const { host, port } = parseAddr(addr)
-    expect(['0.0.0.0', '::']).toContain(host) // kubelet probes the pod IP, i.e. the node's address
-    expect(agent.livenessProbe.httpGet.port).toBe(port)
-    expect(agent.readinessProbe.httpGet.port).toBe(port)
+    // Off the node's addresses by default: /status and /metrics are not for every pod to read.
+    expect(host).toBe('127.0.0.1')
+    for (const probe of [agent.livenessProbe, agent.readinessProbe]) {
+      // hostNetwork: kubelet connects from the node's network namespace, where 127.0.0.1 is ours.
+      expect(probe.httpGet.host).toBe('127.0.0.1')
+      expect(probe.httpGet.port).toBe(port)
+    }
     // The agent's HTTP server answers the probes' paths: /healthz at once, /readyz once synced.
     let ready = false
     const server = await startHttpServer({
       addr: '127.0.0.1:0',
       metrics: createMetrics({ appliedIr: () => undefined }),
-      status: () => ({ ready, node: 'n', localPods: [], invalidPolicies: [], sourceProblems: [] }),
+      status: () => ({ ready, notReady: ready ? undefined : 'node n has no podCIDR', node: 'n', localPods: [], invalidPolicies: [], sourceProblems: [] }),
     })
     try {
       const url = (p: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${p}`
       expect((await fetch(url(agent.livenessProbe.httpGet.path))).status).toBe(200)
-      expect((await fetch(url(agent.readinessProbe.httpGet.path))).status).toBe(503)
+      const notReady = await fetch(url(agent.readinessProbe.httpGet.path))
+      expect(notReady.status).toBe(503)
+      expect(await notReady.text()).toBe('not ready: node n has no podCIDR\n')
       ready = true
       expect((await fetch(url(agent.readinessProbe.httpGet.path))).status).toBe(200)
     } finally {
@@ -207,12 +279,13 @@ describe('RBAC', () => {
 
 describe('image', () => {
   const containerfile = readFileSync(join(here, 'Containerfile'), 'utf8')
-  it('carries the binaries the agent execs and the package install copies from', () => {
-    expect(containerfile).toMatch(/^FROM \S*debian:\S+-slim\s*$/m)
-    for (const pkg of ['nftables', 'conntrack', 'kmod']) expect(containerfile).toMatch(new RegExp(`apt-get install[^\\n]*\\b${pkg}\\b`))
+  // Built and run for real by test/integration/image-build.test.ts; here only what ties it to the code.
+  it('carries the package install copies from, and the tools the agent execs', () => {
     // `cinch install` defaults --from to the package its CLI runs from: <pkg>/lib/cinch.cjs.
     expect(containerfile).toContain('ENTRYPOINT ["/opt/cinch-dist/node", "/opt/cinch-dist/lib/cinch.cjs"]')
-    expect(containerfile).toContain('COPY --from=build /src/dist/package /opt/cinch-dist')
-    expect(agent.image).toBe(init.image)
+    expect(containerfile).toMatch(/^COPY \. \/opt\/cinch-dist$/m)
+    const base = readFileSync(join(here, 'base-image.sh'), 'utf8')
+    for (const pkg of ['nftables', 'conntrack', 'kmod']) expect(base).toMatch(new RegExp(`^packages=.*\\b${pkg}\\b`, 'm'))
+    for (const c of [...pod.initContainers, ...pod.containers]) expect(c.image, c.name).toBe(agent.image)
   })
 })
