@@ -15,6 +15,12 @@ function seconds(value: string | undefined, flag: string): number | undefined {
   return n * 1000
 }
 
+function positiveInt(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`)
+  return Number(v)
+}
+
 async function agent(argv: string[]): Promise<number> {
   const f = parseFlags(argv, {
     manifests: { type: 'string' },
@@ -23,6 +29,7 @@ async function agent(argv: string[]): Promise<number> {
     'state-dir': { type: 'string' },
     socket: { type: 'string' },
     'fail-open': { type: 'boolean' },
+    'max-policy-cost': { type: 'string' },
     'metrics-addr': { type: 'string' },
     'cni-conf': { type: 'string' },
     'cni-bin-dir': { type: 'string' },
@@ -58,6 +65,7 @@ async function agent(argv: string[]): Promise<number> {
     stateDir: f['state-dir'] ?? DEFAULT_STATE_DIR,
     socket: f.socket ?? DEFAULT_AGENT_SOCKET,
     failOpen: f['fail-open'],
+    maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost'),
     metricsAddr: f['metrics-addr'] ?? DEFAULT_METRICS_ADDR,
     // The conflist the overlay writes is the one IPAM GC reads, unless told otherwise.
     cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE}`,

@@ -22,6 +22,8 @@ export interface AgentOptions {
   nodeName: string
   log: Logger
   failOpen?: boolean
+  /** Bound on what one policy may cost (compile/cost.ts); over it, the policy is reported invalid. */
+  maxPolicyCost?: number
   /**
    * Quiet time before a sync after a source event (default 0: the next turn of the event loop).
    * Bursts coalesce anyway: events that arrive while a sync runs are all served by the next one.
@@ -58,7 +60,7 @@ interface Waiter {
 export class Agent {
   readonly applier: Applier
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
-  readonly #compiler = new Compiler()
+  readonly #compiler: Compiler
   #records?: { key: string; readAt: number; records: AttachmentRecord[] }
   #pending: Waiter[] = []
   #reasons = new Set<string>()
@@ -70,9 +72,12 @@ export class Agent {
   #overlayRun?: Promise<void>
   last?: SyncReport
   lastError?: { at: Date; message: string }
+  /** Attachment records skipped at the last read, and why (shown by `cinch status`). */
+  recordProblems: { where: string; reason: string }[] = []
 
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen })
+    this.#compiler = new Compiler({ maxPolicyCost: opts.maxPolicyCost })
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
   }
 
@@ -134,9 +139,12 @@ export class Agent {
     const c = this.#records
     if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c.records
     const readAt = Date.now()
-    const records = await listAttachments(this.opts.stateDir, (file, err) =>
-      log.warn({ file, err: err.message }, 'unreadable attachment record skipped'),
-    )
+    const problems: { where: string; reason: string }[] = []
+    const records = await listAttachments(this.opts.stateDir, (file, err) => {
+      problems.push({ where: file, reason: err.message })
+      log.warn({ file, err: err.message }, 'unreadable attachment record skipped')
+    })
+    this.recordProblems = problems
     this.#records = { key, readAt, records }
     return records
   }

@@ -24,6 +24,8 @@ export interface AgentRunOptions {
   stateDir: string
   socket: string
   failOpen?: boolean
+  /** --max-policy-cost: set elements + rules one policy may add (default compile/cost.ts). */
+  maxPolicyCost?: number
   metricsAddr: string
   cniConf: string
   cniBinDir: string
@@ -67,7 +69,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const metrics = createMetrics({ appliedIr: () => applier.applied })
   // The conflist it writes points cinch-bridge at this agent's state directory and socket.
   const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, applier, overlay, onSynced: (r) => metrics.recordSync(r), onCleanup: (r) => metrics.recordCleanup(r) })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, applier, overlay, onSynced: (r) => metrics.recordSync(r), onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()
@@ -85,7 +87,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     lastError: agent.lastError && { at: agent.lastError.at.toISOString(), message: agent.lastError.message },
     localPods: (agent.last?.localPods ?? []).map(({ namespace, name, ips }) => ({ namespace, name, ips })),
     invalidPolicies: agent.last?.invalid ?? [],
-    sourceProblems: source.problems(),
+    sourceProblems: [...source.problems(), ...agent.recordProblems],
   })
   // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
   const stop = onStopSignal(log, agent)
