@@ -15,7 +15,7 @@ import type { Node } from '../model/cluster.js'
 import { syncOverlay, type SyncOverlayResult } from './apply.js'
 import { ensureNoMasq } from './nomasq.js'
 import type { Backend } from './plan.js'
-import { ensureConflistFile, renderConflist } from '../cniconf/index.js'
+import { ensureConflistFile, renderConflist, type ConflistOptions } from '../cniconf/index.js'
 
 export interface OverlayControllerOptions {
   nodeName: string
@@ -46,6 +46,15 @@ export interface OverlayControllerOptions {
  * loses nothing but STATUS and GC, which those runtimes never call.
  */
 export const CONFLIST_CNI_VERSION = '1.0.0'
+
+/**
+ * The conflist the agent writes for its node: cinch's choices on top of the node's facts. ipMasq
+ * off (nomasq.ts masquerades from the agent's container), cniVersion CONFLIST_CNI_VERSION. The
+ * README's sample is this function's output (cniconf/readme.test.ts).
+ */
+export function renderNodeConflist(o: Omit<ConflistOptions, 'ipMasq'>): string {
+  return renderConflist({ ...o, cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION, ipMasq: false })
+}
 
 /** The sysctls a node that routes pod traffic between its bridge and the overlay needs. */
 export const FORWARDING_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'] as const
@@ -112,9 +121,9 @@ export class OverlayController {
     const cidrs = await ensureNoMasq(o.clusterCidrs ?? [], nodes, r.plan.localPodCIDRs)
     const wrote = ensureConflistFile({
       dir: o.cniConfDir,
-      content: renderConflist({
+      content: renderNodeConflist({
         podCIDRs: r.plan.localPodCIDRs, mtu: r.plan.podMtu, stateDir: o.stateDir, agentSocket: o.agentSocket, dataDir: o.ipamDataDir,
-        cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION, ipMasq: false,
+        cniVersion: o.cniVersion,
         // A chained plugin the runtime cannot find fails every ADD: chain portmap only when installed.
         portmap: !!o.cniBinDir && existsSync(join(o.cniBinDir, 'portmap')),
       }),
