@@ -5,7 +5,7 @@
 import test from 'ava'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, applyManifests, Cleanup, makeNodeCluster, type ModelPod, type NodeCluster, serve, startAgent, waitFor, waitListening, writeManifests } from './netpol-helpers.js'
+import { addPod, agentStatus, applyManifests, Cleanup, makeNodeCluster, type ModelPod, type NodeCluster, serve, startAgent, waitFor, waitListening, writeManifests } from './netpol-helpers.js'
 import { probeFrom } from './netpol-probe.js'
 
 const policy = (namespace: string, name: string, spec: object) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec })
@@ -55,5 +55,9 @@ test('malformed records are skipped and reported; every other pod stays under it
   }, 10_000, 'x/a reachable once deny-a is gone')
   t.deepEqual(await probeFrom(a.netns, { protocol: 'TCP', port: 80, targets: [b.v4, b.v6] }), [false, false], 'x/b isolated by the new policy')
   t.regex(agent.log(), /late_eth0.json/)
+  // cinch status lists each skipped record with the field at fault.
+  const problems = ((await agentStatus(c)) as unknown as { sourceProblems: { where: string; reason: string }[] }).sourceProblems
+  t.deepEqual(problems.map((p) => `${p.where.split('/').pop()}: ${p.reason.split(':')[0]}`).sort(),
+    ['evil_eth0.json: podName', 'late_eth0.json: ips[0]', 'numbers_eth0.json: ips[0]', 'quote_eth0.json: hostVeth'])
   t.is(agent.child.exitCode, null, 'the agent still runs')
 })
