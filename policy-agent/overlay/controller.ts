@@ -37,6 +37,8 @@ export interface OverlayControllerOptions {
   ipamDataDir?: string
   /** cniVersion of the conflist; default CONFLIST_CNI_VERSION. */
   cniVersion?: string
+  /** Not ready without a Node object for this node (cluster mode); otherwise the overlay has nothing to say. */
+  requireNode?: boolean
 }
 
 /**
@@ -98,8 +100,11 @@ export class OverlayController {
     if (!nodes.some((n) => n.name === o.nodeName)) {
       if (!this.#warnedNoNode) o.log.info({ node: o.nodeName, nodes: nodes.length }, 'overlay: no Node object for this node; nothing to program, no conflist written')
       this.#warnedNoNode = true
-      // Keep a conflist written earlier working (see the header), but say why we are not sure.
-      if (!this.#readiness.ready) this.#readiness = { ready: false, reason: `no Node object named ${o.nodeName}` }
+      // Keep a conflist written earlier working (see the header). Never programmed: in cluster mode
+      // this node cannot start pods (a wrong --node?); from manifests, the conflist is the user's.
+      if (!this.#readiness.ready) {
+        this.#readiness = o.requireNode ? { ready: false, reason: `no Node object named ${o.nodeName} (is --node right?)` } : { ready: true }
+      }
       return undefined
     }
     this.#warnedNoNode = false

@@ -15,6 +15,8 @@ export interface OverlayFlags {
   'underlay-mtu'?: string
   'ipam-data-dir'?: string
   'no-overlay'?: boolean
+  /** Manifest mode: a missing Node object is a setup choice there, not a node that cannot start pods. */
+  manifests?: string
 }
 
 export type OverlayRunOptions = Omit<OverlayControllerOptions, 'nodeName' | 'log' | 'stateDir' | 'agentSocket'>
@@ -51,5 +53,9 @@ export function parseOverlayFlags(f: OverlayFlags): OverlayRunOptions | undefine
     // 1280: the IPv6 minimum link MTU (RFC 8200 §5) must survive the encapsulation's 70 bytes.
     underlayMtu: intFlag('underlay-mtu', f['underlay-mtu'], 1350, 65535),
     ipamDataDir: f['ipam-data-dir'],
+    // Against a cluster, kubelet registers the Node before any pod lands: no Node object means a
+    // wrong --node, and the node cannot start pods. From manifests, a setup without Node objects
+    // brings its own conflist (policy-agent/overlay/README.md).
+    requireNode: !f.manifests,
   }
 }
