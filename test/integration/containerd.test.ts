@@ -1,5 +1,5 @@
 // A real runtime: containerd (Debian's package) starts two busybox containers with
-// `ctr run --cni` on cinch's conflist; each gets its address and reaches the other.
+// `ctr run --cni` on the conflist the agent writes; each gets its address and reaches the other.
 //
 // ctr runs the CNI plugins itself (go-cni) from the fixed paths /opt/cni/bin and /etc/cni/net.d.
 // So that nothing on the real host changes, ctr runs inside a throwaway "host" netns whose mount
@@ -11,35 +11,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, rmdirSync, r
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { netnsAdd, netnsDel, repoRoot, run, uniqueName, waitFor } from './helpers.js'
+import { renderNodeConflist } from '../../policy-agent/overlay/controller.js'
 
 const image = 'cinch.test/busybox:1'
 
+/** The conflist the agent writes (its own function), pointed at temp state; no agent runs here. */
 function conflist(tmp: string) {
-  // containerd 1.6 (Debian 12) vendors a libcni that stops at 1.0.0: `cniVersions` lets a newer
-  // libcni pick 1.1.0 while an older one reads `cniVersion` (CNI SPEC "Configuration format").
-  return {
-    cniVersion: '1.0.0',
-    cniVersions: ['1.0.0', '1.1.0'],
-    name: 'cinch',
-    plugins: [
-      {
-        type: 'cinch-bridge',
-        bridge: 'cinch0',
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        stateDir: join(tmp, 'state'),
-        agentSocket: join(tmp, 'agent.sock'),
-        ipam: {
-          type: 'cinch-ipam',
-          ranges: [[{ subnet: '10.244.7.0/24' }], [{ subnet: 'fd00:10:244:7::/64' }]],
-          routes: [{ dst: '0.0.0.0/0' }, { dst: '::/0' }],
-          dataDir: join(tmp, 'ipam'),
-        },
-      },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }
+  const c = JSON.parse(renderNodeConflist({
+    podCIDRs: ['10.244.7.0/24', 'fd00:10:244:7::/64'], mtu: 1500, portmap: true,
+    stateDir: join(tmp, 'state'), agentSocket: join(tmp, 'agent.sock'), dataDir: join(tmp, 'ipam'),
+  }))
+  delete c.plugins[0].policyRequired // no agent: bridge-agent.test.ts covers that contract
+  return c
 }
 
 test('containerd starts two containers on cinch and they reach each other', async (t) => {
