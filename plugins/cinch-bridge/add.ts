@@ -3,18 +3,19 @@
 // agent. Each step is a function below; each change registers its undo with the Transaction
 // (steps.ts), and a failed ADD undoes exactly what this ADD made (bridge.go's `success` flag).
 //
-// Speed: the IPAM plugin is a process of its own (tens of ms of runtime start). Its result is only
-// needed for addressing, so it is started first and runs while this process loads netlink and
-// builds the bridge and veth; masquerade (an `nft` process) likewise runs beside the pod's
-// addressing. Both go through `tx.early`, so a failure of either is an error object and a rollback,
-// never an unhandled rejection.
+// Speed (issue 13, README "Speed"): cinch-ipam runs in this process (ipam.ts); any other IPAM type
+// is a process of its own (tens of ms of runtime start). Either way its result is only needed for
+// addressing, so it is started first and runs while this process loads netlink and builds the
+// bridge and veth; masquerade (an `nft` process) likewise runs beside the pod's addressing. Both go
+// through `tx.early`, so a failure of either is an error object and a rollback, never an unhandled
+// rejection.
 import { closeSync } from 'node:fs'
-import { CniError, ErrorCode, delegateAdd, delegateDel, type CniInterface, type CniResult, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, type CniInterface, type CniResult, type VerbContext } from '../../lib/cni/index.js'
 import type { Link, Rtnl } from '../../lib/net/index.js'
-import { runNft } from '../../lib/nft/index.js'
 import { writeAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import { familiesOf, planAddressing, podIpText, readAddressing, resultIps, resultRoutes, type Addressing } from './addressing.js'
 import { askAgent } from './agent.js'
+import { ipamAdd, ipamDel } from './ipam.js'
 import type { AddRequest } from '../../lib/state/protocol.js'
 import { hostVethName, type BridgeConf } from './config.js'
 import { masqAddRuleset, masqDelRuleset, masqEntries, masqKey } from './masq.js'
@@ -47,7 +48,7 @@ export async function add(ctx: Ctx): Promise<CniResult> {
     tx.onExit(() => closeSync(fd))
     const ipam = tx.early(startIpam(ctx))
     // DEL of IPAM is idempotent (SPEC), so this is right even when IPAM ADD itself fails.
-    const lease = c.ipam?.type ? tx.onFailure('release IPAM', () => delegateDel(c.ipam!.type, ctx.raw, env)) : undefined
+    const lease = c.ipam?.type ? tx.onFailure('release IPAM', () => ipamDel(c.ipam!.type!, ctx)) : undefined
     const sides = await openSides(tx, fd)
     const bridge = await sides.net.ensureBridge(sides.hnl, { name: c.bridge, mtu: c.mtu, promisc: c.promiscMode })
     const veth = await createPodVeth(ctx, tx, sides, { hostName, mac, keepLease: () => lease?.cancel() })
@@ -70,7 +71,7 @@ export async function add(ctx: Ctx): Promise<CniResult> {
 async function startIpam(ctx: Ctx): Promise<CniResult> {
   const type = ctx.config.ipam?.type
   if (!type) return { cniVersion: ctx.config.cniVersion, ips: [], routes: [] }
-  const result = await delegateAdd(type, ctx.raw, ctx.env)
+  const result = await ipamAdd(type, ctx)
   if (!result.ips?.length) throw new Error(`IPAM plugin ${type} returned no IP address`)
   return result
 }
@@ -121,6 +122,9 @@ async function attachVeth(s: Sides, veth: Link, bridge: Link, hairpin: boolean):
 
 async function startMasquerade(ctx: Ctx, tx: Transaction, plan: Addressing): Promise<void> {
   const entries = masqEntries(plan.ips, masqKey(ctx.config.name, ctx.env.containerId, ctx.env.ifName))
+  // Loaded only with ipMasq: the deployed conflist has it off (the agent masquerades), and
+  // node:child_process is a few ms of an ADD that runs no process at all.
+  const { runNft } = await import('../../lib/nft/index.js')
   // Deleting is add-then-delete in one transaction: right whether or not the add landed.
   tx.onFailure('remove masquerade', () => runNft(masqDelRuleset(entries)))
   await runNft(masqAddRuleset(entries))

@@ -46,3 +46,22 @@ export function askAgent(socketPath: string, req: AgentRequest, timeoutMs: numbe
     sock.on('close', () => done(() => reject(new Error(`agent at ${socketPath} closed without answering`))))
   })
 }
+
+/**
+ * True when something accepts a connection on the agent's socket within `timeoutMs`. Sends nothing:
+ * the agent drops a connection that closes before its request line (policy-agent/server/socket.ts).
+ */
+export function agentListening(socketPath: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(socketPath)
+    const done = (up: boolean) => {
+      clearTimeout(timer)
+      sock.destroy()
+      resolve(up)
+    }
+    const timer = setTimeout(() => done(false), timeoutMs)
+    sock.on('connect', () => done(true))
+    sock.on('error', () => done(false))
+  })
+}
+

@@ -1,7 +1,7 @@
 // CHECK (SPEC "CHECK"): the pod's interface, addresses, routes and MAC, the host veth and its bridge
 // port, and the masquerade, compared with prevResult. Every difference is listed in the error.
 import { closeSync } from 'node:fs'
-import { CniError, ErrorCode, delegateCheck, type CniResult, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, type CniResult, type VerbContext } from '../../lib/cni/index.js'
 import {
   closeRtnl, getBridgePort, getLinkByIndex, getLinkByName, listAddresses, listRoutes, macString,
   openRtnl, withNetnsFd, type Rtnl,
@@ -10,6 +10,7 @@ import { formatCidr, formatIp } from '../../lib/ip/index.js'
 import { listTableJson } from '../../lib/nft/index.js'
 import { nextHop, podIpText, readPodIp, readRoute, type PodIp } from './addressing.js'
 import { hostVethName, type BridgeConf } from './config.js'
+import { ipamCheck } from './ipam.js'
 import { TABLE, masqueradedIps } from './masq.js'
 import { openPodNetns } from './pod-env.js'
 
@@ -17,7 +18,7 @@ export async function check(ctx: VerbContext<BridgeConf>): Promise<void> {
   const { env, config: c } = ctx
   const prev = ctx.conf.prevResult
   if (!prev) throw new CniError(ErrorCode.InvalidConfig, 'CHECK needs prevResult', 'prevResult: is required for CHECK')
-  if (c.ipam?.type) await delegateCheck(c.ipam.type, ctx.raw, env)
+  if (c.ipam?.type) await ipamCheck(c.ipam.type, ctx)
 
   let fd: number
   try {

@@ -18,6 +18,8 @@ export interface BridgeConf extends NetConf {
   policyTimeoutMs: number
   /** No agent listening fails ADD (code 11) instead of running the pod without its policy. */
   policyRequired: boolean
+  /** A delegated (exec'd) IPAM plugin is killed after this long; the verb fails with code 11. */
+  ipamTimeoutMs: number
 }
 
 /** Validates a copy of `conf` (defaults filled in) and applies bridge.go's cross-field rules. */

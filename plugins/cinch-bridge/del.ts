@@ -2,12 +2,12 @@
 // is attempted (steps.ts Attempts, which a failed ADD's rollback also uses) and the failures are
 // joined. IPAM is released first, even when the netns is gone, so that an address never leaks
 // behind a half-deleted pod.
-import { CniError, ErrorCode, delegateDel, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, type VerbContext } from '../../lib/cni/index.js'
 import { parseCidr, KERNEL } from '../../lib/ip/index.js'
-import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { readAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import { readPodIp, type PodIp } from './addressing.js'
 import { askAgent } from './agent.js'
+import { ipamDel } from './ipam.js'
 import { hostVethName, type BridgeConf } from './config.js'
 import { TABLE, masqDelRuleset, masqEntries, masqKey, parseMasqTable, type MasqEntry } from './masq.js'
 import { podNetnsExists } from './pod-env.js'
@@ -23,7 +23,7 @@ export async function del(ctx: VerbContext<BridgeConf>): Promise<void> {
   // The IPAM release starts first and depends on nothing below; its process start (tens of ms)
   // overlaps the link and masquerade steps instead of preceding them.
   const ipamType = c.ipam?.type
-  const ipamReleased = ipamType ? steps.attempt('release IPAM', () => delegateDel(ipamType, ctx.raw, env)) : Promise.resolve(true)
+  const ipamReleased = ipamType ? steps.attempt('release IPAM', () => ipamDel(ipamType, ctx)) : Promise.resolve(true)
   const { closeRtnl, deleteLinkByName, openRtnl, withNetns } = await import('../../lib/net/index.js')
 
   // The addresses to stop masquerading: the record's, else prevResult's (runtimes pass it on DEL).
@@ -56,6 +56,7 @@ export async function del(ctx: VerbContext<BridgeConf>): Promise<void> {
   if (c.ipMasq) {
     const key = masqKey(c.name, env.containerId, env.ifName)
     await steps.attempt('remove masquerade', async () => {
+      const { listTableJson, runNft } = await import('../../lib/nft/index.js') // ipMasq only (add.ts)
       let entries: MasqEntry[] = masqEntries(ips, key)
       // An ADD killed before it wrote its record, with no prevResult to tell: the elements' comments
       // still name the attachment, so look them up rather than leak them.

@@ -1,19 +1,27 @@
 // STATUS and GC (SPEC 1.1.0).
-import { CniError, ErrorCode, delegateGc, delegateStatus, validAttachments, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, ErrorCode, validAttachments, type VerbContext } from '../../lib/cni/index.js'
 import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { listAttachmentsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import type { BridgeConf } from './config.js'
+import { ipamGc, ipamStatus } from './ipam.js'
 import { TABLE, masqDelRuleset, masqKey, masqNetworkTag, parseMasqTable } from './masq.js'
 import { Attempts } from './steps.js'
+import { agentListening } from './agent.js'
 
 type Ctx = VerbContext<BridgeConf>
 
-/** SPEC "STATUS": code 50 when ADD could not succeed now; here, when IPAM says so. */
+/**
+ * SPEC "STATUS": code 50 when ADD could not succeed now: IPAM says so, or the conflist requires the
+ * agent (policyRequired) and nothing listens on its socket (ADD would fail with 11 until it does).
+ */
 export async function status(ctx: Ctx): Promise<void> {
   const c = ctx.config
+  if (c.policyRequired && c.policyTimeoutMs > 0 && !(await agentListening(c.agentSocket, Math.min(c.policyTimeoutMs, 1000)))) {
+    throw new CniError(ErrorCode.NotAvailable, 'no network policy agent is listening', `${c.agentSocket}: policyRequired is set, so ADD fails until the cinch agent runs on this node`)
+  }
   if (!c.ipam?.type) return
   try {
-    await delegateStatus(c.ipam.type, ctx.raw, ctx.env)
+    await ipamStatus(c.ipam.type, ctx)
   } catch (err) {
     const e = err as CniError
     throw new CniError(ErrorCode.NotAvailable, `IPAM plugin ${c.ipam.type} is not available`, e.msg ? `${e.msg}${e.details ? `: ${e.details}` : ''}` : String(err))
@@ -30,7 +38,7 @@ export async function gc(ctx: Ctx): Promise<void> {
   const valid = new Set(validAttachments(ctx.conf).map((a) => masqKey(c.name, a.containerID, a.ifname)))
   const steps = new Attempts(ctx.log)
   const ipamType = c.ipam?.type
-  if (ipamType) await steps.attempt('IPAM GC', () => delegateGc(ipamType, ctx.raw, ctx.env))
+  if (ipamType) await steps.attempt('IPAM GC', () => ipamGc(ipamType, ctx))
   await steps.attempt('attachment record GC', () => {
     for (const a of listAttachmentsSync(c.stateDir)) {
       if (a.network === c.name && !valid.has(masqKey(c.name, a.containerId, a.ifName))) removeAttachmentSync(c.stateDir, a)

@@ -1,7 +1,11 @@
 // cinch-bridge: the reference `bridge` plugin's behaviour and keys, in TypeScript. Each verb's
 // module is loaded only when that verb runs: every millisecond beyond Node's start is ours.
+import { enablePluginCompileCache } from '../../lib/cni/compile-cache.js'
 import { runPlugin } from '../../lib/cni/index.js'
 import type { BridgeConf } from './config.js'
+
+// Before anything else is loaded: what is required after this reads its compiled code from disk.
+enablePluginCompileCache()
 
 void runPlugin<BridgeConf>(
   {

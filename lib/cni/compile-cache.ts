@@ -1,0 +1,32 @@
+// V8's code cache on disk for the modules a plugin loads after its own bundle (netlink's and koffi's
+// JS: about a third of an ADD's load time, issue 13). Node compiles them from source on every start
+// otherwise; with the cache it reads the compiled code back (module.enableCompileCache, Node 22.1+).
+//
+// The cache holds code this process will run as root, so it is only used from a directory this user
+// owns and nobody else can write: a cache someone else can write is code they can inject. Anything
+// else (no /var/cache, a read-only file system, a symlink, wrong owner or mode) means running
+// without it, silently: a cache must never be why a pod fails to start.
+import { lstatSync, mkdirSync } from 'node:fs'
+import { enableCompileCache } from 'node:module'
+
+/** Where the plugins keep their code cache; NODE_COMPILE_CACHE (set by Node itself) wins. */
+export const COMPILE_CACHE_DIR = '/var/cache/cinch/compile-cache'
+
+/** True when `dir` is a real directory owned by this user, not writable by group or others. */
+export function isPrivateDir(dir: string): boolean {
+  const st = lstatSync(dir, { throwIfNoEntry: false })
+  const uid = process.geteuid?.()
+  return !!st && st.isDirectory() && uid !== undefined && st.uid === uid && (st.mode & 0o022) === 0
+}
+
+/** Enables the on-disk compile cache in `dir` when it is safe to; never throws. */
+export function enablePluginCompileCache(dir: string = COMPILE_CACHE_DIR): void {
+  try {
+    if (process.env.NODE_COMPILE_CACHE) return // Node enabled it at start, for the bundle too
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if (!isPrivateDir(dir)) return
+    enableCompileCache(dir)
+  } catch {
+    // read-only or missing /var/cache, EACCES: run without a cache
+  }
+}
