@@ -59,7 +59,7 @@ const runOnce = (ns: string, f: { m: string; state: string; dir: string }) =>
 
 test('--once applies the local pods\' rules, skips a broken file, leaves a foreign table alone', async (t) => {
   const f = await fixture(t)
-  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaa')
+  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaaaaaaaa')
   await inNetns(f.ns, 'nft', ['-f', '-'], 'table inet foreign {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 accept\n }\n}\n')
   const foreignBefore = await nftTable(f.ns, 'inet', 'foreign')
   const r = await runOnce(f.ns, f)
@@ -76,7 +76,7 @@ test('--once applies the local pods\' rules, skips a broken file, leaves a forei
 
 test('an agent restart keeps the rules in force throughout; --cleanup removes only cinch tables', async (t) => {
   const f = await fixture(t)
-  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaa')
+  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaaaaaaaa')
   t.is((await runOnce(f.ns, f)).code, 0)
   await inNetns(f.ns, 'nft', ['add', 'table', 'inet', 'foreign'])
   // Watch the table while a second agent starts and replaces it: it must never be missing.
@@ -104,7 +104,7 @@ test('an agent restart keeps the rules in force throughout; --cleanup removes on
 
 test('the daemon answers an ADD notice once the pod\'s rules are in, and serves status and metrics', async (t) => {
   const f = await fixture(t)
-  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaa')
+  await attach(f.state, 'a', '10.9.0.2', 'cinchaaaaaaaaaa')
   const sock = join(f.dir, 'agent.sock')
   const agent = spawnAgentInNetns(f.ns, ['--manifests', f.m, '--node', 'n1', '--state-dir', f.state, '--socket', sock, '--cni-conf', join(f.dir, 'none.conflist')])
   t.teardown(() => void agent.kill('SIGTERM'))
@@ -112,7 +112,7 @@ test('the daemon answers an ADD notice once the pod\'s rules are in, and serves 
   t.regex(agent.log, /agent ready/)
   t.false(chainsOf(await nftTable(f.ns, 'inet', 'cinch')).includes('pod-ingress-x-b'))
 
-  await attach(f.state, 'b', '10.9.0.3', 'cinchbbbb')
+  await attach(f.state, 'b', '10.9.0.3', 'cinchbbbbbbbbbb')
   const reply = await tsInNetns(
     f.ns,
     `import { connect } from 'node:net';
