@@ -1,4 +1,12 @@
-// lib/nft: the only module that runs `nft`. Apply text as one transaction; read back as JSON.
+// lib/nft: the only module that drives nftables. An NftTable owns one table: typed transactions
+// committed all or nothing, typed listings, isNotFound/isExists. See lib/nft/README.md.
+export { NftTable, type NftTableOptions } from './table.js'
+export { Transaction } from './transaction.js'
+export type { ChainObject, ChainHook, ChainPriority, ChainType, ElementObject, NftObject, RuleObject, SetFlag, SetObject, TableObject, Verb } from './transaction.js'
+export { NftError, isExists, isNotFound } from './errors.js'
+export { defaultBackend, backendNamed, fallbackReason, type NftBackend, type NftOutput, type NftRequest } from './backend.js'
+export { parseListing, parseElements, isDocument, isValue } from './json.js'
+export type { ListedChain, ListedCounter, ListedElement, ListedRule, ListedSet, NftDocument, NftValue, TableListing } from './json.js'
+export { COMMENT_MAX, FAMILIES, type NftFamily } from './syntax.js'
 export { runNft } from './run.js'
-export { listTableJson, listCountersJson, countersOf } from './list.js'
-export type { NftCounter } from './list.js'
+export { listTableJson, listCounters, type NftCounter } from './list.js'

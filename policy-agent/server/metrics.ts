@@ -2,7 +2,8 @@
 // set elements, per-policy counters) is read from `nft -j list table inet cinch` at scrape time, so
 // it reports what is enforced, not what we meant to enforce.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { listTableJson } from '../../lib/nft/index.js'
+import { NftTable, type TableListing } from '../../lib/nft/index.js'
+import { POLICY_TABLE } from '../../lib/state/tables.js'
 import type { SyncReport } from '../agent.js'
 import type { CleanupReport } from '../conntrack/cleaner.js'
 import type { PolicyIR } from '../compile/ir.js'
@@ -14,15 +15,11 @@ export interface KernelFigures {
   counters: Map<string, { packets: number; bytes: number }>
 }
 
-/** Counts rules, set/map elements and named counters in `nft -j list table` output. */
-export function kernelFigures(json: any | null): KernelFigures {
-  const figures: KernelFigures = { rules: 0, setElements: 0, counters: new Map() }
-  for (const item of json?.nftables ?? []) {
-    if (item.rule) figures.rules++
-    const set = item.set ?? item.map
-    if (set?.elem) figures.setElements += set.elem.length
-    if (item.counter?.name) figures.counters.set(item.counter.name, { packets: item.counter.packets ?? 0, bytes: item.counter.bytes ?? 0 })
-  }
+/** Counts rules, set/map elements and named counters of a table listing. */
+export function kernelFigures(listing: TableListing | null): KernelFigures {
+  const figures: KernelFigures = { rules: listing?.rules.length ?? 0, setElements: 0, counters: new Map() }
+  for (const set of listing?.sets ?? []) figures.setElements += set.elements.length
+  for (const c of listing?.counters ?? []) figures.counters.set(c.name, { packets: c.packets, bytes: c.bytes })
   return figures
 }
 
@@ -51,9 +48,9 @@ export interface AgentMetrics {
   recordCleanup(report: CleanupReport): void
 }
 
-export function createMetrics(opts: { table?: [string, string]; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
+export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
   const registry = new Registry()
-  const [family, table] = opts.table ?? ['inet', 'cinch']
+  const table = opts.table ?? new NftTable(POLICY_TABLE)
   const syncDuration = new Histogram({
     name: 'cinch_sync_duration_seconds',
     help: 'Time from reading the cluster state to the rules being in the kernel.',
@@ -66,7 +63,7 @@ export function createMetrics(opts: { table?: [string, string]; appliedIr: () =>
   const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
   let kernel: Promise<KernelFigures> | undefined
   // One nft read per scrape, shared by every collector below.
-  const readKernel = () => (kernel ??= listTableJson(family, table).then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
+  const readKernel = () => (kernel ??= table.list().then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
   new Gauge({
     name: 'cinch_nft_rules', help: 'Rules in cinch\'s nftables table.', registers: [registry],
     async collect() { this.set((await readKernel()).rules) },

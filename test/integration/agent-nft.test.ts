@@ -29,7 +29,7 @@ test('runNft applies a ruleset and listTableJson reads it back; absent table is 
      const before = await nft.listTableJson('inet', 'cinch-t');
      await nft.runNft(${JSON.stringify(good)});
      const after = await nft.listTableJson('inet', 'cinch-t');
-     const counters = nft.countersOf(await nft.listCountersJson('inet', 'cinch-t'));
+     const counters = await nft.listCounters('inet', 'cinch-t');
      console.log(JSON.stringify({ before, chains: after.nftables.filter(i => i.chain).map(i => i.chain.name), counters }));`,
   )
   const r = JSON.parse(out)
