@@ -76,7 +76,7 @@ export class Agent {
   recordProblems: { where: string; reason: string }[] = []
 
   constructor(private readonly opts: AgentOptions) {
-    this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen })
+    this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
     this.#compiler = new Compiler({ maxPolicyCost: opts.maxPolicyCost })
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
   }

@@ -8,7 +8,8 @@ import { Applier } from './apply/applier.js'
 import { startLeakCollector } from './gc/collector.js'
 import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS } from '../lib/state/defaults.js'
 import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.js'
-import { listTableJson } from '../lib/nft/index.js'
+import { NftTable } from '../lib/nft/index.js'
+import { POLICY_TABLE } from '../lib/state/tables.js'
 import { ManifestSource } from './sources/manifests.js'
 import type { Source } from './sources/types.js'
 import { startSocketServer } from './server/socket.js'
@@ -51,7 +52,7 @@ async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
 export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'cinch-agent' } })
   const node = opts.node ?? process.env.NODE_NAME ?? hostname()
-  const applier = new Applier({ failOpen: opts.failOpen })
+  const applier = new Applier({ failOpen: opts.failOpen, log: log.child({ part: 'applier' }) })
   if (opts.cleanup) {
     await applier.teardown()
     log.info('removed cinch tables')
@@ -75,7 +76,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     const report = await agent.start()
     await agent.stop()
     // Exit 0 only once the rules are in the kernel: read the table back.
-    if (report.apply.mode !== 'none' && !(await listTableJson('inet', 'cinch'))) throw new Error('table inet cinch missing after apply')
+    if (report.apply.mode !== 'none' && !(await new NftTable(POLICY_TABLE).listJson())) throw new Error('table inet cinch missing after apply')
     log.info({ localPods: report.localPods.length, invalid: report.invalid.length }, 'rules in the kernel; exiting (--once)')
     return 0
   }

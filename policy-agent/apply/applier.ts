@@ -1,8 +1,10 @@
 // Puts a PolicyIR into the kernel. The first apply after start is a full replace of cinch's tables
 // in ONE nft transaction (renderFull), so rules left by a previous agent stay in force until the
 // instant the new ones replace them; later applies carry only the difference to the last IR the
-// kernel accepted (renderDiff). A failed diff is retried as a full replace.
-import { runNft } from '../../lib/nft/index.js'
+// kernel accepted (renderDiff). A failed diff is logged with nft's error, then retried as a full
+// replace. The committed IR is kept in memory: no sync reads the kernel back (issue 14).
+import { NftTable } from '../../lib/nft/index.js'
+import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { renderDiff, renderFull, renderTeardown } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 
@@ -14,8 +16,10 @@ export interface ApplyResult {
 
 export interface ApplierOptions {
   failOpen?: boolean
-  /** Runs the ruleset; lib/nft's runNft unless a test injects another. */
+  /** Runs the ruleset; by default on the owned tables `inet cinch` + `bridge cinch` (lib/state/tables). */
   run?: (ruleset: string) => Promise<void>
+  /** Where a failed diff is reported before the full replace. */
+  log?: { warn(obj: object, msg: string): void }
 }
 
 export class Applier {
@@ -23,7 +27,9 @@ export class Applier {
   readonly #run: (ruleset: string) => Promise<void>
 
   constructor(private readonly opts: ApplierOptions = {}) {
-    this.#run = opts.run ?? runNft
+    const policy = new NftTable(POLICY_TABLE)
+    const bridge = new NftTable(BRIDGE_TABLE)
+    this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
   }
 
   /** The IR the kernel holds now, if this applier has applied one. */
@@ -40,8 +46,9 @@ export class Applier {
         await this.#run(diff)
         this.#last = ir
         return { mode: 'diff', lines: countLines(diff) }
-      } catch {
+      } catch (err) {
         // The kernel no longer holds what we think (someone edited our table): replace it whole.
+        this.opts.log?.warn({ err, lines: countLines(diff) }, 'diff apply failed; replacing the tables whole')
         this.#last = undefined
       }
     }
