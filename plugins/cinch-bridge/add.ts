@@ -18,7 +18,7 @@ import { askAgent } from './agent.js'
 import { ipamAdd, ipamDel } from './ipam.js'
 import type { AddRequest } from '../../lib/state/protocol.js'
 import { hostVethName, type BridgeConf } from './config.js'
-import { masqAddRuleset, masqDelRuleset, masqEntries, masqKey } from './masq.js'
+import { masqAddTx, masqDelTx, masqEntries, masqKey, runMasq } from './masq.js'
 import { openPodNetns, checkRecordName, podIdentity, requestedMac, type PodIdentity } from './pod-env.js'
 import { Transaction } from './steps.js'
 
@@ -122,12 +122,10 @@ async function attachVeth(s: Sides, veth: Link, bridge: Link, hairpin: boolean):
 
 async function startMasquerade(ctx: Ctx, tx: Transaction, plan: Addressing): Promise<void> {
   const entries = masqEntries(plan.ips, masqKey(ctx.config.name, ctx.env.containerId, ctx.env.ifName))
-  // Loaded only with ipMasq: the deployed conflist has it off (the agent masquerades), and
-  // node:child_process is a few ms of an ADD that runs no process at all.
-  const { runNft } = await import('../../lib/nft/index.js')
+  // runMasq loads lib/nft's runner only with ipMasq: the deployed conflist has it off (the agent masquerades).
   // Deleting is add-then-delete in one transaction: right whether or not the add landed.
-  tx.onFailure('remove masquerade', () => runNft(masqDelRuleset(entries)))
-  await runNft(masqAddRuleset(entries))
+  tx.onFailure('remove masquerade', () => runMasq(masqDelTx(entries)))
+  await runMasq(masqAddTx(entries))
 }
 
 async function configurePodSide(s: Sides, ifName: string, plan: Addressing): Promise<Link> {

@@ -7,11 +7,11 @@ import {
   openRtnl, withNetnsFd, type Rtnl,
 } from '../../lib/net/index.js'
 import { formatCidr, formatIp } from '../../lib/ip/index.js'
-import { listTableJson } from '../../lib/nft/index.js'
 import { nextHop, podIpText, readPodIp, readRoute, type PodIp } from './addressing.js'
 import { hostVethName, type BridgeConf } from './config.js'
 import { ipamCheck } from './ipam.js'
-import { TABLE, masqueradedIps } from './masq.js'
+import { NAT_TABLE } from '../../lib/state/tables.js'
+import { listMasq, masqueradedIps } from './masq.js'
 import { openPodNetns } from './pod-env.js'
 
 export async function check(ctx: VerbContext<BridgeConf>): Promise<void> {
@@ -95,9 +95,9 @@ async function checkHost(nl: Rtnl, c: BridgeConf, prev: CniResult, hostName: str
 }
 
 async function checkMasquerade(prev: CniResult, ifName: string): Promise<string[]> {
-  const have = masqueradedIps(await listTableJson('inet', TABLE))
+  const have = masqueradedIps(await listMasq())
   return podIps(prev, ifName)
     .map((ip) => formatIp(ip.address))
     .filter((ip) => !have.has(ip))
-    .map((ip) => `no masquerade for ${ip} in table inet ${TABLE}`)
+    .map((ip) => `no masquerade for ${ip} in table ${NAT_TABLE.family} ${NAT_TABLE.name}`)
 }

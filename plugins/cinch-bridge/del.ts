@@ -9,7 +9,7 @@ import { readPodIp, type PodIp } from './addressing.js'
 import { askAgent } from './agent.js'
 import { ipamDel } from './ipam.js'
 import { hostVethName, type BridgeConf } from './config.js'
-import { TABLE, masqDelRuleset, masqEntries, masqKey, parseMasqTable, type MasqEntry } from './masq.js'
+import { listMasq, masqDelTx, masqEntries, masqKey, parseMasqTable, runMasq, type MasqEntry } from './masq.js'
 import { podNetnsExists } from './pod-env.js'
 import { Attempts } from './steps.js'
 
@@ -56,12 +56,11 @@ export async function del(ctx: VerbContext<BridgeConf>): Promise<void> {
   if (c.ipMasq) {
     const key = masqKey(c.name, env.containerId, env.ifName)
     await steps.attempt('remove masquerade', async () => {
-      const { listTableJson, runNft } = await import('../../lib/nft/index.js') // ipMasq only (add.ts)
       let entries: MasqEntry[] = masqEntries(ips, key)
       // An ADD killed before it wrote its record, with no prevResult to tell: the elements' comments
       // still name the attachment, so look them up rather than leak them.
-      if (entries.length === 0) entries = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key === key)
-      await runNft(masqDelRuleset(entries))
+      if (entries.length === 0) entries = parseMasqTable(await listMasq()).filter((e) => e.key === key)
+      await runMasq(masqDelTx(entries))
     })
   }
   await steps.attempt('remove attachment record', () => removeAttachmentSync(c.stateDir, env))

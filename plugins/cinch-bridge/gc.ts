@@ -1,10 +1,9 @@
 // STATUS and GC (SPEC 1.1.0).
 import { CniError, ErrorCode, validAttachments, type VerbContext } from '../../lib/cni/index.js'
-import { listTableJson, runNft } from '../../lib/nft/index.js'
 import { listAttachmentsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import type { BridgeConf } from './config.js'
 import { ipamGc, ipamStatus } from './ipam.js'
-import { TABLE, masqDelRuleset, masqKey, masqNetworkTag, parseMasqTable } from './masq.js'
+import { listMasq, masqDelTx, masqKey, masqNetworkTag, parseMasqTable, runMasq } from './masq.js'
 import { Attempts } from './steps.js'
 import { agentListening } from './agent.js'
 
@@ -46,8 +45,8 @@ export async function gc(ctx: Ctx): Promise<void> {
   })
   await steps.attempt('masquerade GC', async () => {
     const mine = `${masqNetworkTag(c.name)}/`
-    const stale = parseMasqTable(await listTableJson('inet', TABLE)).filter((e) => e.key.startsWith(mine) && !valid.has(e.key))
-    await runNft(masqDelRuleset(stale))
+    const stale = parseMasqTable(await listMasq()).filter((e) => e.key.startsWith(mine) && !valid.has(e.key))
+    await runMasq(masqDelTx(stale))
   })
   if (steps.failures.length) throw new CniError(ErrorCode.Internal, `GC failed in ${steps.failures.length} step(s)`, steps.failures.join('; '))
 }

@@ -8,11 +8,14 @@
 // Each element's comment names its attachment (masqKey), so GC of one network finds its stale
 // elements without any other state. A comment goes into nft text: it is built only from checked
 // parts and matched against a strict pattern before it is written (DESIGN "Every input is hostile").
+// The table is `NAT_TABLE` (lib/state/tables.ts), shared with the agent; the transactions are typed
+// (lib/nft Transaction), so every name and value is checked before nft sees it.
 import { createHash } from 'node:crypto'
 import { formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
+import { parseListing, type NftDocument } from '../../lib/nft/json.js'
+import { Transaction } from '../../lib/nft/transaction.js'
+import { NAT_CLUSTER_SETS, NAT_TABLE } from '../../lib/state/tables.js'
 import type { PodIp } from './addressing.js'
-
-export const TABLE = 'cinch-nat'
 
 export interface MasqEntry {
   family: 4 | 6
@@ -57,81 +60,103 @@ export function masqEntries(ips: PodIp[], key: string): MasqEntry[] {
   return ips.map((p) => ({ family: p.address.family, ip: formatIp(p.address), subnet: formatCidr(p.subnet), key }))
 }
 
+const ADDR = { 4: 'ipv4_addr', 6: 'ipv6_addr' } as const
+const IP = { 4: 'ip', 6: 'ip6' } as const
+
 // The table, its sets and the chain: `add` is a no-op for what exists, and the chain is flushed and
 // refilled in the same transaction, so running this with every ADD keeps exactly one copy of each rule.
-const SKELETON = `add table inet ${TABLE}
-add set inet ${TABLE} pods4 { type ipv4_addr; }
-add set inet ${TABLE} local4 { type ipv4_addr . ipv4_addr; flags interval; }
-add set inet ${TABLE} pods6 { type ipv6_addr; }
-add set inet ${TABLE} local6 { type ipv6_addr . ipv6_addr; flags interval; }
-add set inet ${TABLE} cluster-cidrs-v4 { type ipv4_addr; flags interval; }
-add set inet ${TABLE} cluster-cidrs-v6 { type ipv6_addr; flags interval; }
-`
-const CHAIN = `add chain inet ${TABLE} postrouting { type nat hook postrouting priority srcnat; policy accept; }
-flush chain inet ${TABLE} postrouting
-add rule inet ${TABLE} postrouting ip saddr . ip daddr @local4 return
-add rule inet ${TABLE} postrouting ip6 saddr . ip6 daddr @local6 return
-add rule inet ${TABLE} postrouting ip daddr @cluster-cidrs-v4 return
-add rule inet ${TABLE} postrouting ip6 daddr @cluster-cidrs-v6 return
-add rule inet ${TABLE} postrouting ip saddr @pods4 ip daddr != 224.0.0.0/4 masquerade
-add rule inet ${TABLE} postrouting ip6 saddr @pods6 ip6 daddr != ff00::/8 masquerade
-`
+function skeleton(): Transaction {
+  const tx = new Transaction(NAT_TABLE.family, NAT_TABLE.name).add({ kind: 'table' })
+  for (const f of [4, 6] as const) {
+    tx.add({ kind: 'set', name: `pods${f}`, type: [ADDR[f]] })
+    tx.add({ kind: 'set', name: `local${f}`, type: [ADDR[f], ADDR[f]], flags: ['interval'] })
+  }
+  return tx.add(NAT_CLUSTER_SETS[4]).add(NAT_CLUSTER_SETS[6])
+}
 
-function comment(key: string): string {
+function addChain(tx: Transaction): Transaction {
+  const chain = 'postrouting'
+  tx.add({ kind: 'chain', name: chain, type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }).flush({ kind: 'chain', name: chain })
+  for (const f of [4, 6] as const) tx.add({ kind: 'rule', chain, rule: `${IP[f]} saddr . ${IP[f]} daddr @local${f} return` })
+  for (const f of [4, 6] as const) tx.add({ kind: 'rule', chain, rule: `${IP[f]} daddr @${NAT_CLUSTER_SETS[f].name} return` })
+  tx.add({ kind: 'rule', chain, rule: 'ip saddr @pods4 ip daddr != 224.0.0.0/4 masquerade' })
+  return tx.add({ kind: 'rule', chain, rule: 'ip6 saddr @pods6 ip6 daddr != ff00::/8 masquerade' })
+}
+
+function checkedKey(key: string): string {
   if (!SAFE_COMMENT.test(key)) throw new Error(`masquerade comment ${JSON.stringify(key.slice(0, 200))} is not a masqKey`)
-  return `comment "${key}"`
+  return key
 }
 
-function elements(e: MasqEntry, withComment: boolean): string[] {
-  const c = withComment ? ` ${comment(e.key)}` : ''
-  return [`pods${e.family} { ${e.ip}${c} }`, `local${e.family} { ${e.ip} . ${e.subnet}${c} }`]
-}
 
-/** Ruleset adding `entries` (idempotent: `add element` of an existing element is a no-op). */
-export function masqAddRuleset(entries: MasqEntry[]): string {
-  return SKELETON + CHAIN + entries.flatMap((e) => elements(e, true)).map((el) => `add element inet ${TABLE} ${el}\n`).join('')
+/** Transaction adding `entries` (idempotent: `add element` of an existing element is a no-op). */
+export function masqAddTx(entries: MasqEntry[]): Transaction {
+  const tx = addChain(skeleton())
+  for (const e of entries) {
+    const comment = checkedKey(e.key)
+    tx.add({ kind: 'element', set: `pods${e.family}`, key: [e.ip], comment })
+    tx.add({ kind: 'element', set: `local${e.family}`, key: [e.ip, e.subnet], comment })
+  }
+  return tx
 }
 
 /**
- * Ruleset deleting `entries` whether or not they exist: `delete element` of an absent element
+ * Transaction deleting `entries` whether or not they exist: `delete element` of an absent element
  * fails the whole transaction, so each is added first in the same transaction (knftables' trick).
+ * Empty (nothing to run) for no entries.
  */
-export function masqDelRuleset(entries: MasqEntry[]): string {
-  if (entries.length === 0) return ''
-  const lines = entries.flatMap((e) => elements(e, false)).flatMap((el) => [`add element inet ${TABLE} ${el}`, `delete element inet ${TABLE} ${el}`])
-  return SKELETON + lines.join('\n') + '\n'
+export function masqDelTx(entries: MasqEntry[]): Transaction {
+  if (entries.length === 0) return new Transaction(NAT_TABLE.family, NAT_TABLE.name)
+  const tx = skeleton()
+  for (const e of entries) {
+    const elements = [{ set: `pods${e.family}`, key: [e.ip] }, { set: `local${e.family}`, key: [e.ip, e.subnet] }]
+    for (const el of elements) tx.add({ kind: 'element', ...el }).delete({ kind: 'element', ...el })
+  }
+  return tx
+}
+
+/** The text of masqAddTx. */
+export const masqAddRuleset = (entries: MasqEntry[]): string => masqAddTx(entries).render()
+/** The text of masqDelTx; '' for no entries. */
+export const masqDelRuleset = (entries: MasqEntry[]): string => masqDelTx(entries).render()
+
+/** Runs a masquerade transaction on `inet cinch-nat`. lib/nft's runner loads here: ipMasq only. */
+export async function runMasq(tx: Transaction): Promise<void> {
+  const { NftTable } = await import('../../lib/nft/table.js')
+  await new NftTable(NAT_TABLE).run(tx)
+}
+
+/** `inet cinch-nat` as nft's JSON; null when it does not exist. */
+export async function listMasq(): Promise<NftDocument | null> {
+  const { NftTable } = await import('../../lib/nft/table.js')
+  return new NftTable(NAT_TABLE).listJson()
 }
 
 /** The masquerade entries in `nft -j list table inet cinch-nat` output (from the local sets). */
-export function parseMasqTable(json: any | null): MasqEntry[] {
+export function parseMasqTable(doc: unknown): MasqEntry[] {
   const out: MasqEntry[] = []
-  for (const item of json?.nftables ?? []) {
-    const set = item.set
-    if (!set || (set.name !== 'local4' && set.name !== 'local6')) continue
-    for (const el of set.elem ?? []) {
-      const val = el?.elem?.val ?? el
-      const [ipText, net] = val?.concat ?? []
+  if (doc == null) return out
+  for (const set of parseListing(doc, NAT_TABLE.family, NAT_TABLE.name).sets) {
+    if (set.name !== 'local4' && set.name !== 'local6') continue
+    for (const el of set.elements) {
+      const [ipText, net] = typeof el.key === 'object' && 'concat' in el.key ? el.key.concat : []
       // What comes back is written into nft text again (DEL, GC): only what parses as an address.
       const ip = typeof ipText === 'string' ? parseIp(ipText) : null
-      const subnet = typeof net?.prefix?.addr === 'string' ? parseCidr(`${net.prefix.addr}/${net.prefix.len}`) : null
+      const subnet = typeof net === 'object' && 'prefix' in net ? parseCidr(`${net.prefix.addr}/${net.prefix.len}`) : null
       if (!ip || !subnet || subnet.ip.family !== ip.family) continue
-      const comment = el?.elem?.comment
-      out.push({ family: ip.family, ip: formatIp(ip), subnet: formatCidr(subnet.cidr), key: typeof comment === 'string' ? comment : '' })
+      out.push({ family: ip.family, ip: formatIp(ip), subnet: formatCidr(subnet.cidr), key: el.comment ?? '' })
     }
   }
   return out
 }
 
 /** Pod addresses in the pods4/pods6 sets: what CHECK compares with prevResult. */
-export function masqueradedIps(json: any | null): Set<string> {
+export function masqueradedIps(doc: unknown): Set<string> {
   const out = new Set<string>()
-  for (const item of json?.nftables ?? []) {
-    const set = item.set
-    if (!set || (set.name !== 'pods4' && set.name !== 'pods6')) continue
-    for (const el of set.elem ?? []) {
-      const val = typeof el === 'string' ? el : el?.elem?.val
-      if (typeof val === 'string') out.add(val)
-    }
+  if (doc == null) return out
+  for (const set of parseListing(doc, NAT_TABLE.family, NAT_TABLE.name).sets) {
+    if (set.name !== 'pods4' && set.name !== 'pods6') continue
+    for (const el of set.elements) if (typeof el.key === 'string') out.add(el.key)
   }
   return out
 }

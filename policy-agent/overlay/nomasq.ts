@@ -10,14 +10,15 @@
 //
 // cinch-bridge with `ipMasq: true` (plain CNI use, no agent) keeps its own chain `postrouting` and
 // per-pod sets in the same table, and also returns early for the cluster sets, so both can coexist:
-// the sets are declared identically on both sides (`add set` of an identical set is a no-op) and
-// each side flushes only its own chain. The agent owns the CONTENTS of the cluster sets.
-import { runNft } from '../../lib/nft/index.js'
+// the sets are declared once, in lib/state/tables.ts, which both sides import (`add set` of an
+// identical set is a no-op) and each side flushes only its own chain. The agent owns the CONTENTS
+// of the cluster sets.
+import { NftTable, Transaction, type SetObject } from '../../lib/nft/index.js'
+import { NAT_CLUSTER_SETS, NAT_TABLE as NAT } from '../../lib/state/tables.js'
 import { KERNEL, cidrWithin, formatCidr, parseCidr, type Cidr } from '../../lib/ip/index.js'
 import type { Node } from '../model/cluster.js'
 
-export const NAT_TABLE = 'cinch-nat'
-export const CLUSTER_SETS = { 4: 'cluster-cidrs-v4', 6: 'cluster-cidrs-v6' } as const
+export const CLUSTER_SETS = { 4: NAT_CLUSTER_SETS[4].name, 6: NAT_CLUSTER_SETS[6].name } as const
 export const NODE_SETS = { 4: 'node-pod-cidrs-v4', 6: 'node-pod-cidrs-v6' } as const
 export const MASQ_CHAIN = 'node-masquerade'
 /** Multicast is link-local business: never rewritten (as the reference bridge's ipMasq). */
@@ -42,10 +43,14 @@ export function clusterCidrs(configured: string[], nodes: Iterable<Node>): { 4: 
 
 const byFamily = (cidrs: string[]): { 4: string[]; 6: string[] } => clusterCidrs(cidrs, [])
 
-function setLines(t: string, set: string, f: 4 | 6, elements: string[]): string[] {
-  const lines = [`add set ${t} ${set} { type ipv${f}_addr; flags interval; }`, `flush set ${t} ${set}`]
-  if (elements.length) lines.push(`add element ${t} ${set} { ${elements.join(', ')} }`)
-  return lines
+const ADDR = { 4: 'ipv4_addr', 6: 'ipv6_addr' } as const
+
+const nodeSet = (f: 4 | 6): SetObject => ({ kind: 'set', name: NODE_SETS[f], type: [ADDR[f]], flags: ['interval'] })
+
+/** Declares `set` (no-op when present) and replaces its contents with `elements`. */
+function replaceSet(tx: Transaction, set: SetObject, elements: string[]): void {
+  tx.add(set).flush(set)
+  for (const e of elements) tx.add({ kind: 'element', set: set.name, key: [e] })
 }
 
 /**
@@ -53,26 +58,27 @@ function setLines(t: string, set: string, f: 4 | 6, elements: string[]): string[
  * `nodePodCidrs`, also this node's set and the masquerade chain (flushed and refilled, so exactly
  * one copy of each rule).
  */
-export function renderNoMasq(cidrs: { 4: string[]; 6: string[] }, nodePodCidrs?: string[]): string {
-  const t = `inet ${NAT_TABLE}`
-  const lines = [`add table ${t}`]
-  for (const f of [4, 6] as const) lines.push(...setLines(t, CLUSTER_SETS[f], f, cidrs[f]))
+export function noMasqTx(cidrs: { 4: string[]; 6: string[] }, nodePodCidrs?: string[]): Transaction {
+  const tx = new Transaction(NAT.family, NAT.name).add({ kind: 'table' })
+  for (const f of [4, 6] as const) replaceSet(tx, NAT_CLUSTER_SETS[f], cidrs[f])
   if (nodePodCidrs) {
     const own = byFamily(nodePodCidrs)
-    for (const f of [4, 6] as const) lines.push(...setLines(t, NODE_SETS[f], f, own[f]))
-    lines.push(`add chain ${t} ${MASQ_CHAIN} { type nat hook postrouting priority srcnat; policy accept; }`, `flush chain ${t} ${MASQ_CHAIN}`)
+    for (const f of [4, 6] as const) replaceSet(tx, nodeSet(f), own[f])
+    const chain = MASQ_CHAIN
+    tx.add({ kind: 'chain', name: chain, type: 'nat', hook: 'postrouting', priority: 'srcnat', policy: 'accept' }).flush({ kind: 'chain', name: chain })
     for (const f of [4, 6] as const) {
       const ip = f === 4 ? 'ip' : 'ip6'
       const from = `${ip} saddr @${NODE_SETS[f]}`
-      lines.push(
-        `add rule ${t} ${MASQ_CHAIN} ${from} ${ip} daddr @${CLUSTER_SETS[f]} return`,
-        `add rule ${t} ${MASQ_CHAIN} ${from} ${ip} daddr ${MULTICAST[f]} return`,
-        `add rule ${t} ${MASQ_CHAIN} ${from} masquerade`,
-      )
+      tx.add({ kind: 'rule', chain, rule: `${from} ${ip} daddr @${CLUSTER_SETS[f]} return` })
+      tx.add({ kind: 'rule', chain, rule: `${from} ${ip} daddr ${MULTICAST[f]} return` })
+      tx.add({ kind: 'rule', chain, rule: `${from} masquerade` })
     }
   }
-  return lines.join('\n') + '\n'
+  return tx
 }
+
+/** The text of noMasqTx. */
+export const renderNoMasq = (cidrs: { 4: string[]; 6: string[] }, nodePodCidrs?: string[]): string => noMasqTx(cidrs, nodePodCidrs).render()
 
 /**
  * Puts the cluster CIDRs into the sets; with `nodePodCidrs` (this node's spec.podCIDRs) also
@@ -80,6 +86,6 @@ export function renderNoMasq(cidrs: { 4: string[]; 6: string[] }, nodePodCidrs?:
  */
 export async function ensureNoMasq(configured: string[], nodes: Iterable<Node>, nodePodCidrs?: string[]): Promise<{ 4: string[]; 6: string[] }> {
   const cidrs = clusterCidrs(configured, nodes)
-  await runNft(renderNoMasq(cidrs, nodePodCidrs))
+  await new NftTable(NAT).run(noMasqTx(cidrs, nodePodCidrs))
   return cidrs
 }

@@ -13,14 +13,14 @@
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { closeRtnl, deleteLink, deleteLinkByName, deleteRoute, getLinkByName, listLinks, listRoutes, openRtnl } from '../../lib/net/index.js'
-import { runNft } from '../../lib/nft/index.js'
+import { NftTable } from '../../lib/nft/index.js'
+import { CINCH_TABLES as TABLES } from '../../lib/state/tables.js'
 import { CONFLIST_DEFAULTS } from '../cniconf/index.js'
 import { CINCH_RTPROT } from './apply.js'
 import { OVERLAY_DEFAULTS } from './plan.js'
-import { NAT_TABLE } from './nomasq.js'
 
 /** cinch's nftables tables: the agent's policy (inet, bridge) and the masquerade. */
-export const CINCH_TABLES = [['inet', 'cinch'], ['bridge', 'cinch'], ['inet', NAT_TABLE]] as const
+export const CINCH_TABLES = TABLES.map((t) => [t.family, t.name] as const)
 
 export interface TeardownOptions {
   /** Default /etc/cni/net.d. */
@@ -67,7 +67,8 @@ export async function removeNodeNetwork(o: TeardownOptions = {}): Promise<Teardo
   })
 
   await step('delete nftables tables', async () => {
-    await runNft(renderTableTeardown())
+    const [first, ...also] = TABLES.map((t) => new NftTable(t))
+    await first!.runText(renderTableTeardown(), { also })
     report.removed.push(...CINCH_TABLES.map(([f, n]) => `table ${f} ${n}`))
   })
 
