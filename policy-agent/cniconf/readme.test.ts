@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { renderNodeConflist } from '../overlay/controller.js'
+import { renderNodeConflist } from '../overlay/node-setup.js'
 
 describe('README sample conflist', () => {
   it('equals the conflist the agent writes', () => {

@@ -1,21 +1,17 @@
 // The agent's one call for everything Node-driven on this node, in the order a node must become
-// ready: forwarding -> overlay routes -> masquerade (nomasq.ts) -> conflist (kubelet reports the node
-// Ready only once a CNI config exists, so the conflist is written last, when pods can reach other
-// nodes). Skips work when the Nodes did not change since the last successful run; one run at a time.
+// ready: forwarding -> overlay routes (apply.ts) -> masquerade -> conflist (node-setup.ts; kubelet
+// reports the node Ready only once a CNI config exists, so the conflist is written last, when pods
+// can reach other nodes). It also keeps the node's readiness (readiness()). Skips work when the Nodes did not change since the last successful run; one run at a time.
 //
 // Without a Node object for this node (manifest mode with no Nodes, or a node not registered yet)
 // there is nothing to program and no pod CIDR to put in a conflist: the controller does nothing,
 // and leaves whatever it programmed before (a missing Node is more often a lagging source than a
 // deleted node, and deleting routes under running pods would be the worse mistake).
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { ensureSysctl } from '../../lib/net/index.js'
 import type { Node } from '../model/cluster.js'
 import { syncOverlay, type SyncOverlayResult } from './apply.js'
-import { ensureNoMasq } from './nomasq.js'
+import { ensureForwarding, ensureNodeSetup } from './node-setup.js'
 import type { Backend } from './plan.js'
-import { ensureConflistFile, renderConflist, type ConflistOptions } from '../cniconf/index.js'
 
 export interface OverlayControllerOptions {
   nodeName: string
@@ -41,25 +37,7 @@ export interface OverlayControllerOptions {
   requireNode?: boolean
 }
 
-/**
- * The conflist's cniVersion. 1.0.0, not 1.1.0: the conflist also chains the reference `portmap`,
- * and libcni before v1.2 (containerd 1.7, Debian's 1.1.2) and the reference plugins before v1.4
- * refuse 1.1.0 ("incompatible CNI versions"); our plugins speak every version, so the older one
- * loses nothing but STATUS and GC, which those runtimes never call.
- */
-export const CONFLIST_CNI_VERSION = '1.0.0'
-
-/**
- * The conflist the agent writes for its node: cinch's choices on top of the node's facts. ipMasq
- * off (nomasq.ts masquerades from the agent's container), cniVersion CONFLIST_CNI_VERSION. The
- * README's sample is this function's output (cniconf/readme.test.ts).
- */
-export function renderNodeConflist(o: Omit<ConflistOptions, 'ipMasq'>): string {
-  return renderConflist({ ...o, cniVersion: o.cniVersion ?? CONFLIST_CNI_VERSION, ipMasq: false })
-}
-
-/** The sysctls a node that routes pod traffic between its bridge and the overlay needs. */
-export const FORWARDING_SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding'] as const
+export { CONFLIST_CNI_VERSION, FORWARDING_SYSCTLS, renderNodeConflist } from './node-setup.js'
 
 /** Why this node cannot start pods yet; `cinch status` and /readyz say it. */
 export const NO_POD_CIDR_HINT = 'the cluster must allocate pod CIDRs: kube-controller-manager --allocate-node-cidrs (with --cluster-cidr), kubeadm init --pod-network-cidr'
@@ -118,23 +96,15 @@ export class OverlayController {
     }
     const key = JSON.stringify(nodes.map((n) => [n.name, n.podCIDRs, n.internalIPs]))
     if (key === this.#last) return undefined
-    // Pods' packets to other nodes are routed by this node: without forwarding they die here.
-    for (const k of FORWARDING_SYSCTLS) ensureSysctl(k, '1')
+    // Node setup (node-setup.ts) around the routes to the other nodes (apply.ts).
+    ensureForwarding()
     const r = await syncOverlay({ nodeName: o.nodeName, nodes, backend: o.backend, vni: o.vni, port: o.port, underlayMtu: o.underlayMtu, log: o.log })
-    // This node's pods leaving the cluster are masqueraded here, in the agent's container (nft
-    // lives there): the conflist leaves cinch-bridge's ipMasq off, so the host needs no nft.
-    const cidrs = await ensureNoMasq(o.clusterCidrs ?? [], nodes, r.plan.localPodCIDRs)
-    const wrote = ensureConflistFile({
-      dir: o.cniConfDir,
-      content: renderNodeConflist({
-        podCIDRs: r.plan.localPodCIDRs, mtu: r.plan.podMtu, stateDir: o.stateDir, agentSocket: o.agentSocket, dataDir: o.ipamDataDir,
-        cniVersion: o.cniVersion,
-        // A chained plugin the runtime cannot find fails every ADD: chain portmap only when installed.
-        portmap: !!o.cniBinDir && existsSync(join(o.cniBinDir, 'portmap')),
-      }),
+    const setup = await ensureNodeSetup({
+      nodes, clusterCidrs: o.clusterCidrs ?? [], localPodCIDRs: r.plan.localPodCIDRs, podMtu: r.plan.podMtu,
+      cniConfDir: o.cniConfDir, cniBinDir: o.cniBinDir, stateDir: o.stateDir, agentSocket: o.agentSocket, ipamDataDir: o.ipamDataDir, cniVersion: o.cniVersion,
     })
     this.#readiness = { ready: true }
-    o.log.info({ ops: r.ops.length, podMtu: r.plan.podMtu, clusterCidrs: [...cidrs[4], ...cidrs[6]], conflistWritten: wrote, durationMs: Math.round(r.durationMs * 10) / 10 }, 'overlay synced')
+    o.log.info({ ops: r.ops.length, podMtu: r.plan.podMtu, clusterCidrs: setup.clusterCidrs, conflistWritten: setup.conflistWritten, durationMs: Math.round(r.durationMs * 10) / 10 }, 'overlay synced')
     this.#last = key
     return r
   }

@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, rmdirSync, r
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { netnsAdd, netnsDel, repoRoot, run, uniqueName, waitFor } from './helpers.js'
-import { renderNodeConflist } from '../../policy-agent/overlay/controller.js'
+import { renderNodeConflist } from '../../policy-agent/overlay/node-setup.js'
 
 const image = 'cinch.test/busybox:1'
 
