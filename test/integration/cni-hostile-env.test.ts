@@ -185,9 +185,9 @@ test('a missing IPAM plugin is an error object and a clean rollback, not an empt
 test('nft missing: ADD prints the error object and rolls back veth and lease (8.10)', async (t) => {
   const node = makeNode(t)
   const pod = makeNs(t, 'nonft')
-  // A mount namespace of the plugin's own in which /usr/sbin/nft cannot be executed: nothing in
-  // the plugin knows it is tested.
-  const wrap = ['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /usr/sbin/nft && exec "$@"', 'hide-nft']
+  // A mount namespace of the plugin's own in which neither /usr/sbin/nft can be executed nor
+  // libnftables loaded (lib/nft falls back from one to the other): nothing in the plugin knows it is tested.
+  const wrap = ['unshare', '-m', 'sh', '-c', 'mount --bind /dev/null /usr/sbin/nft && mount --bind /dev/null "$(readlink -f /usr/lib/x86_64-linux-gnu/libnftables.so.1)" && exec "$@"', 'hide-nft']
   const r = await runBridge(node, { verb: 'ADD', conf: pluginConf(node), netns: nsPath(pod), id: 'ctr-nonft', wrap })
   t.is(r.code, 1, r.stderr)
   t.like(r.json, { code: 999 })
