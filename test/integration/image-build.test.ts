@@ -149,6 +149,9 @@ test('the Containerfile builds; its init container installs onto a host root; th
   // The requirement is real: the plugin's own ipMasq runs nft, which this host does not have.
   const masq = cni('ADD', config({ ipMasq: true }))
   t.not(masq.status, 0)
+  t.regex(JSON.parse(masq.stdout).details, /nft/, 'a CNI error object that names the missing tool')
+  // ...and the failed ADD rolled back: no interface left in the pod.
+  t.notRegex(sh('ip', ['-n', podNs, '-o', 'link', 'show']), /eth0/)
   void cni('DEL', config({ ipMasq: true }))
 
   t.log(`base ${timings.base} ms (cached after the first run), package + podman build ${timings.build} ms, ` +
