@@ -37,10 +37,10 @@ export interface SetObject {
   kind: 'set' | 'map'
   name: string
   /** Data types, concatenated with ` . ` (`['ipv4_addr', 'inet_service']`). */
-  type: string[]
+  type: readonly string[]
   /** Map only: the value's data type (`verdict`, `ipv4_addr`). */
   valueType?: string
-  flags?: SetFlag[]
+  flags?: readonly SetFlag[]
   comment?: string
 }
 export interface ElementObject {
@@ -48,9 +48,9 @@ export interface ElementObject {
   /** The set or map. */
   set: string
   /** Key parts, concatenated with ` . `. */
-  key: string[]
+  key: readonly string[]
   /** Map elements only: the value (`['jump pod-ingress-x']`). */
-  value?: string[]
+  value?: readonly string[]
   comment?: string
 }
 export type NftObject = TableObject | ChainObject | RuleObject | SetObject | ElementObject
