@@ -50,7 +50,16 @@ export interface SyncReport {
   invalid: { policy: string; reason: string }[]
   /** Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited. */
   steps: { records: number; compile: number; apply: number }
+  /**
+   * Policy programming latency: for each source change this sync applied, ms from its arrival (the
+   * source's callback, made as the change is stored) to the end of the sync's nft transaction.
+   */
+  programmingMs: number[]
 }
+
+// Arrival times kept between two syncs. A relist reports once, so only a flood of watch events in
+// one sync's time could pass this; the earliest (the longest waits) are kept.
+const MAX_ARRIVALS = 10_000
 
 interface Waiter {
   resolve: (r: SyncReport) => void
@@ -64,6 +73,9 @@ export class Agent {
   #records?: { key: string; readAt: number; records: AttachmentRecord[] }
   #pending: Waiter[] = []
   #reasons = new Set<string>()
+  /** performance.now() of each source change not yet applied, and of those the running sync applies. */
+  #arrivals: number[] = []
+  #applying: number[] = []
   #running = false
   #timer?: NodeJS.Timeout
   #stopped = false
@@ -83,7 +95,10 @@ export class Agent {
 
   /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
   async start(): Promise<SyncReport> {
-    await this.opts.source.start(() => this.scheduleSync('source changed'))
+    await this.opts.source.start(() => {
+      if (this.#arrivals.length < MAX_ARRIVALS) this.#arrivals.push(performance.now())
+      this.scheduleSync('source changed')
+    })
     return this.requestSync('start')
   }
 
@@ -115,6 +130,9 @@ export class Agent {
           const report = await this.#sync(reason)
           for (const w of waiters) w.resolve(report)
         } catch (err) {
+          // Not programmed: the next sync reports these changes, with all the time they waited.
+          this.#arrivals = this.#applying.concat(this.#arrivals).slice(0, MAX_ARRIVALS)
+          this.#applying = []
           this.lastError = { at: new Date(), message: (err as Error).message }
           this.opts.log.error({ err, reason }, 'sync failed')
           for (const w of waiters) w.reject(err as Error)
@@ -156,6 +174,9 @@ export class Agent {
     const records = await this.#readRecords(log)
     const localPods = toLocalPods(records)
     const state = this.opts.source.state()
+    // The source stores a change before it calls back, so every arrival taken here is in `state`.
+    this.#applying = this.#arrivals
+    this.#arrivals = []
     const steps = { records: ms(t0), compile: 0, apply: 0 }
     let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
@@ -164,9 +185,12 @@ export class Agent {
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
+    const committed = performance.now()
+    const programmingMs = this.#applying.map((a) => committed - a)
+    this.#applying = []
     const durationMs = performance.now() - t0
     const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
-    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps }
+    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps, programmingMs }
     this.last = report
     this.lastError = undefined
     log.info(

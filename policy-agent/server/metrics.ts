@@ -58,6 +58,13 @@ export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyI
     buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   })
+  // SIG-Scalability's network programming latency SLI, for policy: per change, not per sync.
+  const programming = new Histogram({
+    name: 'cinch_policy_programming_latency_seconds',
+    help: 'Time from a cluster change (a watch event, a manifest write) reaching the agent to the nft transaction that applied it being committed.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  })
   const lastSync = new Gauge({ name: 'cinch_last_sync_timestamp_seconds', help: 'Unix time of the last successful sync.', registers: [registry] })
   const localPods = new Gauge({ name: 'cinch_local_pods', help: 'Pods attached on this node.', registers: [registry] })
   const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
@@ -99,6 +106,7 @@ export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyI
     registry,
     recordSync(report) {
       syncDuration.observe({ mode: report.apply.mode }, report.durationMs / 1000)
+      for (const ms of report.programmingMs) programming.observe(ms / 1000)
       lastSync.set(report.at.getTime() / 1000)
       localPods.set(report.localPods.length)
       invalid.reset()

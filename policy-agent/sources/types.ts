@@ -11,7 +11,9 @@ export interface Source {
   /**
    * Starts the source and resolves once the whole cluster has been read once (every informer
    * listed, every file parsed): the agent never acts on a half-read cluster.
-   * `onChange` is called after every later change (the agent coalesces bursts).
+   * `onChange` is called after every later change (the agent coalesces bursts), as soon as the
+   * change is stored, so that `state()` already holds it: the agent takes the time of the call as
+   * the change's arrival (cinch_policy_programming_latency_seconds).
    */
   start(onChange: () => void): Promise<void>
   /**
