@@ -118,6 +118,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   agent,
   explain,
   status,
+  flows: async (argv) => (await import('./flows.js')).flows(argv),
   install: async (argv) => (await import('./install.js')).install(argv),
   uninstall: async (argv) => (await import('./install.js')).uninstall(argv),
   demo: async (argv) => (await import('./demo.js')).demo(argv),
