@@ -70,7 +70,7 @@ export class Aggregator {
     else this.#acc.set(key, { src, dst, ev, count: 1, first: ev.at, last: ev.at })
   }
 
-  /** The records of the interval ending at `now` (sorted by key), and how many events did not fit. */
+  /** The records of the interval ending at `now` (in order of their first event), and how many events did not fit. */
   flush(now: number): { records: FlowRecord[]; overflow: number } {
     const iso = (t: number) => new Date(t).toISOString()
     const records = [...this.#acc.values()].map((a): FlowRecord => ({
