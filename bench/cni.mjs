@@ -31,6 +31,7 @@ const hostNs = uniqueName('cinch-bench-host')
 const env = { ...process.env, CNI_PATH: `${join(root, 'dist/cni')}:${refDir}`, CNI_CACHE_DIR: join(tmp, 'cache') }
 const inHost = (args) => ['netns', 'exec', hostNs, ...args]
 const pods = []
+/** The agent of the deployed path, while it runs. */
 let agent
 
 /** The reference plugins' twin of a cinch plugin entry: same keys, `type` switched, own bridge/subnet/store. */
@@ -161,7 +162,7 @@ async function floors() {
   return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)]))
 }
 
-function report(path, seq, burst) {
+function report(path, { seq, burst, withAgent }) {
   const c = seq.cinch
   const r = seq.reference
   const line = (label, cv, rv, goal) => {
@@ -177,7 +178,7 @@ function report(path, seq, burst) {
   line('DEL p95', quantile(c.del, 0.95), quantile(r.del, 0.95))
   line(`${BURST} concurrent ADDs (wall, median)`, median(burst.cinch), median(burst.reference), GOALS.burst)
   line('CPU per ADD (cnictl+plugins)', c.cpu / ROUNDS, r.cpu / ROUNDS, GOALS.cpu)
-  if (agent) {
+  if (withAgent) {
     line('CPU per ADD incl. agent', (c.cpu + c.agentCpu) / ROUNDS, (r.cpu + r.agentCpu) / ROUNDS, GOALS.cpu)
   }
   console.log(`  aim for ADD: <= ${GOALS.addAim}x. noise (p90-p10)/median: ADD cinch ${spread(c.add)}, reference ${spread(r.add)}; DEL cinch ${spread(c.del)}, reference ${spread(r.del)}; bursts ${burst.cinch.map((x) => x.toFixed(0)).join('/')} vs ${burst.reference.map((x) => x.toFixed(0)).join('/')} ms`)
@@ -191,11 +192,14 @@ try {
   const runs = {}
   for (const [path, confs] of [['deployed', deployed], ['alone', alone]]) {
     const seq = sequential(path, confs)
-    runs[path] = { seq, burst: await bursts(path, confs) }
+    runs[path] = { seq, burst: await bursts(path, confs), withAgent: !!agent }
+    // alone means no agent on the node: stopped before that path starts.
+    agent?.kill('SIGTERM')
+    await waitFor('the agent to stop', 10_000, () => !agent || agent.exitCode !== null || agent.signalCode !== null)
+    agent = undefined
   }
-  agent.kill('SIGTERM')
   const f = await floors()
-  for (const path of ['deployed', 'alone']) report(path, runs[path].seq, runs[path].burst)
+  for (const path of ['deployed', 'alone']) report(path, runs[path])
   console.log(`\nfloors (medians of 15; a Go plugin's start for scale)`)
   console.log(`  Node's own start (node -e 0)                  ${fmt(f.nodeStart)}`)
   console.log(`  Go plugin start (host-local VERSION)          ${fmt(f.goVersion)}`)

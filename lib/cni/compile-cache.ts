@@ -7,6 +7,7 @@
 // else (no /var/cache, a read-only file system, a symlink, wrong owner or mode) means running
 // without it, silently: a cache must never be why a pod fails to start.
 import { lstatSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { enableCompileCache } from 'node:module'
 
 /** Where the plugins keep their code cache; NODE_COMPILE_CACHE (set by Node itself) wins. */
@@ -23,8 +24,12 @@ export function isPrivateDir(dir: string): boolean {
 export function enablePluginCompileCache(dir: string = COMPILE_CACHE_DIR): void {
   try {
     if (process.env.NODE_COMPILE_CACHE) return // Node enabled it at start, for the bundle too
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    if (!isPrivateDir(dir)) return
+    // Two levels at most (/var/cache must exist), and not mkdir's `recursive`: on /proc, Node's
+    // recursive mkdir loops forever (ENOENT at every level), and a plugin must never hang on its cache.
+    for (const d of [dirname(dir), dir]) {
+      if (!isPrivateDir(d)) mkdirSync(d, { mode: 0o700 })
+    }
+    if (!isPrivateDir(dirname(dir)) || !isPrivateDir(dir)) return
     enableCompileCache(dir)
   } catch {
     // read-only or missing /var/cache, EACCES: run without a cache
