@@ -1,0 +1,301 @@
+// npm run bench:policy-scale [-- --scale small|large] [--samples N] [--cpu-prof DIR] (as root)
+// Policy at cluster scale (issue 14) through the real path: the synthetic cluster of
+// policy-cluster.mjs (small: 5,000 pods / 2,000 policies / 100 local pods; large: 7,500 namespaces
+// x 4 pods = 30,000 pods / 30,000 policies / 110 local pods) as API objects (Pods of about 4 KB:
+// bench/policy-scale-objects.mjs) in the fake kube-apiserver (test/kit/fake-apiserver.ts), and the
+// BUILT agent (`dist/bin/cinch agent`, its real kube source) in a network namespace of its own,
+// reaching the fake through a kubeconfig (socat in the namespace -> the fake's unix socket).
+// Measured:
+//   - cold start: process start -> first transaction committed, and last initial LIST page -> it;
+//   - restart (SIGTERM, start again) -> first transaction committed;
+//   - agent RSS after the first sync and at peak (VmHWM);
+//   - change latency: from the fake's watch event write to the transaction committed, as the
+//     kernel reports it (`nft monitor`'s "# new generation" line in the namespace), for pod label
+//     change, pod create, pod delete, namespace label change, policy create/update/delete;
+//   - the agent's own figure for the same changes (cinch_policy_programming_latency_seconds).
+// Every change is chosen so that it changes the ruleset (a change with no commit is reported).
+// Everything is removed on exit, even on Ctrl-C.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { FakeApiServer } from '../test/kit/fake-apiserver.ts'
+import { median, netnsAdd, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
+import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
+import { namespaceObject, nodeObject, podObject, policyObject } from './policy-scale-objects.mjs'
+
+const { values: args } = parseArgs({ options: {
+  scale: { type: 'string', default: 'small' },
+  samples: { type: 'string', default: '50' },
+  'cpu-prof': { type: 'string' },
+  'keep-log': { type: 'string' },
+} })
+const SCALES = {
+  small: { namespaces: 500, podsPerNs: 10, local: 100 },
+  large: { namespaces: 7500, podsPerNs: 4, local: 110 },
+}
+const scale = SCALES[args.scale]
+if (!scale) throw new Error(`--scale must be small or large, got ${args.scale}`)
+const SAMPLES = Number(args.samples)
+const root = resolve(import.meta.dirname, '..')
+const id = uniqueName('x').slice(2)
+const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-scale-'))
+const NS = `cinch-b-scale-${id}`
+const PORT = 6443
+const METRICS = '127.0.0.1:9309'
+
+// ---- cleanup of everything we create, whatever happens -------------------------------------
+const children = new Set()
+let fake
+let cleaned = false
+function cleanup() {
+  if (cleaned) return
+  cleaned = true
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
+  netnsDel(NS)
+  void fake?.close()
+  rmSync(tmp, { recursive: true, force: true })
+}
+process.on('exit', cleanup)
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+const track = (c) => (children.add(c), c.on('exit', () => children.delete(c)), c)
+
+/** Calls `cb(line)` for every line of a child's stream. */
+function lines(stream, cb) {
+  let rest = ''
+  stream.on('data', (b) => {
+    const t = performance.now()
+    const parts = (rest + b).split('\n')
+    rest = parts.pop()
+    for (const l of parts) cb(l, t)
+  })
+}
+
+/** Resolves with the first value of `get()` that is not undefined, polling every 2 ms; throws after `ms`. */
+async function until(what, ms, get) {
+  const end = performance.now() + ms
+  for (;;) {
+    const v = get()
+    if (v !== undefined) return v
+    if (performance.now() > end) throw new Error(`timed out (${ms} ms) waiting for ${what}`)
+    await sleep(2)
+  }
+}
+
+// ---- the cluster as API objects ------------------------------------------------------------------
+const tGen = performance.now()
+const { state, locals } = syntheticCluster(scale)
+fake = await FakeApiServer.start({ unixSocket: join(tmp, 'api.sock') })
+let podBytes = 0
+for (const ns of state.namespaces.values()) fake.create(namespaceObject(ns))
+let i = 0
+for (const p of state.pods.values()) {
+  const o = podObject(p, i++)
+  if (i <= 100) podBytes += JSON.stringify(o).length
+  fake.create(o)
+}
+for (const p of state.policies.values()) fake.create(policyObject(p))
+for (let n = 0; n < 50; n++) fake.create(nodeObject(`node-${n}`, n))
+// The history of these creates is not needed (the agent lists): drop it, as etcd compaction does.
+fake.compact()
+let listedAt = 0 // the last LIST page request (performance.now())
+fake.beforeList = () => (listedAt = performance.now())
+console.log(`cinch policy-scale bench (${args.scale}): ${state.pods.size} pods (${(podBytes / 100 / 1024).toFixed(1)} KiB each as JSON), ` +
+  `${state.namespaces.size} namespaces, ${state.policies.size} NetworkPolicies, ${locals.length} local pods; ` +
+  `cluster built in ${((performance.now() - tGen) / 1000).toFixed(1)} s\n`)
+
+// ---- the node: a network namespace, the API through socat, attachment records -------------------
+netnsAdd(NS)
+track(spawn('ip', ['netns', 'exec', NS, 'socat', `TCP-LISTEN:${PORT},bind=127.0.0.1,reuseaddr,fork`, `UNIX-CONNECT:${join(tmp, 'api.sock')}`], { stdio: 'ignore' }))
+await until('socat listening', 5000, () => {
+  try { sh('ip', ['netns', 'exec', NS, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${PORT}`]); return true } catch { return undefined }
+})
+const kubeconfig = join(tmp, 'kubeconfig')
+writeFileSync(kubeconfig, fake.kubeconfigYaml(`http://127.0.0.1:${PORT}`))
+const stateDir = join(tmp, 'state')
+mkdirSync(join(stateDir, 'attachments'), { recursive: true })
+for (const [k, lp] of locals.entries()) {
+  // As cinch-bridge writes them (lib/state/attachments.ts); the netns is one that exists, so the
+  // agent's leak GC finds nothing to collect.
+  writeFileSync(join(stateDir, 'attachments', `c${k}_eth0.json`), JSON.stringify({
+    containerId: `c${k}`, ifName: 'eth0', netns: `/run/netns/${NS}`, podNamespace: lp.namespace, podName: lp.name,
+    ips: [`${lp.ips[0]}/16`, `${lp.ips[1]}/64`], hostVeth: `cinch${k.toString(16).padStart(10, '0')}`, bridge: 'cinch0',
+    network: 'cinch', createdAt: new Date().toISOString(),
+  }))
+}
+
+// ---- the kernel's view: every committed transaction in the namespace ------------------------------
+const generations = [] // performance.now() of each "# new generation" line
+const monitor = track(spawn('ip', ['netns', 'exec', NS, '/usr/sbin/nft', 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] }))
+lines(monitor.stdout, (l, t) => { if (l.startsWith('# new generation')) generations.push(t) })
+await sleep(300) // nft monitor has subscribed (it prints nothing until then)
+
+// ---- the agent -------------------------------------------------------------------------------------
+let agent
+const applied = [] // the agent's "rules applied" log lines, with their arrival time here
+const agentLog = []
+function startAgent(profile) {
+  applied.length = 0
+  const node = [process.execPath]
+  if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`)
+  agent = track(spawn('ip', ['netns', 'exec', NS, ...node, join(root, 'dist/bin/cinch'), 'agent',
+    '--node', 'node-0', '--state-dir', stateDir, '--socket', join(stateDir, 'agent.sock'), '--metrics-addr', METRICS,
+    '--no-overlay', '--cni-conf', join(tmp, 'no.conflist'), '--cni-bin-dir', join(tmp, 'no-bin'), '--gc-grace', '86400', '--gc-interval', '86400'],
+  { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] }))
+  lines(agent.stdout, (l, t) => {
+    agentLog.push(l)
+    if (agentLog.length > 2000) agentLog.splice(0, 1000)
+    let o
+    try { o = JSON.parse(l) } catch { return }
+    if (o.msg === 'rules applied') applied.push({ t, ...o })
+    if (o.level >= 50) console.error(`agent: ${l.slice(0, 400)}`)
+  })
+  lines(agent.stderr, (l) => agentLog.push(l))
+  return agent
+}
+const tail = () => agentLog.slice(-20).join('\n')
+function memory(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN)
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+}
+/** Starts the agent; ms from the start to the first transaction committed, with the agent's own log. */
+async function timeStart(profile) {
+  const gen0 = generations.length
+  const t0 = performance.now()
+  const a = startAgent(profile)
+  const exited = new Promise((r) => a.once('exit', (code) => r(code)))
+  const committed = await Promise.race([
+    until('the first sync in the kernel', 120_000, () => generations.length > gen0 && applied.length ? generations[gen0] : undefined),
+    exited.then((code) => { throw new Error(`the agent exited (${code}) before its first sync\n${tail()}`) }),
+  ])
+  return { ms: committed - t0, fromList: committed - listedAt, log: applied[0], mem: memory(a.pid) }
+}
+async function stopAgent() {
+  const exited = new Promise((r) => agent.once('exit', r))
+  process.kill(agent.pid, 'SIGTERM')
+  await exited
+}
+
+const cold = await timeStart(false)
+await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
+await sleep(1000) // the first conntrack pass and leak GC run beside; let them end
+
+// ---- changes: watch event written -> transaction committed --------------------------------------
+const localKeys = new Set(locals.map((l) => `${l.namespace}/${l.name}`))
+const localNs = [...new Set(locals.map((l) => l.namespace))]
+const remote = [...state.pods.values()].filter((p) => !localKeys.has(`${p.namespace}/${p.name}`))
+const podAt = (p) => fake.get('Pod', `${p.namespace}/${p.name}`)
+/** Samples of one kind of change; each `change(k)` must change the ruleset. */
+async function measure(change) {
+  const ms = []
+  let noCommit = 0
+  for (let k = 0; k < SAMPLES; k++) {
+    const gen0 = generations.length
+    const logs0 = applied.length
+    const t0 = performance.now()
+    change(k)
+    try {
+      ms.push(await until('a commit', 3000, () => generations[gen0]) - t0)
+      // The sync has ended (its log line follows the commit): the next change finds the agent idle.
+      await until('the sync\'s log line', 3000, () => applied.length > logs0 || undefined)
+    } catch {
+      noCommit++
+    }
+    await sleep(20)
+  }
+  return { ms, noCommit }
+}
+// Pods whose app label is app-1 are in the set of allow-db's egress peer "app=app-1 in every
+// namespace" (every local db pod has it); app-0 pods are not: relabelling one adds an element.
+const app0 = remote.filter((p) => p.labels.app === 'app-0')
+// allow-be admits every pod of the namespaces of its team: a namespace of a team with a local be
+// pod leaves that set when its team label changes.
+const beTeams = new Set(locals.filter((l) => state.pods.get(`${l.namespace}/${l.name}`).labels.tier === 'be').map((l) => state.namespaces.get(l.namespace).labels.team))
+const teamNs = [...state.namespaces.values()].filter((n) => beTeams.has(n.labels.team))
+const created = []
+// Distinct objects for the samples of one kind, spread over the cluster.
+const pick = (k, n) => Math.floor((k * n) / SAMPLES)
+const changes = {
+  'pod label change': (k) => {
+    const o = podAt(app0[pick(k, app0.length)])
+    o.metadata.labels.app = 'app-1'
+    fake.update(o)
+  },
+  'pod create': (k) => {
+    const base = app0[(pick(k, app0.length) + 1) % app0.length]
+    const p = { ...base, name: `bench-new-${k}`, ips: [`10.96.${k >> 8}.${k & 255}`, `fd00:96::${k.toString(16)}`], labels: { ...base.labels, app: 'app-1' } }
+    created.push(`${p.namespace}/${p.name}`)
+    fake.create(podObject(p, 900_000 + k))
+  },
+  'pod delete': (k) => fake.delete('Pod', created[k]),
+  'namespace label change': (k) => {
+    const o = fake.get('Namespace', teamNs[pick(k, teamNs.length)].name)
+    o.metadata.labels.team = `t-bench-${k}`
+    fake.update(o)
+  },
+  'policy create': (k) => fake.create(policyObject(extraPolicy(localNs[(k * 13) % localNs.length], k))),
+  'policy update': (k) => {
+    const p = extraPolicy(localNs[(k * 13) % localNs.length], k)
+    p.spec.ingress[0].ports = [{ port: 9000 + k }]
+    fake.update(policyObject(p))
+  },
+  'policy delete': (k) => fake.delete('NetworkPolicy', `${localNs[(k * 13) % localNs.length]}/bench-extra-${k}`),
+}
+if (teamNs.length < SAMPLES) throw new Error(`only ${teamNs.length} namespaces for the namespace label change`)
+const results = {}
+for (const [what, change] of Object.entries(changes)) results[what] = await measure(change)
+const afterChanges = memory(agent.pid)
+const metrics = scrapeMetrics()
+
+// ---- restart ---------------------------------------------------------------------------------------
+await stopAgent()
+const restart = await timeStart(Boolean(args['cpu-prof']))
+await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
+await stopAgent()
+
+// ---- report ----------------------------------------------------------------------------------------
+const fmt = (x) => `${x.toFixed(1)} ms`
+const row = (what, value, goal = '') => console.log(`${what.padEnd(50)} ${value.padStart(28)}  ${goal}`)
+const steps = (l) => l ? `agent: compile ${l.steps?.compile} ms, apply ${l.steps?.apply} ms, ${l.ruleLines} lines` : ''
+row('cold start -> first sync committed', fmt(cold.ms), 'goal: -')
+row('  last initial LIST page -> committed', fmt(cold.fromList), `goal <= 1000 ms  ${cold.fromList <= 1000 ? 'ok' : 'MISSED'}`)
+row('  ' + steps(cold.log), '')
+row('restart (SIGTERM, start) -> first sync committed', fmt(restart.ms), `goal <= 2000 ms  ${restart.ms <= 2000 ? 'ok' : 'MISSED'}`)
+row('  last initial LIST page -> committed', fmt(restart.fromList))
+row('agent RSS after first sync (cold / restart)', `${cold.mem.rss.toFixed(0)} / ${restart.mem.rss.toFixed(0)} MB`, `goal <= 600 MB  ${Math.max(cold.mem.rss, restart.mem.rss) <= 600 ? 'ok' : 'MISSED'}`)
+row('agent RSS after the changes / peak (VmHWM)', `${afterChanges.rss.toFixed(0)} / ${afterChanges.peak.toFixed(0)} MB`, `goal <= 600 MB  ${afterChanges.peak <= 600 ? 'ok' : 'MISSED'}`)
+console.log(`\nwatch event written -> nft transaction committed (nft monitor), ${SAMPLES} samples each; goals p50 <= 5, p90 <= 10, p99 <= 50 ms`)
+console.log(`${'change'.padEnd(26)} ${'p50'.padStart(9)} ${'p90'.padStart(9)} ${'p99'.padStart(9)} ${'max'.padStart(9)}  verdict`)
+const all = []
+for (const [what, r] of Object.entries(results)) {
+  all.push(...r.ms)
+  const q = (x) => quantile(r.ms, x)
+  const ok = q(0.5) <= 5 && q(0.9) <= 10 && q(0.99) <= 50
+  console.log(`${what.padEnd(26)} ${fmt(q(0.5)).padStart(9)} ${fmt(q(0.9)).padStart(9)} ${fmt(q(0.99)).padStart(9)} ${fmt(Math.max(...r.ms)).padStart(9)}  ${ok ? 'ok' : 'MISSED'}${r.noCommit ? `  (${r.noCommit} changes without a commit)` : ''}`)
+}
+console.log(`${'all changes'.padEnd(26)} ${fmt(quantile(all, 0.5)).padStart(9)} ${fmt(quantile(all, 0.9)).padStart(9)} ${fmt(quantile(all, 0.99)).padStart(9)} ${fmt(Math.max(...all)).padStart(9)}`)
+const diffs = []
+for (const l of agentLog) { try { const o = JSON.parse(l); if (o.msg === 'rules applied' && o.mode === 'diff') diffs.push(o) } catch { /* not JSON */ } }
+if (metrics) console.log(`\nthe agent's own figure (/metrics): ${metrics}`)
+console.log(`the agent's steps per change sync (median of the last ${diffs.length} logged): compile ${median(diffs.map((d) => d.steps.compile)).toFixed(1)} ms, apply ${median(diffs.map((d) => d.steps.apply)).toFixed(1)} ms, records ${median(diffs.map((d) => d.steps.records)).toFixed(1)} ms`)
+if (args['keep-log']) writeFileSync(args['keep-log'], agentLog.join('\n'))
+cleanup()
+process.exit(0)
+
+/** The agent's programming-latency histogram, summarised (quantiles by bucket upper bound). */
+function scrapeMetrics() {
+  let text
+  try {
+    text = sh('ip', ['netns', 'exec', NS, process.execPath, '-e', `fetch('http://${METRICS}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`])
+  } catch (err) {
+    return `unreadable (${err.message.split('\n')[0]})`
+  }
+  const buckets = [...text.matchAll(/^cinch_policy_programming_latency_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)].map((m) => ({ le: Number(m[1]), n: Number(m[2]) }))
+  const count = Number(/^cinch_policy_programming_latency_seconds_count (\d+)/m.exec(text)?.[1] ?? 0)
+  if (!count) return 'cinch_policy_programming_latency_seconds absent (an agent built before it)'
+  const q = (x) => buckets.find((b) => b.n >= x * count)?.le
+  return `${count} observations; p50 <= ${q(0.5) * 1000} ms, p90 <= ${q(0.9) * 1000} ms, p99 <= ${q(0.99) * 1000} ms (bucket bounds)`
+}
