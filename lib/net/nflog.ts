@@ -200,7 +200,7 @@ export interface NflogReaderOptions extends Omit<NflogConfig, 'flags'> {
 /**
  * Binds a log group in the CALLING THREAD's network namespace (open it inside withNetns, or use
  * openNflogReader) and hands every logged packet to onPacket. Only one socket can hold a group
- * in a namespace (EBUSY otherwise); the kernel frees it when the socket closes, so a crashed
+ * in a namespace (EPERM otherwise); the kernel frees it when the socket closes, so a crashed
  * agent never blocks its successor.
  */
 export class NflogReader {
@@ -216,10 +216,11 @@ export class NflogReader {
   /** Binds the group (with NFULNL_CFG_F_SEQ, so lost messages are counted); rejects with the errno. */
   async start(): Promise<void> {
     const [errno] = await this.#sock.request([nflogBindRequest({ ...this.#o, flags: NFULNL_CFG_F.SEQ })])
-    // EBUSY (16): another socket of this namespace holds the group; EPERM (1): no CAP_NET_ADMIN.
+    // EPERM (1): another socket of this namespace holds the group (nfulnl_recv_config compares
+    // the instance's peer port with ours), or we lack CAP_NET_ADMIN.
     if (errno !== 0) {
       this.#sock.close()
-      throw new Error(`nflog bind group ${this.#o.group}: errno ${errno}${errno === 16 ? ' (EBUSY: another process reads this group)' : ''}`)
+      throw new Error(`nflog bind group ${this.#o.group}: errno ${errno}${errno === 1 ? ' (EPERM: another socket reads this group, or no CAP_NET_ADMIN)' : ''}`)
     }
     // Unsolicited packets alone do not keep the process alive (NfnlSocket unrefs when idle): the
     // agent has its own reasons to run, and a reader must never hold a CLI or test open.
