@@ -1,6 +1,8 @@
 // `cinch explain`: one connection, judged as the dataplane would (sender's egress AND receiver's
-// ingress), with the policies and rules that decide, in words.
-import { decide } from '../policy-agent/compile/index.js'
+// ingress, each through the Admin tier, NetworkPolicy and the Baseline tier), with the policies and
+// rules that decide, in words.
+import { cnpPolicies, tieredDecider } from '../policy-agent/cnp/tiered.js'
+import type { DirectionVerdict } from '../policy-agent/cnp/evaluate.js'
 import type { ClusterState } from '../policy-agent/model/cluster.js'
 import { UsageError } from './args.js'
 
@@ -22,18 +24,30 @@ export function parsePort(v: string | undefined): { port: number; protocol: 'TCP
 
 const show = (e: Endpoint) => ('ip' in e ? e.ip : `${e.namespace}/${e.name}`)
 
+/**
+ * The verdict and, per direction, each tier in the order the dataplane walks them: the Admin
+ * ClusterNetworkPolicy rule that matched (and its action), the NetworkPolicies, the Baseline rule.
+ * A NetworkPolicy-only cluster reads as before, plus one line per empty tier.
+ */
 export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p: { port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }): { text: string; allowed: boolean } {
   for (const e of [from, to]) {
     if (!('ip' in e) && !state.pods.has(`${e.namespace}/${e.name}`)) throw new Error(`pod ${show(e)} not found in the cluster state`)
   }
-  const d = decide(state, { from, to, port: p.port, protocol: p.protocol })
-  const verdict = (a: boolean) => (a ? 'allowed' : 'denied')
+  const d = tieredDecider(state)({ from, to, port: p.port, protocol: p.protocol })
+  const { invalid } = cnpPolicies(state)
+  const verdict = (v: DirectionVerdict) => {
+    const by = v.rule
+      ? `${v.rule.tier} ClusterNetworkPolicy ${v.rule.policy} ${v.rule.direction}[${v.rule.index}]${v.rule.name ? ` ${v.rule.name}` : ''}: ${v.rule.action}`
+      : v.decidedBy === 'NetworkPolicy' ? 'NetworkPolicy' : 'no tier decided'
+    return `${v.allowed ? 'allowed' : 'denied'} (${by})`
+  }
   const lines = [
     `${show(from)} -> ${show(to)} ${p.port}/${p.protocol}: ${d.allowed ? 'ALLOWED' : 'DENIED'}`,
-    `  egress from ${show(from)}: ${verdict(d.egress.allowed)}`,
+    `  egress from ${show(from)}: ${verdict(d.egress)}`,
     ...d.egress.reasons.map((r) => `    - ${r}`),
-    `  ingress to ${show(to)}: ${verdict(d.ingress.allowed)}`,
+    `  ingress to ${show(to)}: ${verdict(d.ingress)}`,
     ...d.ingress.reasons.map((r) => `    - ${r}`),
+    ...invalid.map((i) => `  note: ClusterNetworkPolicy ${i.policy} is invalid and not applied: ${i.reason}`),
   ]
   return { text: lines.join('\n') + '\n', allowed: d.allowed }
 }

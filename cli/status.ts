@@ -22,5 +22,8 @@ export function statusText(s: AgentStatus): string {
   out.push(`invalid policies: ${s.invalidPolicies.length}`)
   for (const i of s.invalidPolicies) out.push(`  ${i.policy}: ${i.reason}`)
   for (const p of s.sourceProblems) out.push(`source problem: ${p.where}: ${p.reason}`)
+  // ClusterNetworkPolicies that apply, but not as written, or in an order cinch picked.
+  for (const w of s.clusterNetworkPolicies?.warnings ?? []) out.push(`ClusterNetworkPolicy warning: ${w.policy}: ${w.warning}`)
+  for (const o of s.clusterNetworkPolicies?.overlaps ?? []) out.push(`ClusterNetworkPolicy overlap: ${o}`)
   return out.join('\n') + '\n'
 }

@@ -29,6 +29,15 @@ export interface ClusterOptions {
   ports?: { tcp: number[]; udp: number[] }
   /** Progress lines. */
   log?: (line: string) => void
+  /**
+   * The agents read the Kubernetes API through this kubeconfig instead of the manifest directory
+   * (tests: a fake API server); `writeManifest` still writes the files, and `onWrite` mirrors them.
+   */
+  kubeconfig?: string
+  /** Called with every object written (null: removed), e.g. to mirror it into an API server. */
+  onWrite?: (base: string, obj: object | null) => void
+  /** Runs once the node namespaces exist, before any agent starts (e.g. a tunnel to an API server). */
+  beforeAgents?: (c: Cluster) => Promise<void>
 }
 
 export interface ClusterNode extends NodeInfo { netns: string; dir: string; confDir: string; ip4: string; ip6: string }
@@ -76,6 +85,7 @@ export class Cluster {
       await c.#underlay()
       for (let i = 1; i <= o.nodes; i++) await c.#node(i)
       for (const n of c.nodes) c.writeManifest(`node-${n.name}`, nodeObject(n))
+      await o.beforeAgents?.(c)
       // Agents start after every Node exists, so each programs its routes in its first sync.
       await Promise.all(c.nodes.map((n) => c.#agent(n)))
       return c
@@ -131,13 +141,13 @@ export class Cluster {
   async #agent(n: ClusterNode): Promise<void> {
     const stateDir = join(n.dir, 'state')
     const args = [
-      ...this.o.cinch.slice(1), 'agent', '--manifests', this.manifests, '--node', n.name,
+      ...this.o.cinch.slice(1), 'agent', ...(this.o.kubeconfig ? [] : ['--manifests', this.manifests]), '--node', n.name,
       '--state-dir', stateDir, '--socket', join(n.dir, 'agent.sock'), '--metrics-addr', '127.0.0.1:9476',
       '--cni-conf-dir', n.confDir, '--cni-bin-dir', this.o.cniPath.split(':')[0]!, '--ipam-data-dir', join(n.dir, 'ipam'),
       '--backend', this.o.backend,
     ]
     const log = join(n.dir, 'agent.log')
-    const child = spawnInNs(n.netns, this.o.cinch[0]!, args, { logFile: log })
+    const child = spawnInNs(n.netns, this.o.cinch[0]!, args, { logFile: log, ...(this.o.kubeconfig ? { env: { ...process.env, KUBECONFIG: this.o.kubeconfig } } : {}) })
     this.rec.procs.push({ pid: child.pid!, needle: stateDir })
     this.save()
     this.o.log?.(`${n.name}: agent started (${this.o.backend}), log ${log}`)
@@ -162,10 +172,12 @@ export class Cluster {
     const path = join(this.manifests, `${base}.json`)
     writeFileSync(path + '.tmp', JSON.stringify(obj, null, 2)) // ".tmp" is not a manifest suffix
     renameSync(path + '.tmp', path)
+    this.o.onWrite?.(base, obj)
   }
 
   removeManifest(base: string): void {
     rmSync(join(this.manifests, `${base}.json`), { force: true })
+    this.o.onWrite?.(base, null)
   }
 
   writeNamespaces(labels: Record<string, Record<string, string>>): void {

@@ -181,7 +181,7 @@ export class Agent {
     let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
     steps.compile = ms(t)
-    for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, 'invalid NetworkPolicy skipped')
+    for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, i.policy.startsWith('ClusterNetworkPolicy/') ? 'invalid ClusterNetworkPolicy skipped' : 'invalid NetworkPolicy skipped')
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)

@@ -15,6 +15,7 @@ import type { Source } from './sources/types.js'
 import { startSocketServer } from './server/socket.js'
 import { readiness, startHttpServer, type AgentStatus } from './server/http.js'
 import { createMetrics } from './server/metrics.js'
+import { cnpReport } from './cnp/tiered.js'
 import { OverlayController } from './overlay/controller.js'
 import type { OverlayRunOptions } from './overlay/flags.js'
 
@@ -45,7 +46,11 @@ async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
   if (opts.manifests) return new ManifestSource({ dir: opts.manifests, once: opts.once, onProblem })
   // Loaded only in cluster mode: the client is most of the bundle's start-up cost.
   const { KubeSource } = await import('./sources/kube.js')
-  return new KubeSource({ onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying') })
+  return new KubeSource({
+    onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying'),
+    // A cluster without the ClusterNetworkPolicy CRD is normal: one line each way, no error loop.
+    onAbsent: (resource, absent) => log.info({ resource }, absent ? 'resource not served (CRD not installed); watching for it to appear' : 'resource served again; reading it'),
+  })
 }
 
 /** Runs the agent; resolves with the exit code (--once, --cleanup), or 0 once stopped by a signal. */
@@ -89,6 +94,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     localPods: (agent.last?.localPods ?? []).map(({ namespace, name, ips }) => ({ namespace, name, ips })),
     invalidPolicies: agent.last?.invalid ?? [],
     sourceProblems: [...source.problems(), ...agent.recordProblems],
+    clusterNetworkPolicies: (({ warnings, overlaps }) => ({ warnings, overlaps }))(cnpReport(source.state())),
   })
   // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
   const stop = onStopSignal(log, agent)

@@ -2,7 +2,7 @@
 // evaluator, in one address family, with the placeholders of its policies filled in. Test-only.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { emptyClusterState, type ClusterState, type NetworkPolicy, type Protocol } from '../model/cluster.js'
+import { emptyClusterState, type ClusterNetworkPolicyObject, type ClusterState, type NetworkPolicy, type Protocol } from '../model/cluster.js'
 import { convertPolicy } from './convert.js'
 import type { CnpCluster, CnpNode } from './evaluate.js'
 import type { Policy } from './types.js'
@@ -28,9 +28,11 @@ export interface Case { id: string; feature?: string; steps?: Step[] }
 const sharedFile = process.env.CINCH_CNP_CASES ?? fileURLToPath(new URL('../../test/fixtures/cnp-extra/shared-cases.json', import.meta.url))
 const extraFile = fileURLToPath(new URL('../../test/fixtures/cnp-extra/cases.json', import.meta.url))
 
-export function loadFixture(which: 'shared' | 'extra'): { model: FixtureModel; cases: Case[] } {
+const ownFile = fileURLToPath(new URL('../../test/fixtures/cnp-extra/own-cases.json', import.meta.url))
+
+export function loadFixture(which: 'shared' | 'extra' | 'own'): { model: FixtureModel; cases: Case[] } {
   const shared = JSON.parse(readFileSync(sharedFile, 'utf8'))
-  const data = which === 'shared' ? shared : JSON.parse(readFileSync(extraFile, 'utf8'))
+  const data = which === 'shared' ? shared : JSON.parse(readFileSync(which === 'extra' ? extraFile : ownFile, 'utf8'))
   return { model: shared.model, cases: data.cases }
 }
 
@@ -97,4 +99,21 @@ export function clusterOfStep(model: FixtureModel, step: Step, family: Family): 
     }
   }
   return { cluster: { state, nodes }, cnps, invalid }
+}
+
+/**
+ * The step's cluster as the sources hold it: ClusterNetworkPolicies as raw objects (the compiler
+ * converts them), Nodes with their labels and addresses.
+ */
+export function stateOfStep(model: FixtureModel, step: Step, family: Family): ClusterState {
+  const { cluster } = clusterOfStep(model, step, family)
+  const state = cluster.state
+  for (const o of substitute(step.policies, model, family)) {
+    if (o.kind === 'ClusterNetworkPolicy') state.clusterNetworkPolicies.set(o.metadata.name, o as ClusterNetworkPolicyObject)
+  }
+  for (const n of model.nodes) {
+    const node = state.nodes.get(n.name)!
+    state.nodes.set(n.name, { ...node, labels: n.labels, addresses: node.internalIPs })
+  }
+  return state
 }

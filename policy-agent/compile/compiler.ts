@@ -4,14 +4,22 @@
 // of the sets a changed pod enters or leaves, the chains of local pods whose labels or namespace
 // policies changed. What did not change keeps its IR object, so renderDiff can skip it by identity.
 // The result is always exactly what a fresh Compiler would produce (compiler.test.ts holds it to that).
-import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod, PodPort } from '../model/cluster.js'
+import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
 import { emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
-import { DEFAULT_MAX_POLICY_COST, costReason, policyCost } from './cost.js'
+import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
 import { SetEntry, type PodView, type SetDef } from './sets.js'
+import { convertPolicy } from '../cnp/convert.js'
+import { subjectSelects, tierOrder } from '../cnp/order.js'
+import type { Policy as CnpPolicy } from '../cnp/types.js'
+import { tierChain } from './cnp-rules.js'
+
+/** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
+export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`
+const cnpCache = new WeakMap<ClusterNetworkPolicyObject, ReturnType<typeof convertPolicy>>()
 
 export interface InvalidPolicy { policy: string /* ns/name */; reason: string }
 
@@ -25,6 +33,17 @@ const DELTA_LIMIT = 100
 const NO_POLICIES: NormPolicy[] = []
 const DIRECTIONS: Direction[] = ['ingress', 'egress']
 const VETH = /^[a-zA-Z0-9_.-]{1,15}$/
+
+interface TierMemo {
+  pod: Pod | undefined
+  gen: number
+  nsLabels: Record<string, string>
+  name: string
+  next: string | undefined
+  chain: IrChain
+  counters: Record<string, import('./ir.js').RuleCounter>
+  sets: Map<string, () => SetDef>
+}
 
 interface ChainMemo {
   pod: Pod | undefined
@@ -49,6 +68,13 @@ export class Compiler {
   #invalidList: InvalidPolicy[] = []
   #sets = new Map<string, SetEntry>()
   #chains = new Map<string, ChainMemo>()
+  #tierChains = new Map<string, TierMemo>()
+  #cnpObjects: Map<string, ClusterNetworkPolicyObject> = new Map()
+  #nodes: Map<string, Node> = new Map()
+  /** bumped whenever the ClusterNetworkPolicies or the Nodes change: tier chains are rebuilt */
+  #cnpGen = 0
+  #cnpInvalid: InvalidPolicy[] = []
+  #tiers: Record<'Admin' | 'Baseline', CnpPolicy[]> = { Admin: [], Baseline: [] }
   readonly #view: PodView = {
     podsByNs: this.#podsByNs,
     // The API server labels every namespace kubernetes.io/metadata.name=<name> (immutable, 1.22+);
@@ -68,6 +94,7 @@ export class Compiler {
     const podChanges = this.#syncPods(state)
     const nsChanged = this.#syncNamespaces(state)
     this.#syncPolicies(state)
+    this.#syncCnps(state)
     for (const s of this.#sets.values()) {
       if (podChanges.length > DELTA_LIMIT || (nsChanged && s.dependsOnNsLabels)) s.recompute(this.#view)
       else for (const [old, next] of podChanges) s.update(old, next, this.#view)
@@ -97,38 +124,115 @@ export class Compiler {
       // its namespace apply to it until it is known.
       const labels = pod?.labels ?? {}
       const selecting = nsPolicies.filter((p) => p.podSel.matches(labels))
+      const cnpPod: Pod = pod ?? { namespace: lp.namespace, name: lp.name, labels: {}, ips: lp.ips, ports: [] }
+      const nsLabels = this.#view.nsLabels(lp.namespace)
       for (const dir of DIRECTIONS) {
         // NetworkPolicySpec.ingress/egress: traffic is allowed "if there are no NetworkPolicies
         // selecting the pod" for that direction, "OR if the traffic matches at least one rule across
         // all of the NetworkPolicy objects whose podSelector matches the pod" -- so policies add up.
         const pols = selecting.filter((p) => p[dir] !== null)
-        if (pols.length === 0) continue
-        // Names in the same order as ever (chain, policy counters, drop counter): a NameBook gives
-        // a colliding name a hash suffix, first come first served.
-        const name = chainNames.name(`pod-${dir}`, lp.namespace, lp.name)
-        const policyCounters = pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
-        const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
-        const signature = `${drop} ${policyCounters.join(' ')}`
-        const memoKey = `${dir} ${key}`
-        let m = this.#chains.get(memoKey)
-        if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
-          m = { pod, nsPolicies, name, signature, ...chainOf({ key, dir, pod, pols, policyCounters, drop }) }
-          this.#chains.set(memoKey, m)
-        }
-        live.add(memoKey)
-        ir.chains[name] = m.chain
-        for (const [n, def] of m.sets) if (!used.has(n)) used.set(n, def)
+        // ClusterNetworkPolicy tiers around it: Admin -> NetworkPolicy -> Baseline (cnp/README.md).
+        const tierPols = (tier: 'Admin' | 'Baseline') => this.#tiers[tier].filter((p) => p[dir].length > 0 && subjectSelects(p.subject, cnpPod, nsLabels))
+        const admin = tierPols('Admin'), baseline = tierPols('Baseline')
+        let npName: string | undefined
+        if (pols.length > 0) npName = this.#netpolChain({ ir, lp, key, dir, pod, pols, nsPolicies, chainNames, counters, used, live })
+        const baselineName = baseline.length ? chainNames.name(`baseline-${dir}`, lp.namespace, lp.name) : undefined
+        const adminName = admin.length ? chainNames.name(`admin-${dir}`, lp.namespace, lp.name) : undefined
+        const tierArgs = { ir, key, dir, pod, nsLabels, counters, used, live }
+        if (baselineName) this.#tierChain({ ...tierArgs, tier: 'Baseline', name: baselineName, policies: baseline, next: undefined })
+        if (adminName) this.#tierChain({ ...tierArgs, tier: 'Admin', name: adminName, policies: admin, next: npName ?? baselineName })
+        // The verdict map jumps to the pod's first chain; a pod with none is not affected.
+        const first = adminName ?? npName ?? baselineName
+        if (!first) continue
         for (const ip of lp.ips) {
           const a = parseIp(ip, LENIENT)
-          if (a) ir.maps[`${dir}-v${a.family}`][formatIp(a)] = name
+          if (a) ir.maps[`${dir}-v${a.family}`][formatIp(a)] = first
         }
       }
     }
     for (const k of this.#chains.keys()) if (!live.has(k)) this.#chains.delete(k)
+    for (const k of this.#tierChains.keys()) if (!live.has(k)) this.#tierChains.delete(k)
     for (const n of this.#sets.keys()) if (!used.has(n)) this.#sets.delete(n)
     for (const [n, def] of used) if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(def(), this.#view))
     for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
-    return { ir: sortIR(ir), invalid: this.#invalidList }
+    return { ir: sortIR(ir), invalid: this.#invalidAll() }
+  }
+
+  #invalidAll(): InvalidPolicy[] {
+    if (this.#cnpInvalid.length === 0) return this.#invalidList
+    return [...this.#invalidList, ...this.#cnpInvalid]
+  }
+
+  /** The NetworkPolicy chain of one local pod and direction (memoised); returns its name. */
+  #netpolChain(o: { ir: PolicyIR; lp: LocalPod; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; nsPolicies: NormPolicy[]; chainNames: NameBook; counters: NameBook; used: Map<string, () => SetDef>; live: Set<string> }): string {
+    const { ir, lp, key, dir, pod, pols, nsPolicies, chainNames, counters, used, live } = o
+    // Names in the same order as ever (chain, policy counters, drop counter): a NameBook gives
+    // a colliding name a hash suffix, first come first served.
+    const name = chainNames.name(`pod-${dir}`, lp.namespace, lp.name)
+    const policyCounters = pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
+    const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
+    const signature = `${drop} ${policyCounters.join(' ')}`
+    const memoKey = `${dir} ${key}`
+    let m = this.#chains.get(memoKey)
+    if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
+      m = { pod, nsPolicies, name, signature, ...chainOf({ key, dir, pod, pols, policyCounters, drop }) }
+      this.#chains.set(memoKey, m)
+    }
+    live.add(memoKey)
+    ir.chains[name] = m.chain
+    for (const [n, def] of m.sets) if (!used.has(n)) used.set(n, def)
+    return name
+  }
+
+  /** One ClusterNetworkPolicy tier chain of a local pod and direction (memoised). */
+  #tierChain(o: { ir: PolicyIR; key: string; dir: Direction; pod: Pod | undefined; nsLabels: Record<string, string>; counters: NameBook; used: Map<string, () => SetDef>; live: Set<string>; tier: 'Admin' | 'Baseline'; name: string; policies: CnpPolicy[]; next: string | undefined }): void {
+    const memoKey = `${o.tier} ${o.dir} ${o.key}`
+    let m = this.#tierChains.get(memoKey)
+    if (!m || m.pod !== o.pod || m.gen !== this.#cnpGen || m.nsLabels !== o.nsLabels || m.name !== o.name || m.next !== o.next) {
+      const sets = new Map<string, () => SetDef>()
+      const use = (n: string, def: () => SetDef) => (sets.has(n) || sets.set(n, def), n)
+      const built = tierChain({
+        tier: o.tier, dir: o.dir, key: o.key, pod: o.pod, policies: o.policies, nodes: [...this.#nodes.values()], next: o.next, use,
+        counter: (policy, index) => o.counters.name('cnp', policy, `${o.dir}-${index}`),
+      })
+      m = { pod: o.pod, gen: this.#cnpGen, nsLabels: o.nsLabels, name: o.name, next: o.next, sets, ...built }
+      this.#tierChains.set(memoKey, m)
+    } else {
+      // Counter names come from a NameBook per compile: claim the memo's names again, in order.
+      for (const c of Object.values(m.counters)) o.counters.name('cnp', c.policy, `${c.direction}-${c.index}`)
+    }
+    o.live.add(memoKey)
+    o.ir.chains[o.name] = m.chain
+    Object.assign(o.ir.ruleCounters, m.counters)
+    for (const [n, def] of m.sets) if (!o.used.has(n)) o.used.set(n, def)
+  }
+
+  /** Brings the ClusterNetworkPolicies (converted, in tier order) and the Nodes up to date. */
+  #syncCnps(state: ClusterState): void {
+    const cnps = state.clusterNetworkPolicies ?? new Map<string, ClusterNetworkPolicyObject>()
+    if (cnps === this.#cnpObjects && state.nodes === this.#nodes) return
+    const same = <V>(a: Map<string, V>, b: Map<string, V>, eq: (x: V, y: V) => boolean) =>
+      a.size === b.size && [...b].every(([k, v]) => { const o = a.get(k); return o !== undefined && (o === v || eq(o, v)) })
+    const cnpSame = same(this.#cnpObjects, cnps, (x, y) => JSON.stringify(x) === JSON.stringify(y))
+    const nodesSame = same(this.#nodes, state.nodes, (x, y) => JSON.stringify(x) === JSON.stringify(y))
+    this.#nodes = state.nodes
+    if (cnpSame && nodesSame) { this.#cnpObjects = cnps; return }
+    this.#cnpGen++
+    if (cnpSame) { this.#cnpObjects = cnps; return }
+    this.#cnpObjects = cnps
+    const valid: CnpPolicy[] = []
+    const invalid: InvalidPolicy[] = []
+    for (const name of [...cnps.keys()].sort()) {
+      const raw = cnps.get(name)!
+      let r = cnpCache.get(raw)
+      if (!r) cnpCache.set(raw, (r = convertPolicy(raw)))
+      if ('invalid' in r) { invalid.push({ policy: cnpKey(name), reason: r.invalid.reason }); continue }
+      const cost = cnpCost(r.policy)
+      if (cost > this.#maxCost) invalid.push({ policy: cnpKey(name), reason: costReason(cost, this.#maxCost) })
+      else valid.push(r.policy)
+    }
+    this.#cnpInvalid = invalid
+    this.#tiers = { Admin: tierOrder(valid, 'Admin'), Baseline: tierOrder(valid, 'Baseline') }
   }
 
   /** Brings the pod index up to date; returns the replaced pods (old, new), either may be absent. */
@@ -257,7 +361,7 @@ function sortIR(ir: PolicyIR): PolicyIR {
     chains: sortRec(ir.chains), sets: ir.sets,
     maps: { 'ingress-v4': sortRec(ir.maps['ingress-v4']), 'ingress-v6': sortRec(ir.maps['ingress-v6']),
       'egress-v4': sortRec(ir.maps['egress-v4']), 'egress-v6': sortRec(ir.maps['egress-v6']) },
-    policyCounters: sortRec(ir.policyCounters), veths: [...new Set(ir.veths)].sort(),
+    policyCounters: sortRec(ir.policyCounters), ruleCounters: sortRec(ir.ruleCounters), veths: [...new Set(ir.veths)].sort(),
     vethAddrs: Object.fromEntries(Object.keys(ir.vethAddrs).sort().map((v) => [v, [...ir.vethAddrs[v]!].sort()])),
   }
 }

@@ -4,6 +4,7 @@
 // the bound is reported invalid and skipped whole, like one that does not compile: one tenant's
 // 500 KB policy (30,000 ports x 50 peers) once made 3M set elements and a 20 s sync for everyone.
 import type { NormPolicy, Rule } from './normalize.js'
+import type { Policy as CnpPolicy } from '../cnp/types.js'
 
 /**
  * Default bound (`cinch agent --max-policy-cost`). Policies people write have tens of ports and at
@@ -40,4 +41,27 @@ function ruleCost(r: Rule): number {
 /** The reason a policy over the bound is skipped, naming the bound and how to raise it. */
 export function costReason(cost: number, max: number): string {
   return `too large: about ${cost} nftables set elements and rules, over the limit of ${max} (agent flag --max-policy-cost)`
+}
+
+/**
+ * The same estimate for a ClusterNetworkPolicy (cnp-rules.ts): per rule, two rules per pod peer
+ * (one per family), one per family of networks/nodes plus their CIDRs as elements, a tuple rule
+ * per pod peer and family for named ports, and port ranges over the inline limit as elements.
+ * Nodes peers count one element per family (their addresses come from the cluster, not the policy).
+ */
+export function cnpCost(p: CnpPolicy): number {
+  let cost = 0
+  for (const r of [...p.ingress, ...p.egress]) {
+    const ports = r.protocols ?? []
+    const named = ports.some((x) => x.kind === 'named') ? 1 : 0
+    let rules = 0
+    let elements = ports.length
+    for (const peer of r.peers) {
+      if (peer.kind === 'namespaces' || peer.kind === 'pods') rules += 2 + 2 * named
+      else if (peer.kind === 'networks') (rules += new Set(peer.cidrs.map((c) => c.family)).size, elements += peer.cidrs.length)
+      else if (peer.kind === 'nodes') (rules += 2, elements += 2)
+    }
+    cost += elements + Math.max(rules, 1)
+  }
+  return cost
 }

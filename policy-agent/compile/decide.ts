@@ -9,7 +9,16 @@ import { irProtocol, portWords, resolvePort } from './ports.js'
 
 export type Endpoint = { namespace: string; name: string } | { ip: string }
 export interface Flow { from: Endpoint; to: Endpoint; port: number; protocol: Protocol }
-export type Verdict = { allowed: boolean; reasons: string[] /* in words: which policies and rules decide */ }
+export type Verdict = {
+  allowed: boolean
+  reasons: string[] /* in words: which policies and rules decide */
+  /**
+   * A NetworkPolicy of this direction selects the pod (it is isolated): the verdict is final.
+   * Otherwise it is the default allow, and ClusterNetworkPolicy's Baseline tier may still decide
+   * ("v1.NetworkPolicy always makes a final decision for selected pods").
+   */
+  selected: boolean
+}
 
 interface Side { pod?: Pod; addr?: Ip; label: string }
 type Dir = 'ingress' | 'egress'
@@ -59,15 +68,16 @@ function resolveSides(ix: ClusterIndex, flow: Flow): [Side, Side] {
 function verdictFor(ix: ClusterIndex, dir: Dir, self: Side, other: Side, flow: Flow): Verdict {
   const what = `${flow.protocol}/${flow.port} ${dir === 'egress' ? 'to' : 'from'} ${other.label}`
   if (!self.pod || self.pod.hostNetwork) {
-    return { allowed: true, reasons: [`${self.label} is not a pod network pod: no ${dir} policy applies`] }
+    return { allowed: true, selected: false, reasons: [`${self.label} is not a pod network pod: no ${dir} policy applies`] }
   }
   if (dir === 'ingress' && other.addr && fromOwnNode(ix, self.pod, other.addr)) {
     // NetworkPolicySpec.ingress: traffic is allowed "if the traffic source is the pod's local node".
-    return { allowed: true, reasons: [`${formatIp(other.addr)} is the node of ${self.label}: the node always reaches its pods`] }
+    const selected = policiesSelecting(ix, self.pod.namespace, self.pod.labels).some((p) => p[dir] !== null)
+    return { allowed: true, selected, reasons: [`${formatIp(other.addr)} is the node of ${self.label}: the node always reaches its pods`] }
   }
   const pols = policiesSelecting(ix, self.pod.namespace, self.pod.labels).filter((p) => p[dir] !== null)
   if (pols.length === 0) {
-    return { allowed: true, reasons: [`${self.label} is not isolated for ${dir}: no policy of type ${dir === 'egress' ? 'Egress' : 'Ingress'} selects it`] }
+    return { allowed: true, selected: false, reasons: [`${self.label} is not isolated for ${dir}: no policy of type ${dir === 'egress' ? 'Egress' : 'Ingress'} selects it`] }
   }
   // The destination's container ports resolve named ports: for ingress the selected pod itself,
   // for egress the peer (when it is a pod of the pod network).
@@ -79,10 +89,11 @@ function verdictFor(ix: ClusterIndex, dir: Dir, self: Side, other: Side, flow: F
       if (why !== null) reasons.push(`allowed by ${p.key} ${dir}[${i}]: ${why}`)
     })
   }
-  if (reasons.length > 0) return { allowed: true, reasons }
+  if (reasons.length > 0) return { allowed: true, selected: true, reasons }
   const empty = pols.filter((p) => p[dir]!.length === 0).map((p) => p.key)
   return {
     allowed: false,
+    selected: true,
     reasons: [
       `${self.label} is isolated for ${dir} by ${pols.map((p) => p.key).join(', ')}` +
         (empty.length ? ` (${empty.join(', ')} ${empty.length > 1 ? 'have' : 'has'} no ${dir} rules: deny all)` : ''),

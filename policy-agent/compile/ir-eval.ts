@@ -14,15 +14,31 @@ export function evalForward(ir: PolicyIR, pkt: Packet): { allowed: boolean; by: 
     const key = dir === 'egress' ? p.saddr : p.daddr
     const chain = ir.maps[`${dir}-v${s.family}`][key]
     if (!chain) continue
-    const hit = walk(ir, ir.chains[chain]!, p)
-    if (!hit) return { allowed: false, by: [...by, `${chain}: drop`] }
-    by.push(`${chain}: ${hit.comment}`)
+    const v = walk(ir, chain, p)
+    by.push(...v.by)
+    if (!v.allowed) return { allowed: false, by }
   }
   return { allowed: true, by }
 }
 
-function walk(ir: PolicyIR, c: IrChain, p: Packet): IrRule | undefined {
-  return c.rules.find((r) => matches(ir, r, c.direction, p))
+/**
+ * One chain as nft runs it: the first matching rule's verdict (allow, drop, or goto a chain);
+ * at the end a NetworkPolicy chain drops, a tier chain goes to its next chain or allows.
+ */
+function walk(ir: PolicyIR, name: string, p: Packet): { allowed: boolean; by: string[] } {
+  const c: IrChain = ir.chains[name]!
+  const hit = c.rules.find((r) => matches(ir, r, c.direction, p))
+  if (hit) {
+    if (hit.action === 'drop') return { allowed: false, by: [`${name}: ${hit.comment}: drop`] }
+    if (hit.action) {
+      const v = walk(ir, hit.action.goto, p)
+      return { allowed: v.allowed, by: [`${name}: ${hit.comment}: goto`, ...v.by] }
+    }
+    return { allowed: true, by: [`${name}: ${hit.comment}`] }
+  }
+  if (!c.tier) return { allowed: false, by: [`${name}: drop`] }
+  if (c.next) return walk(ir, c.next, p)
+  return { allowed: true, by: [`${name}: end`] }
 }
 
 function matches(ir: PolicyIR, r: IrRule, dir: 'ingress' | 'egress', p: Packet): boolean {

@@ -38,11 +38,17 @@ export interface IrRule {
   ports?: IrPort[]
   /** ... or: the protocol is this one and the destination port is in this `ports` set (many ranges) */
   portSet?: { protocol: IrProtocol; set: string }
-  /** `ns/name` of the policy this rule comes from */
+  /** `ns/name` of the policy this rule comes from (a ClusterNetworkPolicy: its name) */
   policy: string
-  /** named counter of that policy */
+  /** named counter of that policy (a ClusterNetworkPolicy: of that rule) */
   counter: string
   comment: string
+  /**
+   * What a match does, when not the chain direction's allow (ingress `accept`, egress `return`):
+   * `drop` (a ClusterNetworkPolicy Deny, or a fail-closed Deny/Pass), or `goto` the pod's chain of
+   * the next tier (Pass). Absent on NetworkPolicy rules.
+   */
+  action?: 'drop' | { goto: string }
 }
 
 export interface IrChain {
@@ -50,10 +56,32 @@ export interface IrChain {
   direction: 'ingress' | 'egress'
   comment: string
   rules: IrRule[]
-  /** named counter counting what falls through the rules and is dropped */
+  /**
+   * named counter counting what falls through the rules and is dropped (a NetworkPolicy chain:
+   * "isolated"); '' for a ClusterNetworkPolicy tier chain, which never drops at its end
+   */
   dropCounter: string
   /** `ns/name` of the policies that isolate the pod in this direction (what a drop is due to) */
   policies: string[]
+  /** set on a ClusterNetworkPolicy tier chain (its rules carry their own actions) */
+  tier?: 'Admin' | 'Baseline'
+  /**
+   * tier chains: where what no rule decided goes, the pod's chain of the next tier (`goto`);
+   * absent: allowed in this direction (the chain ends, as a NetworkPolicy rule's allow does)
+   */
+  next?: string
+}
+
+/** What a ClusterNetworkPolicy rule's named counter counts: for metrics and explain. */
+export interface RuleCounter {
+  policy: string
+  tier: 'Admin' | 'Baseline'
+  direction: 'ingress' | 'egress'
+  index: number
+  /** the rule's `name` ('' when unnamed) */
+  name: string
+  /** what the rule does as compiled: a fail-closed Deny/Pass is `Deny` */
+  action: 'Accept' | 'Deny' | 'Pass'
 }
 
 export type MapName = 'ingress-v4' | 'ingress-v6' | 'egress-v4' | 'egress-v6'
@@ -68,6 +96,8 @@ export interface PolicyIR {
   maps: Record<MapName, Record<string, string>>
   /** policy `ns/name` -> its named counter (policies that select a local pod) */
   policyCounters: Record<string, string>
+  /** ClusterNetworkPolicy rule counters (rules in a chain of a local pod): counter -> rule */
+  ruleCounters: Record<string, RuleCounter>
   /** host veths of the local pods the rules cover; other `cinch*` veths are dropped (fail closed) */
   veths: string[]
   /**
@@ -78,12 +108,12 @@ export interface PolicyIR {
 }
 
 export function emptyIR(): PolicyIR {
-  return { chains: {}, sets: {}, maps: { 'ingress-v4': {}, 'ingress-v6': {}, 'egress-v4': {}, 'egress-v6': {} }, policyCounters: {}, veths: [], vethAddrs: {} }
+  return { chains: {}, sets: {}, maps: { 'ingress-v4': {}, 'ingress-v6': {}, 'egress-v4': {}, 'egress-v6': {} }, policyCounters: {}, ruleCounters: {}, veths: [], vethAddrs: {} }
 }
 
 /** Every named counter the IR declares (policy counters and per-chain drop counters), sorted. */
 export function counterNames(ir: PolicyIR): string[] {
-  return [...Object.values(ir.policyCounters), ...Object.values(ir.chains).map((c) => c.dropCounter)].sort()
+  return [...Object.values(ir.policyCounters), ...Object.keys(ir.ruleCounters ?? {}), ...Object.values(ir.chains).map((c) => c.dropCounter).filter(Boolean)].sort()
 }
 
 export const PORT_ALL = { from: 0, to: 65535 }

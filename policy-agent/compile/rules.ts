@@ -86,7 +86,7 @@ function podMatch(use: UseSet, peer: PodsPeer): Partial<IrRule>[] {
  * 30,000 elements. One field per set, not `inet_proto . inet_service`: nft 1.0.6 takes 9 s to load
  * 30,000 concatenated intervals and 0.15 s for plain ones (measured).
  */
-function sharePorts(use: UseSet, r: IrRule): IrRule[] {
+export function sharePorts(use: UseSet, r: IrRule): IrRule[] {
   if (!r.ports || r.ports.length <= PORTS_INLINE) return [r]
   const { ports, ...rest } = r
   let groups = byProtoOf.get(ports)

@@ -1,10 +1,11 @@
 // Which conntrack entries a policy change must end. nftables only judges the first packet of a
 // connection (`ct state established,related accept` lets the rest through), so an entry the new
 // rules would not have let in outlives its policy unless deleted. Pure: the entries come from
-// lib/net/conntrack.ts, the verdict from compile/decide.ts.
+// lib/net/conntrack.ts, the verdict from every tier: ClusterNetworkPolicy Admin, NetworkPolicy
+// (compile/decide.ts), Baseline (cnp/tiered.ts), so a ClusterNetworkPolicy Deny cuts flows too.
 import { networkInterfaces } from 'node:os'
 import type { ClusterState, Protocol } from '../model/cluster.js'
-import { decider } from '../compile/index.js'
+import { tieredDecider } from '../cnp/tiered.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
@@ -43,7 +44,7 @@ const MEMO_MAX = 65_536
  * (protocol, source, destination, port): 20k flows of one pod to one service cost one decision.
  */
 export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set()): (e: CtEntry) => boolean {
-  const decide = decider(state)
+  const decide = tieredDecider(state)
   const memo = new Map<string, boolean>()
   return (e) => {
     const f = isLive(e) ? flowOf(e) : undefined

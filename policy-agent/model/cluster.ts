@@ -18,7 +18,27 @@ export interface Pod {
 
 export interface Namespace { name: string; labels: Record<string, string> }
 
-export interface Node { name: string; podCIDRs: string[]; internalIPs: string[] }
+export interface Node {
+  name: string
+  podCIDRs: string[]
+  internalIPs: string[]
+  /** metadata.labels (ClusterNetworkPolicy `nodes` peers select by them); absent reads as {} */
+  labels?: Record<string, string>
+  /** every IP of status.addresses (InternalIP and ExternalIP): what a CNP `nodes` peer matches */
+  addresses?: string[]
+}
+
+/**
+ * A ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) as the sources hold it: its name and
+ * its raw `spec` (plain JSON). policy-agent/cnp/convert.ts checks it where it is used (compiler,
+ * explain), as normalize.ts does for NetworkPolicy, so a bad one is reported, never half read.
+ */
+export interface ClusterNetworkPolicyObject {
+  apiVersion?: string
+  kind?: string
+  metadata: { name: string }
+  spec: unknown
+}
 
 // networking.k8s.io/v1 types, as written in YAML. Fields are loosely typed on purpose (string where
 // the API has an enum): the compiler validates them and reports a bad policy instead of crashing.
@@ -49,10 +69,12 @@ export interface ClusterState {
   /** key `ns/name`; the networking.k8s.io/v1 object as in YAML */
   policies: Map<string, NetworkPolicy>
   nodes: Map<string, Node>
+  /** key: name (cluster-scoped) */
+  clusterNetworkPolicies: Map<string, ClusterNetworkPolicyObject>
 }
 
 export function emptyClusterState(): ClusterState {
-  return { pods: new Map(), namespaces: new Map(), policies: new Map(), nodes: new Map() }
+  return { pods: new Map(), namespaces: new Map(), policies: new Map(), nodes: new Map(), clusterNetworkPolicies: new Map() }
 }
 
 /** A local pod = one with an attachment record (written by cinch-bridge) on this node. */

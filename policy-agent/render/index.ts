@@ -26,7 +26,9 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
     if (s.elements.length) out.push(`\t\telements = { ${s.elements.join(', ')} }`)
     out.push('\t}')
   }
-  for (const [name, c] of Object.entries(ir.chains)) {
+  // A tier chain's Pass goes to the pod's next chain: targets first (Admin chains last).
+  const chains = Object.entries(ir.chains)
+  for (const [name, c] of [...chains.filter(([, c]) => c.tier !== 'Admin'), ...chains.filter(([, c]) => c.tier === 'Admin')]) {
     out.push(`\tchain ${name} {`, `\t\tcomment "${c.comment}"`, ...chainRules(c).map((r) => `\t\t${r}`), '\t}')
   }
   for (const m of MAP_NAMES) {
@@ -84,12 +86,18 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
     if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added)}`)
   }
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
+  // New chains are declared before any rule is written: a tier chain's rules `goto` others.
+  const rewrite: [string, IrChain, boolean][] = []
   for (const [name, c] of Object.entries(next.chains)) {
     const old = prev.chains[name]
     if (old === c) continue
     if (old && old.comment !== c.comment) return renderFull(next, opts)
     if (old && sameRules(old, c)) continue
-    out.push(old ? `flush chain ${TABLE} ${name}` : `add chain ${TABLE} ${name} { comment "${c.comment}"; }`)
+    if (!old) out.push(`add chain ${TABLE} ${name} { comment "${c.comment}"; }`)
+    rewrite.push([name, c, !!old])
+  }
+  for (const [name, c, existed] of rewrite) {
+    if (existed) out.push(`flush chain ${TABLE} ${name}`)
     for (const r of chainRules(c)) out.push(`add rule ${TABLE} ${name} ${r}`)
   }
   // 3. verdict map entries
@@ -101,7 +109,9 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
     if (added.length) out.push(`add element ${TABLE} ${m} ${elems(added.map((k) => mapElement(k, b[k]!)))}`)
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
-  for (const name of Object.keys(prev.chains)) if (!next.chains[name]) out.push(`delete chain ${TABLE} ${name}`)
+  // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
+  const gone = Object.keys(prev.chains).filter((n) => !next.chains[n])
+  for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) out.push(`delete chain ${TABLE} ${name}`)
   for (const name of Object.keys(prev.sets)) if (!next.sets[name]) out.push(`delete set ${TABLE} ${name}`)
   for (const c of pc) if (!nc.has(c)) out.push(`delete counter ${TABLE} ${c}`)
   // 5. veths the guard lets through
@@ -124,7 +134,7 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
 }
 
 function sameRules(a: IrChain, b: IrChain): boolean {
-  return a.dropCounter === b.dropCounter && a.direction === b.direction && JSON.stringify(a.rules) === JSON.stringify(b.rules)
+  return a.dropCounter === b.dropCounter && a.direction === b.direction && a.tier === b.tier && a.next === b.next && JSON.stringify(a.rules) === JSON.stringify(b.rules)
 }
 
 /** Deletes cinch's filter tables (declared first, so that a missing table is no error). */

@@ -35,8 +35,13 @@ export function ruleText(r: IrRule, direction: 'ingress' | 'egress'): string {
   if (r.portSet) parts.push(`meta l4proto ${r.portSet.protocol} th dport @${r.portSet.set}`)
   parts.push(`counter name "${r.counter}"`)
   // Ingress is the last check of a packet: accept. Egress returns to the base chain, which then
-  // looks up the destination's ingress chain ("both ... need to allow the connection").
-  parts.push(direction === 'ingress' ? 'accept' : 'return')
+  // looks up the destination's ingress chain ("both ... need to allow the connection"); so does a
+  // ClusterNetworkPolicy egress Accept ("any ingress rules at the destination do apply").
+  // A Deny drops; a Pass goes on to the pod's chain of the next tier (goto: its allow returns
+  // straight to the base chain).
+  if (r.action === 'drop') parts.push('drop')
+  else if (r.action) parts.push(`goto ${r.action.goto}`)
+  else parts.push(direction === 'ingress' ? 'accept' : 'return')
   parts.push(`comment "${r.comment}"`)
   return parts.join(' ')
 }
@@ -55,7 +60,11 @@ function portsText(ports: IrPort[]): string {
 
 /** The rules of a pod chain, in order, ending with its counted drop. */
 export function chainRules(c: IrChain): string[] {
-  return [...c.rules.map((r) => ruleText(r, c.direction)), `counter name "${c.dropCounter}" drop`]
+  const rules = c.rules.map((r) => ruleText(r, c.direction))
+  // A tier chain: no rule decided, so the next tier does (goto), or nothing more does (allowed:
+  // the chain ends and the base chain carries on, as after a NetworkPolicy allow).
+  if (c.tier) return c.next ? [...rules, `goto ${c.next}`] : rules
+  return [...rules, `counter name "${c.dropCounter}" drop`]
 }
 
 // IPv6 neighbour discovery between pods on the bridge passes br_netfilter's ip6 hooks but is not

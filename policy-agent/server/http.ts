@@ -20,6 +20,11 @@ export interface AgentStatus {
   localPods: { namespace: string; name: string; ips: string[] }[]
   invalidPolicies: { policy: string; reason: string }[]
   sourceProblems: { where: string; reason: string }[]
+  /**
+   * ClusterNetworkPolicies that apply but not as written (fail-closed rules, unsupported
+   * domainNames), and same-tier same-priority policies whose order cinch chose (by name).
+   */
+  clusterNetworkPolicies?: { warnings: { policy: string; warning: string }[]; overlaps: string[] }
 }
 
 export interface HttpServerOptions {

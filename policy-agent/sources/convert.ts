@@ -8,10 +8,10 @@
 // unexpected type is rejected whole and reported, never read as empty. Semantic checks (CIDRs,
 // protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
 // Results are deep-frozen: sources share them with the compiler, which caches per object.
-import type { IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
+import type { ClusterNetworkPolicyObject, IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
 import { int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
 
-export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node'] as const
+export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'ClusterNetworkPolicy'] as const
 export type Kind = (typeof KINDS)[number]
 
 /** A Kubernetes object we do not yet know the kind of. */
@@ -29,8 +29,9 @@ export type Converted =
   | { kind: 'Namespace'; key: string; value: Namespace }
   | { kind: 'NetworkPolicy'; key: string; value: NetworkPolicy }
   | { kind: 'Node'; key: string; value: Node }
+  | { kind: 'ClusterNetworkPolicy'; key: string; value: ClusterNetworkPolicyObject }
 
-const NAMESPACED: Record<Kind, boolean> = { Pod: true, Namespace: false, NetworkPolicy: true, Node: false }
+const NAMESPACED: Record<Kind, boolean> = { Pod: true, Namespace: false, NetworkPolicy: true, Node: false, ClusterNetworkPolicy: false }
 const PROTOCOLS = new Set<string>(['TCP', 'UDP', 'SCTP'])
 
 /**
@@ -54,6 +55,7 @@ export function convertAs(kind: Kind, o: Json): Converted {
     case 'Namespace': return { kind, key, value: deepFreeze(toNamespace(o)) }
     case 'NetworkPolicy': return { kind, key, value: deepFreeze(toPolicy(o)) }
     case 'Node': return { kind, key, value: deepFreeze(toNode(o)) }
+    case 'ClusterNetworkPolicy': return { kind, key, value: deepFreeze(toClusterNetworkPolicy(o)) }
   }
 }
 
@@ -109,7 +111,7 @@ export function toNamespace(o: Json): Namespace {
 }
 
 export function toNode(o: Json): Node {
-  const { name } = meta(o, 'Node')
+  const { name, labels } = meta(o, 'Node')
   const spec = optObj(obj(o, 'Node').spec, 'spec') ?? {}
   const status = optObj(obj(o, 'Node').status, 'status') ?? {}
   const podCIDRs = list(spec.podCIDRs, 'spec.podCIDRs', str)
@@ -119,7 +121,22 @@ export function toNode(o: Json): Node {
     name,
     podCIDRs: podCIDRs.length ? podCIDRs : podCIDR ? [podCIDR] : [],
     internalIPs: addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address),
+    labels,
+    // NodeAddress types InternalIP / ExternalIP carry addresses; Hostname / *DNS carry names.
+    addresses: addresses.filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address),
   }
+}
+
+/**
+ * A ClusterNetworkPolicy: its name and a copy of its spec, nothing else (metadata, status and
+ * managedFields dropped at arrival). The spec is checked by cnp/convert.ts where it is used, which
+ * reports an invalid policy by name instead of dropping it silently here.
+ */
+export function toClusterNetworkPolicy(o: Json): ClusterNetworkPolicyObject {
+  const { name } = meta(o, 'ClusterNetworkPolicy')
+  const raw = obj(o, 'ClusterNetworkPolicy')
+  const apiVersion = optStr(raw.apiVersion, 'apiVersion')
+  return { ...(apiVersion ? { apiVersion } : {}), kind: 'ClusterNetworkPolicy', metadata: { name }, spec: structuredClone(raw.spec ?? null) }
 }
 
 /**

@@ -15,6 +15,8 @@ export class ApiError extends Error {
 }
 
 export const isGone = (err: unknown) => err instanceof ApiError && err.code === 410
+/** 404: the resource is unknown to the server (a CRD that is not installed). */
+export const isNotFound = (err: unknown) => err instanceof ApiError && err.code === 404
 
 export interface WatchEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'

@@ -20,14 +20,20 @@ export interface KubeSourceOptions {
   pageSize?: number
   /** Seconds after which the server ends a watch (default: random in 5-10 min, as client-go). */
   watchTimeoutSeconds?: number
+  /** An optional kind's CRD is missing (true) or back (false): logged once each way, not an error. */
+  onAbsent?: (resource: string, absent: boolean) => void
+  /** Longest wait between two looks for a missing CRD (default 60 s). */
+  absentPollMaxMs?: number
 }
 
 /** What the agent reads, and where (RBAC in daemonset/ grants list and watch on exactly these). */
-const RESOURCES: { kind: Kind; path: string }[] = [
+const RESOURCES: { kind: Kind; path: string; optional?: boolean }[] = [
   { kind: 'Namespace', path: '/api/v1/namespaces' },
   { kind: 'Pod', path: '/api/v1/pods' },
   { kind: 'NetworkPolicy', path: '/apis/networking.k8s.io/v1/networkpolicies' },
   { kind: 'Node', path: '/api/v1/nodes' },
+  // A CRD (kubernetes-sigs/network-policy-api): a cluster without it is normal, see reflector.ts.
+  { kind: 'ClusterNetworkPolicy', path: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', optional: true },
 ]
 
 export function loadKubeConfig(): KubeConfig {
@@ -46,7 +52,7 @@ export class KubeSource implements Source {
   async start(onChange: () => void): Promise<void> {
     const api: KubeApi = kubeApi(this.opts.kubeConfig ?? loadKubeConfig())
     let synced = false
-    const listed = RESOURCES.map(({ kind, path }) => new Promise<void>((resolve) => {
+    const listed = RESOURCES.map(({ kind, path, optional }) => new Promise<void>((resolve) => {
       const r = new Reflector({
         api, store: this.#store, kind, path,
         onListed: resolve,
@@ -56,6 +62,7 @@ export class KubeSource implements Source {
         maxBackoffMs: this.opts.maxBackoffMs ?? 30_000,
         pageSize: this.opts.pageSize ?? 500,
         watchTimeoutSeconds: () => this.opts.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
+        ...(optional ? { optional: { onAbsent: (absent: boolean) => this.opts.onAbsent?.(path, absent), absentPollMaxMs: this.opts.absentPollMaxMs ?? 60_000 } } : {}),
       })
       this.#reflectors.push(r)
       r.start()

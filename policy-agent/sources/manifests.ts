@@ -48,6 +48,7 @@ export async function readManifestDir(dir: string): Promise<{ state: ClusterStat
         if (c.kind === 'Pod') state.pods.set(c.key, c.value)
         else if (c.kind === 'Namespace') state.namespaces.set(c.key, c.value)
         else if (c.kind === 'NetworkPolicy') state.policies.set(c.key, c.value)
+        else if (c.kind === 'ClusterNetworkPolicy') state.clusterNetworkPolicies.set(c.key, c.value)
         else state.nodes.set(c.key, c.value)
       }
     } catch (err) {

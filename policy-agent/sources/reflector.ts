@@ -7,7 +7,7 @@
 //   -> any other failure: back off (the server's Retry-After on 429), then carry on.
 // Items convert at arrival, page by page (store.ts): no raw object outlives its page or event.
 import type { Kind } from './convert.js'
-import { ApiError, isGone, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
+import { ApiError, isGone, isNotFound, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
 import type { ClusterStore } from './store.js'
 
 export interface ReflectorOptions {
@@ -27,6 +27,13 @@ export interface ReflectorOptions {
   pageSize: number
   /** the server ends each watch after this long (client-go: 5-10 min, random) */
   watchTimeoutSeconds: () => number
+  /**
+   * A kind served by a CRD that may not be installed (ClusterNetworkPolicy). Its 404 is not an
+   * error: the kind counts as listed and empty (so a deleted CRD takes its objects with it), and
+   * the list is retried with backoff (minBackoffMs doubling up to absentPollMaxMs) until the CRD
+   * appears. `onAbsent(true)` once when it goes missing, `onAbsent(false)` when it is back.
+   */
+  optional?: { onAbsent: (absent: boolean) => void; absentPollMaxMs: number }
 }
 
 export class Reflector {
@@ -36,6 +43,7 @@ export class Reflector {
   #abort = new AbortController()
   #sleep?: { timer: NodeJS.Timeout; wake: () => void }
   #done?: Promise<void>
+  #absent = false
 
   constructor(private readonly o: ReflectorOptions) {
     this.#backoff = o.minBackoffMs
@@ -57,7 +65,11 @@ export class Reflector {
     while (!this.#stopped) {
       try {
         if (!this.#rv) {
-          await this.#list()
+          if (!(await this.#listOrAbsent())) {
+            if (!listed) (listed = true, this.o.onListed())
+            await this.#wait(this.#nextBackoff(this.o.optional!.absentPollMaxMs))
+            continue
+          }
           if (!listed) (listed = true, this.o.onListed())
           this.#backoff = this.o.minBackoffMs
         }
@@ -74,6 +86,11 @@ export class Reflector {
           this.#rv = ''
           continue
         }
+        // An optional kind's watch answering 404: its CRD was deleted; the list path empties it.
+        if (this.o.optional && isNotFound(err)) {
+          this.#rv = ''
+          continue
+        }
         const retryAfter = err instanceof ApiError ? err.retryAfterMs : undefined
         const wait = retryAfter ?? this.#nextBackoff()
         this.o.onError(err, wait)
@@ -82,10 +99,28 @@ export class Reflector {
     }
   }
 
-  #nextBackoff(): number {
+  #nextBackoff(max = this.o.maxBackoffMs): number {
     const wait = this.#backoff
-    this.#backoff = Math.min(this.#backoff * 2, this.o.maxBackoffMs)
+    this.#backoff = Math.min(this.#backoff * 2, max)
     return wait
+  }
+
+  /**
+   * Lists; for an optional kind whose resource the server does not know (404: the CRD is not
+   * installed), empties the kind instead and returns false. Not an error: logged once by the caller.
+   */
+  async #listOrAbsent(): Promise<boolean> {
+    try {
+      await this.#list()
+      if (this.#absent) (this.#absent = false, this.o.optional?.onAbsent(false))
+      return true
+    } catch (err) {
+      if (!this.o.optional || !isNotFound(err)) throw err
+      const replace = this.o.store.replace(this.o.kind)
+      if (replace.done()) this.o.onChange()
+      if (!this.#absent) (this.#absent = true, this.o.optional.onAbsent(true))
+      return false
+    }
   }
 
   /** Lists every page and replaces the kind; an expired continue token restarts the list once. */

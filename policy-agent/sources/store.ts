@@ -32,10 +32,10 @@ export class SnapshotMap<K, V> extends Map<K, V> {
 const MAP_SET = Map.prototype.set
 const MAP_DELETE = Map.prototype.delete
 
-const FIELD: Record<Kind, keyof ClusterState> = { Pod: 'pods', Namespace: 'namespaces', NetworkPolicy: 'policies', Node: 'nodes' }
+const FIELD: Record<Kind, keyof ClusterState> = { Pod: 'pods', Namespace: 'namespaces', NetworkPolicy: 'policies', Node: 'nodes', ClusterNetworkPolicy: 'clusterNetworkPolicies' }
 
 export class ClusterStore {
-  #maps = { pods: SnapshotMap.copy(), namespaces: SnapshotMap.copy(), policies: SnapshotMap.copy(), nodes: SnapshotMap.copy() } as Record<keyof ClusterState, SnapshotMap<string, unknown>>
+  #maps = { pods: SnapshotMap.copy(), namespaces: SnapshotMap.copy(), policies: SnapshotMap.copy(), nodes: SnapshotMap.copy(), clusterNetworkPolicies: SnapshotMap.copy() } as Record<keyof ClusterState, SnapshotMap<string, unknown>>
   #shared = new Set<keyof ClusterState>()
   #snapshot?: ClusterState
   #problems = new Map<string, ProblemReport>()

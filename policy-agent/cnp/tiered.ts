@@ -1,0 +1,63 @@
+// Every tier for one cluster state, as `cinch explain` and the conntrack cleanup need it: the
+// ClusterNetworkPolicies of the state converted (memoised per object, as the compiler does), the
+// Nodes as CNP `nodes` peers see them, and the evaluator with compile/decide.ts as the
+// NetworkPolicy tier. Also what `cinch status` reports of them: invalid policies, warnings
+// (fail-closed rules, unsupported domainNames) and same-priority overlaps.
+import type { ClusterNetworkPolicyObject, ClusterState } from '../model/cluster.js'
+import { convertPolicy, type ConvertResult } from './convert.js'
+import { evaluator, type CnpCluster, type CnpDecision, type Flow } from './evaluate.js'
+import { networkPolicyTier } from './netpol.js'
+import { findOverlaps } from './order.js'
+import type { InvalidPolicy, Policy } from './types.js'
+
+const cache = new WeakMap<ClusterNetworkPolicyObject, ConvertResult>()
+
+/** The valid policies (by name) and the invalid ones of a state. */
+export function cnpPolicies(state: ClusterState): { policies: Policy[]; invalid: InvalidPolicy[] } {
+  const policies: Policy[] = []
+  const invalid: InvalidPolicy[] = []
+  const all = state.clusterNetworkPolicies ?? new Map()
+  for (const name of [...all.keys()].sort()) {
+    const raw = all.get(name)!
+    let r = cache.get(raw)
+    if (!r) cache.set(raw, (r = convertPolicy(raw)))
+    if ('invalid' in r) invalid.push(r.invalid)
+    else policies.push(r.policy)
+  }
+  return { policies, invalid }
+}
+
+export function cnpCluster(state: ClusterState): CnpCluster {
+  const nodes = [...state.nodes.values()].map((n) => ({ name: n.name, labels: n.labels ?? {}, addresses: n.addresses ?? n.internalIPs }))
+  return { state, nodes }
+}
+
+/** Many flows against one state: Admin -> NetworkPolicy -> Baseline, per direction. */
+export function tieredDecider(state: ClusterState): (flow: Flow) => CnpDecision {
+  return evaluator(cnpCluster(state), cnpPolicies(state).policies, networkPolicyTier(state))
+}
+
+export interface CnpReport {
+  invalid: InvalidPolicy[]
+  /** `policy: warning` (fail-closed rules, domainNames) */
+  warnings: { policy: string; warning: string }[]
+  overlaps: string[]
+}
+
+const reports = new WeakMap<object, CnpReport>()
+
+/** What `cinch status` shows of the ClusterNetworkPolicies (memoised per snapshot). */
+export function cnpReport(state: ClusterState): CnpReport {
+  const key = state.clusterNetworkPolicies ?? state
+  const hit = reports.get(key)
+  if (hit && (hit as CnpReport & { pods?: unknown }).pods === state.pods) return hit
+  const { policies, invalid } = cnpPolicies(state)
+  const r: CnpReport & { pods?: unknown } = {
+    invalid,
+    warnings: policies.flatMap((p) => p.warnings.map((warning) => ({ policy: p.name, warning }))),
+    overlaps: findOverlaps(policies, state).map((o) => o.words),
+  }
+  Object.defineProperty(r, 'pods', { value: state.pods, enumerable: false })
+  reports.set(key, r)
+  return r
+}
