@@ -1,7 +1,8 @@
 // node bench/cpuprofile-top.mjs FILE.cpuprofile [N]: where a `node --cpu-prof` profile's time went,
 // by function (self time, and total time including callees), the N (20) largest of each.
 // bench:policy-scale --cpu-prof DIR writes one for the agent's restart.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 
 const [file, n = '20'] = process.argv.slice(2)
 if (!file) throw new Error('usage: node bench/cpuprofile-top.mjs FILE.cpuprofile [N]')
@@ -12,10 +13,30 @@ for (const node of prof.nodes) for (const c of node.children ?? []) parent.set(c
 // Sample i lasted timeDeltas[i + 1] µs (the next delta), the last one is dropped.
 const selfUs = new Map()
 for (let i = 0; i < prof.samples.length - 1; i++) selfUs.set(prof.samples[i], (selfUs.get(prof.samples[i]) ?? 0) + prof.timeDeltas[i + 1])
+// A bundle (dist/bin/cinch) names each module in a comment where it begins (esbuild): map a
+// bundle line back to its source file.
+const modules = new Map()
+function sourceOf(path, line) {
+  if (!modules.has(path)) {
+    const marks = []
+    try {
+      readFileSync(path, 'utf8').split('\n').forEach((l, i) => { const m = /^\/\/ ([\w@./-]+\.[cm]?[jt]s)$/.exec(l); if (m) marks.push([i, m[1]]) })
+    } catch { /* not readable */ }
+    modules.set(path, marks)
+  }
+  let found
+  for (const [at, file] of modules.get(path)) if (at <= line) found = file; else break
+  return found
+}
 const label = (node) => {
   const f = node.callFrame
-  const url = f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|work\/main)\//, '$1/')
-  return `${f.functionName || '(anonymous)'} ${url ? `${url}:${f.lineNumber + 1}` : ''}`.trim()
+  const path = f.url.replace(/^file:\/\//, '')
+  // The bundle as it was when profiled, if the bench copied it beside the profile.
+  const copy = join(dirname(file), 'cinch-bundle.js')
+  const bundle = path.endsWith('/dist/bin/cinch') && existsSync(copy) ? copy : path
+  const src = path.startsWith('/') ? sourceOf(bundle, f.lineNumber) : undefined
+  const where = src ?? path.replace(/^.*\/(node_modules|work\/main)\//, '$1/')
+  return `${f.functionName || '(anonymous)'} ${where ? `${where}${src ? '' : `:${f.lineNumber + 1}`}` : ''}`.trim()
 }
 const self = new Map()
 const total = new Map()

@@ -51,12 +51,15 @@ if (mode === 'cps') {
 `
 
 /**
- * Builds host netns `host` with bridge cinch0 and two pods: `client` and `server` on host veths
- * named as the local pods' hostVeth, holding their IPv4 addresses.
+ * Builds host netns `host` (unless `hostExists`: the namespace of a running agent) with bridge
+ * cinch0 and two pods: `client` and `server` on host veths named as the local pods' hostVeth,
+ * holding their IPv4 addresses.
  */
-export function setupPods({ host, pods, track }) {
-  netnsAdd(host)
-  track.netns(host)
+export function setupPods({ host, pods, track, hostExists = false }) {
+  if (!hostExists) {
+    netnsAdd(host)
+    track.netns(host)
+  }
   sh('ip', ['-n', host, 'link', 'add', 'cinch0', 'type', 'bridge'])
   sh('ip', ['-n', host, 'link', 'set', 'cinch0', 'up'])
   // br_netfilter: bridged IPv4 between two pods goes through the inet forward hook (README).
@@ -97,4 +100,26 @@ export function runClient({ dir, netns, args, track }) {
     if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()))
     else reject(new Error(`client ${args.join(' ')} exited ${code}: ${err}`))
   }))
+}
+
+/**
+ * Connections per second and throughput from `client` to `server` under each ruleset of
+ * `configs` ({ name: apply() }), alternated round by round (machine noise falls on all alike),
+ * conntrack flushed before each run. Returns { name: { cps: [], mbs: [] } }.
+ */
+export async function compareRulesets({ dir, host, client, server, port, configs, rounds, seconds, mb, track }) {
+  const results = Object.fromEntries(Object.keys(configs).map((k) => [k, { cps: [], mbs: [] }]))
+  const names = Object.keys(configs)
+  for (let r = 0; r < rounds; r++) {
+    for (const cfg of r % 2 ? [...names].reverse() : names) {
+      await configs[cfg]()
+      sh('ip', ['netns', 'exec', host, 'conntrack', '-F'], { stdio: 'ignore' })
+      const cps = await runClient({ dir, netns: client.netns, args: ['cps', server.ip, port, seconds, 8], track })
+      if (cps.failed) throw new Error(`${cps.failed} connections failed under ${cfg}`)
+      const x = await runClient({ dir, netns: client.netns, args: ['xfer', server.ip, port, mb], track })
+      results[cfg].cps.push(cps.perSecond)
+      results[cfg].mbs.push(x.mbPerSecond)
+    }
+  }
+  return results
 }

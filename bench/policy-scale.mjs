@@ -16,12 +16,13 @@
 // Every change is chosen so that it changes the ruleset (a change with no commit is reported).
 // Everything is removed on exit, even on Ctrl-C.
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { FakeApiServer } from '../test/kit/fake-apiserver.ts'
 import { median, netnsAdd, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
+import { compareRulesets, setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { namespaceObject, nodeObject, podObject, policyObject } from './policy-scale-objects.mjs'
 
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({ options: {
   samples: { type: 'string', default: '50' },
   'cpu-prof': { type: 'string' },
   'keep-log': { type: 'string' },
+  'no-dataplane': { type: 'boolean' },
 } })
 const SCALES = {
   small: { namespaces: 500, podsPerNs: 10, local: 100 },
@@ -47,12 +49,15 @@ const METRICS = '127.0.0.1:9309'
 
 // ---- cleanup of everything we create, whatever happens -------------------------------------
 const children = new Set()
+const extraNetns = []
+const DP = { rounds: Number(process.env.BENCH_ROUNDS ?? 5), seconds: Number(process.env.BENCH_SECONDS ?? 2), mb: Number(process.env.BENCH_MB ?? 500) }
 let fake
 let cleaned = false
 function cleanup() {
   if (cleaned) return
   cleaned = true
   for (const c of children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
+  for (const n of extraNetns) netnsDel(n)
   netnsDel(NS)
   void fake?.close()
   rmSync(tmp, { recursive: true, force: true })
@@ -86,7 +91,12 @@ async function until(what, ms, get) {
 
 // ---- the cluster as API objects ------------------------------------------------------------------
 const tGen = performance.now()
-const { state, locals } = syntheticCluster(scale)
+// Two local pods of ns-005 carry the dataplane check: tier be (allow-be lets it reach tier db on
+// 5432) and tier db (allow-db admits tier be of its namespace on 5432).
+const CLIENT = 'ns-005/pod-1', SERVER = 'ns-005/pod-2'
+const { state, locals } = syntheticCluster({ ...scale, extraLocal: [CLIENT, SERVER] })
+// Host veths as cinch-bridge names them (lib/state/attachments.ts checks records for it).
+const vethOf = (k) => `cinch${k.toString(16).padStart(10, '0')}`
 fake = await FakeApiServer.start({ unixSocket: join(tmp, 'api.sock') })
 let podBytes = 0
 for (const ns of state.namespaces.values()) fake.create(namespaceObject(ns))
@@ -121,7 +131,7 @@ for (const [k, lp] of locals.entries()) {
   // agent's leak GC finds nothing to collect.
   writeFileSync(join(stateDir, 'attachments', `c${k}_eth0.json`), JSON.stringify({
     containerId: `c${k}`, ifName: 'eth0', netns: `/run/netns/${NS}`, podNamespace: lp.namespace, podName: lp.name,
-    ips: [`${lp.ips[0]}/16`, `${lp.ips[1]}/64`], hostVeth: `cinch${k.toString(16).padStart(10, '0')}`, bridge: 'cinch0',
+    ips: [`${lp.ips[0]}/16`, `${lp.ips[1]}/64`], hostVeth: vethOf(k), bridge: 'cinch0',
     network: 'cinch', createdAt: new Date().toISOString(),
   }))
 }
@@ -255,6 +265,8 @@ await stopAgent()
 const restart = await timeStart(Boolean(args['cpu-prof']))
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await stopAgent()
+if (args['cpu-prof']) copyFileSync(join(root, 'dist/bin/cinch'), join(resolve(args['cpu-prof']), 'cinch-bundle.js'))
+const dataplane = args['no-dataplane'] ? undefined : await measureDataplane()
 
 // ---- report ----------------------------------------------------------------------------------------
 const fmt = (x) => `${x.toFixed(1)} ms`
@@ -281,6 +293,14 @@ const diffs = []
 for (const l of agentLog) { try { const o = JSON.parse(l); if (o.msg === 'rules applied' && o.mode === 'diff') diffs.push(o) } catch { /* not JSON */ } }
 if (metrics) console.log(`\nthe agent's own figure (/metrics): ${metrics}`)
 console.log(`the agent's steps per change sync (median of the last ${diffs.length} logged): compile ${median(diffs.map((d) => d.steps.compile)).toFixed(1)} ms, apply ${median(diffs.map((d) => d.steps.apply)).toFixed(1)} ms, records ${median(diffs.map((d) => d.steps.records)).toFixed(1)} ms`)
+if (dataplane) {
+  const r = (k, which) => median(dataplane[which][k].map((v, j) => v / dataplane.none[k][j]))
+  console.log(`\ndataplane between two local pods (${DP.rounds} rounds alternated, ${DP.seconds} s of connections, ${DP.mb} MB transfers)`)
+  row('new TCP connections/s: 0 / all policies (median)', `${median(dataplane.none.cps).toFixed(0)} / ${median(dataplane.all.cps).toFixed(0)}`)
+  row(`  ratio (median of rounds)`, r('cps', 'all').toFixed(3), `goal >= 0.97  ${r('cps', 'all') >= 0.97 ? 'ok' : 'MISSED'}`)
+  row('throughput MB/s: 0 / all policies (median)', `${median(dataplane.none.mbs).toFixed(0)} / ${median(dataplane.all.mbs).toFixed(0)}`)
+  row(`  ratio (median of rounds)`, r('mbs', 'all').toFixed(3), `goal >= 0.97  ${r('mbs', 'all') >= 0.97 ? 'ok' : 'MISSED'}`)
+}
 if (args['keep-log']) writeFileSync(args['keep-log'], agentLog.join('\n'))
 cleanup()
 process.exit(0)
@@ -298,4 +318,39 @@ function scrapeMetrics() {
   if (!count) return 'cinch_policy_programming_latency_seconds absent (an agent built before it)'
   const q = (x) => buckets.find((b) => b.n >= x * count)?.le
   return `${count} observations; p50 <= ${q(0.5) * 1000} ms, p90 <= ${q(0.9) * 1000} ms, p99 <= ${q(0.99) * 1000} ms (bucket bounds)`
+}
+
+/**
+ * With the agent stopped (its rules stay in force), two pod namespaces on the host veths of the
+ * records of CLIENT and SERVER, and TCP between them with every policy vs none: both rulesets
+ * compiled here by the agent's compiler and renderer from the same cluster, applied by `nft -f`.
+ */
+async function measureDataplane() {
+  const { Compiler } = await import('../policy-agent/compile/index.ts')
+  const { renderFull } = await import('../policy-agent/render/index.ts')
+  const nodeLocals = locals.map((lp, k) => ({ ...lp, hostVeth: vethOf(k) }))
+  const files = {}
+  for (const [name, policies] of [['all', state.policies], ['none', new Map()]]) {
+    const { ir } = new Compiler().compile({ ...state, policies, clusterNetworkPolicies: new Map() }, nodeLocals)
+    files[name] = join(tmp, `ruleset-${name}.nft`)
+    writeFileSync(files[name], renderFull(ir))
+  }
+  const pod = (key, role) => {
+    const k = nodeLocals.findIndex((l) => `${l.namespace}/${l.name}` === key)
+    return { netns: `${NS}-${role}`, hostVeth: vethOf(k), ip: nodeLocals[k].ips[0] }
+  }
+  const client = pod(CLIENT, 'c'), server = pod(SERVER, 's')
+  const dpTrack = { netns: (n) => extraNetns.push(n), child: track }
+  setupPods({ host: NS, hostExists: true, pods: [client, server], track: dpTrack })
+  writeScripts(tmp)
+  await startServer({ dir: tmp, netns: server.netns, port: 5432, track: dpTrack })
+  const apply = (name) => async () => sh('ip', ['netns', 'exec', NS, '/usr/sbin/nft', '-f', files[name]])
+  const results = await compareRulesets({ dir: tmp, host: NS, client, server, port: 5432, configs: { none: apply('none'), all: apply('all') }, track: dpTrack, ...DP })
+  // The rules were in the path: the policy admitting the client counted its connections.
+  await apply('all')()
+  const listed = sh('ip', ['netns', 'exec', NS, '/usr/sbin/nft', 'list', 'counters', 'table', 'inet', 'cinch'])
+  sh('ip', ['netns', 'exec', client.netns, 'bash', '-c', `exec 3<>/dev/tcp/${server.ip}/5432`])
+  const after = sh('ip', ['netns', 'exec', NS, '/usr/sbin/nft', 'list', 'counters', 'table', 'inet', 'cinch'])
+  if (listed === after) throw new Error('no counter of table inet cinch moved: the rules are not in the path')
+  return results
 }
