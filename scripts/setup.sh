@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 nftables iputils-ping conntrack socat containerd runc containernetworking-plugins
+packages=(iproute2 nftables iputils-ping conntrack socat iperf3 containerd runc containernetworking-plugins
   golang-go golang-github-appc-cni-dev busybox-static kmod procps podman mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
