@@ -67,8 +67,9 @@ function policiesOf(ns, n) {
  * The cluster state and the local pods: one per namespace whose index is a multiple of 5, and the
  * pods named in `extraLocal` (`ns/name`), which take the place of the last ones.
  */
-export function syntheticCluster({ namespaces = 500, podsPerNs = 10, local = 100, extraLocal = [] } = {}) {
-  const state = { pods: new Map(), namespaces: new Map(), policies: new Map(), nodes: new Map() }
+export function syntheticCluster({ namespaces = 500, podsPerNs = 10, local = 100, extraLocal = [], cnps = 0 } = {}) {
+  const state = { pods: new Map(), namespaces: new Map(), policies: new Map(), nodes: new Map(), clusterNetworkPolicies: new Map() }
+  for (const c of clusterNetworkPoliciesOf(cnps)) state.clusterNetworkPolicies.set(c.metadata.name, c)
   const locals = []
   const step = Math.max(1, Math.floor(namespaces / local))
   for (let n = 0; n < namespaces; n++) {
@@ -104,4 +105,35 @@ export function extraPolicy(ns, k) {
         { ipBlock: { cidr: `192.168.${k}.0/24` } }], ports: [{ port: 7000 + k }] }],
     },
   }
+}
+
+/**
+ * `count` ClusterNetworkPolicies (bench/policy.mjs: 100), half Admin and half Baseline (issue #10), in the shapes
+ * admins write: a team's namespaces isolated from another team's (Deny), monitoring always let in
+ * (Accept), an environment's pods handed to NetworkPolicy (Pass), egress to a CIDR denied, named
+ * ports; each selects the namespaces of one team (and env), so every local pod meets several.
+ */
+export function clusterNetworkPoliciesOf(count) {
+  const out = []
+  for (let k = 0; k < count; k++) {
+    const tier = k % 2 === 0 ? 'Admin' : 'Baseline'
+    const team = `t${k % TEAMS}`, other = `t${(k + 3) % TEAMS}`
+    const subject = k % 3 === 0 ? { namespaces: { matchLabels: { team } } } : { pods: { namespaceSelector: { matchLabels: { team, env: ENVS[k % 3] } }, podSelector: {} } }
+    out.push({
+      apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: `bench-${tier.toLowerCase()}-${k}` },
+      spec: {
+        tier, priority: k % 40, subject,
+        ingress: [
+          { name: 'monitoring', action: 'Accept', from: [{ pods: { namespaceSelector: { matchLabels: { team: 't0' } }, podSelector: { matchLabels: { app: 'app-0' } } } }], protocols: [{ tcp: { destinationPort: { number: 9100 } } }] },
+          { name: 'other-team', action: k % 4 === 1 ? 'Pass' : 'Deny', from: [{ namespaces: { matchLabels: { team: other } } }] },
+          { name: 'web-named', action: 'Accept', from: [{ namespaces: {} }], protocols: [{ destinationNamedPort: 'http' }, { tcp: { destinationPort: { range: { start: 8000, end: 8100 } } } }] },
+        ],
+        egress: [
+          { name: 'no-metadata', action: 'Deny', to: [{ networks: ['169.254.169.254/32', `10.${200 + (k % 50)}.0.0/16`] }] },
+          { name: 'dns', action: 'Accept', to: [{ pods: { namespaceSelector: { matchLabels: { team: 't1' } }, podSelector: { matchLabels: { app: 'app-1' } } } }], protocols: [{ udp: { destinationPort: { number: 53 } } }] },
+        ],
+      },
+    })
+  }
+  return out
 }

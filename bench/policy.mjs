@@ -56,7 +56,7 @@ const nftIn = (netns) => (text) => {
 // ---- the cluster -----------------------------------------------------------------------------
 const CLIENT = 'ns-005/pod-1' // tier be: egress-isolated, may reach tier db on 5432
 const SERVER = 'ns-005/pod-2' // tier db: ingress-isolated, accepts tier be on 5432
-const { state, locals } = syntheticCluster({ extraLocal: [SERVER] })
+const { state, locals } = syntheticCluster({ extraLocal: [SERVER], cnps: 100 })
 const stateDir = join(tmp, 'state')
 mkdirSync(join(stateDir, 'attachments'), { recursive: true })
 for (const [i, lp] of locals.entries()) {
@@ -65,7 +65,7 @@ for (const [i, lp] of locals.entries()) {
     ips: [`${lp.ips[0]}/16`, `${lp.ips[1]}/64`], hostVeth: lp.hostVeth, bridge: 'cinch0', network: 'cinch', createdAt: new Date().toISOString(),
   }))
 }
-console.log(`cinch policy bench: ${state.pods.size} pods, ${state.namespaces.size} namespaces, ${state.policies.size} policies, ${locals.length} local pods\n`)
+console.log(`cinch policy bench: ${state.pods.size} pods, ${state.namespaces.size} namespaces, ${state.policies.size} policies, ${state.clusterNetworkPolicies.size} ClusterNetworkPolicies (Admin and Baseline), ${locals.length} local pods\n`)
 
 // ---- 1. full sync: compile + render + nft -f, in a fresh namespace -------------------------
 const cp = `cinch-b-pol-cp-${id}`
@@ -188,7 +188,7 @@ writeScripts(tmp)
 const PORT = 5432
 await startServer({ dir: tmp, netns: server.netns, port: PORT, track })
 const applyHost = nftIn(host)
-const none = { ...state, policies: new Map() }
+const none = { ...state, policies: new Map(), clusterNetworkPolicies: new Map() }
 const rulesets = { 0: renderFull(new Compiler().compile(none, locals).ir), 2000: renderFull(ir) }
 const results = { 0: { cps: [], mbs: [] }, 2000: { cps: [], mbs: [] } }
 for (let r = 0; r < ROUNDS; r++) {

@@ -102,6 +102,22 @@ export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyI
   })
   byPolicy('cinch_policy_packets_total', 'Packets allowed or dropped per NetworkPolicy (nft counters).', 'packets')
   byPolicy('cinch_policy_bytes_total', 'Bytes allowed or dropped per NetworkPolicy (nft counters).', 'bytes')
+  // One named counter per ClusterNetworkPolicy rule (compile/cnp-rules.ts), over all local pods.
+  const byCnpRule = (name: string, help: string, field: 'packets' | 'bytes') =>
+    new Counter({
+      name, help, labelNames: ['policy', 'tier', 'direction', 'index', 'rule', 'action'], registers: [registry],
+      async collect() {
+        this.reset()
+        const ir = opts.appliedIr()
+        if (!ir) return
+        const counters = (await readKernel()).counters
+        for (const [counter, r] of Object.entries(ir.ruleCounters ?? {})) {
+          this.inc({ policy: r.policy, tier: r.tier, direction: r.direction, index: String(r.index), rule: r.name, action: r.action }, counters.get(counter)?.[field] ?? 0)
+        }
+      },
+    })
+  byCnpRule('cinch_cnp_rule_packets_total', 'Packets matched per ClusterNetworkPolicy rule (nft counters; action is what the rule did).', 'packets')
+  byCnpRule('cinch_cnp_rule_bytes_total', 'Bytes matched per ClusterNetworkPolicy rule (nft counters).', 'bytes')
   return {
     registry,
     recordSync(report) {

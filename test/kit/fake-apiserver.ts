@@ -160,6 +160,24 @@ export class FakeApiServer {
 
   // ---- what the tests do to the server -----------------------------------------------------------
 
+  /**
+   * Installs or removes the ClusterNetworkPolicy CRD at run time. Removing it deletes its objects
+   * (DELETED events, as the API server's CRD finalizer does), ends its watches, and its path
+   * answers 404 again; installing it serves an empty collection.
+   */
+  setClusterNetworkPolicyCrd(installed: boolean): void {
+    const has = this.#resources.includes(CNP)
+    if (installed && !has) {
+      this.#resources.push(CNP)
+      this.#objects.set(CNP.plural, new Map())
+      if (!this.counts.has(CNP.plural)) this.counts.set(CNP.plural, { lists: 0, watches: 0 })
+    } else if (!installed && has) {
+      for (const o of [...this.#objects.get(CNP.plural)!.values()]) this.#commit(CNP, 'DELETED', clone(o))
+      this.endWatches(CNP.plural)
+      this.#resources.splice(this.#resources.indexOf(CNP), 1)
+    }
+  }
+
   /** etcd compaction: history up to now is gone; older watches and continue tokens get 410. */
   compact(): void {
     this.#compactedRv = this.#rv
