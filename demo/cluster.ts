@@ -240,7 +240,8 @@ export class Cluster {
    * that sync is the one that read the change.
    */
   async waitSynced(sinceMs: number, nodes = this.nodes): Promise<void> {
-    const after = sinceMs + 100
+    // Against an API server (kubeconfig) an event syncs at once: no manifest quiet time to add.
+    const after = sinceMs + (this.o.kubeconfig ? 0 : 100)
     await Promise.all(nodes.map((n) => waitFor(`${n.name}'s agent to apply the manifests`, 20_000, async () => {
       const s = JSON.parse(await inNs(n.netns, this.o.cinch[0]!, [...this.o.cinch.slice(1), 'status', '--json']).catch(() => '{}'))
       const last = s.lastSync

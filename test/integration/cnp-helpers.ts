@@ -1,0 +1,210 @@
+// The ClusterNetworkPolicy fixture (test/fixtures/cnp-extra: five namespaces, pods with named and
+// unnamed TCP/UDP ports, host-network pods, two nodes) as a real two-node cinch cluster: the demo's
+// Cluster (node namespaces on an underlay bridge, VXLAN, the built agent per node, pods attached by
+// the built plugins through libcni), fed from the manifest directory or from the fake API server.
+// Pod-network pods alternate between the nodes; a host-network pod is a server process in its
+// node's namespace. A step's objects are written, both agents waited for, and every expected cell
+// probed with real connections, all sources at once (one prober process per source).
+import type { ExecutionContext } from 'ava'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cluster } from '../../demo/cluster.js'
+import { probeFrom, type ProbeTarget } from '../../demo/probe.js'
+import { inNs, waitFor } from '../../demo/sh.js'
+import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+import { repoRoot, uniqueName } from './helpers.js'
+import { loadFixture, type FixtureModel, type Step } from '../../policy-agent/cnp/testkit.js'
+
+const dist = process.env.CINCH_TEST_DIST ?? join(repoRoot, 'dist')
+export const { model } = loadFixture('shared')
+
+// One process per pod serves every TCP and UDP port it has (SCTP: no IP_SCTP in this kernel).
+const SERVER = `
+const net = require('net'), dgram = require('dgram')
+for (const spec of process.argv.slice(1)) {
+  const [proto, port] = spec.split('/')
+  if (proto === 'TCP') net.createServer((c) => { c.on('error', () => {}); c.end('ok\\n') }).listen({ port: Number(port), host: '::', ipv6Only: false })
+  else if (proto === 'UDP') { const s = dgram.createSocket({ type: 'udp6', ipv6Only: false }); s.on('message', (_, p) => s.send('ok\\n', p.port, p.address)); s.bind(Number(port)) }
+}
+`
+
+export interface CnpEnv {
+  cluster: Cluster
+  api?: FakeApiServer
+  /** `ns/pod` -> IPv4 address (host-network pods: their node's) */
+  ip: Map<string, string>
+  /** `ns/pod` -> the namespace a probe from it runs in */
+  netnsOf: Map<string, string>
+  /** cluster node name of model node `node-i` */
+  nodeName: (modelNode: string) => string
+  /** the objects of the previous step, by manifest base name */
+  current: Map<string, string>
+  skippedSctp: number
+  cells: number
+}
+
+const nodeOf = (i: number) => `node${i + 1}`
+
+export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void }, source: 'manifests' | 'kube'): Promise<CnpEnv> {
+  const name = uniqueName(`cinch-t-cnp${source === 'kube' ? 'k' : 'm'}`)
+  const dir = mkdtempSync(join(tmpdir(), `${name}-`))
+  const children: ChildProcess[] = []
+  let api: FakeApiServer | undefined
+  const kindOf = (o: { kind: string }) => o.kind
+  if (source === 'kube') api = await FakeApiServer.start({ clusterNetworkPolicies: true, unixSocket: join(dir, 'api.sock') })
+  const kubeconfig = join(dir, 'kubeconfig')
+  if (api) writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
+  const keyOf = (o: Obj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name)
+  const mirrored = new Map<string, Obj[]>()
+  const onWrite = api && ((base: string, obj: object | null) => {
+    // A manifest file is a List or one object: the API server gets each object, and loses those
+    // the file no longer holds.
+    const items = (obj === null ? [] : (obj as { kind: string }).kind === 'List' ? (obj as { items: Obj[] }).items : [obj as Obj])
+    const before = mirrored.get(base) ?? []
+    for (const o of before) if (!items.some((x) => kindOf(x) === kindOf(o) && keyOf(x) === keyOf(o))) api!.delete(o.kind, keyOf(o))
+    for (const o of items) api!.apply(structuredClone(o))
+    mirrored.set(base, items)
+  })
+  const cluster = await Cluster.create({
+    name, dir, nodes: 2, backend: 'vxlan', ports: { tcp: [], udp: [] },
+    cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: `${join(dist, 'cni')}:/usr/lib/cni`,
+    ...(api ? {
+      kubeconfig, onWrite: onWrite!,
+      // Each node namespace has its own loopback: socat there carries 127.0.0.1:6443 to the fake.
+      beforeAgents: async (c: Cluster) => {
+        for (const n of c.nodes) {
+          const ch = spawn('ip', ['netns', 'exec', n.netns, 'socat', 'TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(dir, 'api.sock')}`], { stdio: 'ignore' })
+          children.push(ch)
+          await waitFor('socat on 6443', 10_000, async () => /127\.0\.0\.1:6443\s/.test(await inNs(n.netns, 'ss', ['-lnt'])))
+        }
+      },
+    } : {}),
+  })
+  t.teardown(async () => {
+    for (const ch of children) try { ch.kill('SIGKILL') } catch { /* gone */ }
+    await cluster.destroy()
+    await api?.close()
+  })
+  // Nodes with the model's labels (CNP `nodes` peers select on them).
+  model.nodes.forEach((mn, i) => {
+    const n = cluster.nodes[i]!
+    cluster.writeManifest(`node-${n.name}`, {
+      apiVersion: 'v1', kind: 'Node', metadata: { name: n.name, labels: mn.labels },
+      spec: { podCIDR: n.podCIDRs[0], podCIDRs: n.podCIDRs },
+      status: { addresses: [...n.internalIPs.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: n.name }] },
+    })
+  })
+  cluster.writeNamespaces(Object.fromEntries(Object.entries(model.namespaces).map(([k, v]) => [k, v.labels])))
+  const podNet = model.pods.filter((p) => !p.hostNetwork)
+  const t0 = Date.now()
+  await cluster.addPods(podNet.map((p, i) => ({ namespace: p.namespace, name: p.name, node: nodeOf(i % 2), labels: p.labels })))
+  const nodeName = (mn: string) => nodeOf(model.nodes.findIndex((n) => n.name === mn))
+  const ip = new Map<string, string>(), netnsOf = new Map<string, string>()
+  for (const p of model.pods) {
+    const key = `${p.namespace}/${p.name}`
+    const serve = p.ports.filter((x) => x.protocol !== 'SCTP').map((x) => `${x.protocol}/${x.port}`)
+    let netns: string, addr: string, node: string
+    if (p.hostNetwork) {
+      const n = cluster.nodes.find((x) => x.name === nodeName(p.nodeName!))!
+      ;[netns, addr, node] = [n.netns, n.ip4, n.name]
+    } else {
+      const cp = cluster.pod(p.namespace, p.name)
+      ;[netns, addr, node] = [cp.netns, cp.ip4, cp.node]
+    }
+    ip.set(key, addr)
+    netnsOf.set(key, netns)
+    children.push(spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...serve], { stdio: 'ignore' }))
+    cluster.writeManifest(`pod-${p.namespace}-${p.name}`, podManifest(p, node, addr))
+  }
+  await waitFor('every pod serving', 20_000, async () => {
+    for (const p of model.pods) {
+      const ss = await inNs(netnsOf.get(`${p.namespace}/${p.name}`)!, 'ss', ['-Hltun'])
+      if (!p.ports.filter((x) => x.protocol !== 'SCTP').every((x) => ss.includes(`:${x.port} `))) return false
+    }
+    return true
+  })
+  await cluster.waitSynced(t0)
+  return { cluster, api, ip, netnsOf, nodeName, current: new Map(), skippedSctp: 0, cells: 0 }
+}
+
+function podManifest(p: FixtureModel['pods'][number], node: string, addr: string): object {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: p.labels },
+    spec: {
+      nodeName: node, ...(p.hostNetwork ? { hostNetwork: true } : {}),
+      // Only declared container ports are in the spec: only they resolve a named port.
+      containers: [{ name: 'c', ports: p.ports.filter((x) => x.declared).map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })) }],
+    },
+    status: { phase: 'Running', podIP: addr, podIPs: [{ ip: addr }] },
+  }
+}
+
+/** The fixture's placeholders filled with the real IPv4 addresses. */
+export function fill<T>(env: CnpEnv, x: T): T {
+  const text = JSON.stringify(x)
+    .replace(/\{\{podIP:([^}]+)\}\}/g, (_, k: string) => env.ip.get(k) ?? `missing-${k}`)
+    .replace(/\{\{nodeIP:([^}]+)\}\}/g, (_, k: string) => env.cluster.nodes.find((n) => n.name === env.nodeName(k))!.ip4)
+  if (text.includes('missing-') || text.includes('{{')) throw new Error(`unfilled placeholder in ${text.slice(0, 200)}`)
+  return JSON.parse(text)
+}
+
+/** Writes what changed since the previous step (policies, namespace labels); true when something did. */
+export function writeStep(env: CnpEnv, step: Step): boolean {
+  const want = new Map<string, string>()
+  want.set('policies', JSON.stringify({ apiVersion: 'v1', kind: 'List', items: fill(env, step.policies) }))
+  for (const [ns, v] of Object.entries(model.namespaces)) {
+    const labels = { ...v.labels, ...(step.namespaceLabelUpdates?.[ns] ?? {}) }
+    want.set(`ns-${ns}`, JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } }))
+  }
+  let changed = false
+  for (const [base, text] of want) {
+    if (env.current.get(base) === text) continue
+    // The first step's namespaces are the ones Cluster wrote: only later differences matter.
+    if (!env.current.has(base) && base.startsWith('ns-') && !step.namespaceLabelUpdates?.[base.slice(3)]) { env.current.set(base, text); continue }
+    env.cluster.writeManifest(base, JSON.parse(text))
+    env.current.set(base, text)
+    changed = true
+  }
+  return changed
+}
+
+/**
+ * Probes every expected cell of the step (SCTP counted as skipped), all sources in parallel, and
+ * returns the cells that differ; a differing cell is probed once more, with a longer timeout,
+ * before it counts (a loaded machine can miss one handshake).
+ */
+export async function probeStep(env: CnpEnv, step: Step): Promise<string[]> {
+  const cells: { src: string; dst: string; t: ProbeTarget; want: boolean }[] = []
+  for (const probe of step.probes) {
+    for (const [src, row] of Object.entries(probe.expect)) {
+      for (const [dst, want] of Object.entries(row)) {
+        if (probe.protocol === 'SCTP') { env.skippedSctp++; continue }
+        cells.push({ src, dst, want, t: { ip: env.ip.get(dst)!, port: probe.port, proto: probe.protocol === 'UDP' ? 'udp' : 'tcp' } })
+      }
+    }
+  }
+  const run = async (list: typeof cells, timeoutMs: number) => {
+    const bySrc = new Map<string, typeof cells>()
+    for (const c of list) bySrc.set(c.src, [...(bySrc.get(c.src) ?? []), c])
+    const wrong: typeof cells = []
+    await Promise.all([...bySrc].map(async ([src, cs]) => {
+      const r = await probeFrom(env.netnsOf.get(src)!, cs.map((c) => c.t), timeoutMs)
+      cs.forEach((c, i) => { if (r[i]!.ok !== c.want) wrong.push(c) })
+    }))
+    return wrong
+  }
+  let wrong = await run(cells, 1000)
+  if (wrong.length) wrong = await run(wrong, 3000)
+  env.cells += cells.length
+  return wrong.map((c) => `${c.src} -> ${c.dst} ${c.t.proto}/${c.t.port}: expected ${c.want ? 'ALLOW' : 'DENY'}`)
+}
+
+/** One step: write, wait for both agents, probe, assert. */
+export async function checkCnpStep(t: ExecutionContext, env: CnpEnv, name: string, step: Step): Promise<void> {
+  const t0 = Date.now()
+  if (writeStep(env, step)) await env.cluster.waitSynced(t0)
+  const wrong = await probeStep(env, step)
+  t.deepEqual(wrong, [], `${name}: cells differ`)
+}
