@@ -8,7 +8,7 @@ import { explainText } from '../../cli/explain.js'
 import { cnpReport } from './tiered.js'
 import { IPPROTO, IPS, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
-const cnp = (name: string, tier: string, priority: number, ingress: unknown[]) => ({
+const cnp = (name: string, tier: string, priority: number, ingress: unknown[]): { apiVersion: string; kind: string; metadata: { name: string }; spec: Record<string, unknown> } => ({
   apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name },
   spec: { tier, priority, subject: { namespaces: { matchLabels: { 'kubernetes.io/metadata.name': 'x' } } }, ingress },
 })
@@ -56,10 +56,12 @@ describe('cinch explain walks the tiers', () => {
       cnp('a', 'Admin', 7, [{ action: 'Deny', from: fromY }]), cnp('b', 'Admin', 7, [{ action: 'Accept', from: fromY }]),
       { ...cnp('bad', 'Admin', 2000, []) },
       cnp('dns', 'Admin', 3, [{ action: 'Accept', from: [{ someFutureField: {} }] }]),
+      { ...cnp('names', 'Admin', 4, []), spec: { tier: 'Admin', priority: 4, subject: { namespaces: {} }, egress: [{ name: 'to-example', action: 'Accept', to: [{ domainNames: ['example.com'] }] }] } },
     ])
     const r = cnpReport(s)
     expect(r.invalid.map((i) => i.policy)).toEqual(['bad'])
-    expect(r.warnings.map((w) => w.policy)).toEqual(['dns'])
+    expect(r.warnings.map((w) => w.policy)).toEqual(['dns', 'names'])
+    expect(r.warnings[1]!.warning).toBe('spec.egress[0] (to-example): domainNames are not supported by cinch and match nothing')
     expect(r.overlaps).toHaveLength(1)
     expect(r.overlaps[0]).toMatch(/cinch applies a first/)
   })

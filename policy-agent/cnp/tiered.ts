@@ -54,7 +54,12 @@ export function cnpReport(state: ClusterState): CnpReport {
   const { policies, invalid } = cnpPolicies(state)
   const r: CnpReport & { pods?: unknown } = {
     invalid,
-    warnings: policies.flatMap((p) => p.warnings.map((warning) => ({ policy: p.name, warning }))),
+    warnings: policies.flatMap((p) => [
+      ...p.warnings.map((warning) => ({ policy: p.name, warning })),
+      // Unsupported, said so (README): cinch resolves no names, such a peer matches nothing.
+      ...(['ingress', 'egress'] as const).flatMap((dir) => p[dir].filter((r) => !r.failClosed && r.peers.some((x) => x.kind === 'domainNames'))
+        .map((r) => ({ policy: p.name, warning: `spec.${dir}[${r.index}]${r.name ? ` (${r.name})` : ''}: domainNames are not supported by cinch and match nothing` }))),
+    ]),
     overlaps: findOverlaps(policies, state).map((o) => o.words),
   }
   Object.defineProperty(r, 'pods', { value: state.pods, enumerable: false })
