@@ -1,5 +1,6 @@
 // `cinch demo`: two nodes, six pods, the real plugins and agents, the vxlan overlay between the
-// nodes; the connectivity matrix before and after the NetworkPolicies of examples/; torn down on
+// nodes; the connectivity matrix before and after the policies of examples/ (NetworkPolicies, an
+// Admin and a Baseline ClusterNetworkPolicy); torn down on
 // exit or Ctrl-C unless --keep. `cinch demo down` removes a kept (or crashed) demo.
 import { existsSync, readdirSync, readFileSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
