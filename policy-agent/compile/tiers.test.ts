@@ -52,3 +52,26 @@ describe('tiers coverage', () => {
     console.log(`tier cells walked through the IR: ${cells}`)
   })
 })
+
+describe('tiers and the node-wide guards', () => {
+  const { model } = loadFixture('shared')
+  const step = loadFixture('own').cases[0]!.steps![0]!
+  test('the cost bound applies to ClusterNetworkPolicies: over it, invalid by name, and no tier chain', () => {
+    const state = stateOfStep(model, step, 4)
+    const first = [...state.clusterNetworkPolicies.keys()][0]!
+    const ok = new Compiler().compile(state, allLocal(state))
+    expect(ok.invalid).toEqual([])
+    const tight = new Compiler({ maxPolicyCost: 1 }).compile(state, allLocal(state))
+    expect(tight.invalid.map((i) => i.policy)).toContain(`ClusterNetworkPolicy/${first}`)
+    expect(tight.invalid[0]!.reason).toMatch(/over the limit of 1 \(agent flag --max-policy-cost\)/)
+    expect(Object.values(tight.ir.chains).filter((c) => c.tier)).toEqual([])
+  })
+  test('every local pod under a ClusterNetworkPolicy only is still anti-spoofed and guarded (vethAddrs, veths)', () => {
+    const state = stateOfStep(model, step, 4)
+    const locals = allLocal(state).map((l, i) => ({ ...l, hostVeth: `cinchv${i}` })) // distinct veths
+    const { ir } = new Compiler().compile(state, locals)
+    expect(Object.values(ir.chains).every((c) => c.tier)).toBe(true) // no NetworkPolicy in this step
+    expect(ir.veths).toEqual(locals.map((l) => l.hostVeth).sort())
+    for (const l of locals) expect(ir.vethAddrs[l.hostVeth]).toEqual(l.ips)
+  })
+})
