@@ -26,6 +26,13 @@ describe('delegateAdd', () => {
     plugin('chatty-ipam', 'cat >/dev/null; exec yes')
     await expect(delegateAdd('chatty-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 999, msg: expect.stringMatching(/signal SIGKILL \(printed more than/) })
   })
+  it('kills a plugin that outlives timeoutMs and fails with code 11, even when a grandchild holds its stdout', async () => {
+    // The backgrounded sleep keeps the pipe open for 3 s after its parent is killed: 'close' waits for it.
+    plugin('hung-ipam', 'cat >/dev/null; sleep 3 & exec sleep 618')
+    const t0 = Date.now()
+    await expect(delegateAdd('hung-ipam', { cniVersion: '1.0.0' }, env, { timeoutMs: 200 })).rejects.toMatchObject({ code: 11, msg: 'hung-ipam ADD did not finish within 200 ms' })
+    expect(Date.now() - t0).toBeLessThan(2500) // not the 3 s the grandchild holds the pipe
+  })
   it('refuses a result whose addresses do not parse (code 6)', async () => {
     plugin('odd-ipam', `cat >/dev/null; echo '{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24 } flush ruleset"}]}'`)
     await expect(delegateAdd('odd-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 6 })
