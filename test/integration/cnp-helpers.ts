@@ -7,10 +7,10 @@
 // probed with real connections, all sources at once (one prober process per source).
 import type { ExecutionContext } from 'ava'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Cluster } from '../../demo/cluster.js'
+import { Cluster, destroyRecord } from '../../demo/cluster.js'
 import { probeFrom, type ProbeTarget } from '../../demo/probe.js'
 import { inNs, waitFor } from '../../demo/sh.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
@@ -52,6 +52,17 @@ export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void
   const dir = mkdtempSync(join(tmpdir(), `${name}-`))
   const children: ChildProcess[] = []
   let api: FakeApiServer | undefined
+  // Registered before anything exists: whatever was created (cluster.json records it as it goes)
+  // is removed even if creation or a step fails half way.
+  t.teardown(async () => {
+    for (const ch of children) try { ch.kill('SIGKILL') } catch { /* gone */ }
+    try {
+      if (existsSync(join(dir, 'cluster.json'))) await destroyRecord(JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')))
+    } finally {
+      await api?.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
   const kindOf = (o: { kind: string }) => o.kind
   if (source === 'kube') api = await FakeApiServer.start({ clusterNetworkPolicies: true, unixSocket: join(dir, 'api.sock') })
   const kubeconfig = join(dir, 'kubeconfig')
@@ -81,11 +92,6 @@ export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void
         }
       },
     } : {}),
-  })
-  t.teardown(async () => {
-    for (const ch of children) try { ch.kill('SIGKILL') } catch { /* gone */ }
-    await cluster.destroy()
-    await api?.close()
   })
   // Nodes with the model's labels (CNP `nodes` peers select on them).
   model.nodes.forEach((mn, i) => {
