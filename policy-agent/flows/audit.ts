@@ -4,7 +4,7 @@
 // with the agent flag --flow-logs (a namespace annotated "false" stays off even then).
 // auditDecision is the oracle for the audit pass the renderer emits (see README): the verdict of
 // a flow with the audit policies enforced, against the verdict without them.
-import type { ClusterState, NetworkPolicy } from '../model/cluster.js'
+import type { ClusterState, Namespace, NetworkPolicy } from '../model/cluster.js'
 import { decider, type Flow } from '../compile/decide.js'
 import { indexCluster, policiesSelecting } from '../compile/cluster-index.js'
 import type { Direction } from './prefix.js'
@@ -50,6 +50,22 @@ export function splitAudit(state: ClusterState): { enforced: ClusterState; audit
 export function flowLogsEnabled(ns: Annotated | undefined, clusterWide: boolean): boolean {
   const a = boolAnnotation(ns, FLOW_LOGS_ANNOTATION)
   return a.value ?? clusterWide
+}
+
+/** flowLogsEnabled for a Namespace of the cluster state (its cinch.dev annotations sit on the object). */
+export function namespaceFlowLogs(ns: Namespace | undefined, clusterWide: boolean): boolean {
+  return flowLogsEnabled(ns && { metadata: { annotations: ns.annotations } }, clusterWide)
+}
+
+/** Namespaces whose flow-logs annotation is neither "true" nor "false" (for `cinch status`). */
+export function annotationProblems(state: ClusterState): { where: string; reason: string }[] {
+  const out: { where: string; reason: string }[] = []
+  for (const ns of state.namespaces.values()) {
+    const a = boolAnnotation({ metadata: { annotations: ns.annotations } }, FLOW_LOGS_ANNOTATION)
+    if (a.problem) out.push({ where: `Namespace/${ns.name}`, reason: `${a.problem}; the --flow-logs default applies` })
+  }
+  for (const p of splitAudit(state).problems) out.push({ where: `NetworkPolicy/${p.policy}`, reason: p.reason })
+  return out
 }
 
 export interface AuditOutcome {

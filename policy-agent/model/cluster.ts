@@ -16,7 +16,15 @@ export interface Pod {
   ports: PodPort[]
 }
 
-export interface Namespace { name: string; labels: Record<string, string> }
+/**
+ * `cinch.dev/*` annotations only (sources/convert.ts drops every other key at arrival): the
+ * opt-ins cinch reads, `cinch.dev/flow-logs` and `cinch.dev/audit` (flows/audit.ts). A value that
+ * was not a string in a manifest is kept as text that is neither "true" nor "false", so it is
+ * reported, never read as an opt-in.
+ */
+export type CinchAnnotations = Record<string, string>
+
+export interface Namespace { name: string; labels: Record<string, string>; annotations?: CinchAnnotations }
 
 export interface Node {
   name: string
@@ -36,7 +44,7 @@ export interface Node {
 export interface ClusterNetworkPolicyObject {
   apiVersion?: string
   kind?: string
-  metadata: { name: string }
+  metadata: { name: string; annotations?: CinchAnnotations }
   spec: unknown
 }
 
@@ -58,7 +66,7 @@ export interface NetworkPolicySpec {
 export interface NetworkPolicy {
   apiVersion?: string
   kind?: string
-  metadata: { namespace?: string; name: string; [k: string]: unknown }
+  metadata: { namespace?: string; name: string; annotations?: CinchAnnotations; [k: string]: unknown }
   spec: NetworkPolicySpec
 }
 

@@ -3,8 +3,8 @@
 // relist and manifest all pass through `convertAs`, so they cannot disagree about a field (a typed
 // client once read a listed policy's `from` as `_from` and dropped its peers).
 //
-// Conversion keeps only what policy needs (the raw object, with its managedFields and annotations,
-// is dropped at arrival) and is strict about types (fields.ts): an object with a field of an
+// Conversion keeps only what policy needs (the raw object, with its managedFields and annotations
+// other than cinch.dev/*, is dropped at arrival) and is strict about types (fields.ts): an object with a field of an
 // unexpected type is rejected whole and reported, never read as empty. Semantic checks (CIDRs,
 // protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
 // Results are deep-frozen: sources share them with the compiler, which caches per object.
@@ -68,7 +68,27 @@ function meta(o: Json, kind: Kind) {
   const m = obj(obj(o, kind).metadata, 'metadata')
   const name = str(m.name, 'metadata.name')
   const namespace = NAMESPACED[kind] ? optStr(m.namespace, 'metadata.namespace') || 'default' : undefined
-  return { name, namespace, labels: strMap(m.labels, 'metadata.labels') }
+  return { name, namespace, labels: strMap(m.labels, 'metadata.labels'), annotations: cinchAnnotations(m.annotations) }
+}
+
+const CINCH_PREFIX = 'cinch.dev/'
+const MAX_ANNOTATION_VALUE = 256
+
+/**
+ * The `cinch.dev/*` annotations (flow logs, audit: flows/audit.ts); undefined when there are none.
+ * Lenient where strictness would fail open: another tool's odd annotation must not reject the
+ * object, and a cinch.dev value that is not a string (a manifest's YAML `true`) is kept as text
+ * that is not "true", so an audit opt-in is reported and the policy stays enforced.
+ */
+function cinchAnnotations(v: Json): Record<string, string> | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
+  let out: Record<string, string> | undefined
+  for (const [k, x] of Object.entries(v)) {
+    if (!k.startsWith(CINCH_PREFIX) || k.length > 253) continue
+    const text = typeof x === 'string' ? x.slice(0, MAX_ANNOTATION_VALUE) : `<not a string: ${typeof x}>`
+    Object.defineProperty((out ??= {}), k, { value: text, enumerable: true, writable: true, configurable: true })
+  }
+  return out
 }
 
 export function toPod(o: Json): Pod {
@@ -104,10 +124,10 @@ export function toPod(o: Json): Pod {
 }
 
 export function toNamespace(o: Json): Namespace {
-  const { name, labels } = meta(o, 'Namespace')
+  const { name, labels, annotations } = meta(o, 'Namespace')
   // Since 1.22 the API server sets kubernetes.io/metadata.name on every namespace; a manifest may
   // omit it, so add it here for selectors that rely on it.
-  return { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } }
+  return { name, labels: { 'kubernetes.io/metadata.name': name, ...labels }, ...(annotations ? { annotations } : {}) }
 }
 
 export function toNode(o: Json): Node {
@@ -133,10 +153,10 @@ export function toNode(o: Json): Node {
  * reports an invalid policy by name instead of dropping it silently here.
  */
 export function toClusterNetworkPolicy(o: Json): ClusterNetworkPolicyObject {
-  const { name } = meta(o, 'ClusterNetworkPolicy')
+  const { name, annotations } = meta(o, 'ClusterNetworkPolicy')
   const raw = obj(o, 'ClusterNetworkPolicy')
   const apiVersion = optStr(raw.apiVersion, 'apiVersion')
-  return { ...(apiVersion ? { apiVersion } : {}), kind: 'ClusterNetworkPolicy', metadata: { name }, spec: structuredClone(raw.spec ?? null) }
+  return { ...(apiVersion ? { apiVersion } : {}), kind: 'ClusterNetworkPolicy', metadata: { name, ...(annotations ? { annotations } : {}) }, spec: structuredClone(raw.spec ?? null) }
 }
 
 /**
@@ -144,9 +164,9 @@ export function toClusterNetworkPolicy(o: Json): ClusterNetworkPolicyObject {
  * gives absence a meaning (an absent `from` allows every source; an absent `policyTypes` defaults).
  */
 export function toPolicy(o: Json): NetworkPolicy {
-  const { name, namespace } = meta(o, 'NetworkPolicy')
+  const { name, namespace, annotations } = meta(o, 'NetworkPolicy')
   const spec = optObj(obj(o, 'NetworkPolicy').spec, 'spec') ?? {}
-  const out: NetworkPolicy = { metadata: { namespace, name }, spec: {} }
+  const out: NetworkPolicy = { metadata: { namespace, name, ...(annotations ? { annotations } : {}) }, spec: {} }
   const podSelector = selector(spec.podSelector, 'spec.podSelector')
   if (podSelector) out.spec.podSelector = podSelector
   const policyTypes = optList(spec.policyTypes, 'spec.policyTypes', str)
