@@ -9,11 +9,13 @@ export const INSTALL_USAGE = `Usage:
       copy cinch's runtime to P/<id>/ (default ${DEFAULT_PREFIX}), flip P/current to it, and place
       exec wrappers for cinch-bridge and cinch-ipam in D (default ${DEFAULT_CNI_BIN_DIR}) by rename.
       --from: a directory built by build/package.mjs (default: the package this cinch runs from).
-  cinch uninstall [--prefix P] [--all [--cni-conf-dir C]]
+  cinch uninstall [--prefix P] [--all [--cni-conf-dir C] [--cache-dir K]]
       remove what cinch install placed (P/installed.json lists it) and nothing else.
       --all: also what the agent put on this node, conflist first (C/10-cinch.conflist, default
       /etc/cni/net.d), then tables inet cinch, bridge cinch, inet cinch-nat, routes of protocol 193,
-      cinch-vxlan, and cinch0 once no pod is attached. Stop the agent (delete the DaemonSet) first.
+      cinch-vxlan, and cinch0 once no pod is attached; then the plugins' compile cache (K, default
+      /var/cache/cinch/compile-cache, and /var/cache/cinch if empty). Stop the agent (delete the
+      DaemonSet) first.
 `
 
 /** The package this CLI runs from: <pkg>/lib/cinch.cjs, as build/package.mjs lays it out. */
@@ -33,15 +35,18 @@ export async function install(argv: string[]): Promise<number> {
 }
 
 export async function uninstall(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, { prefix: { type: 'string' }, all: { type: 'boolean' }, 'cni-conf-dir': { type: 'string' } })
+  const f = parseFlags(argv, { prefix: { type: 'string' }, all: { type: 'boolean' }, 'cni-conf-dir': { type: 'string' }, 'cache-dir': { type: 'string' } })
   if (f.help) return (process.stdout.write(INSTALL_USAGE), 0)
-  if (f['cni-conf-dir'] && !f.all) throw new UsageError('--cni-conf-dir goes with --all')
+  if ((f['cni-conf-dir'] || f['cache-dir']) && !f.all) throw new UsageError('--cni-conf-dir and --cache-dir go with --all')
   if (f.all) {
     // The node's network first: the conflist goes before the plugins it names.
     const { removeNodeNetwork } = await import('../policy-agent/overlay/teardown.js')
     const n = await removeNodeNetwork({ cniConfDir: f['cni-conf-dir'] })
     for (const p of n.removed) process.stdout.write(`removed ${p}\n`)
     for (const p of n.kept) process.stdout.write(`kept ${p}\n`)
+    // The plugins' compile cache (lib/cni/compile-cache.ts): made at run time, so not in installed.json.
+    const { removeCompileCache, COMPILE_CACHE_DIR } = await import('../lib/cni/compile-cache.js')
+    for (const p of removeCompileCache(f['cache-dir'] ?? COMPILE_CACHE_DIR)) process.stdout.write(`removed ${p}\n`)
   }
   const r = uninstallPackage({ prefix: f.prefix })
   if (!r.removed.length && !r.kept.length) process.stdout.write(`nothing to remove: no ${f.prefix ?? DEFAULT_PREFIX}/installed.json\n`)

@@ -6,7 +6,7 @@
 // owns and nobody else can write: a cache someone else can write is code they can inject. Anything
 // else (no /var/cache, a read-only file system, a symlink, wrong owner or mode) means running
 // without it, silently: a cache must never be why a pod fails to start.
-import { lstatSync, mkdirSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, rmdirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { enableCompileCache } from 'node:module'
 
@@ -34,4 +34,20 @@ export function enablePluginCompileCache(dir: string = COMPILE_CACHE_DIR): void 
   } catch {
     // read-only or missing /var/cache, EACCES: run without a cache
   }
+}
+
+/**
+ * Removes the cache directory and its parent when that is left empty (`cinch uninstall --all`):
+ * the plugins create it at run time, so nothing in installed.json names it. Returns what went.
+ */
+export function removeCompileCache(dir: string = COMPILE_CACHE_DIR): string[] {
+  const removed: string[] = []
+  if (existsSync(dir)) (rmSync(dir, { recursive: true, force: true }), removed.push(dir))
+  try {
+    rmdirSync(dirname(dir)) // only if empty: anything else there is not ours
+    removed.push(dirname(dir))
+  } catch {
+    /* not empty, or gone */
+  }
+  return removed
 }

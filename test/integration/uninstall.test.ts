@@ -36,6 +36,10 @@ test('install, upgrade with a new runtime, uninstall --all, reinstall: files and
   // Another CNI's files stay untouched.
   writeFileSync(join(bin, 'portmap'), '#!/bin/sh\n')
   writeFileSync(join(conf, '20-other.conflist'), '{}\n')
+  // The plugins' compile cache lives beside other programs' caches (lib/cni/compile-cache.ts).
+  const cacheDir = join(host, 'var/cache/cinch/compile-cache')
+  mkdirSync(join(host, 'var/cache/other'), { recursive: true })
+  writeFileSync(join(host, 'var/cache/other/keep'), 'not ours\n')
   const work = tempDir(t, 'uninstall-work') // the agent's state, socket, manifests: not part of the comparison
   const manifests = join(work, 'manifests')
   mkdirSync(manifests)
@@ -89,13 +93,17 @@ test('install, upgrade with a new runtime, uninstall --all, reinstall: files and
   t.deepEqual(kernelB, kernelA)
   const filesB = snapshot(host)
 
+  // What the plugins cached while they ran (they create it at run time, 0700).
+  mkdirSync(cacheDir, { recursive: true, mode: 0o700 })
+  writeFileSync(join(cacheDir, 'code'), 'v8 cache\n')
   // Uninstall everything: files and kernel exactly as before the first install.
-  const out = await cinch('uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf)
+  const out = await cinch('uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf, '--cache-dir', cacheDir)
   t.regex(out, /removed .*10-cinch\.conflist/)
+  t.regex(out, /removed .*var\/cache\/cinch\n/)
   t.deepEqual(snapshot(host), filesBefore)
   t.deepEqual(await kernelState(ns), kernelBefore)
   // Twice is fine (a cleanup pod restarted on a clean node).
-  t.regex(await inNs(ns, join(b, 'node'), [join(b, 'lib/cinch.cjs'), 'uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf]), /nothing to remove/)
+  t.regex(await inNs(ns, join(b, 'node'), [join(b, 'lib/cinch.cjs'), 'uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf, '--cache-dir', cacheDir]), /nothing to remove/)
 
   // Reinstall: the same files and kernel state as after the upgrade.
   await install(b)
@@ -107,7 +115,7 @@ test('install, upgrade with a new runtime, uninstall --all, reinstall: files and
   const { 'opt/cinch/installed.json': _2, ...restAgain } = filesAgain
   t.deepEqual(Object.keys(restAgain).filter((k) => !k.startsWith('opt/cinch/0.1.0-a')), Object.keys(restAgain))
   t.deepEqual(Object.fromEntries(Object.entries(restB).filter(([k]) => !k.startsWith('opt/cinch/0.1.0-a'))), restAgain)
-  await cinch('uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf)
+  await cinch('uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf, '--cache-dir', cacheDir)
   t.deepEqual(snapshot(host), filesBefore)
   t.deepEqual(await kernelState(ns), kernelBefore)
 })
