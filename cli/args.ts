@@ -44,9 +44,18 @@ Commands:
               --underlay-mtu M  MTU of the node's link (default: read from the link holding the InternalIP)
               --ipam-data-dir D cinch-ipam's dataDir in the conflist (default: cinch-ipam's)
               --no-overlay      program no routes and write no conflist (single node)
+              --flow-logs       flow records for every namespace (else: those annotated cinch.dev/flow-logs: "true")
+              --flow-log-group N   nfnetlink_log group of the log rules (default 6784)
+              --flow-log-rate N    first packets logged per second on this node (default 100)
+              --flow-log-burst N   ... and in a burst (default 200); the rest are counted, not logged
+              --flow-log-interval S  seconds per flow record interval (default 15)
+              --flow-log-max-keys N  records per interval (default 10000); more are counted as overflow
+              --flow-log-file F    JSON lines to F, rotated at 10 MiB (default: the agent's log)
   explain   say whether a connection is allowed, and why
               --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
   status    show a running agent's status   [--metrics-addr A]
+  flows     flow records of the running agent: who talked to whom, and which policy decided
+              [--from NS/POD] [--to NS/POD] [--verdict denied|allowed|audit] [--follow] [--json] [--metrics-addr A]
   version   print the version
   demo      a 2-node cluster in network namespaces: connectivity before and after examples/ policies
               --keep            leave it up (then: cinch demo down)

@@ -45,6 +45,13 @@ async function agent(argv: string[]): Promise<number> {
     'underlay-mtu': { type: 'string' },
     'ipam-data-dir': { type: 'string' },
     'no-overlay': { type: 'boolean' },
+    'flow-logs': { type: 'boolean' },
+    'flow-log-group': { type: 'string' },
+    'flow-log-rate': { type: 'string' },
+    'flow-log-burst': { type: 'string' },
+    'flow-log-interval': { type: 'string' },
+    'flow-log-max-keys': { type: 'string' },
+    'flow-log-file': { type: 'string' },
   })
   if (f.help) return (process.stdout.write(USAGE), 0)
   const { parseOverlayFlags } = await import('../policy-agent/overlay/flags.js')
@@ -56,8 +63,29 @@ async function agent(argv: string[]): Promise<number> {
   }
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
   if (f['log-level'] && !levels.includes(f['log-level'])) throw new UsageError(`--log-level must be one of ${levels.join(', ')}`)
+  const { FLOW_LOG_DEFAULTS: d, checkFlowLogOptions } = await import('../policy-agent/flows/options.js')
+  const int = (v: string | undefined, flag: string, dflt: number) => {
+    if (v === undefined) return dflt
+    if (!/^[0-9]{1,9}$/.test(v)) throw new UsageError(`${flag} must be a whole number, got ${JSON.stringify(v)}`)
+    return Number(v)
+  }
+  let flowLogs
+  try {
+    flowLogs = checkFlowLogOptions({
+      clusterWide: f['flow-logs'] === true,
+      group: int(f['flow-log-group'], '--flow-log-group', d.group),
+      rate: int(f['flow-log-rate'], '--flow-log-rate', d.rate),
+      burst: int(f['flow-log-burst'], '--flow-log-burst', d.burst),
+      intervalMs: int(f['flow-log-interval'], '--flow-log-interval', d.intervalMs / 1000) * 1000,
+      maxKeys: int(f['flow-log-max-keys'], '--flow-log-max-keys', d.maxKeys),
+      ...(f['flow-log-file'] !== undefined ? { file: f['flow-log-file'] } : {}),
+    })
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
   const { runAgent } = await import('../policy-agent/run.js')
   return runAgent({
+    flowLogs,
     overlay,
     manifests: f.manifests,
     once: f.once,

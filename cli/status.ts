@@ -25,5 +25,11 @@ export function statusText(s: AgentStatus): string {
   // ClusterNetworkPolicies that apply, but not as written, or in an order cinch picked.
   for (const w of s.clusterNetworkPolicies?.warnings ?? []) out.push(`ClusterNetworkPolicy warning: ${w.policy}: ${w.warning}`)
   for (const o of s.clusterNetworkPolicies?.overlaps ?? []) out.push(`ClusterNetworkPolicy overlap: ${o}`)
+  const f = s.flowLogs
+  if (f) {
+    const state = f.reading ? 'reading' : `NOT reading: ${f.error ?? 'not bound yet'} (retrying)`
+    out.push(`flow logs:   group ${f.group} ${state}; ${f.clusterWide ? 'all namespaces' : 'namespaces annotated cinch.dev/flow-logs'}; ${f.lost} events lost`)
+    for (const p of f.problems) out.push(`flow logs problem: ${p.where}: ${p.reason}`)
+  }
   return out.join('\n') + '\n'
 }

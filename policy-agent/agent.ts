@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import { Compiler } from './compile/index.js'
 import type { LocalPod, Node } from './model/cluster.js'
 import type { Source } from './sources/types.js'
+import type { FlowLogOptions } from './flows/options.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
 import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
@@ -37,6 +38,8 @@ export interface AgentOptions {
   onSynced?: (report: SyncReport) => void
   /** Node-driven work (overlay routes, conflist): started by every sync once its rules are in, never awaited by it. */
   overlay?: Pick<OverlayController, 'sync'>
+  /** Flow records: which pods' chains log (--flow-logs, namespace annotations) and the kernel limit. */
+  flowLogs?: FlowLogOptions
 }
 
 export interface SyncReport {

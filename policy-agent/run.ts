@@ -3,7 +3,7 @@
 import { pino, type Logger } from 'pino'
 import { hostname } from 'node:os'
 import type { Server as HttpServer } from 'node:http'
-import { Agent } from './agent.js'
+import { Agent, type SyncReport } from './agent.js'
 import { Applier } from './apply/applier.js'
 import { startLeakCollector } from './gc/collector.js'
 import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS } from '../lib/state/defaults.js'
@@ -18,6 +18,11 @@ import { createMetrics } from './server/metrics.js'
 import { cnpReport } from './cnp/tiered.js'
 import { OverlayController } from './overlay/controller.js'
 import type { OverlayRunOptions } from './overlay/flags.js'
+import { FlowRecorder } from './flows/recorder.js'
+import { FlowRing } from './flows/ring.js'
+import { fileSink, logSink } from './flows/sink.js'
+import { annotationProblems } from './flows/audit.js'
+import type { FlowLogOptions } from './flows/options.js'
 
 export interface AgentRunOptions {
   manifests?: string
@@ -39,6 +44,8 @@ export interface AgentRunOptions {
   gcIntervalMs?: number
   /** Routes to the other nodes' pods and this node's conflist, from the Node objects; unset: none (--no-overlay). */
   overlay?: OverlayRunOptions
+  /** Flow records (flows/README.md): the log rules' group and limit, the interval, the sink. */
+  flowLogs: FlowLogOptions
 }
 
 async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
@@ -75,7 +82,18 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const metrics = createMetrics({ appliedIr: () => applier.applied })
   // The conflist it writes points cinch-bridge at this agent's state directory and socket.
   const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, applier, overlay, onSynced: (r) => metrics.recordSync(r), onCleanup: (r) => metrics.recordCleanup(r) })
+  // Records are read whatever --flow-logs says: a namespace can opt in by annotation at any time.
+  const ring = new FlowRing()
+  const fl = opts.flowLogs
+  const recorder = opts.once ? undefined : new FlowRecorder({
+    group: fl.group, intervalMs: fl.intervalMs, maxKeys: fl.maxKeys, ring, metrics: metrics.flows, log: log.child({ part: 'flows' }),
+    sink: fl.file ? fileSink({ path: fl.file }) : logSink(log),
+  })
+  const onSynced = (r: SyncReport) => {
+    metrics.recordSync(r)
+    if (recorder && applier.applied) recorder.setApplied(applier.applied, source.state())
+  }
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()
@@ -95,12 +113,19 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     invalidPolicies: agent.last?.invalid ?? [],
     sourceProblems: [...source.problems(), ...agent.recordProblems],
     clusterNetworkPolicies: (({ warnings, overlaps }) => ({ warnings, overlaps }))(cnpReport(source.state())),
+    ...(recorder ? { flowLogs: { ...recorder.status(), clusterWide: fl.clusterWide, problems: annotationProblems(source.state()) } } : {}),
   })
   // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
   const stop = onStopSignal(log, agent)
   // Serve health before the first sync so /readyz can say "not yet" during a long first list.
-  const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status })
+  const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status, flows: { ring } })
   stop.add(() => closeHttp(http))
+  // Before the first sync: events of the rules a previous agent left are read (unresolved until
+  // the first sync builds the id table) rather than dropped by the kernel for want of a reader.
+  if (recorder) {
+    stop.add(async () => recorder.close())
+    await recorder.start()
+  }
   // The socket opens only after the first sync: until then cinch-bridge finds nobody listening
   // and does not wait, and its pods are dropped by the fail-closed rule once the table exists.
   await Promise.race([agent.start(), stop.stopped])

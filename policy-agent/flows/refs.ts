@@ -12,7 +12,7 @@ export type Ref =
 export interface RefSource {
   /** NetworkPolicy keys `ns/name` whose rules may log */
   networkPolicies: string[]
-  /** ClusterNetworkPolicy names (phase 2: the IR's CNP tiers) */
+  /** ClusterNetworkPolicy names (those with a rule counter: a rule in a local pod's tier chain) */
   clusterPolicies?: string[]
   /** pod chains (NetworkPolicy, CNP tier and audit chains) whose end may log */
   chains: { name: string; pod: string; direction: Direction; policies: string[] }[]
@@ -56,6 +56,7 @@ export class RefTable {
 export function refSourceFromIR(ir: PolicyIR): RefSource {
   return {
     networkPolicies: Object.keys(ir.policyCounters),
+    clusterPolicies: [...new Set(Object.values(ir.ruleCounters ?? {}).map((r) => r.policy))],
     chains: Object.entries(ir.chains).map(([name, c]) => ({ name, pod: c.pod, direction: c.direction, policies: c.policies })),
   }
 }

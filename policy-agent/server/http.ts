@@ -1,5 +1,6 @@
 // The agent's HTTP endpoints: /metrics (Prometheus), /healthz (the process serves), /readyz
-// (this node can start pods: see readiness()), /status (JSON for `cinch status`).
+// (this node can start pods: see readiness()), /status (JSON for `cinch status`), /flows (flow
+// records as JSON lines for `cinch flows`: flows.ts).
 //
 // Exposure: by default the server listens on loopback only (--metrics-addr 127.0.0.1:9476). The
 // DaemonSet probes it there (httpGet host 127.0.0.1: kubelet runs in the host's network namespace
@@ -9,6 +10,8 @@
 // Opt in to scraping with --metrics-addr 0.0.0.0:9476 or [::]:9476 (both still answer on loopback).
 import { createServer, type Server } from 'node:http'
 import type { AgentMetrics } from './metrics.js'
+import { FLOWS_PATH, handleFlows, type FlowsEndpointOptions } from './flows.js'
+import type { FlowRecorderStatus } from '../flows/recorder.js'
 
 export interface AgentStatus {
   ready: boolean
@@ -25,6 +28,8 @@ export interface AgentStatus {
    * domainNames), and same-tier same-priority policies whose order cinch chose (by name).
    */
   clusterNetworkPolicies?: { warnings: { policy: string; warning: string }[]; overlaps: string[] }
+  /** flow records: whether the nflog group is read (EPERM: another socket holds it), events lost */
+  flowLogs?: FlowRecorderStatus & { clusterWide: boolean; problems: { where: string; reason: string }[] }
 }
 
 export interface HttpServerOptions {
@@ -32,6 +37,8 @@ export interface HttpServerOptions {
   addr: string
   metrics: AgentMetrics
   status: () => AgentStatus
+  /** GET /flows; absent: 404 */
+  flows?: FlowsEndpointOptions
 }
 
 /**
@@ -63,6 +70,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<Server> 
       } else if (path === '/readyz') {
         const s = opts.status()
         res.writeHead(s.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(s.ready ? 'ready\n' : `not ready: ${s.notReady ?? 'first sync not applied yet'}\n`)
+      } else if (path === FLOWS_PATH && opts.flows) {
+        handleFlows(req, res, opts.flows)
       } else if (path === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.status()) + '\n')
       } else {

@@ -7,6 +7,7 @@ import { POLICY_TABLE } from '../../lib/state/tables.js'
 import type { SyncReport } from '../agent.js'
 import type { CleanupReport } from '../conntrack/cleaner.js'
 import type { PolicyIR } from '../compile/ir.js'
+import { createFlowMetrics, type FlowMetrics } from '../flows/metrics.js'
 
 export interface KernelFigures {
   rules: number
@@ -46,6 +47,8 @@ export interface AgentMetrics {
   registry: Registry
   recordSync(report: SyncReport): void
   recordCleanup(report: CleanupReport): void
+  /** flow records (flows/metrics.ts): verdicts by policy and rule, events lost and limited */
+  flows: FlowMetrics
 }
 
 export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
@@ -118,8 +121,11 @@ export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyI
     })
   byCnpRule('cinch_cnp_rule_packets_total', 'Packets matched per ClusterNetworkPolicy rule (nft counters; action is what the rule did).', 'packets')
   byCnpRule('cinch_cnp_rule_bytes_total', 'Bytes matched per ClusterNetworkPolicy rule (nft counters).', 'bytes')
+  // What the kernel's flow-log limit held back is read from the same per-scrape listing.
+  const flows = createFlowMetrics({ registry, kernelCounters: async () => (await readKernel()).counters })
   return {
     registry,
+    flows,
     recordSync(report) {
       syncDuration.observe({ mode: report.apply.mode }, report.durationMs / 1000)
       for (const ms of report.programmingMs) programming.observe(ms / 1000)

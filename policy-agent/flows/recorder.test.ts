@@ -1,0 +1,89 @@
+// FlowRecorder wires reader -> events -> Pass join -> aggregation -> sink, ring and metrics. The
+// reader is the one I/O edge, replaced here by one that hands packets over (the integration tests
+// use the kernel's): attribution from the applied IR, pods named from the state, the interval's
+// flush, a group held by another socket (retried, shown in status), and the close.
+import { describe, expect, it } from 'vitest'
+import { pino } from 'pino'
+import { Registry } from 'prom-client'
+import { compile } from '../compile/index.js'
+import { allLocal, clusterOf, policy } from '../compile/testkit.js'
+import type { NflogPacket, NflogReaderOptions } from '../../lib/net/nflog.js'
+import type { FlowRecord } from './aggregate.js'
+import { createFlowMetrics } from './metrics.js'
+import { encodePrefix, refId } from './prefix.js'
+import { FlowRecorder } from './recorder.js'
+import { FlowRing } from './ring.js'
+
+const syn = Buffer.from('4500003c4f1940004006eda00af401020af401039c430050', 'hex') // 10.244.1.2:40003 -> 10.244.1.3:80
+const state = clusterOf({
+  namespaces: { shop: {}, web: {} },
+  pods: { 'web/front': { ips: ['10.244.1.2'] }, 'shop/db': { labels: { app: 'db' }, ips: ['10.244.1.3'] } },
+  policies: [policy('shop', 'db-from-api', { podSelector: { matchLabels: { app: 'db' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'api' } } }] }] })],
+})
+const { ir } = compile(state, allLocal(state))
+const dbChain = Object.entries(ir.chains).find(([, c]) => c.pod === 'shop/db' && c.direction === 'ingress')![0]
+const drop: NflogPacket = { family: 2, group: 6784, hwProtocol: 0x0800, hook: 2, prefix: encodePrefix({ direction: 'ingress', tier: 'networkpolicy', hit: 'end', action: 'deny', id: refId('chain', dbChain) }), payload: syn }
+
+function setup(o: { refuse?: number } = {}) {
+  let hand: NflogReaderOptions | undefined
+  let closed = 0, attempts = 0
+  const written: FlowRecord[][] = []
+  const registry = new Registry()
+  const ring = new FlowRing(100)
+  const rec = new FlowRecorder({
+    group: 6784, intervalMs: 60_000, ring, metrics: createFlowMetrics({ registry }), log: pino({ level: 'silent' }),
+    sink: { write: (r) => void written.push(r), close: () => void closed++ },
+    openReader: async (opts) => {
+      if (++attempts <= (o.refuse ?? 0)) throw new Error('nflog bind group 6784: errno 1 (EPERM: another socket reads this group, or no CAP_NET_ADMIN)')
+      hand = opts
+      return { close: () => void closed++ }
+    },
+  })
+  return { rec, ring, registry, written, send: (p: NflogPacket) => hand!.onPacket(p), closed: () => closed }
+}
+
+describe('FlowRecorder', () => {
+  it('a drop by isolation becomes one record naming the pods and the isolating policy, in sink, ring and metrics', async () => {
+    const t = setup()
+    await t.rec.start()
+    t.send(drop) // before any applied IR: the id is not known yet
+    t.rec.setApplied(ir, state)
+    t.send(drop)
+    t.send(drop)
+    t.send({ ...drop, prefix: 'DROP ' })
+    t.rec.flush()
+    const records = t.written.flat()
+    expect(records).toHaveLength(2)
+    expect(records[0]).toMatchObject({ src: { addr: '10.244.1.2' }, verdict: 'denied', trace: [{ unresolved: 'unknown' }], count: 1 })
+    expect(records[1]).toMatchObject({
+      src: { pod: 'web/front', addr: '10.244.1.2' }, dst: { pod: 'shop/db' }, proto: 'tcp', dport: 80, direction: 'ingress',
+      verdict: 'denied', trace: [{ tier: 'networkpolicy', action: 'deny', policies: ['shop/db-from-api'] }], count: 2,
+    })
+    expect(t.ring.snapshot()).toEqual(records)
+    const m = await t.registry.metrics()
+    expect(m).toContain('cinch_flow_verdicts_total{direction="ingress",tier="networkpolicy",action="deny",policy="shop/db-from-api",rule=""} 2')
+    expect(m).toContain('cinch_flow_events_total{outcome="bad_prefix"} 1')
+    expect(m).toContain('cinch_flow_events_total{outcome="unresolved"} 1')
+    t.rec.close()
+    expect(t.closed()).toBe(2) // the reader and the sink
+  })
+
+  it('a group another socket holds is retried, and status says so meanwhile', async () => {
+    const t = setup({ refuse: 1 })
+    await t.rec.start()
+    expect(t.rec.status()).toMatchObject({ group: 6784, reading: false, error: expect.stringMatching(/EPERM/) })
+    t.rec.close()
+  })
+
+  it('close writes the open interval to the sink (a clean stop keeps its records)', async () => {
+    const t = setup()
+    await t.rec.start()
+    t.rec.setApplied(ir, state)
+    t.send(drop)
+    t.rec.close()
+    expect(t.written.flat()).toHaveLength(1)
+    t.send(drop) // after close: nothing more is recorded or written
+    t.rec.flush()
+    expect(t.written.flat()).toHaveLength(1)
+  })
+})

@@ -1,0 +1,170 @@
+// FlowRecorder: the agent's flow-record pipeline, wired end to end (see README.md's diagram):
+// nflog reader -> flowEvent (prefix + RefTable) -> TraceAssembler -> Aggregator -> every interval
+// the sink, the ring and the metrics. The pure parts live in their own modules; this one holds the
+// I/O: the socket (retried while another socket holds the group), the interval timer, the close.
+import type { Logger } from 'pino'
+import type { PolicyIR } from '../compile/ir.js'
+import type { ClusterState } from '../model/cluster.js'
+import { openNflogReader, type NflogPacket, type NflogReaderOptions } from '../../lib/net/nflog.js'
+import { canonicalIp } from '../../lib/ip/index.js'
+import { Aggregator, DEFAULT_INTERVAL_MS, DEFAULT_MAX_KEYS } from './aggregate.js'
+import { TraceAssembler, flowEvent } from './events.js'
+import type { FlowMetrics } from './metrics.js'
+import { RefTable, refSourceFromIR } from './refs.js'
+import type { FlowRing } from './ring.js'
+import type { FlowSink } from './sink.js'
+
+export const DEFAULT_FLOW_LOG_GROUP = 6784
+/** Bytes of each logged packet copied to us: IPv6 + extension headers + ports fit, payload does not. */
+export const SNAPLEN = 128
+const RETRY_MS = 5000
+
+export interface FlowReader { close(): void }
+
+export interface FlowRecorderOptions {
+  group: number
+  intervalMs?: number
+  maxKeys?: number
+  sink: FlowSink
+  ring: FlowRing
+  metrics: FlowMetrics
+  log: Logger
+  /** opens the nflog socket (default: openNflogReader in the caller's namespace) */
+  openReader?: (o: NflogReaderOptions) => Promise<FlowReader>
+}
+
+export interface FlowRecorderStatus {
+  group: number
+  /** the group is bound to our socket: records are being read */
+  reading: boolean
+  /** why not (EPERM: another socket holds the group), retried every 5 s */
+  error?: string
+  lost: number
+  incomplete: number
+}
+
+export class FlowRecorder {
+  readonly #o: FlowRecorderOptions
+  readonly #assembler = new TraceAssembler()
+  readonly #agg: Aggregator
+  #refs = new RefTable({ networkPolicies: [], chains: [] })
+  #state?: ClusterState
+  #byAddr?: Map<string, string>
+  #reader?: FlowReader
+  #error?: string
+  #lost = 0
+  #flushTimer?: NodeJS.Timeout
+  #retryTimer?: NodeJS.Timeout
+  #closed = false
+  #sinkClosed = false
+
+  constructor(o: FlowRecorderOptions) {
+    this.#o = o
+    this.#agg = new Aggregator({ intervalMs: o.intervalMs ?? DEFAULT_INTERVAL_MS, maxKeys: o.maxKeys ?? DEFAULT_MAX_KEYS, resolve: (a) => this.#podOf(a) }, Date.now())
+  }
+
+  /** Binds the group (retrying in the background while it cannot) and starts the interval. */
+  async start(): Promise<void> {
+    this.#flushTimer = setInterval(() => this.flush(), this.#agg.intervalMs)
+    this.#flushTimer.unref()
+    await this.#open()
+  }
+
+  async #open(): Promise<void> {
+    if (this.#closed) return
+    const open = this.#o.openReader ?? openNflogReader
+    try {
+      const reader = await open({
+        group: this.#o.group, copyRange: SNAPLEN,
+        onPacket: (p) => this.#onPacket(p),
+        onLost: (n) => { this.#lost += n; this.#o.metrics.recordLost(n) },
+      })
+      if (this.#closed) return reader.close()
+      this.#reader = reader
+      if (this.#error) this.#o.log.info({ group: this.#o.group }, 'flow log group bound; reading flow records')
+      this.#error = undefined
+    } catch (err) {
+      const message = (err as Error).message
+      if (message !== this.#error) this.#o.log.warn({ group: this.#o.group, err: message, retryInMs: RETRY_MS }, 'cannot read the flow log group; retrying')
+      this.#error = message
+      this.#retryTimer = setTimeout(() => void this.#open(), RETRY_MS)
+      this.#retryTimer.unref()
+    }
+  }
+
+  /**
+   * After each applied sync: the ids its rules may log, and the pods that name addresses. Events
+   * until the next call are attributed with these (an id of a removed policy reads `unknown`).
+   */
+  setApplied(ir: PolicyIR, state: ClusterState): void {
+    this.#refs = new RefTable(refSourceFromIR(ir))
+    for (const c of this.#refs.collisions) this.#o.log.warn({ ref: c }, 'flow log id collision: records of this id say "ambiguous"')
+    if (state !== this.#state) { this.#state = state; this.#byAddr = undefined }
+    const live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
+    this.#o.metrics.retainPolicies(live)
+  }
+
+  #podOf(addr: string): string | undefined {
+    if (!this.#state) return undefined
+    // Built on the first event after a state change, not per sync: most syncs log nothing.
+    if (!this.#byAddr) {
+      this.#byAddr = new Map()
+      for (const p of this.#state.pods.values()) {
+        if (p.hostNetwork) continue // a host-network pod's address is its node's
+        for (const ip of p.ips) { const c = canonicalIp(ip, { lenient: true }); if (c) this.#byAddr.set(c, `${p.namespace}/${p.name}`) }
+      }
+    }
+    return this.#byAddr.get(addr)
+  }
+
+  #onPacket(p: NflogPacket): void {
+    if (this.#closed) return // a datagram already queued when the socket closed
+    const now = Date.now()
+    const ev = flowEvent(p, this.#refs, now)
+    if ('rejected' in ev) return this.#o.metrics.recordOutcome(ev.rejected === 'prefix' ? 'bad_prefix' : 'bad_headers')
+    if (ev.hit.unresolved) this.#o.metrics.recordOutcome('unresolved')
+    const before = this.#assembler.incomplete
+    const done = this.#assembler.push(ev, now)
+    this.#o.metrics.recordOutcome('incomplete', this.#assembler.incomplete - before)
+    if (!done) return
+    this.#o.metrics.recordEvent(done)
+    this.#agg.add(done)
+  }
+
+  /** Ends the interval: its records to the sink, the ring and their followers. */
+  flush(): void {
+    if (this.#sinkClosed) return
+    const before = this.#assembler.incomplete
+    this.#assembler.expire(Date.now())
+    this.#o.metrics.recordOutcome('incomplete', this.#assembler.incomplete - before)
+    const { records, overflow } = this.#agg.flush(Date.now())
+    this.#o.metrics.recordOutcome('overflow', overflow)
+    if (!records.length && !overflow) return
+    try {
+      this.#o.sink.write(records, overflow)
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message, records: records.length }, 'flow records not written to the sink')
+    }
+    this.#o.ring.push(records)
+  }
+
+  status(): FlowRecorderStatus {
+    return {
+      group: this.#o.group, reading: this.#reader !== undefined, ...(this.#error ? { error: this.#error } : {}),
+      lost: this.#lost, incomplete: this.#assembler.incomplete,
+    }
+  }
+
+  /** Closes the socket (the kernel unbinds the group) and writes the open interval to the sink. */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#flushTimer)
+    clearTimeout(this.#retryTimer)
+    this.#reader?.close()
+    this.#reader = undefined
+    this.flush()
+    this.#sinkClosed = true
+    this.#o.sink.close()
+  }
+}
