@@ -16,6 +16,7 @@ import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
 import { tierChain } from './cnp-rules.js'
+import { changesBetween } from './changes.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
 export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`
@@ -75,6 +76,8 @@ export class Compiler {
   #cnpGen = 0
   #cnpInvalid: InvalidPolicy[] = []
   #tiers: Record<'Admin' | 'Baseline', CnpPolicy[]> = { Admin: [], Baseline: [] }
+  /** the snapshot of the last compile: a tracked source tells what changed since (changes.ts) */
+  #lastState?: ClusterState
   readonly #view: PodView = {
     podsByNs: this.#podsByNs,
     // The API server labels every namespace kubernetes.io/metadata.name=<name> (immutable, 1.22+);
@@ -91,13 +94,29 @@ export class Compiler {
   }
 
   compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
-    const podChanges = this.#syncPods(state)
-    const nsChanged = this.#syncNamespaces(state)
-    this.#syncPolicies(state)
+    // With the source's change log, visit only the keys written since the last compile; else scan.
+    const changes = changesBetween(this.#lastState, state)
+    this.#lastState = state
+    const nsChanges = this.#syncNamespaces(state, changes?.namespaces)
+    const manyNs = nsChanges.length > DELTA_LIMIT
+    // A namespace's labels move only that namespace's pods, and only in the sets whose namespace
+    // selector matched before xor after. Applied while the pod index is still the old one, so the
+    // pod changes below start from sets that hold the old pods under the new namespace labels.
+    if (!manyNs) {
+      for (const c of nsChanges) {
+        const pods = this.#podsByNs.get(c.ns)
+        if (!pods) continue
+        for (const s of this.#sets.values()) if (s.dependsOnNsLabels) s.relabelNamespace({ ns: c.ns, before: c.before, pods: pods.values(), view: this.#view })
+      }
+    }
+    const podChanges = this.#syncPods(state, changes?.pods)
+    this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
-    for (const s of this.#sets.values()) {
-      if (podChanges.length > DELTA_LIMIT || (nsChanged && s.dependsOnNsLabels)) s.recompute(this.#view)
-      else for (const [old, next] of podChanges) s.update(old, next, this.#view)
+    if (podChanges.length || manyNs) {
+      for (const s of this.#sets.values()) {
+        if (podChanges.length > DELTA_LIMIT || (manyNs && s.dependsOnNsLabels)) s.recompute(this.#view)
+        else for (const [old, next] of podChanges) s.update(old, next, this.#view)
+      }
     }
 
     const ir = emptyIR()
@@ -235,8 +254,11 @@ export class Compiler {
     this.#tiers = { Admin: tierOrder(valid, 'Admin'), Baseline: tierOrder(valid, 'Baseline') }
   }
 
-  /** Brings the pod index up to date; returns the replaced pods (old, new), either may be absent. */
-  #syncPods(state: ClusterState): [Pod | undefined, Pod | undefined][] {
+  /**
+   * Brings the pod index up to date; returns the replaced pods (old, new), either may be absent.
+   * `keys`: the keys written since the last compile (all of them, when absent).
+   */
+  #syncPods(state: ClusterState, keys: ReadonlySet<string> | undefined): [Pod | undefined, Pod | undefined][] {
     const changes: [Pod | undefined, Pod | undefined][] = []
     const index = (k: string, old: Pod | undefined, next: Pod | undefined) => {
       changes.push([old, next])
@@ -252,34 +274,46 @@ export class Compiler {
         this.#pods.set(k, next)
       } else this.#pods.delete(k)
     }
-    for (const [k, p] of state.pods) {
+    const visit = (k: string, p: Pod | undefined) => {
       const old = this.#pods.get(k)
+      if (!p) { if (old) index(k, old, undefined); return }
       // Equal content (a manifest re-read gives new objects): keep the known object and its memos.
       if (old !== p && !(old && samePod(old, p))) index(k, old, p)
     }
+    if (keys) {
+      for (const k of keys) visit(k, state.pods.get(k))
+      return changes
+    }
+    for (const [k, p] of state.pods) visit(k, p)
     if (this.#pods.size > state.pods.size) for (const [k, old] of this.#pods) if (!state.pods.has(k)) index(k, old, undefined)
     return changes
   }
 
-  /** Brings namespaces up to date; true when some namespace's labels changed. */
-  #syncNamespaces(state: ClusterState): boolean {
-    let changed = false
+  /** Brings namespaces up to date; returns those whose labels changed, with their labels before. */
+  #syncNamespaces(state: ClusterState, keys: ReadonlySet<string> | undefined): { ns: string; before: Record<string, string> }[] {
+    const changed: { ns: string; before: Record<string, string> }[] = []
     const set = (k: string, next: Namespace | undefined) => {
-      changed = true
+      changed.push({ ns: k, before: this.#view.nsLabels(k) })
       this.#nsLabels.delete(k)
       if (next) this.#namespaces.set(k, next)
       else this.#namespaces.delete(k)
     }
-    for (const [k, n] of state.namespaces) {
+    const visit = (k: string, n: Namespace | undefined) => {
       const old = this.#namespaces.get(k)
+      if (!n) { if (old) set(k, undefined); return }
       if (old !== n && !(old && sameLabels(old.labels, n.labels))) set(k, n)
     }
-    if (this.#namespaces.size > state.namespaces.size) for (const k of this.#namespaces.keys()) if (!state.namespaces.has(k)) set(k, undefined)
+    if (keys) {
+      for (const k of keys) visit(k, state.namespaces.get(k))
+      return changed
+    }
+    for (const [k, n] of state.namespaces) visit(k, n)
+    if (this.#namespaces.size > state.namespaces.size) for (const k of [...this.#namespaces.keys()]) if (!state.namespaces.has(k)) set(k, undefined)
     return changed
   }
 
   /** Brings the per-namespace policy lists up to date (new arrays for the namespaces that changed). */
-  #syncPolicies(state: ClusterState): void {
+  #syncPolicies(state: ClusterState, keys: ReadonlySet<string> | undefined): void {
     const dirty = new Set<string>()
     const nsOf = (p: NetworkPolicy) => p.metadata?.namespace ?? 'default' // as normalizePolicy does
     const set = (k: string, old: NetworkPolicy | undefined, next: NetworkPolicy | undefined) => {
@@ -292,11 +326,14 @@ export class Compiler {
         this.#policies.set(k, next)
       } else this.#policies.delete(k)
     }
-    for (const [k, p] of state.policies) {
+    const visit = (k: string, p: NetworkPolicy | undefined) => {
       const old = this.#policies.get(k)
+      if (!p) { if (old) set(k, old, undefined); return }
       if (old !== p && !(old && JSON.stringify(old) === JSON.stringify(p))) set(k, old, p)
     }
-    if (this.#policies.size > state.policies.size) for (const [k, old] of this.#policies) if (!state.policies.has(k)) set(k, old, undefined)
+    if (keys) for (const k of keys) visit(k, state.policies.get(k))
+    else for (const [k, p] of state.policies) visit(k, p)
+    if (!keys && this.#policies.size > state.policies.size) for (const [k, old] of this.#policies) if (!state.policies.has(k)) set(k, old, undefined)
     if (dirty.size === 0) return
     for (const ns of dirty) {
       const list: NormPolicy[] = []

@@ -107,10 +107,23 @@ export class SetEntry {
     for (const pod of candidates(this.def, view)) this.#add(contributions(this.def, pod, view))
   }
 
+  /**
+   * Applies a change of one namespace's labels (`before` -> the view's) to the pods of that
+   * namespace: only a set whose namespace selector matched before xor after has anything to do.
+   */
+  relabelNamespace(o: { ns: string; before: Record<string, string>; pods: Iterable<Pod>; view: PodView }): void {
+    const nsSel = (this.def.kind === 'addr' || this.def.kind === 'tuple') && this.def.peer?.kind === 'pods' ? this.def.peer.nsSel : null
+    if (!nsSel || nsSel.matches(o.before) === nsSel.matches(o.view.nsLabels(o.ns))) return
+    const old: PodView = { podsByNs: o.view.podsByNs, nsLabels: (n) => (n === o.ns ? o.before : o.view.nsLabels(n)) }
+    for (const pod of o.pods) this.#replace(contributions(this.def, pod, old), contributions(this.def, pod, o.view))
+  }
+
   /** Applies one pod's replacement (either side may be absent). */
   update(old: Pod | undefined, next: Pod | undefined, view: PodView): void {
-    const before = old ? contributions(this.def, old, view) : []
-    const after = next ? contributions(this.def, next, view) : []
+    this.#replace(old ? contributions(this.def, old, view) : [], next ? contributions(this.def, next, view) : [])
+  }
+
+  #replace(before: string[], after: string[]): void {
     if (before.length === 0 && after.length === 0) return
     if (before.length === after.length && before.every((e, i) => e === after[i])) return
     this.#add(after)

@@ -1,11 +1,12 @@
 // The store hands out snapshots that later writes never change, and keeps problems per object.
 import { describe, expect, it } from 'vitest'
 import { ClusterStore } from './store.js'
+import { changesBetween } from '../compile/changes.js'
 
 const ns = (name: string, labels: unknown = {}) => ({ metadata: { name, labels } })
 
 describe('ClusterStore', () => {
-  it('copies a map on the first write after a snapshot, and only that map', () => {
+  it('a snapshot never changes under later writes; untouched kinds keep their map', () => {
     const s = new ClusterStore()
     s.upsert('Namespace', ns('a'))
     const first = s.state()
@@ -13,7 +14,7 @@ describe('ClusterStore', () => {
     expect(s.upsert('Namespace', ns('b'))).toBe(true)
     const second = s.state()
     expect([...first.namespaces.keys()]).toEqual(['a'])
-    expect([...second.namespaces.keys()]).toEqual(['a', 'b'])
+    expect([...second.namespaces.keys()].sort()).toEqual(['a', 'b'])
     expect(second.namespaces.get('a')).toBe(first.namespaces.get('a'))
     expect(second.pods).toBe(first.pods)
     expect(() => second.namespaces.delete('a')).toThrow(TypeError)
@@ -39,5 +40,44 @@ describe('ClusterStore', () => {
     expect(r.done()).toBe(true)
     expect([...s.state().namespaces.keys()].sort()).toEqual(['bad'])
     expect(s.problems()).toEqual([{ where: 'Namespace worse', reason: 'metadata.labels: expected an object, got number 5' }])
+  })
+
+  it('a snapshot at 3,000 objects stays as it was through writes to every shard', () => {
+    const s = new ClusterStore()
+    for (let i = 0; i < 3000; i++) s.upsert('Namespace', ns(`n${i}`, { i: String(i) }))
+    const before = s.state()
+    const copy = new Map([...before.namespaces].map(([k, v]) => [k, v]))
+    for (let i = 0; i < 3000; i += 2) s.remove('Namespace', ns(`n${i}`))
+    for (let i = 1; i < 3000; i += 2) s.upsert('Namespace', ns(`n${i}`, { i: 'x' }))
+    s.upsert('Namespace', ns('new'))
+    expect(before.namespaces.size).toBe(3000)
+    expect(new Map(before.namespaces)).toEqual(copy)
+    const after = s.state()
+    expect(after.namespaces.size).toBe(1501)
+    expect(after.namespaces.get('n1')?.labels.i).toBe('x')
+    expect(after.namespaces.has('n0')).toBe(false)
+    expect([...after.namespaces.values()].length).toBe(1501)
+    expect(() => after.namespaces.set('x', {} as never)).toThrow(TypeError)
+  })
+
+  it('each snapshot tells the keys written since an earlier one, per kind', () => {
+    const s = new ClusterStore()
+    s.upsert('Namespace', ns('a'))
+    const first = s.state()
+    s.upsert('Namespace', ns('b'))
+    s.upsert('Namespace', ns('a', { x: '1' }))
+    s.upsert('Namespace', ns('a', { x: '1' })) // same content: no change
+    const second = s.state()
+    s.remove('Namespace', ns('b'))
+    s.upsert('Pod', { metadata: { namespace: 'a', name: 'p' }, status: { podIPs: [{ ip: '10.0.0.1' }] } })
+    const third = s.state()
+    expect([...changesBetween(first, second)!.namespaces].sort()).toEqual(['a', 'b'])
+    expect(changesBetween(first, second)!.pods.size).toBe(0)
+    const c = changesBetween(first, third)!
+    expect([...c.namespaces].sort()).toEqual(['a', 'b'])
+    expect([...c.pods]).toEqual(['a/p'])
+    expect(changesBetween(third, third)!.namespaces.size).toBe(0)
+    expect(changesBetween(third, first)).toBeUndefined() // not forward: scan
+    expect(changesBetween(new ClusterStore().state(), third)).toBeUndefined() // another store
   })
 })

@@ -1,43 +1,36 @@
-// The cluster as a source holds it: one map per kind, handed out as immutable snapshots by
-// copy-on-write. `state()` marks the current maps shared; the first write after that copies the
-// one map it touches (O(objects of that kind), once per sync at most), so a snapshot never changes
-// under its reader while writes between two syncs stay O(1). The compiler diffs a snapshot against
-// the objects it saw last by identity (compile/compiler.ts), so a write that changes nothing policy
-// reads keeps the old object and reports no change.
+// The cluster as a source holds it: one map per kind, handed out as immutable snapshots. Each
+// kind is a ShardedMap (snapshot-map.ts): `state()` takes a snapshot of each kind written since the
+// last one, and the first write to a shard after that copies that shard alone, so a snapshot never
+// changes under its reader while a write costs O(1) plus, once per sync, ~120 entries. The store
+// also logs which keys it wrote, so each snapshot can tell the compiler what changed since an
+// earlier one (compile/changes.ts) instead of the compiler scanning every object. A write that
+// changes nothing policy reads keeps the old object, reports no change and logs nothing.
 //
 // Problems are kept per object: an object that fails conversion is removed (skipped whole) and its
 // problem recorded; the problem goes when the object is fixed, deleted or relisted without it.
 import type { ClusterState } from '../model/cluster.js'
+import { CHANGES, type Changes } from '../compile/changes.js'
 import { convertAs, keyOf, type Kind } from './convert.js'
 import type { Json } from './fields.js'
+import { ShardedMap } from './snapshot-map.js'
 import type { ProblemReport } from './types.js'
 
-/** A Map whose mutators throw: what `state()` hands out. The store writes through Map.prototype. */
-export class SnapshotMap<K, V> extends Map<K, V> {
-  static copy<K, V>(src?: Map<K, V>): SnapshotMap<K, V> {
-    const m = new SnapshotMap<K, V>()
-    if (src) for (const [k, v] of src) MAP_SET.call(m, k, v)
-    return m
-  }
-  override set(): never {
-    throw new TypeError('a ClusterState snapshot is read-only')
-  }
-  override delete(): never {
-    throw new TypeError('a ClusterState snapshot is read-only')
-  }
-  override clear(): never {
-    throw new TypeError('a ClusterState snapshot is read-only')
-  }
-}
-const MAP_SET = Map.prototype.set
-const MAP_DELETE = Map.prototype.delete
+export { SnapshotMap } from './snapshot-map.js'
 
 const FIELD: Record<Kind, keyof ClusterState> = { Pod: 'pods', Namespace: 'namespaces', NetworkPolicy: 'policies', Node: 'nodes', ClusterNetworkPolicy: 'clusterNetworkPolicies' }
+const FIELDS = Object.values(FIELD)
+// Past this many logged writes the log starts over: a compiler further behind scans once instead.
+const MAX_LOG = 100_000
 
 export class ClusterStore {
-  #maps = { pods: SnapshotMap.copy(), namespaces: SnapshotMap.copy(), policies: SnapshotMap.copy(), nodes: SnapshotMap.copy(), clusterNetworkPolicies: SnapshotMap.copy() } as Record<keyof ClusterState, SnapshotMap<string, unknown>>
-  #shared = new Set<keyof ClusterState>()
+  #maps = Object.fromEntries(FIELDS.map((f) => [f, new ShardedMap<unknown>()])) as Record<keyof ClusterState, ShardedMap<unknown>>
   #snapshot?: ClusterState
+  /** where each snapshot's writes end in the log (absolute positions) */
+  #logAt = new WeakMap<ClusterState, number>()
+  #log: { field: keyof ClusterState; key: string }[] = []
+  /** the absolute position of #log[0] */
+  #logStart = 0
+  #snapshotTaken = false
   #problems = new Map<string, ProblemReport>()
   #problemList?: ProblemReport[]
 
@@ -103,10 +96,23 @@ export class ClusterStore {
   /** The current cluster: a snapshot that later writes never change. */
   state(): ClusterState {
     if (!this.#snapshot) {
-      this.#snapshot = { ...this.#maps } as unknown as ClusterState
-      for (const f of Object.keys(this.#maps) as (keyof ClusterState)[]) this.#shared.add(f)
+      const snap = Object.fromEntries(FIELDS.map((f) => [f, this.#maps[f].snapshot()])) as unknown as ClusterState
+      const at = this.#logStart + this.#log.length
+      this.#logAt.set(snap, at)
+      Object.defineProperty(snap, CHANGES, { value: (since: ClusterState) => this.#changes(since, at) })
+      this.#snapshot = snap
+      this.#snapshotTaken = true
     }
     return this.#snapshot
+  }
+
+  /** The keys written between the snapshot `since` and the one whose writes end at `at`. */
+  #changes(since: ClusterState, at: number): Changes | undefined {
+    const from = this.#logAt.get(since)
+    if (from === undefined || from < this.#logStart || from > at) return undefined
+    const out = Object.fromEntries(FIELDS.map((f) => [f, new Set<string>()])) as unknown as Record<keyof ClusterState, Set<string>>
+    for (let i = from - this.#logStart; i < at - this.#logStart; i++) out[this.#log[i]!.field].add(this.#log[i]!.key)
+    return out
   }
 
   /** The problems of the objects as they are now, sorted by object. */
@@ -114,28 +120,31 @@ export class ClusterStore {
     return (this.#problemList ??= Object.freeze([...this.#problems.keys()].sort().map((k) => Object.freeze(this.#problems.get(k)!))) as ProblemReport[])
   }
 
-  #writable(kind: Kind): Map<string, unknown> {
-    const f = FIELD[kind]
-    if (this.#shared.has(f)) {
-      this.#maps[f] = SnapshotMap.copy(this.#maps[f])
-      this.#shared.delete(f)
-    }
-    this.#snapshot = undefined
-    return this.#maps[f]
-  }
-
   #put(kind: Kind, key: string, value: unknown): boolean {
-    const old = this.#maps[FIELD[kind]].get(key)
+    const m = this.#maps[FIELD[kind]]
+    const old = m.get(key)
     // Same content (most Pod updates are status or annotation changes policy does not read).
     if (old !== undefined && sameJson(old, value)) return false
-    MAP_SET.call(this.#writable(kind), key, value)
+    m.set(key, value)
+    this.#logged(kind, key)
     return true
   }
 
   #remove(kind: Kind, key: string): boolean {
-    if (!this.#maps[FIELD[kind]].has(key)) return false
-    MAP_DELETE.call(this.#writable(kind), key)
+    if (!this.#maps[FIELD[kind]].delete(key)) return false
+    this.#logged(kind, key)
     return true
+  }
+
+  #logged(kind: Kind, key: string): void {
+    this.#snapshot = undefined
+    // Before the first snapshot nobody can ask what changed since one: the initial lists go unlogged.
+    if (!this.#snapshotTaken) return
+    if (this.#log.length >= MAX_LOG) {
+      this.#logStart += this.#log.length
+      this.#log = []
+    }
+    this.#log.push({ field: FIELD[kind], key })
   }
 
   #setProblem(where: string, reason: string): void {
