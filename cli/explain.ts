@@ -4,6 +4,7 @@
 import { cnpPolicies, tieredDecider } from '../policy-agent/cnp/tiered.js'
 import type { DirectionVerdict } from '../policy-agent/cnp/evaluate.js'
 import type { ClusterState } from '../policy-agent/model/cluster.js'
+import { auditDecider, splitAudit } from '../policy-agent/flows/audit.js'
 import { UsageError } from './args.js'
 
 type Endpoint = { namespace: string; name: string } | { ip: string }
@@ -33,7 +34,12 @@ export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p
   for (const e of [from, to]) {
     if (!('ip' in e) && !state.pods.has(`${e.namespace}/${e.name}`)) throw new Error(`pod ${show(e)} not found in the cluster state`)
   }
-  const d = tieredDecider(state)({ from, to, port: p.port, protocol: p.protocol })
+  // Audit policies (cinch.dev/audit: "true") are not enforced: the verdict is without them, and
+  // what they would change is said on its own lines.
+  const { enforced, audit, problems } = splitAudit(state)
+  const flow = { from, to, port: p.port, protocol: p.protocol }
+  const d = tieredDecider(enforced)(flow)
+  const auditWords = audit.size ? auditDecider(state)(flow).words : []
   const { invalid } = cnpPolicies(state)
   const verdict = (v: DirectionVerdict) => {
     const by = v.rule
@@ -48,6 +54,8 @@ export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p
     `  ingress to ${show(to)}: ${verdict(d.ingress)}`,
     ...d.ingress.reasons.map((r) => `    - ${r}`),
     ...invalid.map((i) => `  note: ClusterNetworkPolicy ${i.policy} is invalid and not applied: ${i.reason}`),
+    ...(audit.size ? [`  audit (not enforced: ${[...audit].join(', ')}): ${auditWords.length ? auditWords.join('; ') : 'would change nothing'}`] : []),
+    ...problems.map((q) => `  note: NetworkPolicy ${q.policy}: ${q.reason}`),
   ]
   return { text: lines.join('\n') + '\n', allowed: d.allowed }
 }

@@ -48,3 +48,16 @@ describe('cinch.dev annotations at arrival', () => {
     expect(annotationProblems(s)[0]!.where).toBe('Namespace/a')
   })
 })
+
+describe('cinch explain with an audit policy', async () => {
+  const { explainText } = await import('../../cli/explain.js')
+  const { clusterOf, policy } = await import('../compile/testkit.js')
+  it('judges without the audit policy and says what it would deny', () => {
+    const lockdown = policy('shop', 'db-lockdown', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'] })
+    lockdown.metadata = { ...lockdown.metadata, annotations: { 'cinch.dev/audit': 'true' } }
+    const s = clusterOf({ namespaces: { shop: {}, web: {} }, pods: { 'web/front': { ips: ['10.244.1.2'] }, 'shop/db': { labels: { app: 'db' }, ips: ['10.244.1.3'] } }, policies: [lockdown] })
+    const out = explainText(s, { namespace: 'web', name: 'front' }, { namespace: 'shop', name: 'db' }, { port: 5432, protocol: 'TCP' })
+    expect(out.allowed).toBe(true)
+    expect(out.text).toContain('audit (not enforced: shop/db-lockdown): would deny: shop/db-lockdown ingress')
+  })
+})
