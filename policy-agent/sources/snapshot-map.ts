@@ -65,9 +65,17 @@ export class SnapshotMap<V> implements Map<string, V> {
     return 'Map'
   }
 
-  set = readOnly as unknown as Map<string, V>['set']
-  delete = readOnly as unknown as Map<string, V>['delete']
-  clear = readOnly as unknown as Map<string, V>['clear']
+  set(): this {
+    return readOnly()
+  }
+
+  delete(): boolean {
+    return readOnly()
+  }
+
+  clear(): void {
+    readOnly()
+  }
 }
 
 /** The writer's side: writes in place into shards no snapshot shares, copies a shared one first. */
