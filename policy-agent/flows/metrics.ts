@@ -7,8 +7,9 @@
 import { Counter, type Registry } from 'prom-client'
 import type { AssembledEvent } from './events.js'
 
-export const FLOWLOG_SEEN_COUNTER = 'flowlog-seen'
-export const FLOWLOG_LOGGED_COUNTER = 'flowlog-logged'
+import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER } from './nft.js'
+
+export { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER }
 
 export type EventOutcome = 'recorded' | 'bad_prefix' | 'bad_headers' | 'unresolved' | 'incomplete' | 'overflow'
 

@@ -13,10 +13,8 @@ import type { FlowMetrics } from './metrics.js'
 import { RefTable, refSourceFromIR } from './refs.js'
 import type { FlowRing } from './ring.js'
 import type { FlowSink } from './sink.js'
+import { SNAPLEN } from './nft.js'
 
-export const DEFAULT_FLOW_LOG_GROUP = 6784
-/** Bytes of each logged packet copied to us: IPv6 + extension headers + ports fit, payload does not. */
-export const SNAPLEN = 128
 const RETRY_MS = 5000
 
 export interface FlowReader { close(): void }
