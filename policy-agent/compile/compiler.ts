@@ -76,6 +76,9 @@ export class Compiler {
   #cnpGen = 0
   #cnpInvalid: InvalidPolicy[] = []
   #tiers: Record<'Admin' | 'Baseline', CnpPolicy[]> = { Admin: [], Baseline: [] }
+  /** the IR of the last compile: parts equal to it are handed out as the same objects */
+  #ir?: PolicyIR
+  #ips = new Map<string, { family: 4 | 6; text: string } | null>()
   /** the snapshot of the last compile: a tracked source tells what changed since (changes.ts) */
   #lastState?: ClusterState
   readonly #view: PodView = {
@@ -133,8 +136,8 @@ export class Compiler {
       ir.veths.push(lp.hostVeth)
       const own = (ir.vethAddrs[lp.hostVeth] ??= [])
       for (const ip of lp.ips) {
-        const a = parseIp(ip, LENIENT)
-        if (a && !own.includes(formatIp(a))) own.push(formatIp(a))
+        const a = this.#canonIp(ip)
+        if (a && !own.includes(a.text)) own.push(a.text)
       }
       const key = `${lp.namespace}/${lp.name}`
       const pod = this.#pods.get(key)
@@ -164,8 +167,8 @@ export class Compiler {
         const first = adminName ?? npName ?? baselineName
         if (!first) continue
         for (const ip of lp.ips) {
-          const a = parseIp(ip, LENIENT)
-          if (a) ir.maps[`${dir}-v${a.family}`][formatIp(a)] = first
+          const a = this.#canonIp(ip)
+          if (a) ir.maps[`${dir}-v${a.family}`][a.text] = first
         }
       }
     }
@@ -174,7 +177,19 @@ export class Compiler {
     for (const n of this.#sets.keys()) if (!used.has(n)) this.#sets.delete(n)
     for (const [n, def] of used) if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(def(), this.#view))
     for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
-    return { ir: sortIR(ir), invalid: this.#invalidAll() }
+    this.#ir = keepUnchanged(this.#ir, sortIR(ir))
+    return { ir: this.#ir, invalid: this.#invalidAll() }
+  }
+
+  /** A local pod's address, parsed once (each compile visits every local pod's addresses). */
+  #canonIp(ip: string): { family: 4 | 6; text: string } | null {
+    let c = this.#ips.get(ip)
+    if (c === undefined) {
+      if (this.#ips.size > 10_000) this.#ips.clear()
+      const a = parseIp(ip, LENIENT)
+      this.#ips.set(ip, (c = a ? { family: a.family, text: formatIp(a) } : null))
+    }
+    return c
   }
 
   #invalidAll(): InvalidPolicy[] {
@@ -391,6 +406,33 @@ function samePorts(a: PodPort[], b: PodPort[]): boolean {
     return p.name === q.name && p.containerPort === q.containerPort && p.protocol === q.protocol
   })
 }
+
+/**
+ * `next` with every part equal to `prev`'s replaced by `prev`'s object, so that renderDiff skips
+ * unchanged parts by identity (a whole-IR walk of a few hundred entries here saves it re-deriving
+ * the anti-spoofing elements and counter names of every local pod on each change).
+ */
+function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
+  if (!prev) return next
+  const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = (x, y) => x === y) => {
+    const ka = Object.keys(a), kb = Object.keys(b)
+    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
+  }
+  const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+  const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
+  const maps = { ...next.maps }
+  for (const m of Object.keys(maps) as (keyof PolicyIR['maps'])[]) maps[m] = keep(prev.maps[m], next.maps[m], sameRec)
+  return {
+    chains: keep(prev.chains, next.chains, sameRec),
+    sets: keep(prev.sets, next.sets, sameRec),
+    maps: MAP_KEYS.every((m) => maps[m] === prev.maps[m]) ? prev.maps : maps,
+    policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
+    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, sameRec),
+    veths: keep(prev.veths, next.veths, sameList),
+    vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
+  }
+}
+const MAP_KEYS = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6'] as const
 
 function sortIR(ir: PolicyIR): PolicyIR {
   const sortRec = <T>(r: Record<string, T>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]))

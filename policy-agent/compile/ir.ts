@@ -117,3 +117,21 @@ export function counterNames(ir: PolicyIR): string[] {
 }
 
 export const PORT_ALL = { from: 0, to: 65535 }
+
+/** How a set's IR differs from the IR it replaced (both sorted), so renderDiff need not compare them whole. */
+export interface SetDelta { base: IrSet; added: string[]; removed: string[] }
+
+// Kept beside the IR, not in it: an IR stays plain data (equal IRs compare equal). Each entry is
+// dropped when its set changes again, so a delta never holds more than one older IR alive.
+const deltas = new WeakMap<IrSet, SetDelta>()
+
+export function recordSetDelta(next: IrSet, delta: SetDelta): void {
+  deltas.delete(delta.base)
+  deltas.set(next, delta)
+}
+
+/** The delta from `base` to `next`, if `next` was derived from exactly `base`. */
+export function setDeltaFrom(base: IrSet | undefined, next: IrSet): SetDelta | undefined {
+  const d = deltas.get(next)
+  return d && d.base === base ? d : undefined
+}

@@ -5,7 +5,7 @@
 // two pods may contribute the same element (the IR holds their union).
 import type { Pod } from '../model/cluster.js'
 import { LENIENT, cidrContains, formatIp, parseIp, type Family } from '../../lib/ip/index.js'
-import type { IrSet } from './ir.js'
+import { recordSetDelta, type IrSet } from './ir.js'
 import { commentText } from './names.js'
 import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
 import { resolvePort } from './ports.js'
@@ -89,6 +89,10 @@ function* candidates(def: SetDef, view: PodView): Generator<Pod> {
 export class SetEntry {
   readonly counts = new Map<string, number>()
   #ir: IrSet | null = null
+  /** the last IR handed out, and the elements that came and went since (sorted lazily) */
+  #last: IrSet | null = null
+  #added = new Set<string>()
+  #removed = new Set<string>()
 
   constructor(readonly def: SetDef, view: PodView) {
     this.recompute(view)
@@ -105,6 +109,13 @@ export class SetEntry {
     // Fixed elements, whatever the pods: ipBlocks, port lists.
     if (this.def.kind === 'block' || this.def.kind === 'ports') for (const e of this.def.elements) this.counts.set(e, 1)
     for (const pod of candidates(this.def, view)) this.#add(contributions(this.def, pod, view))
+    if (!this.#last) return
+    // As element changes against the last IR, so that the next IR is still derived from it.
+    this.#added.clear()
+    this.#removed.clear()
+    const had = new Set(this.#last.elements)
+    for (const e of this.counts.keys()) if (!had.has(e)) this.#added.add(e)
+    for (const e of had) if (!this.counts.has(e)) this.#removed.add(e)
   }
 
   /**
@@ -129,21 +140,57 @@ export class SetEntry {
     this.#add(after)
     for (const e of before) {
       const n = this.counts.get(e)! - 1
-      if (n === 0) this.counts.delete(e)
-      else this.counts.set(e, n)
+      if (n === 0) {
+        this.counts.delete(e)
+        if (!this.#added.delete(e)) this.#removed.add(e)
+      } else this.counts.set(e, n)
     }
     this.#ir = null
   }
 
   #add(elements: string[]): void {
-    for (const e of elements) this.counts.set(e, (this.counts.get(e) ?? 0) + 1)
+    for (const e of elements) {
+      const n = this.counts.get(e) ?? 0
+      this.counts.set(e, n + 1)
+      if (n === 0 && !this.#removed.delete(e)) this.#added.add(e)
+    }
     if (elements.length) this.#ir = null
   }
 
-  /** The IR object: the same object as long as the members did not change (renderDiff skips it). */
+  /**
+   * The IR object: the same object as long as the members did not change (renderDiff skips it).
+   * After a change, the last IR's sorted elements are merged with what came and went (no sort
+   * of the whole set: a set may hold every pod of the cluster), and the delta is recorded for
+   * renderDiff (ir.ts).
+   */
   get ir(): IrSet {
-    return (this.#ir ??= {
-      family: this.def.family, kind: this.def.kind, comment: commentText(this.def.comment), elements: [...this.counts.keys()].sort(),
-    })
+    if (this.#ir) return this.#ir
+    const last = this.#last
+    let elements: string[]
+    let delta: { added: string[]; removed: string[] } | undefined
+    if (!last) elements = [...this.counts.keys()].sort()
+    else {
+      const added = [...this.#added].sort(), removed = [...this.#removed].sort()
+      const gone = new Set(removed)
+      elements = mergeSorted(gone.size ? last.elements.filter((e) => !gone.has(e)) : last.elements, added)
+      delta = { added, removed }
+    }
+    this.#added.clear()
+    this.#removed.clear()
+    const ir: IrSet = { family: this.def.family, kind: this.def.kind, comment: commentText(this.def.comment), elements }
+    if (last && delta) recordSetDelta(ir, { base: last, ...delta })
+    this.#last = this.#ir = ir
+    return ir
   }
+}
+
+/** Two sorted lists (no element in both) as one sorted list, in O(n + m). */
+function mergeSorted(a: string[], b: string[]): string[] {
+  if (b.length === 0) return a.slice()
+  const out: string[] = new Array(a.length + b.length)
+  let i = 0, j = 0, k = 0
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!
+  while (i < a.length) out[k++] = a[i++]!
+  while (j < b.length) out[k++] = b[j++]!
+  return out
 }

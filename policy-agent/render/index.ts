@@ -1,7 +1,7 @@
 // render(PolicyIR) -> nft text. renderFull replaces cinch's tables in one transaction; renderDiff
 // carries only what changed between two IRs; renderTeardown removes the tables. Pure: the applier
 // (lib/nft) feeds the text to `nft -f -`.
-import { counterNames, MAP_NAMES, type IrChain, type PolicyIR } from '../compile/ir.js'
+import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type PolicyIR } from '../compile/ir.js'
 import {
   BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setParts, setSpec,
 } from './rules.js'
@@ -70,25 +70,36 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   void opts
   const out: string[] = []
   const elems = (xs: string[]) => `{ ${xs.join(', ')} }`
-  const pc = new Set(counterNames(prev)), nc = new Set(counterNames(next))
+  // A Compiler hands out the parts equal to the previous IR's as the same objects (compiler.ts,
+  // keepUnchanged): what is identical is skipped without a walk.
+  const sameCounters = prev.chains === next.chains && prev.policyCounters === next.policyCounters && prev.ruleCounters === next.ruleCounters
+  const pc = new Set(sameCounters ? [] : counterNames(prev)), nc = new Set(sameCounters ? [] : counterNames(next))
   // 1. new counters and sets, element changes of kept sets
   for (const c of nc) if (!pc.has(c)) out.push(`add counter ${TABLE} ${c}`)
   // An object shared by both IRs is unchanged (a Compiler reuses what a change did not touch):
   // skipping those by identity keeps a diff in proportion to the change, not to the cluster.
-  for (const [name, s] of Object.entries(next.sets)) {
+  for (const [name, s] of prev.sets === next.sets ? [] : Object.entries(next.sets)) {
     const old = prev.sets[name]
     if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return renderFull(next, opts) // same name, other meaning: start over
     if (!old) out.push(`add set ${TABLE} ${name} { ${setSpec(s)} }`)
-    const before = new Set(old?.elements ?? []), after = new Set(s.elements)
-    const gone = [...before].filter((e) => !after.has(e)), added = s.elements.filter((e) => !before.has(e))
+    // A set the Compiler derived from exactly `old` says what came and went (a set may hold
+    // every pod of the cluster: comparing it whole would cost the cluster, not the change).
+    const d = setDeltaFrom(old, s)
+    let gone: string[], added: string[]
+    if (d) ({ removed: gone, added } = d)
+    else {
+      const before = new Set(old?.elements ?? []), after = new Set(s.elements)
+      gone = [...before].filter((e) => !after.has(e))
+      added = s.elements.filter((e) => !before.has(e))
+    }
     if (gone.length) out.push(`delete element ${TABLE} ${name} ${elems(gone)}`)
     if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added)}`)
   }
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
   // New chains are declared before any rule is written: a tier chain's rules `goto` others.
   const rewrite: [string, IrChain, boolean][] = []
-  for (const [name, c] of Object.entries(next.chains)) {
+  for (const [name, c] of prev.chains === next.chains ? [] : Object.entries(next.chains)) {
     const old = prev.chains[name]
     if (old === c) continue
     if (old && old.comment !== c.comment) return renderFull(next, opts)
@@ -103,6 +114,7 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   // 3. verdict map entries
   for (const m of MAP_NAMES) {
     const a = prev.maps[m], b = next.maps[m]
+    if (a === b) continue
     const gone = Object.keys(a).filter((k) => a[k] !== b[k])
     const added = Object.keys(b).filter((k) => a[k] !== b[k])
     if (gone.length) out.push(`delete element ${TABLE} ${m} ${elems(gone)}`)
@@ -110,13 +122,13 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
-  const gone = Object.keys(prev.chains).filter((n) => !next.chains[n])
+  const gone = prev.chains === next.chains ? [] : Object.keys(prev.chains).filter((n) => !next.chains[n])
   for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) out.push(`delete chain ${TABLE} ${name}`)
-  for (const name of Object.keys(prev.sets)) if (!next.sets[name]) out.push(`delete set ${TABLE} ${name}`)
+  for (const name of prev.sets === next.sets ? [] : Object.keys(prev.sets)) if (!next.sets[name]) out.push(`delete set ${TABLE} ${name}`)
   for (const c of pc) if (!nc.has(c)) out.push(`delete counter ${TABLE} ${c}`)
   // 5. veths the guard lets through
-  const pv = new Set(prev.veths), nv = new Set(next.veths)
-  const vGone = prev.veths.filter((v) => !nv.has(v)), vAdded = next.veths.filter((v) => !pv.has(v))
+  const pv = new Set(prev.veths === next.veths ? [] : prev.veths), nv = new Set(prev.veths === next.veths ? [] : next.veths)
+  const vGone = prev.veths === next.veths ? [] : prev.veths.filter((v) => !nv.has(v)), vAdded = prev.veths === next.veths ? [] : next.veths.filter((v) => !pv.has(v))
   const q = (xs: string[]) => xs.map((v) => `"${v}"`)
   if (vAdded.length) out.push(`add element ${BRIDGE_TABLE} veths ${elems(q(vAdded))}`)
   if (vGone.length) out.push(`delete element ${BRIDGE_TABLE} veths ${elems(q(vGone))}`)

@@ -1,0 +1,62 @@
+// In-process: the store and the incremental compiler at 30k pods / 30k policies (the cluster of
+// policy-cluster.mjs, large), fed as API objects through the real ClusterStore, and the renderDiff
+// of each change. No kernel, no agent: where a change's time goes before the nft transaction.
+//   node --import tsx/esm bench/policy-compile-scale.mjs [--namespaces 7500] [--samples 15]
+import { parseArgs } from 'node:util'
+import { ClusterStore } from '../policy-agent/sources/store.ts'
+import { Compiler } from '../policy-agent/compile/index.ts'
+import { renderDiff, renderFull } from '../policy-agent/render/index.ts'
+import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
+import { median } from './lib.mjs'
+
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' } } })
+const namespaces = Number(args.namespaces), samples = Number(args.samples)
+const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
+
+const podObj = (p) => ({
+  metadata: { namespace: p.namespace, name: p.name, labels: p.labels },
+  spec: { nodeName: p.nodeName, containers: [{ name: 'c', ports: p.ports }] },
+  status: { podIPs: p.ips.map((ip) => ({ ip })) },
+})
+const nsObj = (n) => ({ metadata: { name: n.name, labels: n.labels } })
+
+const store = new ClusterStore()
+let t = performance.now()
+for (const [kind, items, f] of [['Namespace', state.namespaces, nsObj], ['Pod', state.pods, podObj], ['NetworkPolicy', state.policies, (x) => x]]) {
+  const r = store.replace(kind)
+  for (const o of items.values()) r.add(f(o))
+  r.done()
+}
+console.log(`store filled: ${(performance.now() - t).toFixed(0)} ms`)
+const c = new Compiler()
+t = performance.now()
+let { ir } = c.compile(store.state(), locals)
+console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)
+
+function measure(name, change) {
+  const w = [], comp = [], diff = [], lines = []
+  for (let k = 0; k < samples; k++) {
+    let t0 = performance.now()
+    change(k)
+    w.push(performance.now() - t0)
+    t0 = performance.now()
+    const next = c.compile(store.state(), locals).ir
+    comp.push(performance.now() - t0)
+    t0 = performance.now()
+    const d = renderDiff(ir, next)
+    diff.push(performance.now() - t0)
+    lines.push(d.split('\n').length - 1)
+    ir = next
+  }
+  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}`)
+}
+const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
+measure('nothing changed', () => {})
+measure('pod label change', (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) })
+measure('pod create', (k) => { const p = remote[k * 11]; store.upsert('Pod', podObj({ ...p, name: `extra-${k}`, labels: { ...p.labels, app: 'app-1' }, ips: [`10.250.${k}.1`] })) })
+measure('pod delete', (k) => { const p = remote[k * 11]; store.remove('Pod', { metadata: { namespace: p.namespace, name: `extra-${k}` } }) })
+const localNs = [...new Set(locals.map((l) => l.namespace))]
+measure('namespace label change', (k) => { const n = state.namespaces.get(localNs[k]); store.upsert('Namespace', nsObj({ ...n, labels: { ...n.labels, team: 't99' } })) })
+measure('policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
+measure('policy update', (k) => { const p = extraPolicy(localNs[k + 20], k); p.spec.ingress[0].ports = [{ port: 7500 + k }]; store.upsert('NetworkPolicy', p) })
+measure('policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
