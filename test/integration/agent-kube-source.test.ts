@@ -7,7 +7,7 @@ import { KubeSource } from '../../policy-agent/sources/kube.js'
 import { Compiler } from '../../policy-agent/compile/compiler.js'
 import type { ClusterState } from '../../policy-agent/model/cluster.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
-import { waitFor } from './helpers.js'
+import { waitFor } from '../kit/wait.js'
 
 const ns = (name: string, labels: Record<string, string>): Obj => ({ kind: 'Namespace', metadata: { name, labels } })
 const pod = (namespace: string, name: string, ip: string, labels: Record<string, string> = { pod: name }): Obj => ({
@@ -79,9 +79,9 @@ test('lists every kind before start resolves, through 500s and a 429 with Retry-
 test('watch events apply; a 410 on the watch relists, and the relist drops what went away meanwhile', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   c.api.create(pod('y', 'c', '10.0.1.4', { pod: 'a' }))
-  await waitFor(() => c.source.state().pods.has('y/c'), 5000, 'y/c by watch')
+  await waitFor('y/c by watch', () => c.source.state().pods.has('y/c'), { timeoutMs: 5000 })
   t.deepEqual(allowedSources(c.source.state()), ['10.0.1.2', '10.0.1.4'], 'a new pod labelled pod=a joins the peers')
   t.true(c.changes() > 0)
 
@@ -93,23 +93,23 @@ test('watch events apply; a 410 on the watch relists, and the relist drops what 
   c.api.delete('Pod', 'y/c')
   c.api.create(pod('y', 'd', '10.0.1.5'))
   c.api.compact()
-  await waitFor(() => c.source.state().pods.has('y/d') && !c.source.state().pods.has('y/c'), 5000, 'the relist')
+  await waitFor('the relist', () => c.source.state().pods.has('y/d') && !c.source.state().pods.has('y/c'), { timeoutMs: 5000 })
   t.true(c.api.counts.get('pods')!.lists > lists, 'relisted pods after 410')
-  await waitFor(() => c.api.counts.get('networkpolicies')!.lists > policyLists, 5000, 'policies relisted too')
+  await waitFor('policies relisted too', () => c.api.counts.get('networkpolicies')!.lists > policyLists, { timeoutMs: 5000 })
   peersOk(t, c.source.state(), 'after the 410 relist')
 })
 
 test('a watch that dies or ends resumes from its resourceVersion: no event lost, no relist', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   const lists = c.api.counts.get('pods')!.lists
   c.api.resetWatches('pods')
   c.api.create(pod('y', 'e', '10.0.1.6', { pod: 'a' }))
-  await waitFor(() => c.source.state().pods.has('y/e'), 5000, 'y/e after the reset')
+  await waitFor('y/e after the reset', () => c.source.state().pods.has('y/e'), { timeoutMs: 5000 })
   c.api.endWatches('networkpolicies')
   c.api.update({ ...fromPolicy(), spec: { ...(fromPolicy() as any).spec, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } }, namespaceSelector: { matchLabels: { team: 'y' } } }] }] } })
-  await waitFor(() => (c.source.state().policies.get('x/from-y-a')?.spec.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels?.pod === 'b'), 5000, 'the policy update')
+  await waitFor('the policy update', () => (c.source.state().policies.get('x/from-y-a')?.spec.ingress?.[0]?.from?.[0]?.podSelector?.matchLabels?.pod === 'b'), { timeoutMs: 5000 })
   t.deepEqual(allowedSources(c.source.state()), ['10.0.1.3'], 'the updated peers: y/b only')
   t.is(c.api.counts.get('pods')!.lists, lists, 'no relist')
   t.true(c.api.counts.get('pods')!.watches >= 2)
@@ -118,14 +118,14 @@ test('a watch that dies or ends resumes from its resourceVersion: no event lost,
 test('a 500 or 429 on a watch backs off and resumes; a 429 on the relist waits for Retry-After', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   c.api.fail({ resource: 'networkpolicies', verb: 'watch', code: 500, times: 2 })
   c.api.fail({ resource: 'networkpolicies', verb: 'list', code: 429, retryAfterSeconds: 1 })
   c.api.endWatches('networkpolicies')
   c.api.create(pod('z', 'bump', '10.0.4.2'))
   c.api.compact() // the resumed watch will be too old: 410, then a relist that gets the 429
-  await waitFor(() => c.errors.some((e) => e.includes('HTTP 429')), 10_000, 'the 429')
-  await waitFor(() => c.api.watching('networkpolicies') === 1, 10_000, 'the policy watch back')
+  await waitFor('the 429', () => c.errors.some((e) => e.includes('HTTP 429')), { timeoutMs: 10_000 })
+  await waitFor('the policy watch back', () => c.api.watching('networkpolicies') === 1, { timeoutMs: 10_000 })
   t.true(c.errors.filter((e) => e.includes('networkpolicies: HTTP 500')).length >= 2, c.errors.join('\n'))
   peersOk(t, c.source.state(), 'after 500s, 410 and 429')
 })
@@ -151,16 +151,16 @@ test('paged lists: every page counts, and a continue token expired mid-list rest
 test('bookmarks carry the resourceVersion forward: a quiet kind resumes after compaction without a relist', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   const lists = c.api.counts.get('nodes')!.lists
   for (let i = 0; i < 5; i++) c.api.create(pod('x', `q${i}`, `10.0.3.${i + 1}`)) // the global RV moves, nodes stay quiet
   c.api.compact()
   c.api.bookmark()
-  await waitFor(() => c.source.state().pods.size === 8, 5000, 'pods')
+  await waitFor('pods', () => c.source.state().pods.size === 8, { timeoutMs: 5000 })
   // The stream carries the bookmark before its end, so the client reads them in that order.
   const watches = c.api.counts.get('nodes')!.watches
   c.api.endWatches('nodes')
-  await waitFor(() => c.api.counts.get('nodes')!.watches > watches && c.api.watching('nodes') === 1, 5000, 'the node watch back')
+  await waitFor('the node watch back', () => c.api.counts.get('nodes')!.watches > watches && c.api.watching('nodes') === 1, { timeoutMs: 5000 })
   const lastNodeWatch = c.api.requests.filter((r) => r.startsWith('GET /api/v1/nodes?')).pop()!
   t.regex(lastNodeWatch, new RegExp(`resourceVersion=${c.api.resourceVersion}&`), 'the new watch starts at the bookmark')
   t.is(c.api.counts.get('nodes')!.lists, lists, 'resumed from the bookmark: no 410, no relist')
@@ -169,32 +169,32 @@ test('bookmarks carry the resourceVersion forward: a quiet kind resumes after co
 test('an object of the wrong shape is skipped whole and reported; fixing or deleting it clears the problem', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   // `from` as a string: read leniently it would be "no from", i.e. every source.
   c.api.update({ ...fromPolicy(), spec: { podSelector: {}, ingress: [{ from: 'y/a' }] } })
-  await waitFor(() => !c.source.state().policies.has('x/from-y-a'), 5000, 'the broken policy skipped')
+  await waitFor('the broken policy skipped', () => !c.source.state().policies.has('x/from-y-a'), { timeoutMs: 5000 })
   t.deepEqual(c.source.problems(), [{ where: 'NetworkPolicy x/from-y-a', reason: 'spec.ingress[0].from: expected a list, got string "y/a"' }])
   c.api.update({ kind: 'Pod', metadata: { namespace: 'y', name: 'b', labels: { pod: 7 } } } as unknown as Obj)
-  await waitFor(() => c.source.problems().length === 2, 5000, 'the broken pod reported')
+  await waitFor('the broken pod reported', () => c.source.problems().length === 2, { timeoutMs: 5000 })
   t.false(c.source.state().pods.has('y/b'), 'the broken pod is skipped, not kept as it was')
   c.api.update(fromPolicy())
-  await waitFor(() => c.source.state().policies.has('x/from-y-a'), 5000, 'the fixed policy')
+  await waitFor('the fixed policy', () => c.source.state().policies.has('x/from-y-a'), { timeoutMs: 5000 })
   c.api.delete('Pod', 'y/b')
-  await waitFor(() => c.source.problems().length === 0, 5000, 'problems of objects that are fixed or gone disappear')
+  await waitFor('problems of objects that are fixed or gone disappear', () => c.source.problems().length === 0, { timeoutMs: 5000 })
   peersOk(t, c.source.state(), 'after the fix')
 })
 
 test('state() is a snapshot: later events never change it, and it cannot be written', async (t) => {
   const c = await cluster(t)
   await c.start()
-  await waitFor(() => c.api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => c.api.watching() === 4, { timeoutMs: 5000 })
   const before = c.source.state()
   t.is(c.source.state(), before, 'no change, same snapshot')
   const podsBefore = [...before.pods.keys()]
   const xa = before.pods.get('x/a')
   c.api.create(pod('y', 'z', '10.0.1.9'))
   c.api.update(pod('x', 'a', '10.0.1.1', { pod: 'a', new: 'label' }))
-  await waitFor(() => c.source.state().pods.has('y/z') && c.source.state().pods.get('x/a')?.labels.new === 'label', 5000, 'the events')
+  await waitFor('the events', () => c.source.state().pods.has('y/z') && c.source.state().pods.get('x/a')?.labels.new === 'label', { timeoutMs: 5000 })
   t.deepEqual([...before.pods.keys()], podsBefore, 'the old snapshot kept its pods')
   t.is(before.pods.get('x/a'), xa, 'and its objects')
   t.deepEqual(xa?.labels, { pod: 'a' })
@@ -205,7 +205,7 @@ test('state() is a snapshot: later events never change it, and it cannot be writ
   const now = c.source.state()
   c.api.update({ ...pod('y', 'z', '10.0.1.9'), status: { phase: 'Running', podIP: '10.0.1.9', podIPs: [{ ip: '10.0.1.9' }], conditions: [{ type: 'Ready', status: 'True' }] } })
   c.api.create(pod('y', 'marker', '10.0.1.10'))
-  await waitFor(() => c.source.state().pods.has('y/marker'), 5000, 'the marker')
+  await waitFor('the marker', () => c.source.state().pods.has('y/marker'), { timeoutMs: 5000 })
   t.is(c.source.state().pods.get('y/z'), now.pods.get('y/z'), 'the status-only update kept the object')
   t.is(c.changes(), changes + 1, 'only the marker counted as a change')
 })

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNode, makeNs, nsPath, sh } from './bridge-helpers.js'
-import { repoRoot, waitFor } from './helpers.js'
+import { repoRoot } from './helpers.js'
+import { waitFor } from '../kit/wait.js'
 
 function allocations(dir: string): string[] {
   const net = join(dir, 'ipam', 'tnet')
@@ -47,8 +48,8 @@ test('the agent releases the address, masquerade and record of a pod whose netns
 
   const records = () => readdirSync(join(node.dir, 'state', 'attachments'))
   t.teardown(() => t.log(log)) // shown when the test fails
-  await waitFor(() => !records().some((f) => f.startsWith('doomed-1')), 20_000, "the orphan's record to go")
-  await waitFor(() => allocations(node.dir).length === 2, 20_000, "the orphan's addresses to be released")
+  await waitFor("the orphan's record to go", () => !records().some((f) => f.startsWith('doomed-1')), { timeoutMs: 20_000 })
+  await waitFor("the orphan's addresses to be released", () => allocations(node.dir).length === 2, { timeoutMs: 20_000 })
   const owners = allocations(node.dir).map((ip) => readFileSync(join(node.dir, 'ipam', 'tnet', ip), 'utf8').split(/\r?\n/)[0])
   t.deepEqual(owners, ['live-1', 'live-1'], 'the live pod keeps both its addresses')
   t.deepEqual(records().map((f) => f.split('_')[0]), ['live-1'])

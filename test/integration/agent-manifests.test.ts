@@ -1,14 +1,16 @@
 // The manifest directory source on a real filesystem: multi-document YAML, JSON, `kind: List`,
 // a broken file skipped while the rest loads, and changes picked up by the watcher.
 import test from 'ava'
+import { waitFor } from '../kit/wait.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { tempDir } from '../kit/netns.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ManifestSource, readManifestDir } from '../../policy-agent/sources/manifests.js'
 
 async function dir(t: any): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'cinch-t-agent-m-'))
-  t.teardown(() => rm(d, { recursive: true, force: true }))
+  const d = tempDir(cleanupFor(t), 'cinch-t-agent-m')
   return d
 }
 
@@ -58,15 +60,12 @@ test('the watcher picks up a new, changed and removed file', async (t) => {
   await source.start(() => changes++)
   t.teardown(() => source.stop())
   t.deepEqual([...source.state().namespaces.keys()], ['x'])
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 30))
-    t.true(cond())
-  }
+  const until = (what: string, cond: () => boolean) => waitFor(what, cond, { timeoutMs: 3000, intervalMs: 30 })
   await writeFile(join(d, 'pol.yaml'), 'kind: NetworkPolicy\nmetadata: {namespace: x, name: deny}\nspec: {podSelector: {}}\n')
-  await until(() => source.state().policies.has('x/deny'))
+  await until('the new policy', () => source.state().policies.has('x/deny'))
   await writeFile(join(d, 'ns.yaml'), 'kind: Namespace\nmetadata: {name: x, labels: {team: red}}\n')
-  await until(() => source.state().namespaces.get('x')?.labels.team === 'red')
+  await until('the changed labels', () => source.state().namespaces.get('x')?.labels.team === 'red')
   await rm(join(d, 'pol.yaml'))
-  await until(() => !source.state().policies.has('x/deny'))
+  await until('the removed policy gone', () => !source.state().policies.has('x/deny'))
   t.true(changes >= 3)
 })

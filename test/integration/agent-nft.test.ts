@@ -1,6 +1,8 @@
 // lib/nft against the real kernel, inside a fresh netns per test.
 import test from 'ava'
-import { makeNetns, tsInNetns, inNetns } from './agent-helpers.js'
+import { tsInNetns, inNetns } from './agent-helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
 
 const lib = `import * as nft from './lib/nft/index.js';`
 const good = `table inet cinch-t {
@@ -21,10 +23,9 @@ add rule inet cinch-t nosuchchain accept
 `
 
 test('runNft applies a ruleset and listTableJson reads it back; absent table is null', async (t) => {
-  const ns = await makeNetns('nft')
-  t.teardown(ns.remove)
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-nft')
   const out = await tsInNetns(
-    ns.name,
+    ns,
     `${lib}
      const before = await nft.listTableJson('inet', 'cinch-t');
      await nft.runNft(${JSON.stringify(good)});
@@ -39,10 +40,9 @@ test('runNft applies a ruleset and listTableJson reads it back; absent table is 
 })
 
 test('runNft is all-or-nothing and reports nft stderr', async (t) => {
-  const ns = await makeNetns('nft')
-  t.teardown(ns.remove)
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-nft')
   const out = await tsInNetns(
-    ns.name,
+    ns,
     `${lib}
      let msg = '';
      try { await nft.runNft(${JSON.stringify(bad)}); } catch (e) { msg = e.message }
@@ -52,5 +52,5 @@ test('runNft is all-or-nothing and reports nft stderr', async (t) => {
   t.regex(r.msg, /nft -f - failed.*(nosuchchain|No such file)/s)
   t.is(r.table, null, 'the first statement must not have been committed')
   // And the netns's ruleset is really empty (not just our reading of it).
-  t.is((await inNetns(ns.name, 'nft', ['list', 'ruleset'])).trim(), '')
+  t.is((await inNetns(ns, 'nft', ['list', 'ruleset'])).trim(), '')
 })

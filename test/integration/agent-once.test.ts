@@ -5,7 +5,10 @@ import test from 'ava'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { inNetns, makeNetns, nftTable, spawnAgentInNetns, sleep, tsInNetns } from './agent-helpers.js'
+import { inNetns, nftTable, spawnAgentInNetns, tsInNetns } from './agent-helpers.js'
+import { cleanupFor, type Cleanup } from '../kit/cleanup.js'
+import { makeNetns, tempDir } from '../kit/netns.js'
+import { waitFor } from '../kit/wait.js'
 
 const manifests = `
 apiVersion: v1
@@ -30,17 +33,15 @@ spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
 `
 
 async function fixture(t: any) {
-  const ns = await makeNetns('once')
-  t.teardown(ns.remove)
-  const dir = await mkdtemp(join(tmpdir(), 'cinch-t-agent-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-once')
+  const dir = tempDir(cleanupFor(t), 'cinch-t-agent')
   const m = join(dir, 'manifests')
   const state = join(dir, 'state')
   await mkdir(m)
   await mkdir(join(state, 'attachments'), { recursive: true })
   await writeFile(join(m, 'cluster.yaml'), manifests)
   await writeFile(join(m, 'broken.yaml'), 'kind: Pod\nmetadata: {name: [unclosed\n')
-  return { ns: ns.name, dir, m, state }
+  return { ns, dir, m, state, cleanup: cleanupFor(t) }
 }
 
 async function attach(state: string, pod: string, ip: string, veth: string) {
@@ -51,16 +52,16 @@ async function attach(state: string, pod: string, ip: string, veth: string) {
 }
 
 const chainsOf = (json: any): string[] => (json?.nftables ?? []).filter((i: any) => i.chain).map((i: any) => i.chain.name as string).sort()
-const runOnce = (ns: string, f: { m: string; state: string; dir: string }) =>
+const runOnce = (ns: string, f: { m: string; state: string; dir: string; cleanup: Cleanup }) =>
   new Promise<{ code: number | null; log: string }>((resolve) => {
-    const a = spawnAgentInNetns(ns, ['--manifests', f.m, '--once', '--node', 'n1', '--state-dir', f.state, '--socket', join(f.dir, 'agent.sock')])
-    a.on('close', (code) => resolve({ code, log: a.log }))
+    const a = spawnAgentInNetns(f.cleanup, ns, ['--manifests', f.m, '--once', '--node', 'n1', '--state-dir', f.state, '--socket', join(f.dir, 'agent.sock')])
+    a.on('close', (code) => resolve({ code, log: a.log() }))
   })
 
 test('--once applies the local pods\' rules, skips a broken file, leaves a foreign table alone', async (t) => {
   const f = await fixture(t)
   await attach(f.state, 'a', '10.9.0.2', 'cinchaaaaaaaaaa')
-  await inNetns(f.ns, 'nft', ['-f', '-'], 'table inet foreign {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 accept\n }\n}\n')
+  await inNetns(f.ns, 'nft', ['-f', '-'], { input: 'table inet foreign {\n chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 22 accept\n }\n}\n' })
   const foreignBefore = await nftTable(f.ns, 'inet', 'foreign')
   const r = await runOnce(f.ns, f)
   t.is(r.code, 0, r.log)
@@ -96,7 +97,7 @@ test('an agent restart keeps the rules in force throughout; --cleanup removes on
   t.is(r.code, 0, r.log)
   t.true(seen > 3, `listed the table ${seen} times during the restart`)
   t.is(missing, 0, 'the pod chain was missing in some listings during the restart')
-  const c = spawnAgentInNetns(f.ns, ['--cleanup'])
+  const c = spawnAgentInNetns(cleanupFor(t), f.ns, ['--cleanup'])
   await new Promise((res) => c.on('close', res))
   t.is(await nftTable(f.ns, 'inet', 'cinch'), null)
   t.truthy(await nftTable(f.ns, 'inet', 'foreign'))
@@ -106,10 +107,10 @@ test('the daemon answers an ADD notice once the pod\'s rules are in, and serves 
   const f = await fixture(t)
   await attach(f.state, 'a', '10.9.0.2', 'cinchaaaaaaaaaa')
   const sock = join(f.dir, 'agent.sock')
-  const agent = spawnAgentInNetns(f.ns, ['--manifests', f.m, '--node', 'n1', '--state-dir', f.state, '--socket', sock, '--cni-conf', join(f.dir, 'none.conflist')])
+  const agent = spawnAgentInNetns(cleanupFor(t), f.ns, ['--manifests', f.m, '--node', 'n1', '--state-dir', f.state, '--socket', sock, '--cni-conf', join(f.dir, 'none.conflist')])
   t.teardown(() => void agent.kill('SIGTERM'))
-  for (let i = 0; i < 100 && !agent.log.includes('agent ready'); i++) await sleep(100)
-  t.regex(agent.log, /agent ready/)
+  await waitFor('the agent to be ready', () => agent.log().includes('agent ready') || agent.exitCode !== null, { timeoutMs: 10_000 })
+  t.regex(agent.log(), /agent ready/)
   t.false(chainsOf(await nftTable(f.ns, 'inet', 'cinch')).includes('pod-ingress-x-b'))
 
   await attach(f.state, 'b', '10.9.0.3', 'cinchbbbbbbbbbb')

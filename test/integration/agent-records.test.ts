@@ -5,8 +5,9 @@
 import test from 'ava'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, agentStatus, applyManifests, Cleanup, makeNodeCluster, type ModelPod, type NodeCluster, serve, startAgent, waitFor, waitListening, writeManifests } from './netpol-helpers.js'
-import { probeFrom } from './netpol-probe.js'
+import { addPod, agentStatus, applyManifests, Cleanup, makeNodeCluster, type ModelPod, type NodeCluster, serve, startAgent, waitListening, writeManifests } from './netpol-helpers.js'
+import { waitFor } from '../kit/wait.js'
+import { reachable } from '../kit/probe.js'
 
 const policy = (namespace: string, name: string, spec: object) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec })
 const PODS: ModelPod[] = [
@@ -41,19 +42,19 @@ test('malformed records are skipped and reported; every other pod stays under it
   writeHostile(c)
   writeManifests(c, { ...base, policies: [denyA] })
   const agent = await startAgent(c)
-  t.deepEqual(await probeFrom(b.netns, { protocol: 'TCP', port: 80, targets: [a.v4, a.v6] }), [false, false], 'x/a is isolated from the start')
-  t.deepEqual(await probeFrom(a.netns, { protocol: 'TCP', port: 80, targets: [b.v4] }), [true], 'x/b is not')
+  t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [false, false], 'x/a is isolated from the start')
+  t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4] }), [true], 'x/b is not')
   for (const [id] of HOSTILE) t.regex(agent.log(), new RegExp(`"file":"[^"]*/${id}_eth0.json"[^}]*unreadable attachment record skipped|${id}_eth0.json[^\\n]*skipped`), `${id} reported`)
   t.regex(agent.log(), /ips\[0\]: expected an address with prefix length/)
 
   // A policy change still lands with them in place, and with one more appearing meanwhile.
   writeFileSync(join(c.stateDir, 'attachments', 'late_eth0.json'), JSON.stringify(record('late', { ips: [{}] })))
   await applyManifests(c, { ...base, policies: [policy('x', 'deny-b', { podSelector: { matchLabels: { app: 'b' } }, policyTypes: ['Ingress'] })] })
-  await waitFor(async () => {
-    const r = await probeFrom(b.netns, { protocol: 'TCP', port: 80, targets: [a.v4] })
+  await waitFor('x/a reachable once deny-a is gone', async () => {
+    const r = await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4] })
     return r[0] === true
-  }, 10_000, 'x/a reachable once deny-a is gone')
-  t.deepEqual(await probeFrom(a.netns, { protocol: 'TCP', port: 80, targets: [b.v4, b.v6] }), [false, false], 'x/b isolated by the new policy')
+  }, { timeoutMs: 10_000 })
+  t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4, b.v6] }), [false, false], 'x/b isolated by the new policy')
   t.regex(agent.log(), /late_eth0.json/)
   // cinch status lists each skipped record with the field at fault.
   const problems = ((await agentStatus(c)) as unknown as { sourceProblems: { where: string; reason: string }[] }).sourceProblems

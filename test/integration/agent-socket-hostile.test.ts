@@ -3,13 +3,16 @@
 // are policy-agent/server/socket.ts's SOCKET_LIMITS (README "Reliability"). The last tests run the
 // socket server in this process (no netns needed): what it does with the path, its cap, its close.
 import test from 'ava'
+import { cleanupFor } from '../kit/cleanup.js'
 import { connect, type Socket } from 'node:net'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { inNetns, makeNetns, spawnAgentInNetns } from './agent-helpers.js'
-import { sleep, waitFor } from './helpers.js'
+import { inNetns, spawnAgentInNetns } from './agent-helpers.js'
+import { Cleanup } from '../kit/cleanup.js'
+import { makeNetns, tempDir } from '../kit/netns.js'
+import { observeFor, waitFor } from '../kit/wait.js'
 
 const manifests = `
 apiVersion: v1
@@ -24,14 +27,14 @@ items:
 `
 const ADD = JSON.stringify({ op: 'add', containerId: 'c-a', ifName: 'eth0', podNamespace: 'x', podName: 'a', ips: ['10.9.0.2/24'] }) + '\n'
 
-let f: { ns: string; sock: string; agent: ReturnType<typeof spawnAgentInNetns>; pid: number; cleanup: (() => Promise<void>)[] }
+let f: { ns: string; sock: string; agent: ReturnType<typeof spawnAgentInNetns>; pid: number }
+// Registered before anything exists: removed even if test.before fails half way.
+const cleanup = new Cleanup()
+test.after.always(() => cleanup.run())
 
 test.before(async () => {
-  const cleanup: (() => Promise<void>)[] = []
-  const ns = await makeNetns('hostile')
-  cleanup.push(ns.remove)
-  const dir = await mkdtemp(join(tmpdir(), 'cinch-t-agent-hostile-'))
-  cleanup.push(() => rm(dir, { recursive: true, force: true }))
+  const ns = makeNetns(cleanup, 'cinch-t-agent-hostile')
+  const dir = tempDir(cleanup, 'cinch-t-agent-hostile')
   await mkdir(join(dir, 'm'))
   await writeFile(join(dir, 'm', 'cluster.yaml'), manifests)
   await mkdir(join(dir, 'state', 'attachments'), { recursive: true })
@@ -40,15 +43,10 @@ test.before(async () => {
     hostVeth: 'cinch0123456789', bridge: 'cinch0', network: 'cinch', createdAt: new Date().toISOString(),
   }))
   const sock = join(dir, 'run', 'agent.sock') // run/ does not exist: the agent creates it 0700
-  const agent = spawnAgentInNetns(ns.name, ['--manifests', join(dir, 'm'), '--node', 'n1', '--state-dir', join(dir, 'state'),
+  const agent = spawnAgentInNetns(cleanup, ns, ['--manifests', join(dir, 'm'), '--node', 'n1', '--state-dir', join(dir, 'state'),
     '--socket', sock, '--cni-conf', join(dir, 'none.conflist'), '--no-overlay'])
-  cleanup.unshift(async () => void agent.kill('SIGKILL'))
-  f = { ns: ns.name, sock, agent, pid: agent.pid!, cleanup }
-  await waitFor(() => agent.log.includes('agent ready') || agent.exitCode !== null, 60_000, 'the agent to be ready')
-})
-
-test.after.always(async () => {
-  for (const c of f?.cleanup ?? []) await c()
+  f = { ns, sock, agent, pid: agent.pid! }
+  await waitFor('the agent to be ready', () => agent.log().includes('agent ready') || agent.exitCode !== null, { timeoutMs: 60_000 })
 })
 
 /** Sends `data`, collects what comes back until the agent closes; `closed` false if it did not within `ms`. */
@@ -67,7 +65,7 @@ function exchange(data: Buffer | string, ms = 5000, path = f.sock): Promise<{ re
 
 const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${f.pid}/status`, 'utf8'))![1])
 const fds = () => readdirSync(`/proc/${f.pid}/fd`).length
-const alive = (t: any) => t.is(f.agent.exitCode, null, `the agent is running:\n${f.agent.log.slice(-3000)}`)
+const alive = (t: any) => t.is(f.agent.exitCode, null, `the agent is running:\n${f.agent.log().slice(-3000)}`)
 
 /** A legitimate ADD notice: answered {"ok":true} within `ms`. */
 async function legitAdd(t: any, ms = 3000): Promise<void> {
@@ -98,7 +96,7 @@ for (const [name, data, error] of [
     const reply = JSON.parse(r.reply)
     t.false(reply.ok)
     t.regex(reply.error, error)
-    await sleep(100) // an async crash (the old unhandled rejection) would land here
+    await observeFor(100, 'an async crash (the old unhandled rejection) would land here')
     alive(t)
     await legitAdd(t)
   })
@@ -135,10 +133,10 @@ test.serial('10 MB without a newline: refused at the line bound, memory stays fl
 
 test.serial('a slowloris trickle is cut at the request deadline while a legitimate ADD is answered', async (t) => {
   const line = Buffer.from(ADD)
+  let sent = 0
   const slow = new Promise<{ reply: string; sent: number; ms: number }>((resolve) => {
     const t0 = Date.now()
     const s = connect(f.sock)
-    let sent = 0
     let reply = ''
     const tick = setInterval(() => (sent < line.length - 1 ? s.write(line.subarray(sent, ++sent)) : undefined), 200)
     s.on('error', () => {})
@@ -146,7 +144,7 @@ test.serial('a slowloris trickle is cut at the request deadline while a legitima
     s.on('close', () => (clearInterval(tick), resolve({ reply, sent, ms: Date.now() - t0 })))
     setTimeout(() => s.destroy(), 20_000)
   })
-  await sleep(300)
+  await waitFor('the trickle to be under way', () => sent >= 1, { timeoutMs: 5000 })
   await legitAdd(t)
   const r = await slow
   t.true(r.ms < 8000, `closed after ${r.ms} ms (deadline 5000)`)
@@ -165,23 +163,24 @@ test.serial('3000 idle connections: file descriptors stay bounded, a legitimate 
     s.resume() // reads nothing of its own, but must read to see the agent's reply and close
     s.on('close', () => closed++)
     idle.push(s)
-    if (i % 200 === 199) await sleep(10) // let the event loops breathe; still far faster than the deadline
+    // In batches: let this batch connect before the next (a backlog of 3000 at once overflows).
+    if (i % 200 === 199) await waitFor('a batch of 200 connections', () => idle.slice(-200).every((x) => !x.connecting), { timeoutMs: 10_000, intervalMs: 5 })
   }
   t.teardown(() => idle.forEach((s) => s.destroy()))
-  await waitFor(() => idle.every((s) => !s.connecting), 20_000, 'every idle connection to be accepted or refused')
+  await waitFor('every idle connection to be accepted or refused', () => idle.every((s) => !s.connecting), { timeoutMs: 20_000 })
   const fdsDuring = fds()
   t.log(`agent fds: ${fdsBefore} before, ${fdsDuring} with 3000 idle clients; ${closed} closed by the agent so far`)
   t.true(fdsDuring < fdsBefore + 128 + 16, `the agent holds ${fdsDuring} fds`)
   await legitAdd(t)
   const health = await inNetns(f.ns, 'curl', ['-sf', '--max-time', '3', 'http://127.0.0.1:9476/healthz'])
   t.is(health.trim(), 'ok')
-  await waitFor(() => closed === idle.length, 15_000, `the agent to close every idle connection (${closed} so far)`)
+  await waitFor(`the agent to close every idle connection (${closed} so far)`, () => closed === idle.length, { timeoutMs: 15_000 })
   alive(t)
 })
 
 test.serial('the agent logged no crash and is still serving', async (t) => {
   alive(t)
-  t.notRegex(f.agent.log, /Unhandled|uncaught|TypeError/i)
+  t.notRegex(f.agent.log(), /Unhandled|uncaught|TypeError/i)
   await legitAdd(t)
 })
 
@@ -190,8 +189,7 @@ const quietLog = { info() {}, warn() {}, error() {} } as any
 const okSync = async () => ({ attachments: ['c-a/eth0'] }) as any
 
 async function tmpSocket(t: any): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'cinch-t-sockpath-'))
-  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const dir = tempDir(cleanupFor(t), 'cinch-t-sockpath')
   return join(dir, 'agent.sock')
 }
 
@@ -226,7 +224,8 @@ test('a stale socket left by a dead agent is replaced; close() answers a waiting
   t.true(statSync(path).isSocket())
   let release!: () => void
   const held = new Promise<void>((r) => (release = r))
-  const server = await startSocketServer({ path, log: quietLog, sync: async () => (await held, okSync()) })
+  let syncing = false
+  const server = await startSocketServer({ path, log: quietLog, sync: async () => (syncing = true, await held, okSync()) })
   t.is(statSync(path).mode & 0o777, 0o600)
   const waiting = new Promise<string>((resolve) => {
     const s = connect(path)
@@ -235,7 +234,7 @@ test('a stale socket left by a dead agent is replaced; close() answers a waiting
     s.on('close', () => resolve(reply))
     s.write(ADD)
   })
-  await sleep(100)
+  await waitFor("the client's ADD to be waiting on the sync", () => syncing, { timeoutMs: 5000 })
   await server.close()
   release()
   t.deepEqual(JSON.parse(await waiting), { ok: false, error: 'agent stopping; try again' })
@@ -249,6 +248,8 @@ test('at the connection cap the oldest idle connection is evicted, and a client 
   t.teardown(() => server.close())
   const replies: string[] = []
   const idle: Socket[] = []
+  const ourFds = () => readdirSync('/proc/self/fd').length
+  const fdsBefore = ourFds()
   for (let i = 0; i < SOCKET_LIMITS.maxConnections; i++) {
     const s = connect(path)
     const n = i
@@ -258,10 +259,12 @@ test('at the connection cap the oldest idle connection is evicted, and a client 
     await new Promise((r) => s.once('connect', r))
   }
   t.teardown(() => idle.forEach((s) => s.destroy()))
-  await sleep(100) // every connection accepted by the server before the next one comes
+  // Every connection accepted by the server (in this process: one fd per client end, one per
+  // accepted end) before the next one comes.
+  await waitFor('the server to accept every connection', () => ourFds() >= fdsBefore + 2 * SOCKET_LIMITS.maxConnections, { timeoutMs: 5000 })
   const r = await exchange(ADD, 5000, path)
   t.deepEqual(JSON.parse(r.reply), { ok: true })
-  await waitFor(() => replies[0] !== undefined, 2000, 'the oldest idle connection to be told')
+  await waitFor('the oldest idle connection to be told', () => replies[0] !== undefined, { timeoutMs: 2000 })
   t.regex(JSON.parse(replies[0]).error, /evicted: too many connections/)
   t.is(replies.filter(Boolean).length, 1, 'only the oldest was evicted')
 })

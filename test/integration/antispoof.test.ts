@@ -5,8 +5,10 @@
 // anti-spoofing chain (the rules as they were before it) and shows the same attacks get through,
 // so these tests can fail.
 import test from 'ava'
-import { addPod, applyManifests, Cleanup, inNs, makeNodeCluster, type ModelPod, type NodeCluster, type Pod, serve, spawnIn, startAgent, waitFor, waitListening, writeManifests } from './netpol-helpers.js'
-import { probeFrom } from './netpol-probe.js'
+import { addPod, applyManifests, Cleanup, inNs, makeNodeCluster, type ModelPod, type NodeCluster, type Pod, serve, startAgent, waitListening, writeManifests } from './netpol-helpers.js'
+import { spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
+import { reachable } from '../kit/probe.js'
 
 const cleanup = new Cleanup()
 let c: NodeCluster
@@ -63,7 +65,7 @@ async function delivered(o: { from: Pod; src: string; to: Pod; family: 4 | 6; ba
   // A datagram sent after the forged ones, on the same bridge: once it is in, they would be too.
   const mark = `mark-${tag}`
   await inNs(o.barrier.netns, process.execPath, ['-e', `const s=require('dgram').createSocket('udp${o.family}');s.send(${JSON.stringify(mark)},${RECV_PORT},${JSON.stringify(dst)},()=>s.close())`])
-  await waitFor(() => received.get(o.to.key)!().includes(mark), 10_000, `the barrier datagram at ${o.to.key}`)
+  await waitFor(`the barrier datagram at ${o.to.key}`, () => received.get(o.to.key)!().includes(mark), { timeoutMs: 10_000 })
   return received.get(o.to.key)!().includes(`${o.src} ${tag}`)
 }
 
@@ -90,7 +92,7 @@ test.before(async () => {
   for (const p of PODS) await addPod(c, p.namespace, p.name)
   for (const p of c.pods.values()) {
     serve(c, p)
-    received.set(p.key, spawnIn(c, p.netns, process.execPath, ['-e', RECEIVER]).out)
+    received.set(p.key, spawnInNetns(c.cleanup, p.netns, process.execPath, ['-e', RECEIVER]).log)
   }
   await waitListening(c)
   writeManifests(c, MANIFESTS)
@@ -102,9 +104,9 @@ test.after.always(() => cleanup.run())
 test.serial('the policies hold for honest traffic, over IPv4 and IPv6 (ND works across the bridge)', async (t) => {
   // Neighbour entries forgotten: the IPv6 probes need neighbour discovery to pass the bridge.
   for (const p of c.pods.values()) await inNs(p.netns, 'ip', ['-6', 'neigh', 'flush', 'all'])
-  t.deepEqual(await probeFrom(pod('t/client').netns, { protocol: 'TCP', port: 80, targets: [pod('t/db').v4, pod('t/db').v6] }), [true, true], 'client -> db')
-  t.deepEqual(await probeFrom(pod('u/mallory').netns, { protocol: 'TCP', port: 80, targets: [pod('t/db').v4, pod('t/db').v6, pod('t/client').v6] }), [false, false, true], 'mallory -> db denied, -> client allowed')
-  t.deepEqual(await probeFrom(pod('s/attacker').netns, { protocol: 'TCP', port: 80, targets: [pod('u/mallory').v4, pod('u/mallory').v6] }), [false, false], 'the attacker is under egress deny-all')
+  t.deepEqual(await reachable(pod('t/client').netns, { proto: 'tcp', port: 80, ips: [pod('t/db').v4, pod('t/db').v6] }), [true, true], 'client -> db')
+  t.deepEqual(await reachable(pod('u/mallory').netns, { proto: 'tcp', port: 80, ips: [pod('t/db').v4, pod('t/db').v6, pod('t/client').v6] }), [false, false, true], 'mallory -> db denied, -> client allowed')
+  t.deepEqual(await reachable(pod('s/attacker').netns, { proto: 'tcp', port: 80, ips: [pod('u/mallory').v4, pod('u/mallory').v6] }), [false, false], 'the attacker is under egress deny-all')
   await inNs(pod('u/mallory').netns, 'ping', ['-6', '-c', '1', '-W', '3', pod('t/client').v6])
   t.pass()
 })
@@ -143,7 +145,7 @@ test.serial('duplicate address detection still works between pods (NS from ::, N
   t.teardown(() => inNs(m.netns, 'ip', ['-6', 'addr', 'del', `${dup}/64`, 'dev', 'eth0']).catch(() => {}))
   await inNs(m.netns, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_dad=1'])
   await inNs(m.netns, 'ip', ['-6', 'addr', 'add', `${dup}/64`, 'dev', 'eth0'])
-  await waitFor(async () => /dadfailed/.test(await inNs(m.netns, 'ip', ['-6', 'addr', 'show', 'dev', 'eth0'])), 10_000, 'DAD to detect the duplicate')
+  await waitFor('DAD to detect the duplicate', async () => /dadfailed/.test(await inNs(m.netns, 'ip', ['-6', 'addr', 'show', 'dev', 'eth0'])), { timeoutMs: 10_000 })
   t.pass()
 })
 

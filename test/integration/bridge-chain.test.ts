@@ -2,6 +2,7 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import { makeNode, makeNs, nsPath, sh } from './bridge-helpers.js'
+import { waitFor } from '../kit/wait.js'
 
 test('reference portmap chained after cinch-bridge forwards a host port to the pod', async (t) => {
   const node = makeNode(t, { chain: [{ type: 'portmap', capabilities: { portMappings: true } }] })
@@ -20,7 +21,7 @@ test('reference portmap chained after cinch-bridge forwards a host port to the p
 
   const server = spawn('ip', ['netns', 'exec', pod, 'socat', 'TCP-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo hello-from-pod'], { stdio: 'ignore' })
   t.teardown(() => { server.kill() })
-  await new Promise((res) => setTimeout(res, 300))
+  await waitFor('the pod\'s server on 8080', () => /:8080\s/.test(sh('ip', 'netns', 'exec', pod, 'ss', '-Hlnt')), { timeoutMs: 10_000 })
 
   const got = sh('ip', 'netns', 'exec', client, 'socat', '-T3', '-', 'TCP:192.168.250.1:18080,connect-timeout=3').trim()
   t.is(got, 'hello-from-pod')

@@ -2,34 +2,29 @@
 // cnictl (libcni) exactly as a runtime would, with every path in a temp dir.
 import type { ExecutionContext } from 'ava'
 import { execFile, execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns, tempDir as kitTempDir } from '../kit/netns.js'
+import { cniBin, refBin } from '../kit/paths.js'
 
 const pExecFile = promisify(execFile)
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
 // CINCH_CNI_DIR: run against other plugin executables, e.g. those `cinch install` placed.
-export const CINCH_CNI_DIR = process.env.CINCH_CNI_DIR ?? join(repoRoot, 'dist/cni')
-export const CNI_PATH = `${CINCH_CNI_DIR}:/usr/lib/cni`
+export const CINCH_CNI_DIR = process.env.CINCH_CNI_DIR ?? cniBin
+export const CNI_PATH = `${CINCH_CNI_DIR}:${refBin}`
 
 export function sh(cmd: string, ...args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
+/** A netns `cinch-t-bridge-<role>-<random>`, removed with the test (the kit's Cleanup). */
 export function makeNs(t: ExecutionContext, role: string): string {
-  const name = `cinch-t-bridge-${role}-${randomBytes(3).toString('hex')}`
-  sh('ip', 'netns', 'add', name)
-  t.teardown(() => { try { sh('ip', 'netns', 'del', name) } catch { /* already gone */ } })
-  return name
+  return makeNetns(cleanupFor(t), `cinch-t-bridge-${role}`)
 }
 
 export function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cinch-t-bridge-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
+  return kitTempDir(cleanupFor(t), 'cinch-t-bridge')
 }
 
 export interface Node {
@@ -85,7 +80,7 @@ export function makeNode(t: ExecutionContext, o: NodeOpts = {}): Node {
   return { host, dir, conflist, cnictl }
 }
 
-export const nsPath = (ns: string) => `/var/run/netns/${ns}`
+export { nsPath } from '../kit/netns.js'
 
 /** True when `ip` answers a ping from `fromNs`; one retry, since a first IPv6 packet can be lost to neighbour discovery under load. */
 export function ping(fromNs: string, ip: string): boolean {

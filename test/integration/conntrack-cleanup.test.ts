@@ -6,7 +6,9 @@
 // waited minutes behind it and the log carried the whole flow list.
 import test from 'ava'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { addPod, Cleanup, fetchAgent, inNs, makeNodeCluster, type ManifestSet, type ModelPod, type NodeCluster, serve, spawnIn, startAgent, waitFor, waitListening, writeManifests, applyManifests } from './netpol-helpers.js'
+import { addPod, Cleanup, fetchAgent, inNs, makeNodeCluster, type ManifestSet, type ModelPod, type NodeCluster, serve, startAgent, waitListening, writeManifests, applyManifests } from './netpol-helpers.js'
+import { spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 
 const FLOWS = 10_000
 const ALLOWED = 500
@@ -60,10 +62,10 @@ test.after.always(() => cleanup.run())
 
 test.serial('10k denied UDP flows: a new pod\'s ADD completes in under 3 s, the flows end, allowed ones stay, the log stays small', async (t) => {
   const srv = c.pods.get('x/srv')!, cli = c.pods.get('y/cli')!, other = c.pods.get('y/other')!
-  const sent = [spawnIn(c, cli.netns, process.execPath, ['-e', SENDER, srv.v4, '20000', String(FLOWS)]), spawnIn(c, cli.netns, process.execPath, ['-e', SENDER, other.v4, '40000', String(ALLOWED)])]
-  await waitFor(() => sent.every((s) => s.out().includes('sent')), 60_000, 'the sender to send every datagram')
+  const sent = [spawnInNetns(c.cleanup, cli.netns, process.execPath, ['-e', SENDER, srv.v4, '20000', String(FLOWS)]), spawnInNetns(c.cleanup, cli.netns, process.execPath, ['-e', SENDER, other.v4, '40000', String(ALLOWED)])]
+  await waitFor('the sender to send every datagram', () => sent.every((s) => s.log().includes('sent')), { timeoutMs: 60_000 })
   let denied = 0
-  await waitFor(async () => (denied = await flowCount(cli.v4, srv.v4)) >= FLOWS * 0.99, 20_000, `${FLOWS} entries in the host's table`)
+  await waitFor(`${FLOWS} entries in the host's table`, async () => (denied = await flowCount(cli.v4, srv.v4)) >= FLOWS * 0.99, { timeoutMs: 20_000 })
   const allowedBefore = await flowCount(cli.v4, other.v4)
   t.true(allowedBefore >= ALLOWED * 0.99, `allowed entries: ${allowedBefore}`)
   const logFrom = c.agent!.log().length
@@ -77,7 +79,7 @@ test.serial('10k denied UDP flows: a new pod\'s ADD completes in under 3 s, the 
   t.log(`ADD with policyRequired, right after the deny of ${denied} flows: ${Math.round(addMs)} ms`)
   t.true(addMs < 3000, `ADD took ${Math.round(addMs)} ms`)
 
-  await waitFor(async () => (await flowCount(cli.v4, srv.v4)) === 0, 20_000, 'every denied flow to be ended')
+  await waitFor('every denied flow to be ended', async () => (await flowCount(cli.v4, srv.v4)) === 0, { timeoutMs: 20_000 })
   t.is(await flowCount(cli.v4, other.v4), allowedBefore, 'allowed flows untouched')
 
   const log = c.agent!.log().slice(logFrom).split('\n').filter(Boolean)

@@ -6,11 +6,15 @@
 // namespace (made by `ip netns exec`) has temp dirs bind-mounted over those two paths; the
 // containerd daemon gets its own root, state and socket.
 import test from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, rmdirSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { netnsAdd, netnsDel, repoRoot, run, uniqueName, waitFor } from './helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
+import { repoRoot } from '../kit/paths.js'
+import { killChild, run } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 import { renderNodeConflist } from '../../policy-agent/overlay/node-setup.js'
 
 const image = 'cinch.test/busybox:1'
@@ -26,25 +30,14 @@ function conflist(tmp: string) {
 }
 
 test('containerd starts two containers on cinch and they reach each other', async (t) => {
+  // Undone in reverse: the containers, the host netns, the daemon, then the dirs and mounts.
+  const cleanup = cleanupFor(t)
   const tmp = mkdtempSync(join(tmpdir(), 'cinch-ctr-'))
-  const hostNs = uniqueName('cinch-t-ctr')
   const sock = join(tmp, 'containerd.sock')
   const bin = join(tmp, 'bin')
   const netd = join(tmp, 'net.d')
   const made: string[] = []
-  let daemon: ChildProcess | undefined
-  t.teardown(async () => {
-    for (const id of ['ctr-a', 'ctr-b']) {
-      await run('ctr', ['-a', sock, 'task', 'kill', '-s', 'KILL', id]).catch(() => {})
-    }
-    await new Promise((r) => setTimeout(r, 500))
-    for (const id of ['ctr-a', 'ctr-b']) {
-      await run('ctr', ['-a', sock, 'task', 'rm', '-f', id]).catch(() => {})
-      await run('ctr', ['-a', sock, 'container', 'rm', id]).catch(() => {})
-    }
-    daemon?.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 300))
-    netnsDel(hostNs)
+  cleanup.add(async () => {
     // Only the mount points this test created, and only when still empty.
     for (const dir of made.reverse()) if (existsSync(dir) && readdirSync(dir).length === 0) rmdirSync(dir)
     await run('umount', ['-R', join(tmp, 'root')]).catch(() => {})
@@ -73,12 +66,21 @@ test('containerd starts two containers on cinch and they reach each other', asyn
       `  address = "${sock}"`,
     ].join('\n'),
   )
-  daemon = spawn('containerd', ['--config', join(tmp, 'config.toml')], { stdio: 'ignore' })
-  await waitFor(() => existsSync(sock), 10_000, 'containerd socket')
+  const daemon = spawn('containerd', ['--config', join(tmp, 'config.toml')], { stdio: 'ignore' })
+  cleanup.add(() => killChild(daemon, 'SIGTERM'))
+  await waitFor('containerd socket', () => existsSync(sock), { timeoutMs: 10_000 })
   await run('python3', [join(repoRoot, 'test/tools/mkimage.py'), join(tmp, 'img.tar'), image])
   await run('ctr', ['-a', sock, 'images', 'import', join(tmp, 'img.tar')])
 
-  netnsAdd(hostNs)
+  const hostNs = makeNetns(cleanup, 'cinch-t-ctr')
+  cleanup.add(async () => {
+    for (const id of ['ctr-a', 'ctr-b']) await run('ctr', ['-a', sock, 'task', 'kill', '-s', 'KILL', id]).catch(() => {})
+    await waitFor('the tasks to stop', async () => !/RUNNING/.test(await run('ctr', ['-a', sock, 'task', 'ls']).catch(() => '')), { timeoutMs: 10_000 }).catch(() => {})
+    for (const id of ['ctr-a', 'ctr-b']) {
+      await run('ctr', ['-a', sock, 'task', 'rm', '-f', id]).catch(() => {})
+      await run('ctr', ['-a', sock, 'container', 'rm', id]).catch(() => {})
+    }
+  })
   // ctr with the CNI paths bound over the temp dirs, in the host netns.
   const ctr = (args: string[]) =>
     run('ip', ['netns', 'exec', hostNs, 'sh', '-c',

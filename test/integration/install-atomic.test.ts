@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { buildPackage, cinch, packageVariant, pExecFile, tempDir } from './install-helpers.js'
+import { waitFor } from '../kit/wait.js'
 
 interface LoopResult { runs: number; failures: string[]; seen: Set<string>; mixed: string[] }
 
@@ -55,7 +56,9 @@ test('install flips versions while cinch-bridge and cinch-ipam run in a loop; no
   const installs = [b, a, b, a, b, a, b, a, b]
   for (const pkg of installs) {
     await cinch(pkg, 'install', '--from', pkg, '--prefix', prefix, '--cni-bin-dir', bin)
-    await new Promise((r) => setTimeout(r, 150)) // let runs start on this version
+    // Let runs start on this version: the second run to end after the flip began after it.
+    const before = loops.map((l) => l.result.runs)
+    await waitFor('a run of each plugin on the new version', () => loops.every((l, i) => l.result.runs >= before[i]! + 2), { timeoutMs: 10_000, intervalMs: 10 })
   }
   const results = await Promise.all(loops.map((l) => l.stop()))
   for (const r of results) {

@@ -8,7 +8,9 @@ import test from 'ava'
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, serve, spawnIn, SUBNET4, SUBNET6, waitFor, waitListening, type NodeCluster } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, serve, SUBNET4, SUBNET6, waitListening, type NodeCluster } from './netpol-helpers.js'
+import { spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 import { loopProbe } from './netpol-fixture.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
 
@@ -25,10 +27,10 @@ async function startAgent(c: NodeCluster, kubeconfig: string): Promise<{ log: ()
   child.stderr!.on('data', (b) => (log += b))
   child.on('error', () => {})
   cleanup.add(() => killChild(child))
-  await waitFor(() => {
+  await waitFor('agent ready', () => {
     if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
     return /"msg":"agent ready"/.test(log)
-  }, 30_000, 'agent ready')
+  }, { timeoutMs: 30_000 })
   return { log: () => log, child }
 }
 
@@ -37,8 +39,8 @@ test('restarts and relists of every kind never open a from-restricted rule (ever
   const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
   cleanup.add(() => api.close())
   // The agent's netns has its own loopback: socat there carries 127.0.0.1:6443 to the fake's socket.
-  spawnIn(c, c.host, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
-  await waitFor(async () => /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), 10_000, 'socat on 6443')
+  spawnInNetns(c.cleanup, c.host, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
+  await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
   const kubeconfig = join(c.dir, 'kubeconfig')
   writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
 
@@ -70,7 +72,7 @@ test('restarts and relists of every kind never open a from-restricted rule (ever
   const allowed = loopProbe(ya.netns, { target: xa.v4, port: 80, durationMs: 40_000, intervalMs: 100 })
   const lists = (plural: string) => api.counts.get(plural)!.lists
   const relisted = async (what: string, before: Record<string, number>) =>
-    waitFor(() => Object.entries(before).every(([p, n]) => lists(p) > n), 20_000, what)
+    waitFor(what, () => Object.entries(before).every(([p, n]) => lists(p) > n), { timeoutMs: 20_000 })
   const snapshot = () => Object.fromEntries(['pods', 'namespaces', 'networkpolicies', 'nodes'].map((p) => [p, lists(p)]))
 
   // 1. Watches end, history is compacted: every kind resumes too late, gets 410 and relists.

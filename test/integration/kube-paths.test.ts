@@ -10,7 +10,7 @@ import { KubeSource } from '../../policy-agent/sources/kube.js'
 import { readManifestDir } from '../../policy-agent/sources/manifests.js'
 import type { ClusterState } from '../../policy-agent/model/cluster.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
-import { waitFor } from './helpers.js'
+import { waitFor } from '../kit/wait.js'
 
 const objects: Obj[] = [
   { kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x', tier: 'web' } } },
@@ -107,17 +107,17 @@ test('watched objects convert to the same state; so does a relist after 410 Gone
   const api = await FakeApiServer.start()
   t.teardown(() => api.close())
   const s = await source(t, api)
-  await waitFor(() => api.watching() === 4, 5000, 'four watches')
+  await waitFor('four watches', () => api.watching() === 4, { timeoutMs: 5000 })
   for (const o of objects) api.create(o)
-  await waitFor(() => s.state().pods.size === 3 && s.state().policies.size === 2 && s.state().nodes.size === 2 && s.state().namespaces.size === 2, 5000, 'every object by watch')
+  await waitFor('every object by watch', () => s.state().pods.size === 3 && s.state().policies.size === 2 && s.state().nodes.size === 2 && s.state().namespaces.size === 2, { timeoutMs: 5000 })
   t.deepEqual(plain(s.state()), expected)
   const watched = s.state()
   const lists = api.counts.get('pods')!.lists
   api.endWatches()
   api.create({ kind: 'Namespace', metadata: { name: 'z' } })
   api.compact()
-  await waitFor(() => api.counts.get('pods')!.lists > lists && s.state().namespaces.has('z'), 5000, 'the relist')
-  await waitFor(() => api.watching() === 4, 5000, 'four watches again')
+  await waitFor('the relist', () => api.counts.get('pods')!.lists > lists && s.state().namespaces.has('z'), { timeoutMs: 5000 })
+  await waitFor('four watches again', () => api.watching() === 4, { timeoutMs: 5000 })
   const relisted = plain(s.state())
   delete relisted.namespaces.z
   t.deepEqual(relisted, expected)

@@ -4,26 +4,26 @@
 // over TCP and UDP, IPv4 and IPv6, and the server sees the client's own address (no masquerade
 // between nodes); the MTU is right end to end; a NetworkPolicy on a pod of node1 admits a pod of
 // node2 and refuses a pod of node3; a node removed from the manifests loses its routes on the others.
-// Needs `npm run build` (dist/) and cnictl. The cluster code is the demo's (demo/cluster.ts).
+// Needs `npm run build` (dist/) and cnictl. The cluster is the kit's (test/kit/cluster.ts), as the demo's.
 import test, { type ExecutionContext } from 'ava'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Cluster, type Backend, type ClusterPod } from '../../demo/cluster.js'
-import { peerAddress, probeFrom, type ProbeTarget } from '../../demo/probe.js'
-import { inNs, waitFor } from '../../demo/sh.js'
-import { repoRoot, uniqueName } from './helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { clusterFor, type Backend, type Cluster, type ClusterPod } from '../kit/cluster.js'
+import { tempDir, uniqueName } from '../kit/netns.js'
+import { cniBin, distDir, refBin } from '../kit/paths.js'
+import { peerAddress, probeFrom, type ProbeTarget } from '../kit/probe.js'
+import { inNetns as inNs } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 
-const dist = process.env.CINCH_TEST_DIST ?? join(repoRoot, 'dist')
 const PORTS = { tcp: [8080], udp: [8081] }
 
 async function makeCluster(t: ExecutionContext, backend: Backend): Promise<Cluster> {
+  const cleanup = cleanupFor(t)
   const name = uniqueName(`cinch-t-mn-${backend === 'vxlan' ? 'vx' : 'gw'}`)
-  const c = await Cluster.create({
-    name, dir: mkdtempSync(join(tmpdir(), `${name}-`)), nodes: 3, backend, ports: PORTS,
-    cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: `${join(dist, 'cni')}:/usr/lib/cni`,
+  const c = await clusterFor(cleanup, {
+    name, dir: tempDir(cleanup, name), nodes: 3, backend, ports: PORTS,
+    cinch: [process.execPath, join(distDir, 'bin/cinch')], cniPath: `${cniBin}:${refBin}`,
   })
-  t.teardown(() => c.destroy())
   c.writeNamespaces({ mn: {} })
   const t0 = Date.now()
   await c.addPods([
@@ -45,7 +45,7 @@ const targetsOf = (p: ClusterPod, proto: 'tcp' | 'udp' = 'tcp'): ProbeTarget[] =
 async function brokenFlows(pods: ClusterPod[]): Promise<string[]> {
   const rows = await Promise.all(pods.map(async (a) => {
     const others = pods.filter((b) => b !== a)
-    const res = await probeFrom(a.netns, others.flatMap((b) => [...targetsOf(b, 'tcp'), ...targetsOf(b, 'udp')]), 4000)
+    const res = await probeFrom(a.netns, others.flatMap((b) => [...targetsOf(b, 'tcp'), ...targetsOf(b, 'udp')]), { timeoutMs: 4000 })
     return res.flatMap((r) => {
       const to = others.find((b) => b.ips.includes(r.ip))!.name
       const own = r.ip.includes(':') ? a.ip6 : a.ip4
@@ -83,23 +83,23 @@ async function exercise(t: ExecutionContext, backend: Backend, podMtu: number) {
     spec: { podSelector: { matchLabels: { app: 'server' } }, ingress: [{ from: [{ podSelector: { matchLabels: { access: 'yes' } } }], ports: [{ protocol: 'TCP', port: 8080 }] }] },
   })
   await c.waitSynced(t0)
-  const admitted = await probeFrom(n2a!.netns, targetsOf(n1a!), 3000)
+  const admitted = await probeFrom(n2a!.netns, targetsOf(n1a!), { timeoutMs: 3000 })
   t.deepEqual(admitted.map((r) => [r.ok, peerAddress(r.saw)]), [[true, n2a!.ip4], [true, n2a!.ip6]])
   for (const refused of [n3a!, n1b!]) {
-    const r = await probeFrom(refused.netns, targetsOf(n1a!), 1500)
+    const r = await probeFrom(refused.netns, targetsOf(n1a!), { timeoutMs: 1500 })
     t.deepEqual(r.map((x) => x.ok), [false, false], `${refused.name} -> n1a must be refused`)
   }
   // The policy selects only n1a: n3a still reaches the others.
-  t.true((await probeFrom(n3a!.netns, targetsOf(n2a!), 3000)).every((r) => r.ok))
+  t.true((await probeFrom(n3a!.netns, targetsOf(n2a!), { timeoutMs: 3000 })).every((r) => r.ok))
 
   // node3 leaves the manifests: nodes 1 and 2 drop its routes; 1 <-> 2 keeps working.
   t.regex(await ourRoutes(c, 'node1'), /10\.244\.3\.0\/24/)
   c.removeManifest('node-node3')
   for (const node of ['node1', 'node2']) {
-    await waitFor(`${node} to drop node3's routes`, 20_000, async () => !/10\.244\.3\.0\/24|fd00:10:244:3::\/64/.test(await ourRoutes(c, node)))
+    await waitFor(`${node} to drop node3's routes`, async () => !/10\.244\.3\.0\/24|fd00:10:244:3::\/64/.test(await ourRoutes(c, node)), { timeoutMs: 20_000 })
   }
   t.regex(await ourRoutes(c, 'node1'), /10\.244\.2\.0\/24/)
-  t.true((await probeFrom(n2a!.netns, targetsOf(n1a!), 3000)).every((r) => r.ok))
+  t.true((await probeFrom(n2a!.netns, targetsOf(n1a!), { timeoutMs: 3000 })).every((r) => r.ok))
   await t.throwsAsync(inNs(n1b!.netns, 'ping', ['-c1', '-W1', n3a!.ip4]))
 }
 

@@ -1,9 +1,10 @@
 // The NetworkPolicy fixture's model (namespaces x, y, z; pods a, b, c) and its cases as steps:
 // write the step's manifests, wait for the live agent to apply them, probe, compare.
 import type { ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, type AgentStatus, applyManifests, Cleanup, inNs, type Labels, makeNodeCluster, type ModelPod, nftText, type NodeCluster, type PodPortSpec, repoRoot, serve, startAgent, substitute, waitListening, writeManifests } from './netpol-helpers.js'
+import { addPod, type AgentStatus, applyManifests, Cleanup, type Labels, makeNodeCluster, type ModelPod, nftText, type NodeCluster, type PodPortSpec, repoRoot, serve, startAgent, substitute, waitListening, writeManifests } from './netpol-helpers.js'
 import { expandMatrix, type Matrix, probeAndCompare } from './netpol-probe.js'
 
 export interface Probe {
@@ -81,7 +82,9 @@ export async function modelCluster(cleanup: Cleanup, area: string, o: { beforeAg
 // ---- continuous probes --------------------------------------------------------------------------
 
 // Runs inside a pod netns: argv = durationMs intervalMs port target; tries a TCP connect every
-// interval (each bounded by 300 ms) and prints {"attempts","ok","firstOkMs"} at the end.
+// interval (each bounded by 300 ms), writes '+' or '-' on stderr per attempt (progress the test can
+// wait on), and prints {"attempts","ok","firstOkMs"} at the end. The interval paces the attempts;
+// it is not a wait.
 const LOOP_PROBER = `
 const net = require('net')
 const [duration, interval, port, host] = process.argv.slice(1).map((v, i) => (i < 3 ? Number(v) : v))
@@ -96,7 +99,9 @@ const once = () => new Promise((res) => {
   while (Date.now() - t0 < duration) {
     const started = Date.now()
     attempts++
-    if (await once()) { ok++; if (firstOkMs === null) firstOkMs = Date.now() - t0 }
+    const good = await once()
+    if (good) { ok++; if (firstOkMs === null) firstOkMs = Date.now() - t0 }
+    process.stderr.write(good ? '+' : '-')
     await new Promise((r) => setTimeout(r, Math.max(0, interval - (Date.now() - started))))
   }
   process.stdout.write(JSON.stringify({ attempts, ok, firstOkMs }))
@@ -105,8 +110,27 @@ const once = () => new Promise((res) => {
 
 export interface LoopResult { attempts: number; ok: number; firstOkMs: number | null }
 
-/** Starts a continuous TCP prober in `netns`; await the result when its duration is over. */
-export function loopProbe(netns: string, o: { target: string; port: number; durationMs: number; intervalMs?: number }): Promise<LoopResult> {
-  return inNs(netns, process.execPath, ['-e', LOOP_PROBER, String(o.durationMs), String(o.intervalMs ?? 50), String(o.port), o.target], { timeout: o.durationMs + 30_000 })
-    .then((out) => JSON.parse(out))
+/**
+ * Starts a continuous TCP prober in `netns`; await the result when its duration is over.
+ * `okSoFar()` counts the connections that got through until now.
+ */
+export function loopProbe(netns: string, o: { target: string; port: number; durationMs: number; intervalMs?: number }): Promise<LoopResult> & { okSoFar: () => number } {
+  let progress = ''
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', LOOP_PROBER, String(o.durationMs), String(o.intervalMs ?? 50), String(o.port), o.target], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const killer = setTimeout(() => child.kill('SIGKILL'), o.durationMs + 30_000)
+  let out = ''
+  child.stdout.on('data', (b) => (out += b))
+  child.stderr.on('data', (b) => (progress += b))
+  const done = new Promise<LoopResult>((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(killer)
+      try {
+        resolve(JSON.parse(out))
+      } catch {
+        reject(new Error(`loop prober in ${netns} exited ${code}: ${out}${progress}`))
+      }
+    })
+  })
+  return Object.assign(done, { okSoFar: () => progress.split('+').length - 1 })
 }

@@ -3,60 +3,24 @@
 // built agent (`dist/bin/cinch agent --manifests`) in the host netns (probing: netpol-probe.ts; the
 // fixture's steps: netpol-fixture.ts). Everything created is registered in `Cleanup` and removed by
 // `cleanup.run()`, which the tests call from t.teardown / test.after.always.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Cleanup } from '../kit/cleanup.js'
+import { makeNetns, tempDir } from '../kit/netns.js'
+import * as paths from '../kit/paths.js'
+import { inNetns, killChild, spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 
-const pExec = promisify(execFile)
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
-const CNI_PATH = `${join(repoRoot, 'dist/cni')}:/usr/lib/cni`
-const NFT = '/usr/sbin/nft' // under npx, `nft` on PATH is @vercel/nft
+export const repoRoot = paths.repoRoot
+const CNI_PATH = `${paths.cniBin}:${paths.refBin}`
 export const SUBNET4 = '10.244.1.0/24'
 export const SUBNET6 = 'fd00:10:244:1::/64'
 export const METRICS = '127.0.0.1:9476' // per host netns: every node has its own loopback
 
-export { sleep, waitFor } from './helpers.js'
-import { sleep, waitFor } from './helpers.js'
-
-/** Undo steps, run in reverse; each one may fail without stopping the others. */
-export class Cleanup {
-  #steps: (() => unknown)[] = []
-  add(step: () => unknown): void {
-    this.#steps.push(step)
-  }
-  async run(): Promise<void> {
-    while (this.#steps.length) {
-      try {
-        await this.#steps.pop()!()
-      } catch {
-        // best effort: the next step must still run
-      }
-    }
-  }
-}
-
-export async function inNs(ns: string, cmd: string, args: string[], opts: { timeout?: number } = {}): Promise<string> {
-  const r = await pExec('ip', ['netns', 'exec', ns, cmd === 'nft' ? NFT : cmd, ...args], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: opts.timeout ?? 30_000 })
-  return r.stdout
-}
-
-export function makeNetns(cleanup: Cleanup, name: string): string {
-  // Synchronous on purpose: the name must exist before anything refers to it.
-  execFileSync('ip', ['netns', 'add', name])
-  cleanup.add(() => {
-    // Every process still in the netns (socat's per-connection children too) dies with it.
-    for (const pid of execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
-      try { process.kill(Number(pid), 'SIGKILL') } catch { /* gone already */ }
-    }
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' })
-  })
-  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up'])
-  return name
-}
+// The kit's, re-exported while the tests that import them from here migrate.
+export { Cleanup, inNetns as inNs, killChild }
 
 export type Labels = Record<string, string>
 export interface PodPortSpec { name?: string; port: number; protocol: string }
@@ -94,9 +58,8 @@ export interface NodeCluster {
 /** The host netns, temp dir and conflist of one node (no pods yet). */
 export function makeNodeCluster(cleanup: Cleanup, area: string): NodeCluster {
   const tag = `cinch-t-np${area}-${randomBytes(2).toString('hex')}`
-  const dir = mkdtempSync(join(tmpdir(), `${tag}-`))
-  cleanup.add(() => rmSync(dir, { recursive: true, force: true }))
-  const host = makeNetns(cleanup, `${tag}-host`)
+  const dir = tempDir(cleanup, tag)
+  const host = makeNetns(cleanup, `${tag}-host`, { exact: true })
   const manifests = join(dir, 'manifests')
   mkdirSync(manifests)
   const stateDir = join(dir, 'state')
@@ -114,16 +77,15 @@ export function makeNodeCluster(cleanup: Cleanup, area: string): NodeCluster {
   return { tag, host, dir, manifests, stateDir, socket, conflist, pods: new Map(), cleanup }
 }
 
-async function cnictl(c: NodeCluster, verb: string, netns: string, id: string, env: Record<string, string> = {}): Promise<string> {
-  const r = await pExec('ip', ['netns', 'exec', c.host, 'cnictl', verb, c.conflist, `/var/run/netns/${netns}`, id, 'eth0'], {
-    env: { ...process.env, CNI_PATH, CNI_CACHE_DIR: join(c.dir, 'cache'), ...env }, encoding: 'utf8', timeout: 60_000,
-  }).catch((e) => { throw new Error(`cnictl ${verb} ${id}: ${e.stderr || e.stdout || e.message}`) })
-  return r.stdout
+function cnictl(c: NodeCluster, verb: string, netns: string, id: string, env: Record<string, string> = {}): Promise<string> {
+  return inNetns(c.host, 'cnictl', [verb, c.conflist, `/var/run/netns/${netns}`, id, 'eth0'], {
+    env: { ...process.env, CNI_PATH, CNI_CACHE_DIR: join(c.dir, 'cache'), ...env }, timeoutMs: 60_000,
+  })
 }
 
 /** Creates the pod's netns and attaches it through cnictl ADD (which waits for a running agent). */
 export async function addPod(c: NodeCluster, namespace: string, name: string): Promise<Pod> {
-  const netns = makeNetns(c.cleanup, `${c.tag}-${namespace}-${name}`)
+  const netns = makeNetns(c.cleanup, `${c.tag}-${namespace}-${name}`, { exact: true })
   const containerId = `ctr-${namespace}-${name}`
   const out = await cnictl(c, 'add', netns, containerId, { CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}` })
   // Registered after the ADD succeeded; runs before the netns is deleted (reverse order).
@@ -132,27 +94,6 @@ export async function addPod(c: NodeCluster, namespace: string, name: string): P
   const pod: Pod = { key: `${namespace}/${name}`, namespace, name, netns, containerId, v4: ips.find((i) => !i.includes(':'))!, v6: ips.find((i) => i.includes(':'))! }
   c.pods.set(pod.key, pod)
   return pod
-}
-
-/** Starts a long-running command inside a netns; killed by the cleanup. */
-export function spawnIn(c: NodeCluster, netns: string, cmd: string, args: string[]): ChildProcess & { out: () => string } {
-  const child = spawn('ip', ['netns', 'exec', netns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout!.on('data', (b) => (out += b))
-  child.stderr!.on('data', (b) => (out += b))
-  child.on('error', () => {})
-  c.cleanup.add(() => killChild(child))
-  return Object.assign(child, { out: () => out })
-}
-
-export async function killChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const gone = new Promise((r) => child.once('exit', r))
-    child.kill(signal)
-    await Promise.race([gone, sleep(5000)])
-  }
-  // A forked grandchild may still hold the pipes open: they must not keep the test process alive.
-  if (signal === 'SIGKILL') for (const s of [child.stdin, child.stdout, child.stderr]) s?.destroy()
 }
 
 // UDP answers come from one process per pod: `socat UDP-RECVFROM,fork` loses datagrams when
@@ -168,19 +109,19 @@ for (const port of process.argv.slice(1)) {
 
 /** TCP (socat) and UDP servers on `ports`, v4 and v6 (one dual-stack socket each). */
 export function serve(c: NodeCluster, pod: Pod, ports = [80, 81]): void {
-  for (const p of ports) spawnIn(c, pod.netns, 'socat', [`TCP6-LISTEN:${p},fork,reuseaddr,ipv6only=0`, 'EXEC:/bin/echo'])
-  spawnIn(c, pod.netns, process.execPath, ['-e', UDP_SERVER, ...ports.map(String)])
+  for (const p of ports) spawnInNetns(c.cleanup, pod.netns, 'socat', [`TCP6-LISTEN:${p},fork,reuseaddr,ipv6only=0`, 'EXEC:/bin/echo'])
+  spawnInNetns(c.cleanup, pod.netns, process.execPath, ['-e', UDP_SERVER, ...ports.map(String)])
 }
 
 /** Waits until every pod listens on its ports (ss inside each pod netns). */
 export async function waitListening(c: NodeCluster, ports = [80, 81]): Promise<void> {
-  await waitFor(async () => {
+  await waitFor('socat servers listening', async () => {
     for (const pod of c.pods.values()) {
-      const ss = await inNs(pod.netns, 'ss', ['-lntu'])
+      const ss = await inNetns(pod.netns, 'ss', ['-lntu'])
       for (const p of ports) if ((ss.match(new RegExp(`:${p}\\s`, 'g')) ?? []).length < 2) return false
     }
     return true
-  }, 15_000, 'socat servers listening')
+  }, { timeoutMs: 15_000 })
 }
 
 // ---- manifests ----------------------------------------------------------------------------------
@@ -229,26 +170,22 @@ export function substitute<T>(c: NodeCluster, value: T): T {
 
 /** Starts `cinch agent` (the built CLI) in the host netns and waits until it is ready. */
 export async function startAgent(c: NodeCluster, extra: string[] = []): Promise<Agent> {
-  const child = spawn('ip', ['netns', 'exec', c.host, process.execPath, join(repoRoot, 'dist/bin/cinch'), 'agent',
+  const child = spawnInNetns(c.cleanup, c.host, process.execPath, [join(paths.distDir, 'bin/cinch'), 'agent',
     '--manifests', c.manifests, '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
-    '--cni-conf', c.conflist, '--cni-bin-dir', join(repoRoot, 'dist/cni'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let log = ''
-  child.stdout!.on('data', (b) => (log += b))
-  child.stderr!.on('data', (b) => (log += b))
-  child.on('error', () => {})
-  c.cleanup.add(() => killChild(child))
+    '--cni-conf', c.conflist, '--cni-bin-dir', paths.cniBin, ...extra])
+  const log = child.log
   const agent: Agent = {
     child,
-    log: () => log,
+    log,
     stop: async () => {
       await killChild(child, 'SIGTERM')
       await killChild(child)
     },
   }
-  await waitFor(() => {
-    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
-    return /"msg":"agent ready"/.test(log)
-  }, 30_000, 'agent ready')
+  await waitFor('agent ready', () => {
+    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log()}`)
+    return /"msg":"agent ready"/.test(log())
+  }, { timeoutMs: 30_000 })
   c.agent = agent
   return agent
 }
@@ -262,7 +199,7 @@ export interface AgentStatus {
 }
 
 export async function fetchAgent(c: NodeCluster, path: string): Promise<string> {
-  return inNs(c.host, 'curl', ['-sf', '--max-time', '5', `http://${METRICS}${path}`])
+  return inNetns(c.host, 'curl', ['-sf', '--max-time', '5', `http://${METRICS}${path}`])
 }
 
 export async function agentStatus(c: NodeCluster): Promise<AgentStatus> {
@@ -275,14 +212,14 @@ export async function applyManifests(c: NodeCluster, m: ManifestSet): Promise<Ag
   const since = Date.now()
   writeManifests(c, m)
   let status: AgentStatus | undefined
-  await waitFor(async () => {
+  await waitFor('the agent to apply the new manifests', async () => {
     status = await agentStatus(c)
     if (status.lastError && !status.lastSync) throw new Error(`agent sync failed: ${status.lastError.message}`)
     return !!status.lastSync && Date.parse(status.lastSync.at) >= since && status.lastSync.reason.includes('source changed')
-  }, 20_000, 'the agent to apply the new manifests')
+  }, { timeoutMs: 20_000 })
   return status!
 }
 
 export async function nftText(c: NodeCluster, family = 'inet', table = 'cinch'): Promise<string> {
-  return inNs(c.host, 'nft', ['list', 'table', family, table])
+  return inNetns(c.host, 'nft', ['list', 'table', family, table])
 }

@@ -6,8 +6,10 @@ import test from 'ava'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { addPod, applyManifests, Cleanup, fetchAgent, inNs, makeNodeCluster, METRICS, type ModelPod, type NodeCluster, repoRoot, spawnIn, startAgent, waitFor } from './netpol-helpers.js'
-import { probeFrom } from './netpol-probe.js'
+import { addPod, applyManifests, Cleanup, fetchAgent, inNs, makeNodeCluster, METRICS, type ModelPod, type NodeCluster, repoRoot, startAgent } from './netpol-helpers.js'
+import { spawnInNetns } from '../kit/proc.js'
+import { observeFor, settled, waitFor } from '../kit/wait.js'
+import { reachable } from '../kit/probe.js'
 import { loopProbe, modelCluster, modelManifests } from './netpol-fixture.js'
 
 const execFileP = promisify(execFile)
@@ -23,13 +25,13 @@ const pod = (key: string) => c.pods.get(key)!
 
 /** A long-lived TCP client in `netns`: one line every 100 ms; echoes() = lines echoed back so far. */
 function echoClient(netns: string, host: string, port: number): { echoes: () => number } {
-  const child = spawnIn(c, netns, process.execPath, ['-e', `
+  const child = spawnInNetns(c.cleanup, netns, process.execPath, ['-e', `
     const s = require('net').connect({ host: ${JSON.stringify(host)}, port: ${port} })
     let n = 0
     s.on('connect', () => setInterval(() => s.write('p\\n'), 100))
     s.on('data', (d) => { n += String(d).split('\\n').length - 1; process.stdout.write(n + '\\n') })
     s.on('close', () => process.stdout.write('closed\\n')); s.on('error', () => {})`])
-  return { echoes: () => Number(child.out().trim().split('\n').filter((l) => /^\d+$/.test(l)).pop() ?? 0) }
+  return { echoes: () => Number(child.log().trim().split('\n').filter((l) => /^\d+$/.test(l)).pop() ?? 0) }
 }
 
 test.before(async () => {
@@ -46,7 +48,7 @@ test.serial('the agent enables br_netfilter in its netns, so bridged pod traffic
   t.regex(c.agent!.log(), /br_netfilter enabled/)
   await applyManifests(c, { ...modelManifests({}), policies: [denyIngress('x')] })
   // Both pods hang off the same bridge: only br_netfilter shows this packet to the inet hooks.
-  t.deepEqual(await probeFrom(pod('y/a').netns, { protocol: 'TCP', port: 80, targets: [pod('x/a').v4, pod('x/a').v6, pod('z/a').v4] }), [false, false, true])
+  t.deepEqual(await reachable(pod('y/a').netns, { proto: 'tcp', port: 80, ips: [pod('x/a').v4, pod('x/a').v6, pod('z/a').v4] }), [false, false, true])
 })
 
 test.serial('the agent refuses to run, loudly and with no rules, when it cannot enable br_netfilter', async (t) => {
@@ -68,26 +70,25 @@ test.serial('the agent refuses to run, loudly and with no rules, when it cannot 
 test.serial('the node reaches its local pods under deny-all (kubelet probes)', async (t) => {
   await applyManifests(c, { ...modelManifests({}), policies: ['x', 'y', 'z'].map(denyAll) })
   const all = [...c.pods.values()].flatMap((p) => [p.v4, p.v6])
-  t.deepEqual(await probeFrom(c.host, { protocol: 'TCP', port: 80, targets: all }), all.map(() => true), 'TCP from the node')
-  t.deepEqual(await probeFrom(c.host, { protocol: 'UDP', port: 80, targets: all }), all.map(() => true), 'UDP from the node')
-  t.deepEqual(await probeFrom(pod('y/a').netns, { protocol: 'TCP', port: 80, targets: [pod('x/a').v4, pod('z/b').v6] }), [false, false], 'pods are isolated')
+  t.deepEqual(await reachable(c.host, { proto: 'tcp', port: 80, ips: all }), all.map(() => true), 'TCP from the node')
+  t.deepEqual(await reachable(c.host, { proto: 'udp', port: 80, ips: all }), all.map(() => true), 'UDP from the node')
+  t.deepEqual(await reachable(pod('y/a').netns, { proto: 'tcp', port: 80, ips: [pod('x/a').v4, pod('z/b').v6] }), [false, false], 'pods are isolated')
 })
 
 test.serial('a new deny ends an established TCP connection (conntrack cleanup)', async (t) => {
   await applyManifests(c, { ...modelManifests({}), policies: [] })
-  const server = spawnIn(c, pod('x/a').netns, 'socat', ['TCP6-LISTEN:82,fork,reuseaddr,ipv6only=0', 'EXEC:cat'])
-  await waitFor(async () => /:82\s/.test(await inNs(pod('x/a').netns, 'ss', ['-lnt'])), 10_000, 'echo server on 82')
+  const server = spawnInNetns(c.cleanup, pod('x/a').netns, 'socat', ['TCP6-LISTEN:82,fork,reuseaddr,ipv6only=0', 'EXEC:cat'])
+  await waitFor('echo server on 82', async () => /:82\s/.test(await inNs(pod('x/a').netns, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
   const { echoes } = echoClient(pod('y/a').netns, pod('x/a').v4, 82)
-  await waitFor(() => echoes() >= 5, 10_000, 'data flowing on the connection before the policy')
+  await waitFor('data flowing on the connection before the policy', () => echoes() >= 5, { timeoutMs: 10_000 })
   const ended = () => c.agent!.log().split('ended connections the new rules deny').length
   const endedBefore = ended()
   await applyManifests(c, { ...modelManifests({}), policies: [denyIngress('x')] })
   // The cleanup runs right after the sync: once it has, not one more echo may come back.
-  await waitFor(() => ended() > endedBefore, 10_000, 'the agent to end denied connections')
+  await waitFor('the agent to end denied connections', () => ended() > endedBefore, { timeoutMs: 10_000 })
   // Echoes already in the client's socket or pipe when the entry went are still read: let them land.
-  await new Promise((r) => setTimeout(r, 500))
-  const before = echoes()
-  await new Promise((r) => setTimeout(r, 2000))
+  const before = await settled('the echo count', echoes)
+  await observeFor(2000, 'no echo may come back once the connection is denied')
   t.is(echoes(), before, 'no data flows on the connection after the deny')
   t.notRegex(await inNs(c.host, 'conntrack', ['-L', '-p', 'tcp', '--dport', '82']).catch(() => ''), /ESTABLISHED/, 'no established entry survives')
   t.log(`echoes before the deny took effect: ${before}; server alive: ${server.exitCode === null}`)
@@ -102,19 +103,18 @@ for (const v of [
 ]) {
   test.serial(`a new deny ends an established connection ${v.what} even when the server speaks next`, async (t) => {
     await applyManifests(c, { ...modelManifests({}), policies: [] })
-    spawnIn(c, v.server(), 'socat', [`TCP6-LISTEN:${v.port},fork,reuseaddr,ipv6only=0`, 'SYSTEM:while echo p; do sleep 0.1; done'])
-    await waitFor(async () => new RegExp(`:${v.port}\\s`).test(await inNs(v.server(), 'ss', ['-lnt'])), 10_000, `push server on ${v.port}`)
-    const child = spawnIn(c, v.client(), 'socat', ['-u', `TCP:${v.addr()}:${v.port}`, '-'])
-    const lines = () => child.out().split('\n').length - 1
-    await waitFor(() => lines() >= 5, 10_000, 'data flowing before the policy')
+    spawnInNetns(c.cleanup, v.server(), 'socat', [`TCP6-LISTEN:${v.port},fork,reuseaddr,ipv6only=0`, 'SYSTEM:while echo p; do sleep 0.1; done'])
+    await waitFor(`push server on ${v.port}`, async () => new RegExp(`:${v.port}\\s`).test(await inNs(v.server(), 'ss', ['-lnt'])), { timeoutMs: 10_000 })
+    const child = spawnInNetns(c.cleanup, v.client(), 'socat', ['-u', `TCP:${v.addr()}:${v.port}`, '-'])
+    const lines = () => child.log().split('\n').length - 1
+    await waitFor('data flowing before the policy', () => lines() >= 5, { timeoutMs: 10_000 })
     const ended = () => c.agent!.log().split('ended connections the new rules deny').length
     const endedBefore = ended()
     await applyManifests(c, { ...modelManifests({}), policies: v.policies() })
     // The cleanup runs right after the sync: wait until it has, however loaded the machine is.
-    await waitFor(() => ended() > endedBefore, 10_000, 'the agent to end denied connections')
-    await new Promise((r) => setTimeout(r, 500)) // lines already in flight still land
-    const before = lines()
-    await new Promise((r) => setTimeout(r, 2000))
+    await waitFor('the agent to end denied connections', () => ended() > endedBefore, { timeoutMs: 10_000 })
+    const before = await settled('the pushed line count', lines) // lines already in flight still land
+    await observeFor(2000, 'no pushed line may arrive once the connection is denied')
     t.is(lines(), before, 'data still flows on the connection after the deny')
   })
 }
@@ -127,18 +127,18 @@ async function cleanupPasses(cluster: NodeCluster): Promise<number> {
 
 test.serial('a connection the node opened to a pod survives a new deny-all (the node always reaches its pods)', async (t) => {
   await applyManifests(c, { ...modelManifests({}), policies: [] })
-  spawnIn(c, pod('x/b').netns, 'socat', ['TCP6-LISTEN:83,fork,reuseaddr,ipv6only=0', 'EXEC:cat'])
-  await waitFor(async () => /:83\s/.test(await inNs(pod('x/b').netns, 'ss', ['-lnt'])), 10_000, 'echo server on 83')
+  spawnInNetns(c.cleanup, pod('x/b').netns, 'socat', ['TCP6-LISTEN:83,fork,reuseaddr,ipv6only=0', 'EXEC:cat'])
+  await waitFor('echo server on 83', async () => /:83\s/.test(await inNs(pod('x/b').netns, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
   const client = echoClient(c.host, pod('x/b').v4, 83)
-  await waitFor(() => client.echoes() >= 5, 10_000, 'data flowing from the node before the policy')
+  await waitFor('data flowing from the node before the policy', () => client.echoes() >= 5, { timeoutMs: 10_000 })
   const passesBefore = await cleanupPasses(c)
   await applyManifests(c, { ...modelManifests({}), policies: [denyAll('x')] })
   // The conntrack cleanup runs beside the sync: wait until a pass that saw the deny has ended.
-  await waitFor(async () => (await cleanupPasses(c)) > passesBefore, 10_000, 'a conntrack cleanup pass after the deny')
+  await waitFor('a conntrack cleanup pass after the deny', async () => (await cleanupPasses(c)) > passesBefore, { timeoutMs: 10_000 })
   const before = client.echoes()
   // Deleting its entry would only "work" through nf_conntrack_tcp_loose pick-up: it must not happen.
   t.regex(await inNs(c.host, 'conntrack', ['-L', '-p', 'tcp', '--dport', '83']).catch(() => ''), /ESTABLISHED/, 'the node\'s own connection keeps its conntrack entry')
-  await waitFor(() => client.echoes() >= before + 10, 5000, 'echoes to keep flowing on the node\'s connection after deny-all').then(
+  await waitFor('echoes to keep flowing on the node\'s connection after deny-all', () => client.echoes() >= before + 10, { timeoutMs: 5000 }).then(
     () => t.pass(),
     (err) => t.fail(`${(err as Error).message}: ${before} -> ${client.echoes()}`),
   )
@@ -148,7 +148,8 @@ test.serial('an agent restart (graceful, then a crash) never lets a denied packe
   await applyManifests(c, { ...modelManifests({}), policies: [denyIngress('x')] })
   const denied = loopProbe(pod('y/a').netns, { target: pod('x/a').v4, port: 80, durationMs: 12_000 })
   const allowed = loopProbe(pod('y/b').netns, { target: pod('z/a').v4, port: 80, durationMs: 12_000 })
-  await new Promise((r) => setTimeout(r, 1000))
+  // Both probers under way (the allowed one through once) before the agent goes.
+  await waitFor('the allowed prober to get through', () => allowed.okSoFar() > 0, { timeoutMs: 10_000 })
   await c.agent!.stop() // SIGTERM
   await startAgent(c)
   c.agent!.child.kill('SIGKILL') // a crash: no shutdown code runs at all
@@ -159,7 +160,7 @@ test.serial('an agent restart (graceful, then a crash) never lets a denied packe
   t.is(d.ok, 0, 'a denied connection got through during the restarts')
   t.true(d.attempts > 10)
   t.true(a.ok > a.attempts / 2, 'allowed traffic kept flowing')
-  t.deepEqual(await probeFrom(pod('y/a').netns, { protocol: 'TCP', port: 80, targets: [pod('x/a').v4, pod('x/b').v6, pod('z/a').v4] }), [false, false, true], 'the restarted agent enforces')
+  t.deepEqual(await reachable(pod('y/a').netns, { proto: 'tcp', port: 80, ips: [pod('x/a').v4, pod('x/b').v6, pod('z/a').v4] }), [false, false, true], 'the restarted agent enforces')
 })
 
 test.serial('a pod added under deny-all cannot send or receive its first packet', async (t) => {
@@ -170,7 +171,7 @@ test.serial('a pod added under deny-all cannot send or receive its first packet'
   const peer = pod('y/a')
   const start = async (ns: string) => {
     const p = await addPod(c, ns, 'new') // resolves when cnictl ADD returns
-    spawnIn(c, p.netns, 'socat', ['TCP6-LISTEN:80,fork,reuseaddr,ipv6only=0', 'EXEC:/bin/echo'])
+    spawnInNetns(c.cleanup, p.netns, 'socat', ['TCP6-LISTEN:80,fork,reuseaddr,ipv6only=0', 'EXEC:/bin/echo'])
     const [send, receive] = await Promise.all([
       loopProbe(p.netns, { target: peer.v4, port: 80, durationMs: 3000, intervalMs: 20 }),
       loopProbe(peer.netns, { target: p.v4, port: 80, durationMs: 3000, intervalMs: 20 }),

@@ -1,37 +1,7 @@
 // Probing a one-node cluster from inside its pods with real connections, and the matrices that
 // the NetworkPolicy tests compare (expect[source][destination], as in the fixture).
-import { join } from 'node:path'
-import { inNs, type NodeCluster } from './netpol-helpers.js'
-
-// Runs inside a pod netns: argv = proto timeoutMs port target...; prints a JSON array of booleans.
-// TCP: the handshake completes. UDP: a reply comes back (the datagram is re-sent, since a lost
-// one must not read as "denied").
-const PROBER = `
-const net = require('net'), dgram = require('dgram')
-const [proto, timeout, port, ...targets] = process.argv.slice(1)
-const ms = Number(timeout)
-const tcp = (host) => new Promise((res) => {
-  const s = net.connect({ host, port: Number(port) })
-  const done = (ok) => { clearTimeout(t); s.destroy(); res(ok) }
-  const t = setTimeout(() => done(false), ms)
-  s.once('connect', () => done(true)); s.once('error', () => done(false))
-})
-const udp = (host) => new Promise((res) => {
-  const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4')
-  const timers = []
-  const done = (ok) => { timers.forEach(clearTimeout); try { s.close() } catch {} ; res(ok) }
-  s.on('message', () => done(true)); s.on('error', () => {})
-  for (const at of [0, ms / 4, ms / 2]) timers.push(setTimeout(() => s.send('x', Number(port), host, () => {}), at))
-  timers.push(setTimeout(() => done(false), ms))
-})
-Promise.all(targets.map(proto === 'UDP' ? udp : tcp)).then((r) => process.stdout.write(JSON.stringify(r)))
-`
-
-/** Probes from one netns to `targets`; one process, every target in parallel. */
-export async function probeFrom(netns: string, o: { protocol: 'TCP' | 'UDP'; port: number; targets: string[]; timeoutMs?: number }): Promise<boolean[]> {
-  const out = await inNs(netns, process.execPath, ['-e', PROBER, o.protocol, String(o.timeoutMs ?? 1200), String(o.port), ...o.targets], { timeout: 30_000 })
-  return JSON.parse(out)
-}
+import { reachable } from '../kit/probe.js'
+import type { NodeCluster } from './netpol-helpers.js'
 
 export type Matrix = Record<string, Record<string, boolean>>
 
@@ -41,7 +11,8 @@ export async function probeMatrix(c: NodeCluster, o: { protocol: 'TCP' | 'UDP'; 
   const m: Matrix = {}
   await Promise.all(pods.map(async (src) => {
     const dsts = pods.filter((d) => d !== src)
-    const r = await probeFrom(src.netns, { ...o, targets: dsts.map((d) => (o.family === 6 ? d.v6 : d.v4)) })
+    // 1.2 s per denied cell; a wrong matrix is probed again (probeAndCompare).
+    const r = await reachable(src.netns, { proto: o.protocol === 'UDP' ? 'udp' : 'tcp', port: o.port, ips: dsts.map((d) => (o.family === 6 ? d.v6 : d.v4)), timeoutMs: 1200 })
     m[src.key] = Object.fromEntries(dsts.map((d, i) => [d.key, r[i]!]))
   }))
   return m

@@ -2,15 +2,16 @@
 // binary), each test in its own netns. The in-process backend enters the netns with withNetns
 // around nft_ctx_new + the run (lib/nft/libnftables.ts); the binary is spawned inside it.
 import test from 'ava'
-import { makeNetns, inNetns, tsInNetns } from './agent-helpers.js'
+import { inNetns, tsInNetns } from './agent-helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
 import { NftTable, NftError, backendNamed, isExists, isNotFound, type NftBackend } from '../../lib/nft/index.js'
 
 const BACKENDS = ['libnftables', 'nft'] as const
 
 async function tableIn(t: import('ava').ExecutionContext, backend: NftBackend) {
-  const ns = await makeNetns('nft')
-  t.teardown(ns.remove)
-  return { ns: ns.name, table: new NftTable({ family: 'inet', name: 'cinch-t', backend, netns: `/var/run/netns/${ns.name}` }) }
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-nft')
+  return { ns: ns, table: new NftTable({ family: 'inet', name: 'cinch-t', backend, netns: `/var/run/netns/${ns}` }) }
 }
 
 function skeleton(table: NftTable) {
@@ -115,11 +116,10 @@ test('libnftables: the table lands in the netns, never in the caller\'s namespac
 })
 
 test('libnftables: a script over 64 KiB runs off the event loop (koffi async) in the process namespace', async (t) => {
-  const ns = await makeNetns('nft')
-  t.teardown(ns.remove)
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-nft')
   // A whole process in the netns (ip netns exec): the pool thread that runs the script is there too.
   const out = await tsInNetns(
-    ns.name,
+    ns,
     `import { NftTable, backendNamed } from './lib/nft/index.ts';
      const table = new NftTable({ family: 'inet', name: 'cinch-t', backend: backendNamed('libnftables') });
      const tx = table.tx().add({ kind: 'table' }).add({ kind: 'set', name: 's', type: ['ipv4_addr'] });

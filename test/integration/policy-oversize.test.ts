@@ -3,8 +3,9 @@
 // naming the bound, and skipped whole, while another pod's policy change written with it is in the
 // kernel within 5 s; a 3,000-ipBlock policy under the bound applies.
 import test from 'ava'
-import { addPod, agentStatus, Cleanup, makeNodeCluster, type ModelPod, serve, startAgent, waitFor, waitListening, writeManifests } from './netpol-helpers.js'
-import { probeFrom } from './netpol-probe.js'
+import { addPod, agentStatus, Cleanup, makeNodeCluster, type ModelPod, serve, startAgent, waitListening, writeManifests } from './netpol-helpers.js'
+import { waitFor } from '../kit/wait.js'
+import { reachable } from '../kit/probe.js'
 
 const policy = (namespace: string, name: string, spec: object) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace, name }, spec })
 const PODS: ModelPod[] = [
@@ -35,22 +36,22 @@ test('an oversized policy is reported and skipped while another pod\'s change la
   const a = c.pods.get('x/a')!, b = c.pods.get('y/b')!
   writeManifests(c, { ...base, policies: [] })
   await startAgent(c)
-  t.deepEqual(await probeFrom(a.netns, { protocol: 'TCP', port: 80, targets: [b.v4] }), [true])
+  t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4] }), [true])
 
   const t0 = Date.now()
   writeManifests(c, { ...base, policies: [oversized, denyB] })
-  await waitFor(async () => (await probeFrom(a.netns, { protocol: 'TCP', port: 80, targets: [b.v4], timeoutMs: 300 }))[0] === false, 5_000, 'y/b isolated by deny-b')
+  await waitFor('y/b isolated by deny-b', async () => (await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4], timeoutMs: 300 }))[0] === false, { timeoutMs: 5_000 })
   t.log(`deny-b in force ${Date.now() - t0} ms after the write`)
   const status = await agentStatus(c)
   t.deepEqual(status.invalidPolicies.map((i) => i.policy), ['x/oversized'])
   t.regex(status.invalidPolicies[0]!.reason, /^too large: about 30100 nftables set elements and rules, over the limit of 20000 \(agent flag --max-policy-cost\)$/)
   // Skipped whole: x/a is not isolated by it.
-  t.deepEqual(await probeFrom(b.netns, { protocol: 'TCP', port: 80, targets: [a.v4] }), [true], 'x/a not isolated by the skipped policy')
+  t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4] }), [true], 'x/a not isolated by the skipped policy')
 
   // 3,000 ipBlocks with excepts are under the bound: they apply (one interval set), and quickly.
   const t1 = Date.now()
   writeManifests(c, { ...base, policies: [oversized, denyB, manyBlocks] })
-  await waitFor(async () => (await probeFrom(b.netns, { protocol: 'TCP', port: 80, targets: [a.v4], timeoutMs: 300 }))[0] === false, 5_000, 'x/a isolated by the ipBlock policy')
+  await waitFor('x/a isolated by the ipBlock policy', async () => (await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4], timeoutMs: 300 }))[0] === false, { timeoutMs: 5_000 })
   t.log(`3,000-ipBlock policy in force ${Date.now() - t1} ms after the write`)
   t.deepEqual((await agentStatus(c)).invalidPolicies.map((i) => i.policy), ['x/oversized'])
 })

@@ -22,9 +22,19 @@ export class Cleanup {
 /** What `cleanupFor` needs of a test context (ava's ExecutionContext, or a test.after hook). */
 export interface Teardown { teardown(fn: () => unknown): void }
 
-/** A Cleanup already registered with the test's teardown: create things only after this call. */
+const byTest = new WeakMap<Teardown, Cleanup>()
+
+/**
+ * The test's Cleanup, registered with its teardown on first use: create things only after this
+ * call. The same test always gets the same stack, so helpers can take `t` and share it.
+ */
 export function cleanupFor(t: Teardown): Cleanup {
-  const c = new Cleanup()
-  t.teardown(() => c.run())
+  let c = byTest.get(t)
+  if (!c) {
+    c = new Cleanup()
+    const stack = c
+    t.teardown(() => stack.run())
+    byTest.set(t, c)
+  }
   return c
 }

@@ -115,8 +115,7 @@ export class Cluster {
   async #underlay(): Promise<void> {
     this.o.log?.(`underlay: bridge br0 in namespace ${this.underlay}`)
     await this.#netnsAdd(this.underlay)
-    await run('ip', ['-n', this.underlay, 'link', 'add', 'br0', 'type', 'bridge'])
-    await run('ip', ['-n', this.underlay, 'link', 'set', 'br0', 'up'])
+    await addUnderlayBridge(this.underlay)
   }
 
   async #node(i: number): Promise<void> {
@@ -131,11 +130,7 @@ export class Cluster {
     mkdirSync(dir, { recursive: true })
     this.o.log?.(`${name}: namespace ${n.netns}, eth0 ${n.ip4} ${n.ip6}, pod CIDRs ${n.podCIDRs.join(' ')}`)
     await this.#netnsAdd(n.netns)
-    await run('ip', ['-n', n.netns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', name, 'netns', this.underlay])
-    await run('ip', ['-n', this.underlay, 'link', 'set', name, 'master', 'br0', 'up'])
-    await run('ip', ['-n', n.netns, 'addr', 'add', `${n.ip4}/24`, 'dev', 'eth0'])
-    await run('ip', ['-n', n.netns, 'addr', 'add', `${n.ip6}/64`, 'dev', 'eth0', 'nodad'])
-    await run('ip', ['-n', n.netns, 'link', 'set', 'eth0', 'up'])
+    await plugIntoUnderlay({ underlay: this.underlay, node: n.netns, port: name, ip4: n.ip4, ip6: n.ip6 })
     this.rec.nodes.push(n)
     this.save()
   }
@@ -255,6 +250,21 @@ export class Cluster {
   async destroy(): Promise<void> {
     await destroyRecord(this.rec)
   }
+}
+
+/** The underlay: a bridge `br0` in its own namespace (never the root one) that the nodes plug into. */
+export async function addUnderlayBridge(underlay: string): Promise<void> {
+  await run('ip', ['-n', underlay, 'link', 'add', 'br0', 'type', 'bridge'])
+  await run('ip', ['-n', underlay, 'link', 'set', 'br0', 'up'])
+}
+
+/** A node's `eth0` (/24 and /64, no DAD) as a veth whose peer `port` is a port of the underlay's br0. */
+export async function plugIntoUnderlay(o: { underlay: string; node: string; port: string; ip4: string; ip6: string }): Promise<void> {
+  await run('ip', ['-n', o.node, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', o.port, 'netns', o.underlay])
+  await run('ip', ['-n', o.underlay, 'link', 'set', o.port, 'master', 'br0', 'up'])
+  await run('ip', ['-n', o.node, 'addr', 'add', `${o.ip4}/24`, 'dev', 'eth0'])
+  await run('ip', ['-n', o.node, 'addr', 'add', `${o.ip6}/64`, 'dev', 'eth0', 'nodad'])
+  await run('ip', ['-n', o.node, 'link', 'set', 'eth0', 'up'])
 }
 
 /** Tears down what a record lists; every step is attempted (the state may be half built). */

@@ -50,3 +50,20 @@ export async function observeFor(ms: number, why: string): Promise<void> {
   void why // documentation at the call site; kept in the signature so every window is named
   await pause(ms)
 }
+
+/**
+ * Waits until `read()` has returned the same value for `quietMs` (e.g. a counter of received
+ * lines once the sender is cut off: what was already in flight has landed), bounded by `timeoutMs`.
+ * Resolves with that value.
+ */
+export async function settled<T>(what: string, read: () => T | Promise<T>, o: WaitOptions & { quietMs?: number } = {}): Promise<T> {
+  const quietMs = o.quietMs ?? 300
+  let last = await read()
+  let since = Date.now()
+  await waitFor(`${what} to stay unchanged for ${quietMs} ms`, async () => {
+    const now = await read()
+    if (now !== last) [last, since] = [now, Date.now()]
+    return Date.now() - since >= quietMs
+  }, { timeoutMs: o.timeoutMs ?? 10_000, intervalMs: o.intervalMs ?? 25 })
+  return last
+}
