@@ -10,6 +10,7 @@ import { Compiler } from './compile/index.js'
 import type { LocalPod, Node } from './model/cluster.js'
 import type { Source } from './sources/types.js'
 import type { FlowLogOptions } from './flows/options.js'
+import { FlowCompiler } from './flows/compiler.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
 import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
@@ -72,7 +73,7 @@ interface Waiter {
 export class Agent {
   readonly applier: Applier
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
-  readonly #compiler: Compiler
+  readonly #compiler: Pick<Compiler, 'compile'>
   #records?: { key: string; readAt: number; records: AttachmentRecord[] }
   #pending: Waiter[] = []
   #reasons = new Set<string>()
@@ -92,7 +93,7 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
-    this.#compiler = new Compiler({ maxPolicyCost: opts.maxPolicyCost })
+    this.#compiler = opts.flowLogs ? new FlowCompiler({ maxPolicyCost: opts.maxPolicyCost, flowLogs: opts.flowLogs }) : new Compiler({ maxPolicyCost: opts.maxPolicyCost })
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
   }
 

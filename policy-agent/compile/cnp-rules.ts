@@ -55,7 +55,7 @@ export function tierChain(o: TierChainInput): { chain: IrChain; counters: Record
 
 function ruleIR(o: TierChainInput, p: Policy, r: CnpRule, action: 'Accept' | 'Deny' | 'Pass', counter: string): IrRule[] {
   const comment = commentText(`${p.name} ${o.dir}[${r.index}]${r.name ? ` ${r.name}` : ''} ${action}${r.failClosed ? ' (fails closed)' : ''}`)
-  const base: Pick<IrRule, 'policy' | 'counter' | 'comment'> & Partial<IrRule> = { policy: p.name, counter, comment }
+  const base: Pick<IrRule, 'policy' | 'counter' | 'comment'> & Partial<IrRule> = { policy: p.name, counter, comment, rule: r.index }
   if (action === 'Deny') base.action = 'drop'
   else if (action === 'Pass') base.action = o.next ? { goto: o.next } : undefined
   if (base.action === undefined) delete base.action

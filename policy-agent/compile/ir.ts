@@ -2,6 +2,7 @@
 // arrays), named as the kernel objects will be named. The renderer prints it; renderDiff compares
 // two of them object by object; the tests walk it as the kernel would. See ../README.md.
 import type { Family } from '../../lib/ip/index.js'
+import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER, type IrFlowLog } from '../flows/nft.js'
 
 export type IrProtocol = 'tcp' | 'udp' | 'sctp'
 
@@ -40,8 +41,10 @@ export interface IrRule {
   portSet?: { protocol: IrProtocol; set: string }
   /** `ns/name` of the policy this rule comes from (a ClusterNetworkPolicy: its name) */
   policy: string
-  /** named counter of that policy (a ClusterNetworkPolicy: of that rule) */
+  /** named counter of that policy (a ClusterNetworkPolicy: of that rule); '' in audit chains (counts nothing) */
   counter: string
+  /** the rule's index in the policy's spec.ingress / spec.egress: what a flow record names */
+  rule?: number
   comment: string
   /**
    * What a match does, when not the chain direction's allow (ingress `accept`, egress `return`):
@@ -70,6 +73,13 @@ export interface IrChain {
    * absent: allowed in this direction (the chain ends, as a NetworkPolicy rule's allow does)
    */
   next?: string
+  /** flow records: its verdict points log the connection's first packet (flows/README.md) */
+  flowLog?: boolean
+  /**
+   * an audit chain (flows/dataplane.ts): the audit policies' rules, each `return`, its end logs
+   * "would deny" and returns; looked up by the audit base chains, it never accepts or drops
+   */
+  audit?: boolean
 }
 
 /** What a ClusterNetworkPolicy rule's named counter counts: for metrics and explain. */
@@ -105,6 +115,10 @@ export interface PolicyIR {
    * entering the bridge from that veth may carry (anti-spoofing in `bridge cinch`).
    */
   vethAddrs: Record<string, string[]>
+  /** flow logging's kernel settings (the limit, the group); absent: no log rules, no limit object */
+  flowLog?: IrFlowLog
+  /** audit verdict maps (like `maps`, to audit chains), looked up by the audit base chains */
+  auditMaps?: Record<MapName, Record<string, string>>
 }
 
 export function emptyIR(): PolicyIR {
@@ -113,8 +127,10 @@ export function emptyIR(): PolicyIR {
 
 /** Every named counter the IR declares (policy counters and per-chain drop counters), sorted. */
 export function counterNames(ir: PolicyIR): string[] {
-  return [...Object.values(ir.policyCounters), ...Object.keys(ir.ruleCounters ?? {}), ...Object.values(ir.chains).map((c) => c.dropCounter).filter(Boolean)].sort()
+  return [...(ir.flowLog ? FLOWLOG_COUNTERS : []), ...Object.values(ir.policyCounters), ...Object.keys(ir.ruleCounters ?? {}), ...Object.values(ir.chains).map((c) => c.dropCounter).filter(Boolean)].sort()
 }
+
+const FLOWLOG_COUNTERS = [FLOWLOG_SEEN_COUNTER, FLOWLOG_LOGGED_COUNTER]
 
 export const PORT_ALL = { from: 0, to: 65535 }
 

@@ -21,7 +21,7 @@ export type UseSet = (name: string, def: () => SetDef) => string
 /** The IR rules of rule `i` of policy `p` in a chain of `dir`, for a pod with `localPorts`. */
 export function policyRules(use: UseSet, opts: { dir: Direction; p: NormPolicy; i: number; r: Rule; counter: string; localPorts: PodPort[] }): IrRule[] {
   const { dir, p, i, r } = opts
-  const base = { policy: p.key, counter: opts.counter }
+  const base = { policy: p.key, counter: opts.counter, rule: i }
   const out: Partial<IrRule>[] = []
   const word = dir === 'ingress' ? 'from' : 'to'
   const comment = (js?: number[]) => commentText(`${p.key} ${dir}[${i}]${js === undefined ? '' : ` ${word}[${js.join(',')}]`}`)

@@ -1,10 +1,12 @@
 // render(PolicyIR) -> nft text. renderFull replaces cinch's tables in one transaction; renderDiff
 // carries only what changed between two IRs; renderTeardown removes the tables. Pure: the applier
 // (lib/nft) feeds the text to `nft -f -`.
-import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type PolicyIR } from '../compile/ir.js'
+import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
-  BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, baseChains, chainRules, guardChains, mapElement, mapSpec, setParts, setSpec,
+  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
+  setParts, setSpec,
 } from './rules.js'
+import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
@@ -18,6 +20,8 @@ const replace = (t: string) => [`table ${t}`, `delete table ${t}`]
 export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   const out: string[] = [...replace(TABLE), `table ${TABLE} {`]
   for (const c of counterNames(ir)) out.push(`\tcounter ${c} {`, '\t}')
+  // Flow logging's budget: one limit for the node, before the rules that name it.
+  if (ir.flowLog) out.push(`\tlimit ${FLOWLOG_LIMIT} {`, `\t\t${limitSpec(ir.flowLog)}`, '\t}')
   // Order matters to nft: sets before the rules that use them, pod chains before the maps that
   // jump to them.
   for (const [name, s] of Object.entries(ir.sets)) {
@@ -29,16 +33,23 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   // A tier chain's Pass goes to the pod's next chain: targets first (Admin chains last).
   const chains = Object.entries(ir.chains)
   for (const [name, c] of [...chains.filter(([, c]) => c.tier !== 'Admin'), ...chains.filter(([, c]) => c.tier === 'Admin')]) {
-    out.push(`\tchain ${name} {`, `\t\tcomment "${c.comment}"`, ...chainRules(c).map((r) => `\t\t${r}`), '\t}')
+    out.push(`\tchain ${name} {`, `\t\tcomment "${c.comment}"`, ...chainRules(name, c, ir.flowLog).map((r) => `\t\t${r}`), '\t}')
   }
-  for (const m of MAP_NAMES) {
-    const els = Object.entries(ir.maps[m]).map(([a, c]) => mapElement(a, c))
-    out.push(`\tmap ${m} {`, `\t\t${mapSpec(m).replace(/;$/, '')}`)
-    if (els.length) out.push(`\t\telements = { ${els.join(', ')} }`)
-    out.push('\t}')
+  const maps = (names: string[], of: (m: MapName) => Record<string, string>) => {
+    MAP_NAMES.forEach((m, i) => {
+      const els = Object.entries(of(m)).map(([a, c]) => mapElement(a, c))
+      out.push(`\tmap ${names[i]} {`, `\t\t${mapSpec(m).replace(/;$/, '')}`)
+      if (els.length) out.push(`\t\telements = { ${els.join(', ')} }`)
+      out.push('\t}')
+    })
   }
+  maps(MAP_NAMES, (m) => ir.maps[m])
+  maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
   for (const b of baseChains()) {
     out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority filter; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
+  }
+  for (const b of auditBaseChains()) {
+    out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority ${AUDIT_PRIORITY}; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
   }
   out.push('}')
   // Bridge ports are only visible to the bridge family (the inet hooks see the bridge device when
@@ -68,6 +79,8 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
  */
 export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): string {
   void opts
+  // The limit's settings changed (flags of a restarted agent): rare, start over.
+  if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return renderFull(next, opts)
   const out: string[] = []
   const elems = (xs: string[]) => `{ ${xs.join(', ')} }`
   // A Compiler hands out the parts equal to the previous IR's as the same objects (compiler.ts,
@@ -109,16 +122,19 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   }
   for (const [name, c, existed] of rewrite) {
     if (existed) out.push(`flush chain ${TABLE} ${name}`)
-    for (const r of chainRules(c)) out.push(`add rule ${TABLE} ${name} ${r}`)
+    for (const r of chainRules(name, c, next.flowLog)) out.push(`add rule ${TABLE} ${name} ${r}`)
   }
-  // 3. verdict map entries
-  for (const m of MAP_NAMES) {
-    const a = prev.maps[m], b = next.maps[m]
+  // 3. verdict map entries (enforcing, then audit)
+  const none = {} as Record<string, string>
+  for (const [name, a, b] of [
+    ...MAP_NAMES.map((m) => [m, prev.maps[m], next.maps[m]] as const),
+    ...MAP_NAMES.map((m) => [auditMapName(m), prev.auditMaps?.[m] ?? none, next.auditMaps?.[m] ?? none] as const),
+  ]) {
     if (a === b) continue
     const gone = Object.keys(a).filter((k) => a[k] !== b[k])
     const added = Object.keys(b).filter((k) => a[k] !== b[k])
-    if (gone.length) out.push(`delete element ${TABLE} ${m} ${elems(gone)}`)
-    if (added.length) out.push(`add element ${TABLE} ${m} ${elems(added.map((k) => mapElement(k, b[k]!)))}`)
+    if (gone.length) out.push(`delete element ${TABLE} ${name} ${elems(gone)}`)
+    if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added.map((k) => mapElement(k, b[k]!)))}`)
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
@@ -146,7 +162,8 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
 }
 
 function sameRules(a: IrChain, b: IrChain): boolean {
-  return a.dropCounter === b.dropCounter && a.direction === b.direction && a.tier === b.tier && a.next === b.next && JSON.stringify(a.rules) === JSON.stringify(b.rules)
+  return a.dropCounter === b.dropCounter && a.direction === b.direction && a.tier === b.tier && a.next === b.next && !!a.flowLog === !!b.flowLog && !!a.audit === !!b.audit &&
+    JSON.stringify(a.rules) === JSON.stringify(b.rules)
 }
 
 /** Deletes cinch's filter tables (declared first, so that a missing table is no error). */

@@ -1,5 +1,6 @@
 // nft text of the IR's pieces: sets, pod-chain rules, base chains. render/index.ts assembles them.
 import type { IrChain, IrPort, IrRule, IrSet, MapName } from '../compile/ir.js'
+import { endPoint, logStatement, rulePoint, type IrFlowLog } from '../flows/nft.js'
 
 export const TABLE = 'inet cinch'
 export const BRIDGE_TABLE = 'bridge cinch'
@@ -22,8 +23,25 @@ export function mapSpec(name: MapName): string {
 
 export const mapElement = (addr: string, chain: string) => `${addr} : jump ${chain}`
 
-/** Rule text of one IR rule in a pod chain of `direction`. */
-export function ruleText(r: IrRule, direction: 'ingress' | 'egress'): string {
+/** Rule text of one IR rule in a pod chain of `direction` (an audit chain's: `return`, uncounted). */
+export function ruleText(r: IrRule, direction: 'ingress' | 'egress', audit = false): string {
+  const parts = matchParts(r, direction)
+  if (r.counter) parts.push(`counter name "${r.counter}"`)
+  // Ingress is the last check of a packet: accept. Egress returns to the base chain, which then
+  // looks up the destination's ingress chain ("both ... need to allow the connection"); so does a
+  // ClusterNetworkPolicy egress Accept ("any ingress rules at the destination do apply").
+  // A Deny drops; a Pass goes on to the pod's chain of the next tier (goto: its allow returns
+  // straight to the base chain). An audit chain only looks: its matches return.
+  if (audit) parts.push('return')
+  else if (r.action === 'drop') parts.push('drop')
+  else if (r.action) parts.push(`goto ${r.action.goto}`)
+  else parts.push(direction === 'ingress' ? 'accept' : 'return')
+  parts.push(`comment "${r.comment}"`)
+  return parts.join(' ')
+}
+
+/** What a rule matches (the part before its counter and verdict). */
+function matchParts(r: IrRule, direction: 'ingress' | 'egress'): string[] {
   const ip = r.family === 6 ? 'ip6' : 'ip'
   // The peer is the source of what a pod receives and the destination of what it sends.
   const peer = direction === 'ingress' ? 'saddr' : 'daddr'
@@ -33,17 +51,7 @@ export function ruleText(r: IrRule, direction: 'ingress' | 'egress'): string {
   if (r.tupleSet) parts.push(`${ip} daddr . meta l4proto . th dport @${r.tupleSet}`)
   if (r.ports) parts.push(portsText(r.ports))
   if (r.portSet) parts.push(`meta l4proto ${r.portSet.protocol} th dport @${r.portSet.set}`)
-  parts.push(`counter name "${r.counter}"`)
-  // Ingress is the last check of a packet: accept. Egress returns to the base chain, which then
-  // looks up the destination's ingress chain ("both ... need to allow the connection"); so does a
-  // ClusterNetworkPolicy egress Accept ("any ingress rules at the destination do apply").
-  // A Deny drops; a Pass goes on to the pod's chain of the next tier (goto: its allow returns
-  // straight to the base chain).
-  if (r.action === 'drop') parts.push('drop')
-  else if (r.action) parts.push(`goto ${r.action.goto}`)
-  else parts.push(direction === 'ingress' ? 'accept' : 'return')
-  parts.push(`comment "${r.comment}"`)
-  return parts.join(' ')
+  return parts
 }
 
 const full = (p: IrPort) => p.from === 0 && p.to === 65535
@@ -58,13 +66,29 @@ function portsText(ports: IrPort[]): string {
   return `meta l4proto . th dport { ${ports.map((p) => `${p.protocol} . ${range(p)}`).join(', ')} }`
 }
 
-/** The rules of a pod chain, in order, ending with its counted drop. */
-export function chainRules(c: IrChain): string[] {
-  const rules = c.rules.map((r) => ruleText(r, c.direction))
+/**
+ * The rules of chain `name`, in order, ending with its counted drop. In a chain that logs (`fl`
+ * given and c.flowLog), each verdict point is preceded by its log rule: the same match with `L(P)`
+ * and no verdict (README "The exact rules"). The match is evaluated twice for the first packet of
+ * a logged pod's connection only: the base chains accept established traffic before any pod chain.
+ */
+export function chainRules(name: string, c: IrChain, fl?: IrFlowLog): string[] {
+  const log = c.flowLog && fl ? fl : undefined
+  const rules: string[] = []
+  for (const r of c.rules) {
+    const point = log && !c.audit ? rulePoint({ direction: c.direction, tier: c.tier, policy: r.policy, rule: r.rule, action: r.action }) : undefined
+    if (point) rules.push([...matchParts(r, c.direction), logStatement(log!, point)].join(' '))
+    rules.push(ruleText(r, c.direction, c.audit))
+  }
+  // An audit chain: no rule would have allowed it, so enforcing would have dropped it here.
+  if (c.audit) return log ? [...rules, logStatement(log, endPoint(c.direction, name, 'would-deny'))] : rules
   // A tier chain: no rule decided, so the next tier does (goto), or nothing more does (allowed:
   // the chain ends and the base chain carries on, as after a NetworkPolicy allow).
-  if (c.tier) return c.next ? [...rules, `goto ${c.next}`] : rules
-  return [...rules, `counter name "${c.dropCounter}" drop`]
+  if (c.tier) {
+    if (c.next) return [...rules, `goto ${c.next}`]
+    return log && c.tier === 'Baseline' ? [...rules, logStatement(log, endPoint(c.direction, name, 'baseline-allow'))] : rules
+  }
+  return [...rules, ...(log ? [logStatement(log, endPoint(c.direction, name, 'deny'))] : []), `counter name "${c.dropCounter}" drop`]
 }
 
 // IPv6 neighbour discovery between pods on the bridge passes br_netfilter's ip6 hooks but is not
@@ -98,6 +122,24 @@ export function baseChains(): { name: string; hook: string; rules: string[] }[] 
     { name: 'output', hook: 'output', rules: midstream(['daddr'], ['egress']) },
   ]
 }
+
+/**
+ * The audit pass (flows/README.md "Audit mode"): base chains on the same hooks after the enforcing
+ * ones (priority filter + 10). An accept there ends only that base chain, so these see exactly
+ * what enforcement let through; their audit chains only log and return, never decide.
+ */
+export function auditBaseChains(): { name: string; hook: string; rules: string[] }[] {
+  const egress = ['ip saddr vmap @audit-egress-v4', 'ip6 saddr vmap @audit-egress-v6']
+  const ingress = ['ip daddr vmap @audit-ingress-v4', 'ip6 daddr vmap @audit-ingress-v6']
+  const head = 'ct state established,related accept'
+  return [
+    { name: 'audit-forward', hook: 'forward', rules: [head, ...egress, ...ingress] },
+    { name: 'audit-input', hook: 'input', rules: [head, ...egress] },
+  ]
+}
+
+export const AUDIT_PRIORITY = 'filter + 10'
+export const auditMapName = (m: MapName) => `audit-${m}`
 
 /** Fail-closed guard of `bridge cinch`: a `cinch*` veth outside @veths passes no IP traffic. */
 export function guardChains(failOpen: boolean): { name: string; hook: string; rules: string[] }[] {
