@@ -7,8 +7,9 @@
 // name. link fails with EEXIST instead of overwriting, and the name appears complete or not at
 // all: a process killed at any instant leaves at worst a temp file, which host-local ignores (its
 // name is no address) and the next locked list() deletes (only lock holders write temp files).
-import { closeSync, constants, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs'
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../lib/fs/atomic-write.js'
 import { lockExclusive, unlock } from './flock.js'
 import { parseIp } from '../lib/ip/index.js'
 import type { Allocation, Store } from './store.js'
@@ -30,19 +31,8 @@ function unlinkIfPresent(path: string): void {
   }
 }
 
-/** Writes `content` to a temp file in `dir` (fsynced when `durable`); the caller links or renames it. */
-function writeTemp(dir: string, tag: string, content: string, durable = false): string {
-  const tmp = join(dir, `${TEMP_PREFIX}${process.pid}.${tag}`)
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644)
-  try {
-    writeSync(fd, content)
-    // Without it, a power loss after link(2) could leave the address file empty on ext4.
-    if (durable) fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  return tmp
-}
+/** A temp name that list() recognises (and, holding the lock, removes) if a writer died. */
+const tempIn = (dir: string, tag: string) => join(dir, `${TEMP_PREFIX}${process.pid}.${tag}`)
 
 export class DiskStore implements Store {
   readonly dir: string
@@ -114,17 +104,18 @@ export class DiskStore implements Store {
     // and so who owns the address. The plugin edge rejects such IDs (code 4); this is the store's own guard.
     if (/[\r\n\0]/.test(a.containerId + a.ifName)) throw new Error(`reserve ${a.ip}: owner ${JSON.stringify(a.containerId)}/${JSON.stringify(a.ifName)} holds a line break`)
     // host-local writes strings.TrimSpace(id) + "\r\n" + ifname.
-    const tmp = writeTemp(this.dir, 'ip', `${a.containerId.trim()}\r\n${a.ifName}`, true)
+    // link(2), not rename: the first writer of an address wins. 'full': the lease must outlive a
+    // power cut, or a restarted node hands a running pod's address to the next pod (without the
+    // file fsync ext4 can leave it empty; without the directory fsync it can vanish).
+    let placed: boolean
     try {
-      linkSync(tmp, join(this.dir, a.ip))
+      placed = writeFileAtomic(join(this.dir, a.ip), `${a.containerId.trim()}\r\n${a.ifName}`, { durability: 'full', exclusive: true, tmp: tempIn(this.dir, 'ip') })
     } catch (err) {
-      unlinkIfPresent(tmp)
-      if (errCode(err) === 'EEXIST') return false
       throw new Error(`reserve ${a.ip} in ${this.dir}`, { cause: err })
     }
-    unlinkIfPresent(tmp)
-    // Only a hint for round robin: a lost update costs one skipped round, never a duplicate.
-    renameSync(writeTemp(this.dir, 'last', a.ip), join(this.dir, LAST_PREFIX + rangeId))
+    if (!placed) return false
+    // 'none': only a hint for round robin; a lost update costs one skipped round, never a duplicate.
+    writeFileAtomic(join(this.dir, LAST_PREFIX + rangeId), a.ip, { durability: 'none', tmp: tempIn(this.dir, 'last') })
     return true
   }
 
@@ -151,7 +142,8 @@ export class DiskStore implements Store {
   }
 
   checkWritable(): void {
-    const tmp = writeTemp(this.dir, 'status', '')
+    const tmp = tempIn(this.dir, 'status')
+    closeSync(openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644))
     unlinkIfPresent(tmp)
   }
 

@@ -1,43 +1,22 @@
 // Atomic file placement. kubelet (through the runtime) may exec a plugin at any instant, so a path
-// must always name either the old complete file or the new complete file: write a temp file in the
-// SAME directory (rename(2) is atomic only within one filesystem), fsync it, rename it over the
-// target, then fsync the directory so the rename itself survives a power cut (rename(2), fsync(2)).
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, symlinkSync, writeSync, copyFileSync, chmodSync } from 'node:fs'
+// must always name either the old complete file or the new complete file: written through
+// lib/fs/atomic-write.ts at 'full' durability (fsync the temp, rename, fsync the directory), since
+// an install reported done must survive a power cut; symlinks and copies here do the same.
+import { linkSync, renameSync, rmSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { fsyncPath, writeFileAtomic as writeAtomic } from '../../lib/fs/atomic-write.js'
+
+export { fsyncPath }
 
 /** A temp name beside `path`, hidden and recognisable as ours if a crash leaves it behind. */
 export function tempPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.cinch-tmp-${process.pid}-${randomBytes(3).toString('hex')}`)
 }
 
-export function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r')
-  try {
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-}
-
-/** Replaces `path` with `data` (mode `mode`) so that readers and exec see old or new, never a mix. */
+/** Replaces `path` with `data` (mode `mode`, exactly) so that readers and exec see old or new, never a mix. */
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
-  const tmp = tempPath(path)
-  try {
-    const fd = openSync(tmp, 'wx', mode)
-    try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    chmodSync(tmp, mode) // openSync's mode is filtered by the umask
-    renameSync(tmp, path)
-  } catch (err) {
-    rmSync(tmp, { force: true })
-    throw new Error(`write ${path}`, { cause: err })
-  }
-  fsyncPath(dirname(path))
+  writeAtomic(path, data, { durability: 'full', mode, tmp: tempPath(path) })
 }
 
 /** Copies `src` to a new file `dst` (which must not exist) and fsyncs it. */

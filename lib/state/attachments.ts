@@ -5,9 +5,10 @@
 // to keep free); the agent lists asynchronously. Every record read is checked field by field
 // (validateRecord): a file in the state directory is input like any other, and the agent puts its
 // fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
+import { writeFileAtomic } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
 
 export interface AttachmentRecord {
@@ -41,12 +42,11 @@ export const attachmentFile = (stateDir: string, id: AttachmentId): string =>
 export function writeAttachmentSync(stateDir: string, r: AttachmentRecord): void {
   mkdirSync(attachmentsDir(stateDir), { recursive: true })
   const final = attachmentFile(stateDir, r)
-  const tmp = `${final}.tmp-${process.pid}` // not *.json: listings never see it
   try {
-    writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n')
-    renameSync(tmp, final)
+    // 'full': ADD has answered once this returns, and DEL, GC and the agent find the pod's veth,
+    // addresses and policy only through this record, also after a power cut.
+    writeFileAtomic(final, JSON.stringify(r, null, 2) + '\n', { durability: 'full' }) // temp not *.json: listings never see it
   } catch (err) {
-    rmSync(tmp, { force: true })
     throw new Error(`write attachment record ${final}`, { cause: err })
   }
 }

@@ -3,8 +3,9 @@
 // must never see a half-written file, so we write a dot-file with another suffix and rename(2) it
 // over the target (atomic within one filesystem). kubelet reports the node NotReady until a config
 // exists, so writing it only once the overlay is programmed keeps pods off a node without a network.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, fsyncSync, openSync, closeSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../../lib/fs/atomic-write.js'
 import { CONFLIST_DEFAULTS } from './render.js'
 
 export interface WriteConflistOptions {
@@ -24,19 +25,9 @@ export function ensureConflistFile(o: WriteConflistOptions): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`read ${path}`, { cause: err })
   }
   mkdirSync(dir, { recursive: true })
-  const tmp = join(dir, `.${o.fileName ?? CONFLIST_DEFAULTS.fileName}.${process.pid}.tmp`)
-  try {
-    const fd = openSync(tmp, 'w', 0o644)
-    try {
-      writeFileSync(fd, o.content)
-      fsyncSync(fd) // the rename must not become visible before the data (ext4 data=ordered aside)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, path)
-  } catch (err) {
-    rmSync(tmp, { force: true })
-    throw new Error(`write ${path}`, { cause: err })
-  }
+  // 'file': the rename must not become visible before the data (a runtime must never load an empty
+  // conflist after a crash); a lost rename is harmless, since the agent rewrites it when it starts.
+  // The temp name `.<name>.<pid>.<random>.tmp` is what overlay/teardown.ts removes when left over.
+  writeFileAtomic(path, o.content, { durability: 'file' })
   return true
 }

@@ -7,8 +7,9 @@
 // Everything created is recorded in <dir>/cluster.json as it is created, so that `destroy` (or
 // `cinch demo down` after a crash) removes exactly that: our processes by pid, our namespaces.
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../../lib/fs/atomic-write.js'
 import type { Cleanup } from './cleanup.js'
 import { namespaceObject, nodeObject, podObject, type NodeInfo, type PodInfo } from './manifests.js'
 import { inNetns as inNs, run, spawnDetachedInNetns as spawnInNs, stopPids } from './proc.js'
@@ -98,9 +99,8 @@ export class Cluster {
   }
 
   save(): void {
-    const path = join(this.o.dir, 'cluster.json')
-    writeFileSync(path + '.tmp', JSON.stringify(this.rec, null, 2))
-    renameSync(path + '.tmp', path)
+    // 'none': after a power cut the namespaces and processes it lists are gone anyway.
+    writeFileAtomic(join(this.o.dir, 'cluster.json'), JSON.stringify(this.rec, null, 2), { durability: 'none' })
   }
 
   async #netnsAdd(name: string): Promise<void> {
@@ -166,9 +166,8 @@ export class Cluster {
 
   /** Writes one object into the manifest directory by rename (the agents never read half a file). */
   writeManifest(base: string, obj: object): void {
-    const path = join(this.manifests, `${base}.json`)
-    writeFileSync(path + '.tmp', JSON.stringify(obj, null, 2)) // ".tmp" is not a manifest suffix
-    renameSync(path + '.tmp', path)
+    // The temp name ends in ".tmp", not a manifest suffix: the agents never read it.
+    writeFileAtomic(join(this.manifests, `${base}.json`), JSON.stringify(obj, null, 2), { durability: 'none' })
     this.o.onWrite?.(base, obj)
   }
 

@@ -1,0 +1,51 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { writeFileAtomic, type Durability } from './atomic-write.js'
+
+let dir = ''
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'cinch-atomic-')) })
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('writeFileAtomic', () => {
+  it.each<Durability>(['none', 'file', 'full'])('replaces the file whole and leaves no temp file (%s)', (durability) => {
+    const path = join(dir, 'a.json')
+    writeFileSync(path, 'old')
+    expect(writeFileAtomic(path, 'new', { durability })).toBe(true)
+    expect(readFileSync(path, 'utf8')).toBe('new')
+    expect(readdirSync(dir)).toEqual(['a.json'])
+  })
+
+  it('sets the mode exactly, whatever the umask', () => {
+    const old = process.umask(0o077)
+    try {
+      writeFileAtomic(join(dir, 'x'), '#!/bin/sh\n', { durability: 'full', mode: 0o755 })
+    } finally {
+      process.umask(old)
+    }
+    expect(statSync(join(dir, 'x')).mode & 0o777).toBe(0o755)
+  })
+
+  it('exclusive: the first writer wins, a second gets false and changes nothing', () => {
+    const path = join(dir, '10.0.0.2')
+    expect(writeFileAtomic(path, 'first', { durability: 'full', exclusive: true })).toBe(true)
+    expect(writeFileAtomic(path, 'second', { durability: 'full', exclusive: true })).toBe(false)
+    expect(readFileSync(path, 'utf8')).toBe('first')
+    expect(readdirSync(dir)).toEqual(['10.0.0.2'])
+  })
+
+  it('a failed write names the path and removes its temp file', () => {
+    const path = join(dir, 'sub')
+    mkdirSync(path) // rename(2) of a file over a directory fails
+    expect(() => writeFileAtomic(path, 'x', { durability: 'file' })).toThrow(`write ${path}`)
+    expect(readdirSync(dir)).toEqual(['sub'])
+  })
+
+  it('uses the temp name given, and refuses one in another directory', () => {
+    const path = join(dir, 'f')
+    writeFileAtomic(path, 'x', { durability: 'none', tmp: join(dir, '.cinch-tmp.1.f') })
+    expect(readdirSync(dir)).toEqual(['f'])
+    expect(() => writeFileAtomic(path, 'x', { durability: 'none', tmp: join(tmpdir(), 'elsewhere') })).toThrow(/not in the same directory/)
+  })
+})

@@ -1,0 +1,85 @@
+// One way to replace a file so that no reader ever sees half of it: write a temp file in the SAME
+// directory (rename(2) and link(2) are atomic only within one filesystem), then rename it over the
+// target, or link it there when the target must not exist yet. What survives a crash is a separate
+// choice, made by each writer and named at its call site:
+//
+//   'none'  rename only. Readers see old or new; after a power cut the new file may be lost, or
+//           (ext4 delayed allocation, new files) present but empty. For hints that can be rebuilt.
+//   'file'  fsync(2) the temp file before the rename: the target names complete old or complete new
+//           content after a crash, but the rename itself may be lost. For files their writer
+//           rewrites on its next start anyway.
+//   'full'  fsync the file, rename, then fsync the directory: once the call returns, the new
+//           content survives a power cut (rename(2) and fsync(2): the directory entry is data of
+//           the directory). For state whose loss breaks a promise already made to someone else.
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { basename, dirname, join } from 'node:path'
+
+export type Durability = 'none' | 'file' | 'full'
+
+export interface AtomicWriteOptions {
+  durability: Durability
+  /** Mode of the new file, exactly (not filtered by the umask); default 0644 less the umask. */
+  mode?: number
+  /** The temp file's path; must be in the target's directory. Default: a hidden name beside it ending in `.tmp`. */
+  tmp?: string
+  /**
+   * link(2) instead of rename(2): the target must not exist, and when it does nothing changes and
+   * the call returns false (an IPAM lease: the first writer wins).
+   */
+  exclusive?: boolean
+}
+
+/** A hidden name beside `path`, recognisable as a leftover if a crash leaves it behind. */
+export function tempPathBeside(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`)
+}
+
+/** fsync(2) of a file or directory by path. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Replaces (or, `exclusive`, creates) `path` with `data` at the durability asked for. Returns false
+ * only when `exclusive` and the target already existed. Errors name the path, with the cause.
+ */
+export function writeFileAtomic(path: string, data: string | Buffer, o: AtomicWriteOptions): boolean {
+  const tmp = o.tmp ?? tempPathBeside(path)
+  if (dirname(tmp) !== dirname(path)) throw new Error(`write ${path}: temp file ${tmp} is not in the same directory`)
+  let placed = false
+  try {
+    // A name of our own making must be new; one the caller gave may be a dead writer's leftover.
+    const fd = openSync(tmp, o.tmp ? 'w' : 'wx', o.mode ?? 0o644)
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
+      if (o.mode !== undefined) fchmodSync(fd, o.mode) // open(2)'s mode is filtered by the umask
+      if (o.durability !== 'none') fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    if (o.exclusive) {
+      try {
+        linkSync(tmp, path)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+        throw err
+      }
+    } else {
+      renameSync(tmp, path)
+    }
+    placed = true
+  } catch (err) {
+    throw new Error(`write ${path}`, { cause: err })
+  } finally {
+    // A linked temp is a second name of the target: drop it. A failed one must not stay behind.
+    if (!placed || o.exclusive) rmSync(tmp, { force: true })
+  }
+  if (o.durability === 'full') fsyncPath(dirname(path))
+  return true
+}
