@@ -44,7 +44,10 @@ const MEMO_MAX = 65_536
  * (protocol, source, destination, port): 20k flows of one pod to one service cost one decision.
  */
 export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set()): (e: CtEntry) => boolean {
-  const decide = tieredDecider(state)
+  // Indexed on the first entry that involves a local pod: building the decider reads the whole
+  // cluster (every policy normalised), which at 30k policies cost the agent's event loop about a
+  // second per change while most passes have no such entry (issue 14).
+  let decide: ReturnType<typeof tieredDecider> | undefined
   const memo = new Map<string, boolean>()
   return (e) => {
     const f = isLive(e) ? flowOf(e) : undefined
@@ -54,6 +57,7 @@ export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIp
     const key = `${f.protocol} ${f.src} ${f.dst} ${f.dport}`
     let denied = memo.get(key)
     if (denied === undefined) {
+      decide ??= tieredDecider(state)
       denied = !decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol }).allowed
       if (memo.size >= MEMO_MAX) memo.clear()
       memo.set(key, denied)
