@@ -67,9 +67,12 @@ export async function demoUp(o: DemoOptions): Promise<number> {
     step(`building a 2-node cluster "${o.name}" in network namespaces (${o.backend} overlay)`)
     const c = await Cluster.create({
       name: o.name, dir: demoDir(o.name), nodes: 2, backend: o.backend, cinch: install.cinch, cniPath: install.cniPath,
-      log: (l) => step(l),
+      log: (l) => step(l), agentArgs: ['--flow-log-interval', '1'],
     })
-    c.writeNamespaces(DEMO_NAMESPACES)
+    // Every namespace opts in to flow records (cinch.dev/flow-logs), to show who blocked what.
+    for (const [name, labels] of Object.entries(DEMO_NAMESPACES)) {
+      c.writeManifest(`ns-${name}`, { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels, annotations: { 'cinch.dev/flow-logs': 'true' } } })
+    }
     step('creating 6 pods through libcni (cnictl -> cinch-bridge -> cinch-ipam), each serving TCP 80')
     let t = Date.now()
     await c.addPods(DEMO_PODS)
@@ -91,6 +94,8 @@ export async function demoUp(o: DemoOptions): Promise<number> {
     o.out(`\nConnectivity with the example policies (was→now where it changed)\n\n${renderMatrix(after, { before, color: o.color })}\n`)
     const changed = changes(before, after)
     o.out(`${changed.length} of ${after.labels.length * (after.labels.length - 1)} flows changed:\n${changed.map((l) => `  ${l}\n`).join('')}\n`)
+    step('reading the flow records of the blocked connections from both agents (cinch flows --verdict denied)')
+    o.out(`\nFlow records of the blocked connections, each with the policy that blocked it\n\n${await blockedFlows(c, install, changed.length)}\n`)
 
     if (o.keep) {
       printPokes(o, c, install)
@@ -108,6 +113,23 @@ export async function demoUp(o: DemoOptions): Promise<number> {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }
+}
+
+/**
+ * `cinch flows --verdict denied` on every node, once the records of `want` blocked pairs are in
+ * (each agent flushes every second here), at most 20 s. A pair blocked by both ends shows twice.
+ */
+async function blockedFlows(c: Cluster, install: Install, want: number): Promise<string> {
+  const read = () => Promise.all(c.nodes.map((n) => run('ip', ['netns', 'exec', n.netns, ...install.cinch, 'flows', '--verdict', 'denied']).catch(() => '')))
+  const deadline = Date.now() + 20_000
+  let lines: string[] = []
+  for (;;) {
+    lines = [...new Set((await read()).join('').split('\n').filter(Boolean).map((l) => l.replace(/^\S+ /, '').replace(/ x\d+ /, ' ')))].sort()
+    const pairs = new Set(lines.map((l) => l.split(' ').slice(0, 3).join(' ')))
+    if (pairs.size >= want || Date.now() > deadline) break
+    await new Promise((r) => setTimeout(r, 500)) // the agents flush every second
+  }
+  return lines.map((l) => `  ${l}\n`).join('')
 }
 
 function printPokes(o: DemoOptions, c: Cluster, install: Install): void {

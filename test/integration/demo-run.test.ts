@@ -79,6 +79,14 @@ test.serial('cinch demo: every pod reaches every pod, then exactly what examples
     }
   }
   t.regex(out, /16 of 30 flows changed/)
+  // The demo ends with the flow records of what its policies blocked, each naming who blocked it.
+  const flows = out.slice(out.indexOf('Flow records of the blocked connections')).split('\n').filter((l) => / DENIED /.test(l))
+  for (const from of PODS) for (const to of PODS) {
+    if (from === to || ALLOWED_AFTER[from]!.includes(to)) continue
+    t.true(flows.some((l) => l.trim().startsWith(`${from} -> ${to} TCP/80 `)), `a record of ${from} -> ${to}:\n${flows.join('\n')}`)
+  }
+  t.true(flows.every((l) => /(isolated by [a-z-]+\/[a-z-]+|deny by [a-z-]+ rule \d+)/.test(l)), flows.join('\n'))
+  t.true(flows.some((l) => /infra\/dns -> lab\/client TCP\/80 ingress DENIED +baseline deny by lab-closed-by-default rule 0/.test(l)), flows.join('\n'))
   t.deepEqual(await netnsWith(name), [])
   t.false(existsSync(`/run/${name}`))
 })

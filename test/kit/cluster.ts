@@ -41,6 +41,8 @@ export interface ClusterOptions {
   onWrite?: (base: string, obj: object | null) => void
   /** Runs once the node namespaces exist, before any agent starts (e.g. a tunnel to an API server). */
   beforeAgents?: (c: Cluster) => Promise<void>
+  /** More flags for every agent (e.g. the demo's --flow-log-interval). */
+  agentArgs?: string[]
 }
 
 export interface ClusterNode extends NodeInfo { netns: string; dir: string; confDir: string; ip4: string; ip6: string }
@@ -141,7 +143,7 @@ export class Cluster {
       ...this.o.cinch.slice(1), 'agent', ...(this.o.kubeconfig ? [] : ['--manifests', this.manifests]), '--node', n.name,
       '--state-dir', stateDir, '--socket', join(n.dir, 'agent.sock'), '--metrics-addr', '127.0.0.1:9476',
       '--cni-conf-dir', n.confDir, '--cni-bin-dir', this.o.cniPath.split(':')[0]!, '--ipam-data-dir', join(n.dir, 'ipam'),
-      '--backend', this.o.backend,
+      '--backend', this.o.backend, ...(this.o.agentArgs ?? []),
     ]
     const log = join(n.dir, 'agent.log')
     const child = spawnInNs(n.netns, this.o.cinch[0]!, args, { logFile: log, ...(this.o.kubeconfig ? { env: { ...process.env, KUBECONFIG: this.o.kubeconfig } } : {}) })
