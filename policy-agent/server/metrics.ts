@@ -3,7 +3,8 @@
 // it reports what is enforced, not what we meant to enforce.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { NftTable, type TableListing } from '../../lib/nft/index.js'
-import { POLICY_TABLE } from '../../lib/state/tables.js'
+import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
+import { SPOOF_COUNTER } from '../render/antispoof.js'
 import type { SyncReport } from '../agent.js'
 import type { CleanupReport } from '../conntrack/cleaner.js'
 import type { PolicyIR } from '../compile/ir.js'
@@ -51,9 +52,10 @@ export interface AgentMetrics {
   flows: FlowMetrics
 }
 
-export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
+export function createMetrics(opts: { table?: NftTable; bridgeTable?: NftTable; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
   const registry = new Registry()
   const table = opts.table ?? new NftTable(POLICY_TABLE)
+  const bridgeTable = opts.bridgeTable ?? new NftTable(BRIDGE_TABLE)
   const syncDuration = new Histogram({
     name: 'cinch_sync_duration_seconds',
     help: 'Time from reading the cluster state to the rules being in the kernel.',
@@ -119,6 +121,17 @@ export function createMetrics(opts: { table?: NftTable; appliedIr: () => PolicyI
         }
       },
     })
+  // Anti-spoofing (render/antispoof.ts) lives in `bridge cinch`: its one counter, read per scrape.
+  new Counter({
+    name: 'cinch_spoofed_packets_dropped_total',
+    help: 'Packets from pod interfaces dropped because their source was not the pod\'s address (bridge cinch, counter drop-spoofed).',
+    registers: [registry],
+    async collect() {
+      this.reset()
+      const c = (await bridgeTable.listCounters().catch(() => [])).find((x) => x.name === SPOOF_COUNTER)
+      if (c) this.inc(c.packets)
+    },
+  })
   byCnpRule('cinch_cnp_rule_packets_total', 'Packets matched per ClusterNetworkPolicy rule (nft counters; action is what the rule did).', 'packets')
   byCnpRule('cinch_cnp_rule_bytes_total', 'Bytes matched per ClusterNetworkPolicy rule (nft counters).', 'bytes')
   // What the kernel's flow-log limit held back is read from the same per-scrape listing.

@@ -5,7 +5,7 @@
 // anti-spoofing chain (the rules as they were before it) and shows the same attacks get through,
 // so these tests can fail.
 import test from 'ava'
-import { addPod, applyManifests, Cleanup, inNs, makeNodeCluster, type ModelPod, type NodeCluster, type Pod, serve, startAgent, waitListening, writeManifests } from './netpol-helpers.js'
+import { addPod, applyManifests, Cleanup, fetchAgent, inNs, makeNodeCluster, type ModelPod, type NodeCluster, type Pod, serve, startAgent, waitListening, writeManifests } from './netpol-helpers.js'
 import { spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
 import { reachable } from '../kit/probe.js'
@@ -111,9 +111,18 @@ test.serial('the policies hold for honest traffic, over IPv4 and IPv6 (ND works 
   t.pass()
 })
 
+/** The agent's count of dropped spoofed packets (/metrics, from the bridge table's counter). */
+async function spoofedDropped(): Promise<number> {
+  const m = /^cinch_spoofed_packets_dropped_total (\d+)/m.exec(await fetchAgent(c, '/metrics'))
+  if (!m) throw new Error('cinch_spoofed_packets_dropped_total missing from /metrics')
+  return Number(m[1])
+}
+
 test.serial('a raw IPv4 packet with a made-up source does not escape egress deny-all', async (t) => {
+  const before = await spoofedDropped()
   t.false(await delivered({ from: pod('s/attacker'), src: '10.244.1.250', to: pod('u/mallory'), family: 4, barrier: pod('t/client') }))
   t.false(await delivered({ from: pod('s/attacker'), src: '198.51.100.7', to: pod('u/mallory'), family: 4, barrier: pod('t/client') }))
+  t.true((await spoofedDropped()) >= before + 2, 'operators see the drops in /metrics')
 })
 
 test.serial('a raw IPv6 packet with a made-up source does not escape egress deny-all', async (t) => {
