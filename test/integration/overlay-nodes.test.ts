@@ -4,27 +4,23 @@
 // Asserted with real traffic: ping and TCP/UDP over IPv4 and IPv6 between every pair of pods,
 // a full-size DF packet, and a node that leaves the Node list losing its entries on the others.
 import test from 'ava'
-import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ipBytes, ipString } from '../../lib/net/ip.js'
-import { netnsAdd, netnsDel, repoRoot, uniqueName } from './helpers.js'
+import { Cleanup } from '../kit/cleanup.js'
+import { addUnderlayBridge, plugIntoUnderlay } from '../kit/cluster.js'
+import { makeNetns, tempDir, uniqueName } from '../kit/netns.js'
+import { repoRoot } from '../kit/paths.js'
+import { peerAddress } from '../kit/probe.js'
+import { NFT, run, spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 
-// Like helpers.run, without a stdin pipe (its end('') races a fast child into an unhandled EPIPE).
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || stdout || err.message}`)) : resolve(stdout))
-    child.stdin?.end()
-    child.stdin?.on('error', () => {})
-  })
-}
+// Registered before anything exists: whatever test.before built is removed even if it fails half way.
+const cleanup = new Cleanup()
+test.after.always(() => cleanup.run())
 
 const id = uniqueName('ovl').slice(4)
 const ulay = `cinch-t-ovl-u-${id}`
-const tmp = mkdtempSync(join(tmpdir(), 'cinch-ovl-'))
-const servers: ChildProcess[] = []
+const tmp = tempDir(cleanup, 'cinch-ovl')
 
 interface TNode { name: string; ns: string; ip4: string; ip6: string; cidr4: string; cidr6: string; pods: TPod[] }
 interface TPod { ns: string; ip4: string; ip6: string; node: TNode; veth: string }
@@ -35,8 +31,6 @@ const nodes: TNode[] = [1, 2, 3].map((i) => ({
 }))
 const nodeObj = (n: TNode) => ({ name: n.name, podCIDRs: [n.cidr4, n.cidr6], internalIPs: [n.ip4, n.ip6] })
 
-// An absolute path: under npx, node_modules/.bin (with @vercel/nft's unrelated `nft`) leads PATH.
-const NFT = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].find((p) => existsSync(p)) ?? 'nft'
 const sh = (ns: string, ...args: string[]) => run('ip', ['netns', 'exec', ns, ...args])
 
 // The code under test, run inside a node's namespace: its netlink socket and nft belong there.
@@ -73,17 +67,14 @@ async function setPodMtu(mtu: number) {
   }
 }
 
+// The kit cluster's underlay and node wiring, without its agents and plugins: the overlay code runs
+// alone here, and the "pods" are bare veths off a hand-made cinch0.
 async function buildTopology() {
-  netnsAdd(ulay)
-  await run('ip', ['-n', ulay, 'link', 'add', 'br0', 'type', 'bridge'])
-  await run('ip', ['-n', ulay, 'link', 'set', 'br0', 'up'])
+  makeNetns(cleanup, ulay, { exact: true })
+  await addUnderlayBridge(ulay)
   for (const [i, n] of nodes.entries()) {
-    netnsAdd(n.ns)
-    await run('ip', ['-n', n.ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `n${i}`, 'netns', ulay])
-    await run('ip', ['-n', ulay, 'link', 'set', `n${i}`, 'master', 'br0', 'up'])
-    await run('ip', ['-n', n.ns, 'addr', 'add', `${n.ip4}/24`, 'dev', 'eth0'])
-    await run('ip', ['-n', n.ns, 'addr', 'add', `${n.ip6}/64`, 'dev', 'eth0', 'nodad'])
-    await run('ip', ['-n', n.ns, 'link', 'set', 'eth0', 'up'])
+    makeNetns(cleanup, n.ns, { exact: true })
+    await plugIntoUnderlay({ underlay: ulay, node: n.ns, port: `n${i}`, ip4: n.ip4, ip6: n.ip6 })
     await sh(n.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1')
     // What cinch-bridge sets up on a node: the gateway bridge with .1 of the pod CIDR.
     const gw4 = n.cidr4.replace('.0/24', '.1'), gw6 = n.cidr6.replace('::/64', '::1')
@@ -94,7 +85,7 @@ async function buildTopology() {
     for (const j of [1, 2]) {
       const pod: TPod = { ns: `cinch-t-ovl-p${i + 1}${j}-${id}`, ip4: n.cidr4.replace('.0/24', `.${10 + j}`), ip6: n.cidr6.replace('::/64', `::${10 + j}`), node: n, veth: `cinchp${j}` }
       n.pods.push(pod)
-      netnsAdd(pod.ns)
+      makeNetns(cleanup, pod.ns, { exact: true })
       await run('ip', ['-n', n.ns, 'link', 'add', pod.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.ns])
       await run('ip', ['-n', n.ns, 'link', 'set', pod.veth, 'master', 'cinch0', 'up'])
       await run('ip', ['-n', pod.ns, 'addr', 'add', `${pod.ip4}/24`, 'dev', 'eth0'])
@@ -103,19 +94,14 @@ async function buildTopology() {
       await run('ip', ['-n', pod.ns, 'route', 'add', 'default', 'via', gw4])
       await run('ip', ['-n', pod.ns, '-6', 'route', 'add', 'default', 'via', gw6])
       // TCP and UDP echo of the peer's address: proves the packet arrived un-NATed.
-      servers.push(spawn('ip', ['netns', 'exec', pod.ns, 'socat', 'TCP6-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR'], { stdio: 'ignore' }))
-      servers.push(spawn('ip', ['netns', 'exec', pod.ns, 'socat', 'UDP6-LISTEN:8081,fork,reuseaddr', 'SYSTEM:echo $SOCAT_PEERADDR'], { stdio: 'ignore' }))
+      spawnInNetns(cleanup, pod.ns, 'socat', ['TCP6-LISTEN:8080,reuseaddr,fork', 'SYSTEM:echo $SOCAT_PEERADDR'])
+      spawnInNetns(cleanup, pod.ns, 'socat', ['UDP6-LISTEN:8081,fork,reuseaddr', 'SYSTEM:echo $SOCAT_PEERADDR'])
     }
   }
 }
 
 const allPods = () => nodes.flatMap((n) => n.pods)
-/** socat's SOCAT_PEERADDR ("[0000:...:ffff:0af4:030c]", "10.244.1.11") as canonical text. */
-function bare(a: string): string {
-  const b = ipBytes(a.replace(/^\[|\]$/g, ''))
-  const mapped = b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b.readUInt16BE(10) === 0xffff
-  return ipString(mapped ? b.subarray(12) : b)
-}
+const bare = (a: string) => peerAddress(a)
 
 /** Runs the thunks at most `n` at a time (this is a 2-core machine shared with other tests). */
 async function pool<T>(n: number, jobs: (() => Promise<T>)[]): Promise<T[]> {
@@ -146,7 +132,7 @@ async function unreachable(among: TNode[]): Promise<string[]> {
       const udp = () => run('sh', ['-c', `echo x | ip netns exec ${a.ns} socat -T2 -t2 - UDP:${url(dst)}:8081`]).then(saw('udp'), () => `${what} udp`)
       checks.push(async () => {
         let err: string | undefined
-        for (let i = 0; i < 5 && (err = await udp()); i++) await new Promise((r) => setTimeout(r, 200))
+        await waitFor(`${what} udp`, async () => !(err = await udp()), { timeoutMs: 5000, intervalMs: 200 }).catch(() => {})
         return err
       })
     }
@@ -165,13 +151,6 @@ test.before(async () => {
   await buildTopology()
 })
 
-test.after.always(() => {
-  for (const s of servers) s.kill()
-  for (const p of allPods()) netnsDel(p.ns)
-  for (const n of nodes) netnsDel(n.ns)
-  netnsDel(ulay)
-  rmSync(tmp, { recursive: true, force: true })
-})
 
 const entries = async (n: TNode) => ({
   routes: await sh(n.ns, 'ip', 'route', 'show', 'proto', '193').then(async (r) => r + (await sh(n.ns, 'ip', '-6', 'route', 'show', 'proto', '193'))),
