@@ -1,23 +1,22 @@
 // The ClusterNetworkPolicy fixture (test/fixtures/cnp-extra: five namespaces, pods with named and
-// unnamed TCP/UDP ports, host-network pods, two nodes) as a real two-node cinch cluster: the demo's
+// unnamed TCP/UDP ports, host-network pods, two nodes) as a real two-node cinch cluster: the kit's
 // Cluster (node namespaces on an underlay bridge, VXLAN, the built agent per node, pods attached by
 // the built plugins through libcni), fed from the manifest directory or from the fake API server.
 // Pod-network pods alternate between the nodes; a host-network pod is a server process in its
 // node's namespace. A step's objects are written, both agents waited for, and every expected cell
 // probed with real connections, all sources at once (one prober process per source).
 import type { ExecutionContext } from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Cluster, destroyRecord } from '../../demo/cluster.js'
-import { probeFrom, type ProbeTarget } from '../../demo/probe.js'
-import { inNs, waitFor } from '../../demo/sh.js'
+import { cleanupFor, type Teardown } from '../kit/cleanup.js'
+import { clusterFor, type Cluster } from '../kit/cluster.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
-import { repoRoot, uniqueName } from './helpers.js'
+import { tempDir, uniqueName } from '../kit/netns.js'
+import { cniBin, distDir as dist, refBin } from '../kit/paths.js'
+import { probeFrom, type ProbeTarget } from '../kit/probe.js'
+import { inNetns as inNs, spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
 import { loadFixture, type FixtureModel, type Step } from '../../policy-agent/cnp/testkit.js'
-
-const dist = process.env.CINCH_TEST_DIST ?? join(repoRoot, 'dist')
 export const { model } = loadFixture('shared')
 
 // One process per pod serves every TCP and UDP port it has (SCTP: no IP_SCTP in this kernel).
@@ -47,22 +46,14 @@ export interface CnpEnv {
 
 const nodeOf = (i: number) => `node${i + 1}`
 
-export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void }, source: 'manifests' | 'kube'): Promise<CnpEnv> {
+export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube'): Promise<CnpEnv> {
+  // The kit's Cleanup, registered before anything exists: whatever was created (cluster.json
+  // records it as it goes) is removed even if creation or a step fails half way.
+  const cleanup = cleanupFor(t)
   const name = uniqueName(`cinch-t-cnp${source === 'kube' ? 'k' : 'm'}`)
-  const dir = mkdtempSync(join(tmpdir(), `${name}-`))
-  const children: ChildProcess[] = []
+  const dir = tempDir(cleanup, name)
   let api: FakeApiServer | undefined
-  // Registered before anything exists: whatever was created (cluster.json records it as it goes)
-  // is removed even if creation or a step fails half way.
-  t.teardown(async () => {
-    for (const ch of children) try { ch.kill('SIGKILL') } catch { /* gone */ }
-    try {
-      if (existsSync(join(dir, 'cluster.json'))) await destroyRecord(JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')))
-    } finally {
-      await api?.close()
-      rmSync(dir, { recursive: true, force: true })
-    }
-  })
+  cleanup.add(() => api?.close())
   const kindOf = (o: { kind: string }) => o.kind
   if (source === 'kube') api = await FakeApiServer.start({ clusterNetworkPolicies: true, unixSocket: join(dir, 'api.sock') })
   const kubeconfig = join(dir, 'kubeconfig')
@@ -78,17 +69,16 @@ export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void
     for (const o of items) api!.apply(structuredClone(o))
     mirrored.set(base, items)
   })
-  const cluster = await Cluster.create({
+  const cluster = await clusterFor(cleanup, {
     name, dir, nodes: 2, backend: 'vxlan', ports: { tcp: [], udp: [] },
-    cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: `${join(dist, 'cni')}:/usr/lib/cni`,
+    cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: `${cniBin}:${refBin}`,
     ...(api ? {
       kubeconfig, onWrite: onWrite!,
       // Each node namespace has its own loopback: socat there carries 127.0.0.1:6443 to the fake.
       beforeAgents: async (c: Cluster) => {
         for (const n of c.nodes) {
-          const ch = spawn('ip', ['netns', 'exec', n.netns, 'socat', 'TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(dir, 'api.sock')}`], { stdio: 'ignore' })
-          children.push(ch)
-          await waitFor('socat on 6443', 10_000, async () => /127\.0\.0\.1:6443\s/.test(await inNs(n.netns, 'ss', ['-lnt'])))
+          spawnInNetns(cleanup, n.netns, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(dir, 'api.sock')}`])
+          await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(n.netns, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
         }
       },
     } : {}),
@@ -121,16 +111,16 @@ export async function cnpCluster(t: { teardown: (f: () => Promise<void>) => void
     }
     ip.set(key, addr)
     netnsOf.set(key, netns)
-    children.push(spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...serve], { stdio: 'ignore' }))
+    spawnInNetns(cleanup, netns, process.execPath, ['-e', SERVER, ...serve])
     cluster.writeManifest(`pod-${p.namespace}-${p.name}`, podManifest(p, node, addr))
   }
-  await waitFor('every pod serving', 20_000, async () => {
+  await waitFor('every pod serving', async () => {
     for (const p of model.pods) {
       const ss = await inNs(netnsOf.get(`${p.namespace}/${p.name}`)!, 'ss', ['-Hltun'])
       if (!p.ports.filter((x) => x.protocol !== 'SCTP').every((x) => ss.includes(`:${x.port} `))) return false
     }
     return true
-  })
+  }, { timeoutMs: 20_000 })
   await cluster.waitSynced(t0)
   return { cluster, api, ip, netnsOf, nodeName, current: new Map(), skippedSctp: 0, cells: 0 }
 }
@@ -196,7 +186,7 @@ export async function probeStep(env: CnpEnv, step: Step): Promise<string[]> {
     for (const c of list) bySrc.set(c.src, [...(bySrc.get(c.src) ?? []), c])
     const wrong: typeof cells = []
     await Promise.all([...bySrc].map(async ([src, cs]) => {
-      const r = await probeFrom(env.netnsOf.get(src)!, cs.map((c) => c.t), timeoutMs)
+      const r = await probeFrom(env.netnsOf.get(src)!, cs.map((c) => c.t), { timeoutMs })
       cs.forEach((c, i) => { if (r[i]!.ok !== c.want) wrong.push(c) })
     }))
     return wrong

@@ -9,8 +9,9 @@
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
 import { cnpCluster, fill, type CnpEnv } from './cnp-helpers.js'
-import { probeFrom } from '../../demo/probe.js'
-import { waitFor } from '../../demo/sh.js'
+import { Cleanup } from '../kit/cleanup.js'
+import { probeFrom } from '../kit/probe.js'
+import { waitFor } from '../kit/wait.js'
 
 const CLUSTER_IP = '10.96.0.10'
 const BACKEND = 'network-policy-conformance-gryffindor/harry-potter-0'
@@ -53,12 +54,13 @@ function kubeProxyTable(backend: string): string {
 }
 
 let env: CnpEnv
-const teardowns: (() => Promise<void>)[] = []
+// One cluster for the file: its Cleanup is registered (test.after.always) before test.before builds it.
+const cleanup = new Cleanup()
+test.after.always(() => cleanup.run())
 test.before(async () => {
-  env = await cnpCluster({ teardown: (f) => teardowns.push(f) }, 'manifests')
+  env = await cnpCluster({ teardown: (f) => cleanup.add(f) }, 'manifests')
   for (const n of env.cluster.nodes) execFileSync('ip', ['netns', 'exec', n.netns, '/usr/sbin/nft', '-f', '-'], { input: kubeProxyTable(env.ip.get(BACKEND)!) })
 })
-test.after.always(async () => { for (const f of teardowns) await f() })
 
 const sources = () => [...env.ip.keys()].filter((k) => !k.includes('forbidden-forrest')) // pod-network pods
 
@@ -67,7 +69,7 @@ async function verdicts(): Promise<Record<string, { pod: boolean[]; svc: boolean
   const out: Record<string, { pod: boolean[]; svc: boolean[] }> = {}
   await Promise.all(sources().map(async (src) => {
     const targets = (ip: string) => [{ ip, port: 80, proto: 'tcp' as const }, { ip, port: 53, proto: 'udp' as const }]
-    const r = await probeFrom(env.netnsOf.get(src)!, [...targets(env.ip.get(BACKEND)!), ...targets(CLUSTER_IP)], 1500)
+    const r = await probeFrom(env.netnsOf.get(src)!, [...targets(env.ip.get(BACKEND)!), ...targets(CLUSTER_IP)], { timeoutMs: 1500 })
     out[src] = { pod: r.slice(0, 2).map((x) => x.ok), svc: r.slice(2).map((x) => x.ok) }
   }))
   return out
@@ -117,6 +119,6 @@ test.serial('NetworkPolicy: the ClusterIP gets the pod IP\'s verdict, the pod it
   }
   // Back to no policy: the Service answers everyone again (no state left in the DNAT path).
   await apply([])
-  await waitFor('the service open again', 10_000, async () => Object.values(await verdicts()).every((x) => x.svc.every(Boolean)))
+  await waitFor('the service open again', async () => Object.values(await verdicts()).every((x) => x.svc.every(Boolean)), { timeoutMs: 10_000 })
   t.pass()
 })
