@@ -2,7 +2,7 @@
 // apply; every script it renders names only the owned tables (the guard NftTable.runText applies).
 import { describe, expect, it } from 'vitest'
 import { compile } from '../compile/index.js'
-import { allLocal, clusterOf, policy } from '../compile/testkit.js'
+import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { renderDiff, renderFull, renderTeardown } from '../render/index.js'
 import { tablesNamed } from '../../lib/nft/syntax.js'
 import { NftError } from '../../lib/nft/index.js'

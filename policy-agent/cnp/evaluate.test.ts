@@ -1,6 +1,6 @@
 // The evaluator with address endpoints (outside the cluster, node addresses) and its verdict shape.
 import { describe, expect, test } from 'vitest'
-import { clusterOf } from '../compile/testkit.js'
+import { clusterOf } from '../../test/kit/policy-state.js'
 import { convertPolicy } from './convert.js'
 import { evaluator, type CnpNode } from './evaluate.js'
 import { networkPolicyTier } from './netpol.js'

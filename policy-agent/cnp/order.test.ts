@@ -1,6 +1,6 @@
 // Tier order (priority, then name by code units) and same-priority overlap warnings.
 import { describe, expect, test } from 'vitest'
-import { clusterOf } from '../compile/testkit.js'
+import { clusterOf } from '../../test/kit/policy-state.js'
 import { convertPolicy } from './convert.js'
 import { findOverlaps, tierOrder } from './order.js'
 import type { Policy } from './types.js'

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest'
 import type { ClusterState, LocalPod, NetworkPolicy, Pod } from '../model/cluster.js'
 import { renderDiff } from '../render/index.js'
 import { Compiler, compile } from './index.js'
-import { clusterOf, policy } from './testkit.js'
+import { clusterOf, policy } from '../../test/kit/policy-state.js'
 
 // A small deterministic PRNG, so a failure replays.
 function rng(seed: number) {

@@ -2,10 +2,10 @@
 // multiplies ports by peers by pods -- port lists and ipBlocks are shared sets, held to decide().
 import { describe, expect, test } from 'vitest'
 import { Compiler, compile, decide } from './index.js'
-import { evalForward } from './ir-eval.js'
+import { evalForward } from '../../test/kit/ir-eval.js'
 import { DEFAULT_MAX_POLICY_COST, policyCost } from './cost.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
-import { allLocal, clusterOf, policy } from './testkit.js'
+import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { NetworkPolicy } from '../model/cluster.js'
 
 const state = (policies: NetworkPolicy[]) => clusterOf({

@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import type { NetworkPolicy, Protocol } from '../model/cluster.js'
 import { compile, decide } from './index.js'
-import { evalForward } from './ir-eval.js'
-import { allLocal, clusterOf, type PodSpec } from './testkit.js'
+import { evalForward } from '../../test/kit/ir-eval.js'
+import { allLocal, clusterOf, type PodSpec } from '../../test/kit/policy-state.js'
 
 const file = fileURLToPath(new URL('../../test/fixtures/netpol-cases.json', import.meta.url))
 const data = JSON.parse(readFileSync(process.env.CINCH_NETPOL_CASES ?? file, 'utf8'))

@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest'
 import { emptyClusterState, type ClusterState, type LocalPod } from '../model/cluster.js'
 import { renderDiff, renderFull } from '../render/index.js'
 import { compile } from './index.js'
-import { policy } from './testkit.js'
+import { policy } from '../../test/kit/policy-state.js'
 
 export function syntheticCluster(opts = { pods: 5000, namespaces: 500, policies: 2000, local: 100 }): { state: ClusterState; local: LocalPod[] } {
   const state = emptyClusterState()

@@ -6,8 +6,8 @@ import { describe, expect, test } from 'vitest'
 import type { NetworkPolicy, Protocol } from '../model/cluster.js'
 import { LENIENT, parseIp } from '../../lib/ip/index.js'
 import { compile, decide, type Endpoint } from './index.js'
-import { evalForward } from './ir-eval.js'
-import { allLocal, clusterOf, policy } from './testkit.js'
+import { evalForward } from '../../test/kit/ir-eval.js'
+import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 
 const tcp = (port: number) => ({ name: 'http', containerPort: port, protocol: 'TCP' as const })
 function base(policies: NetworkPolicy[]) {

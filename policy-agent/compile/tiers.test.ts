@@ -1,11 +1,11 @@
 // The compiled tiers held to the API semantics: every cell of every ClusterNetworkPolicy case
 // (upstream conformance, shared + extra, and cinch's own) walked through the IR as the kernel walks
-// `inet cinch` (ir-eval.ts), against the expected verdict, IPv4 and IPv6, every pod local. Steps run
+// `inet cinch` (test/kit/ir-eval.ts), against the expected verdict, IPv4 and IPv6, every pod local. Steps run
 // in order on ONE Compiler, and each IR must equal a fresh Compiler's (incremental == full).
 import { describe, expect, test } from 'vitest'
 import { Compiler } from './compiler.js'
-import { evalForward } from './ir-eval.js'
-import { allLocal } from './testkit.js'
+import { evalForward } from '../../test/kit/ir-eval.js'
+import { allLocal } from '../../test/kit/policy-state.js'
 import { addressesOf, loadFixture, stateOfStep, stepsOf, type Case, type Family } from '../cnp/testkit.js'
 
 const { model } = loadFixture('shared')

@@ -1,37 +1,12 @@
-// The renderer: golden text for a small state, nft's own parser on it, renderDiff on typical
-// changes, and renderDiff(prev, next) after renderFull(prev) == renderFull(next) in a real kernel.
+// The renderer: golden text for a small state and renderDiff on typical changes. What needs the
+// kernel (nft's own parser on the text, renderDiff == renderFull once applied) is the integration
+// test test/integration/render-kernel.test.ts.
 import { describe, expect, test } from 'vitest'
 import { compile } from '../compile/index.js'
-import { allLocal, clusterOf, policy } from '../compile/testkit.js'
-import type { ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
+import { allLocal, hostileState, policy, smallState as small } from '../../test/kit/policy-state.js'
+import type { ClusterState, LocalPod } from '../model/cluster.js'
 import { renderDiff, renderFull, renderTeardown } from './index.js'
-import { applyAndList, haveKernelNft, nftCheck } from './nft-kernel.js'
 
-const kernel = haveKernelNft()
-
-function small(opts: { policies?: NetworkPolicy[]; labels?: Record<string, Record<string, string>> } = {}): ClusterState {
-  const l = opts.labels ?? {}
-  return clusterOf({
-    namespaces: { x: {}, y: { team: 'red' } },
-    pods: {
-      'x/a': { labels: l['x/a'] ?? { app: 'web' }, ips: ['10.0.1.1', 'fd00::1:1'], ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }] },
-      'x/b': { labels: l['x/b'] ?? { app: 'db' }, ips: ['10.0.1.2', 'fd00::1:2'] },
-      'y/a': { labels: l['y/a'] ?? { app: 'client' }, ips: ['10.0.2.1', 'fd00::2:1'], ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] },
-      'y/b': { labels: l['y/b'] ?? { app: 'other' }, ips: ['10.0.2.2'] },
-    },
-    policies: opts.policies ?? [
-      policy('x', 'web', {
-        podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress', 'Egress'],
-        ingress: [
-          { from: [{ namespaceSelector: { matchLabels: { team: 'red' } }, podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }, { protocol: 'UDP', port: 53, endPort: 60 }] },
-          { from: [{ ipBlock: { cidr: '192.168.0.0/16', except: ['192.168.1.0/24'] } }] },
-        ],
-        egress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 'http' }, { protocol: 'SCTP', port: 9000 }] }],
-      }),
-      policy('x', 'deny-db', { podSelector: { matchLabels: { app: 'db' } } }),
-    ],
-  })
-}
 const localsOf = (s: ClusterState, only?: string[]): LocalPod[] =>
   allLocal(s).filter((p) => p.namespace === 'x' && (!only || only.includes(`${p.namespace}/${p.name}`)))
 const irOf = (s: ClusterState, only?: string[]) => compile(s, localsOf(s, only)).ir
@@ -77,31 +52,10 @@ describe('renderFull', () => {
     expect(text.match(/^(?:table|delete table) \S+ \S+/gm)!.every((l) => / (inet|bridge) cinch$/.test(l))).toBe(true)
     expect(text).not.toMatch(/flush ruleset/)
   })
-  test.skipIf(!kernel)('nft accepts the text (check mode)', () => {
-    expect(nftCheck(renderFull(irOf(small())))).toBe('')
-    expect(nftCheck(renderFull(irOf(small(), [])))).toBe('')
-    expect(nftCheck(renderTeardown())).toBe('')
-  })
 })
 
 describe('hostile names (manifests are not checked by an API server)', () => {
-  const long = 'p'.repeat(253)
-  const hostile = clusterOf({
-    namespaces: { 'x"y': {}, ns: { team: 'r\u00e9d "quoted" \\ }' } },
-    pods: {
-      [`ns/${long}`]: { labels: { app: 'w\u00ebb { }', ['k'.repeat(63)]: 'v'.repeat(63) }, ips: ['10.0.3.1', 'fd00::3:1'] },
-      'ns/evil { } ;': { labels: { app: 'x' }, ips: ['10.0.3.2'] },
-      'x"y/a': { labels: {}, ips: ['10.0.3.3'] },
-    },
-    policies: [
-      policy('ns', `evil { }\n"${'q'.repeat(240)}`, {
-        podSelector: {}, policyTypes: ['Ingress', 'Egress'],
-        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'r\u00e9d "quoted" \\ }' } }, podSelector: { matchLabels: { app: 'w\u00ebb { }', ['k'.repeat(63)]: 'v'.repeat(63) } } }] }],
-        egress: [{ to: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['"; flush ruleset; "', 'b'.repeat(300)] }] } }] }],
-      }),
-      policy('x"y', long, { podSelector: {} }),
-    ],
-  })
+  const hostile = hostileState()
   const ir = compile(hostile, allLocal(hostile)).ir
   const text = renderFull(ir)
   test('names are nft identifiers of at most 200 characters, comments at most 120 printable bytes', () => {
@@ -115,9 +69,6 @@ describe('hostile names (manifests are not checked by an API server)', () => {
       expect(c).toMatch(/^[\x20-\x7e]*$/)
     }
     expect(Object.keys(ir.chains).some((n) => n.startsWith('pod-ingress-ns-ppp') && /-[0-9a-f]{10}$/.test(n))).toBe(true)
-  })
-  test.skipIf(!kernel)('nft accepts the whole text', () => {
-    expect(nftCheck(text)).toBe('')
   })
 })
 
@@ -153,40 +104,5 @@ describe('renderDiff', () => {
     expect(diff).toContain('delete element bridge cinch pod-v6 { "cinchxa" . fd00::1:1 }')
     expect(diff).toContain('delete element bridge cinch pod-nd-v6 { "cinchxa" . 0xfd000000000000000000000000010001 }')
     expect(diff).not.toContain('pod-ingress-x-b')
-  })
-})
-
-describe.skipIf(!kernel)('renderDiff(prev, next) after renderFull(prev) leaves the kernel as renderFull(next)', () => {
-  const states: [string, ClusterState, string[] | undefined][] = [
-    ['small', small(), undefined],
-    ['label change', small({ labels: { 'y/b': { app: 'client' }, 'x/b': { app: 'web' } } }), undefined],
-    ['new policy', small({ policies: [...small().policies.values(), policy('x', 'new', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: 'fd00::/8', except: ['fd00::1:0/112'] } }] }] })] }), undefined],
-    ['pod removed', small(), ['x/b']],
-    // shared port sets (one per protocol) and ipBlocks merged into one interval set
-    ['big rule', small({ policies: [...small().policies.values(), policy('x', 'big', { podSelector: {}, policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ from: [{ ipBlock: { cidr: '10.9.0.0/16', except: ['10.9.1.0/24'] } }, { ipBlock: { cidr: '10.8.0.0/16' } }, { podSelector: {} }],
-        ports: [...Array.from({ length: 40 }, (_, i) => ({ port: 100 + 3 * i })), { protocol: 'UDP', port: 5000, endPort: 6000 }] }],
-      egress: [{ to: [{ ipBlock: { cidr: 'fd00:9::/48', except: ['fd00:9::/64'] } }], ports: Array.from({ length: 20 }, (_, i) => ({ protocol: 'UDP', port: 7000 + 2 * i })) }] })] }), undefined],
-    ['no policies', small({ policies: [] }), undefined],
-    ['no local pods', small(), []],
-  ]
-  for (const [pn, ps, pl] of states) {
-    for (const [nn, ns, nl] of states) {
-      if (pn === nn) continue
-      test(`${pn} -> ${nn}`, () => {
-        const prev = irOf(ps, pl), next = irOf(ns, nl)
-        const viaDiff = applyAndList([renderFull(prev), renderDiff(prev, next)])
-        const direct = applyAndList([renderFull(next)])
-        expect(viaDiff).toEqual(direct)
-        // and a full render over an existing table replaces it exactly
-        expect(applyAndList([renderFull(prev), renderFull(next)])).toEqual(direct)
-      })
-    }
-  }
-  test('teardown removes both tables and nothing else', () => {
-    const foreign = 'table inet kube-proxy {\n\tchain x {\n\t\ttype filter hook forward priority 0;\n\t}\n}\n'
-    const after = applyAndList([foreign, renderFull(irOf(small())), renderTeardown()]) as { objects: string[] }
-    expect(after.objects.join()).not.toContain('"cinch"')
-    expect(after.objects.join()).toContain('kube-proxy')
   })
 })

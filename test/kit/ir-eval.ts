@@ -2,7 +2,7 @@
 // sender's egress chain through @egress-v4/v6, then the receiver's ingress chain. Tests hold the
 // IR against decide() and the netpol matrices with it. Not used by the agent.
 import { LENIENT, cidrContains, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
-import type { IrChain, IrRule, IrSet, PolicyIR } from './ir.js'
+import type { IrChain, IrRule, IrSet, PolicyIR } from '../../policy-agent/compile/ir.js'
 
 export interface Packet { saddr: string; daddr: string; protocol: 'tcp' | 'udp' | 'sctp'; dport: number }
 

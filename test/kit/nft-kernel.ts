@@ -1,0 +1,58 @@
+// Test helpers that run rendered text through the real nft in a throwaway network namespace
+// (`unshare -n`: the namespace dies with the command, the host's is never touched). Tests only.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+import { NFT } from './proc.js'
+
+/** True when `unshare -n nft` can run here (root with nft installed). */
+export function haveKernelNft(): boolean {
+  const r = spawnSync('unshare', ['-n', NFT, 'list', 'ruleset'], { encoding: 'utf8' })
+  return r.status === 0
+}
+
+/** `nft -c -f` (check only, nothing committed) of a ruleset text; returns nft's stderr ('' when fine). */
+export function nftCheck(text: string): string {
+  const r = spawnSync('unshare', ['-n', NFT, '-c', '-f', '-'], { input: text, encoding: 'utf8' })
+  return r.status === 0 ? '' : r.stderr || `nft exited ${r.status}`
+}
+
+/** Applies each text in order in one fresh namespace; returns `nft -j list ruleset` normalised. */
+export function applyAndList(texts: string[]): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'cinch-render-'))
+  try {
+    const files = texts.map((t, i) => { const f = join(dir, `${i}.nft`); writeFileSync(f, t); return f })
+    const script = [...files.filter((_, i) => texts[i] !== '').map((f) => `${NFT} -f ${f} || exit 1`), `${NFT} -j list ruleset`].join('\n')
+    const out = execFileSync('unshare', ['-n', 'sh', '-c', script], { encoding: 'utf8' })
+    return normalise(JSON.parse(out))
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Drops handles and counter values, sorts set elements and objects; keeps rule order per chain. */
+function normalise(j: { nftables: Record<string, unknown>[] }): unknown {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip)
+    if (v && typeof v === 'object') {
+      const o: Record<string, unknown> = {}
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'handle' || k === 'packets' || k === 'bytes') continue
+        o[k] = k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)
+      }
+      return o
+    }
+    return v
+  }
+  const objects: string[] = []
+  const rules: Record<string, unknown[]> = {}
+  for (const item of j.nftables) {
+    if ('metainfo' in item) continue
+    const s = strip(item) as Record<string, { family: string; table: string; chain: string }>
+    if (s.rule) (rules[`${s.rule.family} ${s.rule.table} ${s.rule.chain}`] ??= []).push(s.rule)
+    else objects.push(JSON.stringify(s))
+  }
+  return { objects: objects.sort(), rules }
+}
