@@ -70,7 +70,7 @@ test('lists every kind before start resolves, through 500s and a 429 with Retry-
   t.true(Date.now() - t0 >= 900, 'the 429 was retried only after its Retry-After (1 s), not after the 20 ms backoff')
   const s = c.source.state()
   t.deepEqual([...s.pods.keys()].sort(), ['x/a', 'y/a', 'y/b'])
-  t.deepEqual(s.nodes.get('n1'), { name: 'n1', podCIDRs: ['10.0.1.0/24'], internalIPs: ['192.168.1.1'] })
+  t.deepEqual(s.nodes.get('n1'), { name: 'n1', podCIDRs: ['10.0.1.0/24'], internalIPs: ['192.168.1.1'], addresses: ['192.168.1.1'], labels: {} })
   t.deepEqual(s.policies.get('x/from-y-a')?.spec.ingress?.[0]?.from, fromPolicy().spec && (fromPolicy() as any).spec.ingress[0].from)
   peersOk(t, s, 'after the first list')
   t.is(c.changes(), 0, 'the initial list is not reported as changes')

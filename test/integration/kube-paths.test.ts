@@ -78,8 +78,10 @@ const expected = {
     'y/defaults': { metadata: { namespace: 'y', name: 'defaults' }, spec: { podSelector: {} } },
   },
   nodes: {
-    n1: { name: 'n1', podCIDRs: ['10.0.1.0/24', 'fd00:1::/64'], internalIPs: ['192.168.1.1', 'fd00:ff::1'] },
-    n2: { name: 'n2', podCIDRs: ['10.0.2.0/24'], internalIPs: ['192.168.1.2'] },
+    // addresses: every InternalIP and ExternalIP (what a ClusterNetworkPolicy `nodes` peer matches),
+    // never the Hostname; labels: what its nodeSelector selects by.
+    n1: { name: 'n1', podCIDRs: ['10.0.1.0/24', 'fd00:1::/64'], internalIPs: ['192.168.1.1', 'fd00:ff::1'], addresses: ['192.168.1.1', 'fd00:ff::1', '203.0.113.1'], labels: { 'kubernetes.io/os': 'linux' } },
+    n2: { name: 'n2', podCIDRs: ['10.0.2.0/24'], internalIPs: ['192.168.1.2'], addresses: ['192.168.1.2'], labels: {} },
   },
 }
 
