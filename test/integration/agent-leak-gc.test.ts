@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNode, makeNs, nsPath, sh } from './bridge-helpers.js'
-import { repoRoot } from './helpers.js'
+import { repoRoot } from '../kit/paths.js'
 import { waitFor } from '../kit/wait.js'
 
 function allocations(dir: string): string[] {

@@ -104,6 +104,7 @@ test('cinch-bridge killed mid-ADD, then DEL as the runtime does: nothing leaked 
     const child = spawn('ip', ['netns', 'exec', node.host, bridgeBin], { env: { ...env, CNI_COMMAND: 'ADD' }, stdio: ['pipe', 'ignore', 'ignore'] })
     const closed = new Promise((r) => child.once('close', r))
     child.stdin.end(JSON.stringify(plugin))
+    // Not a wait: a random instant to kill at, so the kills land at every step of ADD across the runs.
     await new Promise((r) => setTimeout(r, 20 + Math.random() * 250))
     // SIGKILL the whole tree: ip netns exec replaced itself with the plugin, which may have a child (IPAM).
     if (child.exitCode === null) {

@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto'
 import { parseAllDocuments } from 'yaml'
 import { renderConflist } from '../../policy-agent/cniconf/index.js'
 import { repoRoot, tempDir } from './install-helpers.js'
-import { netnsAdd, netnsDel, uniqueName } from './helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
 
 /**
  * What daemonset/README.md "Host requirements" promises is enough on a node besides the kernel:
@@ -113,12 +114,8 @@ test('the Containerfile builds; its init container installs onto a host root; th
   const { policyRequired: _, ...bridge } = conflist.plugins[0]
   const config = (extra: object = {}) => JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...bridge, ...extra })
 
-  const hostNs = uniqueName('cinch-t-img-h')
-  const podNs = uniqueName('cinch-t-img-p')
-  netnsAdd(hostNs)
-  t.teardown(() => netnsDel(hostNs))
-  netnsAdd(podNs)
-  t.teardown(() => netnsDel(podNs))
+  const hostNs = makeNetns(cleanupFor(t), 'cinch-t-img-h')
+  const podNs = makeNetns(cleanupFor(t), 'cinch-t-img-p')
   // In the host netns, a private mount namespace whose root is the scratch root: the plugin sees
   // the kernel's filesystems and the netns directory, and no file of this machine but the requirements.
   const script = `set -e
@@ -160,9 +157,7 @@ test('the Containerfile builds; its init container installs onto a host root; th
 
 test('node-setup, then the agent with only the manifest\'s capabilities, programs a node; without NET_ADMIN it cannot', async (t) => {
   t.timeout(300_000)
-  const ns = uniqueName('cinch-t-img-caps')
-  netnsAdd(ns)
-  t.teardown(() => netnsDel(ns))
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-img-caps')
   for (const args of [['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'], ['addr', 'add', '192.168.50.1/24', 'dev', 'eth0'],
     ['link', 'set', 'eth0', 'up'], ['link', 'set', 'eth0peer', 'up'], ['link', 'set', 'lo', 'up']]) sh('ip', ['-n', ns, ...args])
   const net = `--network=ns:/run/netns/${ns}`

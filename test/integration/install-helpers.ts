@@ -3,8 +3,9 @@
 import type { ExecutionContext } from 'ava'
 import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cleanupFor } from '../kit/cleanup.js'
+import { tempDir as kitTempDir } from '../kit/netns.js'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -12,10 +13,9 @@ import { promisify } from 'node:util'
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..')
 export const pExecFile = promisify(execFile)
 
+/** A temp dir `cinch-t-<what>-*`, removed with the test (the kit's Cleanup). */
 export function tempDir(t: ExecutionContext, what = 'install'): string {
-  const dir = mkdtempSync(join(tmpdir(), `cinch-t-${what}-`))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
+  return kitTempDir(cleanupFor(t), `cinch-t-${what}`)
 }
 
 /** `node build/package.mjs --out DIR` from the current dist/ (npm run build must have run). */

@@ -1,7 +1,7 @@
 // The store under concurrent ADDs and under SIGKILL at any instant: never one address twice,
 // never a half-written or leaked allocation (issue 2: "IPAM state is the one thing that must survive").
 import test from 'ava'
-import { ipamConf, makeDataDir, readStore, removeDir, run, start, type StoreView } from './ipam-helpers.js'
+import { ipamConf, makeDataDir, readStore, run, start, type StoreView } from './ipam-helpers.js'
 
 const dual = { ranges: [[{ subnet: '10.78.0.0/24' }], [{ subnet: 'fd00:78::/64' }]] }
 
@@ -20,8 +20,7 @@ function assertConsistent(t: any, view: StoreView, ids: Set<string>): void {
 }
 
 test('32 concurrent ADDs get 32 distinct addresses per family and the store is consistent', async (t) => {
-  const dir = makeDataDir()
-  t.teardown(() => removeDir(dir))
+  const dir = makeDataDir(t)
   const conf = ipamConf(dir, dual)
   const ids = Array.from({ length: 32 }, (_, i) => `burst-${i}`)
   const results = await Promise.all(ids.map((id) => run({ command: 'ADD', conf, containerId: id })))
@@ -43,8 +42,7 @@ test('32 concurrent ADDs get 32 distinct addresses per family and the store is c
 })
 
 test('a plugin killed (SIGKILL) mid-ADD at random instants leaves nothing corrupt, duplicated or leaked', async (t) => {
-  const dir = makeDataDir()
-  t.teardown(() => removeDir(dir))
+  const dir = makeDataDir(t)
   const conf = ipamConf(dir, dual)
   const ids = new Set<string>()
   // Kill instants spread over a whole ADD as this machine runs it at that moment: the racing peer's

@@ -2,8 +2,9 @@
 // conf on stdin, one JSON document on stdout. IPAM needs no network namespace: only a dataDir,
 // which each test makes under /tmp and removes in teardown.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
+import { cleanupFor, type Teardown } from '../kit/cleanup.js'
+import { tempDir } from '../kit/netns.js'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -63,11 +64,10 @@ export function start(inv: Invocation): { child: ChildProcess; done: Promise<Run
 
 export const run = (inv: Invocation): Promise<Run> => start(inv).done
 
-export function makeDataDir(): string {
-  return mkdtempSync(join(tmpdir(), 'cinch-t-ipam-'))
+/** A dataDir under /tmp, removed with the test (the kit's Cleanup). */
+export function makeDataDir(t: Teardown): string {
+  return tempDir(cleanupFor(t), 'cinch-t-ipam')
 }
-
-export const removeDir = (dir: string) => rmSync(dir, { recursive: true, force: true })
 
 export function ipamConf(dataDir: string, ipam: object, extra: object = {}): object {
   return { cniVersion: '1.1.0', name: 'ipamtest', type: 'cinch-bridge', ipam: { type: 'cinch-ipam', dataDir, ...ipam }, ...extra }

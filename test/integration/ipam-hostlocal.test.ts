@@ -1,15 +1,14 @@
 // cinch-ipam and the reference host-local on one dataDir: same file format, same lock file, so
 // an operator can switch plugins (or run both) without losing or duplicating an allocation.
 import test from 'ava'
-import { HOST_LOCAL, ipamConf, makeDataDir, readStore, removeDir, run } from './ipam-helpers.js'
+import { HOST_LOCAL, ipamConf, makeDataDir, readStore, run } from './ipam-helpers.js'
 
 // host-local here speaks up to 1.0.0.
 const confFor = (dir: string, ipam: object) => ({ ...ipamConf(dir, ipam), cniVersion: '1.0.0' })
 const ranges = { ranges: [[{ subnet: '10.79.0.0/24' }], [{ subnet: 'fd00:79::/120' }]] }
 
 test('host-local respects cinch-ipam allocations and round robin, and the reverse', async (t) => {
-  const dir = makeDataDir()
-  t.teardown(() => removeDir(dir))
+  const dir = makeDataDir(t)
   const conf = confFor(dir, ranges)
   const ours = await run({ command: 'ADD', conf, containerId: 'ours' })
   t.is(ours.code, 0, ours.stdout)
@@ -37,8 +36,7 @@ test('host-local respects cinch-ipam allocations and round robin, and the revers
 })
 
 test('16 cinch-ipam and 16 host-local ADDs at once share the lock: 32 distinct addresses', async (t) => {
-  const dir = makeDataDir()
-  t.teardown(() => removeDir(dir))
+  const dir = makeDataDir(t)
   const conf = confFor(dir, ranges)
   const runs = await Promise.all(
     Array.from({ length: 32 }, (_, i) => run({ command: 'ADD', conf, containerId: `mix-${i}`, plugin: i % 2 ? HOST_LOCAL : undefined })),

@@ -2,15 +2,11 @@
 import test from 'ava'
 import { chmodSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ipamConf, makeDataDir, readStore, removeDir, run } from './ipam-helpers.js'
+import { ipamConf, makeDataDir, readStore, run } from './ipam-helpers.js'
 
 const dual = { ranges: [[{ subnet: '10.77.0.0/29' }], [{ subnet: 'fd00:77::/120' }]], routes: [{ dst: '0.0.0.0/0' }] }
 
-function setup(t: any): string {
-  const dir = makeDataDir()
-  t.teardown(() => removeDir(dir))
-  return dir
-}
+const setup = (t: any): string => makeDataDir(t)
 
 test('ADD returns a 1.1.0 result with ips, gateways, routes and dns; a repeated ADD the same addresses', async (t) => {
   const dir = setup(t)
