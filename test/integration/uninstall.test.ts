@@ -5,9 +5,10 @@
 import test from 'ava'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { nodeObject } from '../../demo/manifests.js'
+import { nodeObject } from '../kit/manifests.js'
 import { buildPackage, packageVariant, pExecFile, snapshot, tempDir } from './install-helpers.js'
-import { netnsAdd, netnsDel, uniqueName } from './helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
 
 const inNs = async (ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv) =>
   (await pExecFile('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', env: env ?? process.env })).stdout
@@ -48,9 +49,7 @@ test('install, upgrade with a new runtime, uninstall --all, reinstall: files and
     { name: 'node2', podCIDRs: ['10.244.2.0/24', 'fd00:10:244:2::/64'], internalIPs: ['192.168.50.2'] },
   ]) writeFileSync(join(manifests, `${n.name}.json`), JSON.stringify(nodeObject(n)))
 
-  const ns = uniqueName('cinch-t-uninst')
-  netnsAdd(ns)
-  t.teardown(() => netnsDel(ns))
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-uninst')
   // A veth pair stands in for the node's NIC (the dummy module is not everywhere).
   await inNs(ns, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'])
   await inNs(ns, 'ip', ['link', 'set', 'eth0peer', 'up'])
