@@ -1,15 +1,21 @@
 // In-process: the store and the incremental compiler at 30k pods / 30k policies (the cluster of
 // policy-cluster.mjs, large), fed as API objects through the real ClusterStore, and the renderDiff
 // of each change. No kernel, no agent: where a change's time goes before the nft transaction.
-//   node --import tsx/esm bench/policy-compile-scale.mjs [--namespaces 7500] [--samples 15]
+//   node --import tsx/esm bench/policy-compile-scale.mjs [--namespaces 7500] [--samples 15] [--flow none|optin|audit]
+// --flow: through the agent's FlowCompiler (flows/compiler.ts) with the default flow-log options:
+// `none` no namespace opts in and no policy audits (the common case), `optin` 50 namespaces with
+// local pods annotated cinch.dev/flow-logs, `audit` that plus 50 audit policies.
 import { parseArgs } from 'node:util'
 import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
+import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
+import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
 import { renderDiff, renderFull } from '../policy-agent/render/index.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' } } })
+if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 const namespaces = Number(args.namespaces), samples = Number(args.samples)
 const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
 
@@ -18,7 +24,12 @@ const podObj = (p) => ({
   spec: { nodeName: p.nodeName, containers: [{ name: 'c', ports: p.ports }] },
   status: { podIPs: p.ips.map((ip) => ({ ip })) },
 })
-const nsObj = (n) => ({ metadata: { name: n.name, labels: n.labels } })
+const nsObj = (n) => ({ metadata: { name: n.name, labels: n.labels, ...(n.annotations ? { annotations: n.annotations } : {}) } })
+if (args.flow === 'optin' || args.flow === 'audit') {
+  const ns = [...new Set(locals.map((l) => l.namespace))].slice(0, 50)
+  for (const n of ns) state.namespaces.set(n, { ...state.namespaces.get(n), annotations: { 'cinch.dev/flow-logs': 'true' } })
+  if (args.flow === 'audit') ns.forEach((n, k) => { const p = extraPolicy(n, 1000 + k); p.metadata.annotations = { 'cinch.dev/audit': 'true' }; state.policies.set(`${n}/${p.metadata.name}`, p) })
+}
 
 const store = new ClusterStore()
 let t = performance.now()
@@ -28,7 +39,8 @@ for (const [kind, items, f] of [['Namespace', state.namespaces, nsObj], ['Pod', 
   r.done()
 }
 console.log(`store filled: ${(performance.now() - t).toFixed(0)} ms`)
-const c = new Compiler()
+const c = args.flow ? new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }) : new Compiler()
+console.log(`compiler: ${args.flow ? `FlowCompiler, flow ${args.flow}` : 'Compiler'}`)
 t = performance.now()
 let { ir } = c.compile(store.state(), locals)
 console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)

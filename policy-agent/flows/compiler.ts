@@ -3,27 +3,41 @@
 // withFlowLogs (dataplane.ts) to mark the logged chains and add the audit chains and maps. Each
 // Compiler sees a view of the state without the other's policies that keeps the source's change
 // log (compile/changes.ts), so both stay incremental.
+//
+// Cost per sync (issue 14): which policies audit and which namespaces opt in are tracked from the
+// same change log, so a sync visits only the keys written since the last one; with no audit
+// policy and no opt-in (the common case) the flow layer adds nothing but that bookkeeping. Only a
+// source without a change log (the manifest directory, tests) is scanned.
 import { Compiler, type CompilerOptions, type InvalidPolicy } from '../compile/compiler.js'
-import { CHANGES, type TrackedState } from '../compile/changes.js'
+import { CHANGES, changesBetween, type TrackedState } from '../compile/changes.js'
 import type { PolicyIR } from '../compile/ir.js'
-import type { ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
-import { AUDIT_ANNOTATION } from './audit.js'
+import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
+import { AUDIT_ANNOTATION, namespaceFlowLogs } from './audit.js'
 import { withFlowLogs } from './dataplane.js'
 import type { FlowLogOptions } from './options.js'
 
 const isAudit = (p: NetworkPolicy | undefined) => p?.metadata.annotations?.[AUDIT_ANNOTATION] === 'true'
+const NO_CNPS: Map<string, ClusterNetworkPolicyObject> = new Map()
 
-/** The policies of `m` for which `keep` holds, as a read-only Map (filtered as read, never copied). */
-function filtered(m: Map<string, NetworkPolicy>, keep: (p: NetworkPolicy) => boolean): Map<string, NetworkPolicy> {
+/**
+ * The policies of `m` that are (`audit`) or are not in `keys`, as a read-only Map, filtered as
+ * read, never copied. `keys` is the tracked set of audit policies of exactly `m`, so size and the
+ * audit side's iteration cost the audit policies, not the cluster.
+ */
+function filtered(m: ReadonlyMap<string, NetworkPolicy>, keys: ReadonlySet<string>, audit: boolean): Map<string, NetworkPolicy> {
+  const keep = (k: string) => keys.has(k) === audit
   const view = {
-    get: (k: string) => { const p = m.get(k); return p && keep(p) ? p : undefined },
+    get: (k: string) => (keep(k) ? m.get(k) : undefined),
     has: (k: string) => view.get(k) !== undefined,
-    *entries() { for (const [k, p] of m) if (keep(p)) yield [k, p] as [string, NetworkPolicy] },
+    *entries() {
+      if (audit) for (const k of keys) { const p = m.get(k); if (p) yield [k, p] as [string, NetworkPolicy] }
+      else for (const [k, p] of m) if (keep(k)) yield [k, p] as [string, NetworkPolicy]
+    },
     *keys() { for (const [k] of view.entries()) yield k },
     *values() { for (const [, p] of view.entries()) yield p },
     forEach(fn: (p: NetworkPolicy, k: string) => void) { for (const [k, p] of view.entries()) fn(p, k) },
     [Symbol.iterator]() { return view.entries() },
-    get size() { let n = 0; for (const p of m.values()) if (keep(p)) n++; return n },
+    get size() { return audit ? keys.size : m.size - keys.size },
   }
   return view as unknown as Map<string, NetworkPolicy>
 }
@@ -33,10 +47,37 @@ export class FlowCompiler {
   readonly #audit: Compiler
   readonly #views = new WeakMap<ClusterState, ClusterState>()
   #hadAudit = false
+  /** the snapshot the sets below describe */
+  #last?: ClusterState
+  /** keys of the policies annotated cinch.dev/audit: "true" */
+  readonly #auditKeys = new Set<string>()
+  /** namespaces whose cinch.dev/flow-logs annotation turns logging on (or off, under --flow-logs) */
+  readonly #nsOptIn = new Set<string>()
+  /** the last IR handed out: parts equal to it are handed out again as the same objects */
+  #out?: PolicyIR
 
   constructor(private readonly o: CompilerOptions & { flowLogs: FlowLogOptions }) {
     this.#main = new Compiler(o)
     this.#audit = new Compiler(o)
+  }
+
+  /** Brings the audit keys and opted-in namespaces up to `state`, by its change log when it has one. */
+  #track(state: ClusterState): void {
+    const changes = changesBetween(this.#last, state)
+    this.#last = state
+    const wide = this.o.flowLogs.clusterWide
+    const visitPolicy = (k: string) => (isAudit(state.policies.get(k)) ? this.#auditKeys.add(k) : this.#auditKeys.delete(k))
+    // Under --flow-logs every namespace logs but those opted out; without it, those opted in.
+    const visitNs = (k: string) => (namespaceFlowLogs(state.namespaces.get(k), wide) !== wide ? this.#nsOptIn.add(k) : this.#nsOptIn.delete(k))
+    if (changes) {
+      for (const k of changes.policies) visitPolicy(k)
+      for (const k of changes.namespaces) visitNs(k)
+      return
+    }
+    this.#auditKeys.clear()
+    this.#nsOptIn.clear()
+    for (const [k, p] of state.policies) if (isAudit(p)) this.#auditKeys.add(k)
+    for (const k of state.namespaces.keys()) visitNs(k)
   }
 
   /** A view of `state` with other policies, whose change log answers in terms of the real snapshots. */
@@ -44,7 +85,7 @@ export class FlowCompiler {
     const source = (state as TrackedState)[CHANGES]
     const v: TrackedState = {
       pods: state.pods, namespaces: state.namespaces, nodes: state.nodes, policies,
-      clusterNetworkPolicies: cnp ? state.clusterNetworkPolicies : new Map(),
+      clusterNetworkPolicies: cnp ? state.clusterNetworkPolicies : NO_CNPS,
       ...(source ? { [CHANGES]: (since: ClusterState) => source(this.#views.get(since) ?? since) } : {}),
     }
     this.#views.set(v, state)
@@ -52,16 +93,42 @@ export class FlowCompiler {
   }
 
   compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
-    let anyAudit = false
-    for (const p of state.policies.values()) if (isAudit(p)) { anyAudit = true; break }
-    if (!anyAudit && !this.#hadAudit) {
+    this.#track(state)
+    const anyOn = this.o.flowLogs.clusterWide || this.#nsOptIn.size > 0
+    const flow = { state, options: this.o.flowLogs, anyOn }
+    if (this.#auditKeys.size === 0 && !this.#hadAudit) {
       const { ir, invalid } = this.#main.compile(state, localPods)
-      return { ir: withFlowLogs(ir, { state, options: this.o.flowLogs }), invalid }
+      return { ir: this.#keep(withFlowLogs(ir, flow)), invalid }
     }
     // Once audit policies were seen, both compilers see views (a view's change log maps back).
     this.#hadAudit = true
-    const main = this.#main.compile(this.#view(state, filtered(state.policies, (p) => !isAudit(p)), true), localPods)
-    const audit = this.#audit.compile(this.#view(state, filtered(state.policies, isAudit), false), localPods)
-    return { ir: withFlowLogs(main.ir, { state, options: this.o.flowLogs, audit: audit.ir }), invalid: [...main.invalid, ...audit.invalid] }
+    const main = this.#main.compile(this.#view(state, filtered(state.policies, this.#auditKeys, false), true), localPods)
+    const audit = this.#audit.compile(this.#view(state, filtered(state.policies, this.#auditKeys, true), false), localPods)
+    return { ir: this.#keep(withFlowLogs(main.ir, { ...flow, audit: audit.ir })), invalid: [...main.invalid, ...audit.invalid] }
   }
+
+  /**
+   * `ir` with each part equal to the last IR's replaced by that object: withFlowLogs builds new
+   * chain and set records when anything logs or audits, and renderDiff skips identical parts
+   * without a walk. A shallow compare by identity: O(local chains + sets), never the cluster.
+   */
+  #keep(ir: PolicyIR): PolicyIR {
+    const prev = this.#out
+    if (prev) {
+      if (ir.chains !== prev.chains && sameEntries(ir.chains, prev.chains)) ir.chains = prev.chains
+      if (ir.sets !== prev.sets && sameEntries(ir.sets, prev.sets)) ir.sets = prev.sets
+      if (ir.auditMaps && prev.auditMaps && ir.auditMaps !== prev.auditMaps && sameMaps(ir.auditMaps, prev.auditMaps)) ir.auditMaps = prev.auditMaps
+      if (JSON.stringify(ir.flowLog) === JSON.stringify(prev.flowLog)) ir.flowLog = prev.flowLog
+    }
+    return (this.#out = ir)
+  }
+}
+
+function sameEntries<T>(a: Record<string, T>, b: Record<string, T>): boolean {
+  const ka = Object.keys(a), kb = Object.keys(b)
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k])
+}
+
+function sameMaps(a: NonNullable<PolicyIR['auditMaps']>, b: NonNullable<PolicyIR['auditMaps']>): boolean {
+  return (Object.keys(a) as (keyof typeof a)[]).every((m) => a[m] === b[m] || (b[m] !== undefined && sameEntries(a[m], b[m])))
 }

@@ -20,7 +20,7 @@ const auditRule = new WeakMap<IrRule, IrRule>()
  * from `audit` (the IR of the audit policies alone, compiled for the same pods) an audit chain per
  * pod and direction that audit policies isolate and no enforced NetworkPolicy does.
  */
-export function withFlowLogs(ir: PolicyIR, o: { state: ClusterState; options: FlowLogOptions; audit?: PolicyIR }): PolicyIR {
+export function withFlowLogs(ir: PolicyIR, o: { state: ClusterState; options: FlowLogOptions; audit?: PolicyIR; anyOn?: boolean }): PolicyIR {
   const out: PolicyIR = { ...ir, flowLog: { group: o.options.group, rate: o.options.rate, burst: o.options.burst } }
   const on = new Map<string, boolean>()
   const logs = (pod: string) => {
@@ -29,7 +29,9 @@ export function withFlowLogs(ir: PolicyIR, o: { state: ClusterState; options: Fl
     if (v === undefined) on.set(ns, (v = namespaceFlowLogs(o.state.namespaces.get(ns), o.options.clusterWide)))
     return v
   }
-  const anyOn = o.options.clusterWide || [...o.state.namespaces.values()].some((n) => namespaceFlowLogs(n, false))
+  // Whether any namespace logs at all: given by a caller that tracks it (FlowCompiler, from the
+  // change log), else a scan of every namespace.
+  const anyOn = o.anyOn ?? (o.options.clusterWide || [...o.state.namespaces.values()].some((n) => namespaceFlowLogs(n, false)))
   if (anyOn) {
     const chains: Record<string, IrChain> = {}
     for (const [name, c] of Object.entries(ir.chains)) chains[name] = logs(c.pod) ? flagged(c) : c
