@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest'
 import { compile } from '../compile/index.js'
 import { allLocal, hostileState, policy, smallState as small } from '../../test/kit/policy-state.js'
 import type { ClusterState, LocalPod } from '../model/cluster.js'
-import { renderDiff, renderFull, renderTeardown } from './index.js'
+import { renderDiff, renderFull } from './index.js'
 
 const localsOf = (s: ClusterState, only?: string[]): LocalPod[] =>
   allLocal(s).filter((p) => p.namespace === 'x' && (!only || only.includes(`${p.namespace}/${p.name}`)))

@@ -2,8 +2,7 @@
 // manifest directory, leaves foreign tables alone, a restart keeps the rules in force, and the
 // socket answers an ADD notice only once the new pod's rules are in.
 import test from 'ava'
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { inNetns, nftTable, spawnAgentInNetns, tsInNetns } from './agent-helpers.js'
 import { cleanupFor, type Cleanup } from '../kit/cleanup.js'

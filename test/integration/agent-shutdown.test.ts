@@ -2,8 +2,7 @@
 // GC waits out its grace period for an orphaned pod, and the rules stay in the kernel.
 import test from 'ava'
 import { existsSync } from 'node:fs'
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { nftTable, spawnAgentInNetns } from './agent-helpers.js'
 import { cleanupFor } from '../kit/cleanup.js'

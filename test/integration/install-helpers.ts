@@ -3,7 +3,7 @@
 import type { ExecutionContext } from 'ava'
 import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cleanupFor } from '../kit/cleanup.js'
 import { tempDir as kitTempDir } from '../kit/netns.js'
 import { dirname, join } from 'node:path'

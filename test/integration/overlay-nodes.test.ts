@@ -100,7 +100,6 @@ async function buildTopology() {
   }
 }
 
-const allPods = () => nodes.flatMap((n) => n.pods)
 const bare = (a: string) => peerAddress(a)
 
 /** Runs the thunks at most `n` at a time (this is a 2-core machine shared with other tests). */
