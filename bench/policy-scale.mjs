@@ -50,7 +50,7 @@ const METRICS = '127.0.0.1:9309'
 // ---- cleanup of everything we create, whatever happens -------------------------------------
 const children = new Set()
 const extraNetns = []
-const DP = { rounds: Number(process.env.BENCH_ROUNDS ?? 5), seconds: Number(process.env.BENCH_SECONDS ?? 2), mb: Number(process.env.BENCH_MB ?? 500) }
+const DP = { rounds: Number(process.env.BENCH_ROUNDS ?? 10), seconds: Number(process.env.BENCH_SECONDS ?? 2), mb: Number(process.env.BENCH_MB ?? 500) }
 let fake
 let cleaned = false
 function cleanup() {

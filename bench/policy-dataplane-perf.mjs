@@ -1,0 +1,131 @@
+// node --import tsx/esm bench/policy-dataplane-perf.mjs [--scale large|small] [--rounds 3] [--control 2000]
+// (as root, needs `perf`: apt-get install linux-perf). What the rules cost per packet, measured
+// so that other processes on the machine cannot move it: the compiled rulesets of
+// bench/policy-scale.mjs (every policy vs none; large: 30k policies, 110 local pods) loaded with
+// `nft -f` into a namespace of ours (no agent, no nft monitor), TCP between two local pods
+// (bench/policy-dataplane.mjs), each client run under `perf record -g` and the server under
+// `perf record -p`. perf's cpu-clock samples are CPU time of those two processes, which includes
+// the packets' path through the bridge, br_netfilter and nftables (softirq runs in the sending
+// process's context on veths); the samples under nft_do_chain, per connection and per MB, are what
+// nftables costs, whatever the machine's load. A control ruleset (none + N rules that never match,
+// ahead of `ct state established,related accept`) shows the method sees a per-packet rule cost.
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { median, netnsDel, sh, uniqueName } from './lib.mjs'
+import { setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
+import { syntheticCluster } from './policy-cluster.mjs'
+
+const { values: args } = parseArgs({ options: {
+  scale: { type: 'string', default: 'large' },
+  rounds: { type: 'string', default: '3' },
+  control: { type: 'string', default: '2000' },
+} })
+const SCALES = { small: { namespaces: 500, podsPerNs: 10, local: 100 }, large: { namespaces: 7500, podsPerNs: 4, local: 110 } }
+const scale = SCALES[args.scale]
+if (!scale) throw new Error(`--scale must be small or large, got ${args.scale}`)
+const ROUNDS = Number(args.rounds), CONTROL = Number(args.control)
+const SECONDS = 2, MB = 1000, HZ = 4000 // perf's default sampling frequency: a sample is 250 us of CPU
+
+const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-dpperf-'))
+const H = `cinch-b-dpp-${uniqueName('x').slice(2)}`
+const netns = [], children = []
+const track = { netns: (n) => netns.push(n), child: (c) => (children.push(c), c) }
+let cleaned = false
+function cleanup() {
+  if (cleaned) return
+  cleaned = true
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
+  for (const n of netns) netnsDel(n)
+  rmSync(tmp, { recursive: true, force: true })
+}
+process.on('exit', cleanup)
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+try { sh('perf', ['--version']) } catch { throw new Error('perf is not installed (apt-get install linux-perf)') }
+
+// ---- the rulesets, as bench/policy-scale.mjs compiles them ------------------------------------
+const { Compiler } = await import('../policy-agent/compile/index.ts')
+const { renderFull } = await import('../policy-agent/render/index.ts')
+const CLIENT = 'ns-005/pod-1', SERVER = 'ns-005/pod-2'
+const { state, locals } = syntheticCluster({ ...scale, extraLocal: [CLIENT, SERVER] })
+const vethOf = (k) => `cinch${k.toString(16).padStart(10, '0')}`
+const nodeLocals = locals.map((lp, k) => ({ ...lp, hostVeth: vethOf(k) }))
+const text = {}
+for (const [name, policies] of [['none', new Map()], ['all', state.policies]]) {
+  text[name] = renderFull(new Compiler().compile({ ...state, policies, clusterNetworkPolicies: new Map() }, nodeLocals).ir)
+}
+if (CONTROL) {
+  // The first `hook forward` is inet cinch's (the bridge table's comes after it).
+  const head = '\t\ttype filter hook forward priority filter; policy accept;\n'
+  const never = Array.from({ length: CONTROL }, (_, i) => `\t\tip saddr 192.0.${2 + (i >> 8)}.${i & 255} ip daddr 198.51.100.1 counter\n`).join('')
+  text[`none+${CONTROL}`] = text.none.replace(head, head + never)
+}
+const files = {}
+for (const [name, t] of Object.entries(text)) writeFileSync((files[name] = join(tmp, `${name}.nft`)), t)
+
+// ---- the pods ----------------------------------------------------------------------------------
+const pod = (key, role) => {
+  const k = nodeLocals.findIndex((l) => `${l.namespace}/${l.name}` === key)
+  return { netns: `${H}-${role}`, hostVeth: vethOf(k), ip: nodeLocals[k].ips[0] }
+}
+const client = pod(CLIENT, 'c'), server = pod(SERVER, 's')
+setupPods({ host: H, pods: [client, server], track })
+writeScripts(tmp)
+const srv = await startServer({ dir: tmp, netns: server.netns, port: 5432, track })
+
+/** The child, and `done`: its stdout once it exits 0 (or on SIGINT: perf writes its file, then re-raises it). */
+function run(cmd, argv) {
+  const child = track.child(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  let out = '', err = ''
+  child.stdout.on('data', (b) => (out += b))
+  child.stderr.on('data', (b) => (err += b))
+  const done = new Promise((resolve, reject) => child.on('close', (code, sig) => (code === 0 || sig === 'SIGINT' ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${err}`)))))
+  return { child, done }
+}
+
+/** Total samples and the samples under each symbol (children included) of a perf.data. */
+function profile(file) {
+  const report = (...more) => sh('perf', ['report', '-i', file, '--stdio', '-g', 'none', ...more], { maxBuffer: 64 << 20 })
+  const bySym = report('--children', '--sort', 'sym')
+  // The sample count: the sum of the per-thread column (the header rounds to thousands).
+  const samples = [...report('--no-children', '--sort', 'pid', '-n').matchAll(/^\s+[\d.]+%\s+(\d+)\s/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  const under = (sym) => {
+    const m = new RegExp(`^\\s+([\\d.]+)%\\s+[\\d.]+%\\s+\\[k\\] ${sym}\\s*$`, 'm').exec(bySym)
+    return m ? (Number(m[1]) / 100) * samples : 0
+  }
+  return { samples, nft: under('nft_do_chain'), inet: under('nft_do_chain_inet'), bridge: under('nft_do_chain_bridge') }
+}
+
+/** One client run under perf, the server profiled meanwhile: us of CPU per unit, total and in nftables. */
+async function measure(cfg, mode, r) {
+  const f = join(tmp, `${cfg}-${mode}-${r}`)
+  const srvPerf = run('perf', ['record', '-q', '-g', '-F', String(HZ), '-p', String(srv.pid), '-o', `${f}-srv.data`])
+  await new Promise((res) => setTimeout(res, 300)) // perf attached (its own start, not a measurement wait)
+  const argv = mode === 'cps' ? ['cps', server.ip, 5432, SECONDS, 8] : ['xfer', server.ip, 5432, MB]
+  const out = JSON.parse((await run('ip', ['netns', 'exec', client.netns, 'perf', 'record', '-q', '-g', '-F', String(HZ), '-o', `${f}-cli.data`, '--',
+    process.execPath, join(tmp, 'client.mjs'), ...argv.map(String)]).done).trim().split('\n').pop())
+  srvPerf.child.kill('SIGINT')
+  await srvPerf.done
+  const units = mode === 'cps' ? out.done : MB
+  const us = (n) => (n * 1e6) / HZ / units
+  const a = profile(`${f}-cli.data`), b = profile(`${f}-srv.data`)
+  return { cpu: us(a.samples + b.samples), nft: us(a.nft + b.nft), inet: us(a.inet + b.inet), bridge: us(a.bridge + b.bridge) }
+}
+
+const names = Object.keys(files)
+const res = Object.fromEntries(names.flatMap((n) => [[`${n} cps`, []], [`${n} xfer`, []]]))
+console.log(`nftables per packet (${args.scale}: ${state.policies.size} policies, ${locals.length} local pods), ${ROUNDS} rounds alternated, perf at ${HZ} Hz`)
+for (let r = 0; r < ROUNDS; r++) {
+  for (const cfg of r % 2 ? [...names].reverse() : names) {
+    sh('ip', ['netns', 'exec', H, '/usr/sbin/nft', '-f', files[cfg]])
+    sh('ip', ['netns', 'exec', H, 'conntrack', '-F'], { stdio: 'ignore' })
+    for (const mode of ['cps', 'xfer']) res[`${cfg} ${mode}`].push(await measure(cfg, mode, r))
+  }
+}
+const col = (xs, k) => median(xs.map((x) => x[k])).toFixed(2).padStart(9)
+console.log(`${'ruleset, unit'.padEnd(26)} ${'CPU'.padStart(9)} ${'nftables'.padStart(9)} ${'inet'.padStart(9)} ${'bridge'.padStart(9)}   (us of client + server CPU, medians)`)
+for (const [k, xs] of Object.entries(res)) console.log(`${(k.replace(/ cps$/, ', per connection').replace(/ xfer$/, ', per MB')).padEnd(26)} ${col(xs, 'cpu')} ${col(xs, 'nft')} ${col(xs, 'inet')} ${col(xs, 'bridge')}`)
+cleanup()
+process.exit(0)
