@@ -198,7 +198,7 @@ export class Agent {
     this.last = report
     this.lastError = undefined
     log.info(
-      { mode: apply.mode, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
+      { mode: apply.mode, via: apply.via, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
       'rules applied',
     )
     this.opts.onSynced?.(report)

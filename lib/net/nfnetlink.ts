@@ -13,7 +13,10 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 
 export const NETLINK_NETFILTER = 12
 export const NFNETLINK_V0 = 0
-export const NFNL_SUBSYS = { CTNETLINK: 1, ULOG: 4 } as const
+export const NFNL_SUBSYS = { CTNETLINK: 1, ULOG: 4, NFTABLES: 10 } as const
+/** Batch delimiters (nfnetlink.h): the messages between them are committed as one transaction. */
+export const NFNL_MSG_BATCH_BEGIN = 0x10
+export const NFNL_MSG_BATCH_END = 0x11
 export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, DUMP: 0x300 } as const
 export const NLMSG_ERROR = 2
 export const NLMSG_DONE = 3
@@ -148,6 +151,50 @@ export class NfnlSocket {
         fail: done,
       }))
       this.#send(reqs.map((r, i) => encodeNfnl(r, seqs[i]!, NLM_F.ACK)), done)
+    })
+  }
+
+  /**
+   * Sends `reqs` as ONE nfnetlink batch of subsystem `resId` (BATCH_BEGIN, the requests, BATCH_END
+   * in one sendmsg), which the subsystem commits or aborts whole (nf_tables: one transaction).
+   * Resolves with each request's errno (0: accepted) and the batch's own errno: a non-zero one
+   * (the commit failed, no CAP_NET_ADMIN, no such subsystem) means nothing was committed, as does
+   * any non-zero request errno (the kernel aborts the batch and still reports every message).
+   *
+   * How the answers come (net/netfilter/nfnetlink.c, nfnetlink_rcv_batch): each request carries
+   * NLM_F_ACK, so each gets exactly one answer, queued only after the whole batch was processed
+   * and committed; a failure of the batch itself is acknowledged against BATCH_BEGIN's sequence
+   * number before those. The delimiters carry no NLM_F_ACK: kernels before 6.5 never answer them.
+   */
+  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number }): Promise<{ errnos: number[]; batchErrno: number }> {
+    if (reqs.length === 0) return Promise.resolve({ errnos: [], batchErrno: 0 })
+    return new Promise((resolve, reject) => {
+      const errnos = new Array<number>(reqs.length).fill(-1)
+      let left = reqs.length, batchErrno = 0
+      const begin = this.#nextSeq()
+      const seqs = reqs.map(() => this.#nextSeq())
+      const end = this.#nextSeq()
+      const timer = setTimeout(() => done(new Error(`netfilter netlink batch: no answer within ${o.timeoutMs ?? 10_000} ms`)), o.timeoutMs ?? 10_000)
+      const done = (err?: Error) => {
+        clearTimeout(timer)
+        this.#pending.delete(begin)
+        for (const s of seqs) this.#pending.delete(s)
+        this.#unrefIfIdle()
+        if (err) reject(err)
+        else resolve({ errnos, batchErrno })
+      }
+      // Refused or failed whole: the requests' answers (if any) would say nothing more.
+      this.#track(begin, { onMessage: (m) => { if (m.type === NLMSG_ERROR && (batchErrno = ackErrno(m)) !== 0) done() }, fail: done })
+      seqs.forEach((seq, i) => this.#track(seq, {
+        onMessage: (m) => {
+          if (m.type !== NLMSG_ERROR || errnos[i] !== -1) return
+          errnos[i] = ackErrno(m)
+          if (--left === 0) done()
+        },
+        fail: done,
+      }))
+      const delimiter = (msg: number, seq: number) => encodeNfnl({ subsys: 0, msg, family: 0, resId: o.resId }, seq, 0)
+      this.#send([delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, NLM_F.ACK)), delimiter(NFNL_MSG_BATCH_END, end)], done)
     })
   }
 

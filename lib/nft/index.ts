@@ -10,3 +10,4 @@ export type { ListedChain, ListedCounter, ListedElement, ListedRule, ListedSet, 
 export { COMMENT_MAX, FAMILIES, type NftFamily } from './syntax.js'
 export { runNft } from './run.js'
 export { listTableJson, listCounters, type NftCounter } from './list.js'
+export { elementCommandText, UnsupportedElements, type ElementCommand, type KeyPart } from './elements.js'

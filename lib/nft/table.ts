@@ -10,6 +10,8 @@ import { NftError, isNotFound } from './errors.js'
 import { isDocument, parseElements, parseListing, type ListedChain, type ListedElement, type NftDocument, type TableListing } from './json.js'
 import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js'
 import { Transaction } from './transaction.js'
+import type { ElementCommand } from './elements.js'
+import { elementBatch, runElementBatch } from './elements-netlink.js'
 
 export interface NftTableOptions {
   family: NftFamily
@@ -72,6 +74,21 @@ export class NftTable {
     }
     if (text.trim() === '') return
     await this.#exec(opts.check ? 'check' : 'run', text, { check: opts.check })
+  }
+
+  /**
+   * Element commands on sets and maps that exist in this table (or in one of `also`), committed as
+   * one transaction over nf_tables netlink, without nft and its cache (elements-netlink.ts). Throws
+   * UnsupportedElements before sending anything when a command needs nft (an interval set, an
+   * element it cannot encode), and an NftError (isNotFound, isExists) when the kernel refuses.
+   */
+  async runElements(cmds: readonly ElementCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
+    const owned = [this, ...(opts.also ?? [])]
+    for (const o of owned) if (o.netns !== this.netns) throw new Error(`nft: table ${o.ref} is in another namespace than ${this.ref}`)
+    for (const c of cmds) {
+      if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: an element command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
+    }
+    await runElementBatch(elementBatch([...cmds]), { netns: this.netns, what: `nft run on ${this.ref}` })
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

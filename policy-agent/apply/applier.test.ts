@@ -32,7 +32,7 @@ describe('Applier', () => {
     expect(await applier.apply(ir('web'))).toMatchObject({ mode: 'full' })
     expect(await applier.apply(ir('client'))).toMatchObject({ mode: 'full' })
     expect(runs).toHaveLength(3)
-    expect(warnings).toEqual([{ obj: { err: refused, lines: expect.any(Number) }, msg: 'diff apply failed; replacing the tables whole' }])
+    expect(warnings).toEqual([{ obj: { err: refused, lines: expect.any(Number), via: 'nft' }, msg: 'diff apply failed; replacing the tables whole' }])
   })
 
   it('keeps the committed IR in memory: an unchanged IR sends nothing', async () => {

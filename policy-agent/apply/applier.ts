@@ -1,23 +1,34 @@
 // Puts a PolicyIR into the kernel. The first apply after start is a full replace of cinch's tables
 // in ONE nft transaction (renderFull), so rules left by a previous agent stay in force until the
 // instant the new ones replace them; later applies carry only the difference to the last IR the
-// kernel accepted (renderDiff). A failed diff is logged with nft's error, then retried as a full
-// replace. The committed IR is kept in memory: no sync reads the kernel back (issue 14).
-import { NftTable } from '../../lib/nft/index.js'
+// kernel accepted (renderDiff). A diff that only adds and deletes elements of existing sets and
+// maps (most pod and namespace changes) goes to nf_tables as one netlink batch, without nft and
+// the cache it fetches first (lib/nft/elements-netlink.ts); any other diff, or elements that path
+// cannot encode (interval sets), goes through nft. A failed diff, either way, is logged with the
+// kernel's error, then retried as a full replace. The committed IR is kept in memory: no sync
+// reads the kernel back (issue 14).
+import { NftTable, UnsupportedElements, type ElementCommand } from '../../lib/nft/index.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { renderDiff, renderFull, renderTeardown } from '../render/index.js'
+import { planDiff, renderFull, renderTeardown } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 
 export interface ApplyResult {
   mode: 'full' | 'diff' | 'none'
-  /** Lines of nft text sent to the kernel. */
+  /** Lines of nft text sent to the kernel (for an element batch: of the equivalent script). */
   lines: number
+  /** How a diff was sent: an nf_tables netlink batch of element commands, or an nft script. */
+  via?: 'netlink' | 'nft'
 }
 
 export interface ApplierOptions {
   failOpen?: boolean
   /** Runs the ruleset; by default on the owned tables `inet cinch` + `bridge cinch` (lib/state/tables). */
   run?: (ruleset: string) => Promise<void>
+  /**
+   * Commits element-only diffs (NftTable.runElements); by default on the same tables, unless `run`
+   * is given alone (then every diff goes to `run`).
+   */
+  runElements?: (commands: ElementCommand[]) => Promise<void>
   /** Where a failed diff is reported before the full replace. */
   log?: { warn(obj: object, msg: string): void }
 }
@@ -25,11 +36,13 @@ export interface ApplierOptions {
 export class Applier {
   #last?: PolicyIR
   readonly #run: (ruleset: string) => Promise<void>
+  readonly #runElements?: (commands: ElementCommand[]) => Promise<void>
 
   constructor(private readonly opts: ApplierOptions = {}) {
     const policy = new NftTable(POLICY_TABLE)
     const bridge = new NftTable(BRIDGE_TABLE)
     this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
+    this.#runElements = opts.runElements ?? (opts.run ? undefined : (cmds) => policy.runElements(cmds, { also: [bridge] }))
   }
 
   /** The IR the kernel holds now, if this applier has applied one. */
@@ -40,15 +53,26 @@ export class Applier {
   async apply(ir: PolicyIR): Promise<ApplyResult> {
     const render = { failOpen: this.opts.failOpen }
     if (this.#last) {
-      const diff = renderDiff(this.#last, ir, render)
-      if (diff === '') return { mode: 'none', lines: 0 }
+      const plan = planDiff(this.#last, ir, render)
+      if (plan.text === '') return { mode: 'none', lines: 0 }
+      // Element commands over netlink when the diff has nothing else, else the script.
+      let via: 'netlink' | 'nft' = plan.elements && this.#runElements ? 'netlink' : 'nft'
       try {
-        await this.#run(diff)
+        if (via === 'netlink') {
+          try {
+            await this.#runElements!(plan.elements!)
+          } catch (err) {
+            // Refused before anything was sent (an interval set, a batch too large): nft writes it.
+            if (!(err instanceof UnsupportedElements)) throw err
+            via = 'nft'
+          }
+        }
+        if (via === 'nft') await this.#run(plan.text)
         this.#last = ir
-        return { mode: 'diff', lines: countLines(diff) }
+        return { mode: 'diff', lines: countLines(plan.text), via }
       } catch (err) {
         // The kernel no longer holds what we think (someone edited our table): replace it whole.
-        this.opts.log?.warn({ err, lines: countLines(diff) }, 'diff apply failed; replacing the tables whole')
+        this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
         this.#last = undefined
       }
     }

@@ -7,6 +7,7 @@
 // the inet hooks see the bridge device. See ../README.md "Anti-spoofing" for what is let through.
 import { LENIENT, parseIp } from '../../lib/ip/index.js'
 import type { PolicyIR } from '../compile/ir.js'
+import type { KeyPart } from '../../lib/nft/elements.js'
 
 export const SPOOF_COUNTER = 'drop-spoofed'
 /** `ifname . ipv4_addr` / `ifname . ipv6_addr`: each programmed veth with each of its pod's addresses. */
@@ -20,10 +21,11 @@ export const POD_ND = 'pod-nd-v6'
 // type is declared by `typeof`.
 const TARGET = '@th,64,128'
 
-export const setDecls: { name: string; spec: string }[] = [
-  { name: POD_V4, spec: 'type ifname . ipv4_addr' },
-  { name: POD_V6, spec: 'type ifname . ipv6_addr' },
-  { name: POD_ND, spec: `typeof iifname . ${TARGET}` },
+/** The three sets: their declaration, and their key as element commands encode it (lib/nft/elements.ts). */
+export const setDecls: { name: string; spec: string; key: KeyPart[] }[] = [
+  { name: POD_V4, spec: 'type ifname . ipv4_addr', key: ['ifname', 'ipv4_addr'] },
+  { name: POD_V6, spec: 'type ifname . ipv6_addr', key: ['ifname', 'ipv6_addr'] },
+  { name: POD_ND, spec: `typeof iifname . ${TARGET}`, key: ['ifname', 'raw128'] },
 ]
 
 /** The elements of the three sets, as nft text, from the IR's veth -> addresses. */

@@ -8,6 +8,8 @@ import {
 } from './rules.js'
 import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
+import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib/nft/elements.js'
+import type { IrSet } from '../compile/ir.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
 
@@ -78,11 +80,41 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
  * '' when nothing changed. `opts` must be the one the full render used (it does not change here).
  */
 export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): string {
-  void opts
+  return planDiff(prev, next, opts).text
+}
+
+export interface DiffPlan {
+  /** renderDiff's script ('' when nothing changed) */
+  text: string
+  /**
+   * When every command of the script is an element command on a set or map both IRs declare
+   * (most pod and namespace changes): those commands, in the script's order, the script's lines
+   * made from them. The applier may send these over nf_tables netlink instead of nft.
+   */
+  elements?: ElementCommand[]
+}
+
+const [TABLE_FAMILY, TABLE_NAME] = TABLE.split(' ') as ['inet', string]
+const [BRIDGE_FAMILY, BRIDGE_NAME] = BRIDGE_TABLE.split(' ') as ['bridge', string]
+const addrKey = (f: 4 | 6): KeyPart => (f === 4 ? 'ipv4_addr' : 'ipv6_addr')
+/** A set's key as element commands encode it (the same types as setParts declares). */
+function setKey(s: IrSet): Pick<ElementCommand, 'key' | 'interval'> {
+  if (s.kind === 'tuple') return { key: [addrKey(s.family), 'inet_proto', 'inet_service'] }
+  if (s.kind === 'ports') return { key: ['inet_service'], interval: true }
+  return { key: [addrKey(s.family)], ...(s.kind === 'block' ? { interval: true } : {}) }
+}
+
+/** renderDiff, with its element commands as data when it holds nothing else. */
+export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): DiffPlan {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
-  if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return renderFull(next, opts)
+  if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return { text: renderFull(next, opts) }
   const out: string[] = []
-  const elems = (xs: string[]) => `{ ${xs.join(', ')} }`
+  const commands: ElementCommand[] = []
+  const element = (c: Omit<ElementCommand, 'family' | 'table'>, bridge = false) => {
+    const cmd: ElementCommand = bridge ? { family: BRIDGE_FAMILY, table: BRIDGE_NAME, ...c } : { family: TABLE_FAMILY, table: TABLE_NAME, ...c }
+    commands.push(cmd)
+    out.push(elementCommandText(cmd))
+  }
   // A Compiler hands out the parts equal to the previous IR's as the same objects (compiler.ts,
   // keepUnchanged): what is identical is skipped without a walk.
   const sameCounters = prev.chains === next.chains && prev.policyCounters === next.policyCounters && prev.ruleCounters === next.ruleCounters
@@ -94,7 +126,7 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   for (const [name, s] of prev.sets === next.sets ? [] : Object.entries(next.sets)) {
     const old = prev.sets[name]
     if (old === s) continue
-    if (old && setSpec(old) !== setSpec(s)) return renderFull(next, opts) // same name, other meaning: start over
+    if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts) } // same name, other meaning: start over
     if (!old) out.push(`add set ${TABLE} ${name} { ${setSpec(s)} }`)
     // A set the Compiler derived from exactly `old` says what came and went (a set may hold
     // every pod of the cluster: comparing it whole would cost the cluster, not the change).
@@ -106,8 +138,8 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
       gone = [...before].filter((e) => !after.has(e))
       added = s.elements.filter((e) => !before.has(e))
     }
-    if (gone.length) out.push(`delete element ${TABLE} ${name} ${elems(gone)}`)
-    if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added)}`)
+    if (gone.length) element({ verb: 'delete', set: name, ...setKey(s), elements: gone })
+    if (added.length) element({ verb: 'add', set: name, ...setKey(s), elements: added })
   }
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
   // New chains are declared before any rule is written: a tier chain's rules `goto` others.
@@ -115,7 +147,7 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   for (const [name, c] of prev.chains === next.chains ? [] : Object.entries(next.chains)) {
     const old = prev.chains[name]
     if (old === c) continue
-    if (old && old.comment !== c.comment) return renderFull(next, opts)
+    if (old && old.comment !== c.comment) return { text: renderFull(next, opts) }
     if (old && sameRules(old, c)) continue
     if (!old) out.push(`add chain ${TABLE} ${name} { comment "${c.comment}"; }`)
     rewrite.push([name, c, !!old])
@@ -133,8 +165,9 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
     if (a === b) continue
     const gone = Object.keys(a).filter((k) => a[k] !== b[k])
     const added = Object.keys(b).filter((k) => a[k] !== b[k])
-    if (gone.length) out.push(`delete element ${TABLE} ${name} ${elems(gone)}`)
-    if (added.length) out.push(`add element ${TABLE} ${name} ${elems(added.map((k) => mapElement(k, b[k]!)))}`)
+    const key: KeyPart[] = [name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
+    if (gone.length) element({ verb: 'delete', set: name, key, verdict: true, elements: gone })
+    if (added.length) element({ verb: 'add', set: name, key, verdict: true, elements: added.map((k) => mapElement(k, b[k]!)) })
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
@@ -146,19 +179,22 @@ export function renderDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions =
   const pv = new Set(prev.veths === next.veths ? [] : prev.veths), nv = new Set(prev.veths === next.veths ? [] : next.veths)
   const vGone = prev.veths === next.veths ? [] : prev.veths.filter((v) => !nv.has(v)), vAdded = prev.veths === next.veths ? [] : next.veths.filter((v) => !pv.has(v))
   const q = (xs: string[]) => xs.map((v) => `"${v}"`)
-  if (vAdded.length) out.push(`add element ${BRIDGE_TABLE} veths ${elems(q(vAdded))}`)
-  if (vGone.length) out.push(`delete element ${BRIDGE_TABLE} veths ${elems(q(vGone))}`)
+  if (vAdded.length) element({ verb: 'add', set: 'veths', key: ['ifname'], elements: q(vAdded) }, true)
+  if (vGone.length) element({ verb: 'delete', set: 'veths', key: ['ifname'], elements: q(vGone) }, true)
   // 6. the addresses each veth may send from (anti-spoofing)
   if (prev.vethAddrs !== next.vethAddrs) {
     const a = antispoofElements(prev), b = antispoofElements(next)
-    for (const { name } of setDecls) {
+    for (const { name, key } of setDecls) {
       const before = new Set(a[name]), after = new Set(b[name])
       const gone = a[name]!.filter((e) => !after.has(e)), added = b[name]!.filter((e) => !before.has(e))
-      if (gone.length) out.push(`delete element ${BRIDGE_TABLE} ${name} ${elems(gone)}`)
-      if (added.length) out.push(`add element ${BRIDGE_TABLE} ${name} ${elems(added)}`)
+      if (gone.length) element({ verb: 'delete', set: name, key, elements: gone }, true)
+      if (added.length) element({ verb: 'add', set: name, key, elements: added }, true)
     }
   }
-  return out.length ? out.join('\n') + '\n' : ''
+  if (!out.length) return { text: '' }
+  const text = out.join('\n') + '\n'
+  // Every line came from an element command: nothing but elements changed.
+  return commands.length === out.length ? { text, elements: commands } : { text }
 }
 
 function sameRules(a: IrChain, b: IrChain): boolean {

@@ -1,0 +1,162 @@
+// Element commands (`add element` / `delete element` on an existing set or map) as data: one
+// value gives both the nft text line and the nf_tables netlink messages of the same change, so the
+// two ways of sending it (elements-netlink.ts, or nft's text path) cannot drift apart. Pure.
+//
+// Keys are encoded as nft 1.0.6 encodes them (checked against `nft --debug=netlink` and strace of
+// its sendmsg): addresses in network order (4 / 16 bytes), inet_proto 1 byte, inet_service 2 bytes
+// big-endian, ifname 16 bytes NUL-padded (IFNAMSIZ), raw 128-bit payload keys big-endian; in a
+// concatenation each part is padded to a 4-byte register (NFT_REG32_SIZE). Messages follow
+// include/uapi/linux/netfilter/nf_tables.h.
+import { formatIp, parseIp } from '../ip/index.js'
+import { attr, nested, str } from '../net/tlv.js'
+import { checkName, type NftFamily } from './syntax.js'
+
+/**
+ * One part of a set's key. `raw128`: 128 raw payload bits written `0x` + 32 hex digits (a set
+ * declared `typeof ... @th,64,128`).
+ */
+export type KeyPart = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service' | 'ifname' | 'raw128'
+
+export interface ElementCommand {
+  verb: 'add' | 'delete'
+  family: NftFamily
+  table: string
+  set: string
+  /** The set's key type; several parts: a concatenation (`ifname . ipv4_addr`). */
+  key: KeyPart[]
+  /** `flags interval` sets: elements are ranges (start and end elements in the kernel). */
+  interval?: boolean
+  /** A verdict map: an added element is `<key> : jump <chain>` (a deleted one names its key only). */
+  verdict?: boolean
+  /** Each element as nft text: `10.0.0.1`, `"veth0" . 10.0.0.1`, `10.0.0.1 : jump pod-ingress-a-b`. */
+  elements: string[]
+}
+
+/** The command as one line of an nft script. */
+export function elementCommandText(c: ElementCommand): string {
+  return `${c.verb} element ${c.family} ${c.table} ${c.set} { ${c.elements.join(', ')} }`
+}
+
+// include/uapi/linux/netfilter/nfnetlink.h, nf_tables.h, netfilter.h
+export const NFT_MSG_NEWSETELEM = 12
+export const NFT_MSG_DELSETELEM = 14
+const NLM_F_CREATE = 0x400
+const SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const
+const NFTA_LIST_ELEM = 1
+const SET_ELEM = { KEY: 1, DATA: 2 } as const
+const NFTA_DATA = { VALUE: 1, VERDICT: 2 } as const
+const NFTA_VERDICT = { CODE: 1, CHAIN: 2 } as const
+const NFT_JUMP = -3
+export const NFPROTO: Record<NftFamily, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 }
+const IFNAMSIZ = 16
+const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 }
+const IFNAME = /^"([a-zA-Z0-9_.-]{1,15})"$/
+const DEC = /^(0|[1-9][0-9]{0,4})$/
+const CHAIN = /^[a-zA-Z_][a-zA-Z0-9_.-]{0,254}$/
+
+/** One nf_tables message: the nlmsghdr's message type and flags, the nfgenmsg family, attributes. */
+export interface NftMessage { msg: number; flags: number; family: number; attrs: Buffer }
+
+export class UnsupportedElements extends Error {}
+
+/**
+ * The netlink messages of `c`: one per at most `maxBytes` of elements (a nested attribute's length
+ * is 16 bits). Throws UnsupportedElements for what this encoder does not write (interval sets, an
+ * element it cannot parse): the caller sends such commands as nft text instead.
+ */
+export function encodeElementCommand(c: ElementCommand, maxBytes = 32 * 1024): NftMessage[] {
+  if (c.interval) throw new UnsupportedElements(`set ${c.set}: interval sets need nft's start/end elements`)
+  checkName('table', c.table)
+  checkName('set', c.set)
+  if (c.key.length === 0) throw new UnsupportedElements(`set ${c.set}: no key type`)
+  const head = Buffer.concat([attr(SET_ELEM_LIST.TABLE, str(c.table)), attr(SET_ELEM_LIST.SET, str(c.set))])
+  const out: NftMessage[] = []
+  let batch: Buffer[] = [], size = 0
+  const flush = () => {
+    if (!batch.length) return
+    out.push({
+      msg: c.verb === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
+      // `add element` as nft sends it: CREATE without EXCL (an element already there is no error).
+      flags: c.verb === 'add' ? NLM_F_CREATE : 0,
+      family: NFPROTO[c.family],
+      attrs: Buffer.concat([head, nested(SET_ELEM_LIST.ELEMENTS, ...batch)]),
+    })
+    batch = []
+    size = 0
+  }
+  for (const e of c.elements) {
+    const el = encodeElement(c, e)
+    if (size + el.length > maxBytes) flush()
+    batch.push(el)
+    size += el.length
+  }
+  flush()
+  return out
+}
+
+function encodeElement(c: ElementCommand, text: string): Buffer {
+  let keyText = text, chain: string | undefined
+  if (c.verdict && c.verb === 'add') {
+    const m = /^(.*) : jump (\S+)$/.exec(text)
+    if (!m || !CHAIN.test(m[2]!)) throw new UnsupportedElements(`set ${c.set}: ${JSON.stringify(text.slice(0, 80))} is not "<key> : jump <chain>"`)
+    keyText = m[1]!
+    chain = m[2]!
+  }
+  const parts = keyText.split(' . ')
+  if (parts.length !== c.key.length) throw new UnsupportedElements(`set ${c.set}: ${JSON.stringify(text.slice(0, 80))} does not have ${c.key.length} key part(s)`)
+  const concat = c.key.length > 1
+  const key = Buffer.concat(parts.map((p, i) => {
+    const b = encodeKeyPart(c.key[i]!, p, c.set)
+    return concat && b.length % 4 ? Buffer.concat([b, Buffer.alloc(4 - (b.length % 4))]) : b
+  }))
+  const children = [nested(SET_ELEM.KEY, attr(NFTA_DATA.VALUE, key))]
+  if (chain !== undefined) {
+    const code = Buffer.alloc(4)
+    code.writeInt32BE(NFT_JUMP)
+    children.push(nested(SET_ELEM.DATA, nested(NFTA_DATA.VERDICT, attr(NFTA_VERDICT.CODE, code), attr(NFTA_VERDICT.CHAIN, str(chain)))))
+  }
+  return nested(NFTA_LIST_ELEM, ...children)
+}
+
+function encodeKeyPart(type: KeyPart, text: string, set: string): Buffer {
+  const bad = () => new UnsupportedElements(`set ${set}: ${JSON.stringify(text.slice(0, 80))} is not a ${type}`)
+  switch (type) {
+    case 'ipv4_addr':
+    case 'ipv6_addr': {
+      // Only the canonical text (what the compiler writes): nothing nft might read otherwise.
+      const a = parseIp(text)
+      if (!a || a.family !== (type === 'ipv4_addr' ? 4 : 6) || formatIp(a) !== text) throw bad()
+      return bigBytes(a.value, a.family === 4 ? 4 : 16)
+    }
+    case 'inet_proto': {
+      const n = PROTOCOLS[text] ?? (DEC.test(text) ? Number(text) : NaN)
+      if (!(n >= 0 && n <= 255)) throw bad()
+      return Buffer.from([n])
+    }
+    case 'inet_service': {
+      if (!DEC.test(text) || Number(text) > 65535) throw bad()
+      const b = Buffer.alloc(2)
+      b.writeUInt16BE(Number(text))
+      return b
+    }
+    case 'ifname': {
+      const m = IFNAME.exec(text)
+      if (!m) throw bad()
+      const b = Buffer.alloc(IFNAMSIZ)
+      b.write(m[1]!, 'latin1')
+      return b
+    }
+    case 'raw128': {
+      if (!/^0x[0-9a-f]{32}$/.test(text)) throw bad()
+      return Buffer.from(text.slice(2), 'hex')
+    }
+    default:
+      throw bad()
+  }
+}
+
+function bigBytes(v: bigint, n: number): Buffer {
+  const b = Buffer.alloc(n)
+  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn)
+  return b
+}
