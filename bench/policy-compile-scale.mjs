@@ -5,16 +5,21 @@
 // --flow: through the agent's FlowCompiler (flows/compiler.ts) with the default flow-log options:
 // `none` no namespace opts in and no policy audits (the common case), `optin` 50 namespaces with
 // local pods annotated cinch.dev/flow-logs, `audit` that plus 50 audit policies.
+// --kernel (root): also commits each change's diff into a network namespace holding the full
+// ruleset, element-only diffs alternately as an nf_tables netlink batch (NftTable.runElements)
+// and through libnftables (the same text), every other diff through libnftables; prints each
+// path's median beside the rest.
 import { parseArgs } from 'node:util'
 import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
-import { renderDiff, renderFull } from '../policy-agent/render/index.ts'
+import { planDiff, renderFull } from '../policy-agent/render/index.ts'
+import { NftTable } from '../lib/nft/index.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
-import { median } from './lib.mjs'
+import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 const namespaces = Number(args.namespaces), samples = Number(args.samples)
 const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
@@ -45,8 +50,33 @@ t = performance.now()
 let { ir } = c.compile(store.state(), locals)
 console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)
 
-function measure(name, change) {
-  const w = [], comp = [], diff = [], lines = []
+let kernel
+if (args.kernel) {
+  const ns = uniqueName('cinch-bench-cs')
+  netnsAdd(ns)
+  process.on('exit', () => netnsDel(ns))
+  process.on('SIGINT', () => process.exit(130))
+  const netns = `/var/run/netns/${ns}`
+  kernel = { policy: new NftTable({ family: 'inet', name: 'cinch', netns }), bridge: new NftTable({ family: 'bridge', name: 'cinch', netns }), turn: 0 }
+  t = performance.now()
+  await kernel.policy.runText(renderFull(ir), { also: [kernel.bridge] })
+  console.log(`full ruleset into a netns: ${(performance.now() - t).toFixed(0)} ms`)
+}
+
+/** Commits a diff plan into the bench namespace; returns [path, ms]. */
+async function commit(plan) {
+  const t0 = performance.now()
+  // Element-only diffs alternate between the two paths, so both see the same changes.
+  if (plan.elements && kernel.turn++ % 2 === 0) {
+    await kernel.policy.runElements(plan.elements, { also: [kernel.bridge] })
+    return ['netlink', performance.now() - t0]
+  }
+  await kernel.policy.runText(plan.text, { also: [kernel.bridge] })
+  return [plan.elements ? 'nft (elements)' : 'nft', performance.now() - t0]
+}
+
+async function measure(name, change) {
+  const w = [], comp = [], diff = [], lines = [], applied = {}
   for (let k = 0; k < samples; k++) {
     let t0 = performance.now()
     change(k)
@@ -55,20 +85,25 @@ function measure(name, change) {
     const next = c.compile(store.state(), locals).ir
     comp.push(performance.now() - t0)
     t0 = performance.now()
-    const d = renderDiff(ir, next)
+    const plan = planDiff(ir, next)
     diff.push(performance.now() - t0)
-    lines.push(d.split('\n').length - 1)
+    lines.push(plan.text.split('\n').length - 1)
+    if (kernel && plan.text) {
+      const [path, ms] = await commit(plan)
+      ;(applied[path] ??= []).push(ms)
+    }
     ir = next
   }
-  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}`)
+  const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms (n ${xs.length})`).join('')
+  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}`)
 }
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
-measure('nothing changed', () => {})
-measure('pod label change', (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) })
-measure('pod create', (k) => { const p = remote[k * 11]; store.upsert('Pod', podObj({ ...p, name: `extra-${k}`, labels: { ...p.labels, app: 'app-1' }, ips: [`10.250.${k}.1`] })) })
-measure('pod delete', (k) => { const p = remote[k * 11]; store.remove('Pod', { metadata: { namespace: p.namespace, name: `extra-${k}` } }) })
+await measure('nothing changed', () => {})
+await measure('pod label change', (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) })
+await measure('pod create', (k) => { const p = remote[k * 11]; store.upsert('Pod', podObj({ ...p, name: `extra-${k}`, labels: { ...p.labels, app: 'app-1' }, ips: [`10.250.${k}.1`] })) })
+await measure('pod delete', (k) => { const p = remote[k * 11]; store.remove('Pod', { metadata: { namespace: p.namespace, name: `extra-${k}` } }) })
 const localNs = [...new Set(locals.map((l) => l.namespace))]
-measure('namespace label change', (k) => { const n = state.namespaces.get(localNs[k]); store.upsert('Namespace', nsObj({ ...n, labels: { ...n.labels, team: 't99' } })) })
-measure('policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
-measure('policy update', (k) => { const p = extraPolicy(localNs[k + 20], k); p.spec.ingress[0].ports = [{ port: 7500 + k }]; store.upsert('NetworkPolicy', p) })
-measure('policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
+await measure('namespace label change', (k) => { const n = state.namespaces.get(localNs[k]); store.upsert('Namespace', nsObj({ ...n, labels: { ...n.labels, team: 't99' } })) })
+await measure('policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
+await measure('policy update', (k) => { const p = extraPolicy(localNs[k + 20], k); p.spec.ingress[0].ports = [{ port: 7500 + k }]; store.upsert('NetworkPolicy', p) })
+await measure('policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[k + 20], k)))

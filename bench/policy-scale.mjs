@@ -297,6 +297,11 @@ const diffs = []
 for (const l of agentLog) { try { const o = JSON.parse(l); if (o.msg === 'rules applied' && o.mode === 'diff') diffs.push(o) } catch { /* not JSON */ } }
 if (metrics) console.log(`\nthe agent's own figure (/metrics): ${metrics}`)
 console.log(`the agent's steps per change sync (median of the last ${diffs.length} logged): compile ${median(diffs.map((d) => d.steps.compile)).toFixed(1)} ms, apply ${median(diffs.map((d) => d.steps.apply)).toFixed(1)} ms, records ${median(diffs.map((d) => d.steps.records)).toFixed(1)} ms`)
+// How each diff went: element-only diffs as one nf_tables netlink batch, the rest through nft.
+for (const via of ['netlink', 'nft']) {
+  const v = diffs.filter((d) => (d.via ?? 'nft') === via)
+  if (v.length) console.log(`  diffs via ${via.padEnd(7)} ${String(v.length).padStart(4)}: apply median ${median(v.map((d) => d.steps.apply)).toFixed(1)} ms, p90 ${quantile(v.map((d) => d.steps.apply), 0.9).toFixed(1)} ms; compile median ${median(v.map((d) => d.steps.compile)).toFixed(1)} ms`)
+}
 if (dataplane) {
   const d = summarize(dataplane, 'all')
   const verdict = (x) => `goal >= 0.97  ${x >= 0.97 ? 'ok' : 'MISSED'}`

@@ -8,6 +8,7 @@
 // cannot encode (interval sets, anything unparsed) throws UnsupportedElements BEFORE anything is
 // sent, and the caller uses nft. A refused batch throws an NftError, located at the failing
 // command's line of the equivalent script, with nft's wording, so isNotFound/isExists read it.
+import { statSync } from 'node:fs'
 import { getSystemErrorName } from 'node:util'
 import { NFNL_SUBSYS, NfnlSocket } from '../net/nfnetlink.js'
 import { withNetns } from '../net/netns.js'
@@ -47,8 +48,7 @@ export function elementBatch(cmds: ElementCommand[]): ElementBatch {
  */
 export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<void> {
   if (b.messages.length === 0) return
-  // The socket belongs to the namespace of the thread that opened it (lib/net README).
-  const sock = o.netns ? withNetns(o.netns, () => new NfnlSocket()) : new NfnlSocket()
+  const sock = socketFor(o.netns)
   try {
     const { errnos, batchErrno } = await sock.batch(
       b.messages.map(({ m }) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
@@ -58,9 +58,45 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
     const failed = errnos.findIndex((e) => e !== 0)
     if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
     if (batchErrno !== 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(batchErrno)}`, b.text)
-  } finally {
-    sock.close()
+  } catch (err) {
+    // An answer that never came, or a socket error: start the next batch on a fresh socket.
+    if (!(err instanceof NftError)) dropSocket(sock)
+    throw err
   }
+}
+
+// One socket per namespace, kept open. Closing a NETLINK_NETFILTER socket makes nf_tables flush
+// its pending destroy work first (nft_rcv_nl_event -> nf_tables_trans_destroy_flush_work, which
+// waits for an RCU grace period): 7-8 ms after any deletion, measured. A socket per batch (as
+// libnftables' context per call, or the nft binary's exit) pays that on every element delete;
+// a kept socket never waits for it (the kernel frees the elements in the background).
+// A socket belongs to the namespace of the thread that opened it (lib/net README), so the key is
+// the namespace itself (the nsfs inode behind the path), not its name, which may be reused; a
+// kept socket keeps its namespace alive until it is dropped, so the cache is small.
+const MAX_SOCKETS = 8
+const sockets = new Map<string, NfnlSocket>()
+
+function socketFor(netns: string | undefined): NfnlSocket {
+  let key = ''
+  if (netns) {
+    const st = statSync(netns)
+    key = `${st.dev}:${st.ino}`
+  }
+  let sock = sockets.get(key)
+  if (sock && !sock.closed) return sock
+  sock = netns ? withNetns(netns, () => new NfnlSocket()) : new NfnlSocket()
+  sockets.set(key, sock)
+  for (const [k, old] of sockets) {
+    if (sockets.size <= MAX_SOCKETS) break
+    sockets.delete(k)
+    old.close()
+  }
+  return sock
+}
+
+function dropSocket(sock: NfnlSocket): void {
+  for (const [k, s] of sockets) if (s === sock) sockets.delete(k)
+  sock.close()
 }
 
 /** nft's own report of a refused command: `line N:1-M: Error: Could not process rule: <strerror>`. */
