@@ -131,7 +131,8 @@ async function unreachable(among: TNode[]): Promise<string[]> {
       const udp = () => run('sh', ['-c', `echo x | ip netns exec ${a.ns} socat -T2 -t2 - UDP:${url(dst)}:8081`]).then(saw('udp'), () => `${what} udp`)
       checks.push(async () => {
         let err: string | undefined
-        await waitFor(`${what} udp`, async () => !(err = await udp()), { timeoutMs: 5000, intervalMs: 200 }).catch(() => {})
+        // Up to ~5 tries (each up to 2 s when no reply comes), as many as the loaded machine needs.
+        await waitFor(`${what} udp`, async () => !(err = await udp()), { timeoutMs: 12_000, intervalMs: 200 }).catch(() => {})
         return err
       })
     }
