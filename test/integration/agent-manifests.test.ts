@@ -48,7 +48,7 @@ metadata: {name: ignored}
     ports: [{ name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP' }, { containerPort: 81, protocol: 'UDP' }],
   })
   t.is(state.policies.get('x/p')?.metadata.name, 'p')
-  t.deepEqual(state.nodes.get('n1'), { name: 'n1', podCIDRs: ['10.0.0.0/24', 'fd00::/64'], internalIPs: ['192.168.0.1'] })
+  t.deepEqual(state.nodes.get('n1'), { name: 'n1', podCIDRs: ['10.0.0.0/24', 'fd00::/64'], internalIPs: ['192.168.0.1'], addresses: ['192.168.0.1'], labels: {} })
 })
 
 test('the watcher picks up a new, changed and removed file', async (t) => {
