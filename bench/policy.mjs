@@ -7,7 +7,10 @@
 // compile -> renderDiff -> nft), rule and element counts, and the dataplane cost between two local
 // pods with 2,000 policies against 0 (connections per second, throughput), alternated in one run.
 // Everything kernel-side happens in namespaces created here and removed on exit, even on Ctrl-C.
-// Knobs: BENCH_CHANGES (30), BENCH_ROUNDS (5), BENCH_SECONDS (2, per connection-rate run), BENCH_MB (500).
+// Then the dataplane cost of flow logs (issue 11): the same policies with flow logs off, on, and on
+// under a flood the kernel's limit holds back (bench/flows-dataplane.mjs).
+// Knobs: BENCH_CHANGES (30), BENCH_ROUNDS (5), BENCH_SECONDS (2, per connection-rate run), BENCH_MB (500),
+// BENCH_FLOW_ROUNDS (10).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,11 +23,13 @@ import { spawn } from 'node:child_process'
 import { median, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { runClient, setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
+import { compareFlowLogs, flowRulesets, printFlowLogs, startReader } from './flows-dataplane.mjs'
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 30)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
 const MB = Number(process.env.BENCH_MB ?? 500)
+const FLOW_ROUNDS = Number(process.env.BENCH_FLOW_ROUNDS ?? 10)
 const id = uniqueName('x').slice(2)
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-pol-'))
 
@@ -193,7 +198,7 @@ const client = pod(CLIENT, 'c'), server = pod(SERVER, 's')
 setupPods({ host, pods: [client, server], track })
 writeScripts(tmp)
 const PORT = 5432
-await startServer({ dir: tmp, netns: server.netns, port: PORT, track })
+const srv = await startServer({ dir: tmp, netns: server.netns, port: PORT, track })
 const applyHost = nftIn(host)
 const none = { ...state, policies: new Map(), clusterNetworkPolicies: new Map() }
 const rulesets = { 0: renderFull(new Compiler().compile(none, locals).ir), 2000: renderFull(ir) }
@@ -221,5 +226,18 @@ row('  ratio 2,000 / 0 (median of rounds)', ratio('cps').toFixed(3), 'goal >= 0.
 row(`throughput MB/s, ${MB} MB, 0 policies (median)`, median(results[0].mbs).toFixed(0))
 row(`throughput MB/s, ${MB} MB, 2,000 policies (median)`, median(results[2000].mbs).toFixed(0))
 row('  ratio 2,000 / 0 (median of rounds)', ratio('mbs').toFixed(3), 'goal >= 0.97')
+
+// ---- 4. flow logs: the same policies, logged or not (issue 11) -------------------------------
+// Compiled from a fresh copy of the cluster: part 2 relabelled local pods (the client may no
+// longer be allowed to reach the server) and added policies.
+const fresh = syntheticCluster({ extraLocal: [SERVER], cnps: 100 })
+const flows = await flowRulesets(fresh.state, fresh.locals)
+const reader = await startReader({ netns: host, group: flows.group, track })
+console.log(`\nflow logs (${flows.logRules} log rules; on: limit ${1e6}/s, flood: the default ${flows.defaults.rate}/s burst ${flows.defaults.burst}), ${FLOW_ROUNDS} rounds alternated`)
+const flowRes = await compareFlowLogs({
+  dir: tmp, host, client, server, serverPid: srv.pid, port: PORT, reader, rounds: FLOW_ROUNDS, seconds: SECONDS, track,
+  apply: (cfg) => applyHost(flows.text[cfg]),
+})
+printFlowLogs(flowRes, row, { reader: await reader.stop() })
 cleanup()
 process.exit(0)
