@@ -32,6 +32,8 @@ const { values: args } = parseArgs({ options: {
   'cpu-prof': { type: 'string' },
   'keep-log': { type: 'string' },
   'no-dataplane': { type: 'boolean' },
+  // another build of the agent (a bundle such as dist/bin/cinch), to compare two versions
+  cinch: { type: 'string' },
 } })
 const SCALES = {
   small: { namespaces: 500, podsPerNs: 10, local: 100 },
@@ -41,6 +43,7 @@ const scale = SCALES[args.scale]
 if (!scale) throw new Error(`--scale must be small or large, got ${args.scale}`)
 const SAMPLES = Number(args.samples)
 const root = resolve(import.meta.dirname, '..')
+const CINCH = args.cinch ? resolve(args.cinch) : join(root, 'dist/bin/cinch')
 const id = uniqueName('x').slice(2)
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-scale-'))
 const NS = `cinch-b-scale-${id}`
@@ -137,10 +140,21 @@ for (const [k, lp] of locals.entries()) {
 }
 
 // ---- the kernel's view: every committed transaction in the namespace ------------------------------
+// Only while changes are measured: with a listener, every full apply of the 30k ruleset makes the
+// kernel announce ~120,000 objects and nft monitor print them, which doubled the agent's first
+// transaction (0.47-0.63 s -> 0.79-1.5 s measured). Starts are timed to the agent's log line.
 const generations = [] // performance.now() of each "# new generation" line
-const monitor = track(spawn('ip', ['netns', 'exec', NS, '/usr/sbin/nft', 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] }))
-lines(monitor.stdout, (l, t) => { if (l.startsWith('# new generation')) generations.push(t) })
-await sleep(300) // nft monitor has subscribed (it prints nothing until then)
+let monitor
+async function startMonitor() {
+  monitor = track(spawn('ip', ['netns', 'exec', NS, '/usr/sbin/nft', 'monitor'], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  // grep keeps the generation lines only (a full apply prints ~120,000 lines).
+  const generationLines = track(spawn('grep', ['--line-buffered', '^# new generation'], { stdio: [monitor.stdout, 'pipe', 'inherit'] }))
+  lines(generationLines.stdout, (l, t) => { if (l.startsWith('# new generation')) generations.push(t) })
+  await sleep(300) // nft monitor has subscribed (it prints nothing until then)
+}
+async function stopMonitor() {
+  if (monitor && monitor.exitCode === null && monitor.signalCode === null) await new Promise((r) => { monitor.once('exit', r); monitor.kill() })
+}
 
 // ---- the agent -------------------------------------------------------------------------------------
 let agent
@@ -150,7 +164,7 @@ function startAgent(profile) {
   applied.length = 0
   const node = [process.execPath]
   if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`)
-  agent = track(spawn('ip', ['netns', 'exec', NS, ...node, join(root, 'dist/bin/cinch'), 'agent',
+  agent = track(spawn('ip', ['netns', 'exec', NS, ...node, CINCH, 'agent',
     '--node', 'node-0', '--state-dir', stateDir, '--socket', join(stateDir, 'agent.sock'), '--metrics-addr', METRICS,
     '--no-overlay', '--cni-conf', join(tmp, 'no.conflist'), '--cni-bin-dir', join(tmp, 'no-bin'), '--gc-grace', '86400', '--gc-interval', '86400'],
   { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -171,14 +185,16 @@ function memory(pid) {
   const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN)
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
-/** Starts the agent; ms from the start to the first transaction committed, with the agent's own log. */
+/**
+ * Starts the agent; ms from the start to its first transaction committed (the arrival here of the
+ * "rules applied" line it logs right after the commit), with the agent's own log.
+ */
 async function timeStart(profile) {
-  const gen0 = generations.length
   const t0 = performance.now()
   const a = startAgent(profile)
   const exited = new Promise((r) => a.once('exit', (code) => r(code)))
   const committed = await Promise.race([
-    until('the first sync in the kernel', 120_000, () => generations.length > gen0 && applied.length ? generations[gen0] : undefined),
+    until('the first sync in the kernel', 120_000, () => applied[0]?.t),
     exited.then((code) => { throw new Error(`the agent exited (${code}) before its first sync\n${tail()}`) }),
   ])
   return { ms: committed - t0, fromList: committed - listedAt, log: applied[0], mem: memory(a.pid) }
@@ -192,6 +208,7 @@ async function stopAgent() {
 const cold = await timeStart(false)
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await sleep(1000) // the first conntrack pass and leak GC run beside; let them end
+await startMonitor()
 
 // ---- changes: watch event written -> transaction committed --------------------------------------
 const localKeys = new Set(locals.map((l) => `${l.namespace}/${l.name}`))
@@ -261,15 +278,16 @@ const afterChanges = memory(agent.pid)
 const metrics = scrapeMetrics()
 
 // ---- restart ---------------------------------------------------------------------------------------
+await stopMonitor()
 await stopAgent()
 const restart = await timeStart(Boolean(args['cpu-prof']))
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await stopAgent()
-if (args['cpu-prof']) copyFileSync(join(root, 'dist/bin/cinch'), join(resolve(args['cpu-prof']), 'cinch-bundle.js'))
-// nft monitor prints every object of each full apply of the 30k-policy ruleset (about 120,000
-// lines: ~1 s of its CPU and ~0.7 s of ours per apply) into the dataplane's measurement window of
-// that ruleset only; it measured the machine, not the rules (bench/README.md, "Dataplane at scale").
-if (monitor.exitCode === null && monitor.signalCode === null) await new Promise((r) => { monitor.once('exit', r); monitor.kill() })
+if (args['cpu-prof']) copyFileSync(CINCH, join(resolve(args['cpu-prof']), 'cinch-bundle.js'))
+// nft monitor (stopped above) prints every object of each full apply of the 30k-policy ruleset
+// (about 120,000 lines: ~1 s of its CPU and ~0.7 s of ours per apply) into the dataplane's
+// measurement window of that ruleset only; it measured the machine, not the rules (bench/README.md,
+// "Dataplane at scale").
 const dataplane = args['no-dataplane'] ? undefined : await measureDataplane()
 
 // ---- report ----------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ function normalize(p: NetworkPolicy): NormPolicy {
   if (!name) throw new Error('metadata.name is missing')
   const spec = p.spec ?? {}
   // NetworkPolicySpec.podSelector: "An empty podSelector selects all pods in this namespace."
-  const podSel = wrap('spec.podSelector', () => compileSelector(spec.podSelector ?? {}))
+  const podSel = wrap('spec.podSelector', () => selectorOf(spec.podSelector))
   // NetworkPolicySpec.policyTypes: "If this field is not specified, it will default based on the
   // existence of ingress or egress rules; policies that contain an egress section are assumed to
   // affect egress, and all policies (whether or not they contain an ingress section) are assumed to
@@ -88,7 +88,39 @@ function wrap<T>(where: string, f: () => T): T {
   try { return f() } catch (e) { throw new Error(`${where}: ${(e as Error).message}`) }
 }
 
+// Peers repeat across policies (a cluster's 30k policies hold a few hundred distinct peers): each
+// distinct one is checked and compiled once. Keyed by the peer's JSON and, for pod peers (which
+// carry it), the policy's namespace; a peer that fails is not kept, so its error names its own
+// path. Selectors are memoised on their own, across namespaces.
+// Peers are read-only data, shared by every policy that has them. Bounded: cleared past MAX_MEMO.
+const MAX_MEMO = 50_000
+const peerMemo = new Map<string, Peer>()
+const selectorMemo = new Map<string, Selector>()
+
 function peerOf(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
+  const memoKey = `${x.ipBlock ? '' : namespace}\n${JSON.stringify(x)}`
+  let peer = peerMemo.get(memoKey)
+  if (!peer) {
+    peer = checkPeer(x, namespace, where)
+    if (peerMemo.size >= MAX_MEMO) peerMemo.clear()
+    peerMemo.set(memoKey, peer)
+  }
+  return peer
+}
+
+/** compileSelector, once per distinct selector (pod selectors of policies repeat too). */
+function selectorOf(sel: NetworkPolicyPeer['podSelector']): Selector {
+  const memoKey = JSON.stringify(sel ?? {})
+  let s = selectorMemo.get(memoKey)
+  if (!s) {
+    s = compileSelector(sel ?? {})
+    if (selectorMemo.size >= MAX_MEMO) selectorMemo.clear()
+    selectorMemo.set(memoKey, s)
+  }
+  return s
+}
+
+function checkPeer(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
   if (x.ipBlock) {
     // NetworkPolicyPeer: ipBlock cannot be combined with podSelector/namespaceSelector.
     if (x.podSelector || x.namespaceSelector) throw new Error(`${where}: ipBlock cannot be combined with a selector`)
@@ -109,8 +141,8 @@ function peerOf(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
     return { kind: 'block', cidr, except: kept, key, words }
   }
   if (!x.podSelector && !x.namespaceSelector) throw new Error(`${where}: a peer needs podSelector, namespaceSelector or ipBlock`)
-  const podSel = x.podSelector ? wrap(`${where}.podSelector`, () => compileSelector(x.podSelector)) : null
-  const nsSel = x.namespaceSelector ? wrap(`${where}.namespaceSelector`, () => compileSelector(x.namespaceSelector)) : null
+  const podSel = x.podSelector ? wrap(`${where}.podSelector`, () => selectorOf(x.podSelector)) : null
+  const nsSel = x.namespaceSelector ? wrap(`${where}.namespaceSelector`, () => selectorOf(x.namespaceSelector)) : null
   const key = `pods ns=${nsSel ? `sel(${nsSel.key})` : namespace} pod=${podSel ? `sel(${podSel.key})` : '*'}`
   const nsWords = !nsSel ? `namespace ${namespace}` : nsSel.words === 'all' ? 'any namespace' : `namespaces with ${nsSel.words}`
   const words = `${podSel && podSel.words !== 'all' ? `pods with ${podSel.words}` : 'all pods'} in ${nsWords}`

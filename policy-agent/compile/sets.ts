@@ -23,6 +23,8 @@ export interface PodView {
 }
 
 const addrCache = new WeakMap<Pod, Record<Family, string[]>>()
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+const CANONICAL_V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
 
 /** The canonical addresses of a pod by family (cached per object: sources replace, never mutate). */
 export function addrsOf(pod: Pod, f: Family): string[] {
@@ -30,6 +32,9 @@ export function addrsOf(pod: Pod, f: Family): string[] {
   if (!r) {
     r = { 4: [], 6: [] }
     for (const ip of pod.ips) {
+      // Already canonical (what the API server writes): as parseIp + formatIp would give it, at a
+      // fraction of the cost (the first compile reads every pod's addresses: 60k at 30k pods).
+      if (CANONICAL_V4.test(ip)) { r[4].push(ip); continue }
       const a = parseIp(ip, LENIENT)
       if (a) r[a.family].push(formatIp(a))
     }

@@ -129,14 +129,23 @@ export class Reflector {
       const replace = this.o.store.replace(this.o.kind)
       let cont: string | undefined
       let rv = ''
+      const fetch = (c: string | undefined) => {
+        const p = this.o.api.listPage(this.o.path, { limit: String(this.o.pageSize), ...(c ? { continue: c } : {}) })
+        p.catch(() => {}) // awaited below; this only keeps a prefetch dropped by stop() from going unhandled
+        return p
+      }
       try {
+        // No resourceVersion: a consistent read (quorum), then pages of the same snapshot.
+        let next = fetch(undefined)
         do {
-          // No resourceVersion: a consistent read (quorum), then pages of the same snapshot.
-          const page = await this.o.api.listPage(this.o.path, { limit: String(this.o.pageSize), ...(cont ? { continue: cont } : {}) })
+          const page = await next
           if (this.#stopped) return
+          // The next page is requested before this one is converted: the server's encoding and the
+          // transfer overlap the conversion instead of following it (at 30k pods, 60 pages of 2 MB).
+          if (page.continue) next = fetch((cont = page.continue))
+          else cont = undefined
           for (const item of page.items) replace.add(item)
           rv ||= page.resourceVersion
-          cont = page.continue
         } while (cont)
       } catch (err) {
         // API: "410 ResourceExpired" when a continue token outlived compaction; start over.
