@@ -51,7 +51,7 @@ export function keyOf(kind: Kind, o: Json): string {
 export function convertAs(kind: Kind, o: Json): Converted {
   const key = keyOf(kind, o)
   switch (kind) {
-    case 'Pod': return { kind, key, value: deepFreeze(toPod(o)) }
+    case 'Pod': return { kind, key, value: freezePod(toPod(o)) }
     case 'Namespace': return { kind, key, value: deepFreeze(toNamespace(o)) }
     case 'NetworkPolicy': return { kind, key, value: deepFreeze(toPolicy(o)) }
     case 'Node': return { kind, key, value: deepFreeze(toNode(o)) }
@@ -229,6 +229,18 @@ function selector(x: Json, path: string): LabelSelector | undefined {
   })
   if (exprs) out.matchExpressions = exprs
   return out
+}
+
+/**
+ * deepFreeze for the shape toPod builds, without its generic walk (Object.values of every object):
+ * 30k pods are frozen at every start, and the walk cost ~0.2 s of it.
+ */
+function freezePod(p: Pod): Pod {
+  Object.freeze(p.labels)
+  Object.freeze(p.ips)
+  for (const port of p.ports) Object.freeze(port)
+  Object.freeze(p.ports)
+  return Object.freeze(p)
 }
 
 function deepFreeze<T>(v: T): T {
