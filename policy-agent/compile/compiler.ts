@@ -90,7 +90,21 @@ export class Compiler {
       if (!l) this.#nsLabels.set(ns, (l = { ...(this.#namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns }))
       return l
     },
+    namespacesSelected: (sel) => {
+      let l = this.#nsSelected.get(sel.key)
+      if (!l) {
+        l = []
+        for (const ns of this.#podsByNs.keys()) if (sel.matches(this.#view.nsLabels(ns))) l.push(ns)
+        this.#nsSelected.set(sel.key, l)
+      }
+      return l
+    },
   }
+  /**
+   * namespacesSelected's answers, by selector key: valid while namespace labels and the namespaces
+   * with pods stay as they are, so cleared once the pods and namespaces of a compile are synced.
+   */
+  #nsSelected = new Map<string, string[]>()
 
   constructor(opts: CompilerOptions = {}) {
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
@@ -113,6 +127,7 @@ export class Compiler {
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
+    this.#nsSelected.clear()
     this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
     if (podChanges.length || manyNs) {

@@ -8,6 +8,7 @@ import { LENIENT, cidrContains, formatIp, parseIp, type Family } from '../../lib
 import { recordSetDelta, type IrSet } from './ir.js'
 import { commentText } from './names.js'
 import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
+import type { Selector } from '../model/selector.js'
 import { resolvePort } from './ports.js'
 
 export type SetDef =
@@ -20,6 +21,11 @@ export type SetDef =
 export interface PodView {
   podsByNs: Map<string, Map<string, Pod>>
   nsLabels(ns: string): Record<string, string>
+  /**
+   * The namespaces (with pods) a namespace selector selects, when the view can answer once for
+   * every set with that selector (many sets share one: "any namespace", a team label).
+   */
+  namespacesSelected?(sel: Selector): Iterable<string>
 }
 
 const addrCache = new WeakMap<Pod, Record<Family, string[]>>()
@@ -85,6 +91,10 @@ function* candidates(def: SetDef, view: PodView): Generator<Pod> {
   const peer = def.peer
   if (peer?.kind === 'pods' && !peer.nsSel) {
     yield* view.podsByNs.get(peer.namespace)?.values() ?? []
+    return
+  }
+  if (peer?.kind === 'pods' && view.namespacesSelected) {
+    for (const ns of view.namespacesSelected(peer.nsSel!)) yield* view.podsByNs.get(ns)?.values() ?? []
     return
   }
   for (const [ns, pods] of view.podsByNs) {
