@@ -4,10 +4,10 @@
 // exit or Ctrl-C unless --keep. `cinch demo down` removes a kept (or crashed) demo.
 import { existsSync, readdirSync, readFileSync, copyFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Cluster, destroyRecord, type Backend, type ClusterRecord } from '../test/kit/cluster.js'
+import { Cluster, destroyRecord, type Backend, type ClusterRecord } from '../lab/cluster.js'
 import { changes, renderMatrix, type Matrix } from './matrix.js'
-import { probeFrom } from '../test/kit/probe.js'
-import { run } from '../test/kit/proc.js'
+import { probeFrom } from '../lab/probe.js'
+import { run } from '../lab/proc.js'
 import { findInstall, preflight, type Install } from './setup.js'
 import { DEMO_NAMESPACES, DEMO_PODS } from './topology.js'
 

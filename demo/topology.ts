@@ -1,6 +1,6 @@
 // The demo's pods: a small shop (web frontend, API, database), cluster services (DNS, monitoring)
 // and an unrelated client, spread over both nodes so that every policy acts across the overlay.
-import type { PodSpec } from '../test/kit/cluster.js'
+import type { PodSpec } from '../lab/cluster.js'
 
 export const DEMO_NAMESPACES: Record<string, Record<string, string>> = {
   shop: { team: 'shop' },

@@ -51,7 +51,7 @@ describe('cinch.dev annotations at arrival', () => {
 
 describe('cinch explain with an audit policy', async () => {
   const { explainText } = await import('../../cli/explain.js')
-  const { clusterOf, policy } = await import('../compile/testkit.js')
+  const { clusterOf, policy } = await import('../../test/kit/policy-state.js')
   it('judges without the audit policy and says what it would deny', () => {
     const lockdown = policy('shop', 'db-lockdown', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'] })
     lockdown.metadata = { ...lockdown.metadata, annotations: { 'cinch.dev/audit': 'true' } }

@@ -2,7 +2,7 @@
 // audit decisions, the id table built from a compiled IR.
 import { describe, expect, it } from 'vitest'
 import { compile } from '../compile/index.js'
-import { allLocal, clusterOf, policy } from '../compile/testkit.js'
+import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { NflogPacket } from '../../lib/net/nflog.js'
 import { Aggregator } from './aggregate.js'
 import { auditDecider, boolAnnotation, flowLogsEnabled, splitAudit } from './audit.js'

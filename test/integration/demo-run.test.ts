@@ -5,7 +5,8 @@ import test, { type ExecutionContext } from 'ava'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { repoRoot, uniqueName } from './helpers.js'
+import { repoRoot } from '../kit/paths.js'
+import { uniqueName } from '../kit/netns.js'
 
 const cinch = join(process.env.CINCH_TEST_DIST ?? join(repoRoot, 'dist'), 'bin/cinch')
 

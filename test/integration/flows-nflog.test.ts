@@ -7,17 +7,16 @@
 import test from 'ava'
 import { execFileSync, spawn } from 'node:child_process'
 import { NflogReader, openNflogReader, type NflogPacket, parseHeaders } from '../../lib/net/nflog.js'
-import { netnsAdd, netnsDel, uniqueName, waitFor } from './helpers.js'
+import { cleanupFor } from '../kit/cleanup.js'
+import { makeNetns } from '../kit/netns.js'
+import { waitFor } from '../kit/wait.js'
 
 const NFT = '/usr/sbin/nft'
 const nft = (ns: string, text: string) => execFileSync('ip', ['netns', 'exec', ns, NFT, '-f', '-'], { input: text })
 const inNs = (ns: string, cmd: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
 
 function freshNs(t: { teardown: (fn: () => void) => void }): string {
-  const ns = uniqueName('flows')
-  netnsAdd(ns)
-  t.teardown(() => netnsDel(ns))
-  return ns
+  return makeNetns(cleanupFor(t), 'cinch-t-flows')
 }
 
 async function reader(t: { teardown: (fn: () => void) => void }, ns: string, group: number, extra: Partial<ConstructorParameters<typeof NflogReader>[0]> = {}) {
@@ -50,7 +49,7 @@ for fam, addr, base in ((socket.AF_INET, '127.0.0.1', 41000), (socket.AF_INET6, 
     s.close()
 `
   inNs(ns, 'python3', ['-c', python])
-  await waitFor(() => got.length >= 4, 5000, 'four logged packets')
+  await waitFor('four logged packets', () => got.length >= 4, { timeoutMs: 5000 })
   const seen = got.map((p) => ({ prefix: p.prefix, group: p.group, ...parseHeaders(p.payload, p.hwProtocol) }))
   t.deepEqual(seen.map(({ family, src, dst, proto, sport, dport }) => ({ family, src, dst, proto, sport, dport })), [
     { family: 4, src: '127.0.0.1', dst: '127.0.0.1', proto: 17, sport: 41000, dport: 5353 },
@@ -121,7 +120,7 @@ print(n, time.monotonic() - t0)
     .filter((o: { counter?: unknown }) => o.counter).map((o: { counter: { name: string; packets: number } }) => o.counter)
   const seen = counters.find((c: { name: string }) => c.name === 'flowlog-seen').packets
   const logged = counters.find((c: { name: string }) => c.name === 'flowlog-logged').packets
-  await waitFor(() => got.length + lost() >= logged, 5000, `the ${logged} logged events`)
+  await waitFor(`the ${logged} logged events`, () => got.length + lost() >= logged, { timeoutMs: 5000 })
   const cpu = process.cpuUsage(cpu0), wall = performance.now() - wall0
   const cpuShare = (cpu.user + cpu.system) / 1000 / wall
   t.log(`sent ${sent} in ${secs.toFixed(2)} s (${Math.round(sent / secs)}/s); rule saw ${seen}, logged ${logged}, reader got ${got.length}, lost ${lost()}; reader CPU ${(cpuShare * 100).toFixed(1)}% of one core`)
