@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest'
 import { evaluator } from './evaluate.js'
 import { networkPolicyTier } from './netpol.js'
-import { clusterOfStep, loadFixture, stepsOf, type Family } from './testkit.js'
+import { clusterOfStep, loadFixture, stepsOf, type Family } from '../../test/kit/cnp-fixture.js'
 
 const counts = { cells: 0, tcp: 0, udp: 0, sctp: 0 }
 

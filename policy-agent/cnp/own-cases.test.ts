@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { evaluator } from './evaluate.js'
 import { networkPolicyTier } from './netpol.js'
-import { clusterOfStep, loadFixture, type Family, type Step } from './testkit.js'
+import { clusterOfStep, loadFixture, type Family, type Step } from '../../test/kit/cnp-fixture.js'
 
 const file = fileURLToPath(new URL('../../test/fixtures/cnp-extra/own-cases.json', import.meta.url))
 const own = JSON.parse(readFileSync(file, 'utf8')) as { cases: { id: string; steps: (Step & { about: string; warnings?: Record<string, number> })[] }[] }

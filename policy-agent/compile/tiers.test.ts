@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest'
 import { Compiler } from './compiler.js'
 import { evalForward } from '../../test/kit/ir-eval.js'
 import { allLocal } from '../../test/kit/policy-state.js'
-import { addressesOf, loadFixture, stateOfStep, stepsOf, type Case, type Family } from '../cnp/testkit.js'
+import { addressesOf, loadFixture, stateOfStep, stepsOf, type Case, type Family } from '../../test/kit/cnp-fixture.js'
 
 const { model } = loadFixture('shared')
 const suites: [string, Case[]][] = [['shared', loadFixture('shared').cases], ['extra', loadFixture('extra').cases], ['own', loadFixture('own').cases]]

@@ -7,7 +7,7 @@
 // source, reused across steps; each step's cells are probed all at once.
 import test from 'ava'
 import { checkCnpStep, cnpCluster, type CnpEnv } from './cnp-helpers.js'
-import { loadFixture, stepsOf } from '../../policy-agent/cnp/testkit.js'
+import { loadFixture, stepsOf } from '../kit/cnp-fixture.js'
 
 const cases = (['shared', 'extra', 'own'] as const).flatMap((w) => loadFixture(w).cases)
 

@@ -16,7 +16,7 @@ import { cniBin, distDir as dist, refBin } from '../kit/paths.js'
 import { probeFrom, type ProbeTarget } from '../kit/probe.js'
 import { inNetns as inNs, spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
-import { loadFixture, type FixtureModel, type Step } from '../../policy-agent/cnp/testkit.js'
+import { loadFixture, type FixtureModel, type Step } from '../kit/cnp-fixture.js'
 export const { model } = loadFixture('shared')
 
 // One process per pod serves every TCP and UDP port it has (SCTP: no IP_SCTP in this kernel).

@@ -5,7 +5,7 @@
 import test from 'ava'
 import { Compiler } from '../../policy-agent/compile/compiler.js'
 import type { PolicyIR } from '../../policy-agent/compile/ir.js'
-import { loadFixture, stateOfStep, stepsOf } from '../../policy-agent/cnp/testkit.js'
+import { loadFixture, stateOfStep, stepsOf } from '../kit/cnp-fixture.js'
 import { renderDiff, renderFull } from '../../policy-agent/render/index.js'
 import { applyAndList } from '../kit/nft-kernel.js'
 import { allLocal } from '../kit/policy-state.js'

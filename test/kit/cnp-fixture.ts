@@ -2,10 +2,10 @@
 // evaluator, in one address family, with the placeholders of its policies filled in. Test-only.
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { emptyClusterState, type ClusterNetworkPolicyObject, type ClusterState, type NetworkPolicy, type Protocol } from '../model/cluster.js'
-import { convertPolicy } from './convert.js'
-import type { CnpCluster, CnpNode } from './evaluate.js'
-import type { Policy } from './types.js'
+import { emptyClusterState, type ClusterNetworkPolicyObject, type ClusterState, type NetworkPolicy, type Protocol } from '../../policy-agent/model/cluster.js'
+import { convertPolicy } from '../../policy-agent/cnp/convert.js'
+import type { CnpCluster, CnpNode } from '../../policy-agent/cnp/evaluate.js'
+import type { Policy } from '../../policy-agent/cnp/types.js'
 
 export type Family = 4 | 6
 
@@ -25,10 +25,10 @@ export interface Case { id: string; feature?: string; steps?: Step[] }
 
 // shared-cases.json is a verbatim copy of the team's shared/cnp/cases.json (the five cases given
 // with issue 10, and the model); cases.json holds the rest of the upstream suite (generate.ts).
-const sharedFile = process.env.CINCH_CNP_CASES ?? fileURLToPath(new URL('../../test/fixtures/cnp-extra/shared-cases.json', import.meta.url))
-const extraFile = fileURLToPath(new URL('../../test/fixtures/cnp-extra/cases.json', import.meta.url))
+const sharedFile = process.env.CINCH_CNP_CASES ?? fileURLToPath(new URL('../fixtures/cnp-extra/shared-cases.json', import.meta.url))
+const extraFile = fileURLToPath(new URL('../fixtures/cnp-extra/cases.json', import.meta.url))
 
-const ownFile = fileURLToPath(new URL('../../test/fixtures/cnp-extra/own-cases.json', import.meta.url))
+const ownFile = fileURLToPath(new URL('../fixtures/cnp-extra/own-cases.json', import.meta.url))
 
 export function loadFixture(which: 'shared' | 'extra' | 'own'): { model: FixtureModel; cases: Case[] } {
   const shared = JSON.parse(readFileSync(sharedFile, 'utf8'))
