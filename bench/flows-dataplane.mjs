@@ -47,19 +47,27 @@ export async function flowRulesets(state, locals) {
   return { text, group: FLOW_LOG_DEFAULTS.group, logRules: logs(text.on), defaults: FLOW_LOG_DEFAULTS }
 }
 
-/** The nflog reader in `netns`, bound to `group`; resolves once bound. `stop()` gives its counts. */
+/**
+ * The nflog reader in `netns`, bound to `group`; resolves once bound. `stop()` gives its counts,
+ * or { died: true } when it exited on its own before (it can abort under a flood: flows-reader.mjs).
+ */
 export function startReader({ netns, group, track }) {
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx/esm', join(import.meta.dirname, 'flows-reader.mjs'), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx/esm', join(import.meta.dirname, 'flows-reader.mjs'), String(group)], { stdio: ['ignore', 'pipe', 'pipe'] })
   track.child(child)
-  let out = ''
+  let out = '', err = ''
   child.stdout.on('data', (b) => (out += b))
-  const stop = () => new Promise((resolve) => {
-    child.once('close', () => resolve(JSON.parse(out.trim().split('\n').pop())))
-    child.kill('SIGTERM')
-  })
+  child.stderr.on('data', (b) => (err += b))
+  const closed = new Promise((resolve) => child.once('close', resolve))
+  let stopping = false
+  const stop = async () => {
+    const alive = child.exitCode === null && child.signalCode === null
+    if (alive) { stopping = true; child.kill('SIGTERM') }
+    await closed
+    return alive ? JSON.parse(out.trim().split('\n').pop()) : { died: true, stderr: err.trim() }
+  }
   return new Promise((resolve, reject) => {
-    child.stdout.once('data', () => resolve({ pid: child.pid, stop }))
-    child.once('exit', (code) => reject(new Error(`flows-reader exited ${code}`)))
+    child.stdout.once('data', () => resolve({ pid: child.pid, stop, alive: () => !stopping && child.exitCode === null && child.signalCode === null }))
+    child.once('exit', (code) => reject(new Error(`flows-reader exited ${code}: ${err}`)))
   })
 }
 
@@ -74,27 +82,44 @@ const counter = (host, name) => {
  * server per connection (us), the reader's CPU per connection (us), and the flow-log counters
  * (seen = first packets at a log rule, logged = under the limit; the apply reset them).
  */
-export async function compareFlowLogs({ dir, host, client, server, serverPid, port, apply, reader, rounds, seconds, concurrency = 8, track }) {
+export async function compareFlowLogs({ dir, host, client, server, serverPid, port, apply, openReader, rounds, seconds, concurrency = 8, track }) {
   const res = Object.fromEntries(FLOW_CONFIGS.map((k) => [k, { cps: [], usPerConn: [], readerUs: [], seen: [], logged: [], conns: [] }]))
+  const readers = { packets: 0, lost: 0, died: 0, stderr: '' }
   // One short untimed run first: the first connections after the pods come up (ARP, the server's
   // JIT, page faults) cost several times the rest and would land on whichever config runs first.
   await apply('off')
   await runClient({ dir, netns: client.netns, args: ['cps', server.ip, port, 0.5, concurrency], track })
   for (let r = 0; r < rounds; r++) {
     for (const cfg of r % 2 ? [...FLOW_CONFIGS].reverse() : FLOW_CONFIGS) {
-      await apply(cfg)
-      sh('ip', ['netns', 'exec', host, 'conntrack', '-F'], { stdio: 'ignore' })
-      const s0 = procCpuMs(serverPid), g0 = procCpuMs(reader.pid)
-      const out = await runClient({ dir, netns: client.netns, args: ['cps', server.ip, port, seconds, concurrency], track })
-      const s1 = procCpuMs(serverPid), g1 = procCpuMs(reader.pid)
-      if (out.failed) throw new Error(`${out.failed} connections failed with flow logs ${cfg}`)
-      const x = res[cfg]
-      x.cps.push(out.perSecond)
-      x.conns.push(out.done)
-      x.usPerConn.push(((out.cpuMs + s1 - s0) * 1000) / out.done)
-      x.readerUs.push(((g1 - g0) * 1000) / out.done)
-      x.seen.push(cfg === 'off' ? 0 : counter(host, 'flowlog-seen'))
-      x.logged.push(cfg === 'off' ? 0 : counter(host, 'flowlog-logged'))
+      // A run counts only if the reader (started per run, before the measurement) lived through it:
+      // without one, nfnetlink_log drops the events early and "on" would look cheaper than it is.
+      for (let attempt = 0; ; attempt++) {
+        await apply(cfg)
+        const reader = cfg === 'off' ? undefined : await openReader()
+        sh('ip', ['netns', 'exec', host, 'conntrack', '-F'], { stdio: 'ignore' })
+        const s0 = procCpuMs(serverPid), g0 = reader ? procCpuMs(reader.pid) : 0
+        const out = await runClient({ dir, netns: client.netns, args: ['cps', server.ip, port, seconds, concurrency], track })
+        const s1 = procCpuMs(serverPid), g1 = reader ? procCpuMs(reader.pid) : 0
+        if (out.failed) throw new Error(`${out.failed} connections failed with flow logs ${cfg}`)
+        const seen = cfg === 'off' ? 0 : counter(host, 'flowlog-seen'), logged = cfg === 'off' ? 0 : counter(host, 'flowlog-logged')
+        const got = reader ? await reader.stop() : {}
+        if (got.died) {
+          readers.died++
+          readers.stderr = got.stderr
+          if (attempt < 4) continue
+          throw new Error(`the nflog reader died in 5 runs of ${cfg}: ${got.stderr}`)
+        }
+        readers.packets += got.packets ?? 0
+        readers.lost += got.lost ?? 0
+        const x = res[cfg]
+        x.cps.push(out.perSecond)
+        x.conns.push(out.done)
+        x.usPerConn.push(((out.cpuMs + s1 - s0) * 1000) / out.done)
+        x.readerUs.push(((g1 - g0) * 1000) / out.done)
+        x.seen.push(seen)
+        x.logged.push(logged)
+        break
+      }
     }
   }
   // The log rules were in the path: "on" logged every first packet at two verdict points, the
@@ -105,11 +130,11 @@ export async function compareFlowLogs({ dir, host, client, server, serverPid, po
   for (const [j, n] of res.flood.conns.entries()) {
     if (res.flood.seen[j] < n || res.flood.logged[j] >= res.flood.seen[j] / 2) throw new Error(`flow logs flood: ${res.flood.seen[j]} seen, ${res.flood.logged[j]} logged for ${n} connections: the limit did not hold`)
   }
-  return res
+  return { ...res, readers }
 }
 
 /** Prints the medians, the cost ratio off/cfg (the verdict) and the rate ratio cfg/off (noise) beside the goal. */
-export function printFlowLogs(res, row, { reader } = {}) {
+export function printFlowLogs(res, row) {
   const med = (cfg, k) => median(res[cfg][k])
   const perRound = (cfg, f) => median(res[cfg].cps.map((_, j) => f(res.off, res[cfg], j)))
   const verdict = (v) => (v >= 0.9 ? 'ok' : 'MISSED')
@@ -127,7 +152,8 @@ export function printFlowLogs(res, row, { reader } = {}) {
       row(`  connections/s ratio ${cfg}/off (noise on this machine)`, rate.toFixed(3), `goal >= 0.9 (${verdict(rate)})`)
     }
   }
-  if (reader) row('nflog reader: packets read / lost', `${reader.packets} / ${reader.lost}`)
+  const rd = res.readers
+  row('nflog reader: packets read / lost / runs redone', `${rd.packets} / ${rd.lost} / ${rd.died}`, rd.died ? `(it died: ${rd.stderr.split('\n').pop()})` : '')
 }
 
 // ---- alone: the cluster of bench/policy.mjs, pods and server as its dataplane part ---------------
@@ -162,7 +188,6 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   setupPods({ host, pods: [client, server], track })
   writeScripts(tmp)
   const srv = await startServer({ dir: tmp, netns: server.netns, port: 5432, track })
-  const reader = await startReader({ netns: host, group: rs.group, track })
   const files = {}
   for (const [k, t] of Object.entries(rs.text)) {
     files[k] = join(tmp, `${k}.nft`)
@@ -171,10 +196,11 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const row = (what, value, goal = '') => console.log(`${what.padEnd(56)} ${value.padStart(18)}  ${goal}`)
   console.log(`flow logs on vs off: ${state.policies.size} policies, ${state.clusterNetworkPolicies.size} ClusterNetworkPolicies, ${locals.length} local pods, ${rs.logRules} log rules; ${ROUNDS} rounds of ${SECONDS} s alternated\n`)
   const res = await compareFlowLogs({
-    dir: tmp, host, client, server, serverPid: srv.pid, port: 5432, reader, rounds: ROUNDS, seconds: SECONDS, track,
+    dir: tmp, host, client, server, serverPid: srv.pid, port: 5432, rounds: ROUNDS, seconds: SECONDS, track,
+    openReader: () => startReader({ netns: host, group: rs.group, track }),
     apply: async (cfg) => sh('ip', ['netns', 'exec', host, '/usr/sbin/nft', '-f', files[cfg]]),
   })
-  printFlowLogs(res, row, { reader: await reader.stop() })
+  printFlowLogs(res, row)
   cleanup()
   process.exit(0)
 }

@@ -232,12 +232,12 @@ row('  ratio 2,000 / 0 (median of rounds)', ratio('mbs').toFixed(3), 'goal >= 0.
 // longer be allowed to reach the server) and added policies.
 const fresh = syntheticCluster({ extraLocal: [SERVER], cnps: 100 })
 const flows = await flowRulesets(fresh.state, fresh.locals)
-const reader = await startReader({ netns: host, group: flows.group, track })
 console.log(`\nflow logs (${flows.logRules} log rules; on: limit ${1e6}/s, flood: the default ${flows.defaults.rate}/s burst ${flows.defaults.burst}), ${FLOW_ROUNDS} rounds alternated`)
 const flowRes = await compareFlowLogs({
-  dir: tmp, host, client, server, serverPid: srv.pid, port: PORT, reader, rounds: FLOW_ROUNDS, seconds: SECONDS, track,
+  dir: tmp, host, client, server, serverPid: srv.pid, port: PORT, rounds: FLOW_ROUNDS, seconds: SECONDS, track,
+  openReader: () => startReader({ netns: host, group: flows.group, track }),
   apply: (cfg) => applyHost(flows.text[cfg]),
 })
-printFlowLogs(flowRes, row, { reader: await reader.stop() })
+printFlowLogs(flowRes, row)
 cleanup()
 process.exit(0)
