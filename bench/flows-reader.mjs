@@ -11,10 +11,9 @@ const group = Number(process.argv[2])
 let packets = 0, lost = 0
 const reader = new NflogReader({ group, copyRange: SNAPLEN, onPacket: () => { packets++ }, onLost: (n) => { lost += n } })
 await reader.start()
-// The socket alone does not keep the process alive (NfnlSocket unrefs when idle). A 1 s timer, not
-// a far one: with only a 2^30 ms timer on its loop this process aborted under a flood of events
-// ("terminate called after throwing an instance of 'Napi::Error' / Error in native callback", from
-// the netlink addon's receive callback; 3 of 3 runs), with a 1 s timer it did not (see report).
+// The socket alone does not keep the process alive (NfnlSocket unrefs when idle). Under a flood
+// this process can abort in the netlink addon's receive callback (bench/README "Flow logs"):
+// bench/flows-dataplane.mjs checks it lived through each run.
 const keep = setInterval(() => {}, 1000)
 process.on('SIGTERM', () => {
   clearInterval(keep)
