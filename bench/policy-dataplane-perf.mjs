@@ -1,4 +1,4 @@
-// node --import tsx/esm bench/policy-dataplane-perf.mjs [--scale large|small] [--rounds 3] [--control 2000] [--flows]
+// node --import tsx/esm bench/policy-dataplane-perf.mjs [--scale large|small] [--rounds 3] [--control 2000] [--flows [--no-reader]]
 // (as root, needs `perf`: apt-get install linux-perf). What the rules cost per packet, measured
 // so that other processes on the machine cannot move it: the compiled rulesets of
 // bench/policy-scale.mjs (every policy vs none; large: 30k policies, 110 local pods) loaded with
@@ -12,7 +12,8 @@
 // --flows (issue 11): flow logs off / on / flood instead of none / all (bench/flows-dataplane.mjs:
 // the cluster of bench:policy, small scale by default, an nflog reader bound to the group),
 // connections only (flow logs touch first packets alone); `log` is the samples under
-// nfulnl_log_packet, the kernel's side of handing a first packet to the agent.
+// nfulnl_log_packet, the kernel's side of handing a first packet to the agent. --no-reader: no
+// socket bound to the group (no agent), so nfnetlink_log drops each event before building it.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,7 +29,8 @@ const { values: args } = parseArgs({ options: {
   rounds: { type: 'string', default: '3' },
   control: { type: 'string', default: '2000' },
   flows: { type: 'boolean', default: false },
-} })
+  reader: { type: 'boolean', default: true },
+}, allowNegative: true })
 args.scale ??= args.flows ? 'small' : 'large'
 const SCALES = { small: { namespaces: 500, podsPerNs: 10, local: 100 }, large: { namespaces: 7500, podsPerNs: 4, local: 110 } }
 const scale = SCALES[args.scale]
@@ -85,7 +87,7 @@ setupPods({ host: H, pods: [client, server], track })
 writeScripts(tmp)
 const srv = await startServer({ dir: tmp, netns: server.netns, port: 5432, track })
 // Under --flows, the agent's end of the log group: logged first packets are really delivered.
-const reader = flows ? await startReader({ netns: H, group: flows.group, track }) : undefined
+const reader = flows && args.reader ? await startReader({ netns: H, group: flows.group, track }) : undefined
 
 /** The child, and `done`: its stdout once it exits 0 (or on SIGINT: perf writes its file, then re-raises it). */
 function run(cmd, argv) {
@@ -144,7 +146,7 @@ if (flows) {
   // The verdict of bench:policy's flow-log part, here from CPU samples: off's cost / the config's.
   const ratio = (cfg) => median(res[`off cps`].map((x, j) => x.cpu / res[`${cfg} cps`][j].cpu))
   for (const cfg of ['on', 'flood']) console.log(`cost ratio off/${cfg} per connection (median of rounds): ${ratio(cfg).toFixed(3)}  goal >= 0.9 ${ratio(cfg) >= 0.9 ? 'ok' : 'MISSED'}`)
-  const r = await reader.stop()
+  const r = reader ? await reader.stop() : { packets: 0, lost: 0 }
   // A reader that died mid-run (flows-reader.mjs) leaves "on" cheaper than a node with the agent: said, not hidden.
   console.log(r.died ? `nflog reader DIED during the runs (figures of "on" after that lack the delivery): ${r.stderr}` : `nflog reader: ${r.packets} packets read, ${r.lost} lost`)
 }
