@@ -195,6 +195,8 @@ export interface NflogReaderOptions extends Omit<NflogConfig, 'flags'> {
   onLost?: (n: number) => void
   /** SO_RCVBUF in bytes (the kernel caps it at net.core.rmem_max). */
   recvBufferSize?: number
+  /** A datagram that did not parse, or an exception out of onPacket: that packet is dropped, the reader goes on. */
+  onError?: (err: Error) => void
 }
 
 /**
@@ -210,7 +212,7 @@ export class NflogReader {
 
   constructor(o: NflogReaderOptions) {
     this.#o = o
-    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, onUnsolicited: (m) => this.#receive(m) })
+    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, onUnsolicited: (m) => this.#receive(m), onReceiveError: o.onError })
   }
 
   /** Binds the group (with NFULNL_CFG_F_SEQ, so lost messages are counted); rejects with the errno. */

@@ -96,6 +96,11 @@ export interface NfnlSocketOptions {
   onUnsolicited?: (m: NlMessage) => void
   /** SO_RCVBUF in bytes; the kernel caps it at net.core.rmem_max (and doubles it). */
   recvBufferSize?: number
+  /**
+   * An exception out of a message handler (ours or onUnsolicited), or a datagram that does not
+   * parse: reported here and the datagram dropped, never thrown (see #receive). Default: ignored.
+   */
+  onReceiveError?: (err: Error) => void
 }
 
 /**
@@ -113,8 +118,8 @@ export class NfnlSocket {
     this.#raw = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: o.recvBufferSize ?? 0, sendBufferSize: 0 })
     this.#raw.on('message', (buf) => this.#receive(buf))
     // A datagram larger than what the binding read: a dump we cannot trust any more.
-    this.#raw.on('truncatedMessage', () => this.#failAll(new Error('netfilter netlink: truncated message')))
-    this.#raw.on('error', (err) => this.#failAll(err))
+    this.#raw.on('truncatedMessage', () => this.#guard(() => this.#failAll(new Error('netfilter netlink: truncated message'))))
+    this.#raw.on('error', (err) => this.#guard(() => this.#failAll(err)))
     this.#raw.unref() // only requests in flight keep the process alive (ref'ed in #track)
   }
 
@@ -260,13 +265,45 @@ export class NfnlSocket {
     this.#raw.send(msgs, { port: 0 }, (err) => err && onError(new Error(`netfilter netlink sendmsg: ${err.code ?? err.message}`)))
   }
 
+  // Called from the netlink addon's native receive callback: an exception escaping from here is
+  // not an uncaughtException but a C++ terminate (`Napi::Error ... Error in native callback`) that
+  // aborts the agent. A kernel datagram under a flood, or a handler's bug, must cost that one
+  // datagram, nothing more: nothing may throw out of this method.
   #receive(buf: Buffer): void {
-    for (const m of parseMessages(buf)) {
-      const p = this.#pending.get(m.seq)
-      if (p) p.onMessage(m)
-      // The kernel's own messages (events, nfnetlink_log packets) carry seq 0; any other unknown
-      // seq is the tail of a dump we stopped or an answer to a request that already failed.
-      else if (m.seq === 0) this.o.onUnsolicited?.(m)
+    let messages: NlMessage[]
+    try {
+      messages = parseMessages(buf)
+    } catch (err) {
+      this.#receiveError(err)
+      return
+    }
+    for (const m of messages) {
+      try {
+        const p = this.#pending.get(m.seq)
+        if (p) p.onMessage(m)
+        // The kernel's own messages (events, nfnetlink_log packets) carry seq 0; any other unknown
+        // seq is the tail of a dump we stopped or an answer to a request that already failed.
+        else if (m.seq === 0) this.o.onUnsolicited?.(m)
+      } catch (err) {
+        this.#receiveError(err)
+      }
+    }
+  }
+
+  /** For the addon's other native callbacks: a failing request's handler must not abort us either. */
+  #guard(fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      this.#receiveError(err)
+    }
+  }
+
+  #receiveError(err: unknown): void {
+    try {
+      this.o.onReceiveError?.(err instanceof Error ? err : new Error(String(err)))
+    } catch {
+      /* the reporter itself failed: still nothing may escape to the native callback */
     }
   }
 

@@ -76,6 +76,9 @@ export class FlowRecorder {
         group: this.#o.group, copyRange: SNAPLEN,
         onPacket: (p) => this.#onPacket(p),
         onLost: (n) => { this.#lost += n; this.#o.metrics.recordLost(n) },
+        // A packet that did not parse or that our pipeline threw on: counted as lost, logged at
+        // debug (a flood must not become a log flood), and the reader goes on.
+        onError: (err) => { this.#lost += 1; this.#o.metrics.recordLost(1); this.#o.log.debug({ err: err.message }, 'flow log packet dropped') },
       })
       if (this.#closed) return reader.close()
       this.#reader = reader
