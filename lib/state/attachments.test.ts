@@ -32,6 +32,17 @@ describe('attachment records', () => {
     expect(readAttachmentSync(stateDir, record('c1'))?.ips).toEqual(['10.244.1.9/24'])
   })
 
+  it('removal also takes the temp file of an ADD killed mid-write, and only its own', () => {
+    writeAttachmentSync(stateDir, record('c1'))
+    writeAttachmentSync(stateDir, record('c2'))
+    const dir = attachmentsDir(stateDir)
+    // What writeFileAtomic leaves when the process dies between writing and renaming.
+    writeFileSync(join(dir, '.c1_eth0.json.4242.a1b2c3.tmp'), '{"half":')
+    writeFileSync(join(dir, '.c2_eth0.json.4243.d4e5f6.tmp'), '{"half":')
+    removeAttachmentSync(stateDir, record('c1'))
+    expect(readdirSync(dir).sort()).toEqual(['.c2_eth0.json.4243.d4e5f6.tmp', 'c2_eth0.json'])
+  })
+
   it('missing records and directories are no error', async () => {
     expect(readAttachmentSync(stateDir, record('nope'))).toBeUndefined()
     expect(() => removeAttachmentSync(stateDir, record('nope'))).not.toThrow()

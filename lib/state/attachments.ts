@@ -7,7 +7,7 @@
 // fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { writeFileAtomic } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
 
@@ -63,7 +63,18 @@ export function readAttachmentSync(stateDir: string, id: AttachmentId): Attachme
 
 /** Removes the record; a missing one is fine (SPEC "DEL": idempotent). */
 export function removeAttachmentSync(stateDir: string, id: AttachmentId): void {
-  rmSync(attachmentFile(stateDir, id), { force: true })
+  const file = attachmentFile(stateDir, id)
+  rmSync(file, { force: true })
+  // An ADD killed between writing its temp file and renaming it (writeFileAtomic fsyncs in between)
+  // leaves `.<record>.<pid>.<hex>.tmp`; the runtime's DEL for the same attachment removes it too.
+  const prefix = `.${basename(file)}.`
+  let names: string[] = []
+  try {
+    names = readdirSync(dirname(file))
+  } catch {
+    return // no directory: nothing was ever written
+  }
+  for (const n of names) if (n.startsWith(prefix) && n.endsWith('.tmp')) rmSync(join(dirname(file), n), { force: true })
 }
 
 function recordFiles(dir: string, names: string[]): string[] {
