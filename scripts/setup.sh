@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 nftables iputils-ping conntrack socat iperf3 containerd runc containernetworking-plugins
-  golang-go golang-github-appc-cni-dev busybox-static kmod procps podman mmdebstrap)
+  golang-go golang-github-appc-cni-dev busybox-static kmod procps podman mmdebstrap strace curl python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
