@@ -4,16 +4,16 @@
 // the wrong one. Sockets opened inside (netlink, ...) stay bound to the namespace they were
 // created in, so the usual pattern is `const nl = withNetns(path, openRtnl)`, then use nl async.
 import { closeSync, openSync } from 'node:fs'
-import { createRequire } from 'node:module'
+import { libcLib, loadKoffi } from '../ffi/koffi.js'
 
 const CLONE_NEWNET = 0x40000000 // include/uapi/linux/sched.h
 
-// koffi costs ~15 ms to load: only verbs that really enter a namespace pay for it.
+// koffi costs milliseconds to load: only verbs that really enter a namespace pay for it.
 let libc: { setns: (fd: number, nstype: number) => number; errno: () => number } | undefined
 function setns(fd: number): void {
   if (!libc) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi')
-    libc = { setns: koffi.load('libc.so.6').func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number, errno: () => koffi.errno() }
+    const koffi = loadKoffi()
+    libc = { setns: libcLib().func('int setns(int fd, int nstype)') as (fd: number, nstype: number) => number, errno: () => koffi.errno() }
   }
   if (libc.setns(fd, CLONE_NEWNET) !== 0) throw new Error(`setns: errno ${libc.errno()}`)
 }
