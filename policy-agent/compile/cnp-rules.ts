@@ -10,7 +10,7 @@ import type { IrChain, IrPort, IrRule, RuleCounter } from './ir.js'
 import { commentText, shortHash } from './names.js'
 import type { BlockPeer, PodsPeer, Port } from './normalize.js'
 import { blockElements } from './blocks.js'
-import { sharePorts, type UseSet } from './rules.js'
+import { mergePorts, sharePorts, type UseSet } from './rules.js'
 
 const FAMILIES: Family[] = [4, 6]
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'] as const
@@ -74,7 +74,7 @@ function ruleIR(o: TierChainInput, p: Policy, r: CnpRule, action: 'Accept' | 'De
   const out: IrRule[] = []
   const push = (m: Partial<IrRule>, withPorts = true) => {
     const rule = { ...m, ...(withPorts && ports ? { ports } : {}), ...base } as IrRule
-    out.push(...(rule.ports ? sharePorts(o.use, { ...rule, ports: merge(rule.ports) }) : [rule]))
+    out.push(...(rule.ports ? sharePorts(o.use, { ...rule, ports: mergePorts(rule.ports) }) : [rule]))
   }
   for (const peer of r.peers) {
     for (const m of peerMatches(o, peer)) {
@@ -142,13 +142,3 @@ function tupleSet(use: UseSet, peer: PodsPeer, names: string[], f: Family): stri
 
 const lower = (p: string) => p.toLowerCase() as IrPort['protocol']
 
-function merge(ports: IrPort[]): IrPort[] {
-  const sorted = [...ports].sort((a, b) => a.protocol.localeCompare(b.protocol) || a.from - b.from || a.to - b.to)
-  const out: IrPort[] = []
-  for (const p of sorted) {
-    const last = out[out.length - 1]
-    if (last && last.protocol === p.protocol && p.from <= last.to + 1) last.to = Math.max(last.to, p.to)
-    else out.push({ ...p })
-  }
-  return out
-}
