@@ -3,13 +3,12 @@
 // are policy-agent/server/socket.ts's SOCKET_LIMITS (README "Reliability"). The last tests run the
 // socket server in this process (no netns needed): what it does with the path, its cap, its close.
 import test from 'ava'
-import { cleanupFor } from '../kit/cleanup.js'
 import { connect, type Socket } from 'node:net'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { inNetns, spawnAgentInNetns } from './agent-helpers.js'
-import { Cleanup } from '../kit/cleanup.js'
+import { Cleanup, cleanupFor } from '../kit/cleanup.js'
 import { makeNetns, tempDir } from '../kit/netns.js'
 import { observeFor, waitFor } from '../kit/wait.js'
 
