@@ -1,8 +1,9 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { writeFileAtomic, type Durability } from './atomic-write.js'
+import { removeAbandonedTempFiles, writeFileAtomic, type Durability } from './atomic-write.js'
 
 let dir = ''
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'cinch-atomic-')) })
@@ -47,5 +48,34 @@ describe('writeFileAtomic', () => {
     writeFileAtomic(path, 'x', { durability: 'none', tmp: join(dir, '.cinch-tmp.1.f') })
     expect(readdirSync(dir)).toEqual(['f'])
     expect(() => writeFileAtomic(path, 'x', { durability: 'none', tmp: join(tmpdir(), 'elsewhere') })).toThrow(/not in the same directory/)
+  })
+})
+
+describe('removeAbandonedTempFiles', () => {
+  // A pid that no process has any more: a child that has exited and been reaped.
+  const deadPid = (): number => spawnSync('true').pid as number
+  const old = (name: string) => {
+    writeFileSync(join(dir, name), '{"half":')
+    const t = new Date(Date.now() - 120_000)
+    utimesSync(join(dir, name), t, t)
+  }
+
+  it('removes a dead writer\'s temp file older than the age, and nothing else', () => {
+    const dead = deadPid()
+    old(`.c1_eth0.json.${dead}.a1b2c3.tmp`) // abandoned: goes
+    old(`.c2_eth0.json.${process.pid}.d4e5f6.tmp`) // its writer lives: stays
+    writeFileSync(join(dir, `.c3_eth0.json.${dead}.0f0f0f.tmp`), 'x') // too young: another pid namespace's writer may be mid-write
+    old('c4_eth0.json') // a record
+    old(`.c5_eth0.json.${dead}.a1b2c3.tmp.bak`) // not tempPathBeside's name
+    mkdirSync(join(dir, `.c6_eth0.json.${dead}.a1b2c3.tmp`)) // not a file
+    expect(removeAbandonedTempFiles(dir)).toEqual([`.c1_eth0.json.${dead}.a1b2c3.tmp`])
+    expect(readdirSync(dir).sort()).toEqual([
+      `.c2_eth0.json.${process.pid}.d4e5f6.tmp`, `.c3_eth0.json.${dead}.0f0f0f.tmp`, `.c5_eth0.json.${dead}.a1b2c3.tmp.bak`,
+      `.c6_eth0.json.${dead}.a1b2c3.tmp`, 'c4_eth0.json',
+    ].sort())
+  })
+
+  it('a missing directory is no error', () => {
+    expect(removeAbandonedTempFiles(join(dir, 'nope'))).toEqual([])
   })
 })

@@ -11,7 +11,7 @@
 //   'full'  fsync the file, rename, then fsync the directory: once the call returns, the new
 //           content survives a power cut (rename(2) and fsync(2): the directory entry is data of
 //           the directory). For state whose loss breaks a promise already made to someone else.
-import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, join } from 'node:path'
 
@@ -33,6 +33,46 @@ export interface AtomicWriteOptions {
 /** A hidden name beside `path`, recognisable as a leftover if a crash leaves it behind. */
 export function tempPathBeside(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(3).toString('hex')}.tmp`)
+}
+
+// tempPathBeside's names: `.<target>.<pid>.<6 hex>.tmp`.
+const TEMP_NAME = /^\..+\.(\d{1,10})\.[0-9a-f]{6}\.tmp$/
+
+/** False only when no process has this pid (kill(pid, 0) says ESRCH); EPERM means it exists. */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+/**
+ * Removes the temp files tempPathBeside named in `dir` whose writer is gone: no process has the pid
+ * in the name and the file is older than `minAgeMs`. A writer killed between writing and renaming
+ * leaves one; nobody else ever will. The age is the guard against a writer in another pid
+ * namespace, whose live pid this process cannot see: a write takes milliseconds, not a minute.
+ * Returns the names removed; a missing directory is no error.
+ */
+export function removeAbandonedTempFiles(dir: string, minAgeMs = 60_000, nowMs = Date.now()): string[] {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return []
+  }
+  const removed: string[] = []
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name)
+    if (!m || processExists(Number(m[1]))) continue
+    const path = join(dir, name)
+    const st = lstatSync(path, { throwIfNoEntry: false })
+    if (!st?.isFile() || nowMs - st.mtimeMs < minAgeMs) continue
+    rmSync(path, { force: true })
+    removed.push(name)
+  }
+  return removed
 }
 
 /** fsync(2) of a file or directory by path. */

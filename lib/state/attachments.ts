@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { writeFileAtomic } from '../fs/atomic-write.js'
+import { removeAbandonedTempFiles, writeFileAtomic } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
 
 export interface AttachmentRecord {
@@ -75,6 +75,14 @@ export function removeAttachmentSync(stateDir: string, id: AttachmentId): void {
     return // no directory: nothing was ever written
   }
   for (const n of names) if (n.startsWith(prefix) && n.endsWith('.tmp')) rmSync(join(dirname(file), n), { force: true })
+}
+
+/**
+ * Removes the temp files of record writes whose writer died before renaming and whose attachment
+ * never got a DEL (which would have removed them: removeAttachmentSync). GC calls it.
+ */
+export function removeAbandonedRecordTempsSync(stateDir: string): string[] {
+  return removeAbandonedTempFiles(attachmentsDir(stateDir))
 }
 
 function recordFiles(dir: string, names: string[]): string[] {

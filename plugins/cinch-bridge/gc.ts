@@ -1,6 +1,6 @@
 // STATUS and GC (SPEC 1.1.0).
 import { CniError, ErrorCode, validAttachments, type VerbContext } from '../../lib/cni/index.js'
-import { listAttachmentsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
+import { listAttachmentsSync, removeAbandonedRecordTempsSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import type { BridgeConf } from './config.js'
 import { ipamGc, ipamStatus } from './ipam.js'
 import { listMasq, masqDelTx, masqKey, masqNetworkTag, parseMasqTable, runMasq } from './masq.js'
@@ -42,6 +42,9 @@ export async function gc(ctx: Ctx): Promise<void> {
     for (const a of listAttachmentsSync(c.stateDir)) {
       if (a.network === c.name && !valid.has(masqKey(c.name, a.containerId, a.ifName))) removeAttachmentSync(c.stateDir, a)
     }
+    // Temp files of ADDs killed mid-write whose DEL never came (a dead writer's, a minute old).
+    const temps = removeAbandonedRecordTempsSync(c.stateDir)
+    if (temps.length) ctx.log.info({ temps }, 'removed abandoned record temp files')
   })
   await steps.attempt('masquerade GC', async () => {
     const mine = `${masqNetworkTag(c.name)}/`

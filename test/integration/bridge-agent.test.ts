@@ -1,6 +1,7 @@
 // cinch-bridge and the agent socket (lib/state/README.md), rollback of a failed ADD, STATUS and GC.
 import test from 'ava'
-import { existsSync, readdirSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { makeNode, makeNs, nsPath, pluginConf, runBridge, sh, type Node } from './bridge-helpers.js'
@@ -94,10 +95,16 @@ test('GC removes records and masquerade of attachments not in valid-attachments'
   const ipA = JSON.parse(ra.out).ips[0].address.split('/')[0]
   const ipB = JSON.parse(rb.out).ips[0].address.split('/')[0]
   // GC at 1.1.0 without IPAM (Debian's host-local has no GC): our own records and elements only.
+  // An ADD killed between writing its record's temp file and renaming it, whose DEL never came.
+  const dead = spawnSync('true').pid as number
+  const abandoned = join(node.dir, `state/attachments/.ctr-gcc_eth0.json.${dead}.a1b2c3.tmp`)
+  writeFileSync(abandoned, '{"half":')
+  utimesSync(abandoned, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000))
   const conf = pluginConf(node, { cniVersion: '1.1.0', ipam: undefined, 'cni.dev/valid-attachments': [{ containerID: 'ctr-gcb', ifname: 'eth0' }] })
   const g = await runBridge(node, { verb: 'GC', conf })
   t.is(g.code, 0, JSON.stringify(g.json))
   t.false(existsSync(join(node.dir, 'state/attachments/ctr-gca_eth0.json')))
+  t.false(existsSync(abandoned), 'an abandoned record temp file is removed')
   t.true(existsSync(join(node.dir, 'state/attachments/ctr-gcb_eth0.json')))
   const nat = sh('ip', 'netns', 'exec', node.host, '/usr/sbin/nft', 'list', 'table', 'inet', 'cinch-nat')
   t.false(nat.includes(`${ipA} `), 'stale masquerade removed')
