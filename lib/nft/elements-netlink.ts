@@ -1,4 +1,5 @@
-// Element commands straight to nf_tables over netlink, in ONE batch (one transaction, all or
+// Element commands (and, through commands.ts, the other commands of a policy diff: chains, rules,
+// plain sets, counters) straight to nf_tables over netlink, in ONE batch (one transaction, all or
 // nothing), without nft. Why: nft 1.0.6 fetches its cache before any element command (every set
 // of every table, and the elements of every interval set: 10-20 ms at 30k policies, issue 14) and
 // has no flag to skip it; an element change to a set we declared ourselves needs none of it.
@@ -12,7 +13,8 @@ import { statSync } from 'node:fs'
 import { getSystemErrorName } from 'node:util'
 import { NFNL_SUBSYS, NfnlSocket } from '../net/nfnetlink.js'
 import { withNetns } from '../net/netns.js'
-import { elementCommandText, encodeElementCommand, UnsupportedElements, type ElementCommand, type NftMessage } from './elements.js'
+import { UnsupportedElements, type NftMessage } from './elements.js'
+import { commandText, encodeCommand, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
 
 /**
@@ -29,17 +31,18 @@ export interface ElementBatch {
 }
 
 /** Encodes the commands; throws UnsupportedElements when any cannot go over netlink. */
-export function elementBatch(cmds: ElementCommand[]): ElementBatch {
+export function elementBatch(cmds: NftCommand[]): ElementBatch {
   const messages: ElementBatch['messages'] = []
   let bytes = 0
+  const ctx = { setId: 0 }
   cmds.forEach((c, command) => {
-    for (const m of encodeElementCommand(c)) {
+    for (const m of encodeCommand(c, ctx)) {
       bytes += 20 + m.attrs.length
       messages.push({ m, command })
     }
   })
-  if (bytes > MAX_BATCH_BYTES) throw new UnsupportedElements(`${bytes} bytes of elements: more than one netlink batch takes (${MAX_BATCH_BYTES})`)
-  return { text: cmds.map(elementCommandText).join('\n') + '\n', messages }
+  if (bytes > MAX_BATCH_BYTES) throw new UnsupportedElements(`${bytes} bytes of commands: more than one netlink batch takes (${MAX_BATCH_BYTES})`)
+  return { text: cmds.map(commandText).join('\n') + '\n', messages }
 }
 
 /**

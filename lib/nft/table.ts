@@ -10,7 +10,7 @@ import { NftError, isNotFound } from './errors.js'
 import { isDocument, parseElements, parseListing, type ListedChain, type ListedElement, type NftDocument, type TableListing } from './json.js'
 import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js'
 import { Transaction } from './transaction.js'
-import type { ElementCommand } from './elements.js'
+import type { NftCommand } from './commands.js'
 import { elementBatch, runElementBatch } from './elements-netlink.js'
 
 export interface NftTableOptions {
@@ -77,18 +77,24 @@ export class NftTable {
   }
 
   /**
-   * Element commands on sets and maps that exist in this table (or in one of `also`), committed as
-   * one transaction over nf_tables netlink, without nft and its cache (elements-netlink.ts). Throws
-   * UnsupportedElements before sending anything when a command needs nft (an interval set, an
-   * element it cannot encode), and an NftError (isNotFound, isExists) when the kernel refuses.
+   * Commands of a diff (elements of existing sets and maps; chains, rules, plain sets and counters:
+   * commands.ts) on this table (or one of `also`), committed as one transaction over nf_tables
+   * netlink, without nft and its cache (elements-netlink.ts). Throws UnsupportedElements before
+   * sending anything when a command needs nft (an interval set, a rule outside the encoder's
+   * grammar), and an NftError (isNotFound, isExists) when the kernel refuses.
    */
-  async runElements(cmds: readonly ElementCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
+  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
     const owned = [this, ...(opts.also ?? [])]
     for (const o of owned) if (o.netns !== this.netns) throw new Error(`nft: table ${o.ref} is in another namespace than ${this.ref}`)
     for (const c of cmds) {
-      if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: an element command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
+      if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: a command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
     }
     await runElementBatch(elementBatch([...cmds]), { netns: this.netns, what: `nft run on ${this.ref}` })
+  }
+
+  /** runCommands for element commands (the name the element-only path had). */
+  runElements(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
+    return this.runCommands(cmds, opts)
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

@@ -1,0 +1,154 @@
+// The commands of a policy diff as data: each value gives both its nft text line (commandText) and
+// the nf_tables netlink messages of the same change (encodeCommand), so the two ways of sending a
+// diff cannot drift apart (as elements.ts does for element commands). Pure.
+//
+// Encoded as nft 1.0.6 encodes them (strace of its sendmsg; commands.test.ts holds the bytes):
+//   add chain t c { comment "x"; }   NEWCHAIN  CREATE          table, name, userdata (comment)
+//   flush chain t c                  DELRULE                   table, chain (no handle: every rule)
+//   delete chain t c                 DELCHAIN                  table, name
+//   add rule t c <rule>              NEWRULE   CREATE|APPEND   table, chain, expressions, userdata
+//   add set t s { type ...; comment "x"; }  NEWSET CREATE      table, name, flags 0, key type and
+//                                    length, a transaction id, userdata (key byte order, comment)
+//   delete set t s                   DELSET                    table, name
+//   add counter t c                  NEWOBJ    CREATE          table, name, type 1, zeroed counter
+//   delete counter t c               DELOBJ                    table, name, type 1, empty data
+// Anything else (base chains, interval sets, maps, rules outside rule-netlink.ts's grammar) throws
+// UnsupportedElements before anything is sent: the caller sends the text through nft.
+import { attr, nested, str } from '../net/tlv.js'
+import { NFPROTO, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
+import { encodeRule } from './rule-netlink.js'
+import { checkName, type NftFamily } from './syntax.js'
+
+interface On { family: NftFamily; table: string }
+export interface ChainCommand extends On { kind: 'chain'; verb: 'add' | 'flush' | 'delete'; name: string; comment?: string }
+export interface RuleCommand extends On { kind: 'rule'; verb: 'add'; chain: string; rule: string }
+export interface SetCommand extends On {
+  kind: 'set'
+  verb: 'add' | 'delete'
+  name: string
+  /** add: the key's type (several parts: a concatenation), `flags interval`, the comment. */
+  key?: KeyPart[]
+  interval?: boolean
+  comment?: string
+}
+export interface CounterCommand extends On { kind: 'counter'; verb: 'add' | 'delete'; name: string }
+/** One line of a diff. An ElementCommand has no `kind` (elements.ts). */
+export type NftCommand = ElementCommand | ChainCommand | RuleCommand | SetCommand | CounterCommand
+
+export const isElementCommand = (c: NftCommand): c is ElementCommand => !('kind' in c)
+
+/** `type ...; [flags interval; ]comment "...";` of an `add set` (what policy-agent's setSpec writes). */
+export function setCommandSpec(c: SetCommand): string {
+  return [`type ${(c.key ?? []).join(' . ')};`, ...(c.interval ? ['flags interval;'] : []), ...(c.comment !== undefined ? [`comment "${c.comment}";`] : [])].join(' ')
+}
+
+/** The command as one line of an nft script. */
+export function commandText(c: NftCommand): string {
+  if (isElementCommand(c)) return elementCommandText(c)
+  const on = `${c.family} ${c.table}`
+  switch (c.kind) {
+    case 'chain':
+      return c.verb === 'add' && c.comment !== undefined ? `add chain ${on} ${c.name} { comment "${c.comment}"; }` : `${c.verb} chain ${on} ${c.name}`
+    case 'rule':
+      return `add rule ${on} ${c.chain} ${c.rule}`
+    case 'set':
+      return c.verb === 'add' ? `add set ${on} ${c.name} { ${setCommandSpec(c)} }` : `delete set ${on} ${c.name}`
+    case 'counter':
+      return `${c.verb} counter ${on} ${c.name}`
+  }
+}
+
+// include/uapi/linux/netfilter/nf_tables.h
+export const NFT_MSG = { NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSET: 9, DELSET: 11, NEWOBJ: 18, DELOBJ: 20 } as const
+const NLM_F_CREATE = 0x400
+const NLM_F_APPEND = 0x800
+const CHAIN = { TABLE: 1, NAME: 3, USERDATA: 12 } as const
+const RULE = { TABLE: 1, CHAIN: 2, EXPRESSIONS: 4, USERDATA: 7 } as const
+const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, ID: 10, USERDATA: 13 } as const
+const OBJ = { TABLE: 1, NAME: 2, TYPE: 3, DATA: 4 } as const
+const COUNTER = { BYTES: 1, PACKETS: 2 } as const
+const NFT_OBJECT_COUNTER = 1
+// libnftnl's udata (include/libnftnl/udata.h): chain and rule comments are type 0; a set's key
+// byte order type 0, its key's typeof type 3, its comment type 7.
+const UDATA_COMMENT = 0
+const UDATA_SET = { KEYBYTEORDER: 0, KEY_TYPEOF: 3, COMMENT: 7 } as const
+const BYTEORDER_BIG_ENDIAN = 2
+/** nft's datatype ids (src/datatype.h) and sizes of the key parts a policy set uses. */
+const KEY_TYPE: Partial<Record<KeyPart, [id: number, bytes: number]>> = { ipv4_addr: [7, 4], ipv6_addr: [8, 16], inet_proto: [12, 1], inet_service: [13, 2] }
+const TYPE_BITS = 6
+const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
+
+const be32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b }
+const le32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b }
+const udata = (type: number, value: Buffer) => Buffer.concat([Buffer.from([type, value.length]), value])
+
+function comment(what: string, s: string): Buffer {
+  if (!COMMENT.test(s)) throw new UnsupportedElements(`${what}: comment ${JSON.stringify(s.slice(0, 80))} is not one nft reads as it is`)
+  return Buffer.from(s + '\0', 'latin1')
+}
+
+function plainName(what: string, s: string): string {
+  try {
+    return checkName(what, s)
+  } catch (err) {
+    throw new UnsupportedElements(`${what}: ${(err as Error).message}`)
+  }
+}
+
+/** Per batch: the transaction ids nft gives the sets a batch adds (1, 2, ...). */
+export interface EncodeContext { setId: number }
+
+/** The netlink messages of `c`; throws UnsupportedElements for what the netlink path does not take. */
+export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }): NftMessage[] {
+  if (isElementCommand(c)) return encodeElementCommand(c)
+  // The renderer's objects live in `inet cinch`; the bridge table's never change in a diff.
+  if (c.family !== 'inet') throw new UnsupportedElements(`${c.kind} ${c.family} ${c.table}: only inet tables are encoded`)
+  const family = NFPROTO[c.family]
+  const table = attr(1, str(plainName('table', c.table)))
+  switch (c.kind) {
+    case 'chain': {
+      const name = plainName('chain', c.name)
+      if (c.verb === 'flush') return [{ msg: NFT_MSG.DELRULE, flags: 0, family, attrs: Buffer.concat([table, attr(RULE.CHAIN, str(name))]) }]
+      if (c.verb === 'delete') return [{ msg: NFT_MSG.DELCHAIN, flags: 0, family, attrs: Buffer.concat([table, attr(CHAIN.NAME, str(name))]) }]
+      const parts = [table, attr(CHAIN.NAME, str(name))]
+      if (c.comment !== undefined) parts.push(attr(CHAIN.USERDATA, udata(UDATA_COMMENT, comment(`chain ${name}`, c.comment))))
+      return [{ msg: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE, family, attrs: Buffer.concat(parts) }]
+    }
+    case 'rule': {
+      const { expressions, userdata } = encodeRule(c.rule)
+      const parts = [table, attr(RULE.CHAIN, str(plainName('chain', c.chain))), nested(RULE.EXPRESSIONS, expressions)]
+      if (userdata) parts.push(attr(RULE.USERDATA, userdata))
+      return [{ msg: NFT_MSG.NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, family, attrs: Buffer.concat(parts) }]
+    }
+    case 'set': {
+      const name = plainName('set', c.name)
+      if (c.verb === 'delete') return [{ msg: NFT_MSG.DELSET, flags: 0, family, attrs: Buffer.concat([table, attr(SET.NAME, str(name))]) }]
+      if (c.interval) throw new UnsupportedElements(`set ${name}: interval sets need nft's start/end elements`)
+      const key = c.key ?? []
+      const concat = key.length > 1
+      // One address, or address . inet_proto . inet_service (a tuple set): what policies declare.
+      const plain = key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr')
+      const tuple = key.length === 3 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr') && key[1] === 'inet_proto' && key[2] === 'inet_service'
+      if (!plain && !tuple) throw new UnsupportedElements(`set ${name}: key ${key.join(' . ') || '(none)'} is not encoded`)
+      let type = 0, len = 0
+      for (const k of key) {
+        const [id, bytes] = KEY_TYPE[k]!
+        type = (type << TYPE_BITS) | id
+        len += concat ? (bytes + 3) & ~3 : bytes
+      }
+      const ud = [udata(UDATA_SET.KEYBYTEORDER, le32(concat ? 0 : BYTEORDER_BIG_ENDIAN))]
+      // nft 1.0.6 writes this for a `type a . b . c` key: an empty typeof of a concatenation.
+      if (concat) ud.push(udata(UDATA_SET.KEY_TYPEOF, Buffer.from([0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00])))
+      if (c.comment !== undefined) ud.push(udata(UDATA_SET.COMMENT, comment(`set ${name}`, c.comment)))
+      const attrs = Buffer.concat([table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(0)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)), attr(SET.ID, be32(++ctx.setId)), attr(SET.USERDATA, Buffer.concat(ud))])
+      return [{ msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs }]
+    }
+    case 'counter': {
+      const name = plainName('counter', c.name)
+      const head = [table, attr(OBJ.NAME, str(name)), attr(OBJ.TYPE, be32(NFT_OBJECT_COUNTER))]
+      if (c.verb === 'delete') return [{ msg: NFT_MSG.DELOBJ, flags: 0, family, attrs: Buffer.concat([...head, nested(OBJ.DATA)]) }]
+      const zero = Buffer.alloc(8)
+      return [{ msg: NFT_MSG.NEWOBJ, flags: NLM_F_CREATE, family, attrs: Buffer.concat([...head, nested(OBJ.DATA, attr(COUNTER.BYTES, zero), attr(COUNTER.PACKETS, zero))]) }]
+    }
+  }
+}

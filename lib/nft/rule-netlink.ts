@@ -1,0 +1,188 @@
+// One rule's nft text as the nf_tables expressions nft 1.0.6 sends for it (NFTA_RULE_EXPRESSIONS
+// and NFTA_RULE_USERDATA), for the small vocabulary the policy renderer writes in pod chains
+// (policy-agent/render/rules.ts ruleText/chainRules). The TEXT is the input: the same string the
+// nft path would send is parsed here by a strict grammar, so the two paths cannot drift; anything
+// outside the grammar throws UnsupportedElements before anything is sent, and the caller sends
+// the text through nft instead. Pure.
+//
+// What nft emits, read from `nft --debug=netlink` and strace of its sendmsg (rule-netlink.test.ts
+// holds the bytes), in an inet table:
+//   meta nfproto ipv4            meta load nfproto => reg 1; cmp eq reg 1 0x02
+//   ip saddr @s                  (meta nfproto dependency, first network match only)
+//                                payload load 4b @ network header + 12 => reg 1; lookup reg 1 set s
+//   ip daddr . meta l4proto . th dport @t
+//                                payload => reg 1; meta load l4proto => reg 9 (ip6: 2);
+//                                payload load 2b @ transport header + 2 => reg 10 (ip6: 13); lookup
+//   meta l4proto tcp             meta load l4proto => reg 1; cmp eq reg 1 0x06
+//   th dport 53 / 80-90 / @p     payload => reg 1; cmp eq / cmp gte + cmp lte / lookup
+//   counter name "c"             objref type 1 name c (the name without a NUL)
+//   accept drop return goto/jump immediate reg 0 <verdict> [chain]
+//   comment "x"                  userdata: type 0 (NFTNL_UDATA_RULE_COMMENT), length, "x\0"
+// Layouts: include/uapi/linux/netfilter/nf_tables.h; attribute numbers below.
+import { attr, nested, str } from '../net/tlv.js'
+import { UnsupportedElements } from './elements.js'
+import { checkName } from './syntax.js'
+
+const LIST_ELEM = 1
+const EXPR = { NAME: 1, DATA: 2 } as const
+const META = { DREG: 1, KEY: 2 } as const
+const META_KEY = { NFPROTO: 15, L4PROTO: 16 } as const
+const CMP = { SREG: 1, OP: 2, DATA: 3 } as const
+const CMP_OP = { EQ: 0, LTE: 3, GTE: 5 } as const
+const PAYLOAD = { DREG: 1, BASE: 2, OFFSET: 3, LEN: 4 } as const
+const BASE = { NETWORK: 1, TRANSPORT: 2 } as const
+const LOOKUP = { SET: 1, SREG: 2, SET_ID: 4 } as const
+const OBJREF = { TYPE: 1, NAME: 2 } as const
+const NFT_OBJECT_COUNTER = 1
+const IMMEDIATE = { DREG: 1, DATA: 2 } as const
+const DATA = { VALUE: 1, VERDICT: 2 } as const
+const VERDICT = { CODE: 1, CHAIN: 2 } as const
+const VERDICT_CODE: Record<string, number> = { drop: 0, accept: 1, jump: -3, goto: -4, return: -5 }
+const NFT_REG_VERDICT = 0
+const NFT_REG_1 = 1
+const NFT_REG32_00 = 8
+const NFPROTO = { ip: 2, ip6: 10 } as const
+const L4PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 }
+const UDATA_RULE_COMMENT = 0
+/** Printable ASCII without `"` and `\` (syntax.ts COMMENT), at most 128 bytes (COMMENT_MAX). */
+const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
+const PORT = /^(0|[1-9][0-9]{0,4})$/
+
+const be32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(v | 0); return b }
+
+function expr(name: string, ...data: Buffer[]): Buffer {
+  return nested(LIST_ELEM, attr(EXPR.NAME, str(name)), nested(EXPR.DATA, ...data))
+}
+const meta = (key: number, dreg: number) => expr('meta', attr(META.KEY, be32(key)), attr(META.DREG, be32(dreg)))
+const cmp = (op: number, data: Buffer) => expr('cmp', attr(CMP.SREG, be32(NFT_REG_1)), attr(CMP.OP, be32(op)), nested(CMP.DATA, attr(DATA.VALUE, data)))
+const payload = (dreg: number, base: number, offset: number, len: number) =>
+  expr('payload', attr(PAYLOAD.DREG, be32(dreg)), attr(PAYLOAD.BASE, be32(base)), attr(PAYLOAD.OFFSET, be32(offset)), attr(PAYLOAD.LEN, be32(len)))
+// nft sends the set's transaction id beside its name; the kernel reads it only when the name is
+// not found (a set added earlier in the same batch is found by name), so 0 here.
+const lookup = (set: string) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(set)), attr(LOOKUP.SET_ID, be32(0)))
+const port = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b }
+
+/**
+ * The register nft names for a concatenation's part starting `words` 32-bit words into it: a
+ * 16-byte register (NFT_REG_1..4) when it starts on one, else a 4-byte one (NFT_REG32_00 + n).
+ */
+const concatReg = (words: number) => (words % 4 === 0 ? NFT_REG_1 + words / 4 : NFT_REG32_00 + words)
+
+/** Address payloads: [offset, length] in the network header. */
+const ADDR: Record<'ip' | 'ip6', Record<'saddr' | 'daddr', [number, number]>> = {
+  ip: { saddr: [12, 4], daddr: [16, 4] },
+  ip6: { saddr: [8, 16], daddr: [24, 16] },
+}
+
+export interface EncodedRule {
+  expressions: Buffer
+  /** NFTA_RULE_USERDATA, when the rule has a comment. */
+  userdata?: Buffer
+}
+
+// One token of the grammar each, anchored where the previous one ended (sticky).
+const T = {
+  nfproto: /meta nfproto (ipv4|ipv6)(?= |$)/y,
+  tuple: /(ip6?) daddr \. meta l4proto \. th dport @(\S+)(?= |$)/y,
+  addr: /(ip6?) (saddr|daddr) @(\S+)(?= |$)/y,
+  l4proto: /meta l4proto (tcp|udp|sctp)(?= |$)/y,
+  dport: /th dport (\d+)(?:-(\d+))?(?= |$)/y,
+  dportSet: /th dport @(\S+)(?= |$)/y,
+  counter: /counter name "([^"]*)"(?= |$)/y,
+  verdict: /(accept|drop|return)(?= |$)/y,
+  chainVerdict: /(goto|jump) (\S+)(?= |$)/y,
+  comment: /comment "([^"]*)"$/y,
+}
+
+/** Encodes `rule` (the text after `add rule <family> <table> <chain> `) of a chain in an inet table. */
+export function encodeRule(rule: string): EncodedRule {
+  const unsupported = (why: string) => new UnsupportedElements(`rule ${JSON.stringify(rule.slice(0, 120))}: ${why}`)
+  const name = (what: string, s: string) => {
+    try {
+      return checkName(what, s)
+    } catch {
+      throw unsupported(`${what} ${JSON.stringify(s)} is not a plain name`)
+    }
+  }
+  const out: Buffer[] = []
+  let pos = 0
+  let family: 'ip' | 'ip6' | undefined // the network protocol the rule has matched (nft's context)
+  let l4: string | undefined
+  // Where a token may come: matches, then a counter, then the verdict, then the comment.
+  let stage = 0
+  let verdict = false
+  let userdata: Buffer | undefined
+  const take = (re: RegExp): RegExpExecArray | null => {
+    re.lastIndex = pos
+    const m = re.exec(rule)
+    if (m) pos = re.lastIndex
+    return m
+  }
+  const network = (f: 'ip' | 'ip6') => {
+    if (stage > 0 || l4 !== undefined) throw unsupported('a network match after a transport match or statement')
+    if (family === undefined) out.push(meta(META_KEY.NFPROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([NFPROTO[f]])))
+    else if (family !== f) throw unsupported('ip and ip6 in one rule')
+    family = f
+  }
+  while (pos < rule.length) {
+    if (pos > 0) {
+      if (rule[pos] !== ' ') throw unsupported(`expected a blank at ${pos}`)
+      pos++
+    }
+    let m: RegExpExecArray | null
+    if ((m = take(T.nfproto))) {
+      if (family !== undefined || stage > 0 || l4 !== undefined) throw unsupported('meta nfproto after another match')
+      const f = m[1] === 'ipv4' ? 'ip' : 'ip6'
+      out.push(meta(META_KEY.NFPROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([NFPROTO[f]])))
+      family = f
+    } else if ((m = take(T.tuple))) {
+      const f = m[1] as 'ip' | 'ip6'
+      network(f)
+      const [off, len] = ADDR[f].daddr
+      const words = len / 4
+      out.push(payload(NFT_REG_1, BASE.NETWORK, off, len), meta(META_KEY.L4PROTO, concatReg(words)), payload(concatReg(words + 1), BASE.TRANSPORT, 2, 2), lookup(name('set', m[2]!)))
+    } else if ((m = take(T.addr))) {
+      const f = m[1] as 'ip' | 'ip6'
+      network(f)
+      const [off, len] = ADDR[f][m[2] as 'saddr' | 'daddr']
+      out.push(payload(NFT_REG_1, BASE.NETWORK, off, len), lookup(name('set', m[3]!)))
+    } else if ((m = take(T.l4proto))) {
+      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      l4 = m[1]!
+      out.push(meta(META_KEY.L4PROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([L4PROTO[l4]!])))
+    } else if ((m = take(T.dportSet)) || (m = take(T.dport))) {
+      // Only right after `meta l4proto X` (what the renderer writes): nft adds no dependency then.
+      if (l4 === undefined || l4 === 'done' || stage > 0) throw unsupported('th dport without a meta l4proto right before it')
+      l4 = 'done'
+      out.push(payload(NFT_REG_1, BASE.TRANSPORT, 2, 2))
+      if (m.length === 2) out.push(lookup(name('set', m[1]!)))
+      else {
+        if (!PORT.test(m[1]!) || (m[2] !== undefined && !PORT.test(m[2]))) throw unsupported('a port that is not a plain decimal')
+        const from = Number(m[1]), to = m[2] === undefined ? undefined : Number(m[2])
+        if (from > 65535 || (to !== undefined && (to > 65535 || to <= from))) throw unsupported('a port or range nft would refuse or rewrite')
+        if (to === undefined) out.push(cmp(CMP_OP.EQ, port(from)))
+        else out.push(cmp(CMP_OP.GTE, port(from)), cmp(CMP_OP.LTE, port(to)))
+      }
+    } else if ((m = take(T.counter))) {
+      if (stage > 0) throw unsupported('a second counter, or one after the verdict')
+      stage = 1
+      // libnftnl puts this name without its NUL (mnl_attr_put_str), unlike the others.
+      out.push(expr('objref', attr(OBJREF.TYPE, be32(NFT_OBJECT_COUNTER)), attr(OBJREF.NAME, Buffer.from(name('counter', m[1]!), 'latin1'))))
+    } else if ((m = take(T.verdict)) || (m = take(T.chainVerdict))) {
+      if (stage > 1) throw unsupported('a second verdict')
+      stage = 2
+      verdict = true
+      const code = [attr(VERDICT.CODE, be32(VERDICT_CODE[m[1]!]!))]
+      if (m[2] !== undefined) code.push(attr(VERDICT.CHAIN, str(name('chain', m[2]))))
+      out.push(expr('immediate', attr(IMMEDIATE.DREG, be32(NFT_REG_VERDICT)), nested(IMMEDIATE.DATA, nested(DATA.VERDICT, ...code))))
+    } else if ((m = take(T.comment))) {
+      if (!COMMENT.test(m[1]!)) throw unsupported('a comment nft would read otherwise')
+      const text = Buffer.from(m[1]! + '\0', 'latin1')
+      userdata = Buffer.concat([Buffer.from([UDATA_RULE_COMMENT, text.length]), text])
+      stage = 3
+    } else throw unsupported(`nothing this encoder knows at ${pos}: ${JSON.stringify(rule.slice(pos, pos + 40))}`)
+  }
+  // A rule that only matches (a log rule, or nothing) is not one the renderer writes here.
+  if (!verdict) throw unsupported('no verdict')
+  return { expressions: Buffer.concat(out), ...(userdata ? { userdata } : {}) }
+}
