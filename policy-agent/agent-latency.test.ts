@@ -11,7 +11,6 @@ import { Applier, type ApplyResult } from './apply/applier.js'
 import { emptyClusterState } from './model/cluster.js'
 import type { PolicyIR } from './compile/ir.js'
 import { createMetrics } from './server/metrics.js'
-import type { NftTable } from '../lib/nft/index.js'
 
 /** An applier whose transactions the test releases (or fails) one by one. */
 class GatedApplier extends Applier {
@@ -92,7 +91,7 @@ describe('policy programming latency', () => {
   })
 
   it('is exported per change as cinch_policy_programming_latency_seconds', async () => {
-    const metrics = createMetrics({ table: { list: async () => null } as unknown as NftTable, appliedIr: () => undefined })
+    const metrics = createMetrics({ readFigures: async () => ({ rules: 0, setElements: 0, counters: [] }), appliedIr: () => undefined })
     const report = { reason: 'source changed', at: new Date(), durationMs: 3, apply: { mode: 'diff', lines: 2 }, localPods: [], attachments: [], invalid: [], steps: { records: 0, compile: 1, apply: 2 }, programmingMs: [3, 4, 40] } satisfies SyncReport
     metrics.recordSync(report)
     const text = await metrics.registry.metrics()

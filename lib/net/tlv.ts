@@ -26,6 +26,7 @@ export function nested(type: number, ...children: Buffer[]): Buffer {
 export const u8 = (v: number): Buffer => Buffer.from([v & 0xff])
 export function u16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b }
 export function be16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b }
+export function be32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b }
 export function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b }
 /** NUL-terminated string (NLA_STRING / NLA_NUL_STRING both accept it). */
 export const str = (s: string): Buffer => Buffer.from(s + '\0', 'utf8')

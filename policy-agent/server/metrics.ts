@@ -1,8 +1,9 @@
 // Prometheus metrics. Sync figures are recorded as syncs happen; what lives in the kernel (rules,
-// set elements, per-policy counters) is read from `nft -j list table inet cinch` at scrape time, so
-// it reports what is enforced, not what we meant to enforce.
+// set elements, per-policy counters) is read from nf_tables at scrape time (lib/nft/figures-netlink:
+// netlink dumps, not `nft -j list table`, which at 30k policies held the event loop 250 ms per
+// scrape), so it reports what is enforced, not what we meant to enforce.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { NftTable, type TableListing } from '../../lib/nft/index.js'
+import { readTableFigures, type TableFigures, type TableRef } from '../../lib/nft/figures-netlink.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { SPOOF_COUNTER } from '../render/antispoof.js'
 import type { SyncReport } from '../agent.js'
@@ -17,12 +18,9 @@ export interface KernelFigures {
   counters: Map<string, { packets: number; bytes: number }>
 }
 
-/** Counts rules, set/map elements and named counters of a table listing. */
-export function kernelFigures(listing: TableListing | null): KernelFigures {
-  const figures: KernelFigures = { rules: listing?.rules.length ?? 0, setElements: 0, counters: new Map() }
-  for (const set of listing?.sets ?? []) figures.setElements += set.elements.length
-  for (const c of listing?.counters ?? []) figures.counters.set(c.name, { packets: c.packets, bytes: c.bytes })
-  return figures
+/** The table's figures with its counters by name. */
+export function kernelFigures(f: TableFigures): KernelFigures {
+  return { rules: f.rules, setElements: f.setElements, counters: new Map(f.counters.map((c) => [c.name, { packets: c.packets, bytes: c.bytes }])) }
 }
 
 /**
@@ -52,10 +50,20 @@ export interface AgentMetrics {
   flows: FlowMetrics
 }
 
-export function createMetrics(opts: { table?: NftTable; bridgeTable?: NftTable; appliedIr: () => PolicyIR | undefined }): AgentMetrics {
+export interface MetricsOptions {
+  appliedIr: () => PolicyIR | undefined
+  /** The tables read per scrape: lib/state/tables.ts's, in this process's namespace, by default. */
+  table?: TableRef
+  bridgeTable?: TableRef
+  /** How a table's figures are read (readTableFigures). */
+  readFigures?: (t: TableRef) => Promise<TableFigures>
+}
+
+export function createMetrics(opts: MetricsOptions): AgentMetrics {
   const registry = new Registry()
-  const table = opts.table ?? new NftTable(POLICY_TABLE)
-  const bridgeTable = opts.bridgeTable ?? new NftTable(BRIDGE_TABLE)
+  const table = opts.table ?? POLICY_TABLE
+  const bridgeTable = opts.bridgeTable ?? BRIDGE_TABLE
+  const readFigures = opts.readFigures ?? readTableFigures
   const syncDuration = new Histogram({
     name: 'cinch_sync_duration_seconds',
     help: 'Time from reading the cluster state to the rules being in the kernel.',
@@ -75,7 +83,7 @@ export function createMetrics(opts: { table?: NftTable; bridgeTable?: NftTable; 
   const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
   let kernel: Promise<KernelFigures> | undefined
   // One nft read per scrape, shared by every collector below.
-  const readKernel = () => (kernel ??= table.list().then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
+  const readKernel = () => (kernel ??= readFigures(table).then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
   new Gauge({
     name: 'cinch_nft_rules', help: 'Rules in cinch\'s nftables table.', registers: [registry],
     async collect() { this.set((await readKernel()).rules) },
@@ -128,7 +136,7 @@ export function createMetrics(opts: { table?: NftTable; bridgeTable?: NftTable; 
     registers: [registry],
     async collect() {
       this.reset()
-      const c = (await bridgeTable.listCounters().catch(() => [])).find((x) => x.name === SPOOF_COUNTER)
+      const c = (await readFigures(bridgeTable).catch(() => undefined))?.counters.find((x) => x.name === SPOOF_COUNTER)
       if (c) this.inc(c.packets)
     },
   })
