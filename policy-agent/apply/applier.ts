@@ -7,7 +7,7 @@
 // cannot encode (interval sets), goes through nft. A failed diff, either way, is logged with the
 // kernel's error, then retried as a full replace. The committed IR is kept in memory: no sync
 // reads the kernel back (issue 14).
-import { NftTable, UnsupportedElements, type ElementCommand } from '../../lib/nft/index.js'
+import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { planDiff, renderFull, renderTeardown } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
@@ -16,7 +16,7 @@ export interface ApplyResult {
   mode: 'full' | 'diff' | 'none'
   /** Lines of nft text sent to the kernel (for an element batch: of the equivalent script). */
   lines: number
-  /** How a diff was sent: an nf_tables netlink batch of element commands, or an nft script. */
+  /** How a diff was sent: one nf_tables netlink batch, or an nft script. */
   via?: 'netlink' | 'nft'
 }
 
@@ -25,10 +25,11 @@ export interface ApplierOptions {
   /** Runs the ruleset; by default on the owned tables `inet cinch` + `bridge cinch` (lib/state/tables). */
   run?: (ruleset: string) => Promise<void>
   /**
-   * Commits element-only diffs (NftTable.runElements); by default on the same tables, unless `run`
-   * is given alone (then every diff goes to `run`).
+   * Commits a diff's commands over netlink (NftTable.runCommands); by default on the same tables,
+   * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
+   * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runElements?: (commands: ElementCommand[]) => Promise<void>
+  runCommands?: (commands: NftCommand[]) => Promise<void>
   /** Where a failed diff is reported before the full replace. */
   log?: { warn(obj: object, msg: string): void }
 }
@@ -36,13 +37,13 @@ export interface ApplierOptions {
 export class Applier {
   #last?: PolicyIR
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runElements?: (commands: ElementCommand[]) => Promise<void>
+  readonly #runCommands?: (commands: NftCommand[]) => Promise<void>
 
   constructor(private readonly opts: ApplierOptions = {}) {
     const policy = new NftTable(POLICY_TABLE)
     const bridge = new NftTable(BRIDGE_TABLE)
     this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
-    this.#runElements = opts.runElements ?? (opts.run ? undefined : (cmds) => policy.runElements(cmds, { also: [bridge] }))
+    this.#runCommands = opts.runCommands ?? (opts.run ? undefined : (cmds) => policy.runCommands(cmds, { also: [bridge] }))
   }
 
   /** The IR the kernel holds now, if this applier has applied one. */
@@ -55,14 +56,15 @@ export class Applier {
     if (this.#last) {
       const plan = planDiff(this.#last, ir, render)
       if (plan.text === '') return { mode: 'none', lines: 0 }
-      // Element commands over netlink when the diff has nothing else, else the script.
-      let via: 'netlink' | 'nft' = plan.elements && this.#runElements ? 'netlink' : 'nft'
+      // The commands over netlink when lib/nft encodes them all, else the script.
+      let via: 'netlink' | 'nft' = plan.commands && this.#runCommands ? 'netlink' : 'nft'
       try {
         if (via === 'netlink') {
           try {
-            await this.#runElements!(plan.elements!)
+            await this.#runCommands!(plan.commands!)
           } catch (err) {
-            // Refused before anything was sent (an interval set, a batch too large): nft writes it.
+            // Refused before anything was sent (an interval set, a rule the encoder does not
+            // take, a batch too large): nft writes the same commands.
             if (!(err instanceof UnsupportedElements)) throw err
             via = 'nft'
           }

@@ -9,6 +9,7 @@ import {
 import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib/nft/elements.js'
+import { commandText, type NftCommand } from '../../lib/nft/commands.js'
 import type { IrSet } from '../compile/ir.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
@@ -92,6 +93,12 @@ export interface DiffPlan {
    * made from them. The applier may send these over nf_tables netlink instead of nft.
    */
   elements?: ElementCommand[]
+  /**
+   * Every command of the script as data, in its order (the script's lines are made from them:
+   * commandText), unless the diff is a full render. The applier sends these over nf_tables
+   * netlink when lib/nft encodes them all, else the script.
+   */
+  commands?: NftCommand[]
 }
 
 const [TABLE_FAMILY, TABLE_NAME] = TABLE.split(' ') as ['inet', string]
@@ -109,25 +116,31 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
   if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return { text: renderFull(next, opts) }
   const out: string[] = []
-  const commands: ElementCommand[] = []
+  const commands: NftCommand[] = []
+  let elementOnly = true
+  const on = { family: TABLE_FAMILY, table: TABLE_NAME }
+  /** One line of the script, and the same command as data. */
+  const command = (c: NftCommand) => {
+    commands.push(c)
+    out.push(commandText(c))
+    if ('kind' in c) elementOnly = false
+  }
   const element = (c: Omit<ElementCommand, 'family' | 'table'>, bridge = false) => {
-    const cmd: ElementCommand = bridge ? { family: BRIDGE_FAMILY, table: BRIDGE_NAME, ...c } : { family: TABLE_FAMILY, table: TABLE_NAME, ...c }
-    commands.push(cmd)
-    out.push(elementCommandText(cmd))
+    command(bridge ? { family: BRIDGE_FAMILY, table: BRIDGE_NAME, ...c } : { ...on, ...c })
   }
   // A Compiler hands out the parts equal to the previous IR's as the same objects (compiler.ts,
   // keepUnchanged): what is identical is skipped without a walk.
   const sameCounters = prev.chains === next.chains && prev.policyCounters === next.policyCounters && prev.ruleCounters === next.ruleCounters
   const pc = new Set(sameCounters ? [] : counterNames(prev)), nc = new Set(sameCounters ? [] : counterNames(next))
   // 1. new counters and sets, element changes of kept sets
-  for (const c of nc) if (!pc.has(c)) out.push(`add counter ${TABLE} ${c}`)
+  for (const c of nc) if (!pc.has(c)) command({ ...on, kind: 'counter', verb: 'add', name: c })
   // An object shared by both IRs is unchanged (a Compiler reuses what a change did not touch):
   // skipping those by identity keeps a diff in proportion to the change, not to the cluster.
   for (const [name, s] of prev.sets === next.sets ? [] : Object.entries(next.sets)) {
     const old = prev.sets[name]
     if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts) } // same name, other meaning: start over
-    if (!old) out.push(`add set ${TABLE} ${name} { ${setSpec(s)} }`)
+    if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
     // A set the Compiler derived from exactly `old` says what came and went (a set may hold
     // every pod of the cluster: comparing it whole would cost the cluster, not the change).
     const d = setDeltaFrom(old, s)
@@ -149,12 +162,12 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     if (old === c) continue
     if (old && old.comment !== c.comment) return { text: renderFull(next, opts) }
     if (old && sameRules(old, c)) continue
-    if (!old) out.push(`add chain ${TABLE} ${name} { comment "${c.comment}"; }`)
+    if (!old) command({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
     rewrite.push([name, c, !!old])
   }
   for (const [name, c, existed] of rewrite) {
-    if (existed) out.push(`flush chain ${TABLE} ${name}`)
-    for (const r of chainRules(name, c, next.flowLog)) out.push(`add rule ${TABLE} ${name} ${r}`)
+    if (existed) command({ ...on, kind: 'chain', verb: 'flush', name })
+    for (const r of chainRules(name, c, next.flowLog)) command({ ...on, kind: 'rule', verb: 'add', chain: name, rule: r })
   }
   // 3. verdict map entries (enforcing, then audit)
   const none = {} as Record<string, string>
@@ -172,9 +185,9 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
   const gone = prev.chains === next.chains ? [] : Object.keys(prev.chains).filter((n) => !next.chains[n])
-  for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) out.push(`delete chain ${TABLE} ${name}`)
-  for (const name of prev.sets === next.sets ? [] : Object.keys(prev.sets)) if (!next.sets[name]) out.push(`delete set ${TABLE} ${name}`)
-  for (const c of pc) if (!nc.has(c)) out.push(`delete counter ${TABLE} ${c}`)
+  for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) command({ ...on, kind: 'chain', verb: 'delete', name })
+  for (const name of prev.sets === next.sets ? [] : Object.keys(prev.sets)) if (!next.sets[name]) command({ ...on, kind: 'set', verb: 'delete', name })
+  for (const c of pc) if (!nc.has(c)) command({ ...on, kind: 'counter', verb: 'delete', name: c })
   // 5. veths the guard lets through
   const pv = new Set(prev.veths === next.veths ? [] : prev.veths), nv = new Set(prev.veths === next.veths ? [] : next.veths)
   const vGone = prev.veths === next.veths ? [] : prev.veths.filter((v) => !nv.has(v)), vAdded = prev.veths === next.veths ? [] : next.veths.filter((v) => !pv.has(v))
@@ -194,7 +207,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   if (!out.length) return { text: '' }
   const text = out.join('\n') + '\n'
   // Every line came from an element command: nothing but elements changed.
-  return commands.length === out.length ? { text, elements: commands } : { text }
+  return elementOnly ? { text, elements: commands as ElementCommand[], commands } : { text, commands }
 }
 
 function sameRules(a: IrChain, b: IrChain): boolean {

@@ -192,7 +192,7 @@ test('a refused batch commits nothing and reports like nft: ENOENT element, ENOE
 test('the applier sends element-only diffs over netlink, and replaces the tables whole when the kernel refuses one', async (t) => {
   const x = tablesIn(t, 'f')
   const warnings: { obj: object; msg: string }[] = []
-  const applier = new Applier({ run: (text) => runText(x, text), runElements: (c) => runElements(x, c), log: { warn: (obj, msg) => warnings.push({ obj, msg }) } })
+  const applier = new Applier({ run: (text) => runText(x, text), runCommands: (c) => runElements(x, c as ElementCommand[]), log: { warn: (obj, msg) => warnings.push({ obj, msg }) } })
   const state = baseState()
   const compiler = new Compiler()
   const irOf = () => compiler.compile({ ...state, pods: new Map(state.pods) }, locals(state)).ir
