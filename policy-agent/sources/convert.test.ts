@@ -40,9 +40,9 @@ describe('convertAs', () => {
     expect(() => convertAs(kind, o)).toThrow(message)
   })
 
-  it('reads null as absent (YAML writes it so) and keeps absence distinct from empty', () => {
-    const c = convertAs('NetworkPolicy', pol({ podSelector: null, ingress: [{ from: null, ports: [] }, { from: [] }] }))
-    expect(c.value).toEqual({ metadata: { namespace: 'x', name: 'p' }, spec: { ingress: [{ ports: [] }, { from: [] }] } })
+  it('reads null as absent (YAML writes it so), an empty peer or port list as absent (the API server omits it, protobuf cannot carry it), and keeps an empty selector distinct from absence', () => {
+    const c = convertAs('NetworkPolicy', pol({ podSelector: null, ingress: [{ from: null, ports: [] }, { from: [] }, { from: [{ podSelector: {} }] }] }))
+    expect(c.value).toEqual({ metadata: { namespace: 'x', name: 'p' }, spec: { ingress: [{}, {}, { from: [{ podSelector: {} }] }] } })
   })
 
   it('keeps a __proto__ label as a label', () => {

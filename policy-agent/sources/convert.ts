@@ -71,7 +71,8 @@ function meta(o: Json, kind: Kind) {
   return { name, namespace, labels: strMap(m.labels, 'metadata.labels'), annotations: cinchAnnotations(m.annotations) }
 }
 
-const CINCH_PREFIX = 'cinch.dev/'
+/** The annotations the agent reads (kube-protobuf.ts decodes no others). */
+export const CINCH_PREFIX = 'cinch.dev/'
 const MAX_ANNOTATION_VALUE = 256
 
 /**
@@ -178,12 +179,17 @@ export function toPolicy(o: Json): NetworkPolicy {
   return out
 }
 
+/**
+ * A rule's peers and ports; an empty list reads as absent ("If this field is empty or missing, this
+ * rule matches all"): the API server's JSON omits it (omitempty) and protobuf cannot tell the two
+ * apart, so a rule reads the same listed (protobuf), watched (JSON) or from a manifest.
+ */
 function rule(r: Record<string, Json>, path: string, peersField: 'from' | 'to') {
   const out: { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] } = {}
   const peers = optList(r[peersField], `${path}.${peersField}`, peer)
-  if (peers) out[peersField] = peers
+  if (peers?.length) out[peersField] = peers
   const ports = optList(r.ports, `${path}.ports`, port)
-  if (ports) out.ports = ports
+  if (ports?.length) out.ports = ports
   return out
 }
 

@@ -130,7 +130,7 @@ export class Reflector {
       let cont: string | undefined
       let rv = ''
       const fetch = (c: string | undefined) => {
-        const p = this.o.api.listPage(this.o.path, { limit: String(this.o.pageSize), ...(c ? { continue: c } : {}) })
+        const p = this.o.api.listPage(this.o.path, { limit: String(this.o.pageSize), ...(c ? { continue: c } : {}) }, this.o.kind)
         p.catch(() => {}) // awaited below; this only keeps a prefetch dropped by stop() from going unhandled
         return p
       }

@@ -13,6 +13,11 @@
 // - The test ends streams (`endWatches`: the server closes; `resetWatches`: the connection dies),
 //   compacts history (`compact`), sends bookmarks, and injects failures (429 + Retry-After, 500).
 // - The ClusterNetworkPolicy CRD path answers 404 unless `clusterNetworkPolicies` is set.
+// - Content negotiation: a LIST whose Accept names `application/vnd.kubernetes.protobuf` is answered
+//   in protobuf for the built-in kinds (k8s-protobuf.ts: the same objects, managedFields and all),
+//   and so are its errors (Status); a CRD (ClusterNetworkPolicy) is always JSON, as on the real
+//   server. Each object's bytes are encoded once and kept until it changes, as the real server's
+//   watch cache keeps them, so listing 30k pods twice does not encode them twice. Watches are JSON.
 // Plain HTTP on 127.0.0.1 (the client needs `insecure-skip-tls-verify`), and optionally also on a
 // unix socket, which a process in another network namespace reaches through socat.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
@@ -20,6 +25,7 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { KubeConfig } from '@kubernetes/client-node'
+import { encodeList, encodeObject, encodeStatus, protobufKinds } from './k8s-protobuf.js'
 
 interface Resource { group: string; version: string; plural: string; kind: string; namespaced: boolean }
 
@@ -45,6 +51,7 @@ export interface FakeApiServerOptions {
 }
 
 const clone = <T>(v: T): T => structuredClone(v)
+const PROTOBUF = 'application/vnd.kubernetes.protobuf'
 const apiVersionOf = (r: Resource) => (r.group ? `${r.group}/${r.version}` : r.version)
 const keyOf = (o: Obj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name)
 
@@ -61,6 +68,12 @@ export class FakeApiServer {
   /** Every request, in order: `GET /api/v1/pods?limit=500`. */
   readonly requests: string[] = []
   readonly counts = new Map<string, { lists: number; watches: number }>()
+  /** Content-Type of each LIST answer, in order (application/json or the protobuf type). */
+  readonly listTypes: string[] = []
+  /** An object's protobuf bytes, kept until it is replaced (objects are never mutated in place). */
+  #encoded = new WeakMap<Obj, Uint8Array>()
+  /** Rewrites each protobuf list body before it is sent (a test corrupting the bytes). */
+  protobufBody?: (body: Buffer, plural: string) => Buffer
   /** Called before each list page is served (e.g. to compact between two pages). */
   beforeList?: (plural: string, continued: boolean) => void
   url = ''
@@ -230,10 +243,11 @@ export class FakeApiServer {
     if (watch) counts.watches++
     else counts.lists++
     const f = this.#failures.find((x) => (!x.resource || x.resource === res.plural) && (!x.verb || x.verb === (watch ? 'watch' : 'list')))
+    const proto = !watch && !name && protobufKinds.has(res.kind) && /application\/vnd\.kubernetes\.protobuf/.test(req.headers.accept ?? '')
     if (f) {
       if (--f.times! <= 0) this.#failures.splice(this.#failures.indexOf(f), 1)
       const headers = f.retryAfterSeconds !== undefined ? { 'retry-after': String(f.retryAfterSeconds) } : undefined
-      return this.#status(out, f.code, f.code === 429 ? 'TooManyRequests' : 'InternalError', `injected ${f.code}`, headers)
+      return this.#status(out, f.code, f.code === 429 ? 'TooManyRequests' : 'InternalError', `injected ${f.code}`, headers, proto)
     }
     if (name) {
       const o = this.#objects.get(res.plural)!.get(namespace ? `${namespace}/${name}` : name)
@@ -241,7 +255,7 @@ export class FakeApiServer {
     }
     if (watch) return this.#watch(req, out, res, namespace, q)
     this.beforeList?.(res.plural, q.has('continue'))
-    this.#list(out, res, namespace, q)
+    this.#list(out, res, namespace, q, proto)
   }
 
   #route(path: string): { res: Resource; namespace?: string; name?: string } | undefined {
@@ -261,14 +275,14 @@ export class FakeApiServer {
     return { res, name: parts[1] }
   }
 
-  #list(out: ServerResponse, res: Resource, namespace: string | undefined, q: URLSearchParams): void {
+  #list(out: ServerResponse, res: Resource, namespace: string | undefined, q: URLSearchParams, proto: boolean): void {
     const limit = Number(q.get('limit') ?? 0)
     const token = q.get('continue')
     let page: { rv: number; items: Obj[]; offset: number }
     if (token) {
       const c = this.#continues.get(token)
       if (!c || c.rv < this.#compactedRv) {
-        return this.#status(out, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.')
+        return this.#status(out, 410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.', undefined, proto)
       }
       page = c
     } else {
@@ -284,8 +298,20 @@ export class FakeApiServer {
       metadata.continue = next
       metadata.remainingItemCount = page.items.length - end
     }
+    const slice = page.items.slice(page.offset, end)
+    if (proto) {
+      const items = slice.map((o) => {
+        let b = this.#encoded.get(o)
+        if (!b) this.#encoded.set(o, (b = encodeObject(res.kind, o)))
+        return b
+      })
+      this.listTypes.push(PROTOBUF)
+      const body = encodeList(apiVersionOf(res), `${res.kind}List`, metadata, items)
+      return void out.writeHead(200, { 'content-type': PROTOBUF }).end(this.protobufBody?.(body, res.plural) ?? body)
+    }
+    this.listTypes.push('application/json')
     // The real server leaves kind and apiVersion out of a typed list's items.
-    const items = page.items.slice(page.offset, end).map(({ kind: _k, apiVersion: _a, ...rest }) => rest)
+    const items = slice.map(({ kind: _k, apiVersion: _a, ...rest }) => rest)
     this.#json(out, 200, { kind: `${res.kind}List`, apiVersion: apiVersionOf(res), metadata, items })
   }
 
@@ -329,7 +355,17 @@ export class FakeApiServer {
     out.writeHead(code, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body))
   }
 
-  #status(out: ServerResponse, code: number, reason: string, message: string, headers?: Record<string, string>): void {
-    this.#json(out, code, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }, headers)
+  #status(out: ServerResponse, code: number, reason: string, message: string, headers?: Record<string, string>, proto = false): void {
+    const status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }
+    if (proto) return void out.writeHead(code, { 'content-type': PROTOBUF, ...headers }).end(encodeStatus(status))
+    this.#json(out, code, status, headers)
+  }
+
+  /** Encodes every built-in object's protobuf now (as a warm watch cache holds them), not at its first list. */
+  preEncode(): void {
+    for (const r of this.#resources) {
+      if (!protobufKinds.has(r.kind)) continue
+      for (const o of this.#objects.get(r.plural)!.values()) if (!this.#encoded.has(o)) this.#encoded.set(o, encodeObject(r.kind, o))
+    }
   }
 }

@@ -1,0 +1,280 @@
+// Reads the Kubernetes API's protobuf lists (`Accept: application/vnd.kubernetes.protobuf`, which
+// kube-apiserver serves for built-in kinds) into exactly the raw JSON shape convert.ts reads, so
+// there stays one converter with one set of checks, whatever the wire format. Only the fields the
+// converter reads are built; everything else (managedFields, most annotations, most of a pod's spec
+// and status: about 95 % of a real Pod's bytes) is skipped by its length prefix, unread.
+//
+// The envelope (k8s.io/apimachinery/pkg/runtime/serializer/protobuf): the 4 bytes "k8s\0", then a
+// runtime.Unknown { typeMeta = 1 (TypeMeta { apiVersion = 1, kind = 2 }), raw = 2 (the object's
+// bytes), contentEncoding = 3, contentType = 4 } (apimachinery pkg/runtime/generated.proto).
+//
+// Field numbers, from the generated.proto files of k8s.io/api and k8s.io/apimachinery:
+//   meta/v1 ListMeta { resourceVersion = 2, continue = 3 }
+//   meta/v1 ObjectMeta { name = 1, namespace = 3, labels = 11 (map), annotations = 12 (map) }
+//   meta/v1 LabelSelector { matchLabels = 1 (map), matchExpressions = 2 }
+//   meta/v1 LabelSelectorRequirement { key = 1, operator = 2, values = 3 }
+//   meta/v1 Status { status = 2, message = 3, reason = 4, code = 6 }
+//   util/intstr IntOrString { type = 1 (0 int, 1 string), intVal = 2, strVal = 3 }
+//   core/v1 PodList / NamespaceList / NodeList, networking/v1 NetworkPolicyList
+//     { metadata = 1 (ListMeta), items = 2 }; Pod / Namespace / Node / NetworkPolicy { metadata = 1, spec = 2, status = 3 }
+//   core/v1 PodSpec { containers = 2, nodeName = 10, hostNetwork = 11, initContainers = 20 }
+//   core/v1 Container { ports = 6 }; ContainerPort { name = 1, containerPort = 3, protocol = 4 }
+//   core/v1 PodStatus { phase = 1, podIP = 6, podIPs = 12 }; PodIP { ip = 1 }
+//   core/v1 NodeSpec { podCIDR = 1, podCIDRs = 7 }; NodeStatus { addresses = 5 }; NodeAddress { type = 1, address = 2 }
+//   networking/v1 NetworkPolicySpec { podSelector = 1, ingress = 2, egress = 3, policyTypes = 4 }
+//   networking/v1 NetworkPolicyIngressRule { ports = 1, from = 2 }; NetworkPolicyEgressRule { ports = 1, to = 2 }
+//   networking/v1 NetworkPolicyPeer { podSelector = 1, namespaceSelector = 2, ipBlock = 3 }
+//   networking/v1 IPBlock { cidr = 1, except = 2 }; NetworkPolicyPort { protocol = 1, port = 2, endPort = 3 }
+// Proto2 as Go writes it: a non-pointer field is always written, so an empty string is what JSON's
+// `omitempty` leaves out, and is left out here too; the fields JSON writes even when empty
+// (`json:"key"`: a selector requirement's key and operator, IPBlock.cidr, PodIP.ip, NodeAddress's
+// type and address) and pointers (NetworkPolicyPort.protocol) keep "" (`keep`). A message that is
+// present but empty (a `podSelector: {}`) is an empty object, as in JSON.
+//
+// Every length is checked against its enclosing message, wire types against the field's type:
+// a truncated, garbled or hostile body throws (the reflector retries the list like a bad JSON
+// one), never yields a half-read list. Varints, bounds and UTF-8 are protobufjs's Reader.
+import protobuf from 'protobufjs/minimal.js'
+import type { Kind } from './convert.js'
+import { CINCH_PREFIX } from './convert.js'
+
+export const PROTOBUF_TYPE = 'application/vnd.kubernetes.protobuf'
+const MAGIC = Buffer.from('k8s\0', 'latin1')
+
+/** The list kinds this file reads (the API serves ClusterNetworkPolicy, a CRD, as JSON only). */
+export const PROTOBUF_KINDS: ReadonlySet<Kind> = new Set<Kind>(['Pod', 'Namespace', 'NetworkPolicy', 'Node'])
+
+type Reader = protobuf.Reader
+type Obj = Record<string, unknown>
+const WIRE_VARINT = 0
+const WIRE_LEN = 2
+
+/** How one field is read; `schema` is a nested message (repeated with `many`). */
+type Field =
+  | { name: string; t: 'string'; keep?: boolean }
+  | { name: string; t: 'bool' | 'int32' | 'strings' | 'labels' | 'cinchAnnotations' | 'intOrString' }
+  | { name: string; t: 'message'; schema: Schema; many?: boolean }
+type Schema = Record<number, Field>
+
+const s = (name: string, keep = false): Field => ({ name, t: 'string', keep })
+const m = (name: string, schema: Schema, many = false): Field => ({ name, t: 'message', schema, many })
+
+const OBJECT_META: Schema = { 1: s('name'), 3: s('namespace'), 11: { name: 'labels', t: 'labels' }, 12: { name: 'annotations', t: 'cinchAnnotations' } }
+const LIST_META: Schema = { 2: s('resourceVersion'), 3: s('continue') }
+
+const CONTAINER: Schema = { 6: m('ports', { 1: s('name'), 3: { name: 'containerPort', t: 'int32' }, 4: s('protocol') }, true) }
+const POD: Schema = {
+  1: m('metadata', OBJECT_META),
+  2: m('spec', { 2: m('containers', CONTAINER, true), 10: s('nodeName'), 11: { name: 'hostNetwork', t: 'bool' }, 20: m('initContainers', CONTAINER, true) }),
+  3: m('status', { 1: s('phase'), 6: s('podIP'), 12: m('podIPs', { 1: s('ip', true) }, true) }),
+}
+const NAMESPACE: Schema = { 1: m('metadata', OBJECT_META) }
+const NODE: Schema = {
+  1: m('metadata', OBJECT_META),
+  2: m('spec', { 1: s('podCIDR'), 7: { name: 'podCIDRs', t: 'strings' } }),
+  3: m('status', { 5: m('addresses', { 1: s('type', true), 2: s('address', true) }, true) }),
+}
+const SELECTOR: Schema = {
+  1: { name: 'matchLabels', t: 'labels' },
+  2: m('matchExpressions', { 1: s('key', true), 2: s('operator', true), 3: { name: 'values', t: 'strings' } }, true),
+}
+const POLICY_PORT: Schema = { 1: s('protocol', true), 2: { name: 'port', t: 'intOrString' }, 3: { name: 'endPort', t: 'int32' } }
+const PEER: Schema = { 1: m('podSelector', SELECTOR), 2: m('namespaceSelector', SELECTOR), 3: m('ipBlock', { 1: s('cidr', true), 2: { name: 'except', t: 'strings' } }) }
+const NETWORK_POLICY: Schema = {
+  1: m('metadata', OBJECT_META),
+  2: m('spec', {
+    1: m('podSelector', SELECTOR),
+    2: m('ingress', { 1: m('ports', POLICY_PORT, true), 2: m('from', PEER, true) }, true),
+    3: m('egress', { 1: m('ports', POLICY_PORT, true), 2: m('to', PEER, true) }, true),
+    4: { name: 'policyTypes', t: 'strings' },
+  }),
+}
+const ITEM: Record<string, Schema> = { Pod: POD, Namespace: NAMESPACE, Node: NODE, NetworkPolicy: NETWORK_POLICY }
+const STATUS: Schema = { 2: s('status'), 3: s('message'), 4: s('reason'), 6: { name: 'code', t: 'int32' } }
+
+export interface DecodedList {
+  items: Obj[]
+  resourceVersion?: string
+  continue?: string
+}
+
+/** A protobuf list body of `kind` (e.g. Pod for a PodList) as the JSON list's items and metadata. */
+export function decodeList(body: Buffer, kind: Kind): DecodedList {
+  const schema = ITEM[kind]
+  if (!schema) throw new Error(`no protobuf decoder for ${kind} lists`)
+  return envelope(body, `${kind}List`, (r, end) => {
+    const out: DecodedList = { items: [] }
+    while (r.pos < end) {
+      const { field, wire } = tag(r)
+      if (field === 1 && wire === WIRE_LEN) {
+        const meta = message(r, within(r, end, 'metadata'), LIST_META, 'metadata')
+        if (typeof meta.resourceVersion === 'string') out.resourceVersion = meta.resourceVersion
+        if (typeof meta.continue === 'string') out.continue = meta.continue
+      } else if (field === 2 && wire === WIRE_LEN) {
+        const i = out.items.length
+        out.items.push(message(r, within(r, end, `items[${i}]`), schema, `items[${i}]`))
+      } else skip(r, field, wire, end, 'list')
+    }
+    return out
+  })
+}
+
+/** A protobuf metav1.Status (an error response) as its JSON fields. */
+export function decodeStatus(body: Buffer): { message?: string; reason?: string; code?: number } {
+  return envelope(body, 'Status', (r, end) => message(r, end, STATUS, 'Status'))
+}
+
+export function isProtobuf(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === PROTOBUF_TYPE
+}
+
+function envelope<T>(body: Buffer, kind: string, read: (r: Reader, end: number) => T): T {
+  if (body.length < MAGIC.length || !body.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error(`protobuf ${kind}: no "k8s\\0" prefix`)
+  const r = protobuf.Reader.create(body)
+  r.pos = MAGIC.length
+  try {
+    let typeKind: string | undefined
+    let raw: [number, number] | undefined
+    let encoding = ''
+    while (r.pos < r.len) {
+      const { field, wire } = tag(r)
+      if (field === 1 && wire === WIRE_LEN) {
+        const tm = message(r, within(r, r.len, 'typeMeta'), { 2: s('kind') }, 'typeMeta')
+        typeKind = tm.kind as string | undefined
+      } else if (field === 2 && wire === WIRE_LEN) {
+        const end = within(r, r.len, 'raw')
+        raw = [r.pos, end]
+        r.pos = end
+      } else if (field === 3 && wire === WIRE_LEN) {
+        encoding = r.string()
+      } else skip(r, field, wire, r.len, 'envelope')
+    }
+    if (typeKind !== kind) throw new Error(`expected a ${kind}, got ${JSON.stringify(typeKind ?? null)}`)
+    // The server never compresses the inner object (contentEncoding is for a future use).
+    if (encoding) throw new Error(`unsupported contentEncoding ${JSON.stringify(encoding.slice(0, 50))}`)
+    if (!raw) throw new Error('no raw object')
+    r.pos = raw[0]
+    const out = read(r, raw[1])
+    if (r.pos !== raw[1]) throw new Error('the object overruns its length')
+    return out
+  } catch (err) {
+    throw new Error(`protobuf ${kind}: ${(err as Error).message} (at byte ${r.pos} of ${body.length})`, { cause: err })
+  }
+}
+
+/** The reader's buffer is the body, a Buffer (Reader.create of a Buffer keeps it). */
+const text = (r: Reader, start: number, end: number) => (r.buf as Buffer).toString('utf8', start, end)
+
+function tag(r: Reader): { field: number; wire: number } {
+  const t = r.uint32()
+  const field = t >>> 3
+  if (field === 0) throw new Error('field number 0')
+  return { field, wire: t & 7 }
+}
+
+/** Reads a length prefix; the end of the value it announces, which must lie within `end`. */
+function within(r: Reader, end: number, path: string): number {
+  const len = r.uint32()
+  const valueEnd = r.pos + len
+  if (valueEnd > end) throw new Error(`${path}: length ${len} runs past its message`)
+  return valueEnd
+}
+
+/** Skips a field not read; groups (wire types 3, 4), which the API never writes, are refused. */
+function skip(r: Reader, field: number, wire: number, end: number, path: string): void {
+  if (wire === WIRE_LEN) r.pos = within(r, end, `${path} field ${field}`)
+  else if (wire === WIRE_VARINT || wire === 1 || wire === 5) r.skipType(wire)
+  else throw new Error(`${path} field ${field}: wire type ${wire}`)
+}
+
+function message(r: Reader, end: number, schema: Schema, path: string, into: Obj = {}): Obj {
+  while (r.pos < end) {
+    const { field, wire } = tag(r)
+    const f = schema[field]
+    if (!f) {
+      skip(r, field, wire, end, path)
+      continue
+    }
+    const p = `${path}.${f.name}`
+    const want = f.t === 'bool' || f.t === 'int32' ? WIRE_VARINT : WIRE_LEN
+    if (wire !== want) throw new Error(`${p}: wire type ${wire}, expected ${want}`)
+    switch (f.t) {
+      case 'string': {
+        const e = within(r, end, p)
+        if (e > r.pos || f.keep) into[f.name] = text(r, r.pos, e)
+        else delete into[f.name] // the last occurrence wins, an empty one as absent
+        r.pos = e
+        break
+      }
+      case 'bool': if (r.bool()) into[f.name] = true; else delete into[f.name]; break // omitempty
+      case 'int32': into[f.name] = r.int32(); break
+      case 'strings': {
+        const e = within(r, end, p)
+        const list = (into[f.name] ??= []) as string[]
+        list.push(text(r, r.pos, e))
+        r.pos = e
+        break
+      }
+      case 'labels': case 'cinchAnnotations': {
+        const e = entry(r, within(r, end, p), p)
+        if (f.t === 'cinchAnnotations' && !e.key.startsWith(CINCH_PREFIX)) break
+        // defineProperty: a key such as `__proto__` stays an ordinary entry, as JSON.parse makes it.
+        Object.defineProperty((into[f.name] ??= {}) as Obj, e.key, { value: text(r, e.value[0], e.value[1]), enumerable: true, writable: true, configurable: true })
+        break
+      }
+      case 'intOrString': into[f.name] = intOrString(r, within(r, end, p), p); break
+      case 'message': {
+        const e = within(r, end, p)
+        if (f.many) ((into[f.name] ??= []) as Obj[]).push(message(r, e, f.schema, p))
+        // A message field seen twice merges, as protobuf's decoders do.
+        else into[f.name] = message(r, e, f.schema, p, (into[f.name] as Obj | undefined) ?? {})
+        break
+      }
+    }
+  }
+  if (r.pos !== end) throw new Error(`${path}: a field overruns its message`)
+  return into
+}
+
+/**
+ * One map<string, string> entry { key = 1, value = 2 }: its key, and where its value lies (decoded
+ * by the caller only if kept: of the annotations, only cinch.dev/ ones, which convert.ts reads).
+ */
+function entry(r: Reader, end: number, path: string): { key: string; value: [number, number] } {
+  let key = ''
+  let value: [number, number] = [0, 0]
+  while (r.pos < end) {
+    const { field, wire } = tag(r)
+    if ((field === 1 || field === 2) && wire === WIRE_LEN) {
+      const e = within(r, end, path)
+      if (field === 1) key = text(r, r.pos, e)
+      else value = [r.pos, e]
+      r.pos = e
+    } else skip(r, field, wire, end, path)
+  }
+  if (r.pos !== end) throw new Error(`${path}: an entry overruns its length`)
+  return { key, value }
+}
+
+/** IntOrString as JSON writes it: a number (type 0) or a string (type 1). */
+function intOrString(r: Reader, end: number, path: string): number | string {
+  let type = 0
+  let intVal = 0
+  let strVal = ''
+  while (r.pos < end) {
+    const { field, wire } = tag(r)
+    if (field === 1 && wire === WIRE_VARINT) type = r.int64() as unknown as number
+    else if (field === 2 && wire === WIRE_VARINT) intVal = r.int32()
+    else if (field === 3 && wire === WIRE_LEN) {
+      const e = within(r, end, path)
+      strVal = text(r, r.pos, e)
+      r.pos = e
+    } else skip(r, field, wire, end, path)
+  }
+  if (r.pos !== end) throw new Error(`${path}: a field overruns its message`)
+  // int64 reads as a Long when the `long` package is present, a number otherwise.
+  const t = Number(typeof type === 'object' && type !== null ? (type as { toNumber(): number }).toNumber() : type)
+  if (t === 0) return intVal
+  if (t === 1) return strVal
+  throw new Error(`${path}: IntOrString type ${t}`)
+}
