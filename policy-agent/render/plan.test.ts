@@ -1,0 +1,39 @@
+// planDiff's commands as data: the script is made of them, line for line, so the netlink path
+// (lib/nft/commands.ts) and nft's text path send the same diff.
+import { describe, expect, it } from 'vitest'
+import { compile } from '../compile/index.js'
+import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
+import { commandText, isElementCommand } from '../../lib/nft/commands.js'
+import { planDiff } from './index.js'
+
+function ir(o: { ports?: number; db?: boolean; extraPod?: boolean }) {
+  const s = clusterOf({
+    namespaces: { x: { team: 'a' }, y: {} },
+    pods: {
+      'x/a': { labels: { app: 'web' }, ips: ['10.0.1.1', 'fd00::1'] },
+      'x/b': { labels: { app: 'db' }, ips: ['10.0.1.2'] },
+      ...(o.extraPod ? { 'x/c': { labels: { app: 'db' }, ips: ['10.0.1.3'] } } : {}),
+    },
+    policies: [
+      policy('x', 'web', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'db' } } }], ports: [{ protocol: 'TCP', port: o.ports ?? 80 }] }] }),
+      ...(o.db ? [policy('x', 'db', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Egress'], egress: [{ to: [{ namespaceSelector: { matchLabels: { team: 'a' } } }] }] })] : []),
+    ],
+  })
+  return compile(s, allLocal(s)).ir
+}
+
+describe('planDiff commands', () => {
+  it.each([
+    ['a policy update (flush chain, add rule)', ir({}), ir({ ports: 443 })],
+    ['a policy create (counter, set, chain, rules, map elements)', ir({}), ir({ db: true })],
+    ['a policy delete (chains, sets, counters deleted)', ir({ db: true }), ir({})],
+    ['a local pod (chains, elements)', ir({ db: true }), ir({ db: true, extraPod: true })],
+  ])('%s: the script is the commands\' text, in order', (_, a, b) => {
+    const plan = planDiff(a, b)
+    expect(plan.commands?.length).toBeGreaterThan(0)
+    expect(plan.text).toBe(plan.commands!.map(commandText).join('\n') + '\n')
+    expect(plan.commands!.some((c) => !isElementCommand(c))).toBe(true)
+    expect(plan.elements).toBeUndefined()
+  })
+
+})
