@@ -12,6 +12,9 @@
 //   (a client that has sent one is waiting for its answer and is never evicted), or is turned away
 //   when every slot waits for an answer. So idle connections cannot exhaust file descriptors, and a
 //   real plugin, which writes its line as soon as it connects, still gets in.
+// - a client refused while still sending (an over-long line, not UTF-8) is not cut at once: its
+//   further bytes are dropped for at most lingerMs while it reads its error and closes (cut at
+//   once, a client still writing failed with EPIPE before reading the error it was sent).
 import { createServer, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { decodeRequest, encodeReply, LineReader, MAX_LINE_BYTES, type AgentReply, type AgentRequest } from '../../lib/state/protocol.js'
@@ -19,7 +22,7 @@ import { prepareSocketPath, restrictSocketFile } from './socket-path.js'
 import type { SyncReport } from '../agent.js'
 
 /** The bounds the README's Reliability section states. */
-export const SOCKET_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxConnections: 128, requestTimeoutMs: 5000 } as const
+export const SOCKET_LIMITS = { maxLineBytes: MAX_LINE_BYTES, maxConnections: 128, requestTimeoutMs: 5000, lingerMs: 1000 } as const
 
 export interface SocketServerOptions {
   path: string
@@ -76,16 +79,26 @@ export async function startSocketServer(opts: SocketServerOptions): Promise<Sock
   const refused = refusalLog(log)
   let closing = false
 
-  // Replies, then closes: the client's further bytes are never read (one request per connection).
-  const finish = (c: Conn, reply: AgentReply) => {
+  // Replies, then closes: one request per connection. With `linger` (a client refused while it was
+  // still sending), its further bytes are dropped until it closes, for at most lingerMs; it keeps
+  // its slot meanwhile (an eviction closes it at once), so lingering never raises the cap.
+  const finish = (c: Conn, reply: AgentReply, linger = false) => {
     clearTimeout(c.deadline)
     if (c.replied || c.sock.destroyed) return
     c.replied = true
-    c.sock.end(encodeReply(reply), () => c.sock.destroy())
+    if (linger) {
+      c.sock.removeAllListeners('data')
+      c.sock.resume()
+    }
+    c.sock.end(encodeReply(reply), () => {
+      if (!linger || closing) return void c.sock.destroy()
+      const timer = setTimeout(() => c.sock.destroy(), SOCKET_LIMITS.lingerMs)
+      c.sock.once('close', () => clearTimeout(timer))
+    })
   }
-  const refuse = (c: Conn, reason: string) => {
+  const refuse = (c: Conn, reason: string, linger = false) => {
     refused(reason)
-    finish(c, { ok: false, error: reason })
+    finish(c, { ok: false, error: reason }, linger)
   }
 
   const onRequest = (c: Conn, line: string) => {
@@ -115,7 +128,8 @@ export async function startSocketServer(opts: SocketServerOptions): Promise<Sock
         refused('too many connections waiting for an answer')
         return void sock.end(encodeReply({ ok: false, error: 'agent busy: too many requests waiting, try again' }), () => sock.destroy())
       }
-      refuse(idle, 'connection evicted: too many connections; send the request right after connecting')
+      if (idle.replied) idle.sock.destroy() // lingering after its refusal
+      else refuse(idle, 'connection evicted: too many connections; send the request right after connecting')
       conns.delete(idle.sock) // its slot is free now, even while its reply drains
     }
     const c: Conn = {
@@ -132,7 +146,7 @@ export async function startSocketServer(opts: SocketServerOptions): Promise<Sock
         line = reader.push(chunk)
       } catch (err) {
         sock.off('data', onData)
-        return refuse(c, `invalid request: ${(err as Error).message}`)
+        return refuse(c, `invalid request: ${(err as Error).message}`, true)
       }
       if (line === undefined) return
       sock.off('data', onData)
@@ -175,7 +189,8 @@ export async function startSocketServer(opts: SocketServerOptions): Promise<Sock
       closing = true
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       for (const c of conns.values()) {
-        if (c.answering) finish(c, { ok: false, error: 'agent stopping; try again' })
+        if (c.replied) c.sock.destroySoon() // its reply is written first
+        else if (c.answering) finish(c, { ok: false, error: 'agent stopping; try again' })
         else c.sock.destroy()
       }
       return closed

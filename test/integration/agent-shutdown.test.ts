@@ -6,24 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { nftTable, spawnAgentInNetns } from './agent-helpers.js'
 import { cleanupFor } from '../kit/cleanup.js'
+import { podAManifest } from '../kit/manifests.js'
 import { makeNetns, tempDir } from '../kit/netns.js'
 import { waitFor } from '../kit/wait.js'
-
-const manifests = `
-apiVersion: v1
-kind: List
-items:
-- {apiVersion: v1, kind: Namespace, metadata: {name: x}}
-- apiVersion: v1
-  kind: Pod
-  metadata: {namespace: x, name: a}
-  spec: {nodeName: n1, containers: [{name: c}]}
-  status: {podIPs: [{ip: 10.9.0.2}]}
-- apiVersion: networking.k8s.io/v1
-  kind: NetworkPolicy
-  metadata: {namespace: x, name: deny-all}
-  spec: {podSelector: {}, policyTypes: [Ingress]}
-`
 
 const record = (pod: string, ip: string, netns: string) => ({
   containerId: `c-${pod}`, ifName: 'eth0', netns, podNamespace: 'x', podName: pod, ips: [`${ip}/24`],
@@ -35,7 +20,7 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
     const ns = makeNetns(cleanupFor(t), 'cinch-t-agent-stop')
     const dir = tempDir(cleanupFor(t), 'cinch-t-agent-stop')
     await mkdir(join(dir, 'm'))
-    await writeFile(join(dir, 'm', 'cluster.yaml'), manifests)
+    await writeFile(join(dir, 'm', 'cluster.yaml'), podAManifest({ denyAll: true }))
     await mkdir(join(dir, 'state', 'attachments'), { recursive: true })
     // A pod whose netns is gone and never had its DEL: the GC waits the grace period (default 60 s).
     await writeFile(join(dir, 'state', 'attachments', 'c-a_eth0.json'), JSON.stringify(record('a', '10.9.0.2', join(dir, 'gone-netns'))))

@@ -9,20 +9,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { inNetns, spawnAgentInNetns } from './agent-helpers.js'
 import { Cleanup, cleanupFor } from '../kit/cleanup.js'
+import { podAManifest } from '../kit/manifests.js'
 import { makeNetns, tempDir } from '../kit/netns.js'
 import { observeFor, waitFor } from '../kit/wait.js'
 
-const manifests = `
-apiVersion: v1
-kind: List
-items:
-- {apiVersion: v1, kind: Namespace, metadata: {name: x}}
-- apiVersion: v1
-  kind: Pod
-  metadata: {namespace: x, name: a}
-  spec: {nodeName: n1, containers: [{name: c}]}
-  status: {podIPs: [{ip: 10.9.0.2}]}
-`
 const ADD = JSON.stringify({ op: 'add', containerId: 'c-a', ifName: 'eth0', podNamespace: 'x', podName: 'a', ips: ['10.9.0.2/24'] }) + '\n'
 
 let f: { ns: string; sock: string; agent: ReturnType<typeof spawnAgentInNetns>; pid: number }
@@ -34,7 +24,7 @@ test.before(async () => {
   const ns = makeNetns(cleanup, 'cinch-t-agent-hostile')
   const dir = tempDir(cleanup, 'cinch-t-agent-hostile')
   await mkdir(join(dir, 'm'))
-  await writeFile(join(dir, 'm', 'cluster.yaml'), manifests)
+  await writeFile(join(dir, 'm', 'cluster.yaml'), podAManifest())
   await mkdir(join(dir, 'state', 'attachments'), { recursive: true })
   await writeFile(join(dir, 'state', 'attachments', 'c-a_eth0.json'), JSON.stringify({
     containerId: 'c-a', ifName: 'eth0', netns: '/proc/1/ns/net', podNamespace: 'x', podName: 'a', ips: ['10.9.0.2/24'],
