@@ -12,10 +12,11 @@
 //   delete set t s                   DELSET                    table, name
 //   add counter t c                  NEWOBJ    CREATE          table, name, type 1, zeroed counter
 //   delete counter t c               DELOBJ                    table, name, type 1, empty data
+// A rule with an anonymous set (`meta l4proto { tcp, udp }`) is NEWSET + NEWSETELEM + NEWRULE.
 // Anything else (base chains, interval sets, maps, rules outside rule-netlink.ts's grammar) throws
 // UnsupportedElements before anything is sent: the caller sends the text through nft.
 import { attr, nested, str } from '../net/tlv.js'
-import { NFPROTO, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
+import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
 import { encodeRule } from './rule-netlink.js'
 import { checkName, type NftFamily } from './syntax.js'
 
@@ -115,10 +116,17 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
       return [{ msg: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE, family, attrs: Buffer.concat(parts) }]
     }
     case 'rule': {
-      const { expressions, userdata } = encodeRule(c.rule)
+      const { expressions, userdata, sets } = encodeRule(c.rule, ctx)
       const parts = [table, attr(RULE.CHAIN, str(plainName('chain', c.chain))), nested(RULE.EXPRESSIONS, expressions)]
       if (userdata) parts.push(attr(RULE.USERDATA, userdata))
-      return [{ msg: NFT_MSG.NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, family, attrs: Buffer.concat(parts) }]
+      // Its anonymous sets first, each with its elements (as nft sends them).
+      return [
+        ...sets.flatMap((a) => [
+          { msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs: Buffer.concat([table, a.set]) },
+          { msg: NFT_MSG_NEWSETELEM, flags: NLM_F_CREATE, family, attrs: Buffer.concat([table, a.elements]) },
+        ]),
+        { msg: NFT_MSG.NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, family, attrs: Buffer.concat(parts) },
+      ]
     }
     case 'set': {
       const name = plainName('set', c.name)

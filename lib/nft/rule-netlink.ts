@@ -15,6 +15,12 @@
 //                                payload load 2b @ transport header + 2 => reg 10 (ip6: 13); lookup
 //   meta l4proto tcp             meta load l4proto => reg 1; cmp eq reg 1 0x06
 //   th dport 53 / 80-90 / @p     payload => reg 1; cmp eq / cmp gte + cmp lte / lookup
+//   meta l4proto { tcp, udp }    an anonymous set (below) of inet_proto; meta => reg 1; lookup
+//   meta l4proto . th dport { tcp . 80, udp . 53 }
+//                                an anonymous set of inet_proto . inet_service; meta => reg 1,
+//                                payload => reg 9; lookup. With any range in it (`tcp . 80-90`):
+//                                an interval concatenation (start and end key per element), and
+//                                nft converts the protocol's register first (byteorder hton 1/2)
 //   counter name "c"             objref type 1 name c (the name without a NUL)
 //   accept drop return goto/jump immediate reg 0 <verdict> [chain]
 //   comment "x"                  userdata: type 0 (NFTNL_UDATA_RULE_COMMENT), length, "x\0"
@@ -74,10 +80,23 @@ const ADDR: Record<'ip' | 'ip6', Record<'saddr' | 'daddr', [number, number]>> = 
   ip6: { saddr: [8, 16], daddr: [24, 16] },
 }
 
+/**
+ * An anonymous set a rule looks up (`{ ... }` in its text): nft adds it in the same batch, before
+ * the rule, as `__set%d` (the kernel picks the number) and names it by transaction id.
+ */
+export interface AnonymousSet {
+  /** NEWSET attributes after the table: name, flags, key type and length, id, desc, userdata. */
+  set: Buffer
+  /** NEWSETELEM attributes after the table: set name, set id, the elements. */
+  elements: Buffer
+}
+
 export interface EncodedRule {
   expressions: Buffer
   /** NFTA_RULE_USERDATA, when the rule has a comment. */
   userdata?: Buffer
+  /** Anonymous sets to add (in this order) before the rule. */
+  sets: AnonymousSet[]
 }
 
 // One token of the grammar each, anchored where the previous one ended (sticky).
@@ -88,14 +107,19 @@ const T = {
   l4proto: /meta l4proto (tcp|udp|sctp)(?= |$)/y,
   dport: /th dport (\d+)(?:-(\d+))?(?= |$)/y,
   dportSet: /th dport @(\S+)(?= |$)/y,
+  l4set: /meta l4proto \{ ([a-z, ]+) \}(?= |$)/y,
+  l4dportSet: /meta l4proto \. th dport \{ ([a-z0-9 .,-]+) \}(?= |$)/y,
   counter: /counter name "([^"]*)"(?= |$)/y,
   verdict: /(accept|drop|return)(?= |$)/y,
   chainVerdict: /(goto|jump) (\S+)(?= |$)/y,
   comment: /comment "([^"]*)"$/y,
 }
 
-/** Encodes `rule` (the text after `add rule <family> <table> <chain> `) of a chain in an inet table. */
-export function encodeRule(rule: string): EncodedRule {
+/**
+ * Encodes `rule` (the text after `add rule <family> <table> <chain> `) of a chain in an inet
+ * table. `ctx.setId`: the batch's last set transaction id (anonymous sets take the next ones).
+ */
+export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }): EncodedRule {
   const unsupported = (why: string) => new UnsupportedElements(`rule ${JSON.stringify(rule.slice(0, 120))}: ${why}`)
   const name = (what: string, s: string) => {
     try {
@@ -112,6 +136,7 @@ export function encodeRule(rule: string): EncodedRule {
   let stage = 0
   let verdict = false
   let userdata: Buffer | undefined
+  const sets: AnonymousSet[] = []
   const take = (re: RegExp): RegExpExecArray | null => {
     re.lastIndex = pos
     const m = re.exec(rule)
@@ -150,6 +175,33 @@ export function encodeRule(rule: string): EncodedRule {
       if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
       l4 = m[1]!
       out.push(meta(META_KEY.L4PROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([L4PROTO[l4]!])))
+    } else if ((m = take(T.l4set))) {
+      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      l4 = 'done'
+      const protos = m[1]!.split(', ')
+      if (protos.length < 2 || new Set(protos).size !== protos.length || protos.some((p) => L4PROTO[p] === undefined)) throw unsupported('a protocol set nft would read otherwise')
+      const id = ++ctx.setId
+      sets.push(anonymousSet({ id, keyType: KEY.INET_PROTO, keyLen: 1, flags: SET_F.ANONYMOUS | SET_F.CONSTANT, udata: UDATA_L4PROTO, elements: protos.map((p) => ({ key: Buffer.from([L4PROTO[p]!]) })) }))
+      out.push(meta(META_KEY.L4PROTO, NFT_REG_1), anonymousLookup(id))
+    } else if ((m = take(T.l4dportSet))) {
+      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      l4 = 'done'
+      const elements = portElements(m[1]!)
+      if (!elements) throw unsupported('a protocol . port set nft would read, merge or refuse otherwise')
+      const interval = elements.some((e) => e.range)
+      // Ranges that touch (80-89, 90-99) might be joined by nft's interval code: nft's then.
+      if (interval && elements.some((a) => elements.some((b) => a !== b && a.proto === b.proto && a.to + 1 === b.from))) throw unsupported('adjacent port ranges')
+      const id = ++ctx.setId
+      const key = (proto: number, port: number) => { const b = Buffer.alloc(8); b[0] = proto; b.writeUInt16BE(port, 4); return b }
+      const els = elements.map((e) => ({ key: key(e.proto, e.from), ...(interval ? { keyEnd: key(e.proto, e.to) } : {}) }))
+      const keyType = (KEY.INET_PROTO << 6) | KEY.INET_SERVICE
+      sets.push(interval
+        ? anonymousSet({ id, keyType, keyLen: 8, flags: SET_F.ANONYMOUS | SET_F.CONSTANT | SET_F.INTERVAL | SET_F.CONCAT, fields: [1, 2], udata: UDATA_PROTO_PORT_INTERVAL, elements: els })
+        : anonymousSet({ id, keyType, keyLen: 8, flags: SET_F.ANONYMOUS | SET_F.CONSTANT, udata: UDATA_PROTO_PORT, elements: els }))
+      out.push(meta(META_KEY.L4PROTO, NFT_REG_1))
+      // nft 1.0.6 converts the protocol's register before an interval lookup (byteorder hton, len 1, size 2).
+      if (interval) out.push(expr('byteorder', attr(BYTEORDER.SREG, be32(NFT_REG_1)), attr(BYTEORDER.DREG, be32(NFT_REG_1)), attr(BYTEORDER.OP, be32(NFT_BYTEORDER_HTON)), attr(BYTEORDER.LEN, be32(1)), attr(BYTEORDER.SIZE, be32(2))))
+      out.push(payload(concatReg(1), BASE.TRANSPORT, 2, 2), anonymousLookup(id))
     } else if ((m = take(T.dportSet)) || (m = take(T.dport))) {
       // Only right after `meta l4proto X` (what the renderer writes): nft adds no dependency then.
       if (l4 === undefined || l4 === 'done' || stage > 0) throw unsupported('th dport without a meta l4proto right before it')
@@ -184,5 +236,58 @@ export function encodeRule(rule: string): EncodedRule {
   }
   // A rule that only matches (a log rule, or nothing) is not one the renderer writes here.
   if (!verdict) throw unsupported('no verdict')
-  return { expressions: Buffer.concat(out), ...(userdata ? { userdata } : {}) }
+  return { expressions: Buffer.concat(out), ...(userdata ? { userdata } : {}), sets }
+}
+
+// Anonymous sets (include/uapi/linux/netfilter/nf_tables.h; nft 1.0.6 src/mnl.c mnl_nft_set_add).
+const SET_F = { ANONYMOUS: 0x1, CONSTANT: 0x2, INTERVAL: 0x4, CONCAT: 0x80 } as const
+const SET = { NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DESC: 9, ID: 10, USERDATA: 13 } as const
+const SET_DESC = { SIZE: 1, CONCAT: 2 } as const
+const SET_FIELD_LEN = 1
+const ELEM_LIST = { SET: 2, ELEMENTS: 3, SET_ID: 4 } as const
+const ELEM = { KEY: 1, KEY_END: 10 } as const
+const KEY = { INET_PROTO: 12, INET_SERVICE: 13 } as const
+const BYTEORDER = { SREG: 1, DREG: 2, OP: 3, LEN: 4, SIZE: 5 } as const
+const NFT_BYTEORDER_HTON = 1
+const ANONYMOUS_NAME = '__set%d'
+// The set userdata nft 1.0.6 writes for these three keys (strace of its sendmsg): key byte order,
+// [merge elements,] and the key's typeof (the `meta l4proto` and `th dport` expressions).
+const UDATA_L4PROTO = Buffer.from('000401000000030e0004090000000106000410000000', 'hex')
+const UDATA_PROTO_PORT = Buffer.from('000400000000032e00040d0000000126000e00040900000001060004100000000114000407000000010c00040b000000010402000000', 'hex')
+const UDATA_PROTO_PORT_INTERVAL = Buffer.from('000400000000020401000000030800040d0000000100', 'hex')
+
+function anonymousSet(o: { id: number; keyType: number; keyLen: number; flags: number; fields?: number[]; udata: Buffer; elements: { key: Buffer; keyEnd?: Buffer }[] }): AnonymousSet {
+  const desc = [attr(SET_DESC.SIZE, be32(o.elements.length))]
+  if (o.fields) desc.push(nested(SET_DESC.CONCAT, ...o.fields.map((f) => nested(LIST_ELEM, attr(SET_FIELD_LEN, be32(f))))))
+  const set = Buffer.concat([attr(SET.NAME, str(ANONYMOUS_NAME)), attr(SET.FLAGS, be32(o.flags)), attr(SET.KEY_TYPE, be32(o.keyType)), attr(SET.KEY_LEN, be32(o.keyLen)), attr(SET.ID, be32(o.id)), nested(SET.DESC, ...desc), attr(SET.USERDATA, o.udata)])
+  // libnftnl numbers the elements' nests 1, 2, 3... (the kernel reads any type there).
+  const els = o.elements.map((e, i) => nested(i + 1, nested(ELEM.KEY, attr(DATA.VALUE, e.key)), ...(e.keyEnd ? [nested(ELEM.KEY_END, attr(DATA.VALUE, e.keyEnd))] : [])))
+  return { set, elements: Buffer.concat([attr(ELEM_LIST.SET, str(ANONYMOUS_NAME)), attr(ELEM_LIST.SET_ID, be32(o.id)), nested(ELEM_LIST.ELEMENTS, ...els)]) }
+}
+
+/** A lookup of the anonymous set with transaction id `id` (the kernel finds it by id, not by its name template). */
+const anonymousLookup = (id: number) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(ANONYMOUS_NAME)), attr(LOOKUP.SET_ID, be32(id)))
+
+/**
+ * `tcp . 80, udp . 53-60` as elements, or undefined when nft might read them otherwise: only
+ * tcp/udp/sctp, decimal ports, ranges low-high, no element twice and no two ranges of one
+ * protocol overlapping (nft would refuse them; it never merges an anonymous set's elements).
+ */
+function portElements(text: string): { proto: number; from: number; to: number; range: boolean }[] | undefined {
+  const out: { proto: number; from: number; to: number; range: boolean }[] = []
+  for (const part of text.split(', ')) {
+    const m = /^(tcp|udp|sctp) \. (0|[1-9][0-9]{0,4})(?:-(0|[1-9][0-9]{0,4}))?$/.exec(part)
+    if (!m) return undefined
+    const from = Number(m[2]), to = m[3] === undefined ? from : Number(m[3])
+    if (from > 65535 || to > 65535 || (m[3] !== undefined && to <= from)) return undefined
+    out.push({ proto: L4PROTO[m[1]!]!, from, to, range: m[3] !== undefined })
+  }
+  if (out.length < 2) return undefined
+  for (let i = 0; i < out.length; i++) {
+    for (let j = i + 1; j < out.length; j++) {
+      const a = out[i]!, b = out[j]!
+      if (a.proto === b.proto && a.from <= b.to && b.from <= a.to) return undefined
+    }
+  }
+  return out
 }
