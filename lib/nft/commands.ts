@@ -13,11 +13,13 @@
 //   add counter t c                  NEWOBJ    CREATE          table, name, type 1, zeroed counter
 //   delete counter t c               DELOBJ                    table, name, type 1, empty data
 // A rule with an anonymous set (`meta l4proto { tcp, udp }`) is NEWSET + NEWSETELEM + NEWRULE.
-// Anything else (base chains, interval sets, maps, rules outside rule-netlink.ts's grammar) throws
+// An interval set's elements only in the batch that adds the set (interval-netlink.ts).
+// Anything else (base chains, other interval sets, maps, rules outside rule-netlink.ts's grammar) throws
 // UnsupportedElements before anything is sent: the caller sends the text through nft.
 import { attr, nested, str } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
 import { encodeRule } from './rule-netlink.js'
+import { encodeNewIntervalElements } from './interval-netlink.js'
 import { checkName, type NftFamily } from './syntax.js'
 
 interface On { family: NftFamily; table: string }
@@ -69,6 +71,7 @@ const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, ID: 10, USER
 const OBJ = { TABLE: 1, NAME: 2, TYPE: 3, DATA: 4 } as const
 const COUNTER = { BYTES: 1, PACKETS: 2 } as const
 const NFT_OBJECT_COUNTER = 1
+const NFT_SET_INTERVAL = 0x4
 // libnftnl's udata (include/libnftnl/udata.h): chain and rule comments are type 0; a set's key
 // byte order type 0, its key's typeof type 3, its comment type 7.
 const UDATA_COMMENT = 0
@@ -96,12 +99,18 @@ function plainName(what: string, s: string): string {
   }
 }
 
-/** Per batch: the transaction ids nft gives the sets a batch adds (1, 2, ...). */
-export interface EncodeContext { setId: number }
+/**
+ * Per batch: the transaction ids nft gives the sets a batch adds (1, 2, ...), and the interval
+ * sets this batch adds (name -> id): only their elements are encoded (interval-netlink.ts).
+ */
+export interface EncodeContext { setId: number; intervalSets?: Map<string, number> }
 
 /** The netlink messages of `c`; throws UnsupportedElements for what the netlink path does not take. */
 export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }): NftMessage[] {
-  if (isElementCommand(c)) return encodeElementCommand(c)
+  if (isElementCommand(c)) {
+    const id = c.interval && c.family === 'inet' ? ctx.intervalSets?.get(`${c.table} ${c.set}`) : undefined
+    return id !== undefined ? encodeNewIntervalElements(c, id) : encodeElementCommand(c)
+  }
   // The renderer's objects live in `inet cinch`; the bridge table's never change in a diff.
   if (c.family !== 'inet') throw new UnsupportedElements(`${c.kind} ${c.family} ${c.table}: only inet tables are encoded`)
   const family = NFPROTO[c.family]
@@ -131,11 +140,15 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
     case 'set': {
       const name = plainName('set', c.name)
       if (c.verb === 'delete') return [{ msg: NFT_MSG.DELSET, flags: 0, family, attrs: Buffer.concat([table, attr(SET.NAME, str(name))]) }]
-      if (c.interval) throw new UnsupportedElements(`set ${name}: interval sets need nft's start/end elements`)
       const key = c.key ?? []
+      // An interval set of addresses or ports (ipBlocks, port ranges): its elements, added in the
+      // same batch, are encoded by interval-netlink.ts; no other interval key.
+      if (c.interval && !(key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr' || key[0] === 'inet_service'))) {
+        throw new UnsupportedElements(`set ${name}: interval key ${key.join(' . ')} is not encoded`)
+      }
       const concat = key.length > 1
       // One address, or address . inet_proto . inet_service (a tuple set): what policies declare.
-      const plain = key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr')
+      const plain = key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr' || (!!c.interval && key[0] === 'inet_service'))
       const tuple = key.length === 3 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr') && key[1] === 'inet_proto' && key[2] === 'inet_service'
       if (!plain && !tuple) throw new UnsupportedElements(`set ${name}: key ${key.join(' . ') || '(none)'} is not encoded`)
       let type = 0, len = 0
@@ -148,7 +161,9 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
       // nft 1.0.6 writes this for a `type a . b . c` key: an empty typeof of a concatenation.
       if (concat) ud.push(udata(UDATA_SET.KEY_TYPEOF, Buffer.from([0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00])))
       if (c.comment !== undefined) ud.push(udata(UDATA_SET.COMMENT, comment(`set ${name}`, c.comment)))
-      const attrs = Buffer.concat([table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(0)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)), attr(SET.ID, be32(++ctx.setId)), attr(SET.USERDATA, Buffer.concat(ud))])
+      const id = ++ctx.setId
+      if (c.interval) (ctx.intervalSets ??= new Map()).set(`${c.table} ${name}`, id)
+      const attrs = Buffer.concat([table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(c.interval ? NFT_SET_INTERVAL : 0)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)), attr(SET.ID, be32(id)), attr(SET.USERDATA, Buffer.concat(ud))])
       return [{ msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs }]
     }
     case 'counter': {
