@@ -18,11 +18,11 @@
 // The verdict is judged on CPU per connection (client + server, from /proc): the rate the rules
 // allow on an idle machine; the rates themselves are printed as noise (this machine is shared).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { median, netnsDel, procCpuMs, sh, uniqueName } from './lib.mjs'
+import { cleanupOnExit, median, procCpuMs, sh, uniqueName } from './lib.mjs'
 import { runClient } from './policy-dataplane.mjs'
 
 export const FLOW_CONFIGS = ['off', 'on', 'flood']
@@ -163,18 +163,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10), SECONDS = Number(process.env.BENCH_SECONDS ?? 2)
   const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-flows-'))
   const id = uniqueName('x').slice(2)
-  const made = { netns: [], children: [] }
-  const track = { netns: (n) => made.netns.push(n), child: (c) => made.children.push(c) }
-  let cleaned = false
-  const cleanup = () => {
-    if (cleaned) return
-    cleaned = true
-    for (const c of made.children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
-    for (const n of made.netns) netnsDel(n)
-    rmSync(tmp, { recursive: true, force: true })
-  }
-  process.on('exit', cleanup)
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+  const { track, cleanup } = cleanupOnExit(tmp)
 
   const CLIENT = 'ns-005/pod-1', SERVER = 'ns-005/pod-2' // be -> db on 5432, allowed both ways
   const { state, locals } = syntheticCluster({ extraLocal: [SERVER], cnps: 100 })

@@ -2,7 +2,7 @@
 // medians and ratios measured in the same run, because these machines are shared and noisy.
 import { execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, rmSync } from 'node:fs'
 
 export function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts })
@@ -102,4 +102,25 @@ export async function waitFor(what, ms, ready, detail = () => '') {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}\n${detail()}`)
     await new Promise((r) => setTimeout(r, 50))
   }
+}
+
+/**
+ * What a bench creates (network namespaces, child processes, its temp dir `tmp`) is removed when
+ * the process exits or is interrupted, whatever happens. `track` records; `cleanup` runs once.
+ */
+export function cleanupOnExit(tmp) {
+  const made = { netns: [], children: [] }
+  let cleaned = false
+  const cleanup = () => {
+    if (cleaned) return
+    cleaned = true
+    for (const c of made.children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
+    // `ip netns exec` execs the program, so a child's pid is the program itself; a namespace whose
+    // processes are gone disappears with its interfaces.
+    for (const n of made.netns) netnsDel(n)
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
+  }
+  process.on('exit', cleanup)
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+  return { track: { netns: (n) => made.netns.push(n), child: (c) => (made.children.push(c), c) }, cleanup }
 }

@@ -15,11 +15,11 @@
 // nfulnl_log_packet, the kernel's side of handing a first packet to the agent. --no-reader: no
 // socket bound to the group (no agent), so nfnetlink_log drops each event before building it.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { median, netnsDel, sh, uniqueName } from './lib.mjs'
+import { cleanupOnExit, median, sh, uniqueName } from './lib.mjs'
 import { setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 import { flowRulesets, startReader } from './flows-dataplane.mjs'
 import { syntheticCluster } from './policy-cluster.mjs'
@@ -40,18 +40,7 @@ const SECONDS = 2, MB = 1000, HZ = 4000 // perf's default sampling frequency: a 
 
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-dpperf-'))
 const H = `cinch-b-dpp-${uniqueName('x').slice(2)}`
-const netns = [], children = []
-const track = { netns: (n) => netns.push(n), child: (c) => (children.push(c), c) }
-let cleaned = false
-function cleanup() {
-  if (cleaned) return
-  cleaned = true
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
-  for (const n of netns) netnsDel(n)
-  rmSync(tmp, { recursive: true, force: true })
-}
-process.on('exit', cleanup)
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+const { track, cleanup } = cleanupOnExit(tmp)
 try { sh('perf', ['--version']) } catch { throw new Error('perf is not installed (apt-get install linux-perf)') }
 
 // ---- the rulesets, as bench/policy-scale.mjs compiles them ------------------------------------

@@ -11,7 +11,7 @@
 // under a flood the kernel's limit holds back (bench/flows-dataplane.mjs).
 // Knobs: BENCH_CHANGES (30), BENCH_ROUNDS (5), BENCH_SECONDS (2, per connection-rate run), BENCH_MB (500),
 // BENCH_FLOW_ROUNDS (10).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -20,7 +20,7 @@ import { Applier } from '../policy-agent/apply/applier.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { renderFull } from '../policy-agent/render/index.ts'
 import { spawn } from 'node:child_process'
-import { median, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
+import { cleanupOnExit, median, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { runClient, setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 import { compareFlowLogs, flowRulesets, printFlowLogs, startReader } from './flows-dataplane.mjs'
@@ -34,20 +34,7 @@ const id = uniqueName('x').slice(2)
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-pol-'))
 
 // ---- cleanup of everything we create, whatever happens -------------------------------------
-const made = { netns: [], children: [] }
-const track = { netns: (n) => made.netns.push(n), child: (c) => made.children.push(c) }
-let cleaned = false
-function cleanup() {
-  if (cleaned) return
-  cleaned = true
-  for (const c of made.children) if (c.exitCode === null && c.signalCode === null) try { process.kill(c.pid, 'SIGKILL') } catch { /* gone */ }
-  // `ip netns exec` execs the program, so the pid above is the node process itself; a namespace
-  // whose processes are gone disappears with its interfaces.
-  for (const n of made.netns) netnsDel(n)
-  rmSync(tmp, { recursive: true, force: true })
-}
-process.on('exit', cleanup)
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
+const { track, cleanup } = cleanupOnExit(tmp)
 
 const ms = (x) => `${x.toFixed(1)} ms`
 const row = (what, value, goal = '') => console.log(`${what.padEnd(52)} ${value.padStart(22)}  ${goal}`)

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest'
 import { evaluator } from './evaluate.js'
 import { networkPolicyTier } from './netpol.js'
-import { clusterOfStep, loadFixture, stepsOf, type Family } from '../../test/kit/cnp-fixture.js'
+import { cellsOf, clusterOfStep, loadFixture, stepsOf, type Family } from '../../test/kit/cnp-fixture.js'
 
 const counts = { cells: 0, tcp: 0, udp: 0, sctp: 0 }
 
@@ -22,18 +22,12 @@ for (const which of ['shared', 'extra'] as const) {
         const { cluster, cnps, invalid } = clusterOfStep(model, step, family)
         expect(invalid).toEqual([])
         const evaluate = evaluator(cluster, cnps, networkPolicyTier(cluster.state))
-        for (const probe of step.probes) {
-          for (const [src, row] of Object.entries(probe.expect)) {
-            for (const [dst, want] of Object.entries(row)) {
-              const [sn, sp] = src.split('/') as [string, string]
-              const [dn, dp] = dst.split('/') as [string, string]
-              const d = evaluate({ from: { namespace: sn, name: sp }, to: { namespace: dn, name: dp }, protocol: probe.protocol, port: probe.port })
-              const why = [...d.egress.reasons.map((r) => `egress: ${r}`), ...d.ingress.reasons.map((r) => `ingress: ${r}`)].join('\n  ')
-              expect(d.allowed, `${src} -> ${dst} ${probe.protocol}/${probe.port}\n  ${why}`).toBe(want)
-              counts.cells++
-              counts[probe.protocol.toLowerCase() as 'tcp']++
-            }
-          }
+        for (const c of cellsOf(step)) {
+          const d = evaluate(c)
+          const why = [...d.egress.reasons.map((r) => `egress: ${r}`), ...d.ingress.reasons.map((r) => `ingress: ${r}`)].join('\n  ')
+          expect(d.allowed, `${c.src} -> ${c.dst} ${c.protocol}/${c.port}\n  ${why}`).toBe(c.want)
+          counts.cells++
+          counts[c.protocol.toLowerCase() as 'tcp']++
         }
       })
     }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { evaluator } from './evaluate.js'
 import { networkPolicyTier } from './netpol.js'
-import { clusterOfStep, loadFixture, type Family, type Step } from '../../test/kit/cnp-fixture.js'
+import { cellsOf, clusterOfStep, loadFixture, type Family, type Step } from '../../test/kit/cnp-fixture.js'
 
 const file = fileURLToPath(new URL('../../test/fixtures/cnp-extra/own-cases.json', import.meta.url))
 const own = JSON.parse(readFileSync(file, 'utf8')) as { cases: { id: string; steps: (Step & { about: string; warnings?: Record<string, number> })[] }[] }
@@ -25,16 +25,10 @@ describe('cnp own cases', () => {
       const warnings = Object.fromEntries(cnps.filter((p) => p.warnings.length > 0).map((p) => [p.name, p.warnings.length]))
       expect(warnings).toEqual(step.warnings ?? {})
       const evaluate = evaluator(cluster, cnps, networkPolicyTier(cluster.state))
-      for (const probe of step.probes) {
-        for (const [src, row] of Object.entries(probe.expect)) {
-          for (const [dst, want] of Object.entries(row)) {
-            const [sn, sp] = src.split('/') as [string, string]
-            const [dn, dp] = dst.split('/') as [string, string]
-            const d = evaluate({ from: { namespace: sn, name: sp }, to: { namespace: dn, name: dp }, protocol: probe.protocol, port: probe.port })
-            const why = [...d.egress.reasons.map((r) => `egress: ${r}`), ...d.ingress.reasons.map((r) => `ingress: ${r}`)].join('\n  ')
-            expect(d.allowed, `${src} -> ${dst} ${probe.protocol}/${probe.port} (${(probe as { why?: string }).why})\n  ${why}`).toBe(want)
-          }
-        }
+      for (const c of cellsOf(step)) {
+        const d = evaluate(c)
+        const why = [...d.egress.reasons.map((r) => `egress: ${r}`), ...d.ingress.reasons.map((r) => `ingress: ${r}`)].join('\n  ')
+        expect(d.allowed, `${c.src} -> ${c.dst} ${c.protocol}/${c.port} (${(c.probe as { why?: string }).why})\n  ${why}`).toBe(c.want)
       }
     })
   }

@@ -16,7 +16,7 @@ import { cniBin, distDir as dist, refBin } from '../kit/paths.js'
 import { probeFrom, type ProbeTarget } from '../kit/probe.js'
 import { inNetns as inNs, spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
-import { loadFixture, type FixtureModel, type Step } from '../kit/cnp-fixture.js'
+import { cellsOf, loadFixture, type FixtureModel, type Step } from '../kit/cnp-fixture.js'
 export const { model } = loadFixture('shared')
 
 // One process per pod serves every TCP and UDP port it has (SCTP: no IP_SCTP in this kernel).
@@ -173,13 +173,9 @@ export function writeStep(env: CnpEnv, step: Step): boolean {
  */
 export async function probeStep(env: CnpEnv, step: Step): Promise<string[]> {
   const cells: { src: string; dst: string; t: ProbeTarget; want: boolean }[] = []
-  for (const probe of step.probes) {
-    for (const [src, row] of Object.entries(probe.expect)) {
-      for (const [dst, want] of Object.entries(row)) {
-        if (probe.protocol === 'SCTP') { env.skippedSctp++; continue }
-        cells.push({ src, dst, want, t: { ip: env.ip.get(dst)!, port: probe.port, proto: probe.protocol === 'UDP' ? 'udp' : 'tcp' } })
-      }
-    }
+  for (const c of cellsOf(step)) {
+    if (c.protocol === 'SCTP') { env.skippedSctp++; continue }
+    cells.push({ src: c.src, dst: c.dst, want: c.want, t: { ip: env.ip.get(c.dst)!, port: c.port, proto: c.protocol === 'UDP' ? 'udp' : 'tcp' } })
   }
   const run = async (list: typeof cells, timeoutMs: number) => {
     const bySrc = new Map<string, typeof cells>()

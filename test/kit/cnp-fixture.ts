@@ -23,6 +23,19 @@ export interface Step {
 }
 export interface Case { id: string; feature?: string; steps?: Step[] }
 
+/** One expected connection of a step: `ns/pod` to `ns/pod` on a protocol and port. */
+export interface Cell { src: string; dst: string; from: { namespace: string; name: string }; to: { namespace: string; name: string }; protocol: Protocol; port: number; want: boolean; probe: Probe }
+
+/** Every cell of the step's probes, in the fixture's order. */
+export function cellsOf(step: Step): Cell[] {
+  const pod = (s: string) => {
+    const [namespace, name] = s.split('/') as [string, string]
+    return { namespace, name }
+  }
+  return step.probes.flatMap((probe) => Object.entries(probe.expect).flatMap(([src, row]) =>
+    Object.entries(row).map(([dst, want]) => ({ src, dst, from: pod(src), to: pod(dst), protocol: probe.protocol, port: probe.port, want, probe }))))
+}
+
 // shared-cases.json is a verbatim copy of the team's shared/cnp/cases.json (the five cases given
 // with issue 10, and the model); cases.json holds the rest of the upstream suite (generate.ts).
 const sharedFile = process.env.CINCH_CNP_CASES ?? fileURLToPath(new URL('../fixtures/cnp-extra/shared-cases.json', import.meta.url))
