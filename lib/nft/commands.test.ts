@@ -140,7 +140,7 @@ describe('diff commands over netlink', () => {
   })
 
   it.each([
-    ['an interval set', { kind: 'set', verb: 'add', name: 'b', key: ['ipv4_addr'], interval: true, comment: 'x' }],
+    ['an interval set of a concatenation', { kind: 'set', verb: 'add', name: 'b', key: ['ipv4_addr', 'inet_proto', 'inet_service'], interval: true, comment: 'x' }],
     ['an ifname set', { kind: 'set', verb: 'add', name: 'b', key: ['ifname'], comment: 'x' }],
     ['a table of another family', { kind: 'counter', verb: 'add', name: 'c', family: 'bridge' }],
     ['a chain comment with a quote', { kind: 'chain', verb: 'add', name: 'c', comment: 'a"b' }],
