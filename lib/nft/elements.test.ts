@@ -81,3 +81,19 @@ function decodedCount(attrs: Buffer): number {
   for (let off = 0; off < list.length; n++) off += (list.readUInt16LE(off) + 3) & ~3
   return n
 }
+
+describe('IPv4 keys', () => {
+  // The fast path must take exactly the canonical text formatIp writes, and nothing else.
+  it('reads every canonical address as parseIp does, and refuses every other text', async () => {
+    const { formatIp, parseIp } = await import('../ip/index.js')
+    const texts = ['0.0.0.0', '255.255.255.255', '10.0.0.1', '1.2.3.4', '010.0.0.1', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1.02.3.4', ' 1.2.3.4', '1.2.3.4 ', '::1', '1.2.3.-1']
+    for (let i = 0; i < 2000; i++) texts.push([0, 0, 0, 0].map(() => String(Math.floor(Math.random() * 300))).join('.'))
+    for (const t of texts) {
+      const a = parseIp(t)
+      const canonical = !!a && a.family === 4 && formatIp(a) === t
+      const c: ElementCommand = cmd({ elements: [t] })
+      if (canonical) expect(decoded(c)[0]!.key).toBe(a!.value.toString(16).padStart(8, '0'))
+      else expect(() => encodeElementCommand(c), t).toThrow(UnsupportedElements)
+    }
+  })
+})

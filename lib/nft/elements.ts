@@ -8,7 +8,7 @@
 // concatenation each part is padded to a 4-byte register (NFT_REG32_SIZE). Messages follow
 // include/uapi/linux/netfilter/nf_tables.h.
 import { formatIp, parseIp } from '../ip/index.js'
-import { attr, nested, str } from '../net/tlv.js'
+import { NLA_F_NESTED, attr, nested, str } from '../net/tlv.js'
 import { checkName, type NftFamily } from './syntax.js'
 
 /**
@@ -53,6 +53,8 @@ const PROTOCOLS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 }
 const IFNAME = /^"([a-zA-Z0-9_.-]{1,15})"$/
 const DEC = /^(0|[1-9][0-9]{0,4})$/
 const CHAIN = /^[a-zA-Z_][a-zA-Z0-9_.-]{0,254}$/
+const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+const V4 = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`)
 
 /** One nf_tables message: the nlmsghdr's message type and flags, the nfgenmsg family, attributes. */
 export interface NftMessage { msg: number; flags: number; family: number; attrs: Buffer }
@@ -109,8 +111,11 @@ function encodeElement(c: ElementCommand, text: string): Buffer {
     const b = encodeKeyPart(c.key[i]!, p, c.set)
     return concat && b.length % 4 ? Buffer.concat([b, Buffer.alloc(4 - (b.length % 4))]) : b
   }))
+  // A plain element (most of a diff's bytes: a new peer set holds hundreds) in one allocation:
+  // LIST_ELEM { KEY { VALUE <key> } }, what the nested attr() calls below would build.
+  if (chain === undefined) return plainElement(key)
   const children = [nested(SET_ELEM.KEY, attr(NFTA_DATA.VALUE, key))]
-  if (chain !== undefined) {
+  {
     const code = Buffer.alloc(4)
     code.writeInt32BE(NFT_JUMP)
     children.push(nested(SET_ELEM.DATA, nested(NFTA_DATA.VERDICT, attr(NFTA_VERDICT.CODE, code), attr(NFTA_VERDICT.CHAIN, str(chain)))))
@@ -118,15 +123,35 @@ function encodeElement(c: ElementCommand, text: string): Buffer {
   return nested(NFTA_LIST_ELEM, ...children)
 }
 
+function plainElement(key: Buffer): Buffer {
+  const value = 4 + key.length
+  const size = 8 + ((value + 3) & ~3)
+  const b = Buffer.alloc(4 + size)
+  b.writeUInt16LE(4 + size, 0)
+  b.writeUInt16LE(NFTA_LIST_ELEM | NLA_F_NESTED, 2)
+  b.writeUInt16LE(size, 4)
+  b.writeUInt16LE(SET_ELEM.KEY | NLA_F_NESTED, 6)
+  b.writeUInt16LE(value, 8)
+  b.writeUInt16LE(NFTA_DATA.VALUE, 10)
+  key.copy(b, 12)
+  return b
+}
+
 function encodeKeyPart(type: KeyPart, text: string, set: string): Buffer {
   const bad = () => new UnsupportedElements(`set ${set}: ${JSON.stringify(text.slice(0, 80))} is not a ${type}`)
   switch (type) {
-    case 'ipv4_addr':
+    case 'ipv4_addr': {
+      // The canonical dotted quad (what formatIp writes: no leading zeros), without parseIp's
+      // BigInts: a new peer set holds hundreds of these (issue 14).
+      const m = V4.exec(text)
+      if (!m) throw bad()
+      return Buffer.from([Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])])
+    }
     case 'ipv6_addr': {
       // Only the canonical text (what the compiler writes): nothing nft might read otherwise.
       const a = parseIp(text)
-      if (!a || a.family !== (type === 'ipv4_addr' ? 4 : 6) || formatIp(a) !== text) throw bad()
-      return bigBytes(a.value, a.family === 4 ? 4 : 16)
+      if (!a || a.family !== 6 || formatIp(a) !== text) throw bad()
+      return bigBytes(a.value, 16)
     }
     case 'inet_proto': {
       const n = PROTOCOLS[text] ?? (DEC.test(text) ? Number(text) : NaN)
