@@ -59,10 +59,18 @@ const be32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(
 function expr(name: string, ...data: Buffer[]): Buffer {
   return nested(LIST_ELEM, attr(EXPR.NAME, str(name)), nested(EXPR.DATA, ...data))
 }
-const meta = (key: number, dreg: number) => expr('meta', attr(META.KEY, be32(key)), attr(META.DREG, be32(dreg)))
-const cmp = (op: number, data: Buffer) => expr('cmp', attr(CMP.SREG, be32(NFT_REG_1)), attr(CMP.OP, be32(op)), nested(CMP.DATA, attr(DATA.VALUE, data)))
+// The same few expressions recur in every rule (a policy create rewrites tens of them): each is
+// built once. Buffers handed out here are only ever copied (Buffer.concat), never written.
+const built = new Map<string, Buffer>()
+const once = (key: string, make: () => Buffer): Buffer => {
+  let b = built.get(key)
+  if (!b) built.set(key, (b = make()))
+  return b
+}
+const meta = (key: number, dreg: number) => once(`meta ${key} ${dreg}`, () => expr('meta', attr(META.KEY, be32(key)), attr(META.DREG, be32(dreg))))
+const cmp = (op: number, data: Buffer) => once(`cmp ${op} ${data.toString('hex')}`, () => expr('cmp', attr(CMP.SREG, be32(NFT_REG_1)), attr(CMP.OP, be32(op)), nested(CMP.DATA, attr(DATA.VALUE, data))))
 const payload = (dreg: number, base: number, offset: number, len: number) =>
-  expr('payload', attr(PAYLOAD.DREG, be32(dreg)), attr(PAYLOAD.BASE, be32(base)), attr(PAYLOAD.OFFSET, be32(offset)), attr(PAYLOAD.LEN, be32(len)))
+  once(`payload ${dreg} ${base} ${offset} ${len}`, () => expr('payload', attr(PAYLOAD.DREG, be32(dreg)), attr(PAYLOAD.BASE, be32(base)), attr(PAYLOAD.OFFSET, be32(offset)), attr(PAYLOAD.LEN, be32(len))))
 // nft sends the set's transaction id beside its name; the kernel reads it only when the name is
 // not found (a set added earlier in the same batch is found by name), so 0 here.
 const lookup = (set: string) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(set)), attr(LOOKUP.SET_ID, be32(0)))
@@ -224,9 +232,13 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
       if (stage > 1) throw unsupported('a second verdict')
       stage = 2
       verdict = true
-      const code = [attr(VERDICT.CODE, be32(VERDICT_CODE[m[1]!]!))]
-      if (m[2] !== undefined) code.push(attr(VERDICT.CHAIN, str(name('chain', m[2]))))
-      out.push(expr('immediate', attr(IMMEDIATE.DREG, be32(NFT_REG_VERDICT)), nested(IMMEDIATE.DATA, nested(DATA.VERDICT, ...code))))
+      const chain = m[2] === undefined ? undefined : name('chain', m[2])
+      const verdictOf = () => {
+        const code = [attr(VERDICT.CODE, be32(VERDICT_CODE[m![1]!]!))]
+        if (chain !== undefined) code.push(attr(VERDICT.CHAIN, str(chain)))
+        return expr('immediate', attr(IMMEDIATE.DREG, be32(NFT_REG_VERDICT)), nested(IMMEDIATE.DATA, nested(DATA.VERDICT, ...code)))
+      }
+      out.push(chain === undefined ? once(`verdict ${m[1]}`, verdictOf) : verdictOf())
     } else if ((m = take(T.comment))) {
       if (!COMMENT.test(m[1]!)) throw unsupported('a comment nft would read otherwise')
       const text = Buffer.from(m[1]! + '\0', 'latin1')
