@@ -97,3 +97,30 @@ describe('IPv4 keys', () => {
     }
   })
 })
+
+describe('IPv6 keys', () => {
+  // canonicalV6 takes exactly formatIp's text (RFC 5952) and gives parseIp's bytes; anything else
+  // goes to parseIp as before. Random addresses with zero runs of every length and place.
+  it('agrees with parseIp + formatIp on canonical texts and refuses the rest', async () => {
+    const { formatIp, parseIp } = await import('../ip/index.js')
+    const { canonicalV6 } = await import('./elements.js')
+    const texts = ['::', '::1', '1::', 'fd00::1', '1:0:0:1:0:0:0:1', '1:0:0:0:1:0:0:1', '1::1:0:0:0:1', '1:0:0:1::1', '0:1:0:1:0:1:0:1', '::ffff:1.2.3.4', 'FD00::1', 'fd00::01', 'fd00:::1', 'fd00::1::2', '1:2:3:4:5:6:7::', '1:2:3:4:5:6:7:8', '1::2:3:4:5:6:7', '1:0:2:3:4:5:6:7']
+    for (let i = 0; i < 5000; i++) {
+      const g = Array.from({ length: 8 }, () => (Math.random() < 0.5 ? 0 : Math.floor(Math.random() * 65536)))
+      const v = g.reduce((a, x) => (a << 16n) | BigInt(x), 0n)
+      const t = formatIp({ family: 6, value: v })
+      texts.push(t, g.map((x) => x.toString(16)).join(':'), t.replace('::', ':0::'), t.toUpperCase())
+    }
+    let fast = 0
+    for (const t of texts) {
+      const a = parseIp(t)
+      const canonical = !!a && a.family === 6 && formatIp(a) === t
+      const b = canonicalV6(t)
+      if (b) fast++
+      if (b) expect(canonical, t).toBe(true)
+      if (b) expect(b.toString('hex'), t).toBe(a!.value.toString(16).padStart(32, '0'))
+      if (canonical && !t.includes('.')) expect(b, t).toBeDefined()
+    }
+    expect(fast).toBeGreaterThan(5000)
+  })
+})

@@ -123,6 +123,39 @@ function encodeElement(c: ElementCommand, text: string): Buffer {
   return nested(NFTA_LIST_ELEM, ...children)
 }
 
+const V6_GROUP = /^(0|[1-9a-f][0-9a-f]{0,3})$/
+
+/**
+ * The 16 bytes of `text` when it is an IPv6 address written as RFC 5952 says (lowercase, no
+ * leading zeros, `::` for the longest run of two or more zero groups, the first of equal runs;
+ * no dotted tail), without parseIp's BigInts; undefined otherwise (then parseIp decides).
+ */
+export function canonicalV6(text: string): Buffer | undefined {
+  const halves = text.split('::')
+  if (halves.length > 2) return undefined
+  const head = halves[0] ? halves[0].split(':') : [], tail = halves.length === 2 && halves[1] ? halves[1].split(':') : []
+  const given = head.length + tail.length
+  if (halves.length === 2 ? given > 6 : given !== 8) return undefined
+  const groups: number[] = []
+  for (const g of head) { if (!V6_GROUP.test(g)) return undefined; groups.push(parseInt(g, 16)) }
+  const gap = 8 - given
+  for (let i = 0; i < gap; i++) groups.push(0)
+  for (const g of tail) { if (!V6_GROUP.test(g)) return undefined; groups.push(parseInt(g, 16)) }
+  // Where RFC 5952 puts the `::`: the longest run of zero groups (at least two), the first of equals.
+  let best = -1, bestLen = 1
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) { i++; continue }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLen) { best = i; bestLen = j - i }
+    i = j
+  }
+  if (halves.length === 2 ? best !== head.length || bestLen !== gap : best !== -1) return undefined
+  const b = Buffer.alloc(16)
+  groups.forEach((g, i) => b.writeUInt16BE(g, i * 2))
+  return b
+}
+
 function plainElement(key: Buffer): Buffer {
   const value = 4 + key.length
   const size = 8 + ((value + 3) & ~3)
@@ -149,6 +182,8 @@ function encodeKeyPart(type: KeyPart, text: string, set: string): Buffer {
     }
     case 'ipv6_addr': {
       // Only the canonical text (what the compiler writes): nothing nft might read otherwise.
+      const fast = canonicalV6(text)
+      if (fast) return fast
       const a = parseIp(text)
       if (!a || a.family !== 6 || formatIp(a) !== text) throw bad()
       return bigBytes(a.value, 16)
