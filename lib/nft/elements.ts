@@ -76,6 +76,8 @@ export function encodeElementCommand(c: ElementCommand, maxBytes = 32 * 1024): N
   let batch: Buffer[] = [], size = 0
   const flush = () => {
     if (!batch.length) return
+    // libnftnl numbers the elements' nests 1, 2, ... in each message (the kernel reads any type).
+    batch.forEach((el, i) => el.writeUInt16LE((i + 1) | NLA_F_NESTED, 2))
     out.push({
       msg: c.verb === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM,
       // `add element` as nft sends it: CREATE without EXCL (an element already there is no error).
@@ -158,7 +160,7 @@ export function canonicalV6(text: string): Buffer | undefined {
 
 function plainElement(key: Buffer): Buffer {
   const value = 4 + key.length
-  const size = 8 + ((value + 3) & ~3)
+  const size = 4 + ((value + 3) & ~3) // the KEY nest: its header and the padded VALUE
   const b = Buffer.alloc(4 + size)
   b.writeUInt16LE(4 + size, 0)
   b.writeUInt16LE(NFTA_LIST_ELEM | NLA_F_NESTED, 2)
