@@ -113,8 +113,12 @@ describe('protobuf lists', () => {
       encodeObject('Pod', { metadata: { name: 'b', namespace: 'n' } }),
     ])
 
-    it('decodes the good body', () => {
+    it('decodes the good body; a __proto__ label stays a label', () => {
       expect(decodeList(good(), 'Pod')).toMatchObject({ resourceVersion: '3', continue: 'c', items: [{ metadata: { name: 'a' } }, { metadata: { name: 'b' } }] })
+      const odd = encodeList('v1', 'PodList', { resourceVersion: '1' }, [encodeObject('Pod', JSON.parse('{"metadata":{"name":"a","namespace":"n","labels":{"__proto__":"y","b":"c"}}}'))])
+      const pod = convertAs('Pod', decodeList(odd, 'Pod').items[0]).value as { labels: Record<string, string> }
+      expect(Object.getPrototypeOf(pod.labels)).toBe(Object.prototype)
+      expect(Object.entries(pod.labels)).toEqual([['__proto__', 'y'], ['b', 'c']])
     })
 
     it('every truncation throws, never yields a shorter list', () => {

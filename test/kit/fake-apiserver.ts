@@ -52,6 +52,17 @@ export interface FakeApiServerOptions {
 
 const clone = <T>(v: T): T => structuredClone(v)
 const PROTOBUF = 'application/vnd.kubernetes.protobuf'
+// An object's protobuf bytes ride on the object itself (stored objects are replaced, never mutated),
+// hidden from JSON and structuredClone. Not a WeakMap: with 60k entries its ephemerons made every
+// major GC of this process's ~2 GB heap slow enough to double the time a 30k-pod list took.
+const ENCODED = Symbol('protobuf')
+function encodedOf(kind: string, o: Obj): Uint8Array {
+  const held = (o as unknown as Record<symbol, Uint8Array>)[ENCODED]
+  if (held) return held
+  const bytes = encodeObject(kind, o)
+  Object.defineProperty(o, ENCODED, { value: bytes, enumerable: false })
+  return bytes
+}
 const apiVersionOf = (r: Resource) => (r.group ? `${r.group}/${r.version}` : r.version)
 const keyOf = (o: Obj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name)
 
@@ -70,8 +81,6 @@ export class FakeApiServer {
   readonly counts = new Map<string, { lists: number; watches: number }>()
   /** Content-Type of each LIST answer, in order (application/json or the protobuf type). */
   readonly listTypes: string[] = []
-  /** An object's protobuf bytes, kept until it is replaced (objects are never mutated in place). */
-  #encoded = new WeakMap<Obj, Uint8Array>()
   /** Rewrites each protobuf list body before it is sent (a test corrupting the bytes). */
   protobufBody?: (body: Buffer, plural: string) => Buffer
   /** Called before each list page is served (e.g. to compact between two pages). */
@@ -300,11 +309,7 @@ export class FakeApiServer {
     }
     const slice = page.items.slice(page.offset, end)
     if (proto) {
-      const items = slice.map((o) => {
-        let b = this.#encoded.get(o)
-        if (!b) this.#encoded.set(o, (b = encodeObject(res.kind, o)))
-        return b
-      })
+      const items = slice.map((o) => encodedOf(res.kind, o))
       this.listTypes.push(PROTOBUF)
       const body = encodeList(apiVersionOf(res), `${res.kind}List`, metadata, items)
       return void out.writeHead(200, { 'content-type': PROTOBUF }).end(this.protobufBody?.(body, res.plural) ?? body)
@@ -365,7 +370,7 @@ export class FakeApiServer {
   preEncode(): void {
     for (const r of this.#resources) {
       if (!protobufKinds.has(r.kind)) continue
-      for (const o of this.#objects.get(r.plural)!.values()) if (!this.#encoded.has(o)) this.#encoded.set(o, encodeObject(r.kind, o))
+      for (const o of this.#objects.get(r.plural)!.values()) encodedOf(r.kind, o)
     }
   }
 }
