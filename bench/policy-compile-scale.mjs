@@ -19,6 +19,7 @@ import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
 import { planDiff, renderFull } from '../policy-agent/render/index.ts'
 import { NftTable, UnsupportedElements } from '../lib/nft/index.ts'
+import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
@@ -74,6 +75,8 @@ if (args.kernel) {
   console.log(`full ruleset into netns ${process.env.CINCH_BENCH_NETNS}: ${(performance.now() - t).toFixed(0)} ms`)
 }
 
+/** Of each netlink commit, the encoding's share (path -> ms). */
+const encodeMs = {}
 /** Why diffs went through nft although the netlink path was tried: reason -> count. */
 const unsupported = new Map()
 
@@ -84,7 +87,11 @@ async function commit(plan) {
   // Diffs alternate between the two paths, so both see the same kinds of change.
   if (plan.commands && kernel.turn++ % 2 === 0) {
     try {
-      await kernel.policy.runCommands(plan.commands, { also: [kernel.bridge] })
+      // NftTable.runCommands in its two steps, timed apart: encoding, then the batch's round trip.
+      const batch = elementBatch(plan.commands)
+      const t1 = performance.now()
+      await runElementBatch(batch)
+      ;(encodeMs[`netlink ${what}`] ??= []).push(t1 - t0)
       return [`netlink ${what}`, performance.now() - t0]
     } catch (err) {
       if (!(err instanceof UnsupportedElements)) throw err
@@ -117,7 +124,8 @@ async function measure(name, change) {
     }
     ir = next
   }
-  const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms (n ${xs.length})`).join('')
+  const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms${encodeMs[p] ? ` (encode ${median(encodeMs[p]).toFixed(2)})` : ''} (n ${xs.length})`).join('')
+  for (const p of Object.keys(encodeMs)) delete encodeMs[p]
   console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}`)
 }
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
