@@ -15,8 +15,10 @@ test('kept context: another writer\'s changes are seen (nft\'s cache is not trus
   const ns = makeNetns(cleanupFor(t), 'cinch-t-kept')
   const r = JSON.parse(await tsInNetns(ns, `${HEAD}
     await t.run(t.tx().add({ kind: 'table' }).add({ kind: 'set', name: 'a', type: ['ipv4_addr'] }).add({ kind: 'chain', name: 'c' }));
-    // The cache of the kept context now holds set a and chain c. Another process replaces them.
-    execFileSync('/usr/sbin/nft', ['-f', '-'], { input: 'delete set inet kept a\\nadd set inet kept b { type ipv4_addr; }\\ndelete chain inet kept c\\n' });
+    await t.runText('add element inet kept a { 10.0.0.9 }\\nadd rule inet kept c ip saddr @a accept\\n');
+    // The cache of the kept context now holds set a and chain c. Another process replaces them, in
+    // ONE transaction (the generation moves by one, as after one of our own commits).
+    execFileSync('/usr/sbin/nft', ['-f', '-'], { input: 'flush chain inet kept c\\ndelete set inet kept a\\nadd set inet kept b { type ipv4_addr; }\\ndelete chain inet kept c\\n' });
     out.gone = await t.runText('add element inet kept a { 10.0.0.1 }\\n').then(() => 'committed', (e) => e.stderr.split('\\n')[0]);
     out.ruleGone = await t.runText('add rule inet kept c accept\\n').then(() => 'committed', (e) => e.stderr.split('\\n')[0]);
     await t.runText('add element inet kept b { 10.0.0.2 }\\n');
