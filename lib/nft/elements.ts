@@ -153,7 +153,7 @@ export function canonicalV6(text: string): Buffer | undefined {
     i = j
   }
   if (halves.length === 2 ? best !== head.length || bestLen !== gap : best !== -1) return undefined
-  const b = Buffer.alloc(16)
+  const b = Buffer.allocUnsafe(16) // from Node's pool: every byte is written below
   groups.forEach((g, i) => b.writeUInt16BE(g, i * 2))
   return b
 }
@@ -161,7 +161,9 @@ export function canonicalV6(text: string): Buffer | undefined {
 function plainElement(key: Buffer): Buffer {
   const value = 4 + key.length
   const size = 4 + ((value + 3) & ~3) // the KEY nest: its header and the padded VALUE
-  const b = Buffer.alloc(4 + size)
+  // From Node's pool (no ArrayBuffer per element): headers and key written, the padding zeroed.
+  const b = Buffer.allocUnsafe(4 + size)
+  b.fill(0, 12 + key.length)
   b.writeUInt16LE(4 + size, 0)
   b.writeUInt16LE(NFTA_LIST_ELEM | NLA_F_NESTED, 2)
   b.writeUInt16LE(size, 4)
