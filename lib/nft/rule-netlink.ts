@@ -22,6 +22,10 @@
 //                                an interval concatenation (start and end key per element), and
 //                                nft converts the protocol's register first (byteorder hton 1/2)
 //   counter name "c"             objref type 1 name c (the name without a NUL)
+//   ct state new                 ct load state => reg 1; bitwise reg 1 & 0x08 (host order) ^ 0;
+//                                cmp neq reg 1 0 (flow logs' log rules, flows/nft.ts)
+//   limit name "l"               objref type 4 name l
+//   log group 3 snaplen 128 prefix "p"   log prefix "p\0", group (be16), snaplen (be32)
 //   accept drop return goto/jump immediate reg 0 <verdict> [chain]
 //   comment "x"                  userdata: type 0 (NFTNL_UDATA_RULE_COMMENT), length, "x\0"
 // Layouts: include/uapi/linux/netfilter/nf_tables.h; attribute numbers below.
@@ -40,6 +44,8 @@ const BASE = { NETWORK: 1, TRANSPORT: 2 } as const
 const LOOKUP = { SET: 1, SREG: 2, SET_ID: 4 } as const
 const OBJREF = { TYPE: 1, NAME: 2 } as const
 const NFT_OBJECT_COUNTER = 1
+const NFT_OBJECT_LIMIT = 4
+const LOG = { GROUP: 1, PREFIX: 2, SNAPLEN: 3 } as const
 const IMMEDIATE = { DREG: 1, DATA: 2 } as const
 const DATA = { VALUE: 1, VERDICT: 2 } as const
 const VERDICT = { CODE: 1, CHAIN: 2 } as const
@@ -74,6 +80,14 @@ const payload = (dreg: number, base: number, offset: number, len: number) =>
 // nft sends the set's transaction id beside its name; the kernel reads it only when the name is
 // not found (a set added earlier in the same batch is found by name), so 0 here.
 const lookup = (set: string) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(set)), attr(LOOKUP.SET_ID, be32(0)))
+// ct state new: the state bits are in host order (NF_CT_STATE_BIT(IP_CT_NEW) = 8); nft masks
+// them (bitwise, length 4) and compares the result with 0.
+const CT_STATE_NEW = Buffer.concat([
+  expr('ct', attr(2 /* NFTA_CT_KEY */, be32(0 /* NFT_CT_STATE */)), attr(1 /* NFTA_CT_DREG */, be32(NFT_REG_1))),
+  expr('bitwise', attr(1 /* SREG */, be32(NFT_REG_1)), attr(2 /* DREG */, be32(NFT_REG_1)), attr(3 /* LEN */, be32(4)),
+    nested(4 /* MASK */, attr(DATA.VALUE, Buffer.from([8, 0, 0, 0]))), nested(5 /* XOR */, attr(DATA.VALUE, Buffer.alloc(4)))),
+  expr('cmp', attr(CMP.SREG, be32(NFT_REG_1)), attr(CMP.OP, be32(1 /* NFT_CMP_NEQ */)), nested(CMP.DATA, attr(DATA.VALUE, Buffer.alloc(4)))),
+])
 const port = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b }
 
 /**
@@ -118,6 +132,9 @@ const T = {
   l4set: /meta l4proto \{ ([a-z, ]+) \}(?= |$)/y,
   l4dportSet: /meta l4proto \. th dport \{ ([a-z0-9 .,-]+) \}(?= |$)/y,
   counter: /counter name "([^"]*)"(?= |$)/y,
+  ctNew: /ct state new(?= |$)/y,
+  limit: /limit name "([^"]*)"(?= |$)/y,
+  log: /log group (0|[1-9][0-9]{0,4}) snaplen (0|[1-9][0-9]{0,9}) prefix "([A-Za-z0-9:._-]{1,127})"(?= |$)/y,
   verdict: /(accept|drop|return)(?= |$)/y,
   chainVerdict: /(goto|jump) (\S+)(?= |$)/y,
   comment: /comment "([^"]*)"$/y,
@@ -143,6 +160,8 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
   // Where a token may come: matches, then a counter, then the verdict, then the comment.
   let stage = 0
   let verdict = false
+  let logged = false // a log rule (flow logs) ends without a verdict
+  let ctNew = false
   let userdata: Buffer | undefined
   const sets: AnonymousSet[] = []
   const take = (re: RegExp): RegExpExecArray | null => {
@@ -152,7 +171,7 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
     return m
   }
   const network = (f: 'ip' | 'ip6') => {
-    if (stage > 0 || l4 !== undefined) throw unsupported('a network match after a transport match or statement')
+    if (stage > 0 || l4 !== undefined || ctNew) throw unsupported('a network match after a transport match or statement')
     if (family === undefined) out.push(meta(META_KEY.NFPROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([NFPROTO[f]])))
     else if (family !== f) throw unsupported('ip and ip6 in one rule')
     family = f
@@ -164,7 +183,7 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
     }
     let m: RegExpExecArray | null
     if ((m = take(T.nfproto))) {
-      if (family !== undefined || stage > 0 || l4 !== undefined) throw unsupported('meta nfproto after another match')
+      if (family !== undefined || stage > 0 || l4 !== undefined || ctNew) throw unsupported('meta nfproto after another match')
       const f = m[1] === 'ipv4' ? 'ip' : 'ip6'
       out.push(meta(META_KEY.NFPROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([NFPROTO[f]])))
       family = f
@@ -180,11 +199,11 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
       const [off, len] = ADDR[f][m[2] as 'saddr' | 'daddr']
       out.push(payload(NFT_REG_1, BASE.NETWORK, off, len), lookup(name('set', m[3]!)))
     } else if ((m = take(T.l4proto))) {
-      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      if (l4 !== undefined || stage > 0 || ctNew) throw unsupported('a second meta l4proto, or one after a statement')
       l4 = m[1]!
       out.push(meta(META_KEY.L4PROTO, NFT_REG_1), cmp(CMP_OP.EQ, Buffer.from([L4PROTO[l4]!])))
     } else if ((m = take(T.l4set))) {
-      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      if (l4 !== undefined || stage > 0 || ctNew) throw unsupported('a second meta l4proto, or one after a statement')
       l4 = 'done'
       const protos = m[1]!.split(', ')
       if (protos.length < 2 || new Set(protos).size !== protos.length || protos.some((p) => L4PROTO[p] === undefined)) throw unsupported('a protocol set nft would read otherwise')
@@ -192,7 +211,7 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
       sets.push(anonymousSet({ id, keyType: KEY.INET_PROTO, keyLen: 1, flags: SET_F.ANONYMOUS | SET_F.CONSTANT, udata: UDATA_L4PROTO, elements: protos.map((p) => ({ key: Buffer.from([L4PROTO[p]!]) })) }))
       out.push(meta(META_KEY.L4PROTO, NFT_REG_1), anonymousLookup(id))
     } else if ((m = take(T.l4dportSet))) {
-      if (l4 !== undefined || stage > 0) throw unsupported('a second meta l4proto, or one after a statement')
+      if (l4 !== undefined || stage > 0 || ctNew) throw unsupported('a second meta l4proto, or one after a statement')
       l4 = 'done'
       const elements = portElements(m[1]!)
       if (!elements) throw unsupported('a protocol . port set nft would read, merge or refuse otherwise')
@@ -223,11 +242,28 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
         if (to === undefined) out.push(cmp(CMP_OP.EQ, port(from)))
         else out.push(cmp(CMP_OP.GTE, port(from)), cmp(CMP_OP.LTE, port(to)))
       }
+    } else if ((m = take(T.ctNew))) {
+      if (stage > 0 || ctNew) throw unsupported('ct state after a statement')
+      ctNew = true
+      out.push(CT_STATE_NEW)
     } else if ((m = take(T.counter))) {
-      if (stage > 0) throw unsupported('a second counter, or one after the verdict')
+      if (stage > 1) throw unsupported('a counter after the verdict')
       stage = 1
       // libnftnl puts this name without its NUL (mnl_attr_put_str), unlike the others.
       out.push(expr('objref', attr(OBJREF.TYPE, be32(NFT_OBJECT_COUNTER)), attr(OBJREF.NAME, Buffer.from(name('counter', m[1]!), 'latin1'))))
+    } else if ((m = take(T.limit))) {
+      if (stage > 1) throw unsupported('a limit after the verdict')
+      stage = 1
+      out.push(expr('objref', attr(OBJREF.TYPE, be32(NFT_OBJECT_LIMIT)), attr(OBJREF.NAME, Buffer.from(name('limit', m[1]!), 'latin1'))))
+    } else if ((m = take(T.log))) {
+      if (stage > 1) throw unsupported('a log after the verdict')
+      const group = Number(m[1]), snaplen = Number(m[2])
+      if (group > 65535 || snaplen > 0xffffffff) throw unsupported('a log group or snaplen out of range')
+      stage = 1
+      logged = true
+      const g = Buffer.alloc(2)
+      g.writeUInt16BE(group)
+      out.push(expr('log', attr(LOG.PREFIX, str(m[3]!)), attr(LOG.GROUP, g), attr(LOG.SNAPLEN, be32(snaplen))))
     } else if ((m = take(T.verdict)) || (m = take(T.chainVerdict))) {
       if (stage > 1) throw unsupported('a second verdict')
       stage = 2
@@ -246,8 +282,8 @@ export function encodeRule(rule: string, ctx: { setId: number } = { setId: 0 }):
       stage = 3
     } else throw unsupported(`nothing this encoder knows at ${pos}: ${JSON.stringify(rule.slice(pos, pos + 40))}`)
   }
-  // A rule that only matches (a log rule, or nothing) is not one the renderer writes here.
-  if (!verdict) throw unsupported('no verdict')
+  // A rule that only matches is not one the renderer writes: it ends in a verdict, or logs.
+  if (!verdict && !logged) throw unsupported('no verdict and no log')
   return { expressions: Buffer.concat(out), ...(userdata ? { userdata } : {}), sets }
 }
 

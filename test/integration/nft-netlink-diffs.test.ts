@@ -10,6 +10,8 @@
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { Compiler } from '../../policy-agent/compile/index.js'
+import { FlowCompiler } from '../../policy-agent/flows/compiler.js'
+import { FLOW_LOG_DEFAULTS } from '../../policy-agent/flows/options.js'
 import type { ClusterState, LocalPod, NetworkPolicy } from '../../policy-agent/model/cluster.js'
 import { planDiff, renderFull } from '../../policy-agent/render/index.js'
 import { Applier } from '../../policy-agent/apply/applier.js'
@@ -181,15 +183,18 @@ const shape = (rule: string) => rule.replace(/comment "[^"]*"/, 'comment').repla
 // The rule shapes that went over netlink in the seeded runs, with the kernels compared after each.
 const sentShapes = new Set<string>(), sentKinds = new Set<string>()
 
-for (const seed of [1, 2, 3, 4, 5]) {
+// Seeds 6 and 7 through the agent's FlowCompiler with flow logs cluster-wide: every pod chain's
+// verdict points carry their log rules (flows/nft.ts).
+for (const [seed, flows] of [[1, false], [2, false], [3, false], [4, false], [5, false], [6, true], [7, true]] as const) {
   // Serial: ava runs these first, in order, and the coverage check after them.
-  test.serial(`seed ${seed}: policy diffs over netlink leave the kernel as nft's text path does`, async (t) => {
+  test.serial(`seed ${seed}${flows ? ' (flow logs)' : ''}: policy diffs over netlink leave the kernel as nft's text path does`, async (t) => {
     const viaText = tablesIn(t, 'a'), viaNetlink = tablesIn(t, 'b')
     const r = rng(seed)
     const state = baseState()
-    const compiler = new Compiler()
+    const compiler = flows ? new FlowCompiler({ flowLogs: { ...FLOW_LOG_DEFAULTS, clusterWide: true } }) : new Compiler()
     const compile = () => compiler.compile({ ...state, pods: new Map(state.pods), namespaces: new Map(state.namespaces), policies: new Map(state.policies), clusterNetworkPolicies: new Map(state.clusterNetworkPolicies) }, locals(state)).ir
     let ir = compile()
+    if (flows) t.truthy(ir.flowLog, 'flow logs are on')
     await runText(viaText, renderFull(ir))
     await runText(viaNetlink, renderFull(ir))
     const shapes = new Set<string>(), unsupported: string[] = []
@@ -242,6 +247,7 @@ test.serial('every rule shape of the renderer went over netlink in the seeded ru
     ['a protocol without ports', /meta l4proto (tcp|udp|sctp) counter/],
     ['accept', / accept comment$/], ['return', / return comment$/], ['drop', /@S counter name "…" drop comment$/], ['goto', /@S counter name "…" goto C comment$/],
     ['the end of a pod chain', /^counter name "…" drop$/], ['the end of a tier chain', /^goto C$/],
+    ['a log rule (flow logs)', /ct state new counter name "…" limit name "…" counter name "…" log group N snaplen N prefix "…"$/],
     ['a protocol set', /meta l4proto \{ /], ['a protocol . port set', /meta l4proto \. th dport \{ [^}-]*\}/], ['a protocol . port interval set', /meta l4proto \. th dport \{ [^}]*N-N/],
   ]
   for (const kind of ['add chain', 'flush chain', 'delete chain', 'add rule', 'add set', 'delete set', 'add counter', 'delete counter', 'add interval set']) t.true(sentKinds.has(kind), `no ${kind} was sent over netlink`)
