@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { KubeConfig } from '@kubernetes/client-node'
-import { encodeList, encodeObject, encodeStatus, protobufKinds } from './k8s-protobuf.js'
+import { encodeObject, encodeStatus, listParts, protobufKinds } from './k8s-protobuf.js'
 
 interface Resource { group: string; version: string; plural: string; kind: string; namespaced: boolean }
 
@@ -296,7 +296,8 @@ export class FakeApiServer {
       page = c
     } else {
       const items = [...this.#objects.get(res.plural)!.values()].filter((o) => !namespace || o.metadata.namespace === namespace)
-        .sort((a, b) => keyOf(a).localeCompare(keyOf(b)))
+        // Byte order of the keys, as etcd ranges over them (and no ICU collation: 30k keys took ~0.5 s).
+        .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1))
       page = { rv: this.#rv, items, offset: 0 }
     }
     const end = limit > 0 ? Math.min(page.offset + limit, page.items.length) : page.items.length
@@ -311,8 +312,13 @@ export class FakeApiServer {
     if (proto) {
       const items = slice.map((o) => encodedOf(res.kind, o))
       this.listTypes.push(PROTOBUF)
-      const body = encodeList(apiVersionOf(res), `${res.kind}List`, metadata, items)
-      return void out.writeHead(200, { 'content-type': PROTOBUF }).end(this.protobufBody?.(body, res.plural) ?? body)
+      const parts = listParts(apiVersionOf(res), `${res.kind}List`, metadata, items)
+      if (this.protobufBody) return void out.writeHead(200, { 'content-type': PROTOBUF }).end(this.protobufBody(Buffer.concat(parts), res.plural))
+      // Written piece by piece (the objects' own bytes), corked into one writev: nothing copied.
+      out.writeHead(200, { 'content-type': PROTOBUF, 'content-length': String(parts.reduce((n, p) => n + p.length, 0)) })
+      out.cork()
+      for (const p of parts) out.write(p)
+      return void out.end()
     }
     this.listTypes.push('application/json')
     // The real server leaves kind and apiVersion out of a typed list's items.
