@@ -2,6 +2,9 @@
 // encodes the same objects it serves as JSON (test/kit/k8s-protobuf.ts): what a protobuf list
 // converts to equals what its JSON converts to; hostile bytes fail the page with a clear error and
 // the store never holds a half-read list; the CRD stays JSON.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { KubeConfig } from '@kubernetes/client-node'
 import { afterEach, describe, expect, it } from 'vitest'
 import { FakeApiServer, type Obj } from '../../test/kit/fake-apiserver.js'
 import { encodeList, encodeObject, envelope } from '../../test/kit/k8s-protobuf.js'
@@ -199,6 +202,25 @@ describe('protobuf lists', () => {
     // It was protobuf the client read.
     const res = await fetch(`${api.url}/api/v1/namespaces?limit=2&continue=${first.continue}`, { headers: { accept: `${PROTOBUF}, application/json` } })
     expect([res.status, res.headers.get('content-type')]).toEqual([410, PROTOBUF])
+  })
+
+  it('a protobuf answer to a list asked as JSON only (a CRD), or of another kind, is refused', async () => {
+    const body = encodeList('v1', 'NamespaceList', { resourceVersion: '1' }, [encodeObject('Namespace', { metadata: { name: 'x' } })])
+    const accepts: string[] = []
+    const server = createServer((req, res) => (accepts.push(req.headers.accept ?? ''), res.writeHead(200, { 'content-type': `${PROTOBUF};charset=x` }).end(body)))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const kc = new KubeConfig()
+      kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' })
+      const k = kubeApi(kc)
+      await expect(k.listPage('/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', {}, 'ClusterNetworkPolicy')).rejects.toThrow(/a protobuf list of ClusterNetworkPolicy, which is asked for as JSON/)
+      await expect(k.listPage('/api/v1/pods', {}, 'Pod')).rejects.toThrow(/expected a PodList, got "NamespaceList"/)
+      expect((await k.listPage('/api/v1/namespaces', {}, 'Namespace')).items).toEqual([{ metadata: { name: 'x' } }])
+      expect(accepts).toEqual(['application/json', `${PROTOBUF}, application/json`, `${PROTOBUF}, application/json`])
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    }
   })
 
   it('a CRD (ClusterNetworkPolicy) stays JSON, even when protobuf is asked for', async () => {
