@@ -6,7 +6,7 @@
 // The result is always exactly what a fresh Compiler would produce (compiler.test.ts holds it to that).
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
-import { emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
+import { MAP_NAMES, emptyIR, type IrChain, type IrRule, type PolicyIR, type RuleCounter } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
@@ -17,6 +17,7 @@ import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
+import { ClaimBook, PartsUnion, ownershipClaims, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
 export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`
@@ -79,6 +80,9 @@ export class Compiler {
   /** the IR of the last compile: parts equal to it are handed out as the same objects */
   #ir?: PolicyIR
   #ips = new Map<string, { family: 4 | 6; text: string } | null>()
+  /** each local pod's share of #ir, by `ns/name`, and their union; undefined: compile in full */
+  #parts?: Map<string, PodPart>
+  #union = new PartsUnion()
   /** the snapshot of the last compile: a tracked source tells what changed since (changes.ts) */
   #lastState?: ClusterState
   readonly #view: PodView = {
@@ -137,63 +141,171 @@ export class Compiler {
       }
     }
 
+    // With the parts of the last compile, only the local pods whose inputs changed are recompiled.
+    const byKey = localsByKey(localPods)
+    const setsMoved = podChanges.length > 0 || nsChanges.length > 0
+    let ir = byKey && this.#parts ? this.#incremental(byKey, setsMoved) : undefined
+    if (!ir) {
+      const full = this.#full(localPods)
+      ir = full.ir
+      // Parts would name the colliding pods otherwise (and overwrite their chain memos): while
+      // names collide, every compile is a full one.
+      this.#rebuildParts(full.collided ? undefined : byKey)
+    }
+    this.#ir = ir
+    return { ir, invalid: this.#invalidAll() }
+  }
+
+  /** The IR compiled over every local pod, in order (the first compile, and whenever parts cannot be used). */
+  #full(localPods: LocalPod[]): { ir: PolicyIR; collided: boolean } {
     const ir = emptyIR()
     const chainNames = new NameBook()
     const counters = new NameBook()
     const used = new Map<string, () => SetDef>()
     const live = new Set<string>()
     const locals = [...localPods].sort((x, y) => `${x.namespace}/${x.name}`.localeCompare(`${y.namespace}/${y.name}`))
-    for (const lp of locals) {
-      // Quoted into nft text: a name outside this pattern is never rendered; its pod's veth stays
-      // unprogrammed (dropped by the guard). Records are checked when read (lib/state), so this
-      // only holds the compiler to its own contract.
-      if (!VETH.test(lp.hostVeth)) continue
-      ir.veths.push(lp.hostVeth)
-      const own = (ir.vethAddrs[lp.hostVeth] ??= [])
-      for (const ip of lp.ips) {
-        const a = this.#canonIp(ip)
-        if (a && !own.includes(a.text)) own.push(a.text)
-      }
-      const key = `${lp.namespace}/${lp.name}`
-      const pod = this.#pods.get(key)
-      const nsPolicies = this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES
-      // A local pod the sources do not know yet has no labels: only policies selecting all pods of
-      // its namespace apply to it until it is known.
-      const labels = pod?.labels ?? {}
-      const selecting = nsPolicies.filter((p) => p.podSel.matches(labels))
-      const cnpPod: Pod = pod ?? { namespace: lp.namespace, name: lp.name, labels: {}, ips: lp.ips, ports: [] }
-      const nsLabels = this.#view.nsLabels(lp.namespace)
-      for (const dir of DIRECTIONS) {
-        // NetworkPolicySpec.ingress/egress: traffic is allowed "if there are no NetworkPolicies
-        // selecting the pod" for that direction, "OR if the traffic matches at least one rule across
-        // all of the NetworkPolicy objects whose podSelector matches the pod" -- so policies add up.
-        const pols = selecting.filter((p) => p[dir] !== null)
-        // ClusterNetworkPolicy tiers around it: Admin -> NetworkPolicy -> Baseline (cnp/README.md).
-        const tierPols = (tier: 'Admin' | 'Baseline') => this.#tiers[tier].filter((p) => p[dir].length > 0 && subjectSelects(p.subject, cnpPod, nsLabels))
-        const admin = tierPols('Admin'), baseline = tierPols('Baseline')
-        let npName: string | undefined
-        if (pols.length > 0) npName = this.#netpolChain({ ir, lp, key, dir, pod, pols, nsPolicies, chainNames, counters, used, live })
-        const baselineName = baseline.length ? chainNames.name(`baseline-${dir}`, lp.namespace, lp.name) : undefined
-        const adminName = admin.length ? chainNames.name(`admin-${dir}`, lp.namespace, lp.name) : undefined
-        const tierArgs = { ir, key, dir, pod, nsLabels, counters, used, live }
-        if (baselineName) this.#tierChain({ ...tierArgs, tier: 'Baseline', name: baselineName, policies: baseline, next: undefined })
-        if (adminName) this.#tierChain({ ...tierArgs, tier: 'Admin', name: adminName, policies: admin, next: npName ?? baselineName })
-        // The verdict map jumps to the pod's first chain; a pod with none is not affected.
-        const first = adminName ?? npName ?? baselineName
-        if (!first) continue
-        for (const ip of lp.ips) {
-          const a = this.#canonIp(ip)
-          if (a) ir.maps[`${dir}-v${a.family}`][a.text] = first
-        }
-      }
-    }
+    for (const lp of locals) this.#compilePod({ ir, lp, chainNames, counters, used, live })
     for (const k of this.#chains.keys()) if (!live.has(k)) this.#chains.delete(k)
     for (const k of this.#tierChains.keys()) if (!live.has(k)) this.#tierChains.delete(k)
     for (const n of this.#sets.keys()) if (!used.has(n)) this.#sets.delete(n)
     for (const [n, def] of used) if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(def(), this.#view))
     for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
-    this.#ir = keepUnchanged(this.#ir, sortIR(ir))
-    return { ir: this.#ir, invalid: this.#invalidAll() }
+    return { ir: keepUnchanged(this.#ir, sortIR(ir)), collided: chainNames.collided || counters.collided }
+  }
+
+  /**
+   * The IR from the last one, recompiling only the local pods whose inputs changed (their
+   * object, their namespace's policies or labels, the ClusterNetworkPolicies and Nodes, the
+   * record) and the sets that changed; undefined when parts cannot give the full compile's names.
+   * Parts of the IR nothing touched are the last IR's objects.
+   */
+  #incremental(byKey: Map<string, LocalPod>, setsMoved: boolean): PolicyIR | undefined {
+    const parts = this.#parts!, union = this.#union, prev = this.#ir!
+    const dirty: [string, PodPart | undefined, PodPart | undefined][] = []
+    for (const [key, lp] of byKey) {
+      const old = parts.get(key), inputs = this.#partInputs(key, lp)
+      if (!old || !samePartInputs(old.inputs, inputs)) dirty.push([key, old, this.#part(key, lp, inputs)])
+    }
+    if (parts.size + dirty.filter(([, old]) => !old).length !== byKey.size) for (const [key, old] of parts) if (!byKey.has(key)) dirty.push([key, old, undefined])
+    if (dirty.length === 0 && !setsMoved) return prev
+    for (const [, old] of dirty) if (old) union.remove(old)
+    for (const [key, , next] of dirty) {
+      if (next && !union.add(next)) { this.#parts = undefined; return undefined }
+      if (next) parts.set(key, next)
+      else parts.delete(key)
+    }
+    for (const [, old, next] of dirty) {
+      for (const k of old?.live ?? []) if (!next?.live.has(k)) { this.#chains.delete(k); this.#tierChains.delete(k) }
+    }
+    const t = union.takeTouched()
+    for (const n of t.sets) {
+      const u = union.sets.get(n)
+      if (!u) this.#sets.delete(n)
+      else if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(u.v(), this.#view))
+    }
+    const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
+    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? sorted(union.chains, (c) => c) : prev.chains
+    const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
+      (setsMoved && [...union.sets.keys()].some((n) => this.#sets.get(n)!.ir !== prev.sets[n]))
+    const sets = setsChanged ? sorted(union.sets, (_, n) => this.#sets.get(n)!.ir) : prev.sets
+    let maps = prev.maps
+    for (const m of MAP_NAMES) {
+      if (!t.maps.has(m)) continue
+      const u = union.maps.get(m)!, p = prev.maps[m]
+      if (u.size === Object.keys(p).length && [...u].every(([a, c]) => own(p, a) === c)) continue
+      if (maps === prev.maps) maps = { ...prev.maps }
+      maps[m] = sorted(u, (c) => c)
+    }
+    const policyCounters = [...t.policyCounters].some((k) => union.policyCounters.get(k)?.v !== own(prev.policyCounters, k))
+      ? sorted(union.policyCounters, (e) => e.v) : prev.policyCounters
+    const ruleCounters = [...t.ruleCounters].some((k) => !sameRuleCounter(union.ruleCounters.get(k)?.v, own(prev.ruleCounters, k)))
+      ? sorted(union.ruleCounters, (e, k) => (sameRuleCounter(e.v, own(prev.ruleCounters, k)) ? prev.ruleCounters[k]! : e.v)) : prev.ruleCounters
+    let veths = prev.veths, vethAddrs = prev.vethAddrs
+    if ([...t.vethAddrs].some((v) => { const a = union.vethAddrs.get(v), b = own(prev.vethAddrs, v); return !a || !b || !sameList(a, b) })) {
+      vethAddrs = sorted(union.vethAddrs, (a, v) => { const b = own(prev.vethAddrs, v); return b && sameList(a, b) ? b : a })
+      const vs = [...union.vethAddrs.keys()].sort()
+      if (!sameList(vs, prev.veths)) veths = vs
+    }
+    if (chains === prev.chains && sets === prev.sets && maps === prev.maps && policyCounters === prev.policyCounters &&
+      ruleCounters === prev.ruleCounters && veths === prev.veths && vethAddrs === prev.vethAddrs) return prev
+    return { chains, sets, maps, policyCounters, ruleCounters, veths, vethAddrs }
+  }
+
+  /** Parts of every local pod, after a full compile; none (compile in full again) when names collide. */
+  #rebuildParts(byKey: Map<string, LocalPod> | undefined): void {
+    this.#parts = undefined
+    this.#union = new PartsUnion()
+    if (!byKey) return
+    const parts = new Map<string, PodPart>()
+    for (const [key, lp] of byKey) {
+      const p = this.#part(key, lp, this.#partInputs(key, lp))
+      if (!this.#union.add(p)) return
+      parts.set(key, p)
+    }
+    this.#union.takeTouched()
+    this.#parts = parts
+  }
+
+  #partInputs(key: string, lp: LocalPod): PodPart['inputs'] {
+    return {
+      namespace: lp.namespace, name: lp.name, hostVeth: lp.hostVeth, ips: lp.ips, pod: this.#pods.get(key),
+      nsPolicies: this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES, nsLabels: this.#view.nsLabels(lp.namespace), gen: this.#cnpGen,
+    }
+  }
+
+  /** One local pod compiled alone, its names claimed (local-parts.ts). */
+  #part(key: string, lp: LocalPod, inputs: PodPart['inputs']): PodPart {
+    const ir = emptyIR(), used = new Map<string, () => SetDef>(), live = new Set<string>(), claims: [string, string][] = []
+    this.#compilePod({ ir, lp, chainNames: new ClaimBook('c', claims), counters: new ClaimBook('k', claims), used, live })
+    claims.push(...ownershipClaims(ir, key))
+    return { inputs: { ...inputs, ips: [...inputs.ips] }, ir, used, live, claims }
+  }
+
+  /** Compiles one local pod into `ir` (its chains, counters, verdict map entries, veth and addresses). */
+  #compilePod(o: { ir: PolicyIR; lp: LocalPod; chainNames: Namer; counters: Namer; used: Map<string, () => SetDef>; live: Set<string> }): void {
+    const { ir, lp, chainNames, counters, used, live } = o
+    // Quoted into nft text: a name outside this pattern is never rendered; its pod's veth stays
+    // unprogrammed (dropped by the guard). Records are checked when read (lib/state), so this
+    // only holds the compiler to its own contract.
+    if (!VETH.test(lp.hostVeth)) return
+    ir.veths.push(lp.hostVeth)
+    const own = (ir.vethAddrs[lp.hostVeth] ??= [])
+    for (const ip of lp.ips) {
+      const a = this.#canonIp(ip)
+      if (a && !own.includes(a.text)) own.push(a.text)
+    }
+    const key = `${lp.namespace}/${lp.name}`
+    const pod = this.#pods.get(key)
+    const nsPolicies = this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES
+    // A local pod the sources do not know yet has no labels: only policies selecting all pods of
+    // its namespace apply to it until it is known.
+    const labels = pod?.labels ?? {}
+    const selecting = nsPolicies.filter((p) => p.podSel.matches(labels))
+    const cnpPod: Pod = pod ?? { namespace: lp.namespace, name: lp.name, labels: {}, ips: lp.ips, ports: [] }
+    const nsLabels = this.#view.nsLabels(lp.namespace)
+    for (const dir of DIRECTIONS) {
+      // NetworkPolicySpec.ingress/egress: traffic is allowed "if there are no NetworkPolicies
+      // selecting the pod" for that direction, "OR if the traffic matches at least one rule across
+      // all of the NetworkPolicy objects whose podSelector matches the pod" -- so policies add up.
+      const pols = selecting.filter((p) => p[dir] !== null)
+      // ClusterNetworkPolicy tiers around it: Admin -> NetworkPolicy -> Baseline (cnp/README.md).
+      const tierPols = (tier: 'Admin' | 'Baseline') => this.#tiers[tier].filter((p) => p[dir].length > 0 && subjectSelects(p.subject, cnpPod, nsLabels))
+      const admin = tierPols('Admin'), baseline = tierPols('Baseline')
+      let npName: string | undefined
+      if (pols.length > 0) npName = this.#netpolChain({ ir, lp, key, dir, pod, pols, nsPolicies, chainNames, counters, used, live })
+      const baselineName = baseline.length ? chainNames.name(`baseline-${dir}`, lp.namespace, lp.name) : undefined
+      const adminName = admin.length ? chainNames.name(`admin-${dir}`, lp.namespace, lp.name) : undefined
+      const tierArgs = { ir, key, dir, pod, nsLabels, counters, used, live }
+      if (baselineName) this.#tierChain({ ...tierArgs, tier: 'Baseline', name: baselineName, policies: baseline, next: undefined })
+      if (adminName) this.#tierChain({ ...tierArgs, tier: 'Admin', name: adminName, policies: admin, next: npName ?? baselineName })
+      // The verdict map jumps to the pod's first chain; a pod with none is not affected.
+      const first = adminName ?? npName ?? baselineName
+      if (!first) continue
+      for (const ip of lp.ips) {
+        const a = this.#canonIp(ip)
+        if (a) ir.maps[`${dir}-v${a.family}`][a.text] = first
+      }
+    }
   }
 
   /** A local pod's address, parsed once (each compile visits every local pod's addresses). */
@@ -213,7 +325,7 @@ export class Compiler {
   }
 
   /** The NetworkPolicy chain of one local pod and direction (memoised); returns its name. */
-  #netpolChain(o: { ir: PolicyIR; lp: LocalPod; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; nsPolicies: NormPolicy[]; chainNames: NameBook; counters: NameBook; used: Map<string, () => SetDef>; live: Set<string> }): string {
+  #netpolChain(o: { ir: PolicyIR; lp: LocalPod; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; nsPolicies: NormPolicy[]; chainNames: Namer; counters: Namer; used: Map<string, () => SetDef>; live: Set<string> }): string {
     const { ir, lp, key, dir, pod, pols, nsPolicies, chainNames, counters, used, live } = o
     // Names in the same order as ever (chain, policy counters, drop counter): a NameBook gives
     // a colliding name a hash suffix, first come first served.
@@ -234,7 +346,7 @@ export class Compiler {
   }
 
   /** One ClusterNetworkPolicy tier chain of a local pod and direction (memoised). */
-  #tierChain(o: { ir: PolicyIR; key: string; dir: Direction; pod: Pod | undefined; nsLabels: Record<string, string>; counters: NameBook; used: Map<string, () => SetDef>; live: Set<string>; tier: 'Admin' | 'Baseline'; name: string; policies: CnpPolicy[]; next: string | undefined }): void {
+  #tierChain(o: { ir: PolicyIR; key: string; dir: Direction; pod: Pod | undefined; nsLabels: Record<string, string>; counters: Namer; used: Map<string, () => SetDef>; live: Set<string>; tier: 'Admin' | 'Baseline'; name: string; policies: CnpPolicy[]; next: string | undefined }): void {
     const memoKey = `${o.tier} ${o.dir} ${o.key}`
     let m = this.#tierChains.get(memoKey)
     if (!m || m.pod !== o.pod || m.gen !== this.#cnpGen || m.nsLabels !== o.nsLabels || m.name !== o.name || m.next !== o.next) {
@@ -404,6 +516,28 @@ function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: N
   return { chain, sets }
 }
 
+/** The local pods by `ns/name`; undefined when two records name the same pod (a full compile decides). */
+function localsByKey(localPods: LocalPod[]): Map<string, LocalPod> | undefined {
+  const m = new Map<string, LocalPod>()
+  for (const lp of localPods) {
+    const k = `${lp.namespace}/${lp.name}`
+    if (m.has(k)) return undefined
+    m.set(k, lp)
+  }
+  return m
+}
+
+/** A record of `m`'s entries in sorted key order (as sortIR writes every record of the IR). */
+function sorted<V, T>(m: Map<string, V>, value: (v: V, k: string) => T): Record<string, T> {
+  return Object.fromEntries([...m.keys()].sort().map((k) => [k, value(m.get(k)!, k)]))
+}
+
+const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+
+function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | undefined): boolean {
+  return a === b || (!!a && !!b && a.policy === b.policy && a.tier === b.tier && a.direction === b.direction && a.index === b.index && a.name === b.name && a.action === b.action)
+}
+
 function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a)
   return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k])
@@ -433,19 +567,20 @@ function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
     const ka = Object.keys(a), kb = Object.keys(b)
     return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
   }
-  const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
   const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
   const maps = { ...next.maps }
   for (const m of Object.keys(maps) as (keyof PolicyIR['maps'])[]) maps[m] = keep(prev.maps[m], next.maps[m], sameRec)
-  return {
+  const out: PolicyIR = {
     chains: keep(prev.chains, next.chains, sameRec),
     sets: keep(prev.sets, next.sets, sameRec),
     maps: MAP_KEYS.every((m) => maps[m] === prev.maps[m]) ? prev.maps : maps,
     policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
-    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, sameRec),
+    // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
+    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter)),
     veths: keep(prev.veths, next.veths, sameList),
     vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
   }
+  return (Object.keys(out) as (keyof PolicyIR)[]).every((k) => out[k] === prev[k]) ? prev : out
 }
 const MAP_KEYS = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6'] as const
 

@@ -28,11 +28,16 @@ export function objectName(prefix: string, ns: string, name: string): string {
 /** Names unique per owner: `a-b`/`c` and `a`/`b-c` would both give `...-a-b-c`; the later one gets a hash. */
 export class NameBook {
   private owners = new Map<string, string>()
+  /** true once a name was given a hash suffix because another owner had it */
+  collided = false
   name(prefix: string, ns: string, name: string): string {
     const owner = `${ns}/${name}`
     let n = objectName(prefix, ns, name)
     const had = this.owners.get(n)
-    if (had !== undefined && had !== owner) n = `${n.slice(0, MAX - 11)}-${shortHash(owner)}`
+    if (had !== undefined && had !== owner) {
+      n = `${n.slice(0, MAX - 11)}-${shortHash(owner)}`
+      this.collided = true
+    }
     this.owners.set(n, owner)
     return n
   }

@@ -1,0 +1,104 @@
+// What each local pod contributes to the IR (its chains, counters, verdict map entries, veth and
+// addresses, the sets its rules use), kept between compiles so that a change recomputes only the
+// pods it touches and the IR is reassembled from the parts that changed (compiler.ts).
+//
+// A full compile names objects through NameBooks, first come first served in local-pod order: a
+// name two owners would share gets a hash suffix for the later one. Parts are computed alone, so
+// they take every name as objectName gives it and record who claimed it (ClaimBook); as long as
+// no name, verdict map address or veth is claimed by two owners, those names are the full
+// compile's and the union of the parts is order-free. The first claim by a second owner makes
+// `add` fail, and the Compiler compiles in full instead.
+import type { IrChain, MapName, PolicyIR, RuleCounter } from './ir.js'
+import { MAP_NAMES } from './ir.js'
+import { objectName } from './names.js'
+import type { SetDef } from './sets.js'
+
+/** The `name` of a NameBook, which the chain builders take. */
+export interface Namer { name(prefix: string, ns: string, name: string): string }
+
+/** Names as a collision-free NameBook gives them, each claim recorded as `tag + name` -> owner. */
+export class ClaimBook implements Namer {
+  constructor(readonly tag: string, readonly claims: [string, string][]) {}
+  name(prefix: string, ns: string, name: string): string {
+    const n = objectName(prefix, ns, name)
+    this.claims.push([this.tag + n, `${ns}/${name}`])
+    return n
+  }
+}
+
+/** One local pod's contribution, with the inputs it was computed from. */
+export interface PodPart {
+  inputs: { namespace: string; name: string; hostVeth: string; ips: string[]; pod: unknown; nsPolicies: unknown; nsLabels: unknown; gen: number }
+  /** the pod's share of the IR, as a compile of this pod alone writes it */
+  ir: PolicyIR
+  used: Map<string, () => SetDef>
+  /** the chain memo keys it uses */
+  live: Set<string>
+  /** chain and counter names (tagged by book), verdict map addresses and veths: name -> owner */
+  claims: [string, string][]
+}
+
+export function samePartInputs(a: PodPart['inputs'], b: PodPart['inputs']): boolean {
+  return a.pod === b.pod && a.nsPolicies === b.nsPolicies && a.nsLabels === b.nsLabels && a.gen === b.gen &&
+    a.hostVeth === b.hostVeth && a.namespace === b.namespace && a.name === b.name &&
+    a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i])
+}
+
+const count = <K, V>(m: Map<K, { v: V; n: number }>, k: K, v: V, d: 1 | -1) => {
+  const e = m.get(k)
+  if (d > 0) { if (e) e.n++; else m.set(k, { v, n: 1 }) } else if (e && --e.n === 0) m.delete(k)
+}
+
+/** The union of the parts, kept up to date part by part, and which names each field saw change. */
+export class PartsUnion {
+  readonly claims = new Map<string, { v: string; n: number }>()
+  readonly chains = new Map<string, IrChain>()
+  readonly policyCounters = new Map<string, { v: string; n: number }>()
+  readonly ruleCounters = new Map<string, { v: RuleCounter; n: number }>()
+  readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
+  readonly vethAddrs = new Map<string, string[]>()
+  readonly sets = new Map<string, { v: () => SetDef; n: number }>()
+  /** names touched since the last `takeTouched`, per field */
+  touched = { chains: new Set<string>(), policyCounters: new Set<string>(), ruleCounters: new Set<string>(), maps: new Set<string>(), vethAddrs: new Set<string>(), sets: new Set<string>() }
+
+  /** Removes a part (which must have been added). */
+  remove(p: PodPart): void {
+    for (const [k] of p.claims) count(this.claims, k, '', -1)
+    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.touched.chains.add(n) }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, -1); this.touched.policyCounters.add(k) }
+    for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
+    for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); this.touched.maps.add(m) }
+    for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
+    for (const [n, def] of p.used) { count(this.sets, n, def, -1); this.touched.sets.add(n) }
+  }
+
+  /**
+   * Adds a part; false (and nothing added) when one of its claims has another owner already: the
+   * names would then depend on the order of the pods, which only a full compile reproduces.
+   */
+  add(p: PodPart): boolean {
+    for (const [k, owner] of p.claims) { const e = this.claims.get(k); if (e && e.v !== owner) return false }
+    for (const [k, owner] of p.claims) count(this.claims, k, owner, 1)
+    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.touched.chains.add(n) }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, 1); this.touched.policyCounters.add(k) }
+    for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, 1); this.touched.ruleCounters.add(k) }
+    for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); this.touched.maps.add(m) }
+    for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
+    for (const [n, def] of p.used) { count(this.sets, n, def, 1); this.touched.sets.add(n) }
+    return true
+  }
+
+  takeTouched(): PartsUnion['touched'] {
+    const t = this.touched
+    this.touched = { chains: new Set(), policyCounters: new Set(), ruleCounters: new Set(), maps: new Set(), vethAddrs: new Set(), sets: new Set() }
+    return t
+  }
+}
+
+/** The claims a part makes beyond its names: each verdict map address and its veth belong to it alone. */
+export function ownershipClaims(ir: PolicyIR, owner: string): [string, string][] {
+  const out: [string, string][] = []
+  for (const m of MAP_NAMES) for (const a of Object.keys(ir.maps[m])) out.push([`a${m} ${a}`, owner])
+  for (const v of ir.veths) out.push([`v${v}`, owner])
+  return out
+}
