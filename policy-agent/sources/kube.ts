@@ -1,7 +1,8 @@
 // The Kubernetes API source: one reflector (paged list, then watch from its resourceVersion, relist
 // on 410 Gone; reflector.ts) per kind, all writing one copy-on-write store (store.ts). Objects are
-// fetched as raw JSON (kube-http.ts) and converted at arrival by the same code as manifests
-// (convert.ts), so a policy reads the same whether it was listed, watched or relisted.
+// fetched raw (kube-http.ts: lists of built-in kinds as protobuf read into their JSON shape, the
+// rest as JSON) and converted at arrival by the same code as manifests (convert.ts), so a policy
+// reads the same whether it was listed, watched or relisted.
 import { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterState } from '../model/cluster.js'
 import type { Kind } from './convert.js'
