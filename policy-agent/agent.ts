@@ -82,6 +82,7 @@ export class Agent {
   #applying: number[] = []
   #running = false
   #timer?: NodeJS.Timeout
+  #immediate?: NodeJS.Immediate
   #stopped = false
   readonly #cleaner: ConntrackCleaner
   #overlayNext?: Node[]
@@ -109,8 +110,15 @@ export class Agent {
   /** Debounced: for events of the sources. */
   scheduleSync(reason: string): void {
     this.#reasons.add(reason)
+    const run = () => void this.requestSync(reason).catch(() => {})
+    // No debounce: after this turn's I/O (the events of one read are served together), not after
+    // setTimeout's 1 ms minimum, a fifth of the 5 ms a change may take to reach the kernel.
+    if (!this.opts.debounceMs) {
+      this.#immediate ??= setImmediate(() => ((this.#immediate = undefined), run()))
+      return
+    }
     clearTimeout(this.#timer)
-    this.#timer = setTimeout(() => void this.requestSync(reason).catch(() => {}), this.opts.debounceMs ?? 0)
+    this.#timer = setTimeout(run, this.opts.debounceMs)
   }
 
   /** Resolves when a sync that started after this call is in the kernel; rejects if it failed. */
@@ -235,6 +243,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    if (this.#immediate) clearImmediate(this.#immediate)
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()
   }
