@@ -51,6 +51,24 @@ describe('convertAs', () => {
     expect(Object.keys(ns.labels)).toContain('__proto__')
   })
 
+  it('freezes every object of a policy, as a generic deep walk finds them', () => {
+    const sel = () => ({ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'k', operator: 'In', values: ['v'] }, { key: 'j', operator: 'Exists' }] })
+    const peers = () => [{ podSelector: sel(), namespaceSelector: sel() }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }, { ipBlock: { cidr: '::/0' } }]
+    const p = convertAs('NetworkPolicy', { metadata: { name: 'p', namespace: 'x', annotations: { 'cinch.dev/audit': 'true' } }, spec: {
+      podSelector: sel(), policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: peers(), ports: [{ port: 80 }, { protocol: 'UDP', port: 'dns', endPort: 60 }] }, {}],
+      egress: [{ to: peers() }, { ports: [{ port: 1 }] }],
+    } }).value
+    const unfrozen: string[] = []
+    const walk = (v: unknown, path: string) => {
+      if (typeof v !== 'object' || v === null) return
+      if (!Object.isFrozen(v)) unfrozen.push(path)
+      for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`)
+    }
+    walk(p, 'policy')
+    expect(unfrozen).toEqual([])
+  })
+
   it('freezes what it returns', () => {
     const pod = convertAs('Pod', { metadata: { name: 'a', namespace: 'x', labels: { a: 'b' } }, status: { podIPs: [{ ip: '10.0.0.1' }] } }).value as Pod
     expect(Object.isFrozen(pod) && Object.isFrozen(pod.labels) && Object.isFrozen(pod.ips)).toBe(true)
