@@ -16,7 +16,7 @@ import { cniBin, distDir as dist, refBin } from '../kit/paths.js'
 import { probeFrom, type ProbeTarget } from '../kit/probe.js'
 import { inNetns as inNs, spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
-import { cellsOf, loadFixture, type FixtureModel, type Step } from '../kit/cnp-fixture.js'
+import { cellsOf, loadFixture, type Family, type FixtureModel, type Step } from '../kit/cnp-fixture.js'
 export const { model } = loadFixture('shared')
 
 // One process per pod serves every TCP and UDP port it has (SCTP: no IP_SCTP in this kernel).
@@ -32,7 +32,9 @@ for (const spec of process.argv.slice(1)) {
 export interface CnpEnv {
   cluster: Cluster
   api?: FakeApiServer
-  /** `ns/pod` -> IPv4 address (host-network pods: their node's) */
+  /** the family the steps are substituted for and probed over */
+  family: Family
+  /** `ns/pod` -> its address in `family` (host-network pods: their node's) */
   ip: Map<string, string>
   /** `ns/pod` -> the namespace a probe from it runs in */
   netnsOf: Map<string, string>
@@ -46,11 +48,16 @@ export interface CnpEnv {
 
 const nodeOf = (i: number) => `node${i + 1}`
 
-export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube'): Promise<CnpEnv> {
+/**
+ * The fixture's cluster, its steps to be probed over `family`. Pods are dual-stack either way (as
+ * the cluster is: every Pod's status.podIPs holds both addresses, a host-network pod its node's),
+ * so each run also checks that the other family's addresses do not disturb the one probed.
+ */
+export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube', family: Family = 4): Promise<CnpEnv> {
   // The kit's Cleanup, registered before anything exists: whatever was created (cluster.json
   // records it as it goes) is removed even if creation or a step fails half way.
   const cleanup = cleanupFor(t)
-  const name = uniqueName(`cinch-t-cnp${source === 'kube' ? 'k' : 'm'}`)
+  const name = uniqueName(`cinch-t-cnp${source === 'kube' ? 'k' : 'm'}${family}`)
   const dir = tempDir(cleanup, name)
   let api: FakeApiServer | undefined
   cleanup.add(() => api?.close())
@@ -101,18 +108,14 @@ export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube'): Pro
   for (const p of model.pods) {
     const key = `${p.namespace}/${p.name}`
     const serve = p.ports.filter((x) => x.protocol !== 'SCTP').map((x) => `${x.protocol}/${x.port}`)
-    let netns: string, addr: string, node: string
-    if (p.hostNetwork) {
-      const n = cluster.nodes.find((x) => x.name === nodeName(p.nodeName!))!
-      ;[netns, addr, node] = [n.netns, n.ip4, n.name]
-    } else {
-      const cp = cluster.pod(p.namespace, p.name)
-      ;[netns, addr, node] = [cp.netns, cp.ip4, cp.node]
-    }
-    ip.set(key, addr)
+    const [netns, addrs, node] = p.hostNetwork
+      ? ((n) => [n.netns, [n.ip4, n.ip6], n.name] as const)(cluster.nodes.find((x) => x.name === nodeName(p.nodeName!))!)
+      : ((cp) => [cp.netns, [cp.ip4, cp.ip6], cp.node] as const)(cluster.pod(p.namespace, p.name))
+    if (addrs.some((a) => !a)) throw new Error(`${key}: not dual-stack (${addrs.join(', ')})`)
+    ip.set(key, addrs[family === 4 ? 0 : 1])
     netnsOf.set(key, netns)
     spawnInNetns(cleanup, netns, process.execPath, ['-e', SERVER, ...serve])
-    cluster.writeManifest(`pod-${p.namespace}-${p.name}`, podManifest(p, node, addr))
+    cluster.writeManifest(`pod-${p.namespace}-${p.name}`, podManifest(p, node, addrs))
   }
   await waitFor('every pod serving', async () => {
     for (const p of model.pods) {
@@ -122,10 +125,10 @@ export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube'): Pro
     return true
   }, { timeoutMs: 20_000 })
   await cluster.waitSynced(t0)
-  return { cluster, api, ip, netnsOf, nodeName, current: new Map(), skippedSctp: 0, cells: 0 }
+  return { cluster, api, family, ip, netnsOf, nodeName, current: new Map(), skippedSctp: 0, cells: 0 }
 }
 
-function podManifest(p: FixtureModel['pods'][number], node: string, addr: string): object {
+function podManifest(p: FixtureModel['pods'][number], node: string, addrs: readonly string[]): object {
   return {
     apiVersion: 'v1', kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: p.labels },
     spec: {
@@ -133,15 +136,20 @@ function podManifest(p: FixtureModel['pods'][number], node: string, addr: string
       // Only declared container ports are in the spec: only they resolve a named port.
       containers: [{ name: 'c', ports: p.ports.filter((x) => x.declared).map((x) => ({ ...(x.name ? { name: x.name } : {}), containerPort: x.port, protocol: x.protocol })) }],
     },
-    status: { phase: 'Running', podIP: addr, podIPs: [{ ip: addr }] },
+    status: { phase: 'Running', podIP: addrs[0], podIPs: addrs.map((ip) => ({ ip })) },
   }
 }
 
-/** The fixture's placeholders filled with the real IPv4 addresses. */
+/**
+ * The fixture's placeholders filled with the real addresses of the env's family, as the pure
+ * tests' `substitute` does with made-up ones: a pod's `/32` network becomes `/128` over IPv6.
+ */
 export function fill<T>(env: CnpEnv, x: T): T {
+  const node = (k: string) => env.cluster.nodes.find((n) => n.name === env.nodeName(k))
   const text = JSON.stringify(x)
+    .replace(/\{\{podIP:([^}]+)\}\}\/32/g, (_, k: string) => `${env.ip.get(k) ?? `missing-${k}`}/${env.family === 4 ? 32 : 128}`)
     .replace(/\{\{podIP:([^}]+)\}\}/g, (_, k: string) => env.ip.get(k) ?? `missing-${k}`)
-    .replace(/\{\{nodeIP:([^}]+)\}\}/g, (_, k: string) => env.cluster.nodes.find((n) => n.name === env.nodeName(k))!.ip4)
+    .replace(/\{\{nodeIP:([^}]+)\}\}/g, (_, k: string) => node(k)?.[env.family === 4 ? 'ip4' : 'ip6'] ?? `missing-${k}`)
   if (text.includes('missing-') || text.includes('{{')) throw new Error(`unfilled placeholder in ${text.slice(0, 200)}`)
   return JSON.parse(text)
 }
