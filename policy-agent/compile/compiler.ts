@@ -106,9 +106,11 @@ export class Compiler {
   }
   /**
    * namespacesSelected's answers, by selector key: valid while namespace labels and the namespaces
-   * with pods stay as they are, so cleared once the pods and namespaces of a compile are synced.
+   * with pods stay as they are, so cleared when either changes (once a compile's pods are synced).
    */
   #nsSelected = new Map<string, string[]>()
+  /** set when a namespace gained its first pod or lost its last (the keys of #podsByNs changed) */
+  #podNamespacesMoved = false
 
   constructor(opts: CompilerOptions = {}) {
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
@@ -131,7 +133,11 @@ export class Compiler {
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
-    this.#nsSelected.clear()
+    // A new set's first pass asks which namespaces its selector selects: the answer stands until
+    // a namespace changes or one gains its first pod or loses its last (bounded, for selectors
+    // that come and go).
+    if (nsChanges.length > 0 || this.#podNamespacesMoved || this.#nsSelected.size > 10_000) this.#nsSelected.clear()
+    this.#podNamespacesMoved = false
     this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
     if (podChanges.length || manyNs) {
@@ -204,10 +210,10 @@ export class Compiler {
       else if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(u.v(), this.#view))
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
-    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? sorted(union.chains, (c) => c) : prev.chains
+    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrder(union.chainOrder.keys, (n) => union.chains.get(n)!) : prev.chains
     const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
       (setsMoved && [...union.sets.keys()].some((n) => this.#sets.get(n)!.ir !== prev.sets[n]))
-    const sets = setsChanged ? sorted(union.sets, (_, n) => this.#sets.get(n)!.ir) : prev.sets
+    const sets = setsChanged ? inOrder(union.setOrder.keys, (n) => this.#sets.get(n)!.ir) : prev.sets
     let maps = prev.maps
     for (const m of MAP_NAMES) {
       if (!t.maps.has(m)) continue
@@ -407,11 +413,11 @@ export class Compiler {
       if (old) {
         const list = this.#podsByNs.get(old.namespace)!
         list.delete(k)
-        if (list.size === 0) this.#podsByNs.delete(old.namespace)
+        if (list.size === 0) { this.#podsByNs.delete(old.namespace); this.#podNamespacesMoved = true }
       }
       if (next) {
         let list = this.#podsByNs.get(next.namespace)
-        if (!list) this.#podsByNs.set(next.namespace, (list = new Map()))
+        if (!list) { this.#podsByNs.set(next.namespace, (list = new Map())); this.#podNamespacesMoved = true }
         list.set(k, next)
         this.#pods.set(k, next)
       } else this.#pods.delete(k)
@@ -525,6 +531,13 @@ function localsByKey(localPods: LocalPod[]): Map<string, LocalPod> | undefined {
     m.set(k, lp)
   }
   return m
+}
+
+/** A record of the (sorted) keys and their values. */
+function inOrder<T>(keys: string[], value: (k: string) => T): Record<string, T> {
+  const r: Record<string, T> = {}
+  for (const k of keys) r[k] = value(k)
+  return r
 }
 
 /** A record of `m`'s entries in sorted key order (as sortIR writes every record of the IR). */

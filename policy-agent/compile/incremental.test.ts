@@ -171,7 +171,7 @@ class World {
   write(step: number): Touched {
     const r = this.r, t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
     const podKey = () => { const i = r(PODS + 40); return `${nsName(i % NS)}/pod${i}` }
-    switch (r(24)) {
+    switch (r(26)) {
       case 0: case 1: case 2: { // relabel / readdress / re-port a pod (or create it)
         const i = r(PODS + 40), o = podObj(r, i)
         this.store.upsert('Pod', o as never)
@@ -257,6 +257,13 @@ class World {
           next.ips.forEach((ip) => ips.add(ip))
           veths.add(next.hostVeth)
         }
+        break
+      }
+      case 24: case 25: { // a pod in a namespace known only through its pods: its first pod comes, its last goes
+        const ns = `lone${r(2)}`, name = `pod${r(2)}`, key = `${ns}/${name}`
+        if (this.store.state().pods.has(key)) this.store.remove('Pod', { metadata: { namespace: ns, name } })
+        else this.store.upsert('Pod', podObj(r, 950 + r(9), ns, name) as never)
+        t.pods.add(key)
         break
       }
       case 21: { // a record takes another local pod's addresses (a stale record after the address was reused)
@@ -362,4 +369,33 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
     }, 120_000)
   }
   test('the seeds reached audit chains', () => expect(audit.reduce((a, b) => a + b, 0)).toBeGreaterThan(0))
+})
+
+describe('incremental compile: a set created again after its namespaces changed', () => {
+  // The namespaces a selector selects are remembered between compiles; a namespace that gains its
+  // first pod (known only through that pod: no Namespace object) must be among them when a set
+  // with that selector is built again.
+  test('a namespace gains its first pod while no set uses the selector', () => {
+    const store = new ClusterStore()
+    fill(store, 'Namespace', [{ metadata: { name: 'a', labels: {} } }])
+    fill(store, 'Pod', [
+      { metadata: { namespace: 'a', name: 'local', labels: { app: 'web' } }, spec: {}, status: { podIPs: [{ ip: '10.0.0.1' }] } },
+      { metadata: { namespace: 'a', name: 'client', labels: { app: 'lonely' } }, spec: {}, status: { podIPs: [{ ip: '10.0.0.2' }] } },
+    ])
+    const allow = { metadata: { namespace: 'a', name: 'allow' }, spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'lonely' } } }] }] } }
+    const locals: LocalPod[] = [{ namespace: 'a', name: 'local', ips: ['10.0.0.1'], hostVeth: 'cinch0' }]
+    const c = new Compiler()
+    const steps: [string, () => void][] = [
+      ['the policy', () => store.upsert('NetworkPolicy', allow as never)],
+      ['the policy gone', () => store.remove('NetworkPolicy', allow as never)],
+      ['a pod in a new namespace', () => store.upsert('Pod', { metadata: { namespace: 'new', name: 'p', labels: { app: 'lonely' } }, spec: {}, status: { podIPs: [{ ip: '10.0.0.3' }] } } as never)],
+      ['the policy again', () => store.upsert('NetworkPolicy', allow as never)],
+    ]
+    c.compile(store.state(), locals)
+    for (const [what, write] of steps) {
+      write()
+      expect(c.compile(store.state(), locals).ir, what).toEqual(new Compiler().compile(store.state(), locals).ir)
+    }
+    expect(Object.values(c.compile(store.state(), locals).ir.sets).some((s) => s.elements.includes('10.0.0.3'))).toBe(true)
+  })
 })

@@ -49,10 +49,25 @@ const count = <K, V>(m: Map<K, { v: V; n: number }>, k: K, v: V, d: 1 | -1) => {
   if (d > 0) { if (e) e.n++; else m.set(k, { v, n: 1 }) } else if (e && --e.n === 0) m.delete(k)
 }
 
+/** Keys kept in sorted order (as `[...keys].sort()` gives them) by binary search, not re-sorted per change. */
+export class SortedKeys {
+  readonly keys: string[] = []
+  #at(k: string): number {
+    let lo = 0, hi = this.keys.length
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.keys[mid]! < k) lo = mid + 1; else hi = mid }
+    return lo
+  }
+  add(k: string): void { const i = this.#at(k); if (this.keys[i] !== k) this.keys.splice(i, 0, k) }
+  delete(k: string): void { const i = this.#at(k); if (this.keys[i] === k) this.keys.splice(i, 1) }
+}
+
 /** The union of the parts, kept up to date part by part, and which names each field saw change. */
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
   readonly chains = new Map<string, IrChain>()
+  /** the names of `chains` and `sets`, sorted */
+  readonly chainOrder = new SortedKeys()
+  readonly setOrder = new SortedKeys()
   readonly policyCounters = new Map<string, { v: string; n: number }>()
   readonly ruleCounters = new Map<string, { v: RuleCounter; n: number }>()
   readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
@@ -64,12 +79,16 @@ export class PartsUnion {
   /** Removes a part (which must have been added). */
   remove(p: PodPart): void {
     for (const [k] of p.claims) count(this.claims, k, '', -1)
-    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.touched.chains.add(n) }
+    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.chainOrder.delete(n); this.touched.chains.add(n) }
     for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, -1); this.touched.policyCounters.add(k) }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
     for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); this.touched.maps.add(m) }
     for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
-    for (const [n, def] of p.used) { count(this.sets, n, def, -1); this.touched.sets.add(n) }
+    for (const [n, def] of p.used) {
+      count(this.sets, n, def, -1)
+      if (!this.sets.has(n)) this.setOrder.delete(n)
+      this.touched.sets.add(n)
+    }
   }
 
   /**
@@ -79,12 +98,16 @@ export class PartsUnion {
   add(p: PodPart): boolean {
     for (const [k, owner] of p.claims) { const e = this.claims.get(k); if (e && e.v !== owner) return false }
     for (const [k, owner] of p.claims) count(this.claims, k, owner, 1)
-    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.touched.chains.add(n) }
+    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.chainOrder.add(n); this.touched.chains.add(n) }
     for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, 1); this.touched.policyCounters.add(k) }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, 1); this.touched.ruleCounters.add(k) }
     for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); this.touched.maps.add(m) }
     for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
-    for (const [n, def] of p.used) { count(this.sets, n, def, 1); this.touched.sets.add(n) }
+    for (const [n, def] of p.used) {
+      if (!this.sets.has(n)) this.setOrder.add(n)
+      count(this.sets, n, def, 1)
+      this.touched.sets.add(n)
+    }
     return true
   }
 
