@@ -1,7 +1,7 @@
 // The manifest directory source: every *.yaml, *.yml and *.json file under DIR, each holding one or
 // more documents (YAML `---`, JSON objects, or `kind: List`). Re-read whole on any change: a
 // directory of manifests is small, and a full re-read cannot drift from the files.
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
 import { watch, type FSWatcher } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
@@ -10,6 +10,27 @@ import { convertObject, flattenList, type KubeObject } from './convert.js'
 import type { ProblemReport, Source } from './types.js'
 
 const MANIFEST = /\.(ya?ml|json)$/i
+
+/**
+ * The largest manifest file read, by format. The yaml package parses about 0.5 MB a second on the
+ * agent's event loop (which answers every ADD), JSON.parse about 100 MB: a YAML file over 4 MiB
+ * would hold the agent for seconds on every change of the directory.
+ */
+export const MANIFEST_LIMITS = { yamlBytes: 4 << 20, jsonBytes: 64 << 20 } as const
+
+/** Why a manifest file is not read (not a regular file, over its size bound), or undefined. */
+async function unreadable(path: string): Promise<string | undefined> {
+  // Followed: a ConfigMap mounted as files is symlinks (`p.yaml -> ..data/p.yaml`). A FIFO or a
+  // device behind the name would block the read forever; a symlink loop fails the stat.
+  const st = await stat(path)
+  if (!st.isFile()) return `not a regular file (${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a device or socket'})`
+  const json = /\.json$/i.test(path)
+  const limit = json ? MANIFEST_LIMITS.jsonBytes : MANIFEST_LIMITS.yamlBytes
+  if (st.size > limit) {
+    return `${st.size} bytes: over the ${limit}-byte bound for ${json ? 'JSON' : 'YAML'} manifests${json ? '' : ` (write it as JSON, up to ${MANIFEST_LIMITS.jsonBytes} bytes: it parses about 200 times faster)`}`
+  }
+  return undefined
+}
 
 /** Parses one file's text into objects; throws with the document's position on a syntax error. */
 export function parseManifestText(text: string): KubeObject[] {
@@ -49,6 +70,11 @@ export async function readManifestDir(dir: string): Promise<{ state: ClusterStat
     const path = join(dir, name)
     let objects: KubeObject[]
     try {
+      const why = await unreadable(path)
+      if (why) {
+        problems.push({ where: path, reason: why })
+        continue
+      }
       objects = parseManifestText(await readFile(path, 'utf8'))
     } catch (err) {
       problems.push({ where: path, reason: (err as Error).message })

@@ -4,9 +4,10 @@ import test from 'ava'
 import { waitFor } from '../kit/wait.js'
 import { cleanupFor } from '../kit/cleanup.js'
 import { tempDir } from '../kit/netns.js'
-import { rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { ManifestSource, readManifestDir } from '../../policy-agent/sources/manifests.js'
+import { MANIFEST_LIMITS, ManifestSource, readManifestDir } from '../../policy-agent/sources/manifests.js'
 
 async function dir(t: any): Promise<string> {
   const d = tempDir(cleanupFor(t), 'cinch-t-agent-m')
@@ -49,6 +50,23 @@ metadata: {name: ignored}
   })
   t.is(state.policies.get('x/p')?.metadata.name, 'p')
   t.deepEqual(state.nodes.get('n1'), { name: 'n1', podCIDRs: ['10.0.0.0/24', 'fd00::/64'], internalIPs: ['192.168.0.1'], addresses: ['192.168.0.1'], labels: {} })
+})
+
+test('a FIFO, a symlink loop and an oversized YAML file are reported and skipped; a symlinked file (a ConfigMap) is read', async (t) => {
+  const d = await dir(t)
+  execFileSync('mkfifo', [join(d, 'fifo.yaml')]) // reading it would block forever
+  await symlink(join(d, 'loop.yaml'), join(d, 'loop.yaml'))
+  await writeFile(join(d, 'big.yaml'), '# ' + 'x'.repeat(MANIFEST_LIMITS.yamlBytes) + '\n')
+  await mkdir(join(d, '..data'))
+  await writeFile(join(d, '..data', 'ns.yml'), 'kind: Namespace\nmetadata: {name: y}\n')
+  await symlink('..data/ns.yml', join(d, 'ns.yaml'))
+  const { state, problems } = await readManifestDir(d)
+  const why = Object.fromEntries(problems.map((p) => [p.where.slice(d.length + 1), p.reason]))
+  t.deepEqual(Object.keys(why).sort(), ['big.yaml', 'fifo.yaml', 'loop.yaml'])
+  t.regex(why['fifo.yaml']!, /not a regular file \(a FIFO\)/)
+  t.regex(why['big.yaml']!, /over the 4194304-byte bound for YAML manifests \(write it as JSON/)
+  t.regex(why['loop.yaml']!, /ELOOP/)
+  t.deepEqual([...state.namespaces.keys()], ['y'])
 })
 
 test('the watcher picks up a new, changed and removed file', async (t) => {
