@@ -8,10 +8,10 @@ import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, Net
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
 import { MAP_NAMES, emptyIR, type IrChain, type IrRule, type PolicyIR, type RuleCounter } from './ir.js'
 import { NameBook, commentText } from './names.js'
-import { normalizePolicy, type NormPolicy } from './normalize.js'
+import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
-import { SetEntry, type PodView, type SetDef } from './sets.js'
+import { SetEntry, selectedPods, type PodView, type SetDef } from './sets.js'
 import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
@@ -103,7 +103,14 @@ export class Compiler {
       }
       return l
     },
+    podsSelected: (peer) => {
+      let l = this.#podsSelected.get(peer)
+      if (!l) this.#podsSelected.set(peer, (l = selectedPods(peer, this.#view)))
+      return l
+    },
   }
+  /** podsSelected's answers within one compile (pods change between compiles), by peer object */
+  #podsSelected = new Map<PodsPeer, Pod[]>()
   /**
    * namespacesSelected's answers, by selector key: valid while namespace labels and the namespaces
    * with pods stay as they are, so cleared when either changes (once a compile's pods are synced).
@@ -138,6 +145,7 @@ export class Compiler {
     // that come and go).
     if (nsChanges.length > 0 || this.#podNamespacesMoved || this.#nsSelected.size > 10_000) this.#nsSelected.clear()
     this.#podNamespacesMoved = false
+    this.#podsSelected.clear()
     this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
     if (podChanges.length || manyNs) {

@@ -27,6 +27,11 @@ export interface PodView {
    * every set with that selector (many sets share one: "any namespace", a team label).
    */
   namespacesSelected?(sel: Selector): Iterable<string>
+  /**
+   * The pods a pod peer selects, when the view can answer once for every set with that peer (a
+   * rule's IPv4 and IPv6 sets, its tuple sets): the same pods `candidates` + `peerSelects` give.
+   */
+  podsSelected?(peer: PodsPeer): Iterable<Pod>
 }
 
 const addrCache = new WeakMap<Pod, Record<Family, string[]>>()
@@ -74,6 +79,12 @@ export function contributions(def: SetDef, pod: Pod, view: PodView, nsMatched = 
   const peer = def.peer
   if (def.kind === 'addr') return peerSelects(def.peer, pod, view, nsMatched) ? addrsOf(pod, def.family) : []
   if (peer?.kind === 'pods' && !peerSelects(peer, pod, view, nsMatched)) return []
+  return tupleElements(def, pod)
+}
+
+/** The elements of a tuple set one pod its peer selects puts in. */
+function tupleElements(def: Extract<SetDef, { kind: 'tuple' }>, pod: Pod): string[] {
+  const peer = def.peer
   // Egress to a named port: the name resolves on each destination pod, into exact tuples.
   const ports = def.named.flatMap((n) => resolvePort(n, pod.ports))
   if (ports.length === 0) return []
@@ -82,6 +93,13 @@ export function contributions(def: SetDef, pod: Pod, view: PodView, nsMatched = 
     if (peer?.kind === 'block' && !inBlock(peer, a)) continue
     for (const p of ports) out.push(`${a} . ${p.protocol} . ${p.from}`)
   }
+  return out
+}
+
+/** The pods a pod peer selects, from the view's pods (hostNetwork pods never: peerSelects). */
+export function selectedPods(peer: PodsPeer, view: PodView): Pod[] {
+  const out: Pod[] = []
+  for (const pod of candidates({ kind: 'addr', family: 4, comment: '', peer }, view)) if (peerSelects(peer, pod, view, true)) out.push(pod)
   return out
 }
 
@@ -126,8 +144,14 @@ export class SetEntry {
     this.#ir = null
     // Fixed elements, whatever the pods: ipBlocks, port lists.
     if (this.def.kind === 'block' || this.def.kind === 'ports') for (const e of this.def.elements) this.counts.set(e, 1)
-    // Each candidate's namespace was matched once for all its pods (7,500 namespaces, 30k pods).
-    for (const pod of candidates(this.def, view)) this.#add(contributions(this.def, pod, view, true))
+    const def = this.def
+    if ((def.kind === 'addr' || def.kind === 'tuple') && def.peer?.kind === 'pods' && view.podsSelected) {
+      // The pods the peer selects, found once for all the sets of that peer.
+      for (const pod of view.podsSelected(def.peer)) this.#add(def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod))
+    } else {
+      // Each candidate's namespace was matched once for all its pods (7,500 namespaces, 30k pods).
+      for (const pod of candidates(def, view)) this.#add(contributions(def, pod, view, true))
+    }
     if (!this.#last) return
     // As element changes against the last IR, so that the next IR is still derived from it.
     this.#added.clear()
