@@ -1,12 +1,13 @@
 // Compiler: compile(state, localPods) -> PolicyIR, incrementally. It remembers the objects of the
 // last call (sources replace an object on change and never mutate it: model/cluster.ts), finds
 // which pods, namespaces and policies changed, and redoes only what depends on them: the members
-// of the sets a changed pod enters or leaves, the chains of local pods whose labels or namespace
-// policies changed. What did not change keeps its IR object, so renderDiff can skip it by identity.
-// The result is always exactly what a fresh Compiler would produce (compiler.test.ts holds it to that).
+// of the sets a changed pod enters or leaves, and the share of the IR of each local pod whose
+// inputs changed (local-parts.ts); the IR is reassembled from the shares that changed. What did not
+// change keeps its IR object, so renderDiff can skip it by identity. The result is always exactly
+// what a fresh Compiler would produce (compiler.test.ts and incremental.test.ts hold it to that).
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
-import { MAP_NAMES, emptyIR, type IrChain, type IrRule, type PolicyIR, type RuleCounter } from './ir.js'
+import { MAP_NAMES, emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
@@ -17,6 +18,7 @@ import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
+import { inOrder, keepUnchanged, sameList, sameRuleCounter, sortIR, sorted } from './ir-records.js'
 import { ClaimBook, PartsUnion, ownershipClaims, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
@@ -541,24 +543,6 @@ function localsByKey(localPods: LocalPod[]): Map<string, LocalPod> | undefined {
   return m
 }
 
-/** A record of the (sorted) keys and their values. */
-function inOrder<T>(keys: string[], value: (k: string) => T): Record<string, T> {
-  const r: Record<string, T> = {}
-  for (const k of keys) r[k] = value(k)
-  return r
-}
-
-/** A record of `m`'s entries in sorted key order (as sortIR writes every record of the IR). */
-function sorted<V, T>(m: Map<string, V>, value: (v: V, k: string) => T): Record<string, T> {
-  return Object.fromEntries([...m.keys()].sort().map((k) => [k, value(m.get(k)!, k)]))
-}
-
-const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
-
-function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | undefined): boolean {
-  return a === b || (!!a && !!b && a.policy === b.policy && a.tier === b.tier && a.direction === b.direction && a.index === b.index && a.name === b.name && a.action === b.action)
-}
-
 function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a)
   return ka.length === Object.keys(b).length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k])
@@ -575,43 +559,4 @@ function samePorts(a: PodPort[], b: PodPort[]): boolean {
     const q = b[i]!
     return p.name === q.name && p.containerPort === q.containerPort && p.protocol === q.protocol
   })
-}
-
-/**
- * `next` with every part equal to `prev`'s replaced by `prev`'s object, so that renderDiff skips
- * unchanged parts by identity (a whole-IR walk of a few hundred entries here saves it re-deriving
- * the anti-spoofing elements and counter names of every local pod on each change).
- */
-function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
-  if (!prev) return next
-  const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = (x, y) => x === y) => {
-    const ka = Object.keys(a), kb = Object.keys(b)
-    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
-  }
-  const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
-  const maps = { ...next.maps }
-  for (const m of Object.keys(maps) as (keyof PolicyIR['maps'])[]) maps[m] = keep(prev.maps[m], next.maps[m], sameRec)
-  const out: PolicyIR = {
-    chains: keep(prev.chains, next.chains, sameRec),
-    sets: keep(prev.sets, next.sets, sameRec),
-    maps: MAP_KEYS.every((m) => maps[m] === prev.maps[m]) ? prev.maps : maps,
-    policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
-    // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
-    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter)),
-    veths: keep(prev.veths, next.veths, sameList),
-    vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
-  }
-  return (Object.keys(out) as (keyof PolicyIR)[]).every((k) => out[k] === prev[k]) ? prev : out
-}
-const MAP_KEYS = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6'] as const
-
-function sortIR(ir: PolicyIR): PolicyIR {
-  const sortRec = <T>(r: Record<string, T>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]))
-  return {
-    chains: sortRec(ir.chains), sets: ir.sets,
-    maps: { 'ingress-v4': sortRec(ir.maps['ingress-v4']), 'ingress-v6': sortRec(ir.maps['ingress-v6']),
-      'egress-v4': sortRec(ir.maps['egress-v4']), 'egress-v6': sortRec(ir.maps['egress-v6']) },
-    policyCounters: sortRec(ir.policyCounters), ruleCounters: sortRec(ir.ruleCounters), veths: [...new Set(ir.veths)].sort(),
-    vethAddrs: Object.fromEntries(Object.keys(ir.vethAddrs).sort().map((v) => [v, [...ir.vethAddrs[v]!].sort()])),
-  }
 }

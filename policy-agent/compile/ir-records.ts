@@ -1,0 +1,61 @@
+// The records of the IR as the compiler hands them out: sorted (as a fresh compile writes them),
+// and, after a change, with every part equal to the last IR's replaced by that object, so that
+// renderDiff skips unchanged parts by identity.
+import type { PolicyIR, RuleCounter } from './ir.js'
+
+/** A record of the (sorted) keys and their values (chain and set names: ours, never `__proto__`). */
+export function inOrder<T>(keys: string[], value: (k: string) => T): Record<string, T> {
+  const r: Record<string, T> = {}
+  for (const k of keys) r[k] = value(k)
+  return r
+}
+
+/** A record of `m`'s entries in sorted key order (as sortIR writes every record of the IR). */
+export function sorted<V, T>(m: Map<string, V>, value: (v: V, k: string) => T): Record<string, T> {
+  return Object.fromEntries([...m.keys()].sort().map((k) => [k, value(m.get(k)!, k)]))
+}
+
+export const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+
+export function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | undefined): boolean {
+  return a === b || (!!a && !!b && a.policy === b.policy && a.tier === b.tier && a.direction === b.direction && a.index === b.index && a.name === b.name && a.action === b.action)
+}
+
+/**
+ * `next` with every part equal to `prev`'s replaced by `prev`'s object, so that renderDiff skips
+ * unchanged parts by identity (a whole-IR walk of a few hundred entries here saves it re-deriving
+ * the anti-spoofing elements and counter names of every local pod on each change).
+ */
+export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
+  if (!prev) return next
+  const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = (x, y) => x === y) => {
+    const ka = Object.keys(a), kb = Object.keys(b)
+    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
+  }
+  const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
+  const maps = { ...next.maps }
+  for (const m of Object.keys(maps) as (keyof PolicyIR['maps'])[]) maps[m] = keep(prev.maps[m], next.maps[m], sameRec)
+  const out: PolicyIR = {
+    chains: keep(prev.chains, next.chains, sameRec),
+    sets: keep(prev.sets, next.sets, sameRec),
+    maps: MAP_KEYS.every((m) => maps[m] === prev.maps[m]) ? prev.maps : maps,
+    policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
+    // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
+    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter)),
+    veths: keep(prev.veths, next.veths, sameList),
+    vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
+  }
+  return (Object.keys(out) as (keyof PolicyIR)[]).every((k) => out[k] === prev[k]) ? prev : out
+}
+const MAP_KEYS = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6'] as const
+
+export function sortIR(ir: PolicyIR): PolicyIR {
+  const sortRec = <T>(r: Record<string, T>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]))
+  return {
+    chains: sortRec(ir.chains), sets: ir.sets,
+    maps: { 'ingress-v4': sortRec(ir.maps['ingress-v4']), 'ingress-v6': sortRec(ir.maps['ingress-v6']),
+      'egress-v4': sortRec(ir.maps['egress-v4']), 'egress-v6': sortRec(ir.maps['egress-v6']) },
+    policyCounters: sortRec(ir.policyCounters), ruleCounters: sortRec(ir.ruleCounters), veths: [...new Set(ir.veths)].sort(),
+    vethAddrs: Object.fromEntries(Object.keys(ir.vethAddrs).sort().map((v) => [v, [...ir.vethAddrs[v]!].sort()])),
+  }
+}
