@@ -12,7 +12,7 @@ import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
-import { SetEntry, selectedPods, type PodView, type SetDef } from './sets.js'
+import { SetEntry, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
@@ -71,6 +71,8 @@ export class Compiler {
   #invalid = new Map<string, string>()
   #invalidList: InvalidPolicy[] = []
   #sets = new Map<string, SetEntry>()
+  /** #sets by the namespaces whose pods can be in them; undefined whenever a set comes or goes */
+  #setIndex?: SetIndex
   #chains = new Map<string, ChainMemo>()
   #tierChains = new Map<string, TierMemo>()
   #cnpObjects: Map<string, ClusterNetworkPolicyObject> = new Map()
@@ -150,7 +152,16 @@ export class Compiler {
     this.#podsSelected.clear()
     this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
-    if (podChanges.length || manyNs) {
+    if (podChanges.length && !manyNs && podChanges.length <= DELTA_LIMIT) {
+      // A few pods: each updates only the sets its namespace can be in (sets.ts indexSets).
+      const ix = (this.#setIndex ??= indexSets(this.#sets.values()))
+      for (const [old, next] of podChanges) {
+        const sets = new Set<SetEntry>()
+        if (old) setsOfNamespace(ix, old.namespace, this.#view, sets)
+        if (next && next.namespace !== old?.namespace) setsOfNamespace(ix, next.namespace, this.#view, sets)
+        for (const s of sets) s.update(old, next, this.#view)
+      }
+    } else if (podChanges.length || manyNs) {
       for (const s of this.#sets.values()) {
         if (podChanges.length > DELTA_LIMIT || (manyNs && s.dependsOnNsLabels)) s.recompute(this.#view)
         else for (const [old, next] of podChanges) s.update(old, next, this.#view)
@@ -183,8 +194,8 @@ export class Compiler {
     for (const lp of locals) this.#compilePod({ ir, lp, chainNames, counters, used, live })
     for (const k of this.#chains.keys()) if (!live.has(k)) this.#chains.delete(k)
     for (const k of this.#tierChains.keys()) if (!live.has(k)) this.#tierChains.delete(k)
-    for (const n of this.#sets.keys()) if (!used.has(n)) this.#sets.delete(n)
-    for (const [n, def] of used) if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(def(), this.#view))
+    for (const n of this.#sets.keys()) if (!used.has(n)) { this.#sets.delete(n); this.#setIndex = undefined }
+    for (const [n, def] of used) if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(def(), this.#view)); this.#setIndex = undefined }
     for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
     return { ir: keepUnchanged(this.#ir, sortIR(ir)), collided: chainNames.collided || counters.collided }
   }
@@ -216,8 +227,8 @@ export class Compiler {
     const t = union.takeTouched()
     for (const n of t.sets) {
       const u = union.sets.get(n)
-      if (!u) this.#sets.delete(n)
-      else if (!this.#sets.has(n)) this.#sets.set(n, new SetEntry(u.v(), this.#view))
+      if (!u) { this.#sets.delete(n); this.#setIndex = undefined }
+      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view)); this.#setIndex = undefined }
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
     const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrder(union.chainOrder.keys, (n) => union.chains.get(n)!) : prev.chains

@@ -243,3 +243,43 @@ function mergeSorted(a: string[], b: string[]): string[] {
   while (j < b.length) out[k++] = b[j++]!
   return out
 }
+
+/**
+ * The sets by what a pod must have to put elements in them: a pod peer without a namespace
+ * selector, its namespace; with one, a namespace it selects (one test per selector, not per set);
+ * tuple sets of any pod or of an ipBlock, every pod. ipBlock and port sets, none. A pod change
+ * updates only the sets of its namespace's entries (contributions() is empty for the others).
+ */
+export interface SetIndex {
+  byNs: Map<string, SetEntry[]>
+  bySel: Map<string, { sel: Selector; sets: SetEntry[] }>
+  always: SetEntry[]
+}
+
+export function indexSets(entries: Iterable<SetEntry>): SetIndex {
+  const ix: SetIndex = { byNs: new Map(), bySel: new Map(), always: [] }
+  for (const e of entries) {
+    const d = e.def
+    if (d.kind === 'block' || d.kind === 'ports') continue
+    const peer = d.peer
+    if (peer?.kind !== 'pods') ix.always.push(e)
+    else if (!peer.nsSel) {
+      let l = ix.byNs.get(peer.namespace)
+      if (!l) ix.byNs.set(peer.namespace, (l = []))
+      l.push(e)
+    } else {
+      let g = ix.bySel.get(peer.nsSel.key)
+      if (!g) ix.bySel.set(peer.nsSel.key, (g = { sel: peer.nsSel, sets: [] }))
+      g.sets.push(e)
+    }
+  }
+  return ix
+}
+
+/** The sets a pod of namespace `ns` can put elements in, added to `into`. */
+export function setsOfNamespace(ix: SetIndex, ns: string, view: PodView, into: Set<SetEntry>): void {
+  for (const e of ix.byNs.get(ns) ?? []) into.add(e)
+  const labels = view.nsLabels(ns)
+  for (const g of ix.bySel.values()) if (g.sel.matches(labels)) for (const e of g.sets) into.add(e)
+  for (const e of ix.always) into.add(e)
+}
