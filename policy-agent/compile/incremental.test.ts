@@ -17,18 +17,9 @@ import type { Kind } from '../sources/convert.js'
 import { FlowCompiler } from '../flows/compiler.js'
 import { FLOW_LOG_DEFAULTS } from '../flows/options.js'
 import { Compiler } from './index.js'
+import { rng } from '../../test/kit/random.js'
 
 type R = (n: number) => number
-// mulberry32: a small PRNG whose low bits are as random as its high ones (an LCG's alternate), so a failure replays.
-function rng(seed: number): R {
-  let s = seed >>> 0
-  return (n: number) => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) % n
-  }
-}
 const pick = <T>(r: R, xs: readonly T[]): T => xs[r(xs.length)]!
 
 const NS = 30

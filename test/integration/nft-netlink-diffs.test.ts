@@ -16,17 +16,14 @@ import type { ClusterState, LocalPod, NetworkPolicy } from '../../policy-agent/m
 import { planDiff, renderFull } from '../../policy-agent/render/index.js'
 import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftTable, NftError, UnsupportedElements, isElementCommand, isNotFound, type NftCommand } from '../../lib/nft/index.js'
-import { cleanupFor } from '../kit/cleanup.js'
-import { makeNetns, nsPath } from '../kit/netns.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
+import { cinchTablesIn, comparableRuleset } from '../kit/nft-kernel.js'
 import { NFT } from '../kit/proc.js'
+import { rng } from '../kit/random.js'
 
 interface Tables { ns: string; policy: NftTable; bridge: NftTable }
 
-function tablesIn(t: ExecutionContext, tag: string): Tables {
-  const ns = makeNetns(cleanupFor(t), `cinch-t-nd${tag}`)
-  return { ns, policy: new NftTable({ family: 'inet', name: 'cinch', netns: nsPath(ns) }), bridge: new NftTable({ family: 'bridge', name: 'cinch', netns: nsPath(ns) }) }
-}
+const tablesIn = (t: ExecutionContext, tag: string): Tables => cinchTablesIn(t, `cinch-t-nd${tag}`)
 const runText = (x: Tables, text: string) => x.policy.runText(text, { also: [x.bridge] })
 const runCommands = (x: Tables, cmds: NftCommand[]) => x.policy.runCommands(cmds, { also: [x.bridge] })
 
@@ -34,33 +31,12 @@ const nft = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exe
 
 /** `nft -j list ruleset` without handles and counter values, set elements sorted; and the text listing. */
 function ruleset(ns: string): { json: unknown; text: string } {
-  const out = JSON.parse(nft(ns, '-j', 'list', 'ruleset')) as { nftables: object[] }
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip)
-    if (!v || typeof v !== 'object') return v
-    const o: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'handle' || k === 'packets' || k === 'bytes') continue
-      o[k] = k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)
-    }
-    return o
-  }
   // The text listing: element lists are one line each in nft's order (a hash set's order may
   // differ between two kernels' sets); those are compared, sorted, in the JSON above.
   const text = nft(ns, 'list', 'ruleset').replace(/elements = \{[^}]*\}/g, 'elements = {…}')
-  return { json: out.nftables.filter((o) => !('metainfo' in o)).map(strip), text }
+  return { json: comparableRuleset(ns), text }
 }
 
-/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n)
-  }
-}
 
 const http = [{ name: 'http', containerPort: 8080, protocol: 'TCP' as const }]
 

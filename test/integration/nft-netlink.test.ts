@@ -11,46 +11,19 @@ import type { ClusterState, LocalPod, Pod } from '../../policy-agent/model/clust
 import { planDiff, renderFull } from '../../policy-agent/render/index.js'
 import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftTable, NftError, isExists, isNotFound, type ElementCommand } from '../../lib/nft/index.js'
-import { cleanupFor } from '../kit/cleanup.js'
-import { makeNetns, nsPath } from '../kit/netns.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
+import { cinchTablesIn, comparableRuleset } from '../kit/nft-kernel.js'
 import { NFT } from '../kit/proc.js'
+import { rng } from '../kit/random.js'
 
 interface Tables { ns: string; policy: NftTable; bridge: NftTable }
 
-function tablesIn(t: ExecutionContext, tag: string): Tables {
-  const ns = makeNetns(cleanupFor(t), `cinch-t-nl${tag}`)
-  return { ns, policy: new NftTable({ family: 'inet', name: 'cinch', netns: nsPath(ns) }), bridge: new NftTable({ family: 'bridge', name: 'cinch', netns: nsPath(ns) }) }
-}
+const tablesIn = (t: ExecutionContext, tag: string): Tables => cinchTablesIn(t, `cinch-t-nl${tag}`)
 const runText = (x: Tables, text: string) => x.policy.runText(text, { also: [x.bridge] })
 const runElements = (x: Tables, cmds: ElementCommand[]) => x.policy.runElements(cmds, { also: [x.bridge] })
 
-/** `nft -j list ruleset` in `ns` without handles and counter values, set elements sorted. */
-function ruleset(ns: string): unknown {
-  const out = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, NFT, '-j', 'list', 'ruleset'], { encoding: 'utf8' })) as { nftables: object[] }
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip)
-    if (!v || typeof v !== 'object') return v
-    const o: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'handle' || k === 'packets' || k === 'bytes') continue
-      o[k] = k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)
-    }
-    return o
-  }
-  return out.nftables.filter((o) => !('metainfo' in o)).map(strip)
-}
+const ruleset = comparableRuleset
 
-/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return Math.floor((((x ^ (x >>> 14)) >>> 0) / 4294967296) * n)
-  }
-}
 
 const APPS = ['a', 'b', 'c']
 const http = [{ name: 'http', containerPort: 8080, protocol: 'TCP' as const }]

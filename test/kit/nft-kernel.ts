@@ -1,10 +1,14 @@
 // Test helpers that run rendered text through the real nft in a throwaway network namespace
-// (`unshare -n`: the namespace dies with the command, the host's is never touched). Tests only.
+// (`unshare -n`: the namespace dies with the command, the host's is never touched), or in a test's
+// own namespace (cinchTablesIn, comparableRuleset). Tests only.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
+import { NftTable } from '../../lib/nft/index.js'
+import { cleanupFor } from './cleanup.js'
+import { makeNetns, nsPath } from './netns.js'
 import { NFT } from './proc.js'
 
 /** True when `unshare -n nft` can run here (root with nft installed). */
@@ -55,4 +59,29 @@ function normalise(j: { nftables: Record<string, unknown>[] }): unknown {
     else objects.push(JSON.stringify(s))
   }
   return { objects: objects.sort(), rules }
+}
+
+/** cinch's two policy tables (`inet cinch`, `bridge cinch`) in a new namespace, removed by the test's cleanup. */
+export function cinchTablesIn(t: import('ava').ExecutionContext, prefix: string): { ns: string; policy: NftTable; bridge: NftTable } {
+  const ns = makeNetns(cleanupFor(t), prefix)
+  return { ns, policy: new NftTable({ family: 'inet', name: 'cinch', netns: nsPath(ns) }), bridge: new NftTable({ family: 'bridge', name: 'cinch', netns: nsPath(ns) }) }
+}
+
+/**
+ * `nft -j list ruleset` of a namespace in a form two kernels can be compared by: no handles, no
+ * counter values, set elements sorted (a hash set lists in its own order).
+ */
+export function comparableRuleset(ns: string): unknown {
+  const out = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, NFT, '-j', 'list', 'ruleset'], { encoding: 'utf8' })) as { nftables: object[] }
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip)
+    if (!v || typeof v !== 'object') return v
+    const o: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(v)) {
+      if (k === 'handle' || k === 'packets' || k === 'bytes') continue
+      o[k] = k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)
+    }
+    return o
+  }
+  return out.nftables.filter((o) => !('metainfo' in o)).map(strip)
 }
