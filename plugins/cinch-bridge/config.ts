@@ -1,8 +1,8 @@
 // cinch-bridge's config: the reference bridge plugin's keys (plugins/main/bridge/bridge.go
 // NetConf), checked by the build-time ajv schema, then the cross-field rules bridge.go applies.
-import { createHash } from 'node:crypto'
 import { interfaceNameProblem, invalidConfig, validateConfig, type AjvValidateFn, type NetConf } from '../../lib/cni/index.js'
 import schemaValidate from './schema.validate.js'
+import { sha256Hex } from './hash.js'
 
 export interface BridgeConf extends NetConf {
   bridge: string
@@ -40,5 +40,5 @@ export function parseConfig(conf: NetConf): BridgeConf {
  * Deterministic, so DEL finds it even when the pod's netns is already gone.
  */
 export function hostVethName(containerId: string, ifName: string): string {
-  return 'cinch' + createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 10)
+  return 'cinch' + sha256Hex(`${containerId}/${ifName}`).slice(0, 10)
 }

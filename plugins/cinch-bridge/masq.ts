@@ -10,11 +10,11 @@
 // parts and matched against a strict pattern before it is written (DESIGN "Every input is hostile").
 // The table is `NAT_TABLE` (lib/state/tables.ts), shared with the agent; the transactions are typed
 // (lib/nft Transaction), so every name and value is checked before nft sees it.
-import { createHash } from 'node:crypto'
 import { formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
 import { parseListing, type NftDocument } from '../../lib/nft/json.js'
 import { Transaction } from '../../lib/nft/transaction.js'
 import { NAT_CLUSTER_SETS, NAT_TABLE } from '../../lib/state/tables.js'
+import { sha256Hex } from './hash.js'
 import type { PodIp } from './addressing.js'
 
 export interface MasqEntry {
@@ -34,7 +34,7 @@ const SAFE_COMMENT = /^[a-zA-Z0-9_.#/-]{1,128}$/
 const NET_TAG_MAX = 48
 const SAFE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 
-const hash = (s: string, hex: number) => '#' + createHash('sha256').update(s).digest('hex').slice(0, hex)
+const hash = (s: string, hex: number) => '#' + sha256Hex(s).slice(0, hex)
 
 /** The part of every comment that names the network: GC selects its own network's elements by it. */
 export function masqNetworkTag(network: string): string {
