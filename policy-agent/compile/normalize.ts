@@ -59,51 +59,84 @@ function normalize(p: NetworkPolicy): NormPolicy {
   if (!name) throw new Error('metadata.name is missing')
   const spec = p.spec ?? {}
   // NetworkPolicySpec.podSelector: "An empty podSelector selects all pods in this namespace."
-  const podSel = wrap('spec.podSelector', () => selectorOf(spec.podSelector))
+  const podSel = selectorAt('spec.podSelector', spec.podSelector)
   // NetworkPolicySpec.policyTypes: "If this field is not specified, it will default based on the
   // existence of ingress or egress rules; policies that contain an egress section are assumed to
   // affect egress, and all policies (whether or not they contain an ingress section) are assumed to
   // affect ingress." The API server defaults Egress only when len(egress) > 0.
   const types = spec.policyTypes ?? ['Ingress', ...((spec.egress?.length ?? 0) > 0 ? ['Egress'] : [])]
   for (const t of types) if (t !== 'Ingress' && t !== 'Egress') throw new Error(`spec.policyTypes: unknown type ${JSON.stringify(t)}`)
-  const rules = (dir: 'ingress' | 'egress', list: { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[] | undefined) =>
-    (list ?? []).map((r, i): Rule => {
-      const where = `spec.${dir}[${i}]`
-      const peersRaw = dir === 'ingress' ? r.from : r.to
-      return {
-        peers: peersRaw && peersRaw.length > 0
-          ? peersRaw.map((x, j) => peerOf(x, namespace, `${where}.${dir === 'ingress' ? 'from' : 'to'}[${j}]`)) : null,
-        ports: r.ports && r.ports.length > 0 ? r.ports.map((x, j) => portOf(x, `${where}.ports[${j}]`)) : null,
-      }
-    })
+  // Ingress before egress, and in a rule its peers before its ports: the first error found is the one reported.
+  const ingress = types.includes('Ingress') ? rulesOf('ingress', spec.ingress, namespace) : null
+  const egress = types.includes('Egress') ? rulesOf('egress', spec.egress, namespace) : null
   return {
     key: `${namespace}/${name}`, namespace, name, podSel,
     // "If this field is empty then this NetworkPolicy does not allow any traffic" (ingress/egress).
-    ingress: types.includes('Ingress') ? rules('ingress', spec.ingress) : null,
-    egress: types.includes('Egress') ? rules('egress', spec.egress) : null,
+    ingress, egress,
   }
 }
 
-function wrap<T>(where: string, f: () => T): T {
-  try { return f() } catch (e) { throw new Error(`${where}: ${(e as Error).message}`) }
+type RawRule = { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }
+
+// Plain loops, and an error's path (`spec.ingress[0].from[1]`) built only when there is an error:
+// at 30k policies on the agent's start, the paths and closures built for every rule, peer and
+// port were a good part of normalising (bench/README.md, phase 5e).
+function rulesOf(dir: 'ingress' | 'egress', list: RawRule[] | undefined, namespace: string): Rule[] {
+  const out: Rule[] = []
+  if (!list) return out
+  const field = dir === 'ingress' ? 'from' : 'to'
+  for (let i = 0; i < list.length; i++) {
+    const r = list[i]!
+    const peersRaw = r[field]
+    let peers: Peer[] | null = null
+    if (peersRaw && peersRaw.length > 0) {
+      peers = []
+      for (let j = 0; j < peersRaw.length; j++) peers.push(peerOf(peersRaw[j]!, namespace, dir, field, i, j))
+    }
+    let ports: Port[] | null = null
+    if (r.ports && r.ports.length > 0) {
+      ports = []
+      for (let j = 0; j < r.ports.length; j++) ports.push(portAt(r.ports[j]!, dir, i, j))
+    }
+    out.push({ peers, ports })
+  }
+  return out
 }
 
-// Peers repeat across policies (a cluster's 30k policies hold a few hundred distinct peers): each
-// distinct one is checked and compiled once. Keyed by the peer's JSON and, for pod peers (which
-// carry it), the policy's namespace; a peer that fails is not kept, so its error names its own
-// path. Selectors are memoised on their own, across namespaces.
+function selectorAt(where: string, sel: NetworkPolicyPeer['podSelector']): Selector {
+  try { return selectorOf(sel) } catch (e) { throw new Error(`${where}: ${(e as Error).message}`) }
+}
+
+// Peers repeat across policies (the bench's 30k policies hold 82,500 peers, 320 distinct as JSON,
+// 60,000 distinct with the namespace pod peers carry): each distinct JSON is checked and compiled
+// once (`shapeMemo`), and a pod peer of another namespace is that peer with the namespace put in
+// (its key and words name the namespace when it has no namespaceSelector); peers are then kept per
+// namespace ('' for ipBlocks) and JSON, so the policies of a namespace share them. A peer that
+// fails is not kept, so its error names its own path. Selectors are memoised on their own.
 // Peers are read-only data, shared by every policy that has them. Bounded: cleared past MAX_MEMO.
 const MAX_MEMO = 50_000
-const peerMemo = new Map<string, Peer>()
+const peerMemo = new Map<string, Map<string, Peer>>()
+let peerMemoSize = 0
+const shapeMemo = new Map<string, Peer>()
 const selectorMemo = new Map<string, Selector>()
 
-function peerOf(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
-  const memoKey = `${x.ipBlock ? '' : namespace}\n${JSON.stringify(x)}`
-  let peer = peerMemo.get(memoKey)
+function peerOf(x: NetworkPolicyPeer, namespace: string, dir: string, field: string, i: number, j: number): Peer {
+  const scope = x.ipBlock ? '' : namespace
+  const json = JSON.stringify(x)
+  let inScope = peerMemo.get(scope)
+  let peer = inScope?.get(json)
   if (!peer) {
-    peer = checkPeer(x, namespace, where)
-    if (peerMemo.size >= MAX_MEMO) peerMemo.clear()
-    peerMemo.set(memoKey, peer)
+    const shape = shapeMemo.get(json)
+    if (shape) peer = shape.kind === 'block' || shape.namespace === namespace ? shape : podsPeerIn(shape, namespace)
+    else {
+      peer = checkPeer(x, namespace, `spec.${dir}[${i}].${field}[${j}]`)
+      if (shapeMemo.size >= MAX_MEMO) shapeMemo.clear()
+      shapeMemo.set(json, peer)
+    }
+    if (peerMemoSize >= MAX_MEMO) (peerMemo.clear(), (peerMemoSize = 0), (inScope = undefined))
+    if (!inScope) peerMemo.set(scope, (inScope = new Map()))
+    inScope.set(json, peer)
+    peerMemoSize++
   }
   return peer
 }
@@ -118,6 +151,29 @@ function selectorOf(sel: NetworkPolicyPeer['podSelector']): Selector {
     selectorMemo.set(memoKey, s)
   }
   return s
+}
+
+// Ports repeat even more than peers (`http`, 443, 53/UDP): a valid port's normal form is shared,
+// read-only, keyed by the fields it is made of. Only for the types `convert.ts` gives (a protocol of
+// PROTOCOLS or none, a numeric endPort or none, a numeric or string port or none): then every key
+// part but the last (the port) is free of the separator, so two different ports never share a key.
+// Anything else, and every invalid port, goes through portOf alone.
+const portMemo = new Map<string, Port>()
+
+function portAt(x: NetworkPolicyPort, dir: string, i: number, j: number): Port {
+  const { protocol, port, endPort } = x
+  const memoable = (protocol === undefined || PROTOCOLS.includes(protocol as Protocol)) &&
+    (endPort === undefined || typeof endPort === 'number') &&
+    (port === undefined || typeof port === 'number' || typeof port === 'string')
+  if (!memoable) return portOf(x, `spec.${dir}[${i}].ports[${j}]`)
+  const key = `${protocol ?? ''}\n${endPort ?? ''}\n${typeof port}\n${port ?? ''}`
+  let r = portMemo.get(key)
+  if (!r) {
+    r = portOf(x, `spec.${dir}[${i}].ports[${j}]`)
+    if (portMemo.size >= MAX_MEMO) portMemo.clear()
+    portMemo.set(key, r)
+  }
+  return r
 }
 
 function checkPeer(x: NetworkPolicyPeer, namespace: string, where: string): Peer {
@@ -141,8 +197,19 @@ function checkPeer(x: NetworkPolicyPeer, namespace: string, where: string): Peer
     return { kind: 'block', cidr, except: kept, key, words }
   }
   if (!x.podSelector && !x.namespaceSelector) throw new Error(`${where}: a peer needs podSelector, namespaceSelector or ipBlock`)
-  const podSel = x.podSelector ? wrap(`${where}.podSelector`, () => selectorOf(x.podSelector)) : null
-  const nsSel = x.namespaceSelector ? wrap(`${where}.namespaceSelector`, () => selectorOf(x.namespaceSelector)) : null
+  const podSel = x.podSelector ? selectorAt(`${where}.podSelector`, x.podSelector) : null
+  const nsSel = x.namespaceSelector ? selectorAt(`${where}.namespaceSelector`, x.namespaceSelector) : null
+  return podsPeer(podSel, nsSel, namespace)
+}
+
+/** The pod peer of `namespace` with the selectors of `p`, as checkPeer builds it. */
+function podsPeerIn(p: PodsPeer, namespace: string): PodsPeer {
+  // With a namespaceSelector, key and words do not name the namespace: only the field differs.
+  if (p.nsSel) return { kind: 'pods', podSel: p.podSel, nsSel: p.nsSel, namespace, key: p.key, words: p.words }
+  return podsPeer(p.podSel, null, namespace)
+}
+
+function podsPeer(podSel: Selector | null, nsSel: Selector | null, namespace: string): PodsPeer {
   const key = `pods ns=${nsSel ? `sel(${nsSel.key})` : namespace} pod=${podSel ? `sel(${podSel.key})` : '*'}`
   const nsWords = !nsSel ? `namespace ${namespace}` : nsSel.words === 'all' ? 'any namespace' : `namespaces with ${nsSel.words}`
   const words = `${podSel && podSel.words !== 'all' ? `pods with ${podSel.words}` : 'all pods'} in ${nsWords}`
