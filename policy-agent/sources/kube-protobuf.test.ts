@@ -99,6 +99,26 @@ describe('protobuf lists', () => {
     expect(Object.keys((pods.get('odd-labels') as { metadata: { annotations: object } }).metadata.annotations)).toEqual(['cinch.dev/flow-logs'])
   })
 
+  it('name the item and field of a broken message in the error (paths joined only for errors)', () => {
+    const good = encodeObject('NetworkPolicy', { metadata: { name: 'a', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { a: 'b' } } }] }] } })
+    const cases: [Uint8Array, RegExp][] = [
+      // spec { ingress: a varint }: the wrong wire type, two messages deep
+      [Uint8Array.from([0x12, 0x02, 0x10, 0x01]), /^protobuf NetworkPolicyList: items\[2\]\.spec\.ingress: wire type 0, expected 2 \(at byte \d+ of \d+\)$/],
+      // spec { ingress { from { podSelector { matchLabels entry: its value's length past the entry } } } }
+      [Uint8Array.from([0x12, 0x0c, 0x12, 0x0a, 0x12, 0x08, 0x0a, 0x06, 0x0a, 0x04, 0x0a, 0x01, 0x61, 0x12]), /^protobuf NetworkPolicyList: items\[2\]\.spec\.ingress\.from\.podSelector\.matchLabels: length \d+ runs past its message/],
+      // metadata { name: a varint }
+      [Uint8Array.from([0x0a, 0x02, 0x08, 0x01]), /^protobuf NetworkPolicyList: items\[2\]\.metadata\.name: wire type 0, expected 2/],
+      // a skipped field (metadata.uid, 5) whose length runs past its message
+      [Uint8Array.from([0x0a, 0x02, 0x2a, 0x05]), /^protobuf NetworkPolicyList: items\[2\]\.metadata field 5: length 5 runs past its message/],
+    ]
+    for (const [bad, want] of cases) {
+      const body = encodeList('networking.k8s.io/v1', 'NetworkPolicyList', { resourceVersion: '1' }, [good, good, bad, good])
+      expect(() => decodeList(body, 'NetworkPolicy')).toThrow(want)
+    }
+    // The good ones decode, and the next list's paths are unaffected.
+    expect(decodeList(encodeList('networking.k8s.io/v1', 'NetworkPolicyList', {}, [good, good]), 'NetworkPolicy').items).toHaveLength(2)
+  })
+
   it('are a fraction of the JSON\'s size for realistic pods, and decode only what policy reads', async () => {
     const { state } = syntheticCluster({ namespaces: 2, podsPerNs: 4, local: 1 })
     const pods = [...state.pods.values()].map((p, i) => ({ ...podObject(p, i), metadata: { ...podObject(p, i).metadata, resourceVersion: '5', uid: 'u' } }))
