@@ -108,7 +108,9 @@ export function toPod(o: Json): Pod {
       const protocol = optStr(port.protocol, `${p}.protocol`) ?? 'TCP'
       if (!PROTOCOLS.has(protocol)) throw new Error(`${p}.protocol: unknown protocol ${JSON.stringify(protocol)}`)
       const portName = optStr(port.name, `${p}.name`)
-      ports.push({ ...(portName ? { name: portName } : {}), containerPort: int(port.containerPort, `${p}.containerPort`), protocol: protocol as Protocol })
+      const containerPort = int(port.containerPort, `${p}.containerPort`)
+      // Literals, not spreads of optional parts (~2x slower to build at 30k pods); same key order.
+      ports.push(portName ? { name: portName, containerPort, protocol: protocol as Protocol } : { containerPort, protocol: protocol as Protocol })
     }))
   }
   // PodStatus.phase: a Succeeded or Failed pod has stopped for good and its addresses go back to
@@ -116,12 +118,10 @@ export function toPod(o: Json): Pod {
   const phase = optStr(status.phase, 'status.phase')
   const done = phase === 'Succeeded' || phase === 'Failed'
   const nodeName = optStr(spec.nodeName, 'spec.nodeName')
-  return {
-    namespace: namespace!, name, labels, ips: done ? [] : ips,
-    ...(nodeName ? { nodeName } : {}),
-    hostNetwork: optBool(spec.hostNetwork, 'spec.hostNetwork') === true,
-    ports,
-  }
+  const hostNetwork = optBool(spec.hostNetwork, 'spec.hostNetwork') === true
+  return nodeName
+    ? { namespace: namespace!, name, labels, ips: done ? [] : ips, nodeName, hostNetwork, ports }
+    : { namespace: namespace!, name, labels, ips: done ? [] : ips, hostNetwork, ports }
 }
 
 export function toNamespace(o: Json): Namespace {
@@ -167,7 +167,7 @@ export function toClusterNetworkPolicy(o: Json): ClusterNetworkPolicyObject {
 export function toPolicy(o: Json): NetworkPolicy {
   const { name, namespace, annotations } = meta(o, 'NetworkPolicy')
   const spec = optObj(obj(o, 'NetworkPolicy').spec, 'spec') ?? {}
-  const out: NetworkPolicy = { metadata: { namespace, name, ...(annotations ? { annotations } : {}) }, spec: {} }
+  const out: NetworkPolicy = { metadata: annotations ? { namespace, name, annotations } : { namespace, name }, spec: {} }
   const podSelector = selector(spec.podSelector, 'spec.podSelector')
   if (podSelector) out.spec.podSelector = podSelector
   const policyTypes = optList(spec.policyTypes, 'spec.policyTypes', str)
@@ -231,7 +231,9 @@ function selector(x: Json, path: string): LabelSelector | undefined {
   const exprs = optList(s.matchExpressions, `${path}.matchExpressions`, (e, p): LabelSelectorRequirement => {
     const r = obj(e, p)
     const values = optList(r.values, `${p}.values`, str)
-    return { key: str(r.key, `${p}.key`), operator: str(r.operator, `${p}.operator`), ...(values ? { values } : {}) }
+    const req: LabelSelectorRequirement = { key: str(r.key, `${p}.key`), operator: str(r.operator, `${p}.operator`) }
+    if (values) req.values = values
+    return req
   })
   if (exprs) out.matchExpressions = exprs
   return out
