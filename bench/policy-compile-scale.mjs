@@ -11,8 +11,15 @@
 // same text); prints each path's median beside the rest, element-only diffs apart from the others.
 // The process re-runs itself inside that namespace (ip netns exec), so its tables are in its own
 // namespace as the agent's are: libnftables keeps one context, as in production.
+// --monitor (with --kernel): `nft monitor` in that namespace, as bench:policy-scale runs it; prints
+// per kind how long after each commit returned its "# new generation" line arrived (the
+// instrument's share of that bench's "committed" figures).
+// --profile KIND --profile-out FILE: a CPU profile (.cpuprofile, for bench/cpuprofile-top.mjs) of
+// that kind's samples alone ("policy create"), compile, diff and commit, without the setup.
 import { parseArgs } from 'node:util'
-import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { spawn, spawnSync } from 'node:child_process'
 import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
@@ -23,7 +30,7 @@ import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args.kernel && !process.env.CINCH_BENCH_NETNS) {
   const ns = uniqueName('cinch-bench-cs')
@@ -75,6 +82,28 @@ if (args.kernel) {
   console.log(`full ruleset into netns ${process.env.CINCH_BENCH_NETNS}: ${(performance.now() - t).toFixed(0)} ms`)
 }
 
+// nft monitor, piped through grep as bench:policy-scale does; each generation line's arrival.
+let generation
+if (kernel && args.monitor) {
+  const mon = spawn('/usr/sbin/nft', ['monitor'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const grep = spawn('grep', ['--line-buffered', '^# new generation'], { stdio: [mon.stdout, 'pipe', 'inherit'] })
+  generation = { seen: 0, waiters: [], stop: () => { mon.kill(); grep.kill() } }
+  let buf = ''
+  grep.stdout.on('data', (d) => {
+    buf += d
+    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) {
+      generation.seen++
+      for (const w of generation.waiters.splice(0)) w(performance.now())
+    }
+  })
+  await new Promise((r) => setTimeout(r, 300)) // subscribed
+}
+/** Resolves with the time of the next generation line after `seen` lines (bounded). */
+const nextGeneration = (seen) => generation.seen > seen ? Promise.resolve(performance.now()) : new Promise((r) => {
+  generation.waiters.push(r)
+  setTimeout(() => r(NaN), 2000)
+})
+
 /** Of each netlink commit, the encoding's share (path -> ms). */
 const encodeMs = {}
 /** Why diffs went through nft although the netlink path was tried: reason -> count. */
@@ -106,7 +135,14 @@ async function commit(plan) {
 }
 
 async function measure(name, change) {
-  const w = [], comp = [], diff = [], lines = [], applied = {}
+  const w = [], comp = [], diff = [], lines = [], applied = {}, monitored = []
+  const session = args.profile === name ? new Session() : undefined
+  if (session) {
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.setSamplingInterval', { interval: 100 })
+    await session.post('Profiler.start')
+  }
   for (let k = 0; k < samples; k++) {
     let t0 = performance.now()
     change(k)
@@ -119,14 +155,25 @@ async function measure(name, change) {
     diff.push(performance.now() - t0)
     lines.push(plan.text.split('\n').length - 1)
     if (kernel && plan.text) {
+      const seen = generation?.seen ?? 0
       const [path, ms] = await commit(plan)
       ;(applied[path] ??= []).push(ms)
+      if (generation) {
+        const done = performance.now()
+        monitored.push((await nextGeneration(seen)) - done)
+      }
     }
     ir = next
   }
   const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms${encodeMs[p] ? ` (encode ${median(encodeMs[p]).toFixed(2)})` : ''} (n ${xs.length})`).join('')
   for (const p of Object.keys(encodeMs)) delete encodeMs[p]
-  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}`)
+  if (session) {
+    const { profile } = await session.post('Profiler.stop')
+    writeFileSync(args['profile-out'] ?? 'compile-scale.cpuprofile', JSON.stringify(profile))
+    session.disconnect()
+  }
+  const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)})` : ''
+  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}`)
 }
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
 await measure('nothing changed', () => {})
@@ -139,3 +186,4 @@ await measure('policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(
 await measure('policy update', (k) => { const p = extraPolicy(localNs[k + 20], k); p.spec.ingress[0].ports = [{ port: 7500 + k }]; store.upsert('NetworkPolicy', p) })
 await measure('policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
 if (unsupported.size) console.log(`not encoded (nft instead):\n${[...unsupported].map(([why, n]) => `  ${n} x ${why}`).join('\n')}`)
+generation?.stop()

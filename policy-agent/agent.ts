@@ -189,6 +189,10 @@ export class Agent {
     // The source stores a change before it calls back, so every arrival taken here is in `state`.
     this.#applying = this.#arrivals
     this.#arrivals = []
+    // From the earliest change this sync applies (the source's callback) to the sync's start: the
+    // rest of a change's way to the kernel beside the steps (logged, not a step an ADD waits on).
+    let first = Infinity
+    for (const a of this.#applying) first = Math.min(first, a)
     const steps = { records: ms(t0), compile: 0, apply: 0 }
     let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
@@ -206,7 +210,7 @@ export class Agent {
     this.last = report
     this.lastError = undefined
     log.info(
-      { mode: apply.mode, via: apply.via, ruleLines: apply.lines, localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
+      { mode: apply.mode, via: apply.via, ruleLines: apply.lines, ...(first < t0 ? { queuedMs: Math.round((t0 - first) * 10) / 10 } : {}), localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
       'rules applied',
     )
     this.opts.onSynced?.(report)
