@@ -72,6 +72,8 @@ export function encodeElementCommand(c: ElementCommand, maxBytes = 32 * 1024): N
   checkName('set', c.set)
   if (c.key.length === 0) throw new UnsupportedElements(`set ${c.set}: no key type`)
   const head = Buffer.concat([attr(SET_ELEM_LIST.TABLE, str(c.table)), attr(SET_ELEM_LIST.SET, str(c.set))])
+  const addrBytes = c.key.length === 1 && !c.verdict ? ADDR_BYTES[c.key[0]!] : undefined
+  if (addrBytes !== undefined) return encodeAddressElements(c, head, addrBytes, maxBytes)
   const out: NftMessage[] = []
   let batch: Buffer[] = [], size = 0
   const flush = () => {
@@ -95,6 +97,46 @@ export function encodeElementCommand(c: ElementCommand, maxBytes = 32 * 1024): N
     size += el.length
   }
   flush()
+  return out
+}
+
+const ADDR_BYTES: Partial<Record<KeyPart, number>> = { ipv4_addr: 4, ipv6_addr: 16 }
+
+/**
+ * The messages of a plain address set's elements (a new peer set: hundreds of them), each
+ * message written into one buffer: the same bytes as the general path (LIST_ELEM { KEY { VALUE
+ * <key> } } per element, numbered 1, 2, ... in each message, as many per message as fit
+ * `maxBytes`), without its four allocations per element. A text the fast parsers do not take
+ * goes through encodeElement, which encodes it the same way or throws the same error.
+ */
+function encodeAddressElements(c: ElementCommand, head: Buffer, keyBytes: number, maxBytes: number): NftMessage[] {
+  const elSize = 12 + keyBytes // LIST_ELEM, KEY and VALUE headers, the key (4 or 16: no padding)
+  const perMessage = Math.max(1, Math.floor(maxBytes / elSize))
+  const out: NftMessage[] = []
+  for (let first = 0; first < c.elements.length; first += perMessage) {
+    const n = Math.min(perMessage, c.elements.length - first)
+    const b = Buffer.allocUnsafe(head.length + 4 + n * elSize) // every byte is written below
+    head.copy(b, 0)
+    b.writeUInt16LE(4 + n * elSize, head.length)
+    b.writeUInt16LE(SET_ELEM_LIST.ELEMENTS | NLA_F_NESTED, head.length + 2)
+    for (let i = 0, off = head.length + 4; i < n; i++, off += elSize) {
+      const text = c.elements[first + i]!
+      b.writeUInt16LE(elSize, off)
+      b.writeUInt16LE((i + 1) | NLA_F_NESTED, off + 2)
+      b.writeUInt16LE(elSize - 4, off + 4)
+      b.writeUInt16LE(SET_ELEM.KEY | NLA_F_NESTED, off + 6)
+      b.writeUInt16LE(4 + keyBytes, off + 8)
+      b.writeUInt16LE(NFTA_DATA.VALUE, off + 10)
+      const m = keyBytes === 4 ? V4.exec(text) : null
+      if (m) {
+        b[off + 12] = Number(m[1]); b[off + 13] = Number(m[2]); b[off + 14] = Number(m[3]); b[off + 15] = Number(m[4])
+      } else if (keyBytes !== 16 || !canonicalV6Into(text, b, off + 12)) {
+        // Not the canonical text: the general path's key (or its error), the same layout.
+        encodeElement(c, text).copy(b, off + 12, 12)
+      }
+    }
+    out.push({ msg: c.verb === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, flags: c.verb === 'add' ? NLM_F_CREATE : 0, family: NFPROTO[c.family], attrs: b })
+  }
   return out
 }
 
@@ -133,16 +175,22 @@ const V6_GROUP = /^(0|[1-9a-f][0-9a-f]{0,3})$/
  * no dotted tail), without parseIp's BigInts; undefined otherwise (then parseIp decides).
  */
 export function canonicalV6(text: string): Buffer | undefined {
+  const b = Buffer.allocUnsafe(16) // from Node's pool: every byte is written
+  return canonicalV6Into(text, b, 0) ? b : undefined
+}
+
+/** canonicalV6, written into `b` at `offset`; false (nothing written) when not canonical. */
+function canonicalV6Into(text: string, b: Buffer, offset: number): boolean {
   const halves = text.split('::')
-  if (halves.length > 2) return undefined
+  if (halves.length > 2) return false
   const head = halves[0] ? halves[0].split(':') : [], tail = halves.length === 2 && halves[1] ? halves[1].split(':') : []
   const given = head.length + tail.length
-  if (halves.length === 2 ? given > 6 : given !== 8) return undefined
+  if (halves.length === 2 ? given > 6 : given !== 8) return false
   const groups: number[] = []
-  for (const g of head) { if (!V6_GROUP.test(g)) return undefined; groups.push(parseInt(g, 16)) }
+  for (const g of head) { if (!V6_GROUP.test(g)) return false; groups.push(parseInt(g, 16)) }
   const gap = 8 - given
   for (let i = 0; i < gap; i++) groups.push(0)
-  for (const g of tail) { if (!V6_GROUP.test(g)) return undefined; groups.push(parseInt(g, 16)) }
+  for (const g of tail) { if (!V6_GROUP.test(g)) return false; groups.push(parseInt(g, 16)) }
   // Where RFC 5952 puts the `::`: the longest run of zero groups (at least two), the first of equals.
   let best = -1, bestLen = 1
   for (let i = 0; i < 8;) {
@@ -152,10 +200,9 @@ export function canonicalV6(text: string): Buffer | undefined {
     if (j - i > bestLen) { best = i; bestLen = j - i }
     i = j
   }
-  if (halves.length === 2 ? best !== head.length || bestLen !== gap : best !== -1) return undefined
-  const b = Buffer.allocUnsafe(16) // from Node's pool: every byte is written below
-  groups.forEach((g, i) => b.writeUInt16BE(g, i * 2))
-  return b
+  if (halves.length === 2 ? best !== head.length || bestLen !== gap : best !== -1) return false
+  for (let i = 0; i < 8; i++) b.writeUInt16BE(groups[i]!, offset + i * 2)
+  return true
 }
 
 function plainElement(key: Buffer): Buffer {
