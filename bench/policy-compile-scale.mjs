@@ -13,7 +13,8 @@
 // namespace as the agent's are: libnftables keeps one context, as in production.
 // --monitor (with --kernel): `nft monitor` in that namespace, as bench:policy-scale runs it; prints
 // per kind how long after each commit returned its "# new generation" line arrived (the
-// instrument's share of that bench's "committed" figures).
+// instrument's share of that bench's "committed" figures), beside a netlink socket of our own
+// that reads only the kernel's NFT_MSG_NEWGEN notification (the commit itself, nothing printed).
 // --profile KIND --profile-out FILE: a CPU profile (.cpuprofile, for bench/cpuprofile-top.mjs) of
 // that kind's samples alone ("policy create"), compile, diff and commit, without the setup.
 import { parseArgs } from 'node:util'
@@ -27,6 +28,8 @@ import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
 import { planDiff, renderFull } from '../policy-agent/render/index.ts'
 import { NftTable, UnsupportedElements } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
+import { RawNetlinkSocket } from 'netlink/dist/raw.js'
+import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
@@ -96,6 +99,16 @@ if (kernel && args.monitor) {
       for (const w of generation.waiters.splice(0)) w(performance.now())
     }
   })
+  // NFNLGRP_NFTABLES (7); NFT_MSG_NEWGEN (15) of subsystem NFNL_SUBSYS_NFTABLES (10).
+  const sock = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 8 << 20, sendBufferSize: 0 })
+  sock.addMembership(7)
+  sock.on('message', (buf) => {
+    for (const m of parseMessages(buf)) if (m.type === ((10 << 8) | 15)) { generation.newgen = performance.now(); for (const w of generation.newgenWaiters.splice(0)) w(generation.newgen) }
+  })
+  sock.on('error', () => {})
+  generation.newgenWaiters = []
+  const stop = generation.stop
+  generation.stop = () => { stop(); sock.close() }
   await new Promise((r) => setTimeout(r, 300)) // subscribed
 }
 /** Resolves with the time of the next generation line after `seen` lines (bounded). */
@@ -135,7 +148,7 @@ async function commit(plan) {
 }
 
 async function measure(name, change) {
-  const w = [], comp = [], diff = [], lines = [], applied = {}, monitored = []
+  const w = [], comp = [], diff = [], lines = [], applied = {}, monitored = [], newgens = []
   const session = args.profile === name ? new Session() : undefined
   if (session) {
     session.connect()
@@ -156,11 +169,14 @@ async function measure(name, change) {
     lines.push(plan.text.split('\n').length - 1)
     if (kernel && plan.text) {
       const seen = generation?.seen ?? 0
+      const newgen = generation && new Promise((r) => { generation.newgenWaiters.push(r); setTimeout(() => r(NaN), 2000) })
+      const started = performance.now()
       const [path, ms] = await commit(plan)
       ;(applied[path] ??= []).push(ms)
       if (generation) {
         const done = performance.now()
         monitored.push((await nextGeneration(seen)) - done)
+        newgens.push((await newgen) - started)
       }
     }
     ir = next
@@ -172,7 +188,7 @@ async function measure(name, change) {
     writeFileSync(args['profile-out'] ?? 'compile-scale.cpuprofile', JSON.stringify(profile))
     session.disconnect()
   }
-  const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)})` : ''
+  const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)}); NEWGEN seen ${median(newgens).toFixed(2)} ms after the commit began` : ''
   console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}`)
 }
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
