@@ -44,11 +44,33 @@ export interface KubeApi {
   watch(path: string, query: Record<string, string>, onEvent: (e: WatchEvent) => void, opts: { signal: AbortSignal; idleMs: number }): Promise<void>
 }
 
+// How long an idle connection is kept for the next request: under the idle timeouts servers use
+// (Node's 5 s; Go's servers longer), so a request rarely meets a connection the server is closing.
+const IDLE_CONNECTION_MS = 4000
+
+/**
+ * The connections of one API, kept alive between requests. client-node's agent for a direct
+ * connection is a plain http(s).Agent without keepAlive, so every list page and watch opened a
+ * new TCP connection (and TLS handshake): at 30k pods and policies, 270 of them at start.
+ * The TLS settings (CA, client certificate, skip-verify) stay on each request's options, as
+ * applyToHTTPSOptions sets them, and an Agent keeps a pool per distinct set (its getName), so a
+ * rotated client certificate gets new connections. Proxy agents are kept as they are.
+ */
+function keepAliveAgents() {
+  const opts = { keepAlive: true, timeout: IDLE_CONNECTION_MS }
+  const pools = { http: new http.Agent(opts), https: new https.Agent(opts) }
+  return (agent: unknown): http.Agent | undefined => {
+    const c = (agent as object | undefined)?.constructor
+    return c === http.Agent ? pools.http : c === https.Agent ? pools.https : undefined
+  }
+}
+
 // One list page of 500 ~4 KB pods is 2 MB; one object is at most etcd's 1.5 MB request limit.
 const MAX_PAGE_BYTES = 256 << 20
 const MAX_EVENT_BYTES = 16 << 20
 
 export function kubeApi(kc: KubeConfig): KubeApi {
+  const pooled = keepAliveAgents()
   const open = async (path: string, query: Record<string, string>, accept: string, signal?: AbortSignal) => {
     const cluster = kc.getCurrentCluster()
     if (!cluster) throw new Error('the kubeconfig has no current cluster')
@@ -57,6 +79,8 @@ export function kubeApi(kc: KubeConfig): KubeApi {
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v)
     const opts: https.RequestOptions = { method: 'GET', headers: { Accept: accept } }
     await kc.applyToHTTPSOptions(opts) // CA, client cert, skipTLSVerify, token, proxy agent
+    const agent = pooled(opts.agent)
+    if (agent) opts.agent = agent
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (url.protocol === 'http:' ? http : https).request(url, { ...opts, signal }, resolve)
       req.on('error', reject)

@@ -99,6 +99,24 @@ describe('protobuf lists', () => {
     expect(Object.keys((pods.get('odd-labels') as { metadata: { annotations: object } }).metadata.annotations)).toEqual(['cinch.dev/flow-logs'])
   })
 
+  it('come over a few kept-alive connections, not one per page', async () => {
+    api = await FakeApiServer.start()
+    for (let n = 0; n < 60; n++) api.create(namespaceObject({ name: `ns-${n}`, labels: {} }))
+    const k = kubeApi(api.kubeConfig())
+    let pages = 0
+    for (let round = 0; round < 2; round++) {
+      let cont: string | undefined
+      do {
+        const page = await k.listPage(PATHS.Namespace!, { limit: '5', ...(cont ? { continue: cont } : {}) }, 'Namespace')
+        cont = page.continue
+        pages++
+      } while (cont)
+    }
+    expect(pages).toBe(24)
+    // One connection carried every page (a client without keep-alive opened 24).
+    expect(api.connections).toBe(1)
+  })
+
   it('name the item and field of a broken message in the error (paths joined only for errors)', () => {
     const good = encodeObject('NetworkPolicy', { metadata: { name: 'a', namespace: 'x' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { a: 'b' } } }] }] } })
     const cases: [Uint8Array, RegExp][] = [

@@ -81,6 +81,8 @@ export class FakeApiServer {
   readonly counts = new Map<string, { lists: number; watches: number }>()
   /** Content-Type of each LIST answer, in order (application/json or the protobuf type). */
   readonly listTypes: string[] = []
+  /** TCP and unix connections accepted (a client that keeps them alive opens few). */
+  connections = 0
   /** Rewrites each protobuf list body before it is sent (a test corrupting the bytes). */
   protobufBody?: (body: Buffer, plural: string) => Buffer
   /** Called before each list page is served (e.g. to compact between two pages). */
@@ -95,12 +97,14 @@ export class FakeApiServer {
   static async start(opts: FakeApiServerOptions = {}): Promise<FakeApiServer> {
     const s = new FakeApiServer(opts)
     const tcp = createServer((req, res) => s.#handle(req, res))
+    tcp.on('connection', () => s.connections++)
     await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r))
     s.url = `http://127.0.0.1:${(tcp.address() as AddressInfo).port}`
     s.#servers.push(tcp)
     if (opts.unixSocket) {
       rmSync(opts.unixSocket, { force: true })
       const unix = createServer((req, res) => s.#handle(req, res))
+      unix.on('connection', () => s.connections++)
       await new Promise<void>((r) => unix.listen(opts.unixSocket, r))
       s.#servers.push(unix)
     }
