@@ -17,6 +17,8 @@
 // that reads only the kernel's NFT_MSG_NEWGEN notification (the commit itself, nothing printed).
 // --profile KIND --profile-out FILE: a CPU profile (.cpuprofile, for bench/cpuprofile-top.mjs) of
 // that kind's samples alone ("policy create"), compile, diff and commit, without the setup.
+// --only KIND: that kind of change alone, so its first sample runs the change path cold (its
+// "first" figure); --warm: the agent's warm-up (policy-agent/apply/warm.ts) after the first compile.
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -26,6 +28,7 @@ import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
 import { planDiff, renderFull } from '../policy-agent/render/index.ts'
+import { warmUp } from '../policy-agent/apply/warm.ts'
 import { NftTable, UnsupportedElements } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
@@ -33,7 +36,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args.kernel && !process.env.CINCH_BENCH_NETNS) {
   const ns = uniqueName('cinch-bench-cs')
@@ -76,6 +79,11 @@ t = performance.now()
 let { ir } = c.compile(store.state(), locals)
 console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)
 
+if (args.warm) {
+  t = performance.now()
+  const { encoded } = warmUp(() => (args.flow ? new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }) : new Compiler()))
+  console.log(`warm-up: ${(performance.now() - t).toFixed(1)} ms, ${encoded} diffs encoded`)
+}
 let kernel
 if (args.kernel) {
   // In the namespace the parent made (see the head of this file): tables without `netns`.
@@ -148,6 +156,8 @@ async function commit(plan) {
 }
 
 async function measure(name, change) {
+  if (args.only && name !== args.only) return
+  const total = []
   const w = [], comp = [], diff = [], lines = [], applied = {}, monitored = [], newgens = []
   const session = args.profile === name ? new Session() : undefined
   if (session) {
@@ -180,6 +190,7 @@ async function measure(name, change) {
       }
     }
     ir = next
+    total.push(performance.now() - t0 + comp.at(-1)) // compile, diff and commit
   }
   const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms${encodeMs[p] ? ` (encode ${median(encodeMs[p]).toFixed(2)})` : ''} (n ${xs.length})`).join('')
   for (const p of Object.keys(encodeMs)) delete encodeMs[p]
@@ -188,8 +199,9 @@ async function measure(name, change) {
     writeFileSync(args['profile-out'] ?? 'compile-scale.cpuprofile', JSON.stringify(profile))
     session.disconnect()
   }
+  const first = args.only ? `  first: compile ${comp[0].toFixed(2)} ms, all ${total[0].toFixed(2)} ms (later median ${median(total.slice(1)).toFixed(2)})` : ''
   const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)}); NEWGEN seen ${median(newgens).toFixed(2)} ms after the commit began` : ''
-  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}`)
+  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}${first}`)
 }
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
 await measure('nothing changed', () => {})

@@ -16,6 +16,7 @@ import { statSync } from 'node:fs'
 import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
+import { warmUp } from './apply/warm.js'
 import { ConntrackCleaner, type CleanupReport } from './conntrack/cleaner.js'
 
 export interface AgentOptions {
@@ -94,8 +95,13 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
-    this.#compiler = opts.flowLogs ? new FlowCompiler({ maxPolicyCost: opts.maxPolicyCost, flowLogs: opts.flowLogs }) : new Compiler({ maxPolicyCost: opts.maxPolicyCost })
+    this.#compiler = this.#makeCompiler()
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
+  }
+
+  #makeCompiler(): Pick<Compiler, 'compile'> {
+    const o = this.opts
+    return o.flowLogs ? new FlowCompiler({ maxPolicyCost: o.maxPolicyCost, flowLogs: o.flowLogs }) : new Compiler({ maxPolicyCost: o.maxPolicyCost })
   }
 
   /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
@@ -104,7 +110,20 @@ export class Agent {
       if (this.#arrivals.length < MAX_ARRIVALS) this.#arrivals.push(performance.now())
       this.scheduleSync('source changed')
     })
-    return this.requestSync('start')
+    const first = await this.requestSync('start')
+    // After the first sync, before the first change needs it: its code, run once on a small
+    // cluster of its own (apply/warm.ts). A change arriving meanwhile waits for this turn only.
+    setImmediate(() => {
+      if (this.#stopped) return
+      const t = performance.now()
+      try {
+        const { encoded } = warmUp(() => this.#makeCompiler())
+        this.opts.log.debug({ ms: Math.round((performance.now() - t) * 10) / 10, encoded }, 'change path warmed up')
+      } catch (err) {
+        this.opts.log.warn({ err }, 'warm-up failed (changes still apply)')
+      }
+    })
+    return first
   }
 
   /** Debounced: for events of the sources. */
