@@ -27,7 +27,7 @@ import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
-import { planDiff, renderFull } from '../policy-agent/render/index.ts'
+import { elementCommandsOf, planDiff, renderFull } from '../policy-agent/render/index.ts'
 import { warmUp } from '../policy-agent/apply/warm.ts'
 import { NftTable, UnsupportedElements } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
@@ -133,7 +133,7 @@ const unsupported = new Map()
 /** Commits a diff plan into the bench namespace; returns [path, ms]. */
 async function commit(plan) {
   const t0 = performance.now()
-  const what = plan.elements ? 'elements' : 'chains'
+  const what = elementCommandsOf(plan) ? 'elements' : 'chains'
   // Diffs alternate between the two paths, so both see the same kinds of change.
   if (plan.commands && kernel.turn++ % 2 === 0) {
     try {

@@ -27,6 +27,12 @@ export const u8 = (v: number): Buffer => Buffer.from([v & 0xff])
 export function u16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b }
 export function be16(v: number): Buffer { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b }
 export function be32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b }
+/** `v` as `n` bytes, big-endian (an IPv6 address, a 16-byte key). */
+export function beBytes(v: bigint, n: number): Buffer {
+  const b = Buffer.alloc(n)
+  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn)
+  return b
+}
 export function u32(v: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b }
 /** NUL-terminated string (NLA_STRING / NLA_NUL_STRING both accept it). */
 export const str = (s: string): Buffer => Buffer.from(s + '\0', 'utf8')

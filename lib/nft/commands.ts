@@ -16,7 +16,7 @@
 // An interval set's elements only in the batch that adds the set (interval-netlink.ts).
 // Anything else (base chains, other interval sets, maps, rules outside rule-netlink.ts's grammar) throws
 // UnsupportedElements before anything is sent: the caller sends the text through nft.
-import { attr, nested, str } from '../net/tlv.js'
+import { attr, be32, nested, str, u32 } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
 import { encodeRule } from './rule-netlink.js'
 import { encodeNewIntervalElements } from './interval-netlink.js'
@@ -82,8 +82,6 @@ const KEY_TYPE: Partial<Record<KeyPart, [id: number, bytes: number]>> = { ipv4_a
 const TYPE_BITS = 6
 const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
 
-const be32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return b }
-const le32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); return b }
 const udata = (type: number, value: Buffer) => Buffer.concat([Buffer.from([type, value.length]), value])
 
 function comment(what: string, s: string): Buffer {
@@ -157,7 +155,7 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
         type = (type << TYPE_BITS) | id
         len += concat ? (bytes + 3) & ~3 : bytes
       }
-      const ud = [udata(UDATA_SET.KEYBYTEORDER, le32(concat ? 0 : BYTEORDER_BIG_ENDIAN))]
+      const ud = [udata(UDATA_SET.KEYBYTEORDER, u32(concat ? 0 : BYTEORDER_BIG_ENDIAN))]
       // nft 1.0.6 writes this for a `type a . b . c` key: an empty typeof of a concatenation.
       if (concat) ud.push(udata(UDATA_SET.KEY_TYPEOF, Buffer.from([0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00])))
       if (c.comment !== undefined) ud.push(udata(UDATA_SET.COMMENT, comment(`set ${name}`, c.comment)))

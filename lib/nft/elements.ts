@@ -8,7 +8,7 @@
 // concatenation each part is padded to a 4-byte register (NFT_REG32_SIZE). Messages follow
 // include/uapi/linux/netfilter/nf_tables.h.
 import { formatIp, parseIp } from '../ip/index.js'
-import { NLA_F_NESTED, attr, nested, str } from '../net/tlv.js'
+import { NLA_F_NESTED, attr, beBytes, nested, str } from '../net/tlv.js'
 import { checkName, type NftFamily } from './syntax.js'
 
 /**
@@ -237,7 +237,7 @@ function encodeKeyPart(type: KeyPart, text: string, set: string): Buffer {
       if (fast) return fast
       const a = parseIp(text)
       if (!a || a.family !== 6 || formatIp(a) !== text) throw bad()
-      return bigBytes(a.value, 16)
+      return beBytes(a.value, 16)
     }
     case 'inet_proto': {
       const n = PROTOCOLS[text] ?? (DEC.test(text) ? Number(text) : NaN)
@@ -266,8 +266,3 @@ function encodeKeyPart(type: KeyPart, text: string, set: string): Buffer {
   }
 }
 
-function bigBytes(v: bigint, n: number): Buffer {
-  const b = Buffer.alloc(n)
-  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn)
-  return b
-}

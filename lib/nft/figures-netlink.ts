@@ -143,7 +143,9 @@ function be64(b: Buffer | undefined): number {
   return b && b.length >= 8 ? Number(b.readBigUInt64BE(0)) : 0
 }
 
-// One socket for the process's own namespace, kept: closing a NETLINK_NETFILTER socket makes
+// One socket for the process's own namespace, kept, and not elements-netlink.ts's: a dump that
+// fails closes its socket (NfnlSocket.dump), which would fail a policy batch in flight on it and
+// make the applier replace the tables whole because of a scrape. Kept: closing a NETLINK_NETFILTER socket makes
 // nf_tables flush its pending destroy work (an RCU grace period after any deletion, by anyone),
 // which would block the scrape's event loop turn for 7-8 ms (elements-netlink.ts).
 let kept: NfnlSocket | undefined

@@ -14,7 +14,7 @@
 // so only the batch that creates the set is encoded; anything unsorted, overlapping, adjacent
 // (nft's merge rules) or larger than one message throws UnsupportedElements.
 import { formatIp, parseIp } from '../ip/index.js'
-import { attr, nested, str } from '../net/tlv.js'
+import { attr, beBytes, nested, str } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, type ElementCommand, type NftMessage } from './elements.js'
 
 const NLM_F_CREATE = 0x400
@@ -41,7 +41,7 @@ export function encodeNewIntervalElements(c: ElementCommand, setId: number): Nft
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] <= ranges[i - 1]![1] + 1n) throw bad('intervals unsorted, overlapping or adjacent (nft would merge or refuse them)')
   }
-  const value = (v: bigint) => nested(ELEM.KEY, attr(NFTA_DATA_VALUE, big(v, bytes)))
+  const value = (v: bigint) => nested(ELEM.KEY, attr(NFTA_DATA_VALUE, beBytes(v, bytes)))
   const flags = attr(ELEM.FLAGS, Buffer.from([0, 0, 0, NFT_SET_ELEM_INTERVAL_END]))
   // Each element's nest is numbered 1, 2, ... in its message (libnftnl).
   const elements = (withZero: boolean): Buffer => {
@@ -53,7 +53,7 @@ export function encodeNewIntervalElements(c: ElementCommand, setId: number): Nft
     }
     return nested(ELEM_LIST.ELEMENTS, ...els.map((parts, i) => nested(i + 1, ...parts)))
   }
-  const head = Buffer.concat([attr(ELEM_LIST.TABLE, str(c.table)), attr(ELEM_LIST.SET, str(c.set)), attr(ELEM_LIST.SET_ID, big(BigInt(setId), 4))])
+  const head = Buffer.concat([attr(ELEM_LIST.TABLE, str(c.table)), attr(ELEM_LIST.SET, str(c.set)), attr(ELEM_LIST.SET_ID, beBytes(BigInt(setId), 4))])
   const out = [true, false].map((withZero) => ({ msg: NFT_MSG_NEWSETELEM, flags: NLM_F_CREATE, family: NFPROTO[c.family], attrs: Buffer.concat([head, elements(withZero)]) }))
   if (out[0]!.attrs.length > MAX_BYTES) throw bad('more intervals than one message holds')
   return out
@@ -87,10 +87,4 @@ function parseRange(text: string, key: Key): [bigint, bigint] | undefined {
   // Only the canonical text (what the compiler writes): nothing nft might read otherwise.
   if (formatIp(lo) !== dash[0] || formatIp(hi) !== dash[dash.length - 1]) return undefined
   return [lo.value, hi.value]
-}
-
-function big(v: bigint, n: number): Buffer {
-  const b = Buffer.alloc(n)
-  for (let i = n - 1; i >= 0; i--, v >>= 8n) b[i] = Number(v & 0xffn)
-  return b
 }

@@ -29,7 +29,7 @@
 //   accept drop return goto/jump immediate reg 0 <verdict> [chain]
 //   comment "x"                  userdata: type 0 (NFTNL_UDATA_RULE_COMMENT), length, "x\0"
 // Layouts: include/uapi/linux/netfilter/nf_tables.h; attribute numbers below.
-import { attr, nested, str } from '../net/tlv.js'
+import { attr, be32, nested, str } from '../net/tlv.js'
 import { UnsupportedElements } from './elements.js'
 import { checkName } from './syntax.js'
 
@@ -60,7 +60,6 @@ const UDATA_RULE_COMMENT = 0
 const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
 const PORT = /^(0|[1-9][0-9]{0,4})$/
 
-const be32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeInt32BE(v | 0); return b }
 
 function expr(name: string, ...data: Buffer[]): Buffer {
   return nested(LIST_ELEM, attr(EXPR.NAME, str(name)), nested(EXPR.DATA, ...data))

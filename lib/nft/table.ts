@@ -92,11 +92,6 @@ export class NftTable {
     await runElementBatch(elementBatch([...cmds]), { netns: this.netns, what: `nft run on ${this.ref}` })
   }
 
-  /** runCommands for element commands (the name the element-only path had). */
-  runElements(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
-    return this.runCommands(cmds, opts)
-  }
-
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */
   async list(): Promise<TableListing | null> {
     const doc = await this.listJson()

@@ -9,7 +9,7 @@ import {
 import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib/nft/elements.js'
-import { commandText, type NftCommand } from '../../lib/nft/commands.js'
+import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/commands.js'
 import type { IrSet } from '../compile/ir.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
@@ -88,12 +88,6 @@ export interface DiffPlan {
   /** renderDiff's script ('' when nothing changed) */
   text: string
   /**
-   * When every command of the script is an element command on a set or map both IRs declare
-   * (most pod and namespace changes): those commands, in the script's order, the script's lines
-   * made from them. The applier may send these over nf_tables netlink instead of nft.
-   */
-  elements?: ElementCommand[]
-  /**
    * Every command of the script as data, in its order (the script's lines are made from them:
    * commandText), unless the diff is a full render. The applier sends these over nf_tables
    * netlink when lib/nft encodes them all, else the script.
@@ -117,13 +111,11 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return { text: renderFull(next, opts) }
   const out: string[] = []
   const commands: NftCommand[] = []
-  let elementOnly = true
   const on = { family: TABLE_FAMILY, table: TABLE_NAME }
   /** One line of the script, and the same command as data. */
   const command = (c: NftCommand) => {
     commands.push(c)
     out.push(commandText(c))
-    if ('kind' in c) elementOnly = false
   }
   const element = (c: Omit<ElementCommand, 'family' | 'table'>, bridge = false) => {
     command(bridge ? { family: BRIDGE_FAMILY, table: BRIDGE_NAME, ...c } : { ...on, ...c })
@@ -205,9 +197,15 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     }
   }
   if (!out.length) return { text: '' }
-  const text = out.join('\n') + '\n'
-  // Every line came from an element command: nothing but elements changed.
-  return elementOnly ? { text, elements: commands as ElementCommand[], commands } : { text, commands }
+  return { text: out.join('\n') + '\n', commands }
+}
+
+/**
+ * The plan's commands when all are element commands on sets and maps both IRs declare (most pod
+ * and namespace changes), else undefined.
+ */
+export function elementCommandsOf(plan: DiffPlan): ElementCommand[] | undefined {
+  return plan.commands?.length && plan.commands.every(isElementCommand) ? (plan.commands as ElementCommand[]) : undefined
 }
 
 function sameRules(a: IrChain, b: IrChain): boolean {

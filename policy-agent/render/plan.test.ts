@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { commandText, isElementCommand } from '../../lib/nft/commands.js'
-import { planDiff } from './index.js'
+import { elementCommandsOf, planDiff } from './index.js'
 
 function ir(o: { ports?: number; db?: boolean; extraPod?: boolean }) {
   const s = clusterOf({
@@ -33,7 +33,7 @@ describe('planDiff commands', () => {
     expect(plan.commands?.length).toBeGreaterThan(0)
     expect(plan.text).toBe(plan.commands!.map(commandText).join('\n') + '\n')
     expect(plan.commands!.some((c) => !isElementCommand(c))).toBe(true)
-    expect(plan.elements).toBeUndefined()
+    expect(elementCommandsOf(plan)).toBeUndefined()
   })
 
 })

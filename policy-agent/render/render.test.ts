@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest'
 import { compile } from '../compile/index.js'
 import { allLocal, hostileState, policy, smallState as small } from '../../test/kit/policy-state.js'
 import type { ClusterState, LocalPod } from '../model/cluster.js'
-import { planDiff, renderDiff, renderFull } from './index.js'
+import { elementCommandsOf, planDiff, renderDiff, renderFull } from './index.js'
 import { elementCommandText } from '../../lib/nft/elements.js'
 
 const localsOf = (s: ClusterState, only?: string[]): LocalPod[] =>
@@ -111,14 +111,15 @@ describe('renderDiff', () => {
 describe('planDiff', () => {
   test('a label change is element commands only, and they make up the whole script', () => {
     const plan = planDiff(irOf(small()), irOf(small({ labels: { 'y/b': { app: 'client' } } })))
-    expect(plan.elements?.length).toBeGreaterThan(0)
-    expect(plan.text).toBe(plan.elements!.map(elementCommandText).join('\n') + '\n')
-    expect(plan.elements!.every((c) => c.family === 'inet' && c.table === 'cinch' && c.key.length > 0)).toBe(true)
+    const elements = elementCommandsOf(plan)
+    expect(elements?.length).toBeGreaterThan(0)
+    expect(plan.text).toBe(elements!.map(elementCommandText).join('\n') + '\n')
+    expect(elements!.every((c) => c.family === 'inet' && c.table === 'cinch' && c.key.length > 0)).toBe(true)
   })
   test('a diff that also writes rules or declares sets has no element commands', () => {
     const withPolicy = small({ policies: [...small().policies.values(), policy('x', 'new', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: '10.9.0.0/16' } }] }] })] })
     const plan = planDiff(irOf(small()), irOf(withPolicy))
     expect(plan.text).toContain('add rule')
-    expect(plan.elements).toBeUndefined()
+    expect(elementCommandsOf(plan)).toBeUndefined()
   })
 })

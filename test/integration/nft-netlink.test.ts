@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { Compiler } from '../../policy-agent/compile/index.js'
 import type { ClusterState, LocalPod, Pod } from '../../policy-agent/model/cluster.js'
-import { planDiff, renderFull } from '../../policy-agent/render/index.js'
+import { elementCommandsOf, planDiff, renderFull } from '../../policy-agent/render/index.js'
 import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftTable, NftError, isExists, isNotFound, type ElementCommand } from '../../lib/nft/index.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
@@ -20,7 +20,7 @@ interface Tables { ns: string; policy: NftTable; bridge: NftTable }
 
 const tablesIn = (t: ExecutionContext, tag: string): Tables => cinchTablesIn(t, `cinch-t-nl${tag}`)
 const runText = (x: Tables, text: string) => x.policy.runText(text, { also: [x.bridge] })
-const runElements = (x: Tables, cmds: ElementCommand[]) => x.policy.runElements(cmds, { also: [x.bridge] })
+const runElements = (x: Tables, cmds: ElementCommand[]) => x.policy.runCommands(cmds, { also: [x.bridge] })
 
 const ruleset = comparableRuleset
 
@@ -115,10 +115,11 @@ for (const seed of [1, 2]) {
       const next = compiler.compile({ ...state, pods: new Map(state.pods), namespaces: new Map(state.namespaces) }, locals(state)).ir
       const plan = planDiff(ir, next)
       await runText(viaText, plan.text)
-      if (plan.elements) {
-        await runElements(viaNetlink, plan.elements)
+      const elements = elementCommandsOf(plan)
+      if (elements) {
+        await runElements(viaNetlink, elements)
         netlinkSteps++
-        for (const c of plan.elements) sent.add(`${c.verdict ? 'map' : 'set'} ${c.key.join(' . ')}`)
+        for (const c of elements) sent.add(`${c.verdict ? 'map' : 'set'} ${c.key.join(' . ')}`)
       } else await runText(viaNetlink, plan.text)
       t.deepEqual(ruleset(viaNetlink.ns), ruleset(viaText.ns), `step ${k} (${what}):\n${plan.text}`)
       ir = next
