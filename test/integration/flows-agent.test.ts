@@ -7,7 +7,7 @@ import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { addPod, Cleanup, fetchAgent, inNs, makeNodeCluster, type ManifestSet, type NodeCluster, serve, startAgent, waitListening, applyManifests } from './netpol-helpers.js'
-import { probeFrom, type Proto } from '../kit/probe.js'
+import { probeFrom, udpFloodScript, type Proto } from '../kit/probe.js'
 import { waitFor } from '../kit/wait.js'
 
 const cleanup = new Cleanup()
@@ -146,19 +146,7 @@ test.serial('a flood of 100k new connections per second: the kernel limit holds,
   await applyManifests(c, manifests([dbFromApi]))
   // Every datagram to a denied destination is a new connection (a dropped packet's conntrack
   // entry is never confirmed), so each one reaches the log rule of db's ingress chain.
-  const gen = `
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-t0 = time.monotonic(); n = 0
-while True:
-    now = time.monotonic() - t0
-    if now >= 3.0: break
-    while n < now * 100000:
-        try: s.sendto(b'x', ('${pod('shop/db').v4}', 80))
-        except OSError: pass
-        n += 1
-print(n, time.monotonic() - t0)
-`
+  const gen = udpFloodScript(pod('shop/db').v4, 80, 3)
   const limited = async () => Number(/cinch_flow_events_limited_total (\d+)/.exec(await fetchAgent(c, '/metrics'))?.[1] ?? 0)
   const limited0 = await limited()
   const agentPid = await agentPidOf()

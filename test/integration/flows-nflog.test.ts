@@ -13,6 +13,7 @@ import { repoRoot } from '../kit/paths.js'
 import { NflogReader, openNflogReader, type NflogPacket, parseHeaders } from '../../lib/net/nflog.js'
 import { cleanupFor } from '../kit/cleanup.js'
 import { makeNetns } from '../kit/netns.js'
+import { udpFloodScript } from '../kit/probe.js'
 import { waitFor } from '../kit/wait.js'
 
 const NFT = '/usr/sbin/nft'
@@ -98,19 +99,7 @@ test('a kernel limit holds under a flood of 100k packets/s; seen - logged counts
 `)
   const { got, lost } = await reader(t, ns, group, { qthresh: 16, timeoutCs: 10 })
   // The generator: UDP to the discard port over lo for 2 s, as fast as it goes (paced to 100k/s).
-  const gen = `
-import socket, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-t0 = time.monotonic(); n = 0
-while True:
-    now = time.monotonic() - t0
-    if now >= 2.0: break
-    while n < now * 100000:
-        try: s.sendto(b'x', ('127.0.0.1', 9))
-        except OSError: pass
-        n += 1
-print(n, time.monotonic() - t0)
-`
+  const gen = udpFloodScript('127.0.0.1', 9, 2)
   const cpu0 = process.cpuUsage(), wall0 = performance.now()
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn('ip', ['netns', 'exec', ns, 'python3', '-c', gen], { stdio: ['ignore', 'pipe', 'inherit'] })
