@@ -235,7 +235,7 @@ export class Agent {
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
-      this.#cleaner.request({ state, localIps: localPods.flatMap((p) => p.ips) })
+      this.#cleaner.request({ state, localIps: localPods.flatMap((p) => p.ips), skipped: invalid.map((i) => i.policy) })
     }
     return report
   }

@@ -34,6 +34,8 @@ export function openNetlinkTable(): ConntrackTable {
 export interface CleanupJob {
   state: ClusterState
   localIps: Iterable<string>
+  /** The policies the compiler skipped (the sync's invalid list): not in the kernel, not judged. */
+  skipped?: readonly string[]
 }
 
 export type CutBy = 'time' | 'examined' | 'deletes' | 'stopped'
@@ -122,7 +124,7 @@ export class ConntrackCleaner {
     // cut by the clock too. Aborting closes the table, which fails whatever is in flight.
     const timer = setTimeout(() => abort.abort('time'), budgetMs + 1000)
     abort.signal.addEventListener('abort', () => table?.close())
-    const isDenied = deniedEntries(job.state, localIps, (o.nodeIps ?? nodeAddresses)())
+    const isDenied = deniedEntries(job.state, localIps, (o.nodeIps ?? nodeAddresses)(), job.skipped)
     const victims: CtEntry[] = []
     try {
       table = (o.open ?? openNetlinkTable)()

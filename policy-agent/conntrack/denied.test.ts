@@ -37,6 +37,15 @@ describe('deniedEntries', () => {
     expect(denied(entry('10.0.0.2', '10.96.0.10', { via: '10.0.0.3' }))).toBe(false)
   })
 
+  it('judges by what the kernel enforces: an audit policy (only logged) or a skipped one (invalid, over cost) ends nothing', () => {
+    const audited = { ...state, policies: new Map(state.policies) }
+    audited.policies.set('x/deny-b', { metadata: { namespace: 'x', name: 'deny-b', annotations: { 'cinch.dev/audit': 'true' } }, spec: { podSelector: {}, policyTypes: ['Ingress'] } })
+    // deny-b audits every pod of x; deny-a still enforces on x/a.
+    expect([entry('10.0.0.2', '10.0.0.3'), entry('10.0.0.3', '10.0.0.2')].map(deniedEntries(audited, local, node))).toEqual([false, true])
+    // The compiler skipped deny-a (say, over the cost bound): the kernel has no rule of it.
+    expect(deniedEntries(state, local, node, ['x/deny-a'])(entry('10.0.0.3', '10.0.0.2'))).toBe(false)
+  })
+
   it('never ends a flow the node itself opened: the node always reaches its pods', () => {
     expect([entry('10.0.0.1', '10.0.0.2'), entry('fd00::1', 'fd00::2')].map(denied)).toEqual([false, false])
   })

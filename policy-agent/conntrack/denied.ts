@@ -6,6 +6,8 @@
 import { networkInterfaces } from 'node:os'
 import type { ClusterState, Protocol } from '../model/cluster.js'
 import { tieredDecider } from '../cnp/tiered.js'
+import { cnpKey } from '../compile/compiler.js'
+import { splitAudit } from '../flows/audit.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
@@ -43,7 +45,7 @@ const MEMO_MAX = 65_536
  * decide() cannot know that address -- it is no Node InternalIP. Verdicts are memoized per
  * (protocol, source, destination, port): 20k flows of one pod to one service cost one decision.
  */
-export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set()): (e: CtEntry) => boolean {
+export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set(), skipped: readonly string[] = []): (e: CtEntry) => boolean {
   // Indexed on the first entry that involves a local pod: building the decider reads the whole
   // cluster (every policy normalised), which at 30k policies cost the agent's event loop about a
   // second per change while most passes have no such entry (issue 14).
@@ -57,12 +59,29 @@ export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIp
     const key = `${f.protocol} ${f.src} ${f.dst} ${f.dport}`
     let denied = memo.get(key)
     if (denied === undefined) {
-      decide ??= tieredDecider(state)
+      decide ??= tieredDecider(enforcedState(state, skipped))
       denied = !decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol }).allowed
       if (memo.size >= MEMO_MAX) memo.clear()
       memo.set(key, denied)
     }
     return denied
+  }
+}
+
+/**
+ * What the dataplane enforces of `state`, the only thing a cut may be judged by: without audit
+ * policies (logged, never enforced: flows/audit.ts) and without the policies the compiler skipped
+ * (broken, or over the cost bound: `skipped`, its invalid list). Judged by `state` itself, the
+ * cleaner cut live connections an audit policy merely reports, and ones a skipped deny names.
+ */
+export function enforcedState(state: ClusterState, skipped: readonly string[]): ClusterState {
+  const out = splitAudit(state).enforced
+  if (skipped.length === 0) return out
+  const skip = new Set(skipped)
+  return {
+    ...out,
+    policies: new Map([...out.policies].filter(([k]) => !skip.has(k))),
+    clusterNetworkPolicies: new Map([...out.clusterNetworkPolicies].filter(([name]) => !skip.has(cnpKey(name)))),
   }
 }
 
