@@ -157,3 +157,26 @@ describe('normalizePolicy with its memos', () => {
     })
   }
 })
+
+describe('normalizePolicy memos keep only small peers', () => {
+  // A tenant rewriting one policy with a new megabyte-long selector each time must not pin each one
+  // (50,000 memo entries of 1 MB): what is memoised is shared, so sharing is what this observes.
+  const withPeer = (name: string, values: string[]): NetworkPolicy => ({
+    metadata: { namespace: 'x', name },
+    spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values }] } }] }] },
+  })
+  const peerOf = (p: NetworkPolicy) => {
+    const n = normalizePolicy(p)
+    if ('error' in n) throw new Error(n.error)
+    return n.ingress![0]!.peers![0]
+  }
+  test('a small peer is shared by every policy that has it', () => {
+    expect(peerOf(withPeer('a', ['web']))).toBe(peerOf(withPeer('b', ['web'])))
+  })
+  test('a huge one is compiled for its policy and not kept', () => {
+    const values = Array.from({ length: 20_000 }, (_, i) => `v${i}`)
+    const a = peerOf(withPeer('a', values)), b = peerOf(withPeer('b', [...values]))
+    expect(a).not.toBe(b)
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b))
+  })
+})

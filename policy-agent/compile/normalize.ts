@@ -115,6 +115,11 @@ function selectorAt(where: string, sel: NetworkPolicyPeer['podSelector']): Selec
 // fails is not kept, so its error names its own path. Selectors are memoised on their own.
 // Peers are read-only data, shared by every policy that has them. Bounded: cleared past MAX_MEMO.
 const MAX_MEMO = 50_000
+// And by the size of what is kept: a key is a peer's or selector's whole JSON, and one object may
+// hold a selector of a megabyte (a long `values` list: the cost bound counts set elements and rules,
+// not selector bytes). 50,000 of those, a tenant rewriting one policy, would pin gigabytes. The
+// peers worth sharing are small; a larger one is compiled for its policy and not kept.
+const MAX_MEMO_KEY = 4096
 const peerMemo = new Map<string, Map<string, Peer>>()
 let peerMemoSize = 0
 const shapeMemo = new Map<string, Peer>()
@@ -123,6 +128,7 @@ const selectorMemo = new Map<string, Selector>()
 function peerOf(x: NetworkPolicyPeer, namespace: string, dir: string, field: string, i: number, j: number): Peer {
   const scope = x.ipBlock ? '' : namespace
   const json = JSON.stringify(x)
+  if (json.length > MAX_MEMO_KEY) return checkPeer(x, namespace, `spec.${dir}[${i}].${field}[${j}]`)
   let inScope = peerMemo.get(scope)
   let peer = inScope?.get(json)
   if (!peer) {
@@ -144,6 +150,7 @@ function peerOf(x: NetworkPolicyPeer, namespace: string, dir: string, field: str
 /** compileSelector, once per distinct selector (pod selectors of policies repeat too). */
 function selectorOf(sel: NetworkPolicyPeer['podSelector']): Selector {
   const memoKey = JSON.stringify(sel ?? {})
+  if (memoKey.length > MAX_MEMO_KEY) return compileSelector(sel ?? {})
   let s = selectorMemo.get(memoKey)
   if (!s) {
     s = compileSelector(sel ?? {})
