@@ -213,6 +213,7 @@ describe('agent flags and probes', () => {
       addr: '127.0.0.1:0',
       metrics: createMetrics({ appliedIr: () => undefined }),
       status: () => ({ ready, notReady: ready ? undefined : 'node n has no podCIDR', node: 'n', localPods: [], invalidPolicies: [], sourceProblems: [] }),
+      ready: () => ({ ready, notReady: ready ? undefined : 'node n has no podCIDR' }),
     })
     try {
       const url = (p: string) => `http://127.0.0.1:${(server.address() as AddressInfo).port}${p}`

@@ -104,8 +104,9 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     return 0
   }
 
+  const ready = () => readiness(agent.last !== undefined, overlay?.readiness())
   const status = (): AgentStatus => ({
-    ...readiness(agent.last !== undefined, overlay?.readiness()),
+    ...ready(),
     node,
     lastSync: agent.last && { at: agent.last.at.toISOString(), durationMs: agent.last.durationMs, mode: agent.last.apply.mode, reason: agent.last.reason },
     lastError: agent.lastError && { at: agent.lastError.at.toISOString(), message: agent.lastError.message },
@@ -118,7 +119,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
   const stop = onStopSignal(log, agent)
   // Serve health before the first sync so /readyz can say "not yet" during a long first list.
-  const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status, flows: { ring } })
+  const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status, ready, flows: { ring } })
   stop.add(() => closeHttp(http))
   // Before the first sync: events of the rules a previous agent left are read (unresolved until
   // the first sync builds the id table) rather than dropped by the kernel for want of a reader.

@@ -37,6 +37,11 @@ export interface HttpServerOptions {
   addr: string
   metrics: AgentMetrics
   status: () => AgentStatus
+  /**
+   * /readyz alone (kubelet asks every few seconds): status() builds reports over the whole
+   * cluster (annotation problems, ClusterNetworkPolicy overlaps) that a probe must not pay for.
+   */
+  ready: () => Pick<AgentStatus, 'ready' | 'notReady'>
   /** GET /flows; absent: 404 */
   flows?: FlowsEndpointOptions
 }
@@ -68,7 +73,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<Server> 
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
       } else if (path === '/readyz') {
-        const s = opts.status()
+        const s = opts.ready()
         res.writeHead(s.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(s.ready ? 'ready\n' : `not ready: ${s.notReady ?? 'first sync not applied yet'}\n`)
       } else if (path === FLOWS_PATH && opts.flows) {
         handleFlows(req, res, opts.flows)
