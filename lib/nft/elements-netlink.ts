@@ -58,9 +58,11 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
       { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs },
     )
     const what = o.what ?? 'nft run (netlink)'
-    const failed = errnos.findIndex((e) => e !== 0)
-    if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
+    // A batch refused whole (EPERM, ENOMEM, a failed commit) is answered before any of its
+    // requests, which then stay unanswered (-1): that is the batch's error, not the first command's.
     if (batchErrno !== 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(batchErrno)}`, b.text)
+    const failed = errnos.findIndex((e) => e > 0)
+    if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
     if (!(err instanceof NftError)) dropSocket(sock)
