@@ -46,7 +46,11 @@ export async function uninstall(argv: string[]): Promise<number> {
     for (const p of n.kept) process.stdout.write(`kept ${p}\n`)
     // The plugins' compile cache (lib/cni/compile-cache.ts): made at run time, so not in installed.json.
     const { removeCompileCache, COMPILE_CACHE_DIR } = await import('../lib/cni/compile-cache.js')
-    for (const p of removeCompileCache(f['cache-dir'] ?? COMPILE_CACHE_DIR)) process.stdout.write(`removed ${p}\n`)
+    try {
+      for (const p of removeCompileCache(f['cache-dir'] ?? COMPILE_CACHE_DIR)) process.stdout.write(`removed ${p}\n`)
+    } catch (err) {
+      process.stdout.write(`kept ${(err as Error).message}\n`) // the rest is still uninstalled
+    }
   }
   const r = uninstallPackage({ prefix: f.prefix })
   if (!r.removed.length && !r.kept.length) process.stdout.write(`nothing to remove: no ${f.prefix ?? DEFAULT_PREFIX}/installed.json\n`)

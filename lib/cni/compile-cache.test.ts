@@ -1,8 +1,8 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { enablePluginCompileCache, isPrivateDir } from './compile-cache.js'
+import { enablePluginCompileCache, isPrivateDir, removeCompileCache } from './compile-cache.js'
 
 describe('isPrivateDir: only a directory nobody else can write holds code this process runs', () => {
   let dir = ''
@@ -45,5 +45,23 @@ describe('enablePluginCompileCache never throws', () => {
     } finally {
       rmSync(base, { recursive: true, force: true })
     }
+  })
+})
+
+describe('removeCompileCache removes only what looks like a compile cache', () => {
+  let base = ''
+  afterEach(() => rmSync(base, { recursive: true, force: true }))
+  it('removes Node\'s cache layout and its empty parent; refuses and keeps anything else (a mistyped --cache-dir)', () => {
+    base = mkdtempSync(join(tmpdir(), 'cinch-cc-'))
+    const cache = join(base, 'cinch', 'compile-cache')
+    mkdirSync(join(cache, 'v24.22.3-x64-964aae3f-0'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(cache, 'v24.22.3-x64-964aae3f-0', 'af5380ec'), 'code')
+    const other = join(base, 'etc')
+    mkdirSync(join(other, 'v24-not-quite'), { recursive: true, mode: 0o700 })
+    writeFileSync(join(other, 'passwd'), 'keep me')
+    expect(() => removeCompileCache(other)).toThrow(/does not look like a compile cache/)
+    expect(existsSync(join(other, 'passwd'))).toBe(true)
+    expect(removeCompileCache(cache)).toEqual([cache, join(base, 'cinch')])
+    expect(existsSync(cache)).toBe(false)
   })
 })

@@ -6,9 +6,12 @@
 // owns and nobody else can write: a cache someone else can write is code they can inject. Anything
 // else (no /var/cache, a read-only file system, a symlink, wrong owner or mode) means running
 // without it, silently: a cache must never be why a pod fails to start.
-import { existsSync, lstatSync, mkdirSync, rmdirSync, rmSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { enableCompileCache } from 'node:module'
+
+/** What Node puts in a compile cache directory: one directory per Node version, arch and V8 flags. */
+const NODE_CACHE_ENTRY = /^v\d+\.\d+\.\d+-/
 
 /** Where the plugins keep their code cache; NODE_COMPILE_CACHE (set by Node itself) wins. */
 export const COMPILE_CACHE_DIR = '/var/cache/cinch/compile-cache'
@@ -42,7 +45,15 @@ export function enablePluginCompileCache(dir: string = COMPILE_CACHE_DIR): void 
  */
 export function removeCompileCache(dir: string = COMPILE_CACHE_DIR): string[] {
   const removed: string[] = []
-  if (existsSync(dir)) (rmSync(dir, { recursive: true, force: true }), removed.push(dir))
+  if (!existsSync(dir)) return removed
+  // `--cache-dir` is the operator's to type: a recursive removal only of what looks like Node's
+  // compile cache (private, and nothing in it but Node's per-version directories), never of `/`.
+  const entries = isPrivateDir(dir) ? readdirSync(dir, { withFileTypes: true }) : undefined
+  if (!entries || !entries.every((e) => e.isDirectory() && NODE_CACHE_ENTRY.test(e.name))) {
+    throw new Error(`${dir} does not look like a compile cache (a private directory of Node's v<version>-<arch>-... directories): not removed`)
+  }
+  rmSync(dir, { recursive: true, force: true })
+  removed.push(dir)
   try {
     rmdirSync(dirname(dir)) // only if empty: anything else there is not ours
     removed.push(dirname(dir))

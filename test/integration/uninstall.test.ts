@@ -93,8 +93,8 @@ test('install, upgrade with a new runtime, uninstall --all, reinstall: files and
   const filesB = snapshot(host)
 
   // What the plugins cached while they ran (they create it at run time, 0700).
-  mkdirSync(cacheDir, { recursive: true, mode: 0o700 })
-  writeFileSync(join(cacheDir, 'code'), 'v8 cache\n')
+  mkdirSync(join(cacheDir, 'v24.22.3-x64-964aae3f-0'), { recursive: true, mode: 0o700 })
+  writeFileSync(join(cacheDir, 'v24.22.3-x64-964aae3f-0', 'code'), 'v8 cache\n')
   // Uninstall everything: files and kernel exactly as before the first install.
   const out = await cinch('uninstall', '--all', '--prefix', prefix, '--cni-conf-dir', conf, '--cache-dir', cacheDir)
   t.regex(out, /removed .*10-cinch\.conflist/)
