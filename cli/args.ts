@@ -53,6 +53,7 @@ Commands:
               --flow-log-file F    JSON lines to F, rotated at 10 MiB (default: the agent's log)
   explain   say whether a connection is allowed, and why
               --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
+              [--max-policy-cost N]  the agent's bound: a policy over it is not enforced (default ${DEFAULT_MAX_POLICY_COST})
   status    show a running agent's status   [--metrics-addr A]
   flows     flow records of the running agent: who talked to whom, and which policy decided
               [--from NS/POD] [--to NS/POD] [--verdict denied|allowed|audit] [--follow] [--json] [--metrics-addr A]

@@ -9,6 +9,8 @@ import { evaluator, type CnpCluster, type CnpDecision, type Flow } from './evalu
 import { networkPolicyTier } from './netpol.js'
 import { findOverlaps } from './order.js'
 import type { InvalidPolicy, Policy } from './types.js'
+import { Compiler, cnpKey, type InvalidPolicy as SkippedPolicy } from '../compile/compiler.js'
+import { splitAudit } from '../flows/audit.js'
 
 const cache = new WeakMap<ClusterNetworkPolicyObject, ConvertResult>()
 
@@ -35,6 +37,37 @@ export function cnpCluster(state: ClusterState): CnpCluster {
 /** Many flows against one state: Admin -> NetworkPolicy -> Baseline, per direction. */
 export function tieredDecider(state: ClusterState): (flow: Flow) => CnpDecision {
   return evaluator(cnpCluster(state), cnpPolicies(state).policies, networkPolicyTier(state))
+}
+
+/**
+ * What the dataplane enforces of `state`, the only thing a verdict may be judged by: without audit
+ * policies (logged, never enforced: flows/audit.ts) and without the policies the compiler skipped
+ * (broken, or over the cost bound: `skipped`, its invalid list). Judged by `state` itself, the
+ * conntrack cleaner cut connections an audit policy merely reports, and `cinch explain` named a
+ * skipped deny as the decider.
+ */
+export function enforcedState(state: ClusterState, skipped: readonly string[]): ClusterState {
+  return splitAudit(withoutSkipped(state, skipped)).enforced
+}
+
+/** `state` without the `skipped` policies (NetworkPolicies by `ns/name`, ClusterNetworkPolicies by cnpKey). */
+export function withoutSkipped(state: ClusterState, skipped: readonly string[]): ClusterState {
+  if (skipped.length === 0) return state
+  const skip = new Set(skipped)
+  return {
+    ...state,
+    policies: new Map([...state.policies].filter(([k]) => !skip.has(k))),
+    clusterNetworkPolicies: new Map([...state.clusterNetworkPolicies].filter(([name]) => !skip.has(cnpKey(name)))),
+  }
+}
+
+/**
+ * The policies the agent's compiler skips in `state` (invalid, or over `maxPolicyCost`), asked of
+ * the Compiler itself so that the bound has one home (compile/cost.ts). For a process that does
+ * not compile (explain): no local pods, so only the policy checks run.
+ */
+export function skippedPolicies(state: ClusterState, maxPolicyCost?: number): SkippedPolicy[] {
+  return new Compiler({ maxPolicyCost }).compile(state, []).invalid
 }
 
 export interface CnpReport {

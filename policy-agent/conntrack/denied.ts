@@ -5,9 +5,7 @@
 // (compile/decide.ts), Baseline (cnp/tiered.ts), so a ClusterNetworkPolicy Deny cuts flows too.
 import { networkInterfaces } from 'node:os'
 import type { ClusterState, Protocol } from '../model/cluster.js'
-import { tieredDecider } from '../cnp/tiered.js'
-import { cnpKey } from '../compile/compiler.js'
-import { splitAudit } from '../flows/audit.js'
+import { enforcedState, tieredDecider } from '../cnp/tiered.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
@@ -65,23 +63,6 @@ export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIp
       memo.set(key, denied)
     }
     return denied
-  }
-}
-
-/**
- * What the dataplane enforces of `state`, the only thing a cut may be judged by: without audit
- * policies (logged, never enforced: flows/audit.ts) and without the policies the compiler skipped
- * (broken, or over the cost bound: `skipped`, its invalid list). Judged by `state` itself, the
- * cleaner cut live connections an audit policy merely reports, and ones a skipped deny names.
- */
-export function enforcedState(state: ClusterState, skipped: readonly string[]): ClusterState {
-  const out = splitAudit(state).enforced
-  if (skipped.length === 0) return out
-  const skip = new Set(skipped)
-  return {
-    ...out,
-    policies: new Map([...out.policies].filter(([k]) => !skip.has(k))),
-    clusterNetworkPolicies: new Map([...out.clusterNetworkPolicies].filter(([name]) => !skip.has(cnpKey(name)))),
   }
 }
 
