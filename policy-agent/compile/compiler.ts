@@ -81,6 +81,8 @@ export class Compiler {
   #cnpGen = 0
   #cnpInvalid: InvalidPolicy[] = []
   #tiers: Record<'Admin' | 'Baseline', CnpPolicy[]> = { Admin: [], Baseline: [] }
+  /** whether a valid ClusterNetworkPolicy has a `nodes` peer: only then do Node changes rebuild tier chains */
+  #cnpUsesNodes = false
   /** the IR of the last compile: parts equal to it are handed out as the same objects */
   #ir?: PolicyIR
   #ips = new Map<string, { family: 4 | 6; text: string } | null>()
@@ -404,7 +406,9 @@ export class Compiler {
     const cnpSame = same(this.#cnpObjects, cnps, (x, y) => JSON.stringify(x) === JSON.stringify(y))
     const nodesSame = same(this.#nodes, state.nodes, (x, y) => JSON.stringify(x) === JSON.stringify(y))
     this.#nodes = state.nodes
-    if (cnpSame && nodesSame) { this.#cnpObjects = cnps; return }
+    // Nodes reach a tier chain only through a `nodes` peer: without one, a Node change (a label,
+    // an address) leaves every tier chain as it is: nothing rebuilt, nothing for renderDiff to walk.
+    if (cnpSame && (nodesSame || !this.#cnpUsesNodes)) { this.#cnpObjects = cnps; return }
     this.#cnpGen++
     if (cnpSame) { this.#cnpObjects = cnps; return }
     this.#cnpObjects = cnps
@@ -421,6 +425,7 @@ export class Compiler {
     }
     this.#cnpInvalid = invalid
     this.#tiers = { Admin: tierOrder(valid, 'Admin'), Baseline: tierOrder(valid, 'Baseline') }
+    this.#cnpUsesNodes = valid.some((p) => [...p.ingress, ...p.egress].some((r) => r.peers.some((x) => x.kind === 'nodes')))
   }
 
   /**
