@@ -44,7 +44,8 @@ Commands:
               --underlay-mtu M  MTU of the node's link (default: read from the link holding the InternalIP)
               --ipam-data-dir D cinch-ipam's dataDir in the conflist (default: cinch-ipam's)
               --no-overlay      program no routes and write no conflist (single node)
-              --flow-logs       flow records for every namespace (else: those annotated cinch.dev/flow-logs: "true")
+              --flow-logs       flow records for every namespace (else: those annotated cinch.dev/flow-logs: "true");
+                                also --flow-logs=true|false ("" is false; any other value is refused)
               --flow-log-group N   nfnetlink_log group of the log rules (default 6784)
               --flow-log-rate N    first packets logged per second on this node (default 100)
               --flow-log-burst N   ... and in a burst (default 200); the rest are counted, not logged

@@ -21,7 +21,14 @@ function positiveInt(v: string | undefined, flag: string): number | undefined {
   return Number(v)
 }
 
-async function agent(argv: string[]): Promise<number> {
+async function agent(args: string[]): Promise<number> {
+  const { takeFlowLogsValue } = await import('../policy-agent/flows/options.js')
+  let argv = args, flowLogsValue: boolean | undefined
+  try {
+    ({ argv, value: flowLogsValue } = takeFlowLogsValue(args))
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
   const f = parseFlags(argv, {
     manifests: { type: 'string' },
     once: { type: 'boolean' },
@@ -72,7 +79,7 @@ async function agent(argv: string[]): Promise<number> {
   let flowLogs
   try {
     flowLogs = checkFlowLogOptions({
-      clusterWide: f['flow-logs'] === true,
+      clusterWide: f['flow-logs'] === true || flowLogsValue === true,
       group: int(f['flow-log-group'], '--flow-log-group', d.group),
       rate: int(f['flow-log-rate'], '--flow-log-rate', d.rate),
       burst: int(f['flow-log-burst'], '--flow-log-burst', d.burst),

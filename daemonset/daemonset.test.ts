@@ -3,7 +3,9 @@
 // uses must be what the DaemonSet mounts, probes, passes, sets and grants. Defaults come from the
 // code itself.
 import { describe, expect, it } from 'vitest'
-import { readFileSync, readdirSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -20,6 +22,7 @@ import { parseAddr, startHttpServer } from '../policy-agent/server/http.js'
 import { FORWARDING_SYSCTLS } from '../policy-agent/overlay/node-setup.js'
 import { BRIDGE_NF_SYSCTLS } from '../policy-agent/apply/br-netfilter.js'
 import { checkManifest } from './schema.js'
+import { takeFlowLogsValue } from '../policy-agent/flows/options.js'
 import { createMetrics } from '../policy-agent/server/metrics.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -195,6 +198,30 @@ describe('agent flags and probes', () => {
     expect(['vxlan', 'host-gw']).toContain(data.backend)
     expect(data['underlay-mtu']).toMatch(/^(|\d+)$/) // empty: read from the node's link
     for (const v of agent.args.flatMap((a: string) => [...a.matchAll(/\$\{?(\w+)/g)].map((m) => m[1]))) expect(agent.env.map((e: any) => e.name)).toContain(v)
+  })
+
+  it('hands the ConfigMap value of flow-logs to the agent as it is, which reads true/false/"" and refuses the rest', () => {
+    // The agent's own script in a real shell, with `cinch` a stub that prints what it was given.
+    const bin = mkdtempSync(join(tmpdir(), 'cinch-ds-'))
+    try {
+      writeFileSync(join(bin, 'cinch'), '#!/bin/sh\nprintf "%s\\0" "$@"\n', { mode: 0o755 })
+      const run = (flowLogs: string | undefined) => {
+        const env: Record<string, string> = { PATH: `${bin}:/usr/bin:/bin`, NODE_NAME: 'n1' }
+        for (const e of agent.env) if (e.valueFrom?.configMapKeyRef) env[e.name] = configData[e.valueFrom.configMapKeyRef.key] ?? ''
+        env.CINCH_FLOW_LOGS = flowLogs ?? '' // optional key left out: kubelet sets it empty
+        const out = execFileSync('/bin/sh', ['-c', agent.args[0]], { env, encoding: 'utf8' }).split('\0').slice(0, -1)
+        expect(out[0]).toBe('agent')
+        return takeFlowLogsValue(out.slice(1)).value ?? false
+      }
+      expect(run('true')).toBe(true)
+      expect(run('false')).toBe(false)
+      expect(run(undefined)).toBe(false)
+      expect(run(configData['flow-logs'])).toBe(false)
+      // Read as off, "True" once switched flow records off without a word.
+      for (const v of ['True', 'yes', '1']) expect(() => run(v), v).toThrow(/must be "true" or "false" \(the ConfigMap key flow-logs/)
+    } finally {
+      rmSync(bin, { recursive: true, force: true })
+    }
   })
 
   it('probes on loopback, where the agent listens by default: IPv4, IPv6-only and dual-stack nodes alike', async () => {

@@ -36,3 +36,26 @@ export function checkFlowLogOptions(o: FlowLogOptions): FlowLogOptions {
   if (o.file !== undefined && (o.file === '' || o.file.includes('\0'))) throw new Error('--flow-log-file: not a path')
   return o
 }
+
+/**
+ * `--flow-logs=VALUE`, as the DaemonSet passes the ConfigMap's `flow-logs` key: "true" or "false"
+ * exactly (as Kubernetes writes booleans), and "" (the key left out) for off. Anything else
+ * ("True", "yes", "1") is refused, naming the key: read as off, it once switched flow records off
+ * without a word. Bare `--flow-logs` stays the CLI's switch; this takes the `=VALUE` forms out
+ * of `argv` before the flags are parsed (node:util parseArgs refuses a value on a boolean flag).
+ */
+export function takeFlowLogsValue(argv: readonly string[]): { argv: string[]; value?: boolean } {
+  let value: boolean | undefined
+  const rest: string[] = []
+  for (const a of argv) {
+    if (a === '--') { rest.push(...argv.slice(argv.indexOf(a))); break }
+    const m = /^--flow-logs=(.*)$/s.exec(a)
+    if (!m) { rest.push(a); continue }
+    const v = m[1]!
+    if (v !== 'true' && v !== 'false' && v !== '') {
+      throw new Error(`--flow-logs=${JSON.stringify(v).slice(0, 40)}: must be "true" or "false" (the ConfigMap key flow-logs; empty: false)`)
+    }
+    value = v === 'true'
+  }
+  return value === undefined ? { argv: rest } : { argv: rest, value }
+}
