@@ -1,98 +1,149 @@
 // npm run bench:overlay — pod-to-pod across two "nodes" (namespaces on an underlay bridge that lives
-// in a third namespace) over cinch's vxlan backend and routed host-gw (no encapsulation), against
-// the underlay between the nodes themselves as the limit, alternated round by round in the same
-// run so machine noise falls on all alike. Throughput with iperf3 (Debian's; the tool must not be
-// the bottleneck, as dd into socat was at ~200 MB/s): several streams, TCP and UDP, both
-// directions; reported as vxlan/underlay and host-gw/underlay. Then ping latency (median), and the
-// time from a Node change to its routes being in the kernel (syncOverlay, median over 20 changes).
-// Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (3, per iperf3 run), BENCH_STREAMS (4).
+// in a third namespace), against the underlay between the nodes themselves as the limit, with
+// iperf3 (Debian's; the tool must not be the bottleneck, as dd into socat was at ~200 MB/s):
+// several streams, TCP and UDP, both directions. Five paths, alternated round by round in the
+// same run so machine noise falls on all alike:
+//   underlay        node 1 -> node 2 (eth0 to eth0 over the underlay bridge)
+//   base-vxlan      a BASELINE pod network without cinch, the reference plugins' shape: a plain
+//   base-host-gw    Linux bridge, veths, plain routes, a plain `ip link add type vxlan` device;
+//                   no nftables, no br_netfilter. What any pod network pays in this topology.
+//   vxlan, host-gw  cinch itself: a lab cluster per backend (lab/cluster.ts: the built agent per
+//                   node, pods attached by the built cinch-bridge through libcni), so its device
+//                   settings, nft tables, conntrack and br_netfilter are all on the path.
+// Printed: each path's Gbit/s, the goals (cinch/underlay), baseline/underlay (the topology's
+// price) and cinch/baseline (the part cinch controls). Then the same TCP runs on an emulated wire:
+// every node's eth0 shaped to BENCH_WIRE_GBIT (tbf), which asks whether the pod path keeps up with
+// a link, as it would with a real NIC; here the "wire" is memory and the underlay is CPU-bound,
+// so unshaped every extra veth hop costs throughput one for one (see bench/README.md).
+// Then ping latency (median), and the time from a Node change to its routes being in the kernel.
+// Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (3, per iperf3 run), BENCH_STREAMS (4), BENCH_WIRE_GBIT
+// (10; 0 skips the shaped runs).
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { register } from 'tsx/esm/api'
 import { median, netnsAdd, netnsDel, quantile, runAsync, sh, uniqueName } from './lib.mjs'
+
+register()
+const { Cluster } = await import('../lab/cluster.ts')
 
 const root = resolve(import.meta.dirname, '..')
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3)
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 4)
+const WIRE_GBIT = Number(process.env.BENCH_WIRE_GBIT ?? 10)
 // One UDP datagram size for every path, under the vxlan pod MTU (1450 - 28), so packet rates compare.
 const UDP_LEN = 1400
 const CHANGES = 20
+const BRNF = ['net.bridge.bridge-nf-call-iptables=0', 'net.bridge.bridge-nf-call-ip6tables=0', 'net.bridge.bridge-nf-call-arptables=0']
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-ovl-'))
 const id = uniqueName('x').slice(2)
 const ulay = `cinch-b-ovl-u-${id}`
 const nodes = [1, 2].map((i) => ({
   name: `node${i}`, ns: `cinch-b-ovl-n${i}-${id}`, pod: `cinch-b-ovl-p${i}-${id}`,
   ip: `192.168.60.${i}`, cidr: `10.245.${i}.0/24`, gw: `10.245.${i}.1`, podIp: `10.245.${i}.10`,
+  vtep: `10.245.${i}.0`, mac: `0e:63:c0:a8:3c:0${i}`,
 }))
 const nodeObjs = nodes.map((n) => ({ name: n.name, podCIDRs: [n.cidr], internalIPs: [n.ip] }))
 const servers = []
+const clusters = {}
 
 const runner = join(tmp, 'sync.mts')
 writeFileSync(runner, `
 import { syncOverlay } from '${root}/policy-agent/overlay/apply.ts'
 import { listRoutes, openRtnl } from '${root}/lib/net/index.ts'
 const a = JSON.parse(process.argv[2])
-if (a.op === 'sync') {
-  const r = await syncOverlay({ nodeName: a.node, nodes: a.nodes, backend: a.backend })
-  console.log(JSON.stringify({ podMtu: r.plan.podMtu }))
-} else {
-  // Node changes: a third node joins and leaves, alternately; each sync resolves once the kernel
-  // acknowledged the last netlink request, and we check the route is really there (or gone).
-  const nl = openRtnl()
-  const extra = { name: 'node3', podCIDRs: ['10.245.3.0/24'], internalIPs: ['192.168.60.3'] }
-  const ms = []
-  for (let i = 0; i < a.changes; i++) {
-    const joined = i % 2 === 0
-    const t = performance.now()
-    await syncOverlay({ nodeName: 'node1', nodes: joined ? [...a.nodes, extra] : a.nodes, backend: 'vxlan', nl })
-    ms.push(performance.now() - t)
-    const has = (await listRoutes(nl, { proto: 193 })).some((r) => r.dst === '10.245.3.0/24')
-    if (has !== joined) throw new Error('route not in the expected state after sync ' + i)
-  }
-  console.log(JSON.stringify(ms))
-  process.exit(0)
+// Node changes: a third node joins and leaves, alternately; each sync resolves once the kernel
+// acknowledged the last netlink request, and we check the route is really there (or gone).
+const nl = openRtnl()
+const extra = { name: 'node3', podCIDRs: ['10.245.3.0/24'], internalIPs: ['192.168.60.3'] }
+const ms = []
+for (let i = 0; i < a.changes; i++) {
+  const joined = i % 2 === 0
+  const t = performance.now()
+  await syncOverlay({ nodeName: 'node1', nodes: joined ? [...a.nodes, extra] : a.nodes, backend: 'vxlan', nl })
+  ms.push(performance.now() - t)
+  const has = (await listRoutes(nl, { proto: 193 })).some((r) => r.dst === '10.245.3.0/24')
+  if (has !== joined) throw new Error('route not in the expected state after sync ' + i)
 }
+console.log(JSON.stringify(ms))
+process.exit(0)
 `)
 
 const inNs = (ns, ...args) => sh('ip', ['netns', 'exec', ns, ...args])
-const tsx = (ns, arg) => JSON.parse(sh('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx/esm', runner, JSON.stringify(arg)], { cwd: root }))
+const iperfServer = (ns) => servers.push(spawn('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' }))
 
-function setup() {
+/** The baseline: the reference plugins' shape, built with `ip` alone; no nftables, no br_netfilter. */
+function setupBaseline() {
   netnsAdd(ulay)
+  inNs(ulay, 'sysctl', '-qw', ...BRNF) // the underlay bridge is the switch: no netfilter there
   sh('ip', ['-n', ulay, 'link', 'add', 'br0', 'type', 'bridge'])
   sh('ip', ['-n', ulay, 'link', 'set', 'br0', 'up'])
   for (const [i, n] of nodes.entries()) {
+    const peer = nodes[1 - i]
     netnsAdd(n.ns)
     netnsAdd(n.pod)
+    inNs(n.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1', ...BRNF)
     sh('ip', ['-n', n.ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `n${i}`, 'netns', ulay])
     sh('ip', ['-n', ulay, 'link', 'set', `n${i}`, 'master', 'br0', 'up'])
     sh('ip', ['-n', n.ns, 'addr', 'add', `${n.ip}/24`, 'dev', 'eth0'])
     sh('ip', ['-n', n.ns, 'link', 'set', 'eth0', 'up'])
-    inNs(n.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
-    sh('ip', ['-n', n.ns, 'link', 'add', 'cinch0', 'type', 'bridge'])
-    sh('ip', ['-n', n.ns, 'addr', 'add', `${n.gw}/24`, 'dev', 'cinch0'])
-    sh('ip', ['-n', n.ns, 'link', 'set', 'cinch0', 'up'])
-    sh('ip', ['-n', n.ns, 'link', 'add', 'cinchp1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.pod])
-    sh('ip', ['-n', n.ns, 'link', 'set', 'cinchp1', 'master', 'cinch0', 'up'])
+    sh('ip', ['-n', n.ns, 'link', 'add', 'cni0', 'type', 'bridge'])
+    sh('ip', ['-n', n.ns, 'addr', 'add', `${n.gw}/24`, 'dev', 'cni0'])
+    sh('ip', ['-n', n.ns, 'link', 'set', 'cni0', 'up'])
+    sh('ip', ['-n', n.ns, 'link', 'add', 'veth1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.pod])
+    sh('ip', ['-n', n.ns, 'link', 'set', 'veth1', 'master', 'cni0', 'up'])
     sh('ip', ['-n', n.pod, 'addr', 'add', `${n.podIp}/24`, 'dev', 'eth0'])
     sh('ip', ['-n', n.pod, 'link', 'set', 'eth0', 'up'])
     sh('ip', ['-n', n.pod, 'route', 'add', 'default', 'via', n.gw])
+    // A plain vxlan device, as flannel makes it (same VNI, port, VTEP scheme as cinch's).
+    sh('ip', ['-n', n.ns, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '4096', 'local', n.ip, 'dev', 'eth0', 'dstport', '4789', 'nolearning'])
+    sh('ip', ['-n', n.ns, 'link', 'set', 'vx0', 'address', n.mac, 'mtu', '1450', 'up'])
+    sh('ip', ['-n', n.ns, 'addr', 'add', `${n.vtep}/32`, 'dev', 'vx0'])
+    sh('ip', ['-n', n.ns, 'neigh', 'replace', peer.vtep, 'lladdr', peer.mac, 'dev', 'vx0'])
+    sh('bridge', ['-n', n.ns, 'fdb', 'append', peer.mac, 'dev', 'vx0', 'dst', peer.ip])
   }
-  // iperf3 servers: on node 2 itself (the underlay path) and in its pod (the overlay paths).
-  for (const ns of [nodes[1].ns, nodes[1].pod]) servers.push(spawn('ip', ['netns', 'exec', ns, 'iperf3', '-s', '-p', '5201'], { stdio: 'ignore' }))
+  // iperf3 servers: on node 2 itself (the underlay path) and in its pod (the baseline paths).
+  iperfServer(nodes[1].ns)
+  iperfServer(nodes[1].pod)
 }
 
-function useBackend(backend) {
-  let mtu = 0
-  for (const n of nodes) mtu = tsx(n.ns, { op: 'sync', node: n.name, nodes: nodeObjs, backend }).podMtu
-  for (const n of nodes) {
-    sh('ip', ['-n', n.ns, 'link', 'set', 'cinchp1', 'mtu', String(mtu)])
+/** Points the baseline's routes at one backend, with that backend's pod MTU. */
+function baselineUse(backend) {
+  const mtu = backend === 'vxlan' ? 1450 : 1500
+  for (const [i, n] of nodes.entries()) {
+    const peer = nodes[1 - i]
+    const via = backend === 'vxlan' ? ['via', peer.vtep, 'dev', 'vx0', 'onlink'] : ['via', peer.ip, 'dev', 'eth0']
+    sh('ip', ['-n', n.ns, 'route', 'replace', peer.cidr, ...via])
+    sh('ip', ['-n', n.ns, 'link', 'set', 'veth1', 'mtu', String(mtu)])
     sh('ip', ['-n', n.pod, 'link', 'set', 'eth0', 'mtu', String(mtu)])
   }
   inNs(nodes[0].pod, 'ping', '-c1', '-W2', nodes[1].podIp) // warm neighbours and caches
-  return mtu
+}
+
+/** cinch as deployed: agents, pods through cinch-bridge; one cluster per backend. */
+async function setupCinch(backend) {
+  const dist = join(root, 'dist')
+  const refs = ['/usr/lib/cni', '/opt/cni/bin'].filter((p) => existsSync(p))
+  const c = await Cluster.create({
+    name: `cinch-b-ovl-${backend === 'vxlan' ? 'v' : 'h'}-${id}`, dir: join(tmp, backend), nodes: 2, backend,
+    cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: [join(dist, 'cni'), ...refs].join(':'),
+  })
+  clusters[backend] = c
+  inNs(c.underlay, 'sysctl', '-qw', ...BRNF) // the switch, as in the baseline
+  const [p1, p2] = await c.addPods([{ namespace: 'default', name: 'p1', node: 'node1' }, { namespace: 'default', name: 'p2', node: 'node2' }])
+  iperfServer(p2.netns)
+  inNs(p1.netns, 'ping', '-c1', '-W2', p2.ip4)
+  return { from: p1.netns, to: p2.ip4, mtu: c.podMtu('node1'), nodes: c.nodes.map((n) => n.netns) }
+}
+
+/** Shapes (or unshapes, gbit 0) every node's eth0 egress: an emulated wire of `gbit`. */
+function shapeWire(nss, gbit) {
+  for (const ns of nss) {
+    if (gbit) sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', `${gbit}gbit`, 'burst', '1mb', 'latency', '10ms'])
+    else sh('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'del', 'dev', 'eth0', 'root'], { stdio: 'ignore' })
+  }
 }
 
 const TESTS = {
@@ -101,6 +152,7 @@ const TESTS = {
   'UDP 1->2': ['-u', '-b', '0', '-l', String(UDP_LEN)],
   'UDP 2->1': ['-u', '-b', '0', '-l', String(UDP_LEN), '-R'],
 }
+const WIRE_TESTS = ['TCP 1->2', 'TCP 2->1']
 /** Gbit/s received, one iperf3 run from `ns` to `ip` (the server retried while it starts). */
 async function iperf(ns, ip, extra) {
   for (let attempt = 0; ; attempt++) {
@@ -121,35 +173,66 @@ function latencyMs(from, to) {
   return median([...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])))
 }
 
+const load = () => sh('cat', ['/proc/loadavg']).split(' ').slice(0, 3).join(' ')
+
 try {
-  setup()
-  const paths = ['underlay', 'vxlan', 'host-gw']
-  const res = Object.fromEntries(paths.map((p) => [p, { lat: [], ...Object.fromEntries(Object.keys(TESTS).map((t) => [t, []])) }]))
-  const mtus = { underlay: 1500 }
+  if (!existsSync(join(root, 'dist/bin/cinch'))) sh('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
+  setupBaseline()
+  const cinch = { vxlan: await setupCinch('vxlan'), 'host-gw': await setupCinch('host-gw') }
+  const baseNodes = nodes.map((n) => n.ns)
+  const allNodes = [...baseNodes, ...cinch.vxlan.nodes, ...cinch['host-gw'].nodes]
+  const paths = ['underlay', 'base-vxlan', 'vxlan', 'base-host-gw', 'host-gw']
+  const endpoints = (path) => {
+    if (path === 'underlay') return [nodes[0].ns, nodes[1].ip]
+    if (path.startsWith('base-')) { baselineUse(path.slice(5)); return [nodes[0].pod, nodes[1].podIp] }
+    return [cinch[path].from, cinch[path].to]
+  }
+  const empty = () => Object.fromEntries(paths.map((p) => [p, { lat: [], ...Object.fromEntries(Object.keys(TESTS).map((t) => [t, []])) }]))
+  const res = empty()
+  const wire = empty()
+  const loads = [load()]
   for (let r = 0; r < ROUNDS; r++) {
     for (const path of r % 2 ? [...paths].reverse() : paths) {
-      if (path !== 'underlay') mtus[path] = useBackend(path)
-      const [from, to] = path === 'underlay' ? [nodes[0].ns, nodes[1].ip] : [nodes[0].pod, nodes[1].podIp]
+      const [from, to] = endpoints(path)
       for (const [test, extra] of Object.entries(TESTS)) res[path][test].push(await iperf(from, to, extra))
       res[path].lat.push(latencyMs(from, to))
     }
+    if (WIRE_GBIT) {
+      shapeWire(allNodes, WIRE_GBIT)
+      for (const path of r % 2 ? paths : [...paths].reverse()) {
+        const [from, to] = endpoints(path)
+        for (const test of WIRE_TESTS) wire[path][test].push(await iperf(from, to, TESTS[test]))
+      }
+      shapeWire(allNodes, 0)
+    }
+    loads.push(load())
   }
-  useBackend('vxlan')
-  const changes = tsx(nodes[0].ns, { op: 'changes', nodes: nodeObjs, changes: CHANGES })
+  // syncOverlay's own device replaces the plain one (two devices cannot share VNI and port).
+  for (const n of nodes) sh('ip', ['-n', n.ns, 'link', 'del', 'vx0'])
+  const changes = JSON.parse(sh('ip', ['netns', 'exec', nodes[0].ns, process.execPath, '--import', 'tsx/esm', runner, JSON.stringify({ nodes: nodeObjs, changes: CHANGES })], { cwd: root }))
   const m = (b, k) => median(res[b][k])
-  console.log(`overlay bench: 2 nodes, 1 pod each; iperf3 ${STREAMS} streams x ${SECONDS} s per run, UDP ${UDP_LEN}-byte datagrams; ${ROUNDS} rounds, paths alternated`)
-  console.log(`  MTU: underlay ${mtus.underlay}, vxlan pods ${mtus.vxlan}, host-gw pods ${mtus['host-gw']}`)
-  console.log(`  ${'Gbit/s (median)'.padEnd(16)} ${'underlay'.padStart(9)} ${'vxlan'.padStart(9)} ${'host-gw'.padStart(9)}   vxlan/underlay (goal >= 0.9)   host-gw/underlay (goal >= 0.97)`)
-  // Ratios per round (the same round's underlay), then the median of those.
-  const ratio = (b, test) => median(res[b][test].map((v, i) => v / res.underlay[test][i]))
+  // Ratios per round (the same round's denominator), then the median of those.
+  const ratio = (set, a, b, test) => median(set[a][test].map((v, i) => v / set[b][test][i]))
   const verdict = (x, goal) => `${x.toFixed(3)} ${x >= goal ? 'ok' : 'MISSED'}`
+  const col = (s, w = 8) => String(s).padStart(w)
+  console.log(`overlay bench: 2 nodes, 1 pod each; iperf3 ${STREAMS} streams x ${SECONDS} s per run, UDP ${UDP_LEN}-byte datagrams; ${ROUNDS} rounds, paths alternated; load average ${loads.join(' | ')}`)
+  console.log(`  MTU: underlay 1500, vxlan pods ${cinch.vxlan.mtu} (baseline 1450), host-gw pods ${cinch['host-gw'].mtu} (baseline 1500)`)
+  console.log(`  ${'Gbit/s (median)'.padEnd(16)}${col('underlay', 9)}${col('b-vxlan', 9)}${col('vxlan', 9)}${col('b-hostgw', 9)}${col('host-gw', 9)}   vxlan/ul (>=0.9)  host-gw/ul (>=0.97)  b-vxlan/ul b-hostgw/ul  vxlan/base host-gw/base`)
   for (const test of Object.keys(TESTS)) {
-    console.log(`  ${test.padEnd(16)} ${m('underlay', test).toFixed(2).padStart(9)} ${m('vxlan', test).toFixed(2).padStart(9)} ${m('host-gw', test).toFixed(2).padStart(9)}   ${verdict(ratio('vxlan', test), 0.9).padEnd(29)}${verdict(ratio('host-gw', test), 0.97)}`)
+    console.log(`  ${test.padEnd(16)}${paths.map((p) => col(m(p, test).toFixed(2), 9)).join('')}   ${verdict(ratio(res, 'vxlan', 'underlay', test), 0.9).padEnd(18)}${verdict(ratio(res, 'host-gw', 'underlay', test), 0.97).padEnd(21)}${col(ratio(res, 'base-vxlan', 'underlay', test).toFixed(3), 10)}${col(ratio(res, 'base-host-gw', 'underlay', test).toFixed(3), 12)}${col(ratio(res, 'vxlan', 'base-vxlan', test).toFixed(3), 12)}${col(ratio(res, 'host-gw', 'base-host-gw', test).toFixed(3), 13)}`)
   }
-  console.log(`  ping latency median: underlay ${m('underlay', 'lat').toFixed(3)} ms, vxlan ${m('vxlan', 'lat').toFixed(3)} ms, host-gw ${m('host-gw', 'lat').toFixed(3)} ms`)
+  if (WIRE_GBIT) {
+    console.log(`  on an emulated ${WIRE_GBIT} Gbit/s wire (tbf on every node's eth0):`)
+    for (const test of WIRE_TESTS) {
+      const mw = (p) => median(wire[p][test])
+      console.log(`  ${test.padEnd(16)}${paths.map((p) => col(mw(p).toFixed(2), 9)).join('')}   ${verdict(ratio(wire, 'vxlan', 'underlay', test), 0.9).padEnd(18)}${verdict(ratio(wire, 'host-gw', 'underlay', test), 0.97).padEnd(21)}${col(ratio(wire, 'base-vxlan', 'underlay', test).toFixed(3), 10)}${col(ratio(wire, 'base-host-gw', 'underlay', test).toFixed(3), 12)}${col(ratio(wire, 'vxlan', 'base-vxlan', test).toFixed(3), 12)}${col(ratio(wire, 'host-gw', 'base-host-gw', test).toFixed(3), 13)}`)
+    }
+  }
+  console.log(`  ping latency median (ms): ${paths.map((p) => `${p} ${m(p, 'lat').toFixed(3)}`).join(', ')}`)
   console.log(`  Node change -> routes in place (syncOverlay, ${CHANGES} changes): median ${median(changes).toFixed(2)} ms, p95 ${quantile(changes, 0.95).toFixed(2)} ms`)
 } finally {
   for (const s of servers) s.kill()
+  for (const c of Object.values(clusters)) await c.destroy().catch(() => {})
   for (const n of nodes) { netnsDel(n.pod); netnsDel(n.ns) }
   netnsDel(ulay)
   rmSync(tmp, { recursive: true, force: true })
