@@ -171,7 +171,7 @@ export class NfnlSocket {
    * and committed; a failure of the batch itself is acknowledged against BATCH_BEGIN's sequence
    * number before those. The delimiters carry no NLM_F_ACK: kernels before 6.5 never answer them.
    */
-  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number }): Promise<{ errnos: number[]; batchErrno: number }> {
+  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number; ackLastOnly?: boolean }): Promise<{ errnos: number[]; batchErrno: number }> {
     if (reqs.length === 0) return Promise.resolve({ errnos: [], batchErrno: 0 })
     return new Promise((resolve, reject) => {
       const errnos = new Array<number>(reqs.length).fill(-1)
@@ -190,16 +190,31 @@ export class NfnlSocket {
       }
       // Refused or failed whole: the requests' answers (if any) would say nothing more.
       this.#track(begin, { onMessage: (m) => { if (m.type === NLMSG_ERROR && (batchErrno = ackErrno(m)) !== 0) done() }, fail: done })
+      // ackLastOnly (a batch of tens of thousands of messages, whose ACKs would overrun the
+      // receive buffer): only the last request asks for an ACK; the kernel still answers every
+      // request that fails (nfnetlink_rcv_batch goes on through the batch after an error), and all
+      // answers come after the whole batch was processed, so the last one's ends the wait. The
+      // others count as accepted (0) unless an error names them.
+      const last = reqs.length - 1
+      if (o.ackLastOnly) left = 1
       seqs.forEach((seq, i) => this.#track(seq, {
         onMessage: (m) => {
           if (m.type !== NLMSG_ERROR || errnos[i] !== -1) return
           errnos[i] = ackErrno(m)
-          if (--left === 0) done()
+          if (o.ackLastOnly && i !== last) return
+          if (--left === 0) {
+            if (o.ackLastOnly) for (let k = 0; k < errnos.length; k++) if (errnos[k] === -1) errnos[k] = 0
+            done()
+          }
         },
         fail: done,
       }))
+      const ack = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK)
       const delimiter = (msg: number, seq: number) => encodeNfnl({ subsys: 0, msg, family: 0, resId: o.resId }, seq, 0)
-      this.#send([delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, NLM_F.ACK)), delimiter(NFNL_MSG_BATCH_END, end)], done)
+      const msgs = [delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, ack(i))), delimiter(NFNL_MSG_BATCH_END, end)]
+      // One iovec per message, up to a point: sendmsg refuses more than UIO_MAXIOV (1024) with
+      // EMSGSIZE, so a large batch goes as one buffer (still one datagram).
+      this.#send(msgs.length > 512 ? [Buffer.concat(msgs)] : msgs, done)
     })
   }
 
@@ -232,6 +247,21 @@ export class NfnlSocket {
       })
       this.#send([encodeNfnl(req, seq, NLM_F.DUMP)], (err) => finish(false, err))
     })
+  }
+
+  /**
+   * SO_SNDBUF: a batch is one datagram, which must fit it (netlink_sendmsg: EMSGSIZE beyond
+   * sk_sndbuf - 32). Asks for `bytes` (the kernel caps it at net.core.wmem_max, then doubles it)
+   * and returns what is in effect. Without `bytes`, only reads it.
+   */
+  sendBuffer(bytes?: number): number {
+    if (bytes !== undefined && this.#raw.getSendBufferSize() < bytes) this.#raw.setSendBufferSize(bytes)
+    return this.#raw.getSendBufferSize()
+  }
+
+  /** The socket's netlink port id (nl_pid), which names it among the process's descriptors. */
+  get port(): number {
+    return this.#raw.address().port
   }
 
   close(): void {

@@ -146,8 +146,12 @@ describe('diff commands over netlink', () => {
 
   it.each([
     ['an interval set of a concatenation', { kind: 'set', verb: 'add', name: 'b', key: ['ipv4_addr', 'inet_proto', 'inet_service'], interval: true, comment: 'x' }],
-    ['an ifname set', { kind: 'set', verb: 'add', name: 'b', key: ['ifname'], comment: 'x' }],
-    ['a table of another family', { kind: 'counter', verb: 'add', name: 'c', family: 'bridge' }],
+    ['an ifname verdict map', { kind: 'set', verb: 'add', name: 'b', key: ['ifname'], verdictMap: true }],
+    ['a key of ifname . inet_service', { kind: 'set', verb: 'add', name: 'b', key: ['ifname', 'inet_service'] }],
+    ['a typeof nft 1.0.6 was not read for', { kind: 'set', verb: 'add', name: 'b', typeof: 'oifname . @th,64,128' }],
+    ['a table of a family cinch has no table in', { kind: 'counter', verb: 'add', name: 'c', family: 'ip' }],
+    ['a base chain of another type of priority', { kind: 'chain', verb: 'add', name: 'c', base: { hook: 'forward', priority: 'mangle' } }],
+    ['a bridge rule outside the bridge table\'s shapes', { kind: 'rule', verb: 'add', chain: 'c', rule: 'ip saddr @s4 accept', family: 'bridge' }],
     ['a chain comment with a quote', { kind: 'chain', verb: 'add', name: 'c', comment: 'a"b' }],
   ] as [string, Partial<NftCommand>][])('refuses %s', (_, c) => {
     expect(() => encodeCommand({ family: 'inet', table: 'cinch', ...c } as NftCommand)).toThrow(UnsupportedElements)

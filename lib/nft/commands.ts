@@ -19,11 +19,22 @@
 import { attr, be32, nested, str, u32 } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
 import { encodeRule } from './rule-netlink.js'
+import { encodeBaseRule } from './base-rules-netlink.js'
 import { encodeNewIntervalElements } from './interval-netlink.js'
+import { KEY_TYPE, NFT_SET_MAP, TYPEOF_KEYS, baseChainAttrs, encodeTable, keyByteOrder, limitAttrs, verdictMapData, verdictMapUserdata } from './declare-netlink.js'
 import { checkName, type NftFamily } from './syntax.js'
 
 interface On { family: NftFamily; table: string }
-export interface ChainCommand extends On { kind: 'chain'; verb: 'add' | 'flush' | 'delete'; name: string; comment?: string }
+/** `add table` / `delete table` (a full replace: add, delete, add in one batch). */
+export interface TableCommand extends On { kind: 'table'; verb: 'add' | 'delete' }
+export interface ChainCommand extends On {
+  kind: 'chain'
+  verb: 'add' | 'flush' | 'delete'
+  name: string
+  comment?: string
+  /** add: a base chain `type filter hook <hook> priority <priority>; policy accept;` (priority `filter`, `filter + 10`). */
+  base?: { hook: string; priority: string }
+}
 export interface RuleCommand extends On { kind: 'rule'; verb: 'add'; chain: string; rule: string }
 export interface SetCommand extends On {
   kind: 'set'
@@ -33,16 +44,23 @@ export interface SetCommand extends On {
   key?: KeyPart[]
   interval?: boolean
   comment?: string
+  /** add: a verdict map (`type <key> : verdict`). */
+  verdictMap?: boolean
+  /** add: a key declared `typeof <expressions>` (declare-netlink.ts TYPEOF_KEYS) instead of `key`. */
+  typeof?: string
 }
 export interface CounterCommand extends On { kind: 'counter'; verb: 'add' | 'delete'; name: string }
-/** One line of a diff. An ElementCommand has no `kind` (elements.ts). */
-export type NftCommand = ElementCommand | ChainCommand | RuleCommand | SetCommand | CounterCommand
+/** `add limit t l { rate <rate>/second burst <burst> packets; }` */
+export interface LimitCommand extends On { kind: 'limit'; verb: 'add'; name: string; rate: number; burst: number }
+/** One line of a diff or of a full replace. An ElementCommand has no `kind` (elements.ts). */
+export type NftCommand = ElementCommand | TableCommand | ChainCommand | RuleCommand | SetCommand | CounterCommand | LimitCommand
 
 export const isElementCommand = (c: NftCommand): c is ElementCommand => !('kind' in c)
 
 /** `type ...; [flags interval; ]comment "...";` of an `add set` (what policy-agent's setSpec writes). */
 export function setCommandSpec(c: SetCommand): string {
-  return [`type ${(c.key ?? []).join(' . ')};`, ...(c.interval ? ['flags interval;'] : []), ...(c.comment !== undefined ? [`comment "${c.comment}";`] : [])].join(' ')
+  const type = c.typeof !== undefined ? `typeof ${c.typeof};` : `type ${(c.key ?? []).join(' . ')}${c.verdictMap ? ' : verdict' : ''};`
+  return [type, ...(c.interval ? ['flags interval;'] : []), ...(c.comment !== undefined ? [`comment "${c.comment}";`] : [])].join(' ')
 }
 
 /** The command as one line of an nft script. */
@@ -50,14 +68,19 @@ export function commandText(c: NftCommand): string {
   if (isElementCommand(c)) return elementCommandText(c)
   const on = `${c.family} ${c.table}`
   switch (c.kind) {
+    case 'table':
+      return `${c.verb} table ${on}`
     case 'chain':
+      if (c.verb === 'add' && c.base) return `add chain ${on} ${c.name} { type filter hook ${c.base.hook} priority ${c.base.priority}; policy accept; }`
       return c.verb === 'add' && c.comment !== undefined ? `add chain ${on} ${c.name} { comment "${c.comment}"; }` : `${c.verb} chain ${on} ${c.name}`
     case 'rule':
       return `add rule ${on} ${c.chain} ${c.rule}`
     case 'set':
-      return c.verb === 'add' ? `add set ${on} ${c.name} { ${setCommandSpec(c)} }` : `delete set ${on} ${c.name}`
+      return c.verb === 'add' ? `add ${c.verdictMap ? 'map' : 'set'} ${on} ${c.name} { ${setCommandSpec(c)} }` : `delete set ${on} ${c.name}`
     case 'counter':
       return `${c.verb} counter ${on} ${c.name}`
+    case 'limit':
+      return `add limit ${on} ${c.name} { rate ${c.rate}/second burst ${c.burst} packets; }`
   }
 }
 
@@ -76,9 +99,6 @@ const NFT_SET_INTERVAL = 0x4
 // byte order type 0, its key's typeof type 3, its comment type 7.
 const UDATA_COMMENT = 0
 const UDATA_SET = { KEYBYTEORDER: 0, KEY_TYPEOF: 3, COMMENT: 7 } as const
-const BYTEORDER_BIG_ENDIAN = 2
-/** nft's datatype ids (src/datatype.h) and sizes of the key parts a policy set uses. */
-const KEY_TYPE: Partial<Record<KeyPart, [id: number, bytes: number]>> = { ipv4_addr: [7, 4], ipv6_addr: [8, 16], inet_proto: [12, 1], inet_service: [13, 2] }
 const TYPE_BITS = 6
 const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
 
@@ -109,21 +129,29 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
     const id = c.interval && c.family === 'inet' ? ctx.intervalSets?.get(`${c.table} ${c.set}`) : undefined
     return id !== undefined ? encodeNewIntervalElements(c, id) : encodeElementCommand(c)
   }
-  // The renderer's objects live in `inet cinch`; the bridge table's never change in a diff.
-  if (c.family !== 'inet') throw new UnsupportedElements(`${c.kind} ${c.family} ${c.table}: only inet tables are encoded`)
+  // The renderer's tables: `inet cinch` and `bridge cinch`.
+  if (c.family !== 'inet' && c.family !== 'bridge') throw new UnsupportedElements(`${c.kind} ${c.family} ${c.table}: only inet and bridge tables are encoded`)
   const family = NFPROTO[c.family]
   const table = attr(1, str(plainName('table', c.table)))
   switch (c.kind) {
+    case 'table':
+      return [{ family, ...encodeTable(c.verb, plainName('table', c.table)) }]
+    case 'limit':
+      return [{ msg: NFT_MSG.NEWOBJ, flags: NLM_F_CREATE, family, attrs: Buffer.concat([table, limitAttrs(plainName('limit', c.name), c.rate, c.burst)]) }]
     case 'chain': {
       const name = plainName('chain', c.name)
       if (c.verb === 'flush') return [{ msg: NFT_MSG.DELRULE, flags: 0, family, attrs: Buffer.concat([table, attr(RULE.CHAIN, str(name))]) }]
       if (c.verb === 'delete') return [{ msg: NFT_MSG.DELCHAIN, flags: 0, family, attrs: Buffer.concat([table, attr(CHAIN.NAME, str(name))]) }]
       const parts = [table, attr(CHAIN.NAME, str(name))]
+      if (c.base) parts.push(baseChainAttrs(c.family, c.base.hook, c.base.priority))
       if (c.comment !== undefined) parts.push(attr(CHAIN.USERDATA, udata(UDATA_COMMENT, comment(`chain ${name}`, c.comment))))
       return [{ msg: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE, family, attrs: Buffer.concat(parts) }]
     }
     case 'rule': {
-      const { expressions, userdata, sets } = encodeRule(c.rule, ctx)
+      // A base chain's fixed shapes first (both families), then the pod chains' grammar (inet).
+      const base = encodeBaseRule(c.family, c.rule, ctx)
+      if (!base && c.family !== 'inet') throw new UnsupportedElements(`rule ${JSON.stringify(c.rule.slice(0, 80))}: not a shape of the bridge table`)
+      const { expressions, userdata, sets } = base ?? encodeRule(c.rule, ctx)
       const parts = [table, attr(RULE.CHAIN, str(plainName('chain', c.chain))), nested(RULE.EXPRESSIONS, expressions)]
       if (userdata) parts.push(attr(RULE.USERDATA, userdata))
       // Its anonymous sets first, each with its elements (as nft sends them).
@@ -138,30 +166,47 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
     case 'set': {
       const name = plainName('set', c.name)
       if (c.verb === 'delete') return [{ msg: NFT_MSG.DELSET, flags: 0, family, attrs: Buffer.concat([table, attr(SET.NAME, str(name))]) }]
-      const key = c.key ?? []
+      const typeofKey = c.typeof !== undefined ? TYPEOF_KEYS[c.typeof] : undefined
+      if (c.typeof !== undefined && !typeofKey) throw new UnsupportedElements(`set ${name}: typeof ${c.typeof} is not encoded`)
+      const key = typeofKey?.key ?? c.key ?? []
       // An interval set of addresses or ports (ipBlocks, port ranges): its elements, added in the
       // same batch, are encoded by interval-netlink.ts; no other interval key.
-      if (c.interval && !(key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr' || key[0] === 'inet_service'))) {
+      if (c.interval && (c.verdictMap || !(key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr' || key[0] === 'inet_service')))) {
         throw new UnsupportedElements(`set ${name}: interval key ${key.join(' . ')} is not encoded`)
       }
       const concat = key.length > 1
-      // One address, or address . inet_proto . inet_service (a tuple set): what policies declare.
-      const plain = key.length === 1 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr' || (!!c.interval && key[0] === 'inet_service'))
-      const tuple = key.length === 3 && (key[0] === 'ipv4_addr' || key[0] === 'ipv6_addr') && key[1] === 'inet_proto' && key[2] === 'inet_service'
-      if (!plain && !tuple) throw new UnsupportedElements(`set ${name}: key ${key.join(' . ') || '(none)'} is not encoded`)
-      let type = 0, len = 0
-      for (const k of key) {
-        const [id, bytes] = KEY_TYPE[k]!
-        type = (type << TYPE_BITS) | id
-        len += concat ? (bytes + 3) & ~3 : bytes
+      const addr = (k?: KeyPart) => k === 'ipv4_addr' || k === 'ipv6_addr'
+      // What cinch declares: one address (a set, or a verdict map's key), ports (interval), an
+      // ifname; address . inet_proto . inet_service (a tuple set); ifname . address.
+      const plain = key.length === 1 && (addr(key[0]) || (!!c.interval && key[0] === 'inet_service') || (key[0] === 'ifname' && !c.verdictMap))
+      const tuple = key.length === 3 && addr(key[0]) && key[1] === 'inet_proto' && key[2] === 'inet_service'
+      const ifAddr = key.length === 2 && key[0] === 'ifname' && addr(key[1])
+      if (!typeofKey && !plain && !tuple && !ifAddr) throw new UnsupportedElements(`set ${name}: key ${key.join(' . ') || '(none)'} is not encoded`)
+      if (c.verdictMap && (!plain || c.comment !== undefined)) throw new UnsupportedElements(`map ${name}: only address : verdict maps without a comment are encoded`)
+      let type = typeofKey?.type ?? 0, len = typeofKey?.len ?? 0
+      if (!typeofKey) {
+        for (const k of key) {
+          const [id, bytes] = KEY_TYPE[k]!
+          type = (type << TYPE_BITS) | id
+          len += concat ? (bytes + 3) & ~3 : bytes
+        }
       }
-      const ud = [udata(UDATA_SET.KEYBYTEORDER, u32(concat ? 0 : BYTEORDER_BIG_ENDIAN))]
-      // nft 1.0.6 writes this for a `type a . b . c` key: an empty typeof of a concatenation.
-      if (concat) ud.push(udata(UDATA_SET.KEY_TYPEOF, Buffer.from([0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00])))
+      let ud: Buffer[]
+      if (typeofKey) ud = [typeofKey.udata]
+      else if (c.verdictMap) ud = [verdictMapUserdata()]
+      else {
+        ud = [udata(UDATA_SET.KEYBYTEORDER, u32(concat ? 0 : keyByteOrder(key[0]!)))]
+        // nft 1.0.6 writes this for a `type a . b . c` key: an empty typeof of a concatenation.
+        if (concat) ud.push(udata(UDATA_SET.KEY_TYPEOF, Buffer.from([0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00])))
+      }
       if (c.comment !== undefined) ud.push(udata(UDATA_SET.COMMENT, comment(`set ${name}`, c.comment)))
       const id = ++ctx.setId
       if (c.interval) (ctx.intervalSets ??= new Map()).set(`${c.table} ${name}`, id)
-      const attrs = Buffer.concat([table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(c.interval ? NFT_SET_INTERVAL : 0)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)), attr(SET.ID, be32(id)), attr(SET.USERDATA, Buffer.concat(ud))])
+      const flags = (c.interval ? NFT_SET_INTERVAL : 0) | (c.verdictMap ? NFT_SET_MAP : 0)
+      const attrs = Buffer.concat([
+        table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(flags)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)),
+        ...(c.verdictMap ? [verdictMapData()] : []), attr(SET.ID, be32(id)), attr(SET.USERDATA, Buffer.concat(ud)),
+      ])
       return [{ msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs }]
     }
     case 'counter': {

@@ -16,33 +16,47 @@ import { withNetns } from '../net/netns.js'
 import { UnsupportedElements, type NftMessage } from './elements.js'
 import { commandText, encodeCommand, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
+import { forceSendBuffer } from './sndbuf.js'
 
 /**
- * A batch is one skb: it must fit the socket's send buffer (net.core.wmem_default, 212,992 bytes
- * by default; a larger SO_SNDBUF needs wmem_max or CAP_NET_ADMIN's SNDBUFFORCE). Element diffs are
- * a few hundred bytes; a larger one goes through nft.
+ * A batch is one skb from one sendmsg (nfnetlink_rcv_batch reads BATCH_BEGIN to BATCH_END within
+ * one skb; a batch without its END is aborted), and the skb must fit the socket's send buffer
+ * (netlink_sendmsg: EMSGSIZE beyond sk_sndbuf - 32; the default, net.core.wmem_default, is
+ * 212,992 bytes). A diff stays under this bound, with the socket as it is; a larger batch (a full
+ * replace: megabytes) asks for `maxBytes` and grows the socket's send buffer first, as nft does
+ * for its large batches (mnl_set_sndbuffer: SO_SNDBUF, or SO_SNDBUFFORCE beyond wmem_max).
  */
-const MAX_BATCH_BYTES = 160 * 1024
+const DIFF_BATCH_BYTES = 160 * 1024
+/** Beyond this many messages only the last asks for an ACK (nfnetlink.ts batch ackLastOnly). */
+const ACK_EACH_MAX = 128
+const HEADERS = 40 // BATCH_BEGIN and BATCH_END
 
 export interface ElementBatch {
-  /** The equivalent nft script, one command a line (what errors are located in). */
-  text: string
+  /** The equivalent nft script, one command a line (what errors are located in); built when read. */
+  readonly text: string
   messages: { m: NftMessage; command: number }[]
+  /** The batch's size on the wire (its messages; the delimiters add 40). */
+  bytes: number
 }
 
-/** Encodes the commands; throws UnsupportedElements when any cannot go over netlink. */
-export function elementBatch(cmds: NftCommand[]): ElementBatch {
+/**
+ * Encodes the commands; throws UnsupportedElements when any cannot go over netlink, or when the
+ * batch is larger than `maxBytes` (default: what a diff may take without growing the socket).
+ */
+export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}): ElementBatch {
   const messages: ElementBatch['messages'] = []
   let bytes = 0
   const ctx = { setId: 0 }
   cmds.forEach((c, command) => {
     for (const m of encodeCommand(c, ctx)) {
-      bytes += 20 + m.attrs.length
+      bytes += 20 + ((m.attrs.length + 3) & ~3)
       messages.push({ m, command })
     }
   })
-  if (bytes > MAX_BATCH_BYTES) throw new UnsupportedElements(`${bytes} bytes of commands: more than one netlink batch takes (${MAX_BATCH_BYTES})`)
-  return { text: cmds.map(commandText).join('\n') + '\n', messages }
+  const max = o.maxBytes ?? DIFF_BATCH_BYTES
+  if (bytes > max) throw new UnsupportedElements(`${bytes} bytes of commands: more than one netlink batch takes here (${max})`)
+  let text: string | undefined
+  return { get text() { return (text ??= cmds.map(commandText).join('\n') + '\n') }, messages, bytes }
 }
 
 /**
@@ -52,10 +66,17 @@ export function elementBatch(cmds: NftCommand[]): ElementBatch {
 export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<void> {
   if (b.messages.length === 0) return
   const sock = socketFor(o.netns)
+  // Before anything is sent: the socket takes the whole batch in one datagram, or nft sends it.
+  const need = b.bytes + HEADERS + 32
+  if (need > DIFF_BATCH_BYTES && sock.sendBuffer(need) < need) {
+    forceSendBuffer(sock.port, need)
+    const have = sock.sendBuffer()
+    if (have < need) throw new UnsupportedElements(`${b.bytes} bytes of commands: the socket's send buffer is ${have} bytes (net.core.wmem_max, and SO_SNDBUFFORCE refused)`)
+  }
   try {
     const { errnos, batchErrno } = await sock.batch(
       b.messages.map(({ m }) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
-      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs },
+      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: b.messages.length > ACK_EACH_MAX },
     )
     const what = o.what ?? 'nft run (netlink)'
     // A batch refused whole (EPERM, ENOMEM, a failed commit) is answered before any of its

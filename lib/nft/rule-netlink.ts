@@ -61,7 +61,7 @@ const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
 const PORT = /^(0|[1-9][0-9]{0,4})$/
 
 
-function expr(name: string, ...data: Buffer[]): Buffer {
+export function expr(name: string, ...data: Buffer[]): Buffer {
   return nested(LIST_ELEM, attr(EXPR.NAME, str(name)), nested(EXPR.DATA, ...data))
 }
 // The same few expressions recur in every rule (a policy create rewrites tens of them): each is
@@ -303,7 +303,7 @@ const UDATA_L4PROTO = Buffer.from('000401000000030e0004090000000106000410000000'
 const UDATA_PROTO_PORT = Buffer.from('000400000000032e00040d0000000126000e00040900000001060004100000000114000407000000010c00040b000000010402000000', 'hex')
 const UDATA_PROTO_PORT_INTERVAL = Buffer.from('000400000000020401000000030800040d0000000100', 'hex')
 
-function anonymousSet(o: { id: number; keyType: number; keyLen: number; flags: number; fields?: number[]; udata: Buffer; elements: { key: Buffer; keyEnd?: Buffer }[] }): AnonymousSet {
+export function anonymousSet(o: { id: number; keyType: number; keyLen: number; flags: number; fields?: number[]; udata: Buffer; elements: { key: Buffer; keyEnd?: Buffer }[] }): AnonymousSet {
   const desc = [attr(SET_DESC.SIZE, be32(o.elements.length))]
   if (o.fields) desc.push(nested(SET_DESC.CONCAT, ...o.fields.map((f) => nested(LIST_ELEM, attr(SET_FIELD_LEN, be32(f))))))
   const set = Buffer.concat([attr(SET.NAME, str(ANONYMOUS_NAME)), attr(SET.FLAGS, be32(o.flags)), attr(SET.KEY_TYPE, be32(o.keyType)), attr(SET.KEY_LEN, be32(o.keyLen)), attr(SET.ID, be32(o.id)), nested(SET.DESC, ...desc), attr(SET.USERDATA, o.udata)])
@@ -313,7 +313,7 @@ function anonymousSet(o: { id: number; keyType: number; keyLen: number; flags: n
 }
 
 /** A lookup of the anonymous set with transaction id `id` (the kernel finds it by id, not by its name template). */
-const anonymousLookup = (id: number) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(ANONYMOUS_NAME)), attr(LOOKUP.SET_ID, be32(id)))
+export const anonymousLookup = (id: number) => expr('lookup', attr(LOOKUP.SREG, be32(NFT_REG_1)), attr(LOOKUP.SET, str(ANONYMOUS_NAME)), attr(LOOKUP.SET_ID, be32(id)))
 
 /**
  * `tcp . 80, udp . 53-60` as elements, or undefined when nft might read them otherwise: only

@@ -82,14 +82,16 @@ export class NftTable {
    * netlink, without nft and its cache (elements-netlink.ts). Throws UnsupportedElements before
    * sending anything when a command needs nft (an interval set, a rule outside the encoder's
    * grammar), and an NftError (isNotFound, isExists) when the kernel refuses.
+   * `maxBytes`: the batch may be that large (a full replace: megabytes; the socket's send buffer
+   * is grown to take it in one datagram); by default a diff's bound (elements-netlink.ts).
    */
-  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[] } = {}): Promise<void> {
+  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[]; maxBytes?: number } = {}): Promise<void> {
     const owned = [this, ...(opts.also ?? [])]
     for (const o of owned) if (o.netns !== this.netns) throw new Error(`nft: table ${o.ref} is in another namespace than ${this.ref}`)
     for (const c of cmds) {
       if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: a command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
     }
-    await runElementBatch(elementBatch([...cmds]), { netns: this.netns, what: `nft run on ${this.ref}` })
+    await runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

@@ -1,6 +1,8 @@
 // Puts a PolicyIR into the kernel. The first apply after start is a full replace of cinch's tables
-// in ONE nft transaction (renderFull), so rules left by a previous agent stay in force until the
-// instant the new ones replace them; later applies carry only the difference to the last IR the
+// in ONE transaction, so rules left by a previous agent stay in force until the instant the new
+// ones replace them: one nf_tables netlink batch of megabytes (fullCommands, lib/nft: no nft
+// parsing 1.8 MB of text at 30k policies), or renderFull's text through nft when lib/nft refuses
+// a command of it, or the kernel refuses the batch. Later applies carry only the difference to the last IR the
 // kernel accepted (renderDiff). A diff that only adds and deletes elements of existing sets and
 // maps (most pod and namespace changes) goes to nf_tables as one netlink batch, without nft and
 // the cache it fetches first (lib/nft/elements-netlink.ts); any other diff, or elements that path
@@ -9,14 +11,14 @@
 // reads the kernel back (issue 14).
 import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { planDiff, renderFull, renderTeardown } from '../render/index.js'
+import { fullCommands, planDiff, renderFull, renderTeardown } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 
 export interface ApplyResult {
   mode: 'full' | 'diff' | 'none'
   /** Lines of nft text sent to the kernel (for an element batch: of the equivalent script). */
   lines: number
-  /** How a diff was sent: one nf_tables netlink batch, or an nft script. */
+  /** How it was sent: one nf_tables netlink batch, or an nft script. */
   via?: 'netlink' | 'nft'
 }
 
@@ -29,7 +31,7 @@ export interface ApplierOptions {
    * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runCommands?: (commands: NftCommand[]) => Promise<void>
+  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<void>
   /** Where a failed diff is reported before the full replace. */
   log?: { warn(obj: object, msg: string): void }
 }
@@ -37,13 +39,13 @@ export interface ApplierOptions {
 export class Applier {
   #last?: PolicyIR
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runCommands?: (commands: NftCommand[]) => Promise<void>
+  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<void>
 
   constructor(private readonly opts: ApplierOptions = {}) {
     const policy = new NftTable(POLICY_TABLE)
     const bridge = new NftTable(BRIDGE_TABLE)
     this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
-    this.#runCommands = opts.runCommands ?? (opts.run ? undefined : (cmds) => policy.runCommands(cmds, { also: [bridge] }))
+    this.#runCommands = opts.runCommands ?? (opts.run ? undefined : (cmds, o) => policy.runCommands(cmds, { also: [bridge], ...o }))
   }
 
   /** The IR the kernel holds now, if this applier has applied one. */
@@ -78,10 +80,23 @@ export class Applier {
         this.#last = undefined
       }
     }
+    if (this.#runCommands) {
+      const commands = fullCommands(ir, render)
+      try {
+        await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES })
+        this.#last = ir
+        return { mode: 'full', lines: commands.length, via: 'netlink' }
+      } catch (err) {
+        // Refused before sending (a command lib/nft does not encode, a send buffer it cannot
+        // grow): nft's text. Refused by the kernel: the text once more, which nft encodes itself
+        // (if our encoding was the cause, the text commits; if the kernel's state was, it fails too).
+        if (!(err instanceof UnsupportedElements)) this.opts.log?.warn({ err, commands: commands.length }, 'full replace over netlink failed; sending it through nft')
+      }
+    }
     const full = renderFull(ir, render)
     await this.#run(full)
     this.#last = ir
-    return { mode: 'full', lines: countLines(full) }
+    return { mode: 'full', lines: countLines(full), via: 'nft' }
   }
 
   /** Removes cinch's tables (`cinch agent --cleanup`). */
@@ -90,6 +105,9 @@ export class Applier {
     this.#last = undefined
   }
 }
+
+/** A full replace's batch at 30k pods / 30k policies is some megabytes; this bounds what one takes. */
+const FULL_BATCH_BYTES = 256 * 1024 * 1024
 
 function countLines(text: string): number {
   let n = 0

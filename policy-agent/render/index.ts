@@ -76,6 +76,61 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
 }
 
 /**
+ * renderFull's replace as commands (lib/nft encodes them as one nf_tables batch), in the order
+ * nft sends renderFull's text: per table, the table (declared, deleted, declared again: the same
+ * atomic replace), its chains, counters and limit, sets and maps each with its elements, then the
+ * chains' rules. The kernel ends up where renderFull's text leaves it (test/integration
+ * nft-netlink-full.test.ts); the applier sends the text when lib/nft refuses a command.
+ */
+export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand[] {
+  const out: NftCommand[] = []
+  const on = { family: TABLE_FAMILY, table: TABLE_NAME }
+  type On = { family: 'inet' | 'bridge'; table: string }
+  const table = (t: On) => out.push({ ...t, kind: 'table', verb: 'add' }, { ...t, kind: 'table', verb: 'delete' }, { ...t, kind: 'table', verb: 'add' })
+  const elements = (t: On, set: string, key: Pick<ElementCommand, 'key' | 'interval' | 'verdict'>, els: string[]) => {
+    if (els.length) out.push({ ...t, verb: 'add', set, ...key, elements: els })
+  }
+  // inet cinch, in renderFull's order of declarations
+  table(on)
+  const chains = Object.entries(ir.chains)
+  const podChains = [...chains.filter(([, c]) => c.tier !== 'Admin'), ...chains.filter(([, c]) => c.tier === 'Admin')]
+  const bases = [...baseChains().map((b) => ({ ...b, priority: 'filter' })), ...auditBaseChains().map((b) => ({ ...b, priority: AUDIT_PRIORITY }))]
+  for (const [name, c] of podChains) out.push({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
+  for (const b of bases) out.push({ ...on, kind: 'chain', verb: 'add', name: b.name, base: { hook: b.hook, priority: b.priority } })
+  for (const c of counterNames(ir)) out.push({ ...on, kind: 'counter', verb: 'add', name: c })
+  if (ir.flowLog) out.push({ ...on, kind: 'limit', verb: 'add', name: FLOWLOG_LIMIT, rate: ir.flowLog.rate, burst: ir.flowLog.burst })
+  for (const [name, s] of Object.entries(ir.sets)) {
+    out.push({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
+    elements(on, name, setKey(s), s.elements)
+  }
+  const maps = (names: string[], of: (m: MapName) => Record<string, string>) => MAP_NAMES.forEach((m, i) => {
+    const key: KeyPart[] = [m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
+    out.push({ ...on, kind: 'set', verb: 'add', name: names[i]!, key, verdictMap: true })
+    elements(on, names[i]!, { key, verdict: true }, Object.entries(of(m)).map(([a, c]) => mapElement(a, c)))
+  })
+  maps(MAP_NAMES, (m) => ir.maps[m])
+  maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
+  for (const [name, c] of podChains) for (const rule of chainRules(name, c, ir.flowLog)) out.push({ ...on, kind: 'rule', verb: 'add', chain: name, rule })
+  for (const b of bases) for (const rule of b.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: b.name, rule })
+  // bridge cinch
+  const br = { family: BRIDGE_FAMILY, table: BRIDGE_NAME }
+  table(br)
+  const guards = [{ name: 'prerouting', hook: 'prerouting', rules: antispoofRules() }, ...guardChains(!!opts.failOpen)]
+  for (const g of guards) out.push({ ...br, kind: 'chain', verb: 'add', name: g.name, base: { hook: g.hook, priority: 'filter' } })
+  for (const name of [UNPROGRAMMED_COUNTER, SPOOF_COUNTER]) out.push({ ...br, kind: 'counter', verb: 'add', name })
+  out.push({ ...br, kind: 'set', verb: 'add', name: 'veths', key: ['ifname'] })
+  elements(br, 'veths', { key: ['ifname'] }, ir.veths.map((v) => `"${v}"`))
+  const spoofEls = antispoofElements(ir)
+  for (const d of setDecls) {
+    const typeOf = /^typeof (.+)$/.exec(d.spec)?.[1]
+    out.push({ ...br, kind: 'set', verb: 'add', name: d.name, ...(typeOf ? { typeof: typeOf } : { key: d.key }) })
+    elements(br, d.name, { key: d.key }, spoofEls[d.name]!)
+  }
+  for (const g of guards) for (const rule of g.rules) out.push({ ...br, kind: 'rule', verb: 'add', chain: g.name, rule })
+  return out
+}
+
+/**
  * The commands that turn the kernel state of renderFull(prev) into that of renderFull(next):
  * changed set and map elements, new/changed/removed chains, new/removed sets and counters.
  * '' when nothing changed. `opts` must be the one the full render used (it does not change here).
