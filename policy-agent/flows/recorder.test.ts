@@ -24,14 +24,14 @@ const { ir } = compile(state, allLocal(state))
 const dbChain = Object.entries(ir.chains).find(([, c]) => c.pod === 'shop/db' && c.direction === 'ingress')![0]
 const drop: NflogPacket = { family: 2, group: 6784, hwProtocol: 0x0800, hook: 2, prefix: encodePrefix({ direction: 'ingress', tier: 'networkpolicy', hit: 'end', action: 'deny', id: refId('chain', dbChain) }), payload: syn }
 
-function setup(o: { refuse?: number } = {}) {
+function setup(o: { refuse?: number; log?: ReturnType<typeof pino> } = {}) {
   let hand: NflogReaderOptions | undefined
   let closed = 0, attempts = 0
   const written: FlowRecord[][] = []
   const registry = new Registry()
   const ring = new FlowRing(100)
   const rec = new FlowRecorder({
-    group: 6784, intervalMs: 60_000, ring, metrics: createFlowMetrics({ registry }), log: pino({ level: 'silent' }),
+    group: 6784, intervalMs: 60_000, ring, metrics: createFlowMetrics({ registry }), log: o.log ?? pino({ level: 'silent' }),
     sink: { write: (r) => void written.push(r), close: () => void closed++ },
     openReader: async (opts) => {
       if (++attempts <= (o.refuse ?? 0)) throw new Error('nflog bind group 6784: errno 1 (EPERM: another socket reads this group, or no CAP_NET_ADMIN)')
@@ -86,4 +86,22 @@ describe('FlowRecorder', () => {
     t.rec.flush()
     expect(t.written.flat()).toHaveLength(1)
   })
+
+  it('warns once per colliding pair, not at every sync', () => {
+    const lines: { msg: string; ref?: string }[] = []
+    const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
+    const t = setup({ log })
+    // Two NetworkPolicy keys with one 48-bit id (flows.test.ts: found offline by a search).
+    const twins = clusterOf({
+      namespaces: { t: {} }, pods: { 't/a': { ips: ['10.244.1.9'] } },
+      policies: ['pdc106d4f7772', 'pb27cd61a6b4b'].map((n) => policy('t', n, { podSelector: {}, ingress: [{}] })),
+    })
+    const twinIr = compile(twins, allLocal(twins)).ir
+    for (let i = 0; i < 3; i++) t.rec.setApplied(twinIr, twins)
+    t.rec.setApplied(ir, state)
+    t.rec.setApplied(twinIr, twins)
+    const warned = lines.filter((l) => l.msg.startsWith('flow log id collision'))
+    expect(warned.map((l) => l.ref)).toEqual(['np t/pb27cd61a6b4b ~ t/pdc106d4f7772'])
+  })
 })
+

@@ -46,6 +46,8 @@ export class FlowRecorder {
   readonly #assembler = new TraceAssembler()
   readonly #agg: Aggregator
   #refs = new RefTable({ networkPolicies: [], chains: [] })
+  /** the colliding pairs already warned about */
+  readonly #warned = new Set<string>()
   #state?: ClusterState
   #byAddr?: Map<string, string>
   #reader?: FlowReader
@@ -98,8 +100,15 @@ export class FlowRecorder {
    * until the next call are attributed with these (an id of a removed policy reads `unknown`).
    */
   setApplied(ir: PolicyIR, state: ClusterState): void {
-    this.#refs = new RefTable(refSourceFromIR(ir))
-    for (const c of this.#refs.collisions) this.#o.log.warn({ ref: c }, 'flow log id collision: records of this id say "ambiguous"')
+    this.#refs = new RefTable(refSourceFromIR(ir), this.#refs)
+    // Once per colliding pair, not per sync: a tenant who found a collision would otherwise write
+    // a warning into the agent's log at every change of the cluster.
+    for (const c of this.#refs.collisions) {
+      if (this.#warned.has(c)) continue
+      if (this.#warned.size >= 10_000) this.#warned.clear()
+      this.#warned.add(c)
+      this.#o.log.warn({ ref: c }, 'flow log id collision: records of this id say "ambiguous"')
+    }
     if (state !== this.#state) { this.#state = state; this.#byAddr = undefined }
     const live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
     this.#o.metrics.retainPolicies(live)
