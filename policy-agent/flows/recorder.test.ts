@@ -3,7 +3,7 @@
 // use the kernel's): attribution from the applied IR, pods named from the state, the interval's
 // flush, a group held by another socket (retried, shown in status), and the close.
 import { describe, expect, it } from 'vitest'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
@@ -24,7 +24,7 @@ const { ir } = compile(state, allLocal(state))
 const dbChain = Object.entries(ir.chains).find(([, c]) => c.pod === 'shop/db' && c.direction === 'ingress')![0]
 const drop: NflogPacket = { family: 2, group: 6784, hwProtocol: 0x0800, hook: 2, prefix: encodePrefix({ direction: 'ingress', tier: 'networkpolicy', hit: 'end', action: 'deny', id: refId('chain', dbChain) }), payload: syn }
 
-function setup(o: { refuse?: number; log?: ReturnType<typeof pino> } = {}) {
+function setup(o: { refuse?: number; log?: Logger } = {}) {
   let hand: NflogReaderOptions | undefined
   let closed = 0, attempts = 0
   const written: FlowRecord[][] = []
