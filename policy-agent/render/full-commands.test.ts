@@ -52,7 +52,10 @@ describe('fullCommands over netlink', () => {
   it('sends what nft sent, message for message (the REQUEST flag aside, which the socket adds)', () => {
     const b = elementBatch(fullCommands(ir), { maxBytes: 1 << 24 })
     const mine = b.messages.map(({ m }) => show(m.msg, m.flags | 1, m.family, m.attrs))
-    const theirs = golden.map((l) => {
+    // The golden batch predates conditional audit hooks: this IR audits nothing, so its two audit
+    // base chains and their rules are no longer sent (render/rules.ts auditActive).
+    const auditHooks = ['audit-forward', 'audit-input'].map((n) => Buffer.from(`${n}\0`).toString('hex'))
+    const theirs = golden.filter((l) => !auditHooks.some((h) => l.includes(h))).map((l) => {
       const [name, flags, family, hex] = l.split(' ')
       const msg = Number(Object.entries(NAMES).find(([, n]) => n === name)![0])
       return show(msg, Number(flags!.slice('flags='.length)), Number(family!.slice('fam='.length)), Buffer.from(hex ?? '', 'hex'))

@@ -3,7 +3,7 @@
 // (lib/nft) feeds the text to `nft -f -`.
 import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
-  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
+  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
   setParts, setSpec,
 } from './rules.js'
 import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
@@ -51,7 +51,7 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   for (const b of baseChains()) {
     out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority filter; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
   }
-  for (const b of auditBaseChains()) {
+  for (const b of auditBaseChains(ir)) {
     out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority ${AUDIT_PRIORITY}; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
   }
   out.push('}')
@@ -94,7 +94,7 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   table(on)
   const chains = Object.entries(ir.chains)
   const podChains = [...chains.filter(([, c]) => c.tier !== 'Admin'), ...chains.filter(([, c]) => c.tier === 'Admin')]
-  const bases = [...baseChains().map((b) => ({ ...b, priority: 'filter' })), ...auditBaseChains().map((b) => ({ ...b, priority: AUDIT_PRIORITY }))]
+  const bases = [...baseChains().map((b) => ({ ...b, priority: 'filter' })), ...auditBaseChains(ir).map((b) => ({ ...b, priority: AUDIT_PRIORITY }))]
   for (const [name, c] of podChains) out.push({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
   for (const b of bases) out.push({ ...on, kind: 'chain', verb: 'add', name: b.name, base: { hook: b.hook, priority: b.priority } })
   for (const c of counterNames(ir)) out.push({ ...on, kind: 'counter', verb: 'add', name: c })
@@ -228,6 +228,14 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     const key: KeyPart[] = [name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
     if (gone.length) element({ verb: 'delete', set: name, key, verdict: true, elements: gone })
     if (added.length) element({ verb: 'add', set: name, key, verdict: true, elements: added.map((k) => mapElement(k, b[k]!)) })
+  }
+  // 3b. the audit pass's hooks, installed only while some pod is audited (rules.ts auditActive)
+  if (prev.auditMaps !== next.auditMaps && auditActive(prev) !== auditActive(next)) {
+    for (const b of auditBaseChains(next)) {
+      command({ ...on, kind: 'chain', verb: 'add', name: b.name, base: { hook: b.hook, priority: AUDIT_PRIORITY } })
+      for (const rule of b.rules) command({ ...on, kind: 'rule', verb: 'add', chain: b.name, rule })
+    }
+    for (const b of auditBaseChains(prev)) command({ ...on, kind: 'chain', verb: 'delete', name: b.name })
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).

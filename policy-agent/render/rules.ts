@@ -1,5 +1,5 @@
 // nft text of the IR's pieces: sets, pod-chain rules, base chains. render/index.ts assembles them.
-import type { IrChain, IrPort, IrRule, IrSet, MapName } from '../compile/ir.js'
+import { MAP_NAMES, type IrChain, type IrPort, type IrRule, type IrSet, type MapName, type PolicyIR } from '../compile/ir.js'
 import { endPoint, logStatement, rulePoint, type IrFlowLog } from '../flows/nft.js'
 
 export const TABLE = 'inet cinch'
@@ -124,11 +124,24 @@ export function baseChains(): { name: string; hook: string; rules: string[] }[] 
 }
 
 /**
+ * Whether the audit pass has anything to look at: some local pod's address jumps to an audit
+ * chain. Without that its hooks are not installed (a base chain is one more hook every forwarded
+ * and input packet walks); the audit maps stay declared, empty, so a diff only adds the hooks.
+ */
+export function auditActive(ir: Pick<PolicyIR, 'auditMaps'>): boolean {
+  const maps = ir.auditMaps
+  if (maps) for (const m of MAP_NAMES) for (const _ in maps[m]) return true
+  return false
+}
+
+/**
  * The audit pass (flows/README.md "Audit mode"): base chains on the same hooks after the enforcing
  * ones (priority filter + 10). An accept there ends only that base chain, so these see exactly
- * what enforcement let through; their audit chains only log and return, never decide.
+ * what enforcement let through; their audit chains only log and return, never decide. None
+ * while no pod is audited (auditActive).
  */
-export function auditBaseChains(): { name: string; hook: string; rules: string[] }[] {
+export function auditBaseChains(ir: Pick<PolicyIR, 'auditMaps'>): { name: string; hook: string; rules: string[] }[] {
+  if (!auditActive(ir)) return []
   const egress = ['ip saddr vmap @audit-egress-v4', 'ip6 saddr vmap @audit-egress-v6']
   const ingress = ['ip daddr vmap @audit-ingress-v4', 'ip6 daddr vmap @audit-ingress-v6']
   const head = 'ct state established,related accept'

@@ -6,7 +6,7 @@
 import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, fetchAgent, inNs, makeNodeCluster, type ManifestSet, type NodeCluster, serve, startAgent, waitListening, applyManifests } from './netpol-helpers.js'
+import { addPod, Cleanup, fetchAgent, inNs, makeNodeCluster, type ManifestSet, type NodeCluster, serve, startAgent, waitListening, applyManifests, nftText } from './netpol-helpers.js'
 import { probeFrom, udpFloodScript, type Proto } from '../kit/probe.js'
 import { waitFor } from '../kit/wait.js'
 
@@ -101,8 +101,13 @@ test.serial('a pod in a namespace without the annotation logs nothing, even when
 })
 
 test.serial('audit: an annotated policy is not enforced, and the record says what it would have denied', async (t) => {
+  // No audit policy yet: no audit hooks (one base chain per hook every packet would walk).
+  const hooks = async () => [...(await nftText(c)).matchAll(/chain (audit-(?:forward|input)) \{\n\t\ttype filter hook/g)].map((m) => m[1])
+  t.deepEqual(await hooks(), [])
   const lockdown = policy('lab', 'lockdown', { podSelector: {}, policyTypes: ['Ingress'] }, { 'cinch.dev/audit': 'true' })
-  await applyManifests(c, manifests([dbFromApi, lockdown]))
+  // The first audit policy installs them by a diff, not a full replace.
+  t.is((await applyManifests(c, manifests([dbFromApi, lockdown]))).lastSync?.mode, 'diff')
+  t.deepEqual(await hooks(), ['audit-forward', 'audit-input'])
   const since = Date.now()
   t.deepEqual(await connect('web/front', [{ to: 'lab/box', family: 4, proto: 'tcp', port: 80 }, { to: 'lab/box', family: 6, proto: 'udp', port: 81 }]), [true, true])
   const got = await settledRecords(since, 2)
@@ -111,6 +116,9 @@ test.serial('audit: an annotated policy is not enforced, and the record says wha
     want('web/front', 'lab/box', 'tcp', 80, 'ingress', 'audit', would),
     want('web/front', 'lab/box', 'udp', 81, 'ingress', 'audit', would),
   ].sort())
+  // The last audit policy gone, its hooks go by a diff too.
+  t.is((await applyManifests(c, manifests([dbFromApi]))).lastSync?.mode, 'diff')
+  t.deepEqual(await hooks(), [])
 })
 
 test.serial('ClusterNetworkPolicy: Admin Deny, Admin Pass then the end of Baseline, Baseline Accept, each attributed', async (t) => {
