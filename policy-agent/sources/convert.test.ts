@@ -40,6 +40,21 @@ describe('convertAs', () => {
     expect(() => convertAs(kind, o)).toThrow(message)
   })
 
+  it('names the failing field by its full path, indexes included, although a valid object is converted without building paths', () => {
+    const ok = { podSelector: {} }
+    const exact = (kind: Kind, o: unknown) => { try { convertAs(kind, o) } catch (err) { return (err as Error).message } }
+    expect(exact('NetworkPolicy', pol({ ingress: [{ from: [ok] }, { from: [ok, ok, { podSelector: { matchExpressions: [{ key: 'a', operator: 'Exists' }, { key: 'b', operator: 5 }] } }] }] })))
+      .toBe('spec.ingress[1].from[2].podSelector.matchExpressions[1].operator: expected a string, got number 5')
+    expect(exact('NetworkPolicy', pol({ egress: [{}, {}, { ports: [{ port: 1 }, { port: 2, endPort: 'x' }] }] }))).toBe('spec.egress[2].ports[1].endPort: expected an integer, got string "x"')
+    expect(exact('NetworkPolicy', pol({ ingress: [{ from: [{ namespaceSelector: { matchLabels: { a: 'b', c: 1 } } }] }] }))).toBe('spec.ingress[0].from[0].namespaceSelector.matchLabels.c: expected a string, got number 1')
+    expect(exact('Pod', { metadata: { name: 'a' }, spec: { containers: [{}, { ports: [{ containerPort: 1 }, { containerPort: 2, protocol: 'ICMP' }] }] } })).toBe('spec.containers[1].ports[1].protocol: unknown protocol "ICMP"')
+    expect(exact('Pod', { metadata: { name: 'a' }, status: { podIPs: [{ ip: 'x' }, { ip: 2 }] } })).toBe('status.podIPs[1].ip: expected a string, got number 2')
+    expect(exact('Node', { metadata: { name: 'n' }, status: { addresses: [{ type: 'a', address: 'b' }, { type: 'c', address: null }] } })).toBe('status.addresses[1].address: expected a string, got null')
+    // After a failure the next object is converted as before, and its own error is as full.
+    expect(convertAs('NetworkPolicy', pol({ ingress: [{ from: [ok] }] })).value).toEqual({ metadata: { namespace: 'x', name: 'p' }, spec: { ingress: [{ from: [{ podSelector: {} }] }] } })
+    expect(exact('NetworkPolicy', pol({ ingress: [{}, { from: 'y' }] }))).toBe('spec.ingress[1].from: expected a list, got string "y"')
+  })
+
   it('reads null as absent (YAML writes it so), an empty peer or port list as absent (the API server omits it, protobuf cannot carry it), and keeps an empty selector distinct from absence', () => {
     const c = convertAs('NetworkPolicy', pol({ podSelector: null, ingress: [{ from: null, ports: [] }, { from: [] }, { from: [{ podSelector: {} }] }] }))
     expect(c.value).toEqual({ metadata: { namespace: 'x', name: 'p' }, spec: { ingress: [{}, {}, { from: [{ podSelector: {} }] }] } })

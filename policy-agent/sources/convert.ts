@@ -9,7 +9,7 @@
 // protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
 // Results are deep-frozen: sources share them with the compiler, which caches per object.
 import type { ClusterNetworkPolicyObject, IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
-import { int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
+import { at, explained, int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
 
 export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'ClusterNetworkPolicy'] as const
 export type Kind = (typeof KINDS)[number]
@@ -50,11 +50,12 @@ export function keyOf(kind: Kind, o: Json): string {
 /** Converts one object of `kind` (the kind its API path serves: list items carry no `kind`). */
 export function convertAs(kind: Kind, o: Json): Converted {
   const key = keyOf(kind, o)
+  // Paths joined only if the object fails (fields.ts).
   switch (kind) {
-    case 'Pod': return { kind, key, value: freezePod(toPod(o)) }
-    case 'Namespace': return { kind, key, value: deepFreeze(toNamespace(o)) }
-    case 'NetworkPolicy': return { kind, key, value: freezePolicy(toPolicy(o)) }
-    case 'Node': return { kind, key, value: deepFreeze(toNode(o)) }
+    case 'Pod': return { kind, key, value: freezePod(explained(() => toPod(o))) }
+    case 'Namespace': return { kind, key, value: deepFreeze(explained(() => toNamespace(o))) }
+    case 'NetworkPolicy': return { kind, key, value: freezePolicy(explained(() => toPolicy(o))) }
+    case 'Node': return { kind, key, value: deepFreeze(explained(() => toNode(o))) }
     case 'ClusterNetworkPolicy': return { kind, key, value: deepFreeze(toClusterNetworkPolicy(o)) }
   }
 }
@@ -97,18 +98,18 @@ export function toPod(o: Json): Pod {
   const spec = optObj(obj(o, 'Pod').spec, 'spec') ?? {}
   const status = optObj(obj(o, 'Pod').status, 'status') ?? {}
   // API: status.podIPs holds every address (dual stack); status.podIP only the first.
-  const ips = list(status.podIPs, 'status.podIPs', (x, p) => str(obj(x, p).ip, `${p}.ip`)).filter(Boolean)
+  const ips = list(status.podIPs, 'status.podIPs', (x, p) => str(obj(x, p).ip, at(p, '.ip'))).filter(Boolean)
   const podIP = optStr(status.podIP, 'status.podIP')
   if (ips.length === 0 && podIP) ips.push(podIP)
   const ports: PodPort[] = []
   for (const field of ['initContainers', 'containers'] as const) {
-    list(spec[field], `spec.${field}`, (c, cp) => list(obj(c, cp).ports, `${cp}.ports`, (x, p) => {
+    list(spec[field], at('spec', field === 'containers' ? '.containers' : '.initContainers'), (c, cp) => list(obj(c, cp).ports, at(cp, '.ports'), (x, p) => {
       const port = obj(x, p)
       // API: ContainerPort.protocol "Must be UDP, TCP, or SCTP. Defaults to "TCP"."
-      const protocol = optStr(port.protocol, `${p}.protocol`) ?? 'TCP'
+      const protocol = optStr(port.protocol, at(p, '.protocol')) ?? 'TCP'
       if (!PROTOCOLS.has(protocol)) throw new Error(`${p}.protocol: unknown protocol ${JSON.stringify(protocol)}`)
-      const portName = optStr(port.name, `${p}.name`)
-      const containerPort = int(port.containerPort, `${p}.containerPort`)
+      const portName = optStr(port.name, at(p, '.name'))
+      const containerPort = int(port.containerPort, at(p, '.containerPort'))
       // Literals, not spreads of optional parts (~2x slower to build at 30k pods); same key order.
       ports.push(portName ? { name: portName, containerPort, protocol: protocol as Protocol } : { containerPort, protocol: protocol as Protocol })
     }))
@@ -137,7 +138,7 @@ export function toNode(o: Json): Node {
   const status = optObj(obj(o, 'Node').status, 'status') ?? {}
   const podCIDRs = list(spec.podCIDRs, 'spec.podCIDRs', str)
   const podCIDR = optStr(spec.podCIDR, 'spec.podCIDR')
-  const addresses = list(status.addresses, 'status.addresses', (x, p) => ({ type: str(obj(x, p).type, `${p}.type`), address: str(obj(x, p).address, `${p}.address`) }))
+  const addresses = list(status.addresses, 'status.addresses', (x, p) => ({ type: str(obj(x, p).type, at(p, '.type')), address: str(obj(x, p).address, at(p, '.address')) }))
   return {
     name,
     podCIDRs: podCIDRs.length ? podCIDRs : podCIDR ? [podCIDR] : [],
@@ -186,9 +187,9 @@ export function toPolicy(o: Json): NetworkPolicy {
  */
 function rule(r: Record<string, Json>, path: string, peersField: 'from' | 'to') {
   const out: { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] } = {}
-  const peers = optList(r[peersField], `${path}.${peersField}`, peer)
+  const peers = optList(r[peersField], at(path, peersField === 'from' ? '.from' : '.to'), peer)
   if (peers?.length) out[peersField] = peers
-  const ports = optList(r.ports, `${path}.ports`, port)
+  const ports = optList(r.ports, at(path, '.ports'), port)
   if (ports?.length) out.ports = ports
   return out
 }
@@ -196,14 +197,14 @@ function rule(r: Record<string, Json>, path: string, peersField: 'from' | 'to') 
 function peer(x: Json, path: string): NetworkPolicyPeer {
   const p = obj(x, path)
   const out: NetworkPolicyPeer = {}
-  const podSelector = selector(p.podSelector, `${path}.podSelector`)
+  const podSelector = selector(p.podSelector, at(path, '.podSelector'))
   if (podSelector) out.podSelector = podSelector
-  const namespaceSelector = selector(p.namespaceSelector, `${path}.namespaceSelector`)
+  const namespaceSelector = selector(p.namespaceSelector, at(path, '.namespaceSelector'))
   if (namespaceSelector) out.namespaceSelector = namespaceSelector
-  const block = optObj(p.ipBlock, `${path}.ipBlock`)
+  const block = optObj(p.ipBlock, at(path, '.ipBlock'))
   if (block) {
-    const ipBlock: IPBlock = { cidr: str(block.cidr, `${path}.ipBlock.cidr`) }
-    const except = optList(block.except, `${path}.ipBlock.except`, str)
+    const ipBlock: IPBlock = { cidr: str(block.cidr, at(path, '.ipBlock.cidr')) }
+    const except = optList(block.except, at(path, '.ipBlock.except'), str)
     if (except) ipBlock.except = except
     out.ipBlock = ipBlock
   }
@@ -213,11 +214,11 @@ function peer(x: Json, path: string): NetworkPolicyPeer {
 function port(x: Json, path: string): NetworkPolicyPort {
   const p = obj(x, path)
   const out: NetworkPolicyPort = {}
-  const protocol = optStr(p.protocol, `${path}.protocol`)
+  const protocol = optStr(p.protocol, at(path, '.protocol'))
   if (protocol !== undefined) out.protocol = protocol
-  const value = optIntOrStr(p.port, `${path}.port`)
+  const value = optIntOrStr(p.port, at(path, '.port'))
   if (value !== undefined) out.port = value
-  const endPort = optInt(p.endPort, `${path}.endPort`)
+  const endPort = optInt(p.endPort, at(path, '.endPort'))
   if (endPort !== undefined) out.endPort = endPort
   return out
 }
@@ -227,11 +228,11 @@ function selector(x: Json, path: string): LabelSelector | undefined {
   const s = optObj(x, path)
   if (!s) return undefined
   const out: LabelSelector = {}
-  if (s.matchLabels !== undefined && s.matchLabels !== null) out.matchLabels = strMap(s.matchLabels, `${path}.matchLabels`)
-  const exprs = optList(s.matchExpressions, `${path}.matchExpressions`, (e, p): LabelSelectorRequirement => {
+  if (s.matchLabels !== undefined && s.matchLabels !== null) out.matchLabels = strMap(s.matchLabels, at(path, '.matchLabels'))
+  const exprs = optList(s.matchExpressions, at(path, '.matchExpressions'), (e, p): LabelSelectorRequirement => {
     const r = obj(e, p)
-    const values = optList(r.values, `${p}.values`, str)
-    const req: LabelSelectorRequirement = { key: str(r.key, `${p}.key`), operator: str(r.operator, `${p}.operator`) }
+    const values = optList(r.values, at(p, '.values'), str)
+    const req: LabelSelectorRequirement = { key: str(r.key, at(p, '.key')), operator: str(r.operator, at(p, '.operator')) }
     if (values) req.values = values
     return req
   })
@@ -262,32 +263,49 @@ function freezePolicy(p: NetworkPolicy): NetworkPolicy {
   const { spec } = p
   if (spec.podSelector) freezeSelector(spec.podSelector)
   if (spec.policyTypes) Object.freeze(spec.policyTypes)
-  for (const rules of [spec.ingress, spec.egress]) {
-    if (!rules) continue
-    for (const r of rules as { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[]) {
-      for (const peers of [r.from, r.to]) {
-        if (!peers) continue
-        for (const x of peers) {
-          if (x.podSelector) freezeSelector(x.podSelector)
-          if (x.namespaceSelector) freezeSelector(x.namespaceSelector)
-          if (x.ipBlock) (x.ipBlock.except && Object.freeze(x.ipBlock.except), Object.freeze(x.ipBlock))
-          Object.freeze(x)
-        }
-        Object.freeze(peers)
-      }
-      if (r.ports) (r.ports.forEach((x) => Object.freeze(x)), Object.freeze(r.ports))
-      Object.freeze(r)
-    }
-    Object.freeze(rules)
-  }
+  // Indexed loops, no array of the two directions: for-of here allocated ~6 MB of iterator
+  // results over 30k policies.
+  if (spec.ingress) freezeRules(spec.ingress as Rule[])
+  if (spec.egress) freezeRules(spec.egress as Rule[])
   Object.freeze(spec)
   return Object.freeze(p)
+}
+
+type Rule = { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }
+
+function freezeRules(rules: Rule[]): void {
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!
+    if (r.from) freezePeers(r.from)
+    if (r.to) freezePeers(r.to)
+    if (r.ports) {
+      for (let j = 0; j < r.ports.length; j++) Object.freeze(r.ports[j])
+      Object.freeze(r.ports)
+    }
+    Object.freeze(r)
+  }
+  Object.freeze(rules)
+}
+
+function freezePeers(peers: NetworkPolicyPeer[]): void {
+  for (let i = 0; i < peers.length; i++) {
+    const x = peers[i]!
+    if (x.podSelector) freezeSelector(x.podSelector)
+    if (x.namespaceSelector) freezeSelector(x.namespaceSelector)
+    if (x.ipBlock) (x.ipBlock.except && Object.freeze(x.ipBlock.except), Object.freeze(x.ipBlock))
+    Object.freeze(x)
+  }
+  Object.freeze(peers)
 }
 
 function freezeSelector(s: LabelSelector): void {
   if (s.matchLabels) Object.freeze(s.matchLabels)
   if (s.matchExpressions) {
-    for (const e of s.matchExpressions) (e.values && Object.freeze(e.values), Object.freeze(e))
+    for (let i = 0; i < s.matchExpressions.length; i++) {
+      const e = s.matchExpressions[i]!
+      if (e.values) Object.freeze(e.values)
+      Object.freeze(e)
+    }
     Object.freeze(s.matchExpressions)
   }
   Object.freeze(s)

@@ -162,6 +162,16 @@ describe('protobuf lists', () => {
       expect(Object.entries(pod.labels)).toEqual([['__proto__', 'y'], ['b', 'c']])
     })
 
+    it('of the annotations keeps exactly the cinch.dev/ keys, by their bytes; a map entry reads its last key and value in any order', () => {
+      const annotations = { 'cinch.dev/audit': 'true', 'cinch.dev/ü': 'x', 'cinch.dev/': 'empty name', 'cinch.dev': 'short', 'cinch.devX': 'n', 'xcinch.dev/a': 'n', 'Cinch.dev/a': 'n', 'cinch.dev-a/b': 'n' }
+      const body = encodeList('v1', 'NamespaceList', { resourceVersion: '1' }, [encodeObject('Namespace', { metadata: { name: 'a', annotations } })])
+      expect(decodeList(body, 'Namespace').items[0]!.metadata).toEqual({ name: 'a', annotations: { 'cinch.dev/audit': 'true', 'cinch.dev/ü': 'x', 'cinch.dev/': 'empty name' } })
+      // metadata { labels entry { value "v", key "k", key "j" } }, { labels entry { key "q" } } (no value: empty)
+      const raw = envelope('v1', 'NamespaceList', Uint8Array.from([0x12, 0x15, 0x0a, 0x13, 0x0a, 0x01, 0x61,
+        0x5a, 0x09, 0x12, 0x01, 0x76, 0x0a, 0x01, 0x6b, 0x0a, 0x01, 0x6a, 0x5a, 0x03, 0x0a, 0x01, 0x71]))
+      expect(decodeList(raw, 'Namespace').items[0]).toEqual({ metadata: { name: 'a', labels: { j: 'v', q: '' } } })
+    })
+
     it('every truncation throws, never yields a shorter list', () => {
       const body = good()
       const whole = decodeList(body, 'Pod')
