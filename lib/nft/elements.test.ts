@@ -104,7 +104,7 @@ describe('IPv6 keys', () => {
   it('agrees with parseIp + formatIp on canonical texts and refuses the rest', async () => {
     const { formatIp, parseIp } = await import('../ip/index.js')
     const { canonicalV6 } = await import('./elements.js')
-    const texts = ['::', '::1', '1::', 'fd00::1', '1:0:0:1:0:0:0:1', '1:0:0:0:1:0:0:1', '1::1:0:0:0:1', '1:0:0:1::1', '0:1:0:1:0:1:0:1', '::ffff:1.2.3.4', 'FD00::1', 'fd00::01', 'fd00:::1', 'fd00::1::2', '1:2:3:4:5:6:7::', '1:2:3:4:5:6:7:8', '1::2:3:4:5:6:7', '1:0:2:3:4:5:6:7']
+    const texts = ['::', '::1', '1::', 'fd00::1', '1:0:0:1:0:0:0:1', '1:0:0:0:1:0:0:1', '1::1:0:0:0:1', '1:0:0:1::1', '0:1:0:1:0:1:0:1', '::ffff:1.2.3.4', 'FD00::1', 'fd00::01', 'fd00:::1', 'fd00::1::2', '1:2:3:4:5:6:7::', '1:2:3:4:5:6:7:8', '1::2:3:4:5:6:7', '1:0:2:3:4:5:6:7', '1:', ':1', ':::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7:8:', 'fd00::1:', '12345::1', 'g::1', '1.2.3.4', '1::2::', '::0:1', '0::1', '', ':']
     for (let i = 0; i < 5000; i++) {
       const g = Array.from({ length: 8 }, () => (Math.random() < 0.5 ? 0 : Math.floor(Math.random() * 65536)))
       const v = g.reduce((a, x) => (a << 16n) | BigInt(x), 0n)
@@ -122,6 +122,26 @@ describe('IPv6 keys', () => {
       if (canonical && !t.includes('.')) expect(b, t).toBeDefined()
     }
     expect(fast).toBeGreaterThan(5000)
+  })
+})
+
+describe('IPv4 keys', () => {
+  // The fast path of address sets takes exactly the canonical dotted quad; anything else is the
+  // general path's (which refuses it): the same bytes or the same refusal either way.
+  it('encodes canonical quads as parseIp does and refuses the rest', async () => {
+    const { parseIp } = await import('../ip/index.js')
+    const texts = ['0.0.0.0', '255.255.255.255', '10.0.0.1', '1.2.3.4', '01.2.3.4', '1.2.3.04', '256.1.1.1', '1.2.3', '1.2.3.4.5', '1..3.4', '.1.2.3', '1.2.3.4.', '1.2.3.4 ', 'a.b.c.d', '1.2.3.1000', '1.2.3.255', '199.200.249.250', '300.0.0.0', '1.2.3.-1', '']
+    for (let i = 0; i < 3000; i++) texts.push(Array.from({ length: 4 }, () => String(Math.floor(Math.random() * 300))).join('.'))
+    for (const t of texts) {
+      const a = parseIp(t)
+      const canonical = !!a && a.family === 4 && /^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*)){3}$/.test(t)
+      const encode = () => encodeElementCommand(cmd({ table: 'cinch', set: 's4', elements: ['10.9.9.9', t, '10.9.9.8'] }))[0]!.attrs
+      if (!canonical) { expect(encode, t).toThrow(UnsupportedElements); continue }
+      const attrs = encode()
+      // The second element's key: after the list header (table, set, ELEMENTS nest) and one element.
+      const key = attrs.subarray(attrs.length - 2 * 16 + 12, attrs.length - 16)
+      expect(key.toString('hex'), t).toBe(a!.value.toString(16).padStart(8, '0'))
+    }
   })
 })
 
