@@ -34,7 +34,7 @@ export interface AtomicWriteOptions {
  * secret: it carries the pid and is created with O_EXCL (never follows a planted file or link), so
  * Math.random does; node:crypto would cost every plugin start 3-5 ms to load (issue 13).
  */
-export function tempPathBeside(path: string): string {
+function tempPathBeside(path: string): string {
   const hex = Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, '0')
   return join(dirname(path), `.${basename(path)}.${process.pid}.${hex}.tmp`)
 }

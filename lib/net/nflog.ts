@@ -4,7 +4,6 @@
 // interfaces, mark and the first `copy range` bytes of the packet from its network header, which
 // parseHeaders turns into (src, dst, proto, sport, dport). nflog.test.ts holds the codec to bytes
 // this kernel (6.18) sent for `log group N snaplen 128 prefix "..."` rules.
-import { AF_INET, AF_INET6 } from './rtnl.js'
 import { attr, parseAttrs, readStr } from './tlv.js'
 import { ipString } from './ip.js'
 import { NFNL_SUBSYS, NLMSG_DONE, NfnlSocket, parseNfgen, type NfnlRequest, type NlMessage } from './nfnetlink.js'
@@ -20,7 +19,6 @@ export const NFULNL_CFG_CMD = { BIND: 1, UNBIND: 2, PF_BIND: 3, PF_UNBIND: 4 } a
 export const NFULNL_COPY = { NONE: 0, META: 1, PACKET: 2 } as const
 /** NFULNL_CFG_F_*. CONNTRACK needs the kernel's nfnetlink glue: this kernel answers EOPNOTSUPP. */
 export const NFULNL_CFG_F = { SEQ: 0x1, SEQ_GLOBAL: 0x2, CONNTRACK: 0x4 } as const
-export const AF_BRIDGE = 7
 
 export interface NflogConfig {
   group: number
@@ -250,5 +248,3 @@ export async function openNflogReader(o: NflogReaderOptions, netnsPath?: string)
   await r.start()
   return r
 }
-
-export const NFPROTO = { IPV4: AF_INET, IPV6: AF_INET6, BRIDGE: AF_BRIDGE } as const

@@ -2,7 +2,8 @@
 // arrays), named as the kernel objects will be named. The renderer prints it; renderDiff compares
 // two of them object by object; the tests walk it as the kernel would. See ../README.md.
 import type { Family } from '../../lib/ip/index.js'
-import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER, type IrFlowLog } from '../flows/nft.js'
+import type { IrFlowLog } from '../flows/nft.js'
+import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER } from '../flows/objects.js'
 
 export type IrProtocol = 'tcp' | 'udp' | 'sctp'
 

@@ -9,7 +9,7 @@ import type { ClusterState } from '../model/cluster.js'
 import { namespaceFlowLogs } from './audit.js'
 import type { FlowLogOptions } from './options.js'
 
-export const AUDIT_CHAIN_PREFIX = 'audit-'
+const AUDIT_CHAIN_PREFIX = 'audit-'
 
 const logged = new WeakMap<IrChain, IrChain>()
 const audited = new WeakMap<IrChain, IrChain>()

@@ -6,10 +6,7 @@
 // `flowlog-logged` after it, so their difference is exactly what the limit suppressed.
 import { Counter, type Registry } from 'prom-client'
 import type { AssembledEvent } from './events.js'
-
-import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER } from './nft.js'
-
-export { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER }
+import { FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER } from './objects.js'
 
 export type EventOutcome = 'recorded' | 'bad_prefix' | 'bad_headers' | 'unresolved' | 'incomplete' | 'overflow'
 

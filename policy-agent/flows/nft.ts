@@ -2,10 +2,7 @@
 // one log statement `L(P)` every verdict point uses (README "The exact rules"). The prefix comes
 // from prefix.ts, the contract the agent decodes, and never holds a name: only ids and letters.
 import { encodePrefix, refId, type LogPoint } from './prefix.js'
-
-export const FLOWLOG_LIMIT = 'flowlog'
-export const FLOWLOG_SEEN_COUNTER = 'flowlog-seen'
-export const FLOWLOG_LOGGED_COUNTER = 'flowlog-logged'
+import { FLOWLOG_LIMIT, FLOWLOG_LOGGED_COUNTER, FLOWLOG_SEEN_COUNTER } from './objects.js'
 /** Bytes of each logged packet copied to the agent: IPv6 + extension headers + ports fit, payload does not. */
 export const SNAPLEN = 128
 

@@ -17,7 +17,7 @@ import { SNAPLEN } from './nft.js'
 
 const RETRY_MS = 5000
 
-export interface FlowReader { close(): void }
+interface FlowReader { close(): void }
 
 export interface FlowRecorderOptions {
   group: number

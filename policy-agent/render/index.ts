@@ -6,7 +6,8 @@ import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
   setParts, setSpec,
 } from './rules.js'
-import { FLOWLOG_LIMIT, limitSpec } from '../flows/nft.js'
+import { limitSpec } from '../flows/nft.js'
+import { FLOWLOG_LIMIT } from '../flows/objects.js'
 import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './antispoof.js'
 import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib/nft/elements.js'
 import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/commands.js'

@@ -17,8 +17,6 @@ import type { Json } from './fields.js'
 import { ShardedMap } from './snapshot-map.js'
 import type { ProblemReport } from './types.js'
 
-export { SnapshotMap } from './snapshot-map.js'
-
 const FIELD: Record<Kind, keyof ClusterState> = { Pod: 'pods', Namespace: 'namespaces', NetworkPolicy: 'policies', Node: 'nodes', ClusterNetworkPolicy: 'clusterNetworkPolicies' }
 const FIELDS = Object.values(FIELD)
 // Past this many logged writes the log starts over: a compiler further behind scans once instead.
