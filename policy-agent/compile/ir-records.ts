@@ -33,21 +33,28 @@ export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): Polic
     return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
   }
   const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
-  const maps = { ...next.maps }
-  for (const m of Object.keys(maps) as (keyof PolicyIR['maps'])[]) maps[m] = keep(prev.maps[m], next.maps[m], sameRec)
+  const keepMaps = (a: PolicyIR['maps'], b: PolicyIR['maps']) => {
+    const maps = { ...b }
+    for (const m of MAP_KEYS) maps[m] = keep(a[m], b[m], sameRec)
+    return MAP_KEYS.every((m) => maps[m] === a[m]) ? a : maps
+  }
   const out: PolicyIR = {
     chains: keep(prev.chains, next.chains, sameRec),
     sets: keep(prev.sets, next.sets, sameRec),
-    maps: MAP_KEYS.every((m) => maps[m] === prev.maps[m]) ? prev.maps : maps,
+    maps: keepMaps(prev.maps, next.maps),
     policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
     // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
     ruleCounters: keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter)),
     veths: keep(prev.veths, next.veths, sameList),
     vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
   }
-  return (Object.keys(out) as (keyof PolicyIR)[]).every((k) => out[k] === prev[k]) ? prev : out
+  // Flow logging's parts (flows/compiler.ts), only where `next` has them.
+  if (next.auditMaps) out.auditMaps = prev.auditMaps ? keepMaps(prev.auditMaps, next.auditMaps) : next.auditMaps
+  if (next.flowLog) out.flowLog = JSON.stringify(prev.flowLog) === JSON.stringify(next.flowLog) ? prev.flowLog! : next.flowLog
+  return IR_KEYS.every((k) => out[k] === prev[k]) ? prev : out
 }
 const MAP_KEYS = ['ingress-v4', 'ingress-v6', 'egress-v4', 'egress-v6'] as const
+const IR_KEYS: (keyof PolicyIR)[] = ['chains', 'sets', 'maps', 'policyCounters', 'ruleCounters', 'veths', 'vethAddrs', 'auditMaps', 'flowLog']
 
 export function sortIR(ir: PolicyIR): PolicyIR {
   const sortRec = <T>(r: Record<string, T>) => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]))

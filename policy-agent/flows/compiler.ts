@@ -11,6 +11,7 @@
 import { Compiler, type CompilerOptions, type InvalidPolicy } from '../compile/compiler.js'
 import { CHANGES, changesBetween, type TrackedState } from '../compile/changes.js'
 import type { PolicyIR } from '../compile/ir.js'
+import { keepUnchanged } from '../compile/ir-records.js'
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
 import { AUDIT_ANNOTATION, namespaceFlowLogs } from './audit.js'
 import { withFlowLogs } from './dataplane.js'
@@ -108,27 +109,12 @@ export class FlowCompiler {
   }
 
   /**
-   * `ir` with each part equal to the last IR's replaced by that object: withFlowLogs builds new
-   * chain and set records when anything logs or audits, and renderDiff skips identical parts
-   * without a walk. A shallow compare by identity: O(local chains + sets), never the cluster.
+   * `ir` with each part equal to the last IR's replaced by that object (compile/ir-records.ts
+   * keepUnchanged): withFlowLogs builds new chain and set records when anything logs or audits,
+   * and renderDiff skips identical parts without a walk. By identity per entry: O(local chains
+   * + sets), never the cluster.
    */
   #keep(ir: PolicyIR): PolicyIR {
-    const prev = this.#out
-    if (prev) {
-      if (ir.chains !== prev.chains && sameEntries(ir.chains, prev.chains)) ir.chains = prev.chains
-      if (ir.sets !== prev.sets && sameEntries(ir.sets, prev.sets)) ir.sets = prev.sets
-      if (ir.auditMaps && prev.auditMaps && ir.auditMaps !== prev.auditMaps && sameMaps(ir.auditMaps, prev.auditMaps)) ir.auditMaps = prev.auditMaps
-      if (JSON.stringify(ir.flowLog) === JSON.stringify(prev.flowLog)) ir.flowLog = prev.flowLog
-    }
-    return (this.#out = ir)
+    return (this.#out = keepUnchanged(this.#out, ir))
   }
-}
-
-function sameEntries<T>(a: Record<string, T>, b: Record<string, T>): boolean {
-  const ka = Object.keys(a), kb = Object.keys(b)
-  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k])
-}
-
-function sameMaps(a: NonNullable<PolicyIR['auditMaps']>, b: NonNullable<PolicyIR['auditMaps']>): boolean {
-  return (Object.keys(a) as (keyof typeof a)[]).every((m) => a[m] === b[m] || (b[m] !== undefined && sameEntries(a[m], b[m])))
 }
