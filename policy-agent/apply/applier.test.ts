@@ -5,7 +5,7 @@ import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { renderDiff, renderFull, renderTeardown } from '../render/index.js'
 import { tablesNamed } from '../../lib/nft/syntax.js'
-import { NftError } from '../../lib/nft/index.js'
+import { NftError, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { Applier } from './applier.js'
 
 function ir(app: string) {
@@ -33,6 +33,47 @@ describe('Applier', () => {
     expect(await applier.apply(ir('client'))).toMatchObject({ mode: 'full' })
     expect(runs).toHaveLength(3)
     expect(warnings).toEqual([{ obj: { err: refused, lines: expect.any(Number), via: 'nft' }, msg: 'diff apply failed; replacing the tables whole' }])
+  })
+
+  it('sends the first apply as one netlink batch of the full replace, and its text when lib/nft refuses it', async () => {
+    const runs: string[] = [], batches: { commands: NftCommand[]; maxBytes?: number }[] = []
+    let refuse: Error | undefined
+    const warnings: string[] = []
+    const applier = new Applier({
+      run: async (text) => void runs.push(text),
+      runCommands: async (commands, o) => {
+        batches.push({ commands, maxBytes: o?.maxBytes })
+        if (refuse) throw refuse
+      },
+      log: { warn: (_obj, msg) => warnings.push(msg) },
+    })
+    expect(await applier.apply(ir('web'))).toMatchObject({ mode: 'full', via: 'netlink' })
+    expect(batches[0]!.commands.slice(0, 3)).toEqual([
+      { family: 'inet', table: 'cinch', kind: 'table', verb: 'add' }, { family: 'inet', table: 'cinch', kind: 'table', verb: 'delete' }, { family: 'inet', table: 'cinch', kind: 'table', verb: 'add' },
+    ])
+    expect(batches[0]!.maxBytes).toBeGreaterThan(16 * 1024 * 1024)
+    expect(runs).toEqual([])
+    // Not encoded (nothing sent): renderFull's text, no warning.
+    const fresh = () => new Applier({ run: async (text) => void runs.push(text), runCommands: async () => { if (refuse) throw refuse }, log: { warn: (_o, msg) => warnings.push(msg) } })
+    refuse = new UnsupportedElements('a rule outside the grammar')
+    expect(await fresh().apply(ir('web'))).toMatchObject({ mode: 'full', via: 'nft' })
+    expect(runs).toEqual([renderFull(ir('web'))])
+    expect(warnings).toEqual([])
+    // Refused by the kernel: logged, then the text.
+    refuse = new NftError('nft run on inet cinch', 'netlink: Error: Could not process rule: Invalid argument', '')
+    expect(await fresh().apply(ir('web'))).toMatchObject({ mode: 'full', via: 'nft' })
+    expect(runs).toHaveLength(2)
+    expect(warnings).toEqual(['full replace over netlink failed; sending it through nft'])
+  })
+
+  it('replaces the tables whole over netlink when the diff would be a full render (the flow log limit changed)', async () => {
+    const batches: { n: number; maxBytes?: number }[] = []
+    const applier = new Applier({ run: async () => { throw new Error('no text expected') }, runCommands: async (c, o) => void batches.push({ n: c.length, maxBytes: o?.maxBytes }) })
+    const a = ir('web')
+    await applier.apply(a)
+    expect(await applier.apply({ ...a, flowLog: { group: 3, rate: 10, burst: 20 } })).toMatchObject({ mode: 'full', via: 'netlink' })
+    expect(batches).toHaveLength(2)
+    expect(batches[1]!.maxBytes).toBe(batches[0]!.maxBytes)
   })
 
   it('keeps the committed IR in memory: an unchanged IR sends nothing', async () => {

@@ -11,7 +11,7 @@
 // reads the kernel back (issue 14).
 import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { fullCommands, planDiff, renderFull, renderTeardown } from '../render/index.js'
+import { fullCommands, planDiff, renderFull, renderTeardown, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 
 export interface ApplyResult {
@@ -58,28 +58,44 @@ export class Applier {
     if (this.#last) {
       const plan = planDiff(this.#last, ir, render)
       if (plan.text === '') return { mode: 'none', lines: 0 }
-      // The commands over netlink when lib/nft encodes them all, else the script.
-      let via: 'netlink' | 'nft' = plan.commands && this.#runCommands ? 'netlink' : 'nft'
-      try {
-        if (via === 'netlink') {
-          try {
-            await this.#runCommands!(plan.commands!)
-          } catch (err) {
-            // Refused before anything was sent (an interval set, a rule the encoder does not
-            // take, a batch too large): nft writes the same commands.
-            if (!(err instanceof UnsupportedElements)) throw err
-            via = 'nft'
-          }
-        }
-        if (via === 'nft') await this.#run(plan.text)
-        this.#last = ir
-        return { mode: 'diff', lines: countLines(plan.text), via }
-      } catch (err) {
-        // The kernel no longer holds what we think (someone edited our table): replace it whole.
-        this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
-        this.#last = undefined
+      // A change a diff does not express (a set redefined, the flow log limit changed) is a full
+      // replace, below, over netlink like the first apply.
+      if (!plan.full) {
+        const done = await this.#diff(ir, plan)
+        if (done) return done
       }
     }
+    return this.#replace(ir)
+  }
+
+  /** The diff's commands over netlink when lib/nft encodes them all, else its script; undefined when the kernel refused it. */
+  async #diff(ir: PolicyIR, plan: DiffPlan): Promise<ApplyResult | undefined> {
+    let via: 'netlink' | 'nft' = plan.commands && this.#runCommands ? 'netlink' : 'nft'
+    try {
+      if (via === 'netlink') {
+        try {
+          await this.#runCommands!(plan.commands!)
+        } catch (err) {
+          // Refused before anything was sent (an interval set, a rule the encoder does not
+          // take, a batch too large): nft writes the same commands.
+          if (!(err instanceof UnsupportedElements)) throw err
+          via = 'nft'
+        }
+      }
+      if (via === 'nft') await this.#run(plan.text)
+      this.#last = ir
+      return { mode: 'diff', lines: countLines(plan.text), via }
+    } catch (err) {
+      // The kernel no longer holds what we think (someone edited our table): replace it whole.
+      this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
+      this.#last = undefined
+      return undefined
+    }
+  }
+
+  /** Replaces cinch's tables whole, in one transaction. */
+  async #replace(ir: PolicyIR): Promise<ApplyResult> {
+    const render = { failOpen: this.opts.failOpen }
     if (this.#runCommands) {
       const commands = fullCommands(ir, render)
       try {

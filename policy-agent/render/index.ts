@@ -149,6 +149,8 @@ export interface DiffPlan {
    * netlink when lib/nft encodes them all, else the script.
    */
   commands?: NftCommand[]
+  /** The diff is renderFull(next): the applier replaces the tables whole (fullCommands). */
+  full?: true
 }
 
 const [TABLE_FAMILY, TABLE_NAME] = TABLE.split(' ') as ['inet', string]
@@ -164,7 +166,7 @@ function setKey(s: IrSet): Pick<ElementCommand, 'key' | 'interval'> {
 /** renderDiff, with its element commands as data when it holds nothing else. */
 export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): DiffPlan {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
-  if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return { text: renderFull(next, opts) }
+  if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return { text: renderFull(next, opts), full: true }
   const out: string[] = []
   const commands: NftCommand[] = []
   const on = { family: TABLE_FAMILY, table: TABLE_NAME }
@@ -187,7 +189,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   for (const [name, s] of prev.sets === next.sets ? [] : Object.entries(next.sets)) {
     const old = prev.sets[name]
     if (old === s) continue
-    if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts) } // same name, other meaning: start over
+    if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts), full: true } // same name, other meaning: start over
     if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
     // A set the Compiler derived from exactly `old` says what came and went (a set may hold
     // every pod of the cluster: comparing it whole would cost the cluster, not the change).
@@ -208,7 +210,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   for (const [name, c] of prev.chains === next.chains ? [] : Object.entries(next.chains)) {
     const old = prev.chains[name]
     if (old === c) continue
-    if (old && old.comment !== c.comment) return { text: renderFull(next, opts) }
+    if (old && old.comment !== c.comment) return { text: renderFull(next, opts), full: true }
     if (old && sameRules(old, c)) continue
     if (!old) command({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
     rewrite.push([name, c, !!old])
