@@ -11,6 +11,7 @@ import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.j
 import { NftTable } from '../lib/nft/index.js'
 import { POLICY_TABLE } from '../lib/state/tables.js'
 import { ManifestSource } from './sources/manifests.js'
+import { EarlySource } from './sources/early.js'
 import type { Source } from './sources/types.js'
 import { startSocketServer } from './server/socket.js'
 import { readiness, startHttpServer, type AgentStatus } from './server/http.js'
@@ -78,7 +79,9 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     throw err
   }
   log.info({ sysctls: Object.fromEntries(BRIDGE_NF_SYSCTLS.map((k) => [k, 1])) }, 'br_netfilter enabled: bridged pod traffic passes the inet hooks')
-  const source = await makeSource(opts, log)
+  // The lists start now: the API server's first pages come while the rest is set up (metrics,
+  // HTTP, flow records: tens of ms at a restart that must end within 2 s), not after it.
+  const source = new EarlySource(await makeSource(opts, log))
   const metrics = createMetrics({ appliedIr: () => applier.applied })
   // The conflist it writes points cinch-bridge at this agent's state directory and socket.
   const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })
