@@ -9,6 +9,7 @@
 // the old tables as they were; the applier's first apply goes over netlink.
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { Compiler } from '../../policy-agent/compile/index.js'
 import { FlowCompiler } from '../../policy-agent/flows/compiler.js'
 import { FLOW_LOG_DEFAULTS } from '../../policy-agent/flows/options.js'
@@ -19,6 +20,8 @@ import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftError, isNotFound, type NftCommand } from '../../lib/nft/index.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
 import { cinchTablesIn } from '../kit/nft-kernel.js'
+import { NfnlSocket } from '../../lib/net/nfnetlink.js'
+import { forceSendBuffer } from '../../lib/nft/sndbuf.js'
 import { NFT } from '../kit/proc.js'
 import { rng } from '../kit/random.js'
 // The benches' cluster generator (bench/policy-cluster.mjs: the 30k-policy cluster's shapes).
@@ -204,4 +207,15 @@ test.serial("the applier's first apply goes over netlink, and equals renderFull'
   t.like(await applier.apply(ir), { mode: 'full', via: 'netlink' })
   await runText(y, renderFull(ir))
   t.deepEqual(ruleset(x.ns), ruleset(y.ns))
+})
+
+test('SO_SNDBUFFORCE finds our netfilter socket and grows its send buffer beyond net.core.wmem_max', (t) => {
+  // What a node with the default wmem_max (212,992 bytes) needs for a batch of megabytes.
+  const wmemMax = Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8'))
+  const sock = new NfnlSocket()
+  t.teardown(() => sock.close())
+  const want = 4 * wmemMax + 4096
+  t.true(sock.sendBuffer(want) <= 2 * wmemMax, 'SO_SNDBUF stops at wmem_max (doubled)')
+  forceSendBuffer(sock.port, want)
+  t.is(sock.sendBuffer(), 2 * want, 'the kernel doubles what SO_SNDBUFFORCE asks for, as for SO_SNDBUF')
 })
