@@ -1,6 +1,7 @@
-// The commands of a policy diff as data: each value gives both its nft text line (commandText) and
-// the nf_tables netlink messages of the same change (encodeCommand), so the two ways of sending a
-// diff cannot drift apart (as elements.ts does for element commands). Pure.
+// The commands of a policy diff, or of a full replace of cinch's tables, as data: each value gives
+// both its nft text line (commandText) and the nf_tables netlink messages of the same change
+// (encodeCommand), so the two ways of sending them cannot drift apart (as elements.ts does for
+// element commands). Pure.
 //
 // Encoded as nft 1.0.6 encodes them (strace of its sendmsg; commands.test.ts holds the bytes):
 //   add chain t c { comment "x"; }   NEWCHAIN  CREATE          table, name, userdata (comment)
@@ -14,7 +15,9 @@
 //   delete counter t c               DELOBJ                    table, name, type 1, empty data
 // A rule with an anonymous set (`meta l4proto { tcp, udp }`) is NEWSET + NEWSETELEM + NEWRULE.
 // An interval set's elements only in the batch that adds the set (interval-netlink.ts).
-// Anything else (base chains, other interval sets, maps, rules outside rule-netlink.ts's grammar) throws
+// A full replace's declarations (tables, base chains, verdict maps, limits, the bridge table's
+// sets): declare-netlink.ts; its base chains' and bridge table's rules: base-rules-netlink.ts.
+// Anything else (other interval sets, rules outside those grammars, other families) throws
 // UnsupportedElements before anything is sent: the caller sends the text through nft.
 import { attr, be32, nested, str, u32 } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'

@@ -1,6 +1,7 @@
 // render(PolicyIR) -> nft text. renderFull replaces cinch's tables in one transaction; renderDiff
-// carries only what changed between two IRs; renderTeardown removes the tables. Pure: the applier
-// (lib/nft) feeds the text to `nft -f -`.
+// carries only what changed between two IRs; renderTeardown removes the tables. fullCommands and
+// planDiff give the same changes as commands (data), which lib/nft sends as one nf_tables netlink
+// batch; the text is what nft is fed when lib/nft cannot encode them. Pure.
 import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
