@@ -17,8 +17,10 @@
 // that reads only the kernel's NFT_MSG_NEWGEN notification (the commit itself, nothing printed).
 // --profile KIND --profile-out FILE: a CPU profile (.cpuprofile, for bench/cpuprofile-top.mjs) of
 // that kind's samples alone ("policy create"), compile, diff and commit, without the setup.
-// --only KIND: that kind of change alone, so its first sample runs the change path cold (its
+// --only KIND[,KIND]: those kinds of change alone, so its first sample runs the change path cold (its
 // "first" figure); --warm: the agent's warm-up (policy-agent/apply/warm.ts) after the first compile.
+// --first-pass N: N new peers' first pass (sets.ts selectedPods) beside the same pass through an index
+// of each namespace's pods by label, alternated, caches flushed before each (see firstPass).
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -29,6 +31,8 @@ import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
 import { elementCommandsOf, planDiff, renderFull } from '../policy-agent/render/index.ts'
 import { warmUp } from '../policy-agent/apply/warm.ts'
+import { selectedPods } from '../policy-agent/compile/sets.ts'
+import { normalizePolicy } from '../policy-agent/compile/normalize.ts'
 import { NftTable, UnsupportedElements } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
@@ -36,7 +40,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args.kernel && !process.env.CINCH_BENCH_NETNS) {
   const ns = uniqueName('cinch-bench-cs')
@@ -78,6 +82,8 @@ console.log(`compiler: ${args.flow ? `FlowCompiler, flow ${args.flow}` : 'Compil
 t = performance.now()
 let { ir } = c.compile(store.state(), locals)
 console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)
+// With node --expose-gc: the heap the store and the compiler keep (what a change adds to the agent's RSS).
+if (globalThis.gc) { globalThis.gc(); console.log(`heap used after the first compile: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MB`) }
 
 if (args.warm) {
   t = performance.now()
@@ -156,9 +162,9 @@ async function commit(plan) {
 }
 
 async function measure(name, change) {
-  if (args.only && name !== args.only) return
+  if (args.only && !args.only.split(',').includes(name)) return
   const total = []
-  const w = [], comp = [], diff = [], lines = [], applied = {}, monitored = [], newgens = []
+  const w = [], comp = [], compCpu = [], diff = [], lines = [], applied = {}, monitored = [], newgens = []
   const session = args.profile === name ? new Session() : undefined
   if (session) {
     session.connect()
@@ -171,8 +177,12 @@ async function measure(name, change) {
     change(k)
     w.push(performance.now() - t0)
     t0 = performance.now()
+    const u0 = process.cpuUsage()
     const next = c.compile(store.state(), locals).ir
     comp.push(performance.now() - t0)
+    // CPU time as well: on a machine shared with others, wall time counts their turns on the cores.
+    const u = process.cpuUsage(u0)
+    compCpu.push((u.user + u.system) / 1000)
     t0 = performance.now()
     const plan = planDiff(ir, next)
     diff.push(performance.now() - t0)
@@ -201,8 +211,77 @@ async function measure(name, change) {
   }
   const first = args.only ? `  first: compile ${comp[0].toFixed(2)} ms, all ${total[0].toFixed(2)} ms (later median ${median(total.slice(1)).toFixed(2)})` : ''
   const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)}); NEWGEN seen ${median(newgens).toFixed(2)} ms after the commit began` : ''
-  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}${first}`)
+  console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)}; CPU ${median(compCpu).toFixed(2)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}${first}`)
 }
+if (args['first-pass']) await firstPass(Number(args['first-pass']))
+
+/**
+ * A new peer's first pass (sets.ts selectedPods) over the store's pods, beside the same pass through
+ * an index of each namespace's pods by label (key -> value -> pods: only the pods with the peer's
+ * `version=vN` are matched), alternated peer by peer in one process (so both see the same load),
+ * the caches flushed before each (in the agent the pods of the selected namespaces are cold,
+ * scattered over its heap). The peers are those of extraPolicy: "version=vN in team tM". Phase 7b
+ * measured it to decide on the index (bench/README.md); the compiler has none.
+ */
+async function firstPass(n) {
+  const podsByNs = new Map()
+  for (const [k, p] of store.state().pods) {
+    let m = podsByNs.get(p.namespace)
+    if (!m) podsByNs.set(p.namespace, (m = new Map()))
+    m.set(k, p)
+  }
+  const nsLabels = (ns) => ({ ...(store.state().namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns })
+  const selected = new Map()
+  const namespacesSelected = (sel) => {
+    let l = selected.get(sel.key)
+    if (!l) selected.set(sel.key, (l = [...podsByNs.keys()].filter((ns) => sel.matches(nsLabels(ns)))))
+    return l
+  }
+  const indexes = new Map()
+  const indexOf = (ns) => {
+    let ix = indexes.get(ns)
+    if (!ix) {
+      indexes.set(ns, (ix = new Map()))
+      for (const pod of podsByNs.get(ns).values()) {
+        for (const [k, v] of Object.entries(pod.labels)) {
+          let byValue = ix.get(k)
+          if (!byValue) ix.set(k, (byValue = new Map()))
+          const b = byValue.get(v)
+          if (b) b.push(pod)
+          else byValue.set(v, [pod])
+        }
+      }
+    }
+    return ix
+  }
+  const viaIndex = (peer, [key, value]) => {
+    const out = []
+    for (const ns of namespacesSelected(peer.nsSel)) {
+      for (const pod of indexOf(ns).get(key)?.get(value) ?? []) if (!pod.hostNetwork && peer.podSel.matches(pod.labels)) out.push(pod)
+    }
+    return out
+  }
+  const flush = new Float64Array(8 << 20) // 64 MB
+  const times = { scan: [], index: [], indexBuilt: [] }
+  let found = 0
+  for (let k = 0; k < n; k++) {
+    const raw = extraPolicy(`ns-${String(k).padStart(3, '0')}`, k)
+    const peer = normalizePolicy(raw).ingress[0].peers[0]
+    const eq = Object.entries(raw.spec.ingress[0].from[0].podSelector.matchLabels)[0]
+    const view = { podsByNs, nsLabels, namespacesSelected }
+    for (const what of k % 2 ? ['scan', 'index'] : ['index', 'scan']) {
+      for (let i = 0; i < flush.length; i += 8) flush[i]++
+      const cold = what === 'index' && !namespacesSelected(peer.nsSel).every((ns) => indexes.has(ns))
+      const t0 = performance.now()
+      found += (what === 'scan' ? selectedPods(peer, view) : viaIndex(peer, eq)).length
+      ;(cold ? times.indexBuilt : times[what]).push(performance.now() - t0)
+    }
+  }
+  const m = (xs) => (xs.length ? `${median(xs).toFixed(3)} ms (n ${xs.length})` : '-')
+  const heap = globalThis.gc ? (globalThis.gc(), `; heap with the index of every namespace: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MB`) : ''
+  console.log(`first pass of a new peer over its namespaces' pods (${found / 2 / n} pods selected on average): scan ${m(times.scan)}, index ${m(times.index)}, index built on the way ${m(times.indexBuilt)}${heap}`)
+}
+
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
 await measure('nothing changed', () => {})
 await measure('pod label change', (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) })

@@ -389,4 +389,34 @@ describe('incremental compile: a set created again after its namespaces changed'
     }
     expect(Object.values(c.compile(store.state(), locals).ir.sets).some((s) => s.elements.includes('10.0.0.3'))).toBe(true)
   })
+
+  // The remembered namespaces follow each namespace that changes (compiler.ts #refreshNsSelected):
+  // one relabelled into the selector, one out of it, one losing its last pod, while no set uses the
+  // selector; a new policy's set with it is then built from the memo.
+  test('namespaces relabelled and emptied while no set uses the selector', () => {
+    const store = new ClusterStore()
+    const ns = (name: string, team: string) => ({ metadata: { name, labels: { team } } })
+    const pod = (namespace: string, name: string, ip: string) => ({ metadata: { namespace, name, labels: { app: 'db' } }, spec: {}, status: { podIPs: [{ ip }] } })
+    fill(store, 'Namespace', [ns('a', 'x'), ns('b', 'y'), ns('c', 'x'), ns('d', 'x')])
+    fill(store, 'Pod', [pod('a', 'local', '10.0.0.1'), pod('b', 'p', '10.0.0.2'), pod('c', 'p', '10.0.0.3'), pod('d', 'p', '10.0.0.4')])
+    const policy = (name: string, app: string) => ({ metadata: { namespace: 'a', name }, spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'x' } }, podSelector: { matchLabels: { app } } }] }] } })
+    const locals: LocalPod[] = [{ namespace: 'a', name: 'local', ips: ['10.0.0.1'], hostVeth: 'cinch0' }]
+    const c = new Compiler()
+    const steps: [string, () => void][] = [
+      ['a policy with the selector', () => store.upsert('NetworkPolicy', policy('first', 'db') as never)],
+      ['the policy gone', () => store.remove('NetworkPolicy', policy('first', 'db') as never)],
+      ['b relabelled into team x', () => store.upsert('Namespace', ns('b', 'x') as never)],
+      ['c relabelled out of team x', () => store.upsert('Namespace', ns('c', 'y') as never)],
+      ['d loses its last pod', () => store.remove('Pod', pod('d', 'p', '10.0.0.4') as never)],
+      ['another policy with the selector', () => store.upsert('NetworkPolicy', policy('second', 'db') as never)],
+    ]
+    c.compile(store.state(), locals)
+    for (const [what, write] of steps) {
+      write()
+      expect(c.compile(store.state(), locals).ir, what).toEqual(new Compiler().compile(store.state(), locals).ir)
+    }
+    const elements = Object.values(c.compile(store.state(), locals).ir.sets).flatMap((s) => s.elements)
+    expect(elements).toContain('10.0.0.2')
+    expect(elements).not.toContain('10.0.0.3')
+  })
 })
