@@ -38,16 +38,16 @@ export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): Polic
     for (const m of MAP_KEYS) maps[m] = keep(a[m], b[m], sameRec)
     return MAP_KEYS.every((m) => maps[m] === a[m]) ? a : maps
   }
-  const out: PolicyIR = {
-    chains: keep(prev.chains, next.chains, sameRec),
-    sets: keep(prev.sets, next.sets, sameRec),
-    maps: keepMaps(prev.maps, next.maps),
-    policyCounters: keep(prev.policyCounters, next.policyCounters, sameRec),
-    // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
-    ruleCounters: keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter)),
-    veths: keep(prev.veths, next.veths, sameList),
-    vethAddrs: keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList)),
-  }
+  // `next`'s own keys in its order (a fresh compile's IR and this one print the same JSON).
+  const out: PolicyIR = { ...next }
+  out.chains = keep(prev.chains, next.chains, sameRec)
+  out.sets = keep(prev.sets, next.sets, sameRec)
+  out.maps = keepMaps(prev.maps, next.maps)
+  out.policyCounters = keep(prev.policyCounters, next.policyCounters, sameRec)
+  // Rule counters are rebuilt with their tier chain: equal ones are the same counters.
+  out.ruleCounters = keep(prev.ruleCounters, next.ruleCounters, (a, b) => sameRec(a, b, sameRuleCounter))
+  out.veths = keep(prev.veths, next.veths, sameList)
+  out.vethAddrs = keep(prev.vethAddrs, next.vethAddrs, (a, b) => sameRec(a, b, sameList))
   // Flow logging's parts (flows/compiler.ts), only where `next` has them.
   if (next.auditMaps) out.auditMaps = prev.auditMaps ? keepMaps(prev.auditMaps, next.auditMaps) : next.auditMaps
   if (next.flowLog) out.flowLog = JSON.stringify(prev.flowLog) === JSON.stringify(next.flowLog) ? prev.flowLog! : next.flowLog
