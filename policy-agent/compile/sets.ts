@@ -220,8 +220,7 @@ export class SetEntry {
     if (!last) elements = [...this.counts.keys()].sort()
     else {
       const added = [...this.#added].sort(), removed = [...this.#removed].sort()
-      const gone = new Set(removed)
-      elements = mergeSorted(gone.size ? last.elements.filter((e) => !gone.has(e)) : last.elements, added)
+      elements = spliceSorted(last.elements, removed, added)
       delta = { added, removed }
     }
     this.#added.clear()
@@ -233,15 +232,47 @@ export class SetEntry {
   }
 }
 
-/** Two sorted lists (no element in both) as one sorted list, in O(n + m). */
-function mergeSorted(a: string[], b: string[]): string[] {
-  if (b.length === 0) return a.slice()
-  const out: string[] = new Array(a.length + b.length)
-  let i = 0, j = 0, k = 0
-  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!
-  while (i < a.length) out[k++] = a[i++]!
-  while (j < b.length) out[k++] = b[j++]!
+/**
+ * The sorted list `base` without `removed` and with `added` (both sorted; every removed element in
+ * `base`, no added one), found by binary search and copied in runs: a change moves one or two
+ * elements of a set that may hold every pod of the cluster, so the work per element is a copy, not
+ * a hash lookup (`filter` over a Set) or a string comparison (a merge): at 30k/30k in process, a
+ * pod delete's compile went from ~0.37 to ~0.14 ms, a namespace label change's ~0.55 to ~0.36 ms.
+ */
+export function spliceSorted(base: readonly string[], removed: readonly string[], added: readonly string[]): string[] {
+  const out: string[] = new Array(base.length - removed.length + added.length)
+  let from = 0, k = 0, i = 0, j = 0
+  const copyTo = (end: number) => { while (from < end) out[k++] = base[from++]! }
+  while (i < removed.length || j < added.length) {
+    if (j >= added.length || (i < removed.length && removed[i]! < added[j]!)) {
+      const at = lowerBound(base, removed[i]!, from)
+      // Not there (or, below, an added one already there): the caller's bookkeeping is broken;
+      // the slow way still gives the list the counts say.
+      if (base[at] !== removed[i]) return slowSplice(base, removed, added)
+      copyTo(at)
+      from = at + 1
+      i++
+    } else {
+      const at = lowerBound(base, added[j]!, from)
+      if (base[at] === added[j]) return slowSplice(base, removed, added)
+      copyTo(at)
+      out[k++] = added[j++]!
+    }
+  }
+  copyTo(base.length)
   return out
+}
+
+/** The first index at or after `lo` whose element is not below `x`. */
+function lowerBound(a: readonly string[], x: string, lo: number): number {
+  let hi = a.length
+  while (lo < hi) { const mid = (lo + hi) >>> 1; if (a[mid]! < x) lo = mid + 1; else hi = mid }
+  return lo
+}
+
+function slowSplice(base: readonly string[], removed: readonly string[], added: readonly string[]): string[] {
+  const gone = new Set(removed)
+  return [...base.filter((e) => !gone.has(e)), ...added.filter((e) => !base.includes(e))].sort()
 }
 
 /**
