@@ -6,9 +6,9 @@ import type { Logger } from 'pino'
 import type { PolicyIR } from '../compile/ir.js'
 import type { ClusterState } from '../model/cluster.js'
 import { openNflogReader, type NflogPacket, type NflogReaderOptions } from '../../lib/net/nflog.js'
-import { canonicalIp } from '../../lib/ip/index.js'
 import { Aggregator, DEFAULT_INTERVAL_MS, DEFAULT_MAX_KEYS } from './aggregate.js'
 import { TraceAssembler, flowEvent } from './events.js'
+import { PodAddressIndex } from './pod-addresses.js'
 import type { FlowMetrics } from './metrics.js'
 import { RefTable, refSourceFromIR } from './refs.js'
 import type { FlowRing } from './ring.js'
@@ -49,7 +49,8 @@ export class FlowRecorder {
   /** the colliding pairs already warned about */
   readonly #warned = new Set<string>()
   #state?: ClusterState
-  #byAddr?: Map<string, string>
+  /** address -> pod, built at the first lookup, then kept up to date per sync (pod-addresses.ts) */
+  #byAddr?: PodAddressIndex
   #reader?: FlowReader
   #error?: string
   #lost = 0
@@ -109,22 +110,19 @@ export class FlowRecorder {
       this.#warned.add(c)
       this.#o.log.warn({ ref: c }, 'flow log id collision: records of this id say "ambiguous"')
     }
-    if (state !== this.#state) { this.#state = state; this.#byAddr = undefined }
+    // Brought up to date here, at the cost of the pods written since the last sync, so the next
+    // flow event after a change does not stall the event loop rebuilding it from every pod.
+    if (state !== this.#state) { this.#state = state; this.#byAddr?.sync(state) }
     const live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
     this.#o.metrics.retainPolicies(live)
   }
 
   #podOf(addr: string): string | undefined {
     if (!this.#state) return undefined
-    // Built on the first event after a state change, not per sync: most syncs log nothing.
-    if (!this.#byAddr) {
-      this.#byAddr = new Map()
-      for (const p of this.#state.pods.values()) {
-        if (p.hostNetwork) continue // a host-network pod's address is its node's
-        for (const ip of p.ips) { const c = canonicalIp(ip, { lenient: true }); if (c) this.#byAddr.set(c, `${p.namespace}/${p.name}`) }
-      }
-    }
-    return this.#byAddr.get(addr)
+    // Built at the first event, not at start: an agent whose pods log nothing never holds it.
+    if (!this.#byAddr) (this.#byAddr = new PodAddressIndex()).sync(this.#state)
+    const p = this.#byAddr.podOf(addr)
+    return p && `${p.namespace}/${p.name}`
   }
 
   #onPacket(p: NflogPacket): void {

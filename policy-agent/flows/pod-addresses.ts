@@ -1,0 +1,112 @@
+// Address -> pod, for naming the two ends of a flow record, kept up to date from the pods that
+// changed (the source's change log, compile/changes.ts) instead of rebuilt from every pod after
+// each change: at 30,000 pods a rebuild is ~60,000 canonicalisations (~10+ ms on the agent's event
+// loop, issue 14), one changed pod is a handful.
+//
+// The rule, the same as compile/cluster-index.ts's podByAddr (which `cinch explain` uses), so a
+// flow record and an explanation name the same pod:
+// - hostNetwork pods hold no address: their addresses are their node's, and a probe from the
+//   kubelet or a connection from the node itself is not that pod's (an arbitrary host-network pod
+//   of the node, kube-proxy say, would be named for it). The record shows the address instead.
+// - When two pods claim one address, the pod with the greatest key ("ns/name", string order) holds
+//   it. It happens when a terminating pod still lists an address its node has already given to a
+//   new pod (a Succeeded/Failed pod lists none: sources/convert.ts). The model has no creation time
+//   to prefer the newer pod, so the rule is one that depends on the state alone: an index brought
+//   up to date by changes and one built from scratch then agree, whatever the order of events.
+import type { ClusterState, Pod } from '../model/cluster.js'
+import { changesBetween } from '../compile/changes.js'
+import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
+
+const NONE: readonly string[] = Object.freeze([])
+
+/** The canonical addresses a pod holds for attribution: none for a hostNetwork pod, no repeats. */
+export function podAddresses(p: Pod | undefined): readonly string[] {
+  if (!p || p.hostNetwork || p.ips.length === 0) return NONE
+  const out: string[] = []
+  for (const ip of p.ips) {
+    const c = canonicalIp(ip, LENIENT)
+    if (c && !out.includes(c)) out.push(c)
+  }
+  return out.length ? out : NONE
+}
+
+/** The rule from scratch: canonical address -> key of the pod holding it (the greatest claimant). */
+export function podKeysByAddress(state: ClusterState): Map<string, string> {
+  const m = new Map<string, string>()
+  for (const [key, p] of state.pods) {
+    for (const a of podAddresses(p)) {
+      const held = m.get(a)
+      if (held === undefined || key > held) m.set(a, key)
+    }
+  }
+  return m
+}
+
+export class PodAddressIndex {
+  /** address -> the key of the pod holding it */
+  readonly #holder = new Map<string, string>()
+  /** address -> every claimant's key, only for addresses two or more pods claim (rare) */
+  readonly #claims = new Map<string, Set<string>>()
+  /** pod key -> the addresses it claims now */
+  readonly #addrs = new Map<string, readonly string[]>()
+  #state?: ClusterState
+
+  /** The snapshot the index describes. */
+  get state(): ClusterState | undefined {
+    return this.#state
+  }
+
+  /**
+   * Brings the index to `state`: the pods written since the snapshot it describes, when the
+   * source logged them; otherwise every pod. Returns how: 'same', 'changes' or 'rebuilt'.
+   */
+  sync(state: ClusterState): 'same' | 'changes' | 'rebuilt' {
+    if (state === this.#state) return 'same'
+    const changes = changesBetween(this.#state, state)
+    this.#state = state
+    if (changes) {
+      for (const key of changes.pods) this.#setPod(key, podAddresses(state.pods.get(key)))
+      return 'changes'
+    }
+    this.#holder.clear()
+    this.#claims.clear()
+    this.#addrs.clear()
+    for (const [key, p] of state.pods) this.#setPod(key, podAddresses(p))
+    return 'rebuilt'
+  }
+
+  /** The pod holding a canonical address in the snapshot the index describes. */
+  podOf(addr: string): Pod | undefined {
+    const key = this.#holder.get(addr)
+    return key === undefined ? undefined : this.#state?.pods.get(key)
+  }
+
+  #setPod(key: string, next: readonly string[]): void {
+    const prev = this.#addrs.get(key) ?? NONE
+    if (prev === next || (prev.length === next.length && prev.every((a, i) => a === next[i]))) return
+    for (const a of prev) if (!next.includes(a)) this.#release(a, key)
+    for (const a of next) if (!prev.includes(a)) this.#claim(a, key)
+    if (next.length) this.#addrs.set(key, next)
+    else this.#addrs.delete(key)
+  }
+
+  #claim(addr: string, key: string): void {
+    const held = this.#holder.get(addr)
+    if (held === undefined) return void this.#holder.set(addr, key)
+    let claims = this.#claims.get(addr)
+    if (!claims) this.#claims.set(addr, (claims = new Set([held])))
+    claims.add(key)
+    if (key > held) this.#holder.set(addr, key)
+  }
+
+  #release(addr: string, key: string): void {
+    const claims = this.#claims.get(addr)
+    // Uncontested: its one claimant, `key`, holds it.
+    if (!claims) return void this.#holder.delete(addr)
+    claims.delete(key)
+    let top: string | undefined
+    for (const k of claims) if (top === undefined || k > top) top = k
+    this.#holder.set(addr, top!)
+    if (claims.size === 1) this.#claims.delete(addr)
+  }
+}
