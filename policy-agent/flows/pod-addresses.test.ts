@@ -85,3 +85,18 @@ describe('PodAddressIndex', () => {
     expect(named(ix, '10.0.0.2')).toBe('a/q')
   })
 })
+
+describe('PodAddressIndex bounds', () => {
+  it('a pod listing 60,000 addresses (podIPs has no bound) costs linear time, not quadratic', () => {
+    const store = new ClusterStore()
+    const ix = new PodAddressIndex()
+    ix.sync(store.state())
+    const many = Array.from({ length: 60_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`)
+    store.upsert('Pod', pod('x/wide', [...many, ...many]))
+    ix.sync(store.state())
+    store.upsert('Pod', pod('x/wide', many.slice(30_000)))
+    ix.sync(store.state())
+    expect(named(ix, '10.0.0.1')).toBeUndefined()
+    expect(named(ix, many[59_999]!)).toBe('x/wide')
+  })
+})

@@ -22,12 +22,19 @@ const NONE: readonly string[] = Object.freeze([])
 /** The canonical addresses a pod holds for attribution: none for a hostNetwork pod, no repeats. */
 export function podAddresses(p: Pod | undefined): readonly string[] {
   if (!p || p.hostNetwork || p.ips.length === 0) return NONE
-  const out: string[] = []
-  for (const ip of p.ips) {
-    const c = canonicalIp(ip, LENIENT)
-    if (c && !out.includes(c)) out.push(c)
-  }
-  return out.length ? out : NONE
+  if (p.ips.length === 1) { const c = canonicalIp(p.ips[0]!, LENIENT); return c ? [c] : NONE }
+  // A Set, not includes(): podIPs has no bound in the API, and a pod listing 100k addresses must
+  // cost 100k, not 10^10.
+  const out = new Set<string>()
+  for (const ip of p.ips) { const c = canonicalIp(ip, LENIENT); if (c) out.add(c) }
+  return out.size ? [...out] : NONE
+}
+
+/** The elements of `xs` not in `ys`, in linear time. */
+function without(xs: readonly string[], ys: readonly string[]): readonly string[] {
+  if (!xs.length || !ys.length) return xs
+  const drop = new Set(ys)
+  return xs.filter((x) => !drop.has(x))
 }
 
 /** The rule from scratch: canonical address -> key of the pod holding it (the greatest claimant). */
@@ -84,8 +91,8 @@ export class PodAddressIndex {
   #setPod(key: string, next: readonly string[]): void {
     const prev = this.#addrs.get(key) ?? NONE
     if (prev === next || (prev.length === next.length && prev.every((a, i) => a === next[i]))) return
-    for (const a of prev) if (!next.includes(a)) this.#release(a, key)
-    for (const a of next) if (!prev.includes(a)) this.#claim(a, key)
+    for (const a of without(prev, next)) this.#release(a, key)
+    for (const a of without(next, prev)) this.#claim(a, key)
     if (next.length) this.#addrs.set(key, next)
     else this.#addrs.delete(key)
   }
