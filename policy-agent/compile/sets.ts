@@ -153,10 +153,10 @@ export class SetEntry {
     const def = this.def
     if ((def.kind === 'addr' || def.kind === 'tuple') && def.peer?.kind === 'pods' && view.podsSelected) {
       // The pods the peer selects, found once for all the sets of that peer.
-      for (const pod of view.podsSelected(def.peer)) this.#add(def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod))
+      for (const pod of view.podsSelected(def.peer)) this.#count(def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod))
     } else {
       // Each candidate's namespace was matched once for all its pods (7,500 namespaces, 30k pods).
-      for (const pod of candidates(def, view)) this.#add(contributions(def, pod, view, true))
+      for (const pod of candidates(def, view)) this.#count(contributions(def, pod, view, true))
     }
     if (!this.#last) return
     // As element changes against the last IR, so that the next IR is still derived from it.
@@ -195,6 +195,11 @@ export class SetEntry {
       } else this.counts.set(e, n)
     }
     this.#ir = null
+  }
+
+  /** Counts elements only: a recompute derives what came and went from the counts afterwards. */
+  #count(elements: string[]): void {
+    for (const e of elements) this.counts.set(e, (this.counts.get(e) ?? 0) + 1)
   }
 
   #add(elements: string[]): void {
