@@ -159,8 +159,15 @@ async function iperf(ns, ip, extra) {
     try {
       const out = JSON.parse(await runAsync('ip', ['netns', 'exec', ns, 'iperf3', '-c', ip, '-p', '5201', '-J', '-t', String(SECONDS), '-P', String(STREAMS), ...extra]))
       // TCP: what the receiver got; UDP: what was sent less what the receiver lost.
+      const sum = out.end.sum_received ?? out.end.sum
       const bps = out.end.sum_received?.bits_per_second ?? out.end.sum.bits_per_second * (1 - out.end.sum.lost_percent / 100)
-      return bps / 1e9
+      // CPU both iperf3 processes used (getrusage: user + system; without IRQ time accounting the
+      // kernel charges softirq work done in a task's context to that task, and on veths the whole
+      // path runs in the sender's) per GB delivered: the path's cost, which other engineers' load
+      // moves far less than the throughput it leaves us.
+      const cpu = out.end.cpu_utilization_percent
+      const cpuMsPerGB = ((cpu.host_total + cpu.remote_total) / 100) * sum.seconds * 1000 / (bps * sum.seconds / 8e9)
+      return { gbps: bps / 1e9, cpuMsPerGB }
     } catch (err) {
       if (attempt >= 20) throw err
       await new Promise((r) => setTimeout(r, 100))
@@ -190,18 +197,23 @@ try {
   const empty = () => Object.fromEntries(paths.map((p) => [p, { lat: [], ...Object.fromEntries(Object.keys(TESTS).map((t) => [t, []])) }]))
   const res = empty()
   const wire = empty()
+  const cost = empty()
   const loads = [load()]
   for (let r = 0; r < ROUNDS; r++) {
     for (const path of r % 2 ? [...paths].reverse() : paths) {
       const [from, to] = endpoints(path)
-      for (const [test, extra] of Object.entries(TESTS)) res[path][test].push(await iperf(from, to, extra))
+      for (const [test, extra] of Object.entries(TESTS)) {
+        const r = await iperf(from, to, extra)
+        res[path][test].push(r.gbps)
+        cost[path][test].push(r.cpuMsPerGB)
+      }
       res[path].lat.push(latencyMs(from, to))
     }
     if (WIRE_GBIT) {
       shapeWire(allNodes, WIRE_GBIT)
       for (const path of r % 2 ? paths : [...paths].reverse()) {
         const [from, to] = endpoints(path)
-        for (const test of WIRE_TESTS) wire[path][test].push(await iperf(from, to, TESTS[test]))
+        for (const test of WIRE_TESTS) wire[path][test].push((await iperf(from, to, TESTS[test])).gbps)
       }
       shapeWire(allNodes, 0)
     }
@@ -220,6 +232,10 @@ try {
   console.log(`  ${'Gbit/s (median)'.padEnd(16)}${col('underlay', 9)}${col('b-vxlan', 9)}${col('vxlan', 9)}${col('b-hostgw', 9)}${col('host-gw', 9)}   vxlan/ul (>=0.9)  host-gw/ul (>=0.97)  b-vxlan/ul b-hostgw/ul  vxlan/base host-gw/base`)
   for (const test of Object.keys(TESTS)) {
     console.log(`  ${test.padEnd(16)}${paths.map((p) => col(m(p, test).toFixed(2), 9)).join('')}   ${verdict(ratio(res, 'vxlan', 'underlay', test), 0.9).padEnd(18)}${verdict(ratio(res, 'host-gw', 'underlay', test), 0.97).padEnd(21)}${col(ratio(res, 'base-vxlan', 'underlay', test).toFixed(3), 10)}${col(ratio(res, 'base-host-gw', 'underlay', test).toFixed(3), 12)}${col(ratio(res, 'vxlan', 'base-vxlan', test).toFixed(3), 12)}${col(ratio(res, 'host-gw', 'base-host-gw', test).toFixed(3), 13)}`)
+  }
+  console.log(`  ${'CPU ms per GB'.padEnd(16)}${paths.map((p) => col(p === 'base-host-gw' ? 'b-hostgw' : p === 'base-vxlan' ? 'b-vxlan' : p, 9)).join('')}   (iperf3's CPU, both ends, per GB delivered)  b-vxlan/ul b-hostgw/ul  vxlan/base host-gw/base`)
+  for (const test of Object.keys(TESTS)) {
+    console.log(`  ${test.padEnd(16)}${paths.map((p) => col(median(cost[p][test]).toFixed(0), 9)).join('')}${' '.repeat(39)}${col(ratio(cost, 'base-vxlan', 'underlay', test).toFixed(3), 10)}${col(ratio(cost, 'base-host-gw', 'underlay', test).toFixed(3), 12)}${col(ratio(cost, 'vxlan', 'base-vxlan', test).toFixed(3), 12)}${col(ratio(cost, 'host-gw', 'base-host-gw', test).toFixed(3), 13)}`)
   }
   if (WIRE_GBIT) {
     console.log(`  on an emulated ${WIRE_GBIT} Gbit/s wire (tbf on every node's eth0):`)
