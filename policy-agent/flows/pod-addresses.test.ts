@@ -81,7 +81,13 @@ describe('PodAddressIndex', () => {
     store.upsert('Pod', pod('a/q', ['10.0.0.2']))
     expect(ix.sync(store.state())).toBe('changes')
     const copy = { ...store.state() } // same maps, no change log
+    store.upsert('Pod', pod('a/r', ['10.0.0.3']))
+    expect(ix.follow(copy)).toBe(false) // what the recorder drops, to rebuild at its next event
+    expect(ix.state).not.toBe(copy)
+    expect(ix.follow(store.state())).toBe(true)
+    expect(named(ix, '10.0.0.3')).toBe('a/r')
     expect(ix.sync(copy)).toBe('rebuilt')
+    expect(named(ix, '10.0.0.3')).toBeUndefined()
     expect(named(ix, '10.0.0.2')).toBe('a/q')
   })
 })

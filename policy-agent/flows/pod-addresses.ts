@@ -69,17 +69,23 @@ export class PodAddressIndex {
    */
   sync(state: ClusterState): 'same' | 'changes' | 'rebuilt' {
     if (state === this.#state) return 'same'
-    const changes = changesBetween(this.#state, state)
-    this.#state = state
-    if (changes) {
-      for (const key of changes.pods) this.#setPod(key, podAddresses(state.pods.get(key)))
-      return 'changes'
-    }
+    if (this.follow(state)) return 'changes'
     this.#holder.clear()
     this.#claims.clear()
     this.#addrs.clear()
+    this.#state = state
     for (const [key, p] of state.pods) this.#setPod(key, podAddresses(p))
     return 'rebuilt'
+  }
+
+  /** Brings the index to `state` by the source's change log only; false (index untouched) without one. */
+  follow(state: ClusterState): boolean {
+    if (state === this.#state) return true
+    const changes = changesBetween(this.#state, state)
+    if (!changes) return false
+    this.#state = state
+    for (const key of changes.pods) this.#setPod(key, podAddresses(state.pods.get(key)))
+    return true
   }
 
   /** The pod holding a canonical address in the snapshot the index describes. */

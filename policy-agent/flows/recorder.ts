@@ -8,8 +8,8 @@ import type { ClusterState } from '../model/cluster.js'
 import { openNflogReader, type NflogPacket, type NflogReaderOptions } from '../../lib/net/nflog.js'
 import { Aggregator, DEFAULT_INTERVAL_MS, DEFAULT_MAX_KEYS } from './aggregate.js'
 import { TraceAssembler, flowEvent } from './events.js'
-import { PodAddressIndex } from './pod-addresses.js'
 import type { FlowMetrics } from './metrics.js'
+import { PodAddressIndex } from './pod-addresses.js'
 import { RefTable, refSourceFromIR } from './refs.js'
 import type { FlowRing } from './ring.js'
 import type { FlowSink } from './sink.js'
@@ -111,8 +111,12 @@ export class FlowRecorder {
       this.#o.log.warn({ ref: c }, 'flow log id collision: records of this id say "ambiguous"')
     }
     // Brought up to date here, at the cost of the pods written since the last sync, so the next
-    // flow event after a change does not stall the event loop rebuilding it from every pod.
-    if (state !== this.#state) { this.#state = state; this.#byAddr?.sync(state) }
+    // flow event after a change does not stall the event loop rebuilding it from every pod. A
+    // source without a change log (the manifest directory): rebuilt at the next event, if any.
+    if (state !== this.#state) {
+      this.#state = state
+      if (this.#byAddr && !this.#byAddr.follow(state)) this.#byAddr = undefined
+    }
     const live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
     this.#o.metrics.retainPolicies(live)
   }
