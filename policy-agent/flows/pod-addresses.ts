@@ -22,12 +22,17 @@ const NONE: readonly string[] = Object.freeze([])
 /** The canonical addresses a pod holds for attribution: none for a hostNetwork pod, no repeats. */
 export function podAddresses(p: Pod | undefined): readonly string[] {
   if (!p || p.hostNetwork || p.ips.length === 0) return NONE
-  if (p.ips.length === 1) { const c = canonicalIp(p.ips[0]!, LENIENT); return c ? [c] : NONE }
-  // A Set, not includes(): podIPs has no bound in the API, and a pod listing 100k addresses must
-  // cost 100k, not 10^10.
-  const out = new Set<string>()
-  for (const ip of p.ips) { const c = canonicalIp(ip, LENIENT); if (c) out.add(c) }
-  return out.size ? [...out] : NONE
+  // Past a few entries a Set, not includes(): podIPs has no bound in the API, and a pod listing
+  // 100k addresses must cost 100k, not 10^10 (a dual-stack pod's two stay a plain array).
+  const seen = p.ips.length > 8 ? new Set<string>() : undefined
+  const out: string[] = []
+  for (const ip of p.ips) {
+    const c = canonicalIp(ip, LENIENT)
+    if (!c || (seen ? seen.has(c) : out.includes(c))) continue
+    seen?.add(c)
+    out.push(c)
+  }
+  return out.length ? out : NONE
 }
 
 /** The elements of `xs` not in `ys`, in linear time. */
