@@ -270,7 +270,7 @@ export class Compiler {
       maps[m] = sorted(u, (c) => c)
     }
     const policyCounters = [...t.policyCounters].some((k) => union.policyCounters.get(k)?.v !== own(prev.policyCounters, k))
-      ? sorted(union.policyCounters, (e) => e.v) : prev.policyCounters
+      ? inOrder(union.policyCounterOrder.keys, (k) => union.policyCounters.get(k)!.v) : prev.policyCounters
     const ruleCounters = [...t.ruleCounters].some((k) => !sameRuleCounter(union.ruleCounters.get(k)?.v, own(prev.ruleCounters, k)))
       ? sorted(union.ruleCounters, (e, k) => (sameRuleCounter(e.v, own(prev.ruleCounters, k)) ? prev.ruleCounters[k]! : e.v)) : prev.ruleCounters
     let veths = prev.veths, vethAddrs = prev.vethAddrs

@@ -3,7 +3,7 @@
 // renderDiff skips unchanged parts by identity.
 import type { PolicyIR, RuleCounter } from './ir.js'
 
-/** A record of the (sorted) keys and their values (chain and set names: ours, never `__proto__`). */
+/** A record of the (sorted) keys and their values (chain and set names, policy keys `ns/name`: never `__proto__`). */
 export function inOrder<T>(keys: string[], value: (k: string) => T): Record<string, T> {
   const r: Record<string, T> = {}
   for (const k of keys) r[k] = value(k)

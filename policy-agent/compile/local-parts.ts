@@ -65,9 +65,10 @@ export class SortedKeys {
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
   readonly chains = new Map<string, IrChain>()
-  /** the names of `chains` and `sets`, sorted */
+  /** the names of `chains`, `sets` and `policyCounters`, sorted */
   readonly chainOrder = new SortedKeys()
   readonly setOrder = new SortedKeys()
+  readonly policyCounterOrder = new SortedKeys()
   readonly policyCounters = new Map<string, { v: string; n: number }>()
   readonly ruleCounters = new Map<string, { v: RuleCounter; n: number }>()
   readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
@@ -80,7 +81,11 @@ export class PartsUnion {
   remove(p: PodPart): void {
     for (const [k] of p.claims) count(this.claims, k, '', -1)
     for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.chainOrder.delete(n); this.touched.chains.add(n) }
-    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, -1); this.touched.policyCounters.add(k) }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) {
+      count(this.policyCounters, k, n, -1)
+      if (!this.policyCounters.has(k)) this.policyCounterOrder.delete(k)
+      this.touched.policyCounters.add(k)
+    }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
     for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); this.touched.maps.add(m) }
     for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
@@ -99,7 +104,11 @@ export class PartsUnion {
     for (const [k, owner] of p.claims) { const e = this.claims.get(k); if (e && e.v !== owner) return false }
     for (const [k, owner] of p.claims) count(this.claims, k, owner, 1)
     for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.chainOrder.add(n); this.touched.chains.add(n) }
-    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, 1); this.touched.policyCounters.add(k) }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) {
+      if (!this.policyCounters.has(k)) this.policyCounterOrder.add(k)
+      count(this.policyCounters, k, n, 1)
+      this.touched.policyCounters.add(k)
+    }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, 1); this.touched.ruleCounters.add(k) }
     for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); this.touched.maps.add(m) }
     for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
