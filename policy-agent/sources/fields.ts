@@ -71,7 +71,12 @@ export function optIntOrStr(v: Json, path: string): number | string | undefined 
 export function optList<T>(v: Json, path: string, item: (x: Json, path: string) => T): T[] | undefined {
   if (absent(v)) return undefined
   if (!Array.isArray(v)) fail(path, 'a list', v)
-  return (v as Json[]).map(lazyPaths ? (x) => item(x, path) : (x, i) => item(x, `${path}[${i}]`))
+  // A loop, not map() with a closure per call (~360k lists at 30k policies and pods).
+  // A copy overwritten in place: exactly as long, and packed as its input (new Array(n) is holey).
+  const a = v as Json[]
+  const out = a.slice() as unknown[] as T[]
+  for (let i = 0; i < a.length; i++) out[i] = item(a[i], lazyPaths ? path : `${path}[${i}]`)
+  return out
 }
 export const list = <T>(v: Json, path: string, item: (x: Json, path: string) => T): T[] => optList(v, path, item) ?? []
 

@@ -90,7 +90,8 @@ export class ClusterStore {
         let changed = false
         const cur = this.#maps[FIELD[kind]]
         for (const key of [...cur.keys()]) if (!next.has(key)) changed = this.#remove(kind, key) || changed
-        for (const [key, value] of next) changed = this.#put(kind, key, value) || changed
+        // forEach, not for-of: no [key, value] array per entry (30k pods, 30k policies).
+        next.forEach((value, key) => (changed = this.#put(kind, key, value) || changed))
         return changed
       },
     }
