@@ -167,7 +167,8 @@ async function iperf(ns, ip, extra) {
       // moves far less than the throughput it leaves us.
       const cpu = out.end.cpu_utilization_percent
       const cpuMsPerGB = ((cpu.host_total + cpu.remote_total) / 100) * sum.seconds * 1000 / (bps * sum.seconds / 8e9)
-      return { gbps: bps / 1e9, cpuMsPerGB }
+      // TCP retransmits without a drop anywhere on the path are reordering: see bench/README.md.
+      return { gbps: bps / 1e9, cpuMsPerGB, retr: out.end.sum_sent?.retransmits ?? 0 }
     } catch (err) {
       if (attempt >= 20) throw err
       await new Promise((r) => setTimeout(r, 100))
@@ -198,6 +199,7 @@ try {
   const res = empty()
   const wire = empty()
   const cost = empty()
+  const retr = empty()
   const loads = [load()]
   for (let r = 0; r < ROUNDS; r++) {
     for (const path of r % 2 ? [...paths].reverse() : paths) {
@@ -206,6 +208,7 @@ try {
         const r = await iperf(from, to, extra)
         res[path][test].push(r.gbps)
         cost[path][test].push(r.cpuMsPerGB)
+        retr[path][test].push(r.retr)
       }
       res[path].lat.push(latencyMs(from, to))
     }
@@ -237,6 +240,7 @@ try {
   for (const test of Object.keys(TESTS)) {
     console.log(`  ${test.padEnd(16)}${paths.map((p) => col(median(cost[p][test]).toFixed(0), 9)).join('')}${' '.repeat(39)}${col(ratio(cost, 'base-vxlan', 'underlay', test).toFixed(3), 10)}${col(ratio(cost, 'base-host-gw', 'underlay', test).toFixed(3), 12)}${col(ratio(cost, 'vxlan', 'base-vxlan', test).toFixed(3), 12)}${col(ratio(cost, 'host-gw', 'base-host-gw', test).toFixed(3), 13)}`)
   }
+  for (const test of ['TCP 1->2', 'TCP 2->1']) console.log(`  ${(test + ' retr').padEnd(16)}${paths.map((p) => col(median(retr[p][test]).toFixed(0), 9)).join('')}   (TCP retransmits per run, median)`)
   if (WIRE_GBIT) {
     console.log(`  on an emulated ${WIRE_GBIT} Gbit/s wire (tbf on every node's eth0):`)
     for (const test of WIRE_TESTS) {
