@@ -21,6 +21,8 @@
 // "first" figure); --warm: the agent's warm-up (policy-agent/apply/warm.ts) after the first compile.
 // --first-pass N: N new peers' first pass (sets.ts selectedPods) beside the same pass through an index
 // of each namespace's pods by label, alternated, caches flushed before each (see firstPass).
+// --minor-gc (with node --expose-gc): a minor GC after each change, timed: what a scavenge costs when
+// it comes after every change instead of every ~25th (with --trace-gc: none other is left).
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -40,8 +42,9 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
+if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
 if (args.kernel && !process.env.CINCH_BENCH_NETNS) {
   const ns = uniqueName('cinch-bench-cs')
   netnsAdd(ns)
@@ -164,6 +167,7 @@ async function commit(plan) {
 async function measure(name, change) {
   if (args.only && !args.only.split(',').includes(name)) return
   const total = []
+  const minor = []
   const w = [], comp = [], compCpu = [], diff = [], lines = [], applied = {}, monitored = [], newgens = []
   const session = args.profile === name ? new Session() : undefined
   if (session) {
@@ -201,6 +205,7 @@ async function measure(name, change) {
     }
     ir = next
     total.push(performance.now() - t0 + comp.at(-1)) // compile, diff and commit
+    if (args['minor-gc']) { const g0 = performance.now(); globalThis.gc({ type: 'minor' }); minor.push(performance.now() - g0) }
   }
   const k = Object.entries(applied).map(([p, xs]) => `  ${p} ${median(xs).toFixed(2)} ms${encodeMs[p] ? ` (encode ${median(encodeMs[p]).toFixed(2)})` : ''} (n ${xs.length})`).join('')
   for (const p of Object.keys(encodeMs)) delete encodeMs[p]
@@ -212,6 +217,7 @@ async function measure(name, change) {
   const first = args.only ? `  first: compile ${comp[0].toFixed(2)} ms, all ${total[0].toFixed(2)} ms (later median ${median(total.slice(1)).toFixed(2)})` : ''
   const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)}); NEWGEN seen ${median(newgens).toFixed(2)} ms after the commit began` : ''
   console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)}; CPU ${median(compCpu).toFixed(2)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}${first}`)
+  if (minor.length) console.log(`  a minor GC after each change: median ${median(minor).toFixed(2)} ms, max ${Math.max(...minor).toFixed(2)} ms`)
 }
 if (args['first-pass']) await firstPass(Number(args['first-pass']))
 
