@@ -116,6 +116,15 @@ describe('manifests', () => {
     expect(argValue(init, 'prefix')).toBe(DEFAULT_PREFIX)
   })
 
+  it('the agent reads the compile cache where the image made it, beside the bundle the image runs', () => {
+    const containerfile = readFileSync(join(root, 'daemonset/Containerfile'), 'utf8')
+    const made = /^RUN NODE_COMPILE_CACHE=(\S+) (\S+) (\S+) version/m.exec(containerfile)
+    expect(made, 'the Containerfile runs the bundle once with NODE_COMPILE_CACHE').not.toBeNull()
+    expect(agent.env.find((e: any) => e.name === 'NODE_COMPILE_CACHE')?.value).toBe(made![1])
+    // The same runtime and bundle as the wrapper the agent's command goes through.
+    expect(containerfile).toContain(`exec ${made![2]} ${made![3]} "$@"`)
+  })
+
   it('privilege only where the kernel demands it: install has no capability, the agent NET_ADMIN and SYS_ADMIN', () => {
     expect(init.securityContext).toMatchObject({ privileged: false, runAsUser: 0, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } })
     expect(init.securityContext.capabilities.add).toBeUndefined()
