@@ -15,6 +15,13 @@ function denyState(deny = true): ClusterState {
   return s
 }
 const localIps = ['10.0.0.2', '10.0.0.3']
+// The same deny-all over v6 addresses: x/a is fd00::2.
+function denyV6(): ClusterState {
+  const s = denyState()
+  s.pods.set('x/a', { ...s.pods.get('x/a')!, ips: ['fd00::2'] })
+  s.pods.set('x/b', { ...s.pods.get('x/b')!, ips: ['fd00::3'] })
+  return s
+}
 const udp = (src: string, dst: string, sport: number, id: number): CtEntry => ({
   family: 4, id, status: IPS.SEEN_REPLY,
   orig: { src, dst, proto: IPPROTO.UDP, sport, dport: 81 },
@@ -152,6 +159,42 @@ describe('ConntrackCleaner', () => {
     await passesReach(1)
     expect(passes.map((p) => [p.cutBy, p.errors])).toEqual([['time', 0]])
     expect(fake.open).toBe(0)
+  })
+
+  it('addresses kept between passes: a changed policy still cuts a flow it now denies, a new local pod\'s flows are judged', async () => {
+    const fake = new FakeTable({ denied: 5, allowed: 0 })
+    const { c, passes, passesReach } = cleaner(fake)
+    // Pass 1: the flows' pods are not local; pass 2: they are, deny-all not yet there; pass 3:
+    // the same pods (the addresses of the last pass reused), and the policy now denies.
+    c.request({ state: denyState(), localIps: ['10.0.0.9'] })
+    await passesReach(1)
+    c.request({ state: denyState(false), localIps: ['10.0.0.2', '10.0.0.3'] })
+    await passesReach(2)
+    c.request({ state: denyState(), localIps: ['10.0.0.2', '10.0.0.3'] })
+    await passesReach(3)
+    expect(passes.map((p) => p.deleted)).toEqual([0, 0, 5])
+    // A pod whose address is spelled otherwise than conntrack spells it (v6 with zeros).
+    const v6 = new FakeTable({ denied: 0, allowed: 0 })
+    v6.entries.set(1, { ...udp('fd00::3', 'fd00::2', 1024, 1), family: 6 })
+    const t = cleaner(v6)
+    t.c.request({ state: denyV6(), localIps: ['fd00:0::9'] })
+    await t.passesReach(1)
+    t.c.request({ state: denyV6(), localIps: ['fd00:0::9', 'fd00:0:0::2'] })
+    await t.passesReach(2)
+    expect(t.passes.map((p) => p.deleted)).toEqual([0, 1])
+  })
+
+  it('reads the node\'s addresses only for a pass that meets a local pod\'s flow, and spares the node\'s flows', async () => {
+    const fake = new FakeTable({ denied: 3, allowed: 0 })
+    fake.entries.set(9, udp('10.0.0.1', '10.0.0.2', 999, 9)) // the node (bridge address) to x/a
+    let reads = 0
+    const { c, passes, passesReach } = cleaner(fake, { nodeIps: () => (reads++, new Set(['10.0.0.1'])) })
+    c.request({ state: denyState(), localIps: ['10.0.0.9'] })
+    await passesReach(1)
+    expect(reads).toBe(0)
+    c.request({ state: denyState(), localIps })
+    await passesReach(2)
+    expect([reads, passes[1]!.deleted, fake.entries.has(9)]).toEqual([1, 3, true])
   })
 
   it('a failing table is a counted error, and the next request still runs', async () => {

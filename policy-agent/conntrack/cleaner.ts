@@ -8,7 +8,8 @@ import type { Logger } from 'pino'
 import type { ClusterState } from '../model/cluster.js'
 import { NfnlSocket } from '../../lib/net/nfnetlink.js'
 import { deleteConntrack, dumpConntrack, type CtEntry, type DeleteOutcome } from '../../lib/net/conntrack.js'
-import { canonicalSet, deniedEntries, nodeAddresses } from './denied.js'
+import { deniedEntries } from './denied.js'
+import { CanonicalAddresses, NodeAddresses } from './addresses.js'
 
 /** The kernel's conntrack table as a pass uses it; the I/O edge, faked in cleaner.test.ts. */
 export interface ConntrackTable {
@@ -57,7 +58,10 @@ export interface CleanupReport {
 export interface CleanerOptions {
   log: Logger
   open?: () => ConntrackTable
-  /** The node's own addresses, whose flows are never ended; default: this netns's interfaces. */
+  /**
+   * The node's own addresses, whose flows are never ended; default: this netns's interfaces.
+   * Called by a pass at its first entry that touches a local pod.
+   */
   nodeIps?: () => Set<string>
   /** Per pass. Defaults: 10 s, 1,000,000 entries examined, 20,000 deleted, 256 per sendmsg. */
   budgetMs?: number
@@ -69,14 +73,21 @@ export interface CleanerOptions {
 }
 
 const SAMPLE = 3
+/** Entries between two looks at the clock, from the first (performance.now() per entry allocated a number each). */
+const CLOCK_EVERY = 64
 
 export class ConntrackCleaner {
   #next?: CleanupJob
   #running?: Promise<void>
   #abort?: AbortController
   #stopped = false
+  /** Canonical addresses kept between passes: each sync requests one (addresses.ts). */
+  readonly #local = new CanonicalAddresses()
+  readonly #nodeIps: () => Set<string>
 
-  constructor(private readonly o: CleanerOptions) {}
+  constructor(private readonly o: CleanerOptions) {
+    this.#nodeIps = o.nodeIps ?? new NodeAddresses().get
+  }
 
   /** Cleans for `job` soon; a request made while a pass runs replaces any not yet started. */
   request(job: CleanupJob): void {
@@ -115,7 +126,7 @@ export class ConntrackCleaner {
     const batch = Math.max(1, o.batch ?? 256)
     const t0 = performance.now()
     const r: CleanupReport = { examined: 0, denied: 0, deleted: 0, gone: 0, errors: 0, durationMs: 0 }
-    const localIps = canonicalSet(job.localIps)
+    const localIps = this.#local.of(job.localIps)
     if (localIps.size === 0) return r
     let table: ConntrackTable | undefined
     const abort = (this.#abort = new AbortController())
@@ -124,7 +135,7 @@ export class ConntrackCleaner {
     // cut by the clock too. Aborting closes the table, which fails whatever is in flight.
     const timer = setTimeout(() => abort.abort('time'), budgetMs + 1000)
     abort.signal.addEventListener('abort', () => table?.close())
-    const isDenied = deniedEntries(job.state, localIps, (o.nodeIps ?? nodeAddresses)(), job.skipped)
+    const isDenied = deniedEntries(job.state, localIps, this.#nodeIps, job.skipped)
     const victims: CtEntry[] = []
     try {
       table = (o.open ?? openNetlinkTable)()
@@ -133,7 +144,7 @@ export class ConntrackCleaner {
         if (++r.examined > maxExamined) return cut('examined')
         if (isDenied(e)) victims.push(e)
         if (victims.length >= maxDeletes) return cut('deletes')
-        if (overTime()) return cut('time')
+        if (r.examined % CLOCK_EVERY === 1 && overTime()) return cut('time')
         return true
       }, abort.signal)
       r.examined = Math.min(r.examined, maxExamined)

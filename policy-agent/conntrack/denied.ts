@@ -3,10 +3,8 @@
 // rules would not have let in outlives its policy unless deleted. Pure: the entries come from
 // lib/net/conntrack.ts, the verdict from every tier: ClusterNetworkPolicy Admin, NetworkPolicy
 // (compile/decide.ts), Baseline (cnp/tiered.ts), so a ClusterNetworkPolicy Deny cuts flows too.
-import { networkInterfaces } from 'node:os'
 import type { ClusterState, Protocol } from '../model/cluster.js'
 import { enforcedState, tieredDecider } from '../cnp/tiered.js'
-import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
 const PROTOCOLS = new Map<number, Protocol>([[IPPROTO.TCP, 'TCP'], [IPPROTO.UDP, 'UDP'], [IPPROTO.SCTP, 'SCTP']])
@@ -40,20 +38,26 @@ const MEMO_MAX = 65_536
  * opened by the node itself, and denied by `state`. A flow the node opened (source in `nodeIps`)
  * is never denied: what the node sends to its pods takes the output hook, which no cinch rule
  * filters ("the node always reaches its pods", kubelet probes from the bridge gateway address);
- * decide() cannot know that address -- it is no Node InternalIP. Verdicts are memoized per
- * (protocol, source, destination, port): 20k flows of one pod to one service cost one decision.
+ * decide() cannot know that address -- it is no Node InternalIP. `nodeIps` may be a function,
+ * called at the first entry that touches a local pod (reading the interfaces allocates). Verdicts
+ * are memoized per (protocol, source, destination, port): 20k flows of one pod to one service
+ * cost one decision.
  */
-export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> = new Set(), skipped: readonly string[] = []): (e: CtEntry) => boolean {
+export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> | (() => Set<string>) = new Set(), skipped: readonly string[] = []): (e: CtEntry) => boolean {
   // Indexed on the first entry that involves a local pod: building the decider reads the whole
   // cluster (every policy normalised), which at 30k policies cost the agent's event loop about a
   // second per change while most passes have no such entry (issue 14).
   let decide: ReturnType<typeof tieredDecider> | undefined
+  let node = typeof nodeIps === 'function' ? undefined : nodeIps
   const memo = new Map<string, boolean>()
   return (e) => {
+    // Most of a node's table touches no local pod (flowOf's src and dst): those are rejected
+    // before anything is allocated for them, a pass costs the agent in proportion to its pods' flows.
+    if (!localIps.has(e.orig.src) && !localIps.has(e.reply.src)) return false
     const f = isLive(e) ? flowOf(e) : undefined
     if (!f) return false
-    if (!localIps.has(f.src) && !localIps.has(f.dst)) return false
-    if (nodeIps.has(f.src)) return false
+    node ??= (nodeIps as () => Set<string>)()
+    if (node.has(f.src)) return false
     const key = `${f.protocol} ${f.src} ${f.dst} ${f.dport}`
     let denied = memo.get(key)
     if (denied === undefined) {
@@ -65,16 +69,3 @@ export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIp
     return denied
   }
 }
-
-/** Canonical addresses of this network namespace's interfaces: the node's own (the agent is hostNetwork). */
-export function nodeAddresses(): Set<string> {
-  const out = new Set<string>()
-  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) {
-    const a = canonicalIp(i.address.split('%')[0]!, LENIENT)
-    if (a) out.add(a)
-  }
-  return out
-}
-
-/** Canonical forms of pod addresses (the entries' addresses are canonical: lib/net formats them). */
-export const canonicalSet = (ips: Iterable<string>): Set<string> => new Set([...ips].map((ip) => canonicalIp(ip, LENIENT) ?? ip))
