@@ -51,22 +51,24 @@ const WIRE_LEN = 2
 
 /** How one field is read; `schema` is a nested message (repeated with `many`). */
 type Field =
-  | { name: string; t: 'string'; keep?: boolean }
+  | { name: string; t: 'string'; keep?: boolean; shared?: boolean }
   | { name: string; t: 'bool' | 'int32' | 'strings' | 'labels' | 'cinchAnnotations' | 'intOrString' }
   | { name: string; t: 'message'; schema: Schema; many?: boolean; paths?: Map<string, string> }
 type Schema = Record<number, Field>
 
 const s = (name: string, keep = false): Field => ({ name, t: 'string', keep })
+/** A string field whose values repeat across objects (see `shared`). */
+const sh = (name: string, keep = false): Field => ({ name, t: 'string', keep, shared: true })
 const m = (name: string, schema: Schema, many = false): Field => ({ name, t: 'message', schema, many })
 
-const OBJECT_META: Schema = { 1: s('name'), 3: s('namespace'), 11: { name: 'labels', t: 'labels' }, 12: { name: 'annotations', t: 'cinchAnnotations' } }
+const OBJECT_META: Schema = { 1: s('name'), 3: sh('namespace'), 11: { name: 'labels', t: 'labels' }, 12: { name: 'annotations', t: 'cinchAnnotations' } }
 const LIST_META: Schema = { 2: s('resourceVersion'), 3: s('continue') }
 
-const CONTAINER: Schema = { 6: m('ports', { 1: s('name'), 3: { name: 'containerPort', t: 'int32' }, 4: s('protocol') }, true) }
+const CONTAINER: Schema = { 6: m('ports', { 1: sh('name'), 3: { name: 'containerPort', t: 'int32' }, 4: sh('protocol') }, true) }
 const POD: Schema = {
   1: m('metadata', OBJECT_META),
-  2: m('spec', { 2: m('containers', CONTAINER, true), 10: s('nodeName'), 11: { name: 'hostNetwork', t: 'bool' }, 20: m('initContainers', CONTAINER, true) }),
-  3: m('status', { 1: s('phase'), 6: s('podIP'), 12: m('podIPs', { 1: s('ip', true) }, true) }),
+  2: m('spec', { 2: m('containers', CONTAINER, true), 10: sh('nodeName'), 11: { name: 'hostNetwork', t: 'bool' }, 20: m('initContainers', CONTAINER, true) }),
+  3: m('status', { 1: sh('phase'), 6: s('podIP'), 12: m('podIPs', { 1: s('ip', true) }, true) }),
 }
 const NAMESPACE: Schema = { 1: m('metadata', OBJECT_META) }
 const NODE: Schema = {
@@ -76,9 +78,9 @@ const NODE: Schema = {
 }
 const SELECTOR: Schema = {
   1: { name: 'matchLabels', t: 'labels' },
-  2: m('matchExpressions', { 1: s('key', true), 2: s('operator', true), 3: { name: 'values', t: 'strings' } }, true),
+  2: m('matchExpressions', { 1: sh('key', true), 2: sh('operator', true), 3: { name: 'values', t: 'strings' } }, true),
 }
-const POLICY_PORT: Schema = { 1: s('protocol', true), 2: { name: 'port', t: 'intOrString' }, 3: { name: 'endPort', t: 'int32' } }
+const POLICY_PORT: Schema = { 1: sh('protocol', true), 2: { name: 'port', t: 'intOrString' }, 3: { name: 'endPort', t: 'int32' } }
 const PEER: Schema = { 1: m('podSelector', SELECTOR), 2: m('namespaceSelector', SELECTOR), 3: m('ipBlock', { 1: s('cidr', true), 2: { name: 'except', t: 'strings' } }) }
 const NETWORK_POLICY: Schema = {
   1: m('metadata', OBJECT_META),
@@ -102,6 +104,15 @@ export interface DecodedList {
 export function decodeList(body: Buffer, kind: Kind): DecodedList {
   const schema = ITEM[kind]
   if (!schema) throw new Error(`no protobuf decoder for ${kind} lists`)
+  sharedStrings = new Map()
+  try {
+    return decodeItems(body, kind, schema)
+  } finally {
+    sharedStrings = undefined
+  }
+}
+
+function decodeItems(body: Buffer, kind: Kind, schema: Schema): DecodedList {
   return envelope(body, `${kind}List`, (r, end) => {
     const out: DecodedList = { items: [] }
     while (r.pos < end) {
@@ -175,6 +186,21 @@ function envelope<T>(body: Buffer, kind: string, read: (r: Reader, end: number) 
   }
 }
 
+/**
+ * One copy of each repeated string of a page: label keys and values, namespaces, node names, port
+ * names and protocols, selector keys and operators. The converted objects keep these, and 30k pods'
+ * labels alone were ~240k strings of a few dozen distinct ones, each copied by the scavenger and
+ * marked by every full GC for as long as the agent runs. Per page, so the table never outlives it.
+ */
+let sharedStrings: Map<string, string> | undefined
+function shared(v: string): string {
+  if (!sharedStrings) return v
+  const known = sharedStrings.get(v)
+  if (known !== undefined) return known
+  sharedStrings.set(v, v)
+  return v
+}
+
 /** The reader's buffer is the body, a Buffer (Reader.create of a Buffer keeps it). */
 const text = (r: Reader, start: number, end: number) => (r.buf as Buffer).toString('utf8', start, end)
 
@@ -225,7 +251,7 @@ function message(r: Reader, end: number, schema: Schema, path: string, into: Obj
     switch (f.t) {
       case 'string': {
         const e = within(r, end, path, f.name)
-        if (e > r.pos || f.keep) into[f.name] = text(r, r.pos, e)
+        if (e > r.pos || f.keep) into[f.name] = f.shared ? shared(text(r, r.pos, e)) : text(r, r.pos, e)
         else delete into[f.name] // the last occurrence wins, an empty one as absent
         r.pos = e
         break
@@ -234,7 +260,7 @@ function message(r: Reader, end: number, schema: Schema, path: string, into: Obj
       case 'int32': into[f.name] = r.int32(); break
       case 'strings': {
         const e = within(r, end, path, f.name)
-        append(into, f.name, text(r, r.pos, e))
+        append(into, f.name, shared(text(r, r.pos, e)))
         r.pos = e
         break
       }
@@ -244,9 +270,9 @@ function message(r: Reader, end: number, schema: Schema, path: string, into: Obj
         // configuration, prometheus.io/...) are not even made strings. An ASCII prefix in the bytes
         // is the same prefix in the text (UTF-8 decodes ASCII bytes alone, and to nothing else).
         if (f.t === 'cinchAnnotations' && !hasPrefix(r, entryAt.key0, entryAt.key1, CINCH_PREFIX_BYTES)) break
-        const key = text(r, entryAt.key0, entryAt.key1)
+        const key = shared(text(r, entryAt.key0, entryAt.key1))
         const map = (into[f.name] ??= {}) as Obj
-        const value = text(r, entryAt.value0, entryAt.value1)
+        const value = shared(text(r, entryAt.value0, entryAt.value1))
         // A key such as `__proto__` stays an ordinary entry, as JSON.parse makes it.
         if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true })
         else map[key] = value
