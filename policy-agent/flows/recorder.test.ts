@@ -89,6 +89,39 @@ describe('FlowRecorder', () => {
     expect(t.written.flat()).toHaveLength(1)
   })
 
+  it('the id table is kept while the IR\'s chains and counters are, and follows them when they change', async () => {
+    const t = setup()
+    await t.rec.start()
+    // Two NetworkPolicy keys with one 48-bit id (flows.test.ts), each alone in a cluster; then
+    // one more policy. Each IR is compiled once: a sync of the same IR passes the same objects,
+    // as the compiler does for parts a change left alone (compile/ir-records.ts).
+    const cluster = (names: string[]) => clusterOf({
+      namespaces: { t: {} }, pods: { 't/a': { ips: ['10.244.1.2'] }, 't/b': { ips: ['10.244.1.3'] } },
+      policies: names.map((n) => policy('t', n, { podSelector: {}, ingress: [{}] })),
+    })
+    const [a, b, c] = [['pdc106d4f7772'], ['pb27cd61a6b4b'], ['pb27cd61a6b4b', 'later']].map((names) => cluster(names))
+    const [irA, irB, irC] = [a, b, c].map((s) => compile(s, allLocal(s)).ir)
+    const hit = (policy: string): NflogPacket => ({ ...drop, prefix: encodePrefix({ direction: 'ingress', tier: 'networkpolicy', hit: 'rule', action: 'allow', id: refId('np', policy), rule: 0 }) })
+    /** The trace of one rule hit of `policy`'s, read after a sync of `ir`. */
+    const traceAfter = (ir2: typeof irA, s: typeof a, policy: string) => {
+      t.rec.setApplied(ir2, s)
+      t.written.length = 0
+      t.send(hit(policy))
+      t.rec.flush()
+      return t.written.flat()[0]!.trace[0]
+    }
+    expect(traceAfter(irA, a, 't/pdc106d4f7772')).toMatchObject({ policy: 't/pdc106d4f7772' })
+    // The twin replaces it: ambiguous for one sync (packets of the old rules may be queued) ...
+    expect(traceAfter(irB, b, 't/pb27cd61a6b4b')).toMatchObject({ unresolved: 'ambiguous' })
+    // ... then named, though the next sync's IR is the same objects (the table is built again once).
+    expect(traceAfter(irB, b, 't/pb27cd61a6b4b')).toMatchObject({ policy: 't/pb27cd61a6b4b' })
+    expect(traceAfter(irB, b, 't/pb27cd61a6b4b')).toMatchObject({ policy: 't/pb27cd61a6b4b' })
+    // A new policy with a counter: a new IR's parts, its id known from that sync on.
+    expect(traceAfter(irC, c, 't/later')).toMatchObject({ policy: 't/later' })
+    expect(traceAfter(irC, c, 't/pb27cd61a6b4b')).toMatchObject({ policy: 't/pb27cd61a6b4b' })
+    t.rec.close()
+  })
+
   it('warns once per colliding pair, not at every sync', () => {
     const lines: { msg: string; ref?: string }[] = []
     const log = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) })

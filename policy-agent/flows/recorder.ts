@@ -46,6 +46,9 @@ export class FlowRecorder {
   readonly #assembler = new TraceAssembler()
   readonly #agg: Aggregator
   #refs = new RefTable({ networkPolicies: [], chains: [] })
+  /** the IR #refs and #live were made of */
+  #appliedIr?: PolicyIR
+  #live = new Set<string>()
   /** the colliding pairs already warned about */
   readonly #warned = new Set<string>()
   #state?: ClusterState
@@ -101,7 +104,10 @@ export class FlowRecorder {
    * until the next call are attributed with these (an id of a removed policy reads `unknown`).
    */
   setApplied(ir: PolicyIR, state: ClusterState): void {
-    this.#refs = new RefTable(refSourceFromIR(ir), this.#refs)
+    // Brought to this IR at the cost of what changed since the last (RefTable.follow); built anew
+    // from the whole IR only when that could name an id otherwise (a collision, old or new).
+    const prev = this.#appliedIr
+    if (!prev || !this.#refs.follow(prev, ir)) this.#refs = new RefTable(refSourceFromIR(ir), this.#refs)
     // Once per colliding pair, not per sync: a tenant who found a collision would otherwise write
     // a warning into the agent's log at every change of the cluster.
     for (const c of this.#refs.collisions) {
@@ -117,8 +123,11 @@ export class FlowRecorder {
       this.#state = state
       if (this.#byAddr && !this.#byAddr.follow(state)) this.#byAddr = undefined
     }
-    const live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
-    this.#o.metrics.retainPolicies(live)
+    if (prev?.policyCounters !== ir.policyCounters || prev.ruleCounters !== ir.ruleCounters) {
+      this.#live = new Set([...Object.keys(ir.policyCounters), ...Object.values(ir.ruleCounters ?? {}).map((r) => r.policy)])
+    }
+    this.#appliedIr = ir
+    this.#o.metrics.retainPolicies(this.#live)
   }
 
   #podOf(addr: string): string | undefined {

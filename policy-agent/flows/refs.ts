@@ -32,6 +32,13 @@ export class RefTable {
   readonly #names = new Map<string, string[]>()
   /** each colliding pair once, `space a ~ b` (names sorted) */
   readonly collisions: string[] = []
+  /** `space name` -> its id: a name's sha256 is taken once, not at every sync (issue 14) */
+  readonly #ids = new Map<string, string>()
+  /**
+   * Whether an id is ambiguous here only because the previous table named it otherwise. A table
+   * that does not is what a new table of the same source, built on it, would be: kept as it is.
+   */
+  readonly carriesPrevious: boolean = false
 
   /**
    * `previous`: the table of the sync before. A packet is read after the rules that logged it
@@ -46,7 +53,10 @@ export class RefTable {
       if (!this.collisions.includes(c)) this.collisions.push(c)
     }
     const put = (space: Space, name: string, ref: Ref) => {
-      const k = `${space}:${refId(space, name)}`
+      const n = `${space} ${name}`
+      const id = (previous && previous.#ids.get(n)) ?? this.#ids.get(n) ?? refId(space, name)
+      this.#ids.set(n, id)
+      const k = `${space}:${id}`
       const had = this.#byId.get(k)
       const names = this.#names.get(k) ?? []
       const others = names.filter((n) => n !== name)
@@ -68,10 +78,60 @@ export class RefTable {
     for (const [k, names] of this.#names) {
       const before = previous.#names.get(k)?.filter((n) => !names.includes(n))
       if (!before?.length) continue
+      this.carriesPrevious = true
       this.#byId.set(k, 'ambiguous')
       const space = k.slice(0, k.indexOf(':')) as Space
       for (const a of before) for (const b of names) pair(space, a, b)
     }
+  }
+
+  /**
+   * Brings this table, made of `prev`, to `ir` in place, at the cost of what changed between
+   * them (the compiler keeps an unchanged chain's or record's object: compile/ir-records.ts), and
+   * returns true; rebuilding it from the whole IR at every sync made a third of what the agent
+   * allocated per change (issue 14). It changes nothing and returns false (build a new table on
+   * this one) when the outcome could differ from that build's: a table holding an ambiguous id, a
+   * name coming to an id another name holds or held, a ClusterNetworkPolicy rule counter changed.
+   */
+  follow(prev: PolicyIR, ir: PolicyIR): boolean {
+    if (this.collisions.length || this.carriesPrevious) return false
+    if (prev.ruleCounters !== ir.ruleCounters) return false
+    const gone: string[] = []
+    const came: { n: string; k: string; ref: Ref }[] = []
+    const add = (space: Space, name: string, ref: Ref): boolean => {
+      const n = `${space} ${name}`
+      const k = `${space}:${this.#ids.get(n) ?? refId(space, name)}`
+      const names = this.#names.get(k)
+      if (names && !(names.length === 1 && names[0] === name)) return false // another name's id
+      if (!names && came.some((c) => c.k === k)) return false // two new names, one id
+      came.push({ n, k, ref })
+      return true
+    }
+    if (prev.policyCounters !== ir.policyCounters) {
+      for (const p in prev.policyCounters) if (!Object.hasOwn(ir.policyCounters, p)) gone.push(`np ${p}`)
+      for (const p in ir.policyCounters) if (!Object.hasOwn(prev.policyCounters, p) && !add('np', p, { kind: 'policy', policy: p })) return false
+    }
+    if (prev.chains !== ir.chains) {
+      for (const c in prev.chains) if (!Object.hasOwn(ir.chains, c)) gone.push(`chain ${c}`)
+      for (const c in ir.chains) {
+        const now = ir.chains[c]!
+        const was = Object.hasOwn(prev.chains, c) ? prev.chains[c] : undefined
+        if (was === now || (was && was.pod === now.pod && was.direction === now.direction && sameList(was.policies, now.policies))) continue
+        if (!add('chain', c, { kind: 'chain', chain: c, pod: now.pod, direction: now.direction, policies: [...now.policies] })) return false
+      }
+    }
+    for (const n of gone) {
+      const k = `${n.slice(0, n.indexOf(' '))}:${this.#ids.get(n)}`
+      this.#byId.delete(k)
+      this.#names.delete(k)
+      this.#ids.delete(n)
+    }
+    for (const { n, k, ref } of came) {
+      this.#ids.set(n, k.slice(k.indexOf(':') + 1))
+      this.#names.set(k, [n.slice(n.indexOf(' ') + 1)])
+      this.#byId.set(k, ref)
+    }
+    return true
   }
 
   /** The ref of an id in a space; 'ambiguous' on a hash collision; undefined when unknown. */
@@ -88,3 +148,5 @@ export function refSourceFromIR(ir: PolicyIR): RefSource {
     chains: Object.entries(ir.chains).map(([name, c]) => ({ name, pod: c.pod, direction: c.direction, policies: c.policies })),
   }
 }
+
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
