@@ -17,7 +17,7 @@
 // so unshaped every extra veth hop costs throughput one for one (see bench/README.md).
 // Then ping latency (median), and the time from a Node change to its routes being in the kernel.
 // Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (3, per iperf3 run), BENCH_STREAMS (4), BENCH_WIRE_GBIT
-// (10; 0 skips the shaped runs).
+// (10; 0 skips the shaped runs). About 110 s a round at the defaults; builds dist/ first.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -184,7 +184,8 @@ function latencyMs(from, to) {
 const load = () => sh('cat', ['/proc/loadavg']).split(' ').slice(0, 3).join(' ')
 
 try {
-  if (!existsSync(join(root, 'dist/bin/cinch'))) sh('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
+  // The cinch paths run the built agent and plugins: build them from this tree, as bench:cni does.
+  sh('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' })
   setupBaseline()
   const cinch = { vxlan: await setupCinch('vxlan'), 'host-gw': await setupCinch('host-gw') }
   const baseNodes = nodes.map((n) => n.ns)
