@@ -61,7 +61,7 @@ for (let i = 0; i < Number(args.entries); i++) {
   entries.push({ family: 4, id: i, status: IPS.SEEN_REPLY, orig: { src, dst, proto: IPPROTO.TCP, sport: 1024 + (i % 60000), dport: 80 }, reply: { src: dst, dst: src, proto: IPPROTO.TCP, sport: 80, dport: 1024 + (i % 60000) }, state: 3 })
 }
 const table = () => ({
-  scan: async (onEntry) => { for (const e of entries) if (onEntry(e) === false) return false; return true },
+  scan: async (onEntry) => { for (let i = 0; i < entries.length; i++) if (onEntry(entries[i]) === false) return false; return true },
   remove: async (b) => ({ deleted: b.length, gone: 0, failed: 0 }),
   close() {},
 })
@@ -70,7 +70,9 @@ const cleaner = new ConntrackCleaner({ log, open: table, onPass: (r) => { metric
 
 let gcs = 0
 new PerformanceObserver((l) => { gcs += l.getEntries().length; if (process.env.DEBUG_GC) console.log(l.getEntries().map((e) => e.detail?.kind)) }).observe({ entryTypes: ['gc'] })
-const steps = { 'store + compile': [], recordSync: [], setApplied: [], 'conntrack pass': [] }
+const STEPS = ['store + compile', 'recordSync', 'setApplied', 'conntrack pass']
+/** kind of change -> step -> bytes */
+const steps = new Map()
 const minor = []
 /** Heap bytes `fn` allocated; undefined when a GC ran meanwhile. */
 async function bytesOf(fn) {
@@ -80,22 +82,29 @@ async function bytesOf(fn) {
   const d = process.memoryUsage().heapUsed - h
   return gcs === g ? d : undefined
 }
-const put = (k, b) => b !== undefined && steps[k].push(b)
+let kind
+const put = (k, b) => {
+  if (b === undefined) return
+  if (!steps.has(kind)) steps.set(kind, Object.fromEntries(STEPS.map((s) => [s, []])))
+  steps.get(kind)[k].push(b)
+}
 
 const localNs = [...new Set(locals.map((l) => l.namespace))]
 const remote = [...state.pods.values()].filter((p) => p.labels.app === 'app-0' && !locals.some((l) => l.name === p.name && l.namespace === p.namespace))
 const changes = [
-  (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) },
-  (k) => { const n = state.namespaces.get(localNs[k % localNs.length]); store.upsert('Namespace', nsObj({ ...n, labels: { ...n.labels, team: k % 2 ? 't99' : n.labels.team } })) },
-  (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[(k + 20) % localNs.length], k)),
-  (k) => store.remove('NetworkPolicy', extraPolicy(localNs[(k - 1 + 20) % localNs.length], k - 1)),
+  ['pod label change', (k) => { const p = remote[k * 7]; store.upsert('Pod', podObj({ ...p, labels: { ...p.labels, app: k % 2 ? 'app-0' : 'app-1' } })) }],
+  ['namespace label change', (k) => { const n = state.namespaces.get(localNs[k % localNs.length]); store.upsert('Namespace', nsObj({ ...n, labels: { ...n.labels, team: k % 2 ? 't99' : n.labels.team } })) }],
+  ['policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[(k + 20) % localNs.length], k))],
+  ['policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[(k - 1 + 20) % localNs.length], k - 1))],
 ]
 const session = args.profile ? new Session() : undefined
 const n = Number(args.changes)
 for (let k = 0; k < n; k++) {
   globalThis.gc()
   let next
-  put('store + compile', await bytesOf(() => { changes[k % changes.length](k); next = compiler.compile(store.state(), locals) }))
+  const [name, change] = changes[k % changes.length]
+  kind = k === 0 ? 'first (the table built whole)' : name
+  put('store + compile', await bytesOf(() => { change(k); next = compiler.compile(store.state(), locals) }))
   ir = next.ir
   const report = { reason: 'source changed', at: new Date(), durationMs: 3, apply: { mode: 'incremental', lines: 10 }, localPods: locals, attachments: [], invalid: next.invalid, steps: { records: 0, compile: 1, apply: 2 }, programmingMs: [3] }
   if (session && k === 4) {
@@ -114,11 +123,13 @@ for (let k = 0; k < n; k++) {
   }))
   if (args['minor-gc']) { const t = performance.now(); globalThis.gc({ type: 'minor' }); minor.push(performance.now() - t) }
 }
-const kb = (xs) => (xs.length ? `${(median(xs) / 1024).toFixed(1)} KB (n ${xs.length}, max ${(Math.max(...xs) / 1024).toFixed(1)})` : '- (every sample had a GC)')
-console.log(`${args.namespaces} namespaces x 4 pods, ${locals.length} local pods, ${args.entries} conntrack entries, ${n} changes (pod label, namespace label, policy create, policy delete)`)
-for (const [k, xs] of Object.entries(steps)) console.log(`  ${k.padEnd(16)} ${kb(xs)}`)
-const outside = ['recordSync', 'setApplied', 'conntrack pass'].map((k) => median(steps[k]) || 0).reduce((a, b) => a + b, 0)
-console.log(`  per-sync work outside the compiler: ${(outside / 1024).toFixed(1)} KB per change`)
+const kb = (xs) => (xs.length ? (median(xs) / 1024).toFixed(1) : '-')
+console.log(`${args.namespaces} namespaces x 4 pods, ${locals.length} local pods, ${args.entries} conntrack entries, ${n} changes; KB allocated per change, median (a sample with a GC in it dropped)`)
+console.log(`  ${'change'.padEnd(30)} ${STEPS.map((s) => s.padStart(16)).join('')} ${'outside compile'.padStart(16)}`)
+for (const [k, byStep] of steps) {
+  const outside = STEPS.slice(1).map((s) => median(byStep[s]) || 0).reduce((a, b) => a + b, 0)
+  console.log(`  ${k.padEnd(30)} ${STEPS.map((s) => kb(byStep[s]).padStart(16)).join('')} ${(outside / 1024).toFixed(1).padStart(16)}`)
+}
 if (minor.length) console.log(`  a minor GC after each change: median ${median(minor).toFixed(2)} ms, max ${Math.max(...minor).toFixed(2)} ms`)
 if (session) {
   const { profile } = await session.post('HeapProfiler.stopSampling')

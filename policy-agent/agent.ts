@@ -66,6 +66,16 @@ export interface SyncReport {
 // one sync's time could pass this; the earliest (the longest waits) are kept.
 const MAX_ARRIVALS = 10_000
 
+/** The attachment records as last read, with what each sync needs of them (shared, never changed). */
+interface RecordsRead {
+  key: string
+  readAt: number
+  records: AttachmentRecord[]
+  localPods: LocalPod[]
+  attachments: string[]
+  localIps: string[]
+}
+
 interface Waiter {
   resolve: (r: SyncReport) => void
   reject: (e: Error) => void
@@ -75,7 +85,7 @@ export class Agent {
   readonly applier: Applier
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
   readonly #compiler: Pick<Compiler, 'compile'>
-  #records?: { key: string; readAt: number; records: AttachmentRecord[] }
+  #records?: RecordsRead
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   /** performance.now() of each source change not yet applied, and of those the running sync applies. */
@@ -181,12 +191,12 @@ export class Agent {
    * from a coarse clock, so a change in the same tick as a read could leave them equal: the
    * cache is trusted only when the directory last changed well before the read began.
    */
-  async #readRecords(log: Logger): Promise<AttachmentRecord[]> {
+  async #readRecords(log: Logger): Promise<RecordsRead> {
     let st: { ino: number; mtimeMs: number; ctimeMs: number } | undefined
     try { st = statSync(attachmentsDir(this.opts.stateDir)) } catch { st = undefined }
     const key = st ? `${st.ino} ${st.mtimeMs} ${st.ctimeMs}` : ''
     const c = this.#records
-    if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c.records
+    if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c
     const readAt = Date.now()
     const problems: { where: string; reason: string }[] = []
     const records = await listAttachments(this.opts.stateDir, (file, err) => {
@@ -194,16 +204,18 @@ export class Agent {
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped')
     })
     this.recordProblems = problems
-    this.#records = { key, readAt, records }
-    return records
+    // What each sync derives from the records, derived once per read (issue 14: per sync, it grew
+    // with the local pods and not with the change).
+    const localPods = toLocalPods(records)
+    const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
+    return (this.#records = { key, readAt, records, localPods, attachments, localIps: localPods.flatMap((p) => p.ips) })
   }
 
   async #sync(reason: string): Promise<SyncReport> {
     const log = this.opts.log.child({ sync: reason })
     const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10
     const t0 = performance.now()
-    const records = await this.#readRecords(log)
-    const localPods = toLocalPods(records)
+    const { localPods, attachments, localIps } = await this.#readRecords(log)
     const state = this.opts.source.state()
     // The source stores a change before it calls back, so every arrival taken here is in `state`.
     this.#applying = this.#arrivals
@@ -224,7 +236,6 @@ export class Agent {
     const programmingMs = this.#applying.map((a) => committed - a)
     this.#applying = []
     const durationMs = performance.now() - t0
-    const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
     const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps, programmingMs }
     this.last = report
     this.lastError = undefined
@@ -235,7 +246,7 @@ export class Agent {
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
-      this.#cleaner.request({ state, localIps: localPods.flatMap((p) => p.ips), skipped: invalid.map((i) => i.policy) })
+      this.#cleaner.request({ state, localIps, skipped: invalid.map((i) => i.policy) })
     }
     return report
   }
