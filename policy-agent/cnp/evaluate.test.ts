@@ -47,3 +47,23 @@ describe('evaluator with addresses', () => {
     expect(() => ev({})({ from: { namespace: 'x', name: 'a' }, to: { ip: 'not-an-ip' }, protocol: 'TCP', port: 1 })).toThrow('not-an-ip')
   })
 })
+
+describe('two pods on one address', () => {
+  // A terminating pod may still list an address its node already gave to a new pod. The evaluator
+  // must name the pod flow records and `cinch explain` name (model/pod-addresses.ts: the greatest
+  // key), whatever order the source stored them in.
+  test.each([
+    ['old stored first', ['y/old', 'y/new']],
+    ['new stored first', ['y/new', 'y/old']],
+  ])('%s: the greatest key holds it', (_, order) => {
+    const spec: Record<string, { labels: Record<string, string>; ips: string[] }> = {
+      'y/old': { labels: { role: 'db' }, ips: ['10.0.0.9'] },
+      'y/new': { labels: { role: 'web' }, ips: ['10.0.0.9'] },
+    }
+    const s = clusterOf({ namespaces: { x: {}, y: {} }, pods: { 'x/a': { ips: ['10.0.0.1'] }, ...Object.fromEntries(order.map((k) => [k, spec[k]!])) } })
+    const noDb = evaluator({ state: s, nodes }, [policy({ egress: [{ name: 'no-db', action: 'Deny', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { role: 'db' } } } }] }] })], networkPolicyTier(s))
+    const d = noDb({ from: { namespace: 'x', name: 'a' }, to: { ip: '10.0.0.9' }, protocol: 'TCP', port: 5432 })
+    expect(d.allowed).toBe(false) // "old" > "new": y/old (role=db) holds the address
+    expect(d.egress.rule?.name).toBe('no-db')
+  })
+})

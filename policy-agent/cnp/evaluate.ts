@@ -14,6 +14,7 @@
 import type { ClusterState, Pod, Protocol } from '../model/cluster.js'
 import type { Endpoint } from '../compile/decide.js'
 import { LENIENT, cidrContains, formatIp, parseIp, sameIp, type Ip } from '../../lib/ip/index.js'
+import { podKeysByAddress } from '../model/pod-addresses.js'
 import { namespaceLabels, subjectSelects, tierOrder } from './order.js'
 import type { Action, Direction, Peer, Policy, ProtocolMatch, Rule, Tier } from './types.js'
 
@@ -62,11 +63,10 @@ export function evaluator(cluster: CnpCluster, policies: readonly Policy[], netw
   const admin = tierOrder(policies, 'Admin')
   const baseline = tierOrder(policies, 'Baseline')
   const nodes = cluster.nodes.map((n) => ({ node: n, addrs: n.addresses.map((a) => parseIp(a, LENIENT)).filter((a): a is Ip => a !== null) }))
+  // Which pod holds an address: model/pod-addresses.ts's rule (two pods on one address: the
+  // greatest key), as flow records and `cinch explain`'s NetworkPolicy half name it.
   const podByAddr = new Map<string, Pod>()
-  for (const p of cluster.state.pods.values()) {
-    if (p.hostNetwork) continue
-    for (const ip of p.ips) { const a = parseIp(ip, LENIENT); if (a) podByAddr.set(formatIp(a), p) }
-  }
+  for (const [addr, key] of podKeysByAddress(cluster.state)) podByAddr.set(addr, cluster.state.pods.get(key)!)
   const ctx: Ctx = { state: cluster.state, nodes, podByAddr }
   return (flow) => {
     const [src, dst] = sides(ctx, flow)

@@ -1,7 +1,7 @@
 // Indexes over a ClusterState that the compiler and `decide` share, so that selecting peers costs
 // the pods of the matching namespaces, not every pod times every policy.
 import type { ClusterState, NetworkPolicy, Pod } from '../model/cluster.js'
-import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
+import { podKeysByAddress } from '../model/pod-addresses.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 
 export interface ClusterIndex {
@@ -55,18 +55,13 @@ export function indexCluster(state: ClusterState): ClusterIndex {
     memo.set(peer.key, r)
     return r
   }
-  let byAddr: Map<string, Pod> | null = null
+  // Which pod holds an address: model/pod-addresses.ts's rule, as flow records and the
+  // ClusterNetworkPolicy evaluator name it.
+  let byAddr: Map<string, string> | null = null
   const podByAddr = (addr: string) => {
-    if (!byAddr) {
-      byAddr = new Map()
-      for (const list of podsByNs.values()) {
-        for (const p of list) {
-          if (p.hostNetwork) continue
-          for (const ip of p.ips) { const c = canonicalIp(ip, LENIENT); if (c) byAddr.set(c, p) }
-        }
-      }
-    }
-    return byAddr.get(addr)
+    byAddr ??= podKeysByAddress(state)
+    const key = byAddr.get(addr)
+    return key === undefined ? undefined : state.pods.get(key)
   }
   return { state, podsByNs, policiesByNs, invalid, nsLabels, peerPods, podByAddr }
 }

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { indexCluster } from '../compile/cluster-index.js'
 import type { ClusterState } from '../model/cluster.js'
 import { ClusterStore } from '../sources/store.js'
-import { PodAddressIndex, podKeysByAddress } from './pod-addresses.js'
+import { PodAddressIndex } from './pod-addresses.js'
+import { podKeysByAddress } from '../model/pod-addresses.js'
 
 const pod = (key: string, ips: string[], o: { hostNetwork?: boolean; phase?: string } = {}) => {
   const [namespace, name] = key.split('/')

@@ -3,55 +3,16 @@
 // each change: at 30,000 pods a rebuild is ~60,000 canonicalisations (~10+ ms on the agent's event
 // loop, issue 14), one changed pod is a handful.
 //
-// The rule, the same as compile/cluster-index.ts's podByAddr (which `cinch explain` uses), so a
-// flow record and an explanation name the same pod:
-// - hostNetwork pods hold no address: their addresses are their node's, and a probe from the
-//   kubelet or a connection from the node itself is not that pod's (an arbitrary host-network pod
-//   of the node, kube-proxy say, would be named for it). The record shows the address instead.
-// - When two pods claim one address, the pod with the greatest key ("ns/name", string order) holds
-//   it. It happens when a terminating pod still lists an address its node has already given to a
-//   new pod (a Succeeded/Failed pod lists none: sources/convert.ts). The model has no creation time
-//   to prefer the newer pod, so the rule is one that depends on the state alone: an index brought
-//   up to date by changes and one built from scratch then agree, whatever the order of events.
+// The rule (which pod holds an address) is model/pod-addresses.ts's, shared with `cinch explain`.
 import type { ClusterState, Pod } from '../model/cluster.js'
 import { changesBetween } from '../compile/changes.js'
-import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
-
-const NONE: readonly string[] = Object.freeze([])
-
-/** The canonical addresses a pod holds for attribution: none for a hostNetwork pod, no repeats. */
-export function podAddresses(p: Pod | undefined): readonly string[] {
-  if (!p || p.hostNetwork || p.ips.length === 0) return NONE
-  // Past a few entries a Set, not includes(): podIPs has no bound in the API, and a pod listing
-  // 100k addresses must cost 100k, not 10^10 (a dual-stack pod's two stay a plain array).
-  const seen = p.ips.length > 8 ? new Set<string>() : undefined
-  const out: string[] = []
-  for (const ip of p.ips) {
-    const c = canonicalIp(ip, LENIENT)
-    if (!c || (seen ? seen.has(c) : out.includes(c))) continue
-    seen?.add(c)
-    out.push(c)
-  }
-  return out.length ? out : NONE
-}
+import { NO_ADDRESSES as NONE, podAddresses } from '../model/pod-addresses.js'
 
 /** The elements of `xs` not in `ys`, in linear time. */
 function without(xs: readonly string[], ys: readonly string[]): readonly string[] {
   if (!xs.length || !ys.length) return xs
   const drop = new Set(ys)
   return xs.filter((x) => !drop.has(x))
-}
-
-/** The rule from scratch: canonical address -> key of the pod holding it (the greatest claimant). */
-export function podKeysByAddress(state: ClusterState): Map<string, string> {
-  const m = new Map<string, string>()
-  for (const [key, p] of state.pods) {
-    for (const a of podAddresses(p)) {
-      const held = m.get(a)
-      if (held === undefined || key > held) m.set(a, key)
-    }
-  }
-  return m
 }
 
 export class PodAddressIndex {
