@@ -41,7 +41,7 @@ export interface KubeApi {
   /** One page of the collection at `path`, whose items are of `kind`. */
   listPage(path: string, query: Record<string, string>, kind: Kind): Promise<ListPage>
   /** Resolves when the server ends the stream; rejects on a refused request or a broken stream. */
-  watch(path: string, query: Record<string, string>, onEvent: (e: WatchEvent) => void, opts: { signal: AbortSignal; idleMs: number }): Promise<void>
+  watch(path: string, query: Record<string, string>, onEvent: (e: WatchEvent) => void, opts: { signal: AbortSignal; idleMs: number; onOpen?: () => void }): Promise<void>
 }
 
 // How long an idle connection is kept for the next request: under the idle timeouts servers use
@@ -111,9 +111,10 @@ export function kubeApi(kc: KubeConfig): KubeApi {
       return { items: list.items, resourceVersion: rv, ...(typeof cont === 'string' && cont ? { continue: cont } : {}) }
     },
 
-    async watch(path, query, onEvent, { signal, idleMs }) {
+    async watch(path, query, onEvent, { signal, idleMs, onOpen }) {
       const res = await open(path, { ...query, watch: 'true' }, 'application/json', signal)
       if (res.statusCode !== 200) throw apiError(res, await readBody(res, 1 << 20))
+      onOpen?.()
       // No byte for idleMs (the server's timeoutSeconds plus a margin): the stream is dead.
       res.setTimeout(idleMs, () => res.destroy(new Error(`watch ${path}: nothing received for ${idleMs} ms`)))
       await new Promise<void>((resolve, reject) => {

@@ -2,14 +2,33 @@
 // on 410 Gone; reflector.ts) per kind, all writing one copy-on-write store (store.ts). Objects are
 // fetched raw (kube-http.ts: lists of built-in kinds as protobuf read into their JSON shape, the
 // rest as JSON) and converted at arrival by the same code as manifests (convert.ts), so a policy
-// reads the same whether it was listed, watched or relisted.
+// reads the same whether it was listed, watched or relisted. With a restart snapshot (snapshot.ts),
+// a graceful stop saves the store and each kind's resourceVersion, and the next start watches from
+// there instead of listing.
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { KubeConfig } from '@kubernetes/client-node'
 import type { ClusterState } from '../model/cluster.js'
 import type { Kind } from './convert.js'
 import { kubeApi, type KubeApi } from './kube-http.js'
 import { Reflector } from './reflector.js'
+import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, writeSnapshotFile, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
+import { toRaw } from './unconvert.js'
+
+/** Where the restart snapshot goes, what binds it, and who hears about it. */
+export interface RestartSnapshotOptions {
+  path: string
+  node: string
+  agentVersion: string
+  /** Older snapshots are refused (default 5 min). */
+  maxAgeMs?: number
+  /** A resumed watch counts as caught up after this long without an event (default 100 ms). */
+  quietMs?: number
+  info: (fields: object, msg: string) => void
+  warn: (fields: object, msg: string) => void
+}
 
 export interface KubeSourceOptions {
   /** Defaults to KUBECONFIG / ~/.kube/config, else the in-cluster service account (loadFromDefault). */
@@ -25,6 +44,8 @@ export interface KubeSourceOptions {
   onAbsent?: (resource: string, absent: boolean) => void
   /** Longest wait between two looks for a missing CRD (default 60 s). */
   absentPollMaxMs?: number
+  /** Load a snapshot at start if a usable one is there, save one at stop (snapshot.ts). */
+  restartSnapshot?: RestartSnapshotOptions
 }
 
 /** What the agent reads, and where (RBAC in daemonset/ grants list and watch on exactly these). */
@@ -46,14 +67,19 @@ export function loadKubeConfig(): KubeConfig {
 
 export class KubeSource implements Source {
   #store = new ClusterStore()
-  #reflectors: Reflector[] = []
+  #reflectors = new Map<Kind, Reflector>()
+  #identity?: SnapshotIdentity
 
   constructor(private readonly opts: KubeSourceOptions = {}) {}
 
   async start(onChange: () => void): Promise<void> {
-    const api: KubeApi = kubeApi(this.opts.kubeConfig ?? loadKubeConfig())
+    const kc = this.opts.kubeConfig ?? loadKubeConfig()
+    const api: KubeApi = kubeApi(kc)
+    const resume = this.#loadSnapshot(kc)
+    const snap = this.opts.restartSnapshot
     let synced = false
     const listed = RESOURCES.map(({ kind, path, optional }) => new Promise<void>((resolve) => {
+      const rv = resume.get(kind)
       const r = new Reflector({
         api, store: this.#store, kind, path,
         onListed: resolve,
@@ -63,9 +89,10 @@ export class KubeSource implements Source {
         maxBackoffMs: this.opts.maxBackoffMs ?? 30_000,
         pageSize: this.opts.pageSize ?? 500,
         watchTimeoutSeconds: () => this.opts.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
+        ...(rv ? { resume: { resourceVersion: rv, quietMs: snap?.quietMs ?? 100, maxMs: 2000 } } : {}),
         ...(optional ? { optional: { onAbsent: (absent: boolean) => this.opts.onAbsent?.(path, absent), absentPollMaxMs: this.opts.absentPollMaxMs ?? 60_000 } } : {}),
       })
-      this.#reflectors.push(r)
+      this.#reflectors.set(kind, r)
       r.start()
     }))
     // Never act on a half-listed cluster: wait until every kind has listed once.
@@ -82,6 +109,68 @@ export class KubeSource implements Source {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#reflectors.map((r) => r.stop()))
+    await Promise.all([...this.#reflectors.values()].map((r) => r.stop()))
+    // Every reflector has stopped: the store and the versions below no longer move.
+    if (this.opts.restartSnapshot && this.#identity) this.#saveSnapshot(this.opts.restartSnapshot, this.#identity)
   }
+
+  /** Loads a usable snapshot into the store; the kinds to resume, with their resourceVersions. */
+  #loadSnapshot(kc: KubeConfig): Map<Kind, string> {
+    const resume = new Map<Kind, string>()
+    const o = this.opts.restartSnapshot
+    if (!o) return resume
+    const t0 = performance.now()
+    let kinds: SnapshotKind[]
+    try {
+      this.#identity = snapshotIdentity(kc, o)
+      const text = takeSnapshotFile(o.path)
+      if (text === undefined) return resume
+      kinds = decodeSnapshot(text, this.#identity, Date.now(), o.maxAgeMs ?? 5 * 60_000)
+    } catch (err) {
+      o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')
+      return resume
+    }
+    let objects = 0
+    for (const k of kinds) {
+      if (!RESOURCES.some((r) => r.kind === k.kind)) continue
+      // Through the converter, as a list's items: a hostile file is no worse than a hostile API.
+      const replace = this.#store.replace(k.kind)
+      for (const item of k.items) replace.add(item)
+      for (const p of k.problems) replace.problem(p)
+      replace.done()
+      objects += k.items.length
+      resume.set(k.kind, k.resourceVersion)
+    }
+    o.info({ kinds: [...resume.keys()], objects, ms: Math.round(performance.now() - t0) }, 'restart snapshot loaded; resuming watches')
+    return resume
+  }
+
+  #saveSnapshot(o: RestartSnapshotOptions, id: SnapshotIdentity): void {
+    const t0 = performance.now()
+    const kinds: SnapshotKind[] = []
+    const problems = this.#store.problems()
+    for (const [kind, r] of this.#reflectors) {
+      // '' while a kind lists, relists or is absent: the next start lists it.
+      if (!r.resourceVersion) continue
+      const items = []
+      for (const v of this.#store.objects(kind)) items.push(toRaw(kind, v))
+      kinds.push({ kind, resourceVersion: r.resourceVersion, items, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
+    }
+    try {
+      const text = encodeSnapshot(id, Date.now(), kinds)
+      writeSnapshotFile(o.path, text)
+      o.info({ path: o.path, kinds: kinds.map((k) => k.kind), bytes: Buffer.byteLength(text), ms: Math.round(performance.now() - t0) }, 'restart snapshot written')
+    } catch (err) {
+      o.warn({ path: o.path, err: String((err as Error)?.message ?? err) }, 'restart snapshot not written; the next start lists')
+    }
+  }
+}
+
+/** The API server, the CA trusted for it, the node and the agent: a snapshot loads only where all match. */
+function snapshotIdentity(kc: KubeConfig, o: RestartSnapshotOptions): SnapshotIdentity {
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('the kubeconfig has no current cluster')
+  const ca = cluster.caData ? Buffer.from(cluster.caData, 'base64') : cluster.caFile ? readFileSync(cluster.caFile) : Buffer.alloc(0)
+  const hash = createHash('sha256').update(ca).update(cluster.skipTLSVerify ? 'insecure' : 'verify').digest('hex')
+  return { server: cluster.server, ca: hash, node: o.node, agentVersion: o.agentVersion }
 }

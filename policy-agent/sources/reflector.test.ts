@@ -27,7 +27,7 @@ function run(api: KubeApi, log: string[]) {
   const replace = store.replace.bind(store)
   store.replace = (kind) => {
     const r = replace(kind)
-    return { add: (raw) => (log.push(`add ${(raw as { metadata: { name: string } }).metadata.name}`), r.add(raw)), done: r.done }
+    return { add: (raw) => (log.push(`add ${(raw as { metadata: { name: string } }).metadata.name}`), r.add(raw)), problem: r.problem, done: r.done }
   }
   return new Promise<{ store: ClusterStore; reflector: Reflector }>((resolve, reject) => {
     const reflector: Reflector = new Reflector({

@@ -5,6 +5,9 @@
 //   -> 410 Gone (the resourceVersion was compacted away), on the watch or on a list's continue
 //      token: list again from scratch, since events were lost
 //   -> any other failure: back off (the server's Retry-After on 429), then carry on.
+// Resumed from a restart snapshot (snapshot.ts: the kind is in the store already), it starts at the
+// watch from the saved resourceVersion instead; 410 Gone, or any failure before it has caught up,
+// lists as above.
 // Items convert at arrival, page by page (store.ts): no raw object outlives its page or event.
 import type { Kind } from './convert.js'
 import { ApiError, isGone, isNotFound, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
@@ -34,6 +37,14 @@ export interface ReflectorOptions {
    * appears. `onAbsent(true)` once when it goes missing, `onAbsent(false)` when it is back.
    */
   optional?: { onAbsent: (absent: boolean) => void; absentPollMaxMs: number }
+  /**
+   * The store holds this kind as of this resourceVersion (a restart snapshot): watch from it, no
+   * list. The watch API marks no end of the events missed since, but the server writes them at
+   * once when the watch opens (from its watch cache), so the kind counts as listed after `quietMs`
+   * with no event once the watch is open, or at the latest `maxMs` after the watch was asked for
+   * (events that keep coming, a server slow to answer).
+   */
+  resume?: { resourceVersion: string; quietMs: number; maxMs: number }
 }
 
 export class Reflector {
@@ -44,9 +55,19 @@ export class Reflector {
   #sleep?: { timer: NodeJS.Timeout; wake: () => void }
   #done?: Promise<void>
   #absent = false
+  #listed = false
+  /** resumed from a snapshot and not caught up yet */
+  #resuming = false
+  #caughtUp?: { timer: NodeJS.Timeout; deadline: number }
 
   constructor(private readonly o: ReflectorOptions) {
     this.#backoff = o.minBackoffMs
+    if (o.resume) (this.#rv = o.resume.resourceVersion, this.#resuming = true)
+  }
+
+  /** Where the watch stands: the store holds the kind as of this version; '' while (re)listing or absent. */
+  get resourceVersion(): string {
+    return this.#rv
   }
 
   start(): void {
@@ -57,20 +78,24 @@ export class Reflector {
     this.#stopped = true
     this.#abort.abort()
     if (this.#sleep) (clearTimeout(this.#sleep.timer), this.#sleep.wake())
+    clearTimeout(this.#caughtUp?.timer)
     await this.#done
   }
 
+  #markListed(): void {
+    if (!this.#listed) (this.#listed = true, this.o.onListed())
+  }
+
   async #run(): Promise<void> {
-    let listed = false
     while (!this.#stopped) {
       try {
         if (!this.#rv) {
           if (!(await this.#listOrAbsent())) {
-            if (!listed) (listed = true, this.o.onListed())
+            this.#markListed()
             await this.#wait(this.#nextBackoff(this.o.optional!.absentPollMaxMs))
             continue
           }
-          if (!listed) (listed = true, this.o.onListed())
+          this.#markListed()
           this.#backoff = this.o.minBackoffMs
         }
         const t0 = Date.now()
@@ -80,6 +105,17 @@ export class Reflector {
         else this.#backoff = this.o.minBackoffMs
       } catch (err) {
         if (this.#stopped) break
+        if (this.#resuming) {
+          // The saved version was compacted away (410), or the server refuses it for another
+          // reason (a restored etcd answers a version from its future with an error, forever):
+          // list, as a start without a snapshot does.
+          this.#resuming = false
+          clearTimeout(this.#caughtUp?.timer)
+          this.#caughtUp = undefined
+          this.#rv = ''
+          if (!isGone(err) && !(this.o.optional && isNotFound(err))) this.o.onError(err, 0)
+          continue
+        }
         // A watch's 410 (a list's is retried inside #list, then backs off like any error).
         if (isGone(err) && this.#rv) {
           // Events were lost: only a fresh list can tell what changed (deletions included).
@@ -162,8 +198,16 @@ export class Reflector {
   async #watch(): Promise<number> {
     const timeout = this.o.watchTimeoutSeconds()
     let n = 0
+    let onOpen: (() => void) | undefined
+    if (this.#resuming) {
+      // Bounded from the request on: a server that holds back the headers cannot hold back the start.
+      const deadline = Date.now() + this.o.resume!.maxMs
+      this.#caughtUp = { timer: setTimeout(() => this.#resumed(), this.o.resume!.maxMs), deadline }
+      onOpen = () => this.#quietFor(deadline)
+    }
     await this.o.api.watch(this.o.path, { resourceVersion: this.#rv, allowWatchBookmarks: 'true', timeoutSeconds: String(timeout) }, (e: WatchEvent) => {
       n++
+      if (this.#caughtUp) this.#quietFor(this.#caughtUp.deadline)
       if (e.type === 'ERROR') throw statusError(e.object)
       const rv = (e.object as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion
       let changed = false
@@ -173,8 +217,25 @@ export class Reflector {
       // BOOKMARK: "the object has only its resourceVersion set": where to resume, nothing else.
       if (typeof rv === 'string' && rv) this.#rv = rv
       if (changed) this.o.onChange()
-    }, { signal: this.#abort.signal, idleMs: (timeout + 60) * 1000 })
+    }, { signal: this.#abort.signal, idleMs: (timeout + 60) * 1000, ...(onOpen ? { onOpen } : {}) })
+    // A resumed watch the server ended has sent every event it had: caught up.
+    if (this.#resuming) this.#resumed()
     return n
+  }
+
+  /** (Re)arms the resumed watch's quiet timer, never past `deadline`. */
+  #quietFor(deadline: number): void {
+    clearTimeout(this.#caughtUp?.timer)
+    const ms = Math.max(0, Math.min(this.o.resume!.quietMs, deadline - Date.now()))
+    this.#caughtUp = { timer: setTimeout(() => this.#resumed(), ms), deadline }
+  }
+
+  #resumed(): void {
+    clearTimeout(this.#caughtUp?.timer)
+    this.#caughtUp = undefined
+    if (!this.#resuming) return
+    this.#resuming = false
+    this.#markListed()
   }
 
   #wait(ms: number): Promise<void> {

@@ -67,10 +67,12 @@ export class ClusterStore {
    * Replaces every object of `kind` with a complete list (a relist): converts as it goes, and
    * swaps in only at `done()`, so no snapshot ever holds a half-listed kind.
    */
-  replace(kind: Kind): { add: (raw: Json) => void; done: () => boolean } {
+  replace(kind: Kind): { add: (raw: Json) => void; problem: (p: ProblemReport) => void; done: () => boolean } {
     const next = new Map<string, unknown>()
     const problems = new Map<string, ProblemReport>()
     return {
+      // An object known not to convert without its raw form (a restart snapshot's, snapshot.ts).
+      problem: (p) => void problems.set(p.where, { where: p.where, reason: p.reason }),
       add: (raw) => {
         try {
           const c = convertAs(kind, raw)
@@ -95,6 +97,11 @@ export class ClusterStore {
         return changed
       },
     }
+  }
+
+  /** The objects of one kind, as converted (for a restart snapshot: snapshot.ts). */
+  objects(kind: Kind): Iterable<unknown> {
+    return this.state()[FIELD[kind]].values()
   }
 
   /** The current cluster: a snapshot that later writes never change. */

@@ -335,6 +335,8 @@ export class FakeApiServer {
     const from = Number(rvParam || 0)
     if (rvParam && !/^\d+$/.test(rvParam)) return this.#status(out, 400, 'BadRequest', `invalid resourceVersion ${rvParam}`)
     out.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+    // The real server flushes the headers at once (serveWatch), before any event: a quiet watch is open.
+    out.flushHeaders()
     const w: Watcher = { res, namespace, out, bookmarks: q.get('allowWatchBookmarks') === 'true' }
     if (from > 0 && from < this.#compactedRv) {
       // "too old resource version": the client must list again.

@@ -1,0 +1,215 @@
+// The restart snapshot (snapshot.ts, unconvert.ts, the kube source's resume): what is saved reads
+// back as the same store, a resumed start lists nothing and ends where a fresh list would, a
+// compacted version relists, and every file the agent must not trust is refused with its reason.
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { FakeApiServer, type Obj } from '../../test/kit/fake-apiserver.js'
+import { namespaceObject, nodeObject, podObject, policyObject } from '../../bench/policy-scale-objects.mjs'
+import { clusterNetworkPoliciesOf, syntheticCluster } from '../../bench/policy-cluster.mjs'
+import { convertAs, type Kind } from './convert.js'
+import { KubeSource, type RestartSnapshotOptions } from './kube.js'
+import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, type SnapshotIdentity } from './snapshot.js'
+import { toRaw } from './unconvert.js'
+
+let api: FakeApiServer | undefined
+const sources: KubeSource[] = []
+let dir = ''
+afterEach(async () => {
+  await Promise.all(sources.splice(0).map((s) => s.stop()))
+  await api?.close()
+  api = undefined
+  if (dir) rmSync(dir, { recursive: true, force: true })
+})
+
+function edgeObjects(): Obj[] {
+  return [
+    { kind: 'Pod', metadata: { namespace: 'e', name: 'done', labels: { a: '1' } }, spec: { nodeName: 'n', containers: [{ name: 'c', ports: [{ containerPort: 80 }] }] }, status: { phase: 'Succeeded', podIPs: [{ ip: '10.0.0.9' }] } },
+    { kind: 'Pod', metadata: { namespace: 'e', name: 'init', labels: {} }, spec: { hostNetwork: true, initContainers: [{ name: 'i', ports: [{ name: 'x', containerPort: 1, protocol: 'UDP' }] }], containers: [{ name: 'c', ports: [{ containerPort: 2, protocol: 'SCTP' }] }] }, status: { podIP: '10.0.0.8' } },
+    { kind: 'Pod', metadata: { namespace: 'e', name: 'pending' }, spec: { containers: [{ name: 'c' }] } },
+    { kind: 'Namespace', metadata: { name: 'e', labels: { 'kubernetes.io/metadata.name': 'other', 'odd/x': '' }, annotations: { 'cinch.dev/audit': 'true', other: 'x' } } },
+    { kind: 'Node', metadata: { name: 'mixed', labels: { zone: 'a' } }, spec: { podCIDR: '10.9.0.0/24' }, status: { addresses: [{ type: 'ExternalIP', address: '1.1.1.1' }, { type: 'InternalIP', address: '10.1.1.1' }, { type: 'Hostname', address: 'h' }, { type: 'InternalIP', address: '1.1.1.1' }, { type: 'ExternalIP', address: '10.1.1.1' }] } },
+    { kind: 'NetworkPolicy', metadata: { namespace: 'e', name: 'edge', annotations: { 'cinch.dev/audit': 'true' } }, spec: { podSelector: {}, ingress: [{}, { from: [{ ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }], ports: [{ port: 'http' }, { protocol: 'UDP', port: 53, endPort: 60 }] }] } },
+  ]
+}
+
+function fill(server: FakeApiServer, cnps = true) {
+  const { state } = syntheticCluster({ namespaces: 6, podsPerNs: 4, local: 2 })
+  for (const ns of state.namespaces.values()) server.create(namespaceObject(ns))
+  let i = 0
+  for (const p of state.pods.values()) server.create(podObject(p, i++))
+  for (const p of state.policies.values()) server.create(policyObject(p))
+  for (let n = 0; n < 3; n++) server.create(nodeObject(`node-${n}`, n) as Obj)
+  if (cnps) for (const c of clusterNetworkPoliciesOf(3)) server.create(c as Obj)
+  for (const o of edgeObjects()) server.create(o)
+  // One that does not convert: reported as a problem, kept as one across the restart.
+  server.create({ kind: 'Pod', metadata: { namespace: 'e', name: 'bad' }, spec: { containers: [{ name: 'c', ports: [{ containerPort: 1, protocol: 'ICMP' }] }] } })
+}
+
+describe('unconvert', () => {
+  it('gives back objects that convert to exactly what the store held (the bench\'s cluster and edge cases)', () => {
+    const server = { objects: [] as Obj[], create(o: Obj) { this.objects.push(o) } }
+    fill(server as unknown as FakeApiServer)
+    let n = 0
+    for (const o of server.objects) {
+      let c
+      try { c = convertAs(o.kind as Kind, o) } catch { continue }
+      const again = convertAs(o.kind as Kind, JSON.parse(JSON.stringify(toRaw(c.kind, c.value))))
+      expect(again, `${o.kind} ${c.key}`).toEqual(c)
+      n++
+    }
+    expect(n).toBeGreaterThan(60)
+  })
+})
+
+const ID: SnapshotIdentity = { server: 'https://api:6443', ca: 'c'.repeat(64), node: 'n1', agentVersion: '1 2.3' }
+
+describe('decodeSnapshot', () => {
+  const now = 1_000_000_000
+  const good = () => JSON.parse(encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '42', items: [{ metadata: { name: 'p', namespace: 'x' } }], problems: [{ where: 'Pod x/q', reason: 'r' }] }]))
+  const refused = (s: unknown, re: RegExp, at = now) => expect(() => decodeSnapshot(typeof s === 'string' ? s : JSON.stringify(s), ID, at, 300_000)).toThrow(re)
+
+  it('accepts its own', () => {
+    expect(decodeSnapshot(JSON.stringify(good()), ID, now, 300_000)).toEqual(good().kinds)
+  })
+  it.each([
+    ['truncated', () => JSON.stringify(good()).slice(0, 60), /not JSON/],
+    ['empty', () => '', /not JSON/],
+    ['not an object', () => [], /not an object/],
+    ['another format', () => ({ ...good(), format: 'x/2' }), /format/],
+    ['another API server', () => ({ ...good(), server: 'https://other:6443' }), /another server/],
+    ['another CA', () => ({ ...good(), ca: 'd'.repeat(64) }), /another CA/],
+    ['another node', () => ({ ...good(), node: 'n2' }), /another node/],
+    ['another agent build', () => ({ ...good(), agentVersion: '1 2.4' }), /another agent version/],
+    ['too old', () => ({ ...good(), writtenAt: now - 301_000 }), /301 s old/],
+    ['from the future', () => ({ ...good(), writtenAt: now + 60_000 }), /future/],
+    ['no time', () => ({ ...good(), writtenAt: '1' }), /writtenAt/],
+    ['unknown kind', () => ({ ...good(), kinds: [{ ...good().kinds[0], kind: 'Secret' }] }), /unknown or repeated/],
+    ['repeated kind', () => ({ ...good(), kinds: [good().kinds[0], good().kinds[0]] }), /unknown or repeated/],
+    ['odd resourceVersion', () => ({ ...good(), kinds: [{ ...good().kinds[0], resourceVersion: '1&watch=false' }] }), /resourceVersion/],
+    ['items not a list', () => ({ ...good(), kinds: [{ ...good().kinds[0], items: {} }] }), /items/],
+    ['a problem of another kind', () => ({ ...good(), kinds: [{ ...good().kinds[0], problems: [{ where: 'Node n', reason: 'r' }] }] }), /problems\[0\]/],
+    ['a huge problem', () => ({ ...good(), kinds: [{ ...good().kinds[0], problems: [{ where: 'Pod a/b', reason: 'r'.repeat(5000) }] }] }), /problems\[0\]/],
+  ])('refuses one %s', (_name, make, re) => refused(make(), re))
+})
+
+describe('takeSnapshotFile', () => {
+  it('reads once and removes; refuses an oversized file or a symlink without reading it', () => {
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const f = join(dir, 's.json')
+    expect(takeSnapshotFile(f)).toBeUndefined()
+    writeFileSync(f, 'hello')
+    expect(takeSnapshotFile(f)).toBe('hello')
+    expect(existsSync(f)).toBe(false)
+    writeFileSync(f, 'x'.repeat(100))
+    expect(() => takeSnapshotFile(f, 99)).toThrow(/100 bytes, over 99/)
+    expect(existsSync(f)).toBe(false)
+    writeFileSync(join(dir, 'target'), 'secret')
+    symlinkSync(join(dir, 'target'), f)
+    expect(() => takeSnapshotFile(f)).toThrow(/ELOOP/)
+    expect(existsSync(f)).toBe(false)
+    expect(readFileSync(join(dir, 'target'), 'utf8')).toBe('secret')
+  })
+})
+
+describe('KubeSource with a restart snapshot', () => {
+  const logs: string[] = []
+  const snapOpts = (path: string): RestartSnapshotOptions => ({
+    path, node: 'n1', agentVersion: 'test', quietMs: 50,
+    info: (f, m) => logs.push(`info ${m} ${JSON.stringify(f)}`), warn: (f, m) => logs.push(`warn ${m} ${JSON.stringify(f)}`),
+  })
+  const start = async (server: FakeApiServer, path?: string) => {
+    const s = new KubeSource({ kubeConfig: server.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 50, ...(path ? { restartSnapshot: snapOpts(path) } : {}) })
+    sources.push(s)
+    await s.start(() => {})
+    return s
+  }
+  const stop = async (s: KubeSource) => (sources.splice(sources.indexOf(s), 1), await s.stop())
+  const lists = (server: FakeApiServer) => [...server.counts.values()].reduce((n, c) => n + c.lists, 0)
+  const plain = (s: KubeSource) => Object.fromEntries(Object.entries(s.state()).map(([k, m]) => [k, Object.fromEntries([...(m as Map<string, unknown>)].sort())]))
+  /** While the agent is down: one change of each sort, in each kind. */
+  const changeWhileDown = (server: FakeApiServer) => {
+    server.create({ kind: 'Namespace', metadata: { name: 'new', labels: { team: 'n' } } })
+    server.delete('Namespace', 'e')
+    server.update({ ...server.get('Pod', 'e/init')!, metadata: { ...server.get('Pod', 'e/init')!.metadata, labels: { moved: 'yes' } } })
+    server.create({ kind: 'Pod', metadata: { namespace: 'new', name: 'p' }, spec: { containers: [{ name: 'c' }] }, status: { podIPs: [{ ip: '10.7.7.7' }] } })
+    server.delete('Pod', 'e/bad')
+    server.update({ ...server.get('NetworkPolicy', 'e/edge')!, spec: { podSelector: { matchLabels: { v: '2' } } } })
+    server.delete('Node', 'mixed')
+    server.delete('ClusterNetworkPolicy', 'bench-admin-0')
+  }
+
+  it('a graceful stop saves; the next start watches from it, lists nothing, and ends exactly where a fresh list does', async () => {
+    api = await FakeApiServer.start({ clusterNetworkPolicies: true })
+    fill(api)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 'restart-snapshot.json')
+    const first = await start(api, path)
+    expect(first.problems().map((p) => p.where)).toEqual(['Pod e/bad'])
+    await stop(first)
+    expect(logs.at(-1)).toMatch(/^info restart snapshot written .*"kinds":\["Namespace","Pod","NetworkPolicy","Node","ClusterNetworkPolicy"\]/)
+    changeWhileDown(api)
+    api.create({ kind: 'Pod', metadata: { namespace: 'new', name: 'bad2' }, spec: { containers: [{ name: 'c', ports: [{ containerPort: 1, protocol: 'ICMP' }] }] } })
+    const listed = lists(api)
+
+    const resumed = await start(api, path)
+    expect(lists(api), 'no LIST for any kind').toBe(listed)
+    expect(existsSync(path), 'used once').toBe(false)
+    expect(logs.at(-1)).toMatch(/^info restart snapshot loaded; resuming watches .*"objects":/)
+    const fresh = await start(api)
+    expect(plain(resumed)).toEqual(plain(fresh))
+    expect(resumed.state().namespaces.has('new') && !resumed.state().namespaces.has('e')).toBe(true)
+    expect(resumed.problems()).toEqual(fresh.problems())
+    expect(resumed.problems().map((p) => p.where)).toEqual(['Pod new/bad2'])
+  })
+
+  it('keeps a problem saved with the snapshot until its object changes', async () => {
+    api = await FakeApiServer.start()
+    fill(api, false)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    await stop(await start(api, path))
+    const resumed = await start(api, path)
+    expect(resumed.problems().map((p) => p.where)).toEqual(['Pod e/bad'])
+    // The CRD is absent: that kind was not saved, so it lists (404) as a start without a snapshot.
+    expect(logs.at(-1)).toMatch(/"kinds":\["Namespace","Pod","NetworkPolicy","Node"\]/)
+  })
+
+  it('a compacted version (410 Gone) relists that kind and ends exact', async () => {
+    api = await FakeApiServer.start({ clusterNetworkPolicies: true })
+    fill(api)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    await stop(await start(api, path))
+    changeWhileDown(api)
+    api.compact()
+    const before = Object.fromEntries([...api.counts].map(([p, c]) => [p, c.lists]))
+    const resumed = await start(api, path)
+    for (const [p, c] of api.counts) expect(c.lists, p).toBe(before[p]! + 1)
+    const fresh = await start(api)
+    expect(plain(resumed)).toEqual(plain(fresh))
+    expect(resumed.problems()).toEqual(fresh.problems())
+  })
+
+  it('another API server\'s snapshot (same path, same resourceVersions) is refused and the cluster listed', async () => {
+    api = await FakeApiServer.start()
+    fill(api, false)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    await stop(await start(api, path))
+    const other = await FakeApiServer.start()
+    try {
+      fill(other, false)
+      other.create({ kind: 'Namespace', metadata: { name: 'only-other' } })
+      const s = await start(other, path)
+      expect(logs.some((l) => /^warn restart snapshot ignored; listing the cluster .*another server/.test(l))).toBe(true)
+      expect(other.counts.get('namespaces')!.lists).toBe(1)
+      expect(s.state().namespaces.has('only-other')).toBe(true)
+      await stop(s)
+    } finally {
+      await other.close()
+    }
+  })
+
+})

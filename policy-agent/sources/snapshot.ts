@@ -1,0 +1,149 @@
+// The restart snapshot: on a graceful stop the kube source saves what its informers hold, with each
+// kind's resourceVersion; the next start loads it and WATCHES from those versions instead of
+// listing the cluster again (client-go's reflector resumes a watch the same way; Cilium restores
+// its state across restarts). A version the server has compacted away answers 410 Gone and that
+// kind lists as before (reflector.ts).
+//
+// The file is state on the node, so it is hostile input: objects are saved in the API's shape
+// (unconvert.ts) and converted again on load by convert.ts, the one trust boundary, so a tampered
+// file can only produce what a hostile API object could. It is refused whole, with one reason,
+// when it is too big, not JSON, not of this shape, of another API server, CA, node or agent
+// version (a resourceVersion of another etcd looks as valid as ours), or older than `maxAgeMs`
+// (a rolling update restarts in seconds; past minutes the server has compacted anyway). It is
+// removed as it is read, so a crash after that start (no graceful stop, no new snapshot) lists.
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, rmSync, statSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { writeFileAtomic } from '../../lib/fs/atomic-write.js'
+import { KINDS, type Kind } from './convert.js'
+import type { Json } from './fields.js'
+import type { ProblemReport } from './types.js'
+
+const FORMAT = 'cinch-restart-snapshot/1'
+/** 30k pods and 30k policies of the bench's mix save to ~30 MB (bench/README.md phase 7h). */
+export const MAX_SNAPSHOT_BYTES = 256 << 20
+/** Clocks of one node: a snapshot from the future by more than this is refused too. */
+const MAX_CLOCK_SKEW_MS = 5000
+// resourceVersions are opaque strings (etcd revisions in practice); this one goes back to the
+// server as a query parameter, so anything longer or stranger is refused.
+const RESOURCE_VERSION = /^[A-Za-z0-9._-]{1,64}$/
+const MAX_WHERE = 1024
+const MAX_REASON = 4096
+
+/** What a snapshot is bound to: it is loaded only by an agent where all of these are equal. */
+export interface SnapshotIdentity {
+  /** the API server's URL */
+  server: string
+  /** sha256 of the CA the client trusts (or of nothing, for an insecure or plain-HTTP server) */
+  ca: string
+  node: string
+  agentVersion: string
+}
+
+export interface SnapshotKind {
+  kind: Kind
+  resourceVersion: string
+  /** API objects (raw, unconverted) */
+  items: Json[]
+  /** the objects of the kind that did not convert, as the store reported them */
+  problems: ProblemReport[]
+}
+
+/**
+ * The agent's version and its build (size and time of the running script): two builds of one
+ * version may convert differently, and a snapshot binds to the one that wrote it.
+ */
+export function agentBuild(version: string, script = process.argv[1]): string {
+  try {
+    const st = statSync(realpathSync(script!))
+    return `${version} ${st.size}.${Math.floor(st.mtimeMs)}`
+  } catch {
+    return version
+  }
+}
+
+export function encodeSnapshot(id: SnapshotIdentity, writtenAt: number, kinds: SnapshotKind[]): string {
+  return JSON.stringify({ format: FORMAT, ...id, writtenAt, kinds })
+}
+
+/** The kinds of a snapshot that `id` may load at `now`; throws with the reason otherwise. */
+export function decodeSnapshot(text: string, id: SnapshotIdentity, now: number, maxAgeMs: number): SnapshotKind[] {
+  let s: Record<string, unknown>
+  try {
+    s = JSON.parse(text)
+  } catch {
+    throw new Error('not JSON (truncated or corrupt)')
+  }
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new Error('not an object')
+  if (s.format !== FORMAT) throw new Error(`format ${JSON.stringify(String(s.format).slice(0, 64))}, not ${FORMAT}`)
+  for (const k of ['server', 'ca', 'node', 'agentVersion'] as const) {
+    // Another cluster's (or node's, or agent's) snapshot: its resourceVersions mean nothing here.
+    if (s[k] !== id[k]) throw new Error(`written for another ${k === 'agentVersion' ? 'agent version' : k === 'ca' ? 'CA' : k}`)
+  }
+  const at = s.writtenAt
+  if (typeof at !== 'number' || !Number.isFinite(at)) throw new Error('writtenAt is not a time')
+  if (now - at > maxAgeMs) throw new Error(`${Math.round((now - at) / 1000)} s old, over ${Math.round(maxAgeMs / 1000)} s`)
+  if (at - now > MAX_CLOCK_SKEW_MS) throw new Error('written in the future')
+  if (!Array.isArray(s.kinds)) throw new Error('kinds is not a list')
+  const seen = new Set<string>()
+  return s.kinds.map((x: unknown, i: number): SnapshotKind => {
+    const k = x as Record<string, unknown>
+    const where = `kinds[${i}]`
+    if (typeof k !== 'object' || k === null) throw new Error(`${where}: not an object`)
+    if (!(KINDS as readonly unknown[]).includes(k.kind) || seen.has(k.kind as string)) throw new Error(`${where}: kind ${JSON.stringify(String(k.kind).slice(0, 64))} unknown or repeated`)
+    const kind = k.kind as Kind
+    seen.add(kind)
+    if (typeof k.resourceVersion !== 'string' || !RESOURCE_VERSION.test(k.resourceVersion)) throw new Error(`${where}: resourceVersion is not one`)
+    if (!Array.isArray(k.items)) throw new Error(`${where}: items is not a list`)
+    if (!Array.isArray(k.problems)) throw new Error(`${where}: problems is not a list`)
+    const problems = k.problems.map((p: unknown, j: number) => {
+      const { where: w, reason } = (p ?? {}) as Record<string, unknown>
+      // Shown in /status and logs as the store wrote them: text of bounded length, of this kind.
+      if (typeof w !== 'string' || typeof reason !== 'string' || w.length > MAX_WHERE || reason.length > MAX_REASON || !w.startsWith(`${kind} `)) {
+        throw new Error(`${where}.problems[${j}]: not a problem of ${kind}`)
+      }
+      return { where: w, reason }
+    })
+    return { kind, resourceVersion: k.resourceVersion, items: k.items, problems }
+  })
+}
+
+/**
+ * Reads the snapshot at `path` and removes it, whatever it holds: one start uses it at most once.
+ * Undefined when there is none; throws (after removing it) when it is not a regular file or is
+ * over `maxBytes`, without reading it.
+ */
+export function takeSnapshotFile(path: string, maxBytes = MAX_SNAPSHOT_BYTES): string | undefined {
+  let fd: number
+  try {
+    // O_NOFOLLOW: a planted symlink is refused, not followed to some other file.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    rmSync(path, { force: true })
+    throw new Error(`open: ${(err as NodeJS.ErrnoException).code ?? err}`)
+  }
+  try {
+    rmSync(path, { force: true })
+    const st = fstatSync(fd)
+    if (!st.isFile()) throw new Error('not a regular file')
+    if (st.size > maxBytes) throw new Error(`${st.size} bytes, over ${maxBytes}`)
+    const buf = Buffer.allocUnsafe(st.size)
+    let n = 0
+    while (n < st.size) {
+      const r = readSync(fd, buf, n, st.size - n, null)
+      if (r === 0) break
+      n += r
+    }
+    return buf.toString('utf8', 0, n)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Writes the snapshot by rename (never half a file at `path`), readable by root alone. */
+export function writeSnapshotFile(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true })
+  // 'none': no fsync in the shutdown's time. A power cut may leave an empty or partial file, which
+  // the next start refuses (not JSON) and lists, as it does without a snapshot.
+  writeFileAtomic(path, text, { durability: 'none', mode: 0o600 })
+}
