@@ -44,6 +44,8 @@ Commands:
               --underlay-mtu M  MTU of the node's link (default: read from the link holding the InternalIP)
               --ipam-data-dir D cinch-ipam's dataDir in the conflist (default: cinch-ipam's)
               --no-overlay      program no routes and write no conflist (single node)
+              --no-restart-snapshot  list the whole cluster at every start (default: a graceful stop saves
+                                what the informers hold, and the next start within 5 min watches from it)
               --flow-logs       flow records for every namespace (else: those annotated cinch.dev/flow-logs: "true");
                                 also --flow-logs=true|false ("" is false; any other value is refused)
               --flow-log-group N   nfnetlink_log group of the log rules (default 6784)

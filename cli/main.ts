@@ -52,6 +52,7 @@ async function agent(args: string[]): Promise<number> {
     'underlay-mtu': { type: 'string' },
     'ipam-data-dir': { type: 'string' },
     'no-overlay': { type: 'boolean' },
+    'no-restart-snapshot': { type: 'boolean' },
     'flow-logs': { type: 'boolean' },
     'flow-log-group': { type: 'string' },
     'flow-log-rate': { type: 'string' },
@@ -109,6 +110,8 @@ async function agent(args: string[]): Promise<number> {
     logLevel: f['log-level'],
     gcGraceMs: seconds(f['gc-grace'], '--gc-grace'),
     gcIntervalMs: seconds(f['gc-interval'], '--gc-interval'),
+    restartSnapshot: f['no-restart-snapshot'] !== true,
+    agentVersion: VERSION,
   })
 }
 

@@ -2,6 +2,8 @@
 // stops them all promptly on SIGTERM (the DaemonSet's rolling update, a node drain).
 import { pino, type Logger } from 'pino'
 import { hostname } from 'node:os'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Server as HttpServer } from 'node:http'
 import { Agent, type SyncReport } from './agent.js'
 import { Applier } from './apply/applier.js'
@@ -47,17 +49,36 @@ export interface AgentRunOptions {
   overlay?: OverlayRunOptions
   /** Flow records (flows/README.md): the log rules' group and limit, the interval, the sink. */
   flowLogs: FlowLogOptions
+  /**
+   * Kube source only: save the informers' objects and resourceVersions at a graceful stop, and
+   * watch from them at the next start instead of listing (sources/snapshot.ts); off: always list.
+   */
+  restartSnapshot?: boolean
+  /** Binds the restart snapshot: another version of the agent lists. */
+  agentVersion?: string
 }
 
-async function makeSource(opts: AgentRunOptions, log: Logger): Promise<Source> {
+/** The restart snapshot's file, beside the attachment records (a hostPath that survives the pod). */
+export const restartSnapshotPath = (stateDir: string) => join(stateDir, 'restart-snapshot.json')
+
+async function makeSource(opts: AgentRunOptions, log: Logger, node: string): Promise<Source> {
   const onProblem = (p: { where: string; reason: string }) => log.error(p, 'manifest skipped')
   if (opts.manifests) return new ManifestSource({ dir: opts.manifests, once: opts.once, onProblem })
   // Loaded only in cluster mode: the client is most of the bundle's start-up cost.
   const { KubeSource } = await import('./sources/kube.js')
+  const { agentBuild } = await import('./sources/snapshot.js')
+  // Off: a snapshot an earlier agent left is of no use to anyone, and would only age on disk.
+  if (!opts.restartSnapshot) rmSync(restartSnapshotPath(opts.stateDir), { force: true })
   return new KubeSource({
     onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying'),
     // A cluster without the ClusterNetworkPolicy CRD is normal: one line each way, no error loop.
     onAbsent: (resource, absent) => log.info({ resource }, absent ? 'resource not served (CRD not installed); watching for it to appear' : 'resource served again; reading it'),
+    ...(opts.restartSnapshot ? {
+      restartSnapshot: {
+        path: restartSnapshotPath(opts.stateDir), node, agentVersion: agentBuild(opts.agentVersion ?? 'unknown'),
+        info: (fields: object, msg: string) => log.info(fields, msg), warn: (fields: object, msg: string) => log.warn(fields, msg),
+      },
+    } : {}),
   })
 }
 
@@ -81,7 +102,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   log.info({ sysctls: Object.fromEntries(BRIDGE_NF_SYSCTLS.map((k) => [k, 1])) }, 'br_netfilter enabled: bridged pod traffic passes the inet hooks')
   // The lists start now: the API server's first pages come while the rest is set up (metrics,
   // HTTP, flow records: tens of ms at a restart that must end within 2 s), not after it.
-  const source = new EarlySource(await makeSource(opts, log))
+  const source = new EarlySource(await makeSource(opts, log, node))
   const metrics = createMetrics({ appliedIr: () => applier.applied })
   // The conflist it writes points cinch-bridge at this agent's state directory and socket.
   const overlay = opts.overlay && new OverlayController({ ...opts.overlay, nodeName: node, log: log.child({ part: 'overlay' }), stateDir: opts.stateDir, agentSocket: opts.socket })

@@ -1,0 +1,137 @@
+// End to end: the built agent against the fake API server (test/kit/fake-apiserver.ts), restarted
+// with and without a restart snapshot (policy-agent/sources/snapshot.ts). A graceful stop saves the
+// informers; the next start lists nothing, and the policy changed while it was down is in its
+// FIRST sync's rules (no later sync on a source change). A crash leaves no snapshot (lists); a
+// compacted version relists and ends exact; a corrupt, oversized, old or other-server snapshot is
+// refused with one warning and the agent lists; --no-restart-snapshot removes one and writes none.
+import test from 'ava'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, SUBNET4, SUBNET6, type NodeCluster } from './netpol-helpers.js'
+import { spawnInNetns } from '../kit/proc.js'
+import { waitFor } from '../kit/wait.js'
+import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+
+const cleanup = new Cleanup()
+test.after.always(() => cleanup.run())
+
+interface Running { log: () => string; child: ChildProcess }
+
+async function startAgent(c: NodeCluster, kubeconfig: string, extra: string[] = []): Promise<Running> {
+  const child = spawn('ip', ['netns', 'exec', c.host, process.execPath, join(repoRoot, 'dist/bin/cinch'), 'agent',
+    '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
+    '--cni-conf', c.conflist, '--cni-bin-dir', join(repoRoot, 'dist/cni'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } })
+  let log = ''
+  child.stdout!.on('data', (b) => (log += b))
+  child.stderr!.on('data', (b) => (log += b))
+  child.on('error', () => {})
+  cleanup.add(() => killChild(child))
+  await waitFor('agent ready', () => {
+    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
+    return /"msg":"agent ready"/.test(log)
+  }, { timeoutMs: 30_000 })
+  return { log: () => log, child }
+}
+
+test('a graceful restart resumes by watch with the changes made meanwhile in its first sync; anything else lists', async (t) => {
+  const c = makeNodeCluster(cleanup, 'rs')
+  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
+  cleanup.add(() => api.close())
+  // Two ports to one server: a second URL is another API server as far as a snapshot knows.
+  for (const port of [6443, 6444]) spawnInNetns(c.cleanup, c.host, 'socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
+  await waitFor('socat on 6443 and 6444', async () => /127\.0\.0\.1:6444\s/.test(await inNs(c.host, 'ss', ['-lnt'])) && /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
+  const kubeconfig = join(c.dir, 'kubeconfig')
+  writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
+  const otherKubeconfig = join(c.dir, 'kubeconfig-other')
+  writeFileSync(otherKubeconfig, api.kubeconfigYaml('http://127.0.0.1:6444'))
+
+  const xa = await addPod(c, 'x', 'a')
+  api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })
+  api.create({
+    kind: 'Pod', metadata: { namespace: 'x', name: 'a', labels: { pod: 'a' } },
+    spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
+    status: { phase: 'Running', podIP: xa.v4, podIPs: [{ ip: xa.v4 }, { ip: xa.v6 }] },
+  })
+  api.create({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } })
+  const policy = (port: number): Obj => ({
+    kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'web' },
+    spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'x' } } }], ports: [{ port }] }] },
+  })
+  api.create(policy(80))
+
+  const snapshot = join(c.stateDir, 'restart-snapshot.json')
+  const PLURALS = ['pods', 'namespaces', 'networkpolicies', 'nodes']
+  const lists = () => PLURALS.map((p) => api.counts.get(p)!.lists)
+  const chain = () => inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a'])
+  const stop = async (a: Running) => {
+    await killChild(a.child, 'SIGTERM')
+    t.is(a.child.exitCode, 0, 'stopped cleanly')
+  }
+  /** Starts, and checks it listed every kind once (resumed: false) or none (resumed: true). */
+  const restart = async (resumed: boolean, kc = kubeconfig, extra: string[] = []) => {
+    const before = lists()
+    const a = await startAgent(c, kc, extra)
+    t.deepEqual(lists(), resumed ? before : before.map((n) => n + 1), resumed ? 'no LIST of any kind' : 'every kind listed once')
+    t.false(existsSync(snapshot), 'the snapshot is gone once read')
+    return a
+  }
+
+  let agent = await restart(false)
+  t.regex(await chain(), /tcp dport 80 /)
+
+  // 1. A graceful stop, the policy changed while down: resumed by watch, the change in the first sync.
+  await stop(agent)
+  t.regex(agent.log(), /"msg":"restart snapshot written"/)
+  t.true(existsSync(snapshot))
+  api.update(policy(81))
+  agent = await restart(true)
+  t.regex(await chain(), /tcp dport 81 /, 'the change made while down is in the rules at ready')
+  t.regex(agent.log(), /"msg":"restart snapshot loaded; resuming watches"/)
+  t.notRegex(agent.log(), /"sync":"source changed"/, 'it came with the first sync, not a later one')
+
+  // 2. A crash: nothing written, the snapshot was used once: lists.
+  await killChild(agent.child, 'SIGKILL')
+  agent = await restart(false)
+  t.notRegex(agent.log(), /restart snapshot/)
+
+  // 3. Compacted while down: 410 on every resumed watch, every kind relists, and ends exact.
+  await stop(agent)
+  api.update(policy(82))
+  api.compact()
+  agent = await restart(false)
+  t.regex(await chain(), /tcp dport 82 /)
+  t.regex(agent.log(), /"msg":"restart snapshot loaded; resuming watches"/)
+
+  // 4. Snapshots the agent must not trust: one warning each, then the agent lists.
+  const refused = async (what: string, tamper: () => void, reason: RegExp, kc = kubeconfig) => {
+    await stop(agent)
+    t.true(existsSync(snapshot), `${what}: written`)
+    tamper()
+    agent = await restart(false, kc)
+    const warnings = agent.log().split('\n').filter((l) => /restart snapshot ignored/.test(l))
+    t.is(warnings.length, 1, what)
+    t.regex(warnings[0] ?? '', /"level":40/, `${what}: a warning`)
+    t.regex(warnings[0] ?? '', reason, what)
+  }
+  await refused('truncated', () => truncateSync(snapshot, Math.floor(readFileSync(snapshot).length / 2)), /not JSON/)
+  await refused('oversized', () => truncateSync(snapshot, 300 << 20), /over 268435456/)
+  await refused('old', () => {
+    const s = JSON.parse(readFileSync(snapshot, 'utf8'))
+    writeFileSync(snapshot, JSON.stringify({ ...s, writtenAt: s.writtenAt - 6 * 60_000 }))
+  }, /s old, over 300 s/)
+  await refused('another API server', () => {}, /another server/, otherKubeconfig)
+  await refused('another node', () => {
+    const s = JSON.parse(readFileSync(snapshot, 'utf8'))
+    writeFileSync(snapshot, JSON.stringify({ ...s, node: 'n2' }))
+  }, /another node/, otherKubeconfig)
+  t.regex(await chain(), /tcp dport 82 /)
+
+  // 5. Turned off: the snapshot left is removed unread (every kind lists), a graceful stop writes none.
+  await stop(agent)
+  t.true(existsSync(snapshot))
+  agent = await restart(false, otherKubeconfig, ['--no-restart-snapshot'])
+  await stop(agent)
+  t.false(existsSync(snapshot), '--no-restart-snapshot writes none')
+  t.notRegex(agent.log(), /restart snapshot/)
+})
