@@ -17,6 +17,7 @@ import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/s
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { warmUp } from './apply/warm.js'
+import { collectYoungWhenFull } from './idle-gc.js'
 import { ConntrackCleaner, type CleanupReport } from './conntrack/cleaner.js'
 
 export interface AgentOptions {
@@ -38,6 +39,8 @@ export interface AgentOptions {
   onCleanup?: (report: CleanupReport) => void
   applier?: Applier
   onSynced?: (report: SyncReport) => void
+  /** A minor GC between changes when the young generation is half full (idle-gc.ts; default on). */
+  idleGc?: boolean
   /** Node-driven work (overlay routes, conflist): started by every sync once its rules are in, never awaited by it. */
   overlay?: Pick<OverlayController, 'sync'>
   /** Flow records: which pods' chains log (--flow-logs, namespace annotations) and the kernel limit. */
@@ -94,6 +97,7 @@ export class Agent {
   #running = false
   #timer?: NodeJS.Timeout
   #immediate?: NodeJS.Immediate
+  #idleGc?: NodeJS.Immediate
   #stopped = false
   readonly #cleaner: ConntrackCleaner
   #overlayNext?: Node[]
@@ -181,6 +185,13 @@ export class Agent {
       }
     } finally {
       this.#running = false
+    }
+    // Nothing waiting: a scavenge now falls between changes, not on the next one's way (idle-gc.ts).
+    if (this.opts.idleGc !== false && !this.#stopped) {
+      this.#idleGc ??= setImmediate(() => {
+        this.#idleGc = undefined
+        if (!this.#running && !this.#pending.length && !this.#immediate && !this.#stopped) collectYoungWhenFull()
+      })
     }
   }
 
@@ -278,6 +289,7 @@ export class Agent {
     this.#stopped = true
     clearTimeout(this.#timer)
     if (this.#immediate) clearImmediate(this.#immediate)
+    if (this.#idleGc) clearImmediate(this.#idleGc)
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()
   }
