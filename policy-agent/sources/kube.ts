@@ -12,7 +12,7 @@ import type { ClusterState } from '../model/cluster.js'
 import type { Kind } from './convert.js'
 import { kubeApi, type KubeApi } from './kube-http.js'
 import { Reflector } from './reflector.js'
-import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, writeSnapshotFile, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
+import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
 import { toRaw } from './unconvert.js'
@@ -24,7 +24,7 @@ export interface RestartSnapshotOptions {
   agentVersion: string
   /** Older snapshots are refused (default 5 min). */
   maxAgeMs?: number
-  /** A resumed watch counts as caught up after this long without an event (default 100 ms). */
+  /** A resumed watch counts as caught up after this long without an event (default 50 ms: the server writes what it missed at once). */
   quietMs?: number
   info: (fields: object, msg: string) => void
   warn: (fields: object, msg: string) => void
@@ -89,7 +89,7 @@ export class KubeSource implements Source {
         maxBackoffMs: this.opts.maxBackoffMs ?? 30_000,
         pageSize: this.opts.pageSize ?? 500,
         watchTimeoutSeconds: () => this.opts.watchTimeoutSeconds ?? 300 + Math.floor(Math.random() * 300),
-        ...(rv ? { resume: { resourceVersion: rv, quietMs: snap?.quietMs ?? 100, maxMs: 2000 } } : {}),
+        ...(rv ? { resume: { resourceVersion: rv, quietMs: snap?.quietMs ?? 50, maxMs: 2000 } } : {}),
         ...(optional ? { optional: { onAbsent: (absent: boolean) => this.opts.onAbsent?.(path, absent), absentPollMaxMs: this.opts.absentPollMaxMs ?? 60_000 } } : {}),
       })
       this.#reflectors.set(kind, r)
@@ -120,27 +120,27 @@ export class KubeSource implements Source {
     const o = this.opts.restartSnapshot
     if (!o) return resume
     const t0 = performance.now()
-    let kinds: SnapshotKind[]
+    let headers: SnapshotHeader[]
+    let objects = 0
+    // Each kind's objects go through the converter, as a list's items (a hostile file is no worse
+    // than a hostile API server), into a replace that is swapped in only once the whole file read.
+    const replaces: ReturnType<ClusterStore['replace']>[] = []
     try {
       this.#identity = snapshotIdentity(kc, o)
-      const text = takeSnapshotFile(o.path)
-      if (text === undefined) return resume
-      kinds = decodeSnapshot(text, this.#identity, Date.now(), o.maxAgeMs ?? 5 * 60_000)
+      const buf = takeSnapshotFile(o.path)
+      if (buf === undefined) return resume
+      headers = decodeSnapshot(buf, this.#identity, Date.now(), o.maxAgeMs ?? 5 * 60_000, (h) => {
+        const replace = this.#store.replace(h.kind)
+        for (const p of h.problems) replace.problem(p)
+        replaces.push(replace)
+        return (raw) => (objects++, replace.add(raw))
+      })
     } catch (err) {
       o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')
       return resume
     }
-    let objects = 0
-    for (const k of kinds) {
-      if (!RESOURCES.some((r) => r.kind === k.kind)) continue
-      // Through the converter, as a list's items: a hostile file is no worse than a hostile API.
-      const replace = this.#store.replace(k.kind)
-      for (const item of k.items) replace.add(item)
-      for (const p of k.problems) replace.problem(p)
-      replace.done()
-      objects += k.items.length
-      resume.set(k.kind, k.resourceVersion)
-    }
+    for (const replace of replaces) replace.done()
+    for (const h of headers) if (RESOURCES.some((r) => r.kind === h.kind)) resume.set(h.kind, h.resourceVersion)
     o.info({ kinds: [...resume.keys()], objects, ms: Math.round(performance.now() - t0) }, 'restart snapshot loaded; resuming watches')
     return resume
   }

@@ -67,30 +67,49 @@ const ID: SnapshotIdentity = { server: 'https://api:6443', ca: 'c'.repeat(64), n
 
 describe('decodeSnapshot', () => {
   const now = 1_000_000_000
-  const good = () => JSON.parse(encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '42', items: [{ metadata: { name: 'p', namespace: 'x' } }], problems: [{ where: 'Pod x/q', reason: 'r' }] }]))
-  const refused = (s: unknown, re: RegExp, at = now) => expect(() => decodeSnapshot(typeof s === 'string' ? s : JSON.stringify(s), ID, at, 300_000)).toThrow(re)
+  const kinds = [
+    { kind: 'Pod' as const, resourceVersion: '42', items: [{ metadata: { name: 'p', namespace: 'x' } }, { metadata: { name: 'q\nr' } }], problems: [{ where: 'Pod x/q', reason: 'r' }] },
+    { kind: 'Node' as const, resourceVersion: '43', items: [], problems: [] },
+  ]
+  const text = () => encodeSnapshot(ID, now - 1000, kinds)
+  const lines = () => text().split('\n')
+  const header = () => JSON.parse(lines()[0]!)
+  const withHeader = (h: object) => [JSON.stringify(h), ...lines().slice(1)].join('\n')
+  const decode = (t: string, at = now) => {
+    const got: unknown[] = []
+    const headers = decodeSnapshot(Buffer.from(t), ID, at, 300_000, (h) => (got.push(h.kind), (raw) => void got.push(raw)))
+    return { headers, got }
+  }
+  const refused = (t: string, re: RegExp) => expect(() => decode(t)).toThrow(re)
 
-  it('accepts its own', () => {
-    expect(decodeSnapshot(JSON.stringify(good()), ID, now, 300_000)).toEqual(good().kinds)
+  it('accepts its own: one object per line, even with a newline inside a string', () => {
+    expect(lines()).toHaveLength(1 + 2 + 1)
+    expect(decode(text())).toEqual({
+      headers: kinds.map(({ items: _, ...h }) => h),
+      got: ['Pod', ...kinds[0]!.items, 'Node'],
+    })
   })
   it.each([
-    ['truncated', () => JSON.stringify(good()).slice(0, 60), /not JSON/],
-    ['empty', () => '', /not JSON/],
-    ['not an object', () => [], /not an object/],
-    ['another format', () => ({ ...good(), format: 'x/2' }), /format/],
-    ['another API server', () => ({ ...good(), server: 'https://other:6443' }), /another server/],
-    ['another CA', () => ({ ...good(), ca: 'd'.repeat(64) }), /another CA/],
-    ['another node', () => ({ ...good(), node: 'n2' }), /another node/],
-    ['another agent build', () => ({ ...good(), agentVersion: '1 2.4' }), /another agent version/],
-    ['too old', () => ({ ...good(), writtenAt: now - 301_000 }), /301 s old/],
-    ['from the future', () => ({ ...good(), writtenAt: now + 60_000 }), /future/],
-    ['no time', () => ({ ...good(), writtenAt: '1' }), /writtenAt/],
-    ['unknown kind', () => ({ ...good(), kinds: [{ ...good().kinds[0], kind: 'Secret' }] }), /unknown or repeated/],
-    ['repeated kind', () => ({ ...good(), kinds: [good().kinds[0], good().kinds[0]] }), /unknown or repeated/],
-    ['odd resourceVersion', () => ({ ...good(), kinds: [{ ...good().kinds[0], resourceVersion: '1&watch=false' }] }), /resourceVersion/],
-    ['items not a list', () => ({ ...good(), kinds: [{ ...good().kinds[0], items: {} }] }), /items/],
-    ['a problem of another kind', () => ({ ...good(), kinds: [{ ...good().kinds[0], problems: [{ where: 'Node n', reason: 'r' }] }] }), /problems\[0\]/],
-    ['a huge problem', () => ({ ...good(), kinds: [{ ...good().kinds[0], problems: [{ where: 'Pod a/b', reason: 'r'.repeat(5000) }] }] }), /problems\[0\]/],
+    ['truncated in an object', () => text().slice(0, text().length - 10), /Pod 1: truncated/],
+    ['truncated at a line end', () => lines().slice(0, 2).join('\n') + '\n', /Pod 1: truncated/],
+    ['with more after the end', () => text() + '{}\n', /more after the last object/],
+    ['empty', () => '', /header: truncated/],
+    ['a corrupt object', () => text().replace('"p"', '"p'), /Pod 0: not JSON/],
+    ['not an object', () => '[]\n', /header: not an object/],
+    ['another format', () => withHeader({ ...header(), format: 'x/2' }), /format/],
+    ['another API server', () => withHeader({ ...header(), server: 'https://other:6443' }), /another server/],
+    ['another CA', () => withHeader({ ...header(), ca: 'd'.repeat(64) }), /another CA/],
+    ['another node', () => withHeader({ ...header(), node: 'n2' }), /another node/],
+    ['another agent build', () => withHeader({ ...header(), agentVersion: '1 2.4' }), /another agent version/],
+    ['too old', () => withHeader({ ...header(), writtenAt: now - 301_000 }), /301 s old/],
+    ['from the future', () => withHeader({ ...header(), writtenAt: now + 60_000 }), /future/],
+    ['no time', () => withHeader({ ...header(), writtenAt: '1' }), /writtenAt/],
+    ['unknown kind', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], kind: 'Secret' }] }), /unknown or repeated/],
+    ['repeated kind', () => withHeader({ ...header(), kinds: [header().kinds[0], header().kinds[0]] }), /unknown or repeated/],
+    ['odd resourceVersion', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], resourceVersion: '1&watch=false' }] }), /resourceVersion/],
+    ['a negative count', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], count: -1 }] }), /count/],
+    ['a problem of another kind', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], problems: [{ where: 'Node n', reason: 'r' }] }] }), /problems\[0\]/],
+    ['a huge problem', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], problems: [{ where: 'Pod a/b', reason: 'r'.repeat(5000) }] }] }), /problems\[0\]/],
   ])('refuses one %s', (_name, make, re) => refused(make(), re))
 })
 
@@ -100,7 +119,7 @@ describe('takeSnapshotFile', () => {
     const f = join(dir, 's.json')
     expect(takeSnapshotFile(f)).toBeUndefined()
     writeFileSync(f, 'hello')
-    expect(takeSnapshotFile(f)).toBe('hello')
+    expect(takeSnapshotFile(f)?.toString()).toBe('hello')
     expect(existsSync(f)).toBe(false)
     writeFileSync(f, 'x'.repeat(100))
     expect(() => takeSnapshotFile(f, 99)).toThrow(/100 bytes, over 99/)

@@ -104,6 +104,11 @@ test('a graceful restart resumes by watch with the changes made meanwhile in its
   t.regex(agent.log(), /"msg":"restart snapshot loaded; resuming watches"/)
 
   // 4. Snapshots the agent must not trust: one warning each, then the agent lists.
+  /** The snapshot's first line is its header (JSON lines: sources/snapshot.ts). */
+  const editHeader = (edit: (h: Record<string, unknown>) => object) => {
+    const [head, ...rest] = readFileSync(snapshot, 'utf8').split('\n')
+    writeFileSync(snapshot, [JSON.stringify(edit(JSON.parse(head!))), ...rest].join('\n'))
+  }
   const refused = async (what: string, tamper: () => void, reason: RegExp, kc = kubeconfig) => {
     await stop(agent)
     t.true(existsSync(snapshot), `${what}: written`)
@@ -114,17 +119,11 @@ test('a graceful restart resumes by watch with the changes made meanwhile in its
     t.regex(warnings[0] ?? '', /"level":40/, `${what}: a warning`)
     t.regex(warnings[0] ?? '', reason, what)
   }
-  await refused('truncated', () => truncateSync(snapshot, Math.floor(readFileSync(snapshot).length / 2)), /not JSON/)
+  await refused('truncated', () => truncateSync(snapshot, Math.floor(readFileSync(snapshot).length / 2)), /: truncated/)
   await refused('oversized', () => truncateSync(snapshot, 300 << 20), /over 268435456/)
-  await refused('old', () => {
-    const s = JSON.parse(readFileSync(snapshot, 'utf8'))
-    writeFileSync(snapshot, JSON.stringify({ ...s, writtenAt: s.writtenAt - 6 * 60_000 }))
-  }, /s old, over 300 s/)
+  await refused('old', () => editHeader((h) => ({ ...h, writtenAt: (h.writtenAt as number) - 6 * 60_000 })), /s old, over 300 s/)
   await refused('another API server', () => {}, /another server/, otherKubeconfig)
-  await refused('another node', () => {
-    const s = JSON.parse(readFileSync(snapshot, 'utf8'))
-    writeFileSync(snapshot, JSON.stringify({ ...s, node: 'n2' }))
-  }, /another node/, otherKubeconfig)
+  await refused('another node', () => editHeader((h) => ({ ...h, node: 'n2' })), /another node/, otherKubeconfig)
   t.regex(await chain(), /tcp dport 82 /)
 
   // 5. Turned off: the snapshot left is removed unread (every kind lists), a graceful stop writes none.
