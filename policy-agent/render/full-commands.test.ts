@@ -1,15 +1,15 @@
 // fullCommands, encoded by lib/nft, against the bytes nft 1.0.6 sent for renderFull's text of the
-// same IR (__golden__/full-batch.nft-1.0.6.txt, from strace of its sendmsg): the declarations and
-// the fixed rules of the base chains and of the bridge table, attribute for attribute. Set ids
+// same IR (__golden__/full-batch*.nft-1.0.6.txt, from strace of its sendmsg: __golden__/capture-batch.ts
+// captures them anew after a change to a base chain or the bridge table): the declarations and
+// the fixed rules of the base chains and of the bridge table, attribute for attribute, fail
+// closed and fail open. Set ids
 // are left out of the comparison (nft numbers a batch's sets in its own order; lib/nft sends 0 in
 // lookups of named sets, which the kernel finds by name). The kernel's side of the same batches
 // is test/integration/nft-netlink-full.test.ts.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { FlowCompiler } from '../flows/compiler.js'
-import { FLOW_LOG_DEFAULTS } from '../flows/options.js'
-import { clusterOf } from '../../test/kit/policy-state.js'
 import { elementBatch } from '../../lib/nft/elements-netlink.js'
+import { goldenIr } from './__golden__/ir.js'
 import { fullCommands, renderFull } from './index.js'
 
 const NAMES: Record<number, string> = { 0: 'NEWTABLE', 2: 'DELTABLE', 3: 'NEWCHAIN', 6: 'NEWRULE', 9: 'NEWSET', 12: 'NEWSETELEM', 18: 'NEWOBJ' }
@@ -39,27 +39,29 @@ function show(msg: number, flags: number, family: number, attrs: Buffer): string
 }
 
 describe('fullCommands over netlink', () => {
-  const ir = new FlowCompiler({ flowLogs: { ...FLOW_LOG_DEFAULTS, clusterWide: true } }).compile(clusterOf({ namespaces: {}, pods: {}, policies: [] }), []).ir
-  const golden = readFileSync(new URL('./__golden__/full-batch.nft-1.0.6.txt', import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
+  const ir = goldenIr()
+  const golden = (file: string) => readFileSync(new URL(`./__golden__/${file}`, import.meta.url), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'))
+  const theirs = (lines: string[]) => lines.map((l) => {
+    const [name, flags, family, hex] = l.split(' ')
+    const msg = Number(Object.entries(NAMES).find(([, n]) => n === name)![0])
+    return show(msg, Number(flags!.slice('flags='.length)), Number(family!.slice('fam='.length)), Buffer.from(hex ?? '', 'hex'))
+  })
+  const mine = (failOpen: boolean) => elementBatch(fullCommands(ir, { failOpen }), { maxBytes: 1 << 24 }).messages.map(({ m }) => show(m.msg, m.flags | 1, m.family, m.attrs))
 
-  it('renders the IR the golden batch was taken from', () => {
-    // The golden file's source: renderFull of this IR (flow logs on, no pods): its 12 base-chain
-    // and bridge rules, 8 maps, 4 bridge sets, limit.
+  it('renders the IR the golden batches were taken from', () => {
+    // The golden files' source: renderFull of this IR (flow logs on, no pods, nobody audited):
+    // 3 inet base chains, 8 maps, the limit; the bridge table's 4 sets, its prerouting chain and,
+    // fail closed, the guard's 3 chains (fail open: none).
     expect(renderFull(ir)).toMatch(/limit flowlog \{\n\t\trate 100\/second burst 200 packets/)
-    expect(golden).toHaveLength(88)
+    expect(golden('full-batch.nft-1.0.6.txt')).toHaveLength(78)
+    expect(golden('full-batch-fail-open.nft-1.0.6.txt')).toHaveLength(63)
   })
 
   it('sends what nft sent, message for message (the REQUEST flag aside, which the socket adds)', () => {
-    const b = elementBatch(fullCommands(ir), { maxBytes: 1 << 24 })
-    const mine = b.messages.map(({ m }) => show(m.msg, m.flags | 1, m.family, m.attrs))
-    // The golden batch predates conditional audit hooks: this IR audits nothing, so its two audit
-    // base chains and their rules are no longer sent (render/rules.ts auditActive).
-    const auditHooks = ['audit-forward', 'audit-input'].map((n) => Buffer.from(`${n}\0`).toString('hex'))
-    const theirs = golden.filter((l) => !auditHooks.some((h) => l.includes(h))).map((l) => {
-      const [name, flags, family, hex] = l.split(' ')
-      const msg = Number(Object.entries(NAMES).find(([, n]) => n === name)![0])
-      return show(msg, Number(flags!.slice('flags='.length)), Number(family!.slice('fam='.length)), Buffer.from(hex ?? '', 'hex'))
-    })
-    expect(mine).toEqual(theirs)
+    expect(mine(false)).toEqual(theirs(golden('full-batch.nft-1.0.6.txt')))
+  })
+
+  it('fail open: the same without the guard\'s chains and rules (no empty base chain is registered)', () => {
+    expect(mine(true)).toEqual(theirs(golden('full-batch-fail-open.nft-1.0.6.txt')))
   })
 })

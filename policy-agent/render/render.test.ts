@@ -21,7 +21,8 @@ describe('renderFull', () => {
       const text = renderFull(irOf(small()), { failOpen })
       expect(text).toContain('elements = { "cinchxa" . 10.0.1.1, "cinchxb" . 10.0.1.2 }')
       expect(text).toContain('elements = { "cinchxa" . fd00::1:1, "cinchxb" . fd00::1:2 }')
-      expect(text).toMatch(/chain prerouting \{\n\t\ttype filter hook prerouting priority filter; policy accept;\n\t\tiifname != @veths accept\n/)
+      // A pod's own IPv4 decides first (every frame from a pod walks this chain), then the rest.
+      expect(text).toMatch(/chain prerouting \{\n\t\ttype filter hook prerouting priority filter; policy accept;\n\t\tmeta protocol ip iifname \. ip saddr @pod-v4 accept\n\t\tiifname != @veths accept\n\t\ticmpv6 type nd-neighbor-advert [^\n]* drop\n\t\tmeta protocol ip6 iifname \. ip6 saddr @pod-v6 accept\n/)
       expect(text).toMatch(/\t\tcounter name "drop-spoofed" drop\n\t\}/)
     }
   })
@@ -29,6 +30,10 @@ describe('renderFull', () => {
     const closed = renderFull(irOf(small())), open = renderFull(irOf(small()), { failOpen: true })
     expect(closed).toContain('iifname "cinch*" iifname != @veths counter name "drop-unprogrammed" drop')
     expect(open).not.toContain('"cinch*"')
+    // No empty base chains either: the kernel would call each for every frame on its hook.
+    const bridge = (t: string) => t.slice(t.indexOf('table bridge cinch {'))
+    expect(bridge(closed).match(/hook \w+/g)).toEqual(['hook prerouting', 'hook forward', 'hook input', 'hook output'])
+    expect(bridge(open).match(/hook \w+/g)).toEqual(['hook prerouting'])
   })
   test('a TCP packet that starts a conntrack entry without SYN is dropped for pods under policy, before the verdict maps', () => {
     // A connection whose entry the agent removed must not be revived in the reverse direction.

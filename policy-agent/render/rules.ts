@@ -154,14 +154,18 @@ export function auditBaseChains(ir: Pick<PolicyIR, 'auditMaps'>): { name: string
 export const AUDIT_PRIORITY = 'filter + 10'
 export const auditMapName = (m: MapName) => `audit-${m}`
 
-/** Fail-closed guard of `bridge cinch`: a `cinch*` veth outside @veths passes no IP traffic. */
+/**
+ * Fail-closed guard of `bridge cinch`: a `cinch*` veth outside @veths passes no IP traffic. Fail
+ * open has no guard and so no chains: an empty base chain with policy accept decides nothing, yet
+ * the kernel would still call it for every frame on its hook (bench/README.md "phase 7i").
+ */
 export function guardChains(failOpen: boolean): { name: string; hook: string; rules: string[] }[] {
+  if (failOpen) return []
   const drop = (dir: 'iifname' | 'oifname') =>
     `meta protocol { ip, ip6 } ${dir} "cinch*" ${dir} != @veths counter name "${UNPROGRAMMED_COUNTER}" drop`
-  const r = (...dirs: ('iifname' | 'oifname')[]) => (failOpen ? [] : dirs.map(drop))
   return [
-    { name: 'forward', hook: 'forward', rules: r('iifname', 'oifname') },
-    { name: 'input', hook: 'input', rules: r('iifname') },
-    { name: 'output', hook: 'output', rules: r('oifname') },
+    { name: 'forward', hook: 'forward', rules: [drop('iifname'), drop('oifname')] },
+    { name: 'input', hook: 'input', rules: [drop('iifname')] },
+    { name: 'output', hook: 'output', rules: [drop('oifname')] },
   ]
 }
