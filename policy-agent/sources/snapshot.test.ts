@@ -211,6 +211,20 @@ describe('KubeSource with a restart snapshot', () => {
     expect(resumed.problems()).toEqual(fresh.problems())
   })
 
+  it('a resumed watch that fails otherwise (a restored etcd refusing a version from its future) lists that kind alone', async () => {
+    api = await FakeApiServer.start()
+    fill(api, false)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    await stop(await start(api, path))
+    api.update({ ...api.get('Pod', 'e/init')!, metadata: { ...api.get('Pod', 'e/init')!.metadata, labels: { moved: 'again' } } })
+    api.fail({ resource: 'pods', verb: 'watch', code: 500 })
+    const before = Object.fromEntries([...api.counts].map(([p, c]) => [p, c.lists]))
+    const resumed = await start(api, path)
+    for (const [p, c] of api.counts) expect(c.lists, p).toBe(before[p]! + (p === 'pods' ? 1 : 0))
+    expect(resumed.state().pods.get('e/init')?.labels).toEqual({ moved: 'again' })
+  })
+
   it('another API server\'s snapshot (same path, same resourceVersions) is refused and the cluster listed', async () => {
     api = await FakeApiServer.start()
     fill(api, false)
