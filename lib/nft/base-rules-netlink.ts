@@ -24,6 +24,7 @@ const LOOKUP = { SET: 1, SREG: 2, DREG: 3, SET_ID: 4, FLAGS: 5 } as const
 const NFT_LOOKUP_F_INV = 1
 const DATA = { VALUE: 1, VERDICT: 2 } as const
 const VERDICT_CODE = { drop: 0, accept: 1 } as const
+const NFT_JUMP = -3
 const OBJREF = { TYPE: 1, NAME: 2 } as const
 const NFT_OBJECT_COUNTER = 1
 const REG_VERDICT = 0
@@ -54,6 +55,8 @@ function lookup(set: string, o: { verdict?: boolean; inv?: boolean } = {}): Buff
 }
 const verdict = (v: keyof typeof VERDICT_CODE) =>
   expr('immediate', attr(1 /* DREG */, be32(REG_VERDICT)), nested(2 /* DATA */, nested(DATA.VERDICT, attr(1 /* CODE */, be32(VERDICT_CODE[v])))))
+const jump = (chain: string) =>
+  expr('immediate', attr(1 /* DREG */, be32(REG_VERDICT)), nested(2 /* DATA */, nested(DATA.VERDICT, attr(1 /* CODE */, be32(NFT_JUMP)), attr(2 /* CHAIN */, str(chain)))))
 // libnftnl puts an objref's name without its NUL.
 const counter = (name: string) => expr('objref', attr(OBJREF.TYPE, be32(NFT_OBJECT_COUNTER)), attr(OBJREF.NAME, Buffer.from(name, 'latin1')))
 // ct state: the state bits in host order, masked (established 2, related 4, new 8) and compared with 0.
@@ -100,10 +103,12 @@ const INET: [RegExp, Build][] = [
     const look = icmpv6Types(m[1]!, ctx, sets)
     out.push(meta(META_KEY.NFPROTO), cmp(CMP_OP.EQ, u8(NFPROTO.ip6)), meta(META_KEY.L4PROTO), cmp(CMP_OP.EQ, u8(ICMPV6)), payload(BASE.TRANSPORT, 0, 1), look, verdict('accept'))
   }],
-  // A TCP packet starting a connection without a SYN, to or from an address in a map: dropped.
-  [new RegExp(`^ct state new tcp flags & \\(fin \\| syn \\| rst \\| ack\\) != syn (ip6?) (saddr|daddr) @${NAME} drop$`), (m, _c, out) => {
+  // A TCP packet starting a connection without a SYN: to the chain of the address lookups.
+  [new RegExp(`^ct state new tcp flags & \\(fin \\| syn \\| rst \\| ack\\) != syn jump ${NAME}$`), (m, _c, out) => out.push(ctNewMidstream(), jump(m[1]!))],
+  // ... which drops it to or from an address in a map.
+  [new RegExp(`^(ip6?) (saddr|daddr) @${NAME} drop$`), (m, _c, out) => {
     const f = m[1] as 'ip' | 'ip6'
-    out.push(ctNewMidstream(), meta(META_KEY.NFPROTO), cmp(CMP_OP.EQ, u8(NFPROTO[f])), addr(f, m[2] as 'saddr' | 'daddr'), lookup(m[3]!), verdict('drop'))
+    out.push(meta(META_KEY.NFPROTO), cmp(CMP_OP.EQ, u8(NFPROTO[f])), addr(f, m[2] as 'saddr' | 'daddr'), lookup(m[3]!), verdict('drop'))
   }],
   [new RegExp(`^(ip6?) (saddr|daddr) vmap @${NAME}$`), (m, _c, out) => {
     const f = m[1] as 'ip' | 'ip6'

@@ -5,7 +5,7 @@
 import { counterNames, MAP_NAMES, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
-  setParts, setSpec,
+  midstreamChains, setParts, setSpec,
 } from './rules.js'
 import { limitSpec } from '../flows/nft.js'
 import { FLOWLOG_LIMIT } from '../flows/objects.js'
@@ -50,6 +50,7 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   }
   maps(MAP_NAMES, (m) => ir.maps[m])
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
+  for (const c of midstreamChains()) out.push(`\tchain ${c.name} {`, `\t\tcomment "${c.comment}"`, ...c.rules.map((r) => `\t\t${r}`), '\t}')
   for (const b of baseChains()) {
     out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority filter; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
   }
@@ -98,6 +99,7 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   const podChains = [...chains.filter(([, c]) => c.tier !== 'Admin'), ...chains.filter(([, c]) => c.tier === 'Admin')]
   const bases = [...baseChains().map((b) => ({ ...b, priority: 'filter' })), ...auditBaseChains(ir).map((b) => ({ ...b, priority: AUDIT_PRIORITY }))]
   for (const [name, c] of podChains) out.push({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
+  for (const c of midstreamChains()) out.push({ ...on, kind: 'chain', verb: 'add', name: c.name, comment: c.comment })
   for (const b of bases) out.push({ ...on, kind: 'chain', verb: 'add', name: b.name, base: { hook: b.hook, priority: b.priority } })
   for (const c of counterNames(ir)) out.push({ ...on, kind: 'counter', verb: 'add', name: c })
   if (ir.flowLog) out.push({ ...on, kind: 'limit', verb: 'add', name: FLOWLOG_LIMIT, rate: ir.flowLog.rate, burst: ir.flowLog.burst })
@@ -113,6 +115,7 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   maps(MAP_NAMES, (m) => ir.maps[m])
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
   for (const [name, c] of podChains) for (const rule of chainRules(name, c, ir.flowLog)) out.push({ ...on, kind: 'rule', verb: 'add', chain: name, rule })
+  for (const c of midstreamChains()) for (const rule of c.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: c.name, rule })
   for (const b of bases) for (const rule of b.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: b.name, rule })
   // bridge cinch
   const br = { family: BRIDGE_FAMILY, table: BRIDGE_NAME }
