@@ -5,10 +5,9 @@
 // compacted version relists and ends exact; a corrupt, oversized, old or other-server snapshot is
 // refused with one warning and the agent lists; --no-restart-snapshot removes one and writes none.
 import test from 'ava'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, SUBNET4, SUBNET6, type NodeCluster } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, SUBNET4, SUBNET6, type Agent } from './netpol-helpers.js'
 import { spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
 import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
@@ -16,23 +15,7 @@ import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
 
-interface Running { log: () => string; child: ChildProcess }
 
-async function startAgent(c: NodeCluster, kubeconfig: string, extra: string[] = []): Promise<Running> {
-  const child = spawn('ip', ['netns', 'exec', c.host, process.execPath, join(repoRoot, 'dist/bin/cinch'), 'agent',
-    '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
-    '--cni-conf', c.conflist, '--cni-bin-dir', join(repoRoot, 'dist/cni'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } })
-  let log = ''
-  child.stdout!.on('data', (b) => (log += b))
-  child.stderr!.on('data', (b) => (log += b))
-  child.on('error', () => {})
-  cleanup.add(() => killChild(child))
-  await waitFor('agent ready', () => {
-    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
-    return /"msg":"agent ready"/.test(log)
-  }, { timeoutMs: 30_000 })
-  return { log: () => log, child }
-}
 
 test('a graceful restart resumes by watch with the changes made meanwhile in its first sync; anything else lists', async (t) => {
   const c = makeNodeCluster(cleanup, 'rs')
@@ -64,14 +47,14 @@ test('a graceful restart resumes by watch with the changes made meanwhile in its
   const PLURALS = ['pods', 'namespaces', 'networkpolicies', 'nodes']
   const lists = () => PLURALS.map((p) => api.counts.get(p)!.lists)
   const chain = () => inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a'])
-  const stop = async (a: Running) => {
+  const stop = async (a: Agent) => {
     await killChild(a.child, 'SIGTERM')
     t.is(a.child.exitCode, 0, 'stopped cleanly')
   }
   /** Starts, and checks it listed every kind once (resumed: false) or none (resumed: true). */
   const restart = async (resumed: boolean, kc = kubeconfig, extra: string[] = []) => {
     const before = lists()
-    const a = await startAgent(c, kc, extra)
+    const a = await startAgent(c, extra, { kubeconfig: kc })
     t.deepEqual(lists(), resumed ? before : before.map((n) => n + 1), resumed ? 'no LIST of any kind' : 'every kind listed once')
     t.false(existsSync(snapshot), 'the snapshot is gone once read')
     return a

@@ -5,10 +5,9 @@
 // graceful restart, each of which lists everything again. A listed policy once lost its `from`
 // (issue 8.0): its rule became an unconditional accept and denied pairs connected on every restart.
 import test from 'ava'
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, METRICS, repoRoot, serve, SUBNET4, SUBNET6, waitListening, type NodeCluster } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, serve, startAgent, SUBNET4, SUBNET6, waitListening } from './netpol-helpers.js'
 import { spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
 import { loopProbe } from './netpol-fixture.js'
@@ -16,23 +15,6 @@ import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
 
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
-
-/** The agent with KUBECONFIG (no --manifests), in the node's netns; resolves once it is ready. */
-async function startAgent(c: NodeCluster, kubeconfig: string): Promise<{ log: () => string; child: ReturnType<typeof spawn> }> {
-  const child = spawn('ip', ['netns', 'exec', c.host, process.execPath, join(repoRoot, 'dist/bin/cinch'), 'agent',
-    '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
-    '--cni-conf', c.conflist, '--cni-bin-dir', join(repoRoot, 'dist/cni')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } })
-  let log = ''
-  child.stdout!.on('data', (b) => (log += b))
-  child.stderr!.on('data', (b) => (log += b))
-  child.on('error', () => {})
-  cleanup.add(() => killChild(child))
-  await waitFor('agent ready', () => {
-    if (child.exitCode !== null) throw new Error(`agent exited ${child.exitCode}: ${log}`)
-    return /"msg":"agent ready"/.test(log)
-  }, { timeoutMs: 30_000 })
-  return { log: () => log, child }
-}
 
 test('restarts and relists of every kind never open a from-restricted rule (every denied pair probed throughout)', async (t) => {
   const c = makeNodeCluster(cleanup, 'k')
@@ -64,7 +46,7 @@ test('restarts and relists of every kind never open a from-restricted rule (ever
   }
   api.create(policy)
 
-  let agent = await startAgent(c, kubeconfig)
+  let agent = await startAgent(c, [], { kubeconfig })
   const rules = await inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a'])
   t.regex(rules, /ip saddr @\S+ tcp dport 80 /, 'the listed policy compiled to a peer-restricted rule')
 
@@ -92,11 +74,11 @@ test('restarts and relists of every kind never open a from-restricted rule (ever
   // 3. A crash: the new agent lists everything from scratch.
   agent.child.kill('SIGKILL')
   await new Promise((r) => agent.child.once('exit', r))
-  agent = await startAgent(c, kubeconfig)
+  agent = await startAgent(c, [], { kubeconfig })
   // 4. A graceful restart, with the policy updated meanwhile (still from y/a only).
   await killChild(agent.child, 'SIGTERM')
   api.update({ ...policy, metadata: { ...policy.metadata, labels: { rev: '2' } } })
-  agent = await startAgent(c, kubeconfig)
+  agent = await startAgent(c, [], { kubeconfig })
 
   const [d, a] = await Promise.all([denied, allowed])
   t.log({ denied: d, allowed: a })

@@ -168,11 +168,15 @@ export function substitute<T>(c: NodeCluster, value: T): T {
 
 // ---- the agent ----------------------------------------------------------------------------------
 
-/** Starts `cinch agent` (the built CLI) in the host netns and waits until it is ready. */
-export async function startAgent(c: NodeCluster, extra: string[] = []): Promise<Agent> {
+/**
+ * Starts `cinch agent` (the built CLI) in the host netns and waits until it is ready. Its source is
+ * the cluster's manifest directory, or with `kubeconfig` an API server (the fake, through socat).
+ */
+export async function startAgent(c: NodeCluster, extra: string[] = [], o: { kubeconfig?: string } = {}): Promise<Agent> {
+  const source = o.kubeconfig ? [] : ['--manifests', c.manifests]
   const child = spawnInNetns(c.cleanup, c.host, process.execPath, [join(paths.distDir, 'bin/cinch'), 'agent',
-    '--manifests', c.manifests, '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
-    '--cni-conf', c.conflist, '--cni-bin-dir', paths.cniBin, ...extra])
+    ...source, '--node', 'n1', '--state-dir', c.stateDir, '--socket', c.socket, '--metrics-addr', METRICS,
+    '--cni-conf', c.conflist, '--cni-bin-dir', paths.cniBin, ...extra], o.kubeconfig ? { env: { ...process.env, KUBECONFIG: o.kubeconfig } } : {})
   const log = child.log
   const agent: Agent = {
     child,
