@@ -8,7 +8,6 @@
 //   node --import tsx/esm bench/full-apply.mjs [--namespaces 7500] [--samples 5] [--flow]
 // Root: it re-runs itself in a network namespace of its own, removed at the end.
 import { parseArgs } from 'node:util'
-import { spawnSync } from 'node:child_process'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
@@ -16,20 +15,10 @@ import { fullCommands, renderFull } from '../policy-agent/render/index.ts'
 import { NftTable } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { syntheticCluster } from './policy-cluster.mjs'
-import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
+import { inOwnNetns, median } from './lib.mjs'
 
 const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '5' }, flow: { type: 'boolean' } } })
-if (!process.env.CINCH_BENCH_NETNS) {
-  const ns = uniqueName('cinch-bench-fa')
-  netnsAdd(ns)
-  try {
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, CINCH_BENCH_NETNS: ns } })
-    process.exitCode = r.status ?? 1
-  } finally {
-    netnsDel(ns)
-  }
-  process.exit()
-}
+inOwnNetns('cinch-bench-fa')
 
 const { state, locals } = syntheticCluster({ namespaces: Number(args.namespaces), podsPerNs: 4, local: 110 })
 const compiler = args.flow ? new FlowCompiler({ flowLogs: { ...FLOW_LOG_DEFAULTS, clusterWide: true } }) : new Compiler()

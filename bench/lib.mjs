@@ -1,6 +1,6 @@
 // Small helpers shared by the benchmarks: timing, statistics, namespaces. Benchmarks report
 // medians and ratios measured in the same run, because these machines are shared and noisy.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, rmSync } from 'node:fs'
 
@@ -63,6 +63,25 @@ export function netnsDel(name) {
   } catch {
     // already gone
   }
+}
+
+/**
+ * Runs this very script again inside a new network namespace of its own (its nftables writes then
+ * touch nothing of the host), removes the namespace when that run ends, and exits with its status.
+ * Returns only inside the namespace (CINCH_BENCH_NETNS names it).
+ */
+export function inOwnNetns(prefix) {
+  if (process.env.CINCH_BENCH_NETNS) return
+  const ns = uniqueName(prefix)
+  netnsAdd(ns)
+  process.on('SIGINT', () => {}) // Ctrl-C reaches the child too; the namespace is removed after it ends
+  try {
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, CINCH_BENCH_NETNS: ns } })
+    process.exitCode = r.status ?? 1
+  } finally {
+    netnsDel(ns)
+  }
+  process.exit()
 }
 
 // Clock ticks per second of /proc/<pid>/stat's times (USER_HZ); 100 on every Linux we run on.

@@ -26,7 +26,7 @@
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
@@ -40,23 +40,12 @@ import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
-import { median, netnsAdd, netnsDel, uniqueName } from './lib.mjs'
+import { inOwnNetns, median } from './lib.mjs'
 
 const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
-if (args.kernel && !process.env.CINCH_BENCH_NETNS) {
-  const ns = uniqueName('cinch-bench-cs')
-  netnsAdd(ns)
-  process.on('SIGINT', () => {})
-  try {
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, CINCH_BENCH_NETNS: ns } })
-    process.exitCode = r.status ?? 1
-  } finally {
-    netnsDel(ns)
-  }
-  process.exit()
-}
+if (args.kernel) inOwnNetns('cinch-bench-cs')
 const namespaces = Number(args.namespaces), samples = Number(args.samples)
 const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
 
