@@ -1,6 +1,7 @@
 // The restart snapshot (snapshot.ts, unconvert.ts, the kube source's resume): what is saved reads
 // back as the same store, a resumed start lists nothing and ends where a fresh list would, a
 // compacted version relists, and every file the agent must not trust is refused with its reason.
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -129,6 +130,24 @@ describe('takeSnapshotFile', () => {
     expect(() => takeSnapshotFile(f)).toThrow(/ELOOP/)
     expect(existsSync(f)).toBe(false)
     expect(readFileSync(join(dir, 'target'), 'utf8')).toBe('secret')
+  })
+})
+
+describe('takeSnapshotFile and a planted FIFO', () => {
+  it('refuses it at once instead of blocking the start until a writer opens it', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const f = join(dir, 's.json')
+    execFileSync('mkfifo', [f])
+    // The only writer comes seconds later: an open that waits for one blocks this thread that long.
+    const writer = spawn('sh', ['-c', 'sleep 4; exec 3>"$0"', f], { stdio: 'ignore' })
+    try {
+      const t0 = performance.now()
+      expect(() => takeSnapshotFile(f)).toThrow(/not a regular file/)
+      expect(performance.now() - t0).toBeLessThan(2000)
+      expect(existsSync(f)).toBe(false)
+    } finally {
+      writer.kill('SIGKILL')
+    }
   })
 })
 

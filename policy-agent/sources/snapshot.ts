@@ -148,8 +148,11 @@ function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: numb
 export function takeSnapshotFile(path: string, maxBytes = MAX_SNAPSHOT_BYTES): Buffer | undefined {
   let fd: number
   try {
-    // O_NOFOLLOW: a planted symlink is refused, not followed to some other file.
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    // O_NOFOLLOW: a planted symlink is refused, not followed to some other file. O_NONBLOCK: a
+    // planted FIFO would block this synchronous open (the agent's start) until some writer came;
+    // it opens at once instead and is refused below as not a regular file. O_NOCTTY: a tty there
+    // does not become the agent's terminal.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     rmSync(path, { force: true })
