@@ -11,8 +11,9 @@
 // command's own (without it); the kernel takes the second as a repeat. Both name the set by its
 // transaction id too. Elements added to an interval set that already exists would make nft read
 // the set's elements and merge (no such diff here: a block set's name is the hash of its blocks),
-// so only the batch that creates the set is encoded; anything unsorted, overlapping, adjacent
-// (nft's merge rules) or larger than one message throws UnsupportedElements.
+// so only the batch that creates the set is encoded, its intervals sorted by value as nft sorts
+// them; anything overlapping, adjacent (nft's merge rules) or larger than one message throws
+// UnsupportedElements.
 import { formatIp, parseIp } from '../ip/index.js'
 import { attr, beBytes, nested, str } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, type ElementCommand, type NftMessage } from './elements.js'
@@ -38,6 +39,9 @@ export function encodeNewIntervalElements(c: ElementCommand, setId: number): Nft
   const bytes = BYTES[key]
   const max = (1n << BigInt(bytes * 8)) - 1n
   const ranges = c.elements.map((e) => parseRange(e, key) ?? (() => { throw bad(`${JSON.stringify(e.slice(0, 80))} is not an interval this encoder reads as nft does`) })())
+  // In the kernel's order, as nft's segtree sends them: the IR lists elements in string order
+  // ("10" < "80" < "8080" < "9", "10.0.0.0/8" < "9.0.0.0/8"), which is not the numbers' order.
+  ranges.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   for (let i = 1; i < ranges.length; i++) {
     if (ranges[i]![0] <= ranges[i - 1]![1] + 1n) throw bad('intervals unsorted, overlapping or adjacent (nft would merge or refuse them)')
   }
