@@ -68,7 +68,14 @@ async function makeSource(opts: AgentRunOptions, log: Logger, node: string): Pro
   const { KubeSource } = await import('./sources/kube.js')
   const { agentBuild } = await import('./sources/snapshot.js')
   // Off: a snapshot an earlier agent left is of no use to anyone, and would only age on disk.
-  if (!opts.restartSnapshot) rmSync(restartSnapshotPath(opts.stateDir), { force: true })
+  // Whatever is there (a planted directory) must not stop the agent: it is never read when off.
+  if (!opts.restartSnapshot) {
+    try {
+      rmSync(restartSnapshotPath(opts.stateDir), { force: true })
+    } catch (err) {
+      log.warn({ path: restartSnapshotPath(opts.stateDir), err: String((err as Error)?.message ?? err) }, 'restart snapshot not removed')
+    }
+  }
   return new KubeSource({
     onError: (resource, err, retryInMs) => log.warn({ resource, err: String((err as Error)?.message ?? err), retryInMs }, 'watch failed, retrying'),
     // A cluster without the ClusterNetworkPolicy CRD is normal: one line each way, no error loop.

@@ -5,7 +5,7 @@
 // compacted version relists and ends exact; a corrupt, oversized, old or other-server snapshot is
 // refused with one warning and the agent lists; --no-restart-snapshot removes one and writes none.
 import test from 'ava'
-import { existsSync, readFileSync, truncateSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, SUBNET4, SUBNET6, type Agent } from './netpol-helpers.js'
 import { spawnInNetns } from '../kit/proc.js'
@@ -116,4 +116,15 @@ test('a graceful restart resumes by watch with the changes made meanwhile in its
   await stop(agent)
   t.false(existsSync(snapshot), '--no-restart-snapshot writes none')
   t.notRegex(agent.log(), /restart snapshot/)
+
+  // 6. A directory where the snapshot goes (state on the node is hostile): the agent starts
+  // anyway, on or off, and says why it cannot use that path.
+  mkdirSync(snapshot)
+  for (const extra of [['--no-restart-snapshot'], []]) {
+    agent = await startAgent(c, extra, { kubeconfig })
+    t.regex(await chain(), /tcp dport 82 /, `${extra.join(' ') || 'default'}: ready with a directory at the snapshot's path`)
+    t.regex(agent.log(), /"level":40.*restart snapshot/, `${extra.join(' ') || 'default'}: a warning`)
+    await stop(agent)
+  }
+  rmSync(snapshot, { recursive: true })
 })
