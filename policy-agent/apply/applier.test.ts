@@ -76,6 +76,25 @@ describe('Applier', () => {
     expect(batches[1]!.maxBytes).toBe(batches[0]!.maxBytes)
   })
 
+  it('after a full replace of unknown outcome (no answer) whose text fails too, the next apply replaces again', async () => {
+    // The batch may have been committed (its answer came too late), so the kernel may hold `b`;
+    // a diff from `a` would then leave b's flow log limit (or any other part of b) in place.
+    let fail = false
+    const sent: string[] = []
+    const applier = new Applier({
+      run: async () => { sent.push('text'); if (fail) throw new NftError('nft run on inet cinch', 'Error: Could not process rule: Device or resource busy', '') },
+      runCommands: async (c) => { sent.push(c.some((x) => 'kind' in x && x.kind === 'table') ? 'full' : 'diff'); if (fail) throw new Error('netfilter netlink batch: no answer within 10000 ms') },
+    })
+    const a = ir('web')
+    await applier.apply(a)
+    fail = true
+    await expect(applier.apply({ ...a, flowLog: { group: 3, rate: 10, burst: 20 } })).rejects.toThrow(NftError)
+    fail = false
+    sent.length = 0
+    expect(await applier.apply(ir('client'))).toMatchObject({ mode: 'full', via: 'netlink' })
+    expect(sent).toEqual(['full'])
+  })
+
   it('keeps the committed IR in memory: an unchanged IR sends nothing', async () => {
     const runs: string[] = []
     const applier = new Applier({ run: async (t) => void runs.push(t) })

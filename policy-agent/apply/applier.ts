@@ -96,6 +96,10 @@ export class Applier {
   /** Replaces cinch's tables whole, in one transaction. */
   async #replace(ir: PolicyIR): Promise<ApplyResult> {
     const render = { failOpen: this.opts.failOpen }
+    // Until one of the two ways is known to have committed, the kernel may hold either IR: a batch
+    // whose answer never came (a timeout, a socket error) may have been committed. Should the text
+    // fail too, the next apply must replace again, not diff from an IR the kernel may not hold.
+    this.#last = undefined
     if (this.#runCommands) {
       const commands = fullCommands(ir, render)
       try {
