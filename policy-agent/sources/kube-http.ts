@@ -22,6 +22,14 @@ export class ApiError extends Error {
 }
 
 export const isGone = (err: unknown) => err instanceof ApiError && err.code === 410
+/**
+ * 504 "Too large resource version": the version asked for is past the server's own history (etcd
+ * restored from a backup, or a version of another etcd). kube-apiserver answers so after waiting
+ * up to 3 s for its watch cache, and again at every retry until its history passes that version,
+ * whose events in between it then never sends. The message is apimachinery's
+ * NewTooLargeResourceVersionError (client-go's IsTooLargeResourceVersion reads it too).
+ */
+export const isTooLargeResourceVersion = (err: unknown) => err instanceof ApiError && err.code === 504 && /too large resource version/i.test(err.message)
 /** 404: the resource is unknown to the server (a CRD that is not installed). */
 export const isNotFound = (err: unknown) => err instanceof ApiError && err.code === 404
 

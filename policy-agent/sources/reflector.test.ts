@@ -56,3 +56,61 @@ describe('Reflector list', () => {
     expect([...store.state().namespaces.keys()].sort()).toEqual(['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4'])
   })
 })
+
+describe('Reflector and a resourceVersion from the server\'s future (etcd restored from a backup)', () => {
+  // kube-apiserver waits up to 3 s for its watch cache to reach such a version, then answers 504
+  // "Too large resource version" (apimachinery NewTooLargeResourceVersionError), and again at every
+  // retry, until its own history passes the version -- and then the events between are skipped.
+  const tooLarge = { kind: 'Status', status: 'Failure', code: 504, reason: 'Timeout', message: 'Timeout: Too large resource version: 900, current: 40', details: { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 } }
+  function restoredApi(log: string[]): KubeApi {
+    return {
+      async listPage() {
+        log.push('list')
+        return { items: [ns('real')], resourceVersion: '40' }
+      },
+      watch: (_p, q, onEvent, { signal, onOpen }) => new Promise<void>((resolve, reject) => {
+        signal.addEventListener('abort', () => resolve())
+        log.push(`watch ${q.resourceVersion}`)
+        if (Number(q.resourceVersion) <= 40) return
+        // The error comes after the server's wait, later than a resumed watch's maxMs.
+        setTimeout(() => {
+          onOpen?.()
+          try { onEvent({ type: 'ERROR', object: tooLarge }) } catch (err) { reject(err) }
+        }, 80)
+      }),
+    }
+  }
+  const until = async (what: string, ok: () => boolean) => {
+    for (const t0 = Date.now(); !ok(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() - t0 > 3000) throw new Error(`not ${what} after 3 s`)
+  }
+
+  it.each([
+    ['resumed from a snapshot (caught up by its 2 s bound before the answer)', true],
+    ['watching after a list', false],
+  ])('%s: lists again instead of retrying the watch from that version', async (_name, resumed) => {
+    const log: string[] = []
+    const store = new ClusterStore()
+    const snap = store.replace('Namespace')
+    snap.add(ns('ghost'))
+    snap.done()
+    const errors: unknown[] = []
+    let rv = resumed ? '900' : ''
+    const api = restoredApi(log)
+    // Watching after a list: the list's version is 900 until the restore, 40 after it.
+    const listPage = api.listPage
+    api.listPage = async (...a) => ({ ...(await listPage(...a)), ...(rv === '' ? { resourceVersion: '900' } : {}) })
+    const r = new Reflector({
+      api, store, kind: 'Namespace', path: '/api/v1/namespaces', pageSize: 500, minBackoffMs: 5, maxBackoffMs: 20,
+      onListed: () => { rv = 'listed' }, onChange: () => {}, onError: (e) => void errors.push(e), watchTimeoutSeconds: () => 60,
+      ...(resumed ? { resume: { resourceVersion: '900', quietMs: 10, maxMs: 30 } } : {}),
+    })
+    r.start()
+    try {
+      await until('listed with the restored server\'s objects', () => store.state().namespaces.has('real') && !store.state().namespaces.has('ghost') && log.filter((l) => l === 'list').length === (resumed ? 1 : 2))
+      await until('watching from the restored server\'s version', () => log.at(-1) === 'watch 40')
+      expect(r.resourceVersion).toBe('40')
+    } finally {
+      await r.stop()
+    }
+  })
+})

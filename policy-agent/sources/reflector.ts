@@ -4,13 +4,14 @@
 //   -> the server ends the watch (timeoutSeconds, a restart): watch again from where it stopped
 //   -> 410 Gone (the resourceVersion was compacted away), on the watch or on a list's continue
 //      token: list again from scratch, since events were lost
+//   -> 504 "Too large resource version" on the watch (etcd restored behind it): list again too
 //   -> any other failure: back off (the server's Retry-After on 429), then carry on.
 // Resumed from a restart snapshot (snapshot.ts: the kind is in the store already), it starts at the
 // watch from the saved resourceVersion instead; 410 Gone, or any failure before it has caught up,
 // lists as above.
 // Items convert at arrival, page by page (store.ts): no raw object outlives its page or event.
 import type { Kind } from './convert.js'
-import { ApiError, isGone, isNotFound, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
+import { ApiError, isGone, isNotFound, isTooLargeResourceVersion, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
 import type { ClusterStore } from './store.js'
 
 export interface ReflectorOptions {
@@ -120,6 +121,14 @@ export class Reflector {
         if (isGone(err) && this.#rv) {
           // Events were lost: only a fresh list can tell what changed (deletions included).
           this.#rv = ''
+          continue
+        }
+        // A version from the server's future (its etcd restored): retried, the watch would fail
+        // until the server's history passed it, then skip what came in between. A resumed watch
+        // meets this after its caught-up bound (the server answers after up to 3 s). List.
+        if (isTooLargeResourceVersion(err) && this.#rv) {
+          this.#rv = ''
+          this.o.onError(err, 0)
           continue
         }
         // An optional kind's watch answering 404: its CRD was deleted; the list path empties it.
