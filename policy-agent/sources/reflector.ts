@@ -7,8 +7,8 @@
 //   -> 504 "Too large resource version" on the watch (etcd restored behind it): list again too
 //   -> any other failure: back off (the server's Retry-After on 429), then carry on.
 // Resumed from a restart snapshot (snapshot.ts: the kind is in the store already), it starts at the
-// watch from the saved resourceVersion instead; 410 Gone, or any failure before it has caught up,
-// lists as above.
+// watch from the saved resourceVersion instead; 410 Gone, or any failure before it has caught up
+// but a 429 (waited out, then watched again), lists as above.
 // Items convert at arrival, page by page (store.ts): no raw object outlives its page or event.
 import type { Kind } from './convert.js'
 import { ApiError, isGone, isNotFound, isTooLargeResourceVersion, statusError, type KubeApi, type WatchEvent } from './kube-http.js'
@@ -107,12 +107,20 @@ export class Reflector {
       } catch (err) {
         if (this.#stopped) break
         if (this.#resuming) {
+          clearTimeout(this.#caughtUp?.timer)
+          this.#caughtUp = undefined
+          // 429: the server sheds load (a rolling update restarts every agent at once). Wait as it
+          // asks and watch from the saved version again: a list is the heaviest answer to that.
+          if (err instanceof ApiError && err.code === 429) {
+            const wait = err.retryAfterMs ?? this.#nextBackoff()
+            this.o.onError(err, wait)
+            await this.#wait(wait)
+            continue
+          }
           // The saved version was compacted away (410), or the server refuses it for another
           // reason (a restored etcd answers a version from its future with an error, forever):
           // list, as a start without a snapshot does.
           this.#resuming = false
-          clearTimeout(this.#caughtUp?.timer)
-          this.#caughtUp = undefined
           this.#rv = ''
           if (!isGone(err) && !(this.o.optional && isNotFound(err))) this.o.onError(err, 0)
           continue

@@ -244,6 +244,21 @@ describe('KubeSource with a restart snapshot', () => {
     expect(resumed.state().pods.get('e/init')?.labels).toEqual({ moved: 'again' })
   })
 
+  it('a resumed watch answered 429 (the server shedding load, as when every agent restarts) waits as asked and watches again: no list', async () => {
+    api = await FakeApiServer.start()
+    fill(api, false)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    await stop(await start(api, path))
+    api.update({ ...api.get('Pod', 'e/init')!, metadata: { ...api.get('Pod', 'e/init')!.metadata, labels: { moved: 'later' } } })
+    api.fail({ resource: 'pods', verb: 'watch', code: 429, retryAfterSeconds: 0, times: 2 })
+    const before = lists(api)
+    const resumed = await start(api, path)
+    expect(lists(api), 'no LIST for any kind').toBe(before)
+    expect(api.counts.get('pods')!.watches).toBeGreaterThanOrEqual(3)
+    expect(resumed.state().pods.get('e/init')?.labels).toEqual({ moved: 'later' })
+  })
+
   it('another API server\'s snapshot (same path, same resourceVersions) is refused and the cluster listed', async () => {
     api = await FakeApiServer.start()
     fill(api, false)
