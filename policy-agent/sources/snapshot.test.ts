@@ -192,10 +192,16 @@ describe('KubeSource with a restart snapshot', () => {
     const listed = lists(api)
 
     const resumed = await start(api, path)
+    // Taken as start() resolves, before anything else is awaited: what the agent's first sync
+    // reads. Compared later only, the watch would have had the fresh list's time to catch up.
+    const atStart = plain(resumed)
+    const problemsAtStart = resumed.problems()
     expect(lists(api), 'no LIST for any kind').toBe(listed)
     expect(existsSync(path), 'used once').toBe(false)
     expect(logs.at(-1)).toMatch(/^info restart snapshot loaded; resuming watches .*"objects":/)
     const fresh = await start(api)
+    expect(atStart, 'at start: the changes made while down').toEqual(plain(fresh))
+    expect(problemsAtStart).toEqual(fresh.problems())
     expect(plain(resumed)).toEqual(plain(fresh))
     expect(resumed.state().namespaces.has('new') && !resumed.state().namespaces.has('e')).toBe(true)
     expect(resumed.problems()).toEqual(fresh.problems())
