@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm'
 import { describe, expect, it } from 'vitest'
 import { collectYoungWhenFull, youngGenerationFill } from './idle-gc.js'
 
@@ -29,5 +30,8 @@ describe('collectYoungWhenFull', () => {
   it('exposes no global gc to other code', () => {
     collectYoungWhenFull(0)
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined()
+    // The main context's global never gains one (made at start); a context made later would, had
+    // --expose-gc been left set.
+    expect(runInNewContext('typeof gc')).toBe('undefined')
   })
 })
