@@ -1,4 +1,4 @@
-// node --import tsx/esm bench/base-chains-perf.mjs [--rounds 5]
+// node --import tsx/esm bench/base-chains-perf.mjs [--rounds 5] [--udp]
 // (as root, needs `perf`). What cinch's own base chains cost each packet, before and after phase 7i
 // (bench/README.md): the anti-spoofing chain accepting a pod's own IPv4 first, the mid-stream
 // TCP test made once per packet (its lookups in a chain of their own), no empty guard chains with failOpen. Measured as bench/policy-dataplane-perf.mjs does, so that other processes
@@ -8,6 +8,8 @@
 // nf_hook_slow (every hook: conntrack, NAT-less here, br_netfilter, the chains), per connection
 // and per MB. Two paths: pod -> pod on the bridge (bridge prerouting + forward, br_netfilter's inet
 // hooks) and pod -> node (bridge prerouting + input, inet input; replies: inet output, bridge output).
+// --udp: one-way UDP instead (1,400-byte datagrams, per 1,000 sent; fail closed only): every
+// packet of such a flow is `ct state new`, which the mid-stream change is about.
 // "before" is the same ruleset as rendered before (the anti-spoofing chain in its former order,
 // the mid-stream test in each lookup's rule and, fail open, the three empty guard chains); the
 // agent's text of then, byte for byte (checked against renderFull of commit 201e979 when written).
@@ -19,9 +21,10 @@ import { parseArgs } from 'node:util'
 import { cleanupOnExit, median, sh, uniqueName } from './lib.mjs'
 import { setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } })
+const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, udp: { type: 'boolean', default: false } } })
 const ROUNDS = Number(args.rounds)
 const SECONDS = 2, MB = 1000, HZ = 4000 // a sample is 250 us of CPU
+const DATAGRAMS = 200_000, UDP_LEN = 1400
 
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-basechains-'))
 const H = `cinch-b-bc-${uniqueName('x').slice(2)}`
@@ -62,7 +65,7 @@ function before(text, failOpen) {
 }
 const text = {
   'before': before(renderFull(ir), false), 'after': renderFull(ir),
-  'before, fail open': before(renderFull(ir, { failOpen: true }), true), 'after, fail open': renderFull(ir, { failOpen: true }),
+  ...(args.udp ? {} : { 'before, fail open': before(renderFull(ir, { failOpen: true }), true), 'after, fail open': renderFull(ir, { failOpen: true }) }),
 }
 const files = {}
 for (const [name, t] of Object.entries(text)) writeFileSync((files[name] = join(tmp, `${name.replace(/\W+/g, '-')}.nft`)), t)
@@ -71,8 +74,22 @@ for (const [name, t] of Object.entries(text)) writeFileSync((files[name] = join(
 setupPods({ host: H, pods: [client, server], track })
 sh('ip', ['-n', H, 'addr', 'add', `${NODE}/16`, 'dev', 'cinch0'])
 writeScripts(tmp)
-const servers = { pod: await startServer({ dir: tmp, netns: server.netns, port: 5432, track }), node: await startServer({ dir: tmp, netns: H, port: 5433, track }) }
-const TARGET = { pod: [server.ip, 5432], node: [NODE, 5433] }
+// One-way UDP: a sink that only counts, and a sender of DATAGRAMS datagrams (awaiting each send's
+// callback every 64, so that the socket's queue never drops them before the wire).
+writeFileSync(join(tmp, 'udp-sink.mjs'), `const s = (await import('node:dgram')).createSocket('udp4'); let n = 0
+s.on('message', () => n++); s.bind(Number(process.argv[2]), () => process.stdout.write('ready\\n'))`)
+writeFileSync(join(tmp, 'udp-send.mjs'), `const [host, port, count, len] = process.argv.slice(2).map((x, i) => (i ? Number(x) : x))
+const s = (await import('node:dgram')).createSocket('udp4'), b = Buffer.alloc(len, 7)
+for (let i = 0; i < count; i += 64) await Promise.all(Array.from({ length: 64 }, () => new Promise((res) => s.send(b, port, host, res))))
+s.close(); console.log(JSON.stringify({ sent: count }))`)
+function startSink(netns, port) {
+  const child = track.child(spawn('ip', ['netns', 'exec', netns, process.execPath, join(tmp, 'udp-sink.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] }))
+  return new Promise((resolve, reject) => { child.stdout.once('data', () => resolve(child)); child.once('exit', (code) => reject(new Error(`udp sink exited ${code}`))) })
+}
+const servers = args.udp
+  ? { pod: await startSink(server.netns, 5434), node: await startSink(H, 5435) }
+  : { pod: await startServer({ dir: tmp, netns: server.netns, port: 5432, track }), node: await startServer({ dir: tmp, netns: H, port: 5433, track }) }
+const TARGET = args.udp ? { pod: [server.ip, 5434], node: [NODE, 5435] } : { pod: [server.ip, 5432], node: [NODE, 5433] }
 
 function run(cmd, argv) {
   const child = track.child(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }))
@@ -101,18 +118,18 @@ async function measure(cfg, path, mode, r) {
   const srvPerf = run('perf', ['record', '-q', '-g', '-F', String(HZ), '-p', String(servers[path].pid), '-o', `${f}-srv.data`])
   await new Promise((res) => setTimeout(res, 300)) // perf attached (its own start, not a measurement wait)
   const [ip, port] = TARGET[path]
-  const argv = mode === 'cps' ? ['cps', ip, port, SECONDS, 8] : ['xfer', ip, port, MB]
+  const argv = mode === 'cps' ? ['client.mjs', 'cps', ip, port, SECONDS, 8] : mode === 'udp' ? ['udp-send.mjs', ip, port, DATAGRAMS, UDP_LEN] : ['client.mjs', 'xfer', ip, port, MB]
   const out = JSON.parse((await run('ip', ['netns', 'exec', client.netns, 'perf', 'record', '-q', '-g', '-F', String(HZ), '-o', `${f}-cli.data`, '--',
-    process.execPath, join(tmp, 'client.mjs'), ...argv.map(String)]).done).trim().split('\n').pop())
+    process.execPath, join(tmp, argv[0]), ...argv.slice(1).map(String)]).done).trim().split('\n').pop())
   srvPerf.child.kill('SIGINT')
   await srvPerf.done
-  const units = mode === 'cps' ? out.done : MB
+  const units = mode === 'cps' ? out.done : mode === 'udp' ? out.sent / 1000 : MB
   const a = profile(`${f}-cli.data`), b = profile(`${f}-srv.data`)
   return Object.fromEntries(KEYS.map((k) => [k, ((a[k] + b[k]) * 1e6) / HZ / units]))
 }
 
 const names = Object.keys(files)
-const CASES = ['pod cps', 'pod xfer', 'node cps', 'node xfer']
+const CASES = args.udp ? ['pod udp', 'node udp'] : ['pod cps', 'pod xfer', 'node cps', 'node xfer']
 const res = Object.fromEntries(names.flatMap((n) => CASES.map((c) => [`${n} | ${c}`, []])))
 console.log(`cinch's base chains per packet, two local pods, ${ROUNDS} rounds alternated, perf at ${HZ} Hz`)
 for (let r = 0; r < ROUNDS; r++) {
@@ -124,12 +141,12 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const col = (xs, k) => median(xs.map((x) => x[k])).toFixed(2).padStart(9)
 console.log(`${'ruleset | path, unit'.padEnd(40)} ${KEYS.map((k) => k.padStart(9)).join(' ')}   (us of client + server CPU, medians; nft = bridge + inet)`)
-for (const [k, xs] of Object.entries(res)) console.log(`${k.replace(/ cps$/, ', per connection').replace(/ xfer$/, ', per MB').padEnd(40)} ${KEYS.map((x) => col(xs, x)).join(' ')}`)
+for (const [k, xs] of Object.entries(res)) console.log(`${k.replace(/ cps$/, ', per connection').replace(/ xfer$/, ', per MB').replace(/ udp$/, ', per 1,000 datagrams').padEnd(40)} ${KEYS.map((x) => col(xs, x)).join(' ')}`)
 // Paired: each round's before/after ratio of the samples under nft_do_chain_bridge (the chains changed).
-for (const open of ['', ', fail open']) for (const c of CASES) {
+for (const open of args.udp ? [''] : ['', ', fail open']) for (const c of CASES) {
   const b = res[`before${open} | ${c}`], a = res[`after${open} | ${c}`]
   const ratio = (k) => median(a.map((x, j) => (b[j][k] ? x[k] / b[j][k] : NaN))).toFixed(3)
-  console.log(`after/before${open}, ${c}: bridge chains ${ratio('bridge')}, all hooks ${ratio('hooks')}, CPU ${ratio('cpu')} (median of rounds)`)
+  console.log(`after/before${open}, ${c}: bridge chains ${ratio('bridge')}, inet chains ${ratio('inet')}, all hooks ${ratio('hooks')}, CPU ${ratio('cpu')} (median of rounds)`)
 }
 cleanup()
 process.exit(0)
