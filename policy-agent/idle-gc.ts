@@ -19,8 +19,12 @@ function collector(): Gc | null {
   if (collect !== undefined) return collect
   try {
     setFlagsFromString('--expose-gc')
-    const gc: unknown = runInNewContext('gc')
-    setFlagsFromString('--no-expose-gc')
+    let gc: unknown
+    try {
+      gc = runInNewContext('gc')
+    } finally {
+      setFlagsFromString('--no-expose-gc') // whatever happened, later contexts get no gc
+    }
     collect = typeof gc === 'function' ? (gc as Gc) : null
   } catch {
     collect = null // an embedder that refuses the flag: V8 keeps collecting on its own
