@@ -53,12 +53,14 @@ describe('Applier', () => {
     ])
     expect(batches[0]!.maxBytes).toBeGreaterThan(16 * 1024 * 1024)
     expect(runs).toEqual([])
-    // Not encoded (nothing sent): renderFull's text, no warning.
-    const fresh = () => new Applier({ run: async (text) => void runs.push(text), runCommands: async () => { if (refuse) throw refuse }, log: { warn: (_o, msg) => warnings.push(msg) } })
+    // Not encoded (nothing sent): renderFull's text, no warning, and why at info level.
+    const infos: object[] = []
+    const fresh = () => new Applier({ run: async (text) => void runs.push(text), runCommands: async () => { if (refuse) throw refuse }, log: { warn: (_o, msg) => warnings.push(msg), info: (o) => void infos.push(o) } })
     refuse = new UnsupportedElements('a rule outside the grammar')
     expect(await fresh().apply(ir('web'))).toMatchObject({ mode: 'full', via: 'nft' })
     expect(runs).toEqual([renderFull(ir('web'))])
     expect(warnings).toEqual([])
+    expect(infos).toEqual([{ reason: 'a rule outside the grammar', commands: expect.any(Number) }])
     // Refused by the kernel: logged, then the text.
     refuse = new NftError('nft run on inet cinch', 'netlink: Error: Could not process rule: Invalid argument', '')
     expect(await fresh().apply(ir('web'))).toMatchObject({ mode: 'full', via: 'nft' })

@@ -32,8 +32,11 @@ export interface ApplierOptions {
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
   runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<void>
-  /** Where a failed diff is reported before the full replace. */
-  log?: { warn(obj: object, msg: string): void }
+  /**
+   * Where a failed diff is reported before the full replace (warn), and why a full replace could
+   * not go over netlink (info: a command lib/nft does not encode, a send buffer it could not grow).
+   */
+  log?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void }
 }
 
 export class Applier {
@@ -111,6 +114,9 @@ export class Applier {
         // grow): nft's text. Refused by the kernel: the text once more, which nft encodes itself
         // (if our encoding was the cause, the text commits; if the kernel's state was, it fails too).
         if (!(err instanceof UnsupportedElements)) this.opts.log?.warn({ err, commands: commands.length }, 'full replace over netlink failed; sending it through nft')
+        // Not a failure, but the slow way (nft parses megabytes): said once per replace, with why,
+        // or a refused shape (or a node's send buffer limit) would cost every restart unseen.
+        else this.opts.log?.info?.({ reason: err.message, commands: commands.length }, 'full replace not sent over netlink; sending it through nft')
       }
     }
     const full = renderFull(ir, render)
