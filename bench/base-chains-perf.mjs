@@ -1,7 +1,8 @@
 // node --import tsx/esm bench/base-chains-perf.mjs [--rounds 5] [--udp]
 // (as root, needs `perf`). What cinch's own base chains cost each packet, before and after phase 7i
 // (bench/README.md): the anti-spoofing chain accepting a pod's own IPv4 first, the mid-stream
-// TCP test made once per packet (its lookups in a chain of their own), no empty guard chains with failOpen. Measured as bench/policy-dataplane-perf.mjs does, so that other processes
+// TCP test made once per packet (its lookups in a chain of their own), the guard's chains accepting
+// frames between programmed veths first, no empty guard chains with failOpen. Measured as bench/policy-dataplane-perf.mjs does, so that other processes
 // on the machine cannot move it: renderFull of two local pods (no policy, as bench:overlay's
 // cluster) loaded with `nft -f` into a namespace of ours, each client run under `perf record -g`
 // and the server under `perf record -p`; the samples under nft_do_chain (per table family) and
@@ -11,8 +12,9 @@
 // --udp: one-way UDP instead (1,400-byte datagrams, per 1,000 sent; fail closed only): every
 // packet of such a flow is `ct state new`, which the mid-stream change is about.
 // "before" is the same ruleset as rendered before (the anti-spoofing chain in its former order,
-// the mid-stream test in each lookup's rule and, fail open, the three empty guard chains); the
-// agent's text of then, byte for byte (checked against renderFull of commit 201e979 when written).
+// the mid-stream test in each lookup's rule, the guard without its heads and, fail open, the
+// three empty guard chains): the agent's text of then, byte for byte (checked against renderFull
+// of commit 201e979 when written).
 import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -56,6 +58,11 @@ function before(text, failOpen) {
     if (!m || !jump.test(out)) throw new Error(`midstream-${hook} is not as phase 7i renders it`)
     out = out.replace(block, '')
     out = out.replace(jump, (_j, test) => m[1].split('\n').filter(Boolean).map((r) => `\t\t${test} ${r.trim()}\n`).join(''))
+  }
+  for (const head of ['iifname @veths oifname @veths accept', 'iifname @veths accept', 'oifname @veths accept']) {
+    const line = `\t\t${head}\n`
+    if (!failOpen && !out.includes(line)) throw new Error(`the guard has no "${head}"`)
+    out = out.replace(line, '')
   }
   if (failOpen) {
     const empty = ['forward', 'input', 'output'].map((h) => `\tchain ${h} {\n\t\ttype filter hook ${h} priority filter; policy accept;\n\t}\n`).join('')

@@ -120,8 +120,12 @@ const etherIs = (p: keyof typeof ETHER) => [meta(META_KEY.PROTOCOL), cmp(CMP_OP.
 
 /** The bridge family's shapes (`bridge cinch`: anti-spoofing and the fail-closed guard). */
 const BRIDGE: [RegExp, Build][] = [
-  [new RegExp(`^(iifname|oifname) != @${NAME} accept$`), (m, _c, out) => {
-    out.push(meta(m[1] === 'iifname' ? META_KEY.IIFNAME : META_KEY.OIFNAME), lookup(m[2]!, { inv: true }), verdict('accept'))
+  [new RegExp(`^(iifname|oifname) (!= )?@${NAME} accept$`), (m, _c, out) => {
+    out.push(meta(m[1] === 'iifname' ? META_KEY.IIFNAME : META_KEY.OIFNAME), lookup(m[3]!, { inv: !!m[2] }), verdict('accept'))
+  }],
+  // The guard's head: a frame between two programmed veths.
+  [new RegExp(`^iifname @${NAME} oifname @${NAME} accept$`), (m, _c, out) => {
+    out.push(meta(META_KEY.IIFNAME), lookup(m[1]!), meta(META_KEY.OIFNAME), lookup(m[2]!), verdict('accept'))
   }],
   // A neighbour advertisement whose target (not link-local) is not the sender's: nft's dependency
   // for `icmpv6 type` here is the Ethernet type read from the link header, not `meta protocol`.

@@ -173,14 +173,18 @@ export const auditMapName = (m: MapName) => `audit-${m}`
  * Fail-closed guard of `bridge cinch`: a `cinch*` veth outside @veths passes no IP traffic. Fail
  * open has no guard and so no chains: an empty base chain with policy accept decides nothing, yet
  * the kernel would still call it for every frame on its hook (bench/README.md "phase 7i").
+ *
+ * Nearly every frame here is between programmed veths (or the node), so each chain first accepts
+ * those with the lookups alone: a drop needs its port outside @veths, so none of them could match
+ * such a frame, and the protocol and name tests are left for the rest.
  */
 export function guardChains(failOpen: boolean): { name: string; hook: string; rules: string[] }[] {
   if (failOpen) return []
   const drop = (dir: 'iifname' | 'oifname') =>
     `meta protocol { ip, ip6 } ${dir} "cinch*" ${dir} != @veths counter name "${UNPROGRAMMED_COUNTER}" drop`
   return [
-    { name: 'forward', hook: 'forward', rules: [drop('iifname'), drop('oifname')] },
-    { name: 'input', hook: 'input', rules: [drop('iifname')] },
-    { name: 'output', hook: 'output', rules: [drop('oifname')] },
+    { name: 'forward', hook: 'forward', rules: ['iifname @veths oifname @veths accept', drop('iifname'), drop('oifname')] },
+    { name: 'input', hook: 'input', rules: ['iifname @veths accept', drop('iifname')] },
+    { name: 'output', hook: 'output', rules: ['oifname @veths accept', drop('oifname')] },
   ]
 }

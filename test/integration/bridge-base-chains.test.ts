@@ -2,8 +2,9 @@
 // what its chains drop and count, fail closed and fail open. The anti-spoofing chain accepts a
 // pod's own IPv4 first (bench/README.md "phase 7i"); these hold that the reordered chain still
 // drops and counts a forged IPv4 source, a forged ARP sender and a forged IPv6 source from a
-// programmed veth; that an unprogrammed `cinch*` veth passes no IP to pods or the node, nor gets
-// any from the node (fail closed), and passes it with failOpen, whose bridge table has no base
+// programmed veth; the guard's chains accept frames between programmed veths first: that an
+// unprogrammed `cinch*` veth passes no IP to or from pods or to the node, nor gets any from the
+// node (fail closed), and passes it with failOpen, whose bridge table has no base
 // chain but the anti-spoofing one (an empty one would still be called for every frame).
 import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
@@ -78,16 +79,18 @@ test('fail closed: honest traffic passes; forged IPv4, ARP and IPv6 sources are 
 
   // The unprogrammed veth: nothing to or from pods (forward), to the node (input), from the node (output).
   before = counter('drop-unprogrammed')
+  t.false(await pings(a.ns, u.v4), 'a -> u')
   t.false(await pings(u.ns, a.v4), 'u -> a')
   t.false(await pings(u.ns, '10.88.0.1'), 'u -> the node')
   t.false(await pings(host, u.v4), 'the node -> u')
   t.false(await pings(u.ns, a.v6), 'u -> a IPv6')
-  t.true(counter('drop-unprogrammed') >= before + 4, 'each counted')
+  t.true(counter('drop-unprogrammed') >= before + 5, 'each counted')
 })
 
 test('fail open: only the anti-spoofing chain is hooked; the unprogrammed veth passes, forged sources still do not', async (t) => {
   const { host, pods: { a, b, u }, counter, hooks } = setup(t, true)
   t.deepEqual(hooks(), ['prerouting'])
+  t.true(await pings(a.ns, u.v4, { count: 3 }), 'a -> u')
   t.true(await pings(u.ns, a.v4, { count: 3 }), 'u -> a')
   t.true(await pings(u.ns, '10.88.0.1', { count: 3 }), 'u -> the node')
   t.true(await pings(host, u.v4, { count: 3 }), 'the node -> u')
