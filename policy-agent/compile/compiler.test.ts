@@ -97,6 +97,28 @@ describe('Compiler (incremental)', () => {
       }
     })
   }
+  // A new selector's first pass reads a kept list of the namespaces with pods and their labels
+  // (compiler.ts #nsWithPods): a namespace that gains its first pod, or new labels, must be in it.
+  test('a new namespace selector after a namespace gains its first pod or changes labels', () => {
+    const peerPolicy = (name: string, team: string) => policy('a', name, { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team } } }] }] })
+    const state = clusterOf({ namespaces: { a: { team: 'x' }, b: { team: 'x' }, c: {} }, pods: { 'a/p': { ips: ['10.0.0.1'] } }, policies: [peerPolicy('first', 'x')] })
+    const locals = [{ namespace: 'a', name: 'p', ips: ['10.0.0.1'], hostVeth: 'vp' }]
+    const c = new Compiler()
+    c.compile(state, locals)
+    state.pods.set('b/q', { namespace: 'b', name: 'q', labels: {}, ips: ['10.0.0.2'], ports: [] })
+    state.policies.set('a/second', { ...peerPolicy('second', 'x'), spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] } }] }] } })
+    const second = c.compile(state, locals)
+    expect(second).toEqual(compile(state, locals))
+    expect(Object.values(second.ir.sets).filter((s) => s.elements.includes('10.0.0.2'))).toHaveLength(2)
+    state.pods.set('c/r', { namespace: 'c', name: 'r', labels: {}, ips: ['10.0.0.3'], ports: [] })
+    state.policies.set('a/z', peerPolicy('z', 'z')) // a new selector: the list is read again, with c
+    c.compile(state, locals)
+    state.namespaces.set('c', { name: 'c', labels: { team: 'y' } })
+    state.policies.set('a/third', peerPolicy('third', 'y'))
+    const ir = c.compile(state, locals)
+    expect(ir).toEqual(compile(state, locals))
+    expect(Object.values(ir.ir.sets).some((s) => s.elements.includes('10.0.0.3'))).toBe(true)
+  })
   test('what a change does not touch keeps its IR object (so renderDiff skips it)', () => {
     const { state } = world(7)
     const locals = [...state.pods.values()].map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `v${p.name}` }))
