@@ -12,9 +12,15 @@ import type { Policy as CnpPolicy } from '../cnp/types.js'
  */
 export const DEFAULT_MAX_POLICY_COST = 20_000
 
+// Once per normalised policy (read-only, and itself cached per object): normalizePolicy fills it as
+// the store receives each policy, so the first compile after the lists only reads it (phase 8b).
+const costs = new WeakMap<NormPolicy, number>()
+
 /** Set elements plus rules per selected pod; see the file comment. */
 export function policyCost(p: NormPolicy): number {
-  return rulesCost(p.ingress) + rulesCost(p.egress)
+  let cost = costs.get(p)
+  if (cost === undefined) costs.set(p, (cost = rulesCost(p.ingress) + rulesCost(p.egress)))
+  return cost
 }
 
 // Plain loops, no Set or array per rule: the first compile costs every policy (30k at 30k/30k),

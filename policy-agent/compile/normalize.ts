@@ -4,6 +4,7 @@
 import type { NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Protocol } from '../model/cluster.js'
 import { compileSelector, type Selector } from '../model/selector.js'
 import { LENIENT, cidrWithin, formatCidr, parseCidr, type Cidr } from '../../lib/ip/index.js'
+import { policyCost } from './cost.js'
 
 export type PodsPeer = {
   kind: 'pods'
@@ -49,6 +50,8 @@ export function normalizePolicy(p: NetworkPolicy): NormPolicy | { error: string 
   if (!r) {
     try { r = normalize(p) } catch (e) { r = { error: (e as Error).message } }
     cache.set(p, r)
+    // Its cost too (memoised there): the store normalises each policy as the lists arrive.
+    if (!('error' in r)) policyCost(r)
   }
   return r
 }
