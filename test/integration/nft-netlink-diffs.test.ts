@@ -17,7 +17,7 @@ import { planDiff, renderFull } from '../../policy-agent/render/index.js'
 import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftTable, NftError, UnsupportedElements, isElementCommand, isNotFound, type NftCommand } from '../../lib/nft/index.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
-import { cinchTablesIn, comparableRuleset } from '../kit/nft-kernel.js'
+import { cinchTablesIn, listedRuleset as ruleset, randomCnp } from '../kit/nft-kernel.js'
 import { NFT } from '../kit/proc.js'
 import { rng } from '../kit/random.js'
 
@@ -28,15 +28,6 @@ const runText = (x: Tables, text: string) => x.policy.runText(text, { also: [x.b
 const runCommands = (x: Tables, cmds: NftCommand[]) => x.policy.runCommands(cmds, { also: [x.bridge] })
 
 const nft = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, NFT, ...args], { encoding: 'utf8' })
-
-/** `nft -j list ruleset` without handles and counter values, set elements sorted; and the text listing. */
-function ruleset(ns: string): { json: unknown; text: string } {
-  // The text listing: element lists are one line each in nft's order (a hash set's order may
-  // differ between two kernels' sets); those are compared, sorted, in the JSON above.
-  const text = nft(ns, 'list', 'ruleset').replace(/elements = \{[^}]*\}/g, 'elements = {…}')
-  return { json: comparableRuleset(ns), text }
-}
-
 
 const http = [{ name: 'http', containerPort: 8080, protocol: 'TCP' as const }]
 
@@ -80,21 +71,6 @@ function randomPolicy(r: (n: number) => number, k: number): NetworkPolicy {
   const egress = r(2) ? [{ ...rule(), to: pick(PEERS) }] : []
   const types = [...(ingress.length || r(2) ? ['Ingress' as const] : []), ...(egress.length ? ['Egress' as const] : [])]
   return policy('l', `p${k}`, { podSelector: r(3) ? { matchLabels: { role: ['web', 'db', 'cache'][r(3)]! } } : {}, policyTypes: types.length ? types : ['Ingress'], ingress, egress })
-}
-
-function randomCnp(r: (n: number) => number, k: number) {
-  const tier = r(2) ? 'Admin' : 'Baseline'
-  return {
-    apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: `c${k}` },
-    spec: {
-      tier, priority: r(5), subject: { namespaces: { matchLabels: { team: 't0' } } },
-      ingress: [
-        { name: 'mon', action: 'Accept', from: [{ pods: { namespaceSelector: { matchLabels: { team: 't1' } }, podSelector: { matchLabels: { app: 'a' } } } }], protocols: [{ tcp: { destinationPort: { number: 9100 } } }] },
-        { name: 'other', action: tier === 'Admin' && r(2) ? 'Pass' : 'Deny', from: [{ namespaces: { matchLabels: { team: 't2' } } }] },
-      ],
-      egress: [{ name: 'dns', action: 'Accept', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'c' } } } }], protocols: [{ udp: { destinationPort: { number: 53 } } }] }],
-    },
-  }
 }
 
 /** One random change; returns what it was. */

@@ -8,7 +8,6 @@
 // grows, only the last message asks for an ACK), and: a batch the kernel refuses midway leaves
 // the old tables as they were; the applier's first apply goes over netlink.
 import test, { type ExecutionContext } from 'ava'
-import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { Compiler } from '../../policy-agent/compile/index.js'
 import { FlowCompiler } from '../../policy-agent/flows/compiler.js'
@@ -19,10 +18,9 @@ import { fullCommands, renderFull, type RenderOptions } from '../../policy-agent
 import { Applier } from '../../policy-agent/apply/applier.js'
 import { NftError, isNotFound, type NftCommand } from '../../lib/nft/index.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
-import { cinchTablesIn } from '../kit/nft-kernel.js'
+import { cinchTablesIn, listedRuleset as ruleset, randomCnp } from '../kit/nft-kernel.js'
 import { NfnlSocket } from '../../lib/net/nfnetlink.js'
 import { forceSendBuffer } from '../../lib/nft/sndbuf.js'
-import { NFT } from '../kit/proc.js'
 import { rng } from '../kit/random.js'
 // The benches' cluster generator (bench/policy-cluster.mjs: the 30k-policy cluster's shapes).
 import { syntheticCluster } from '../../bench/policy-cluster.mjs'
@@ -32,27 +30,6 @@ const tablesIn = (t: ExecutionContext, tag: string): Tables => cinchTablesIn(t, 
 const runText = (x: Tables, text: string) => x.policy.runText(text, { also: [x.bridge] })
 const FULL = 64 * 1024 * 1024
 const runFull = (x: Tables, cmds: NftCommand[]) => x.policy.runCommands(cmds, { also: [x.bridge], maxBytes: FULL })
-const nft = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, NFT, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
-
-/**
- * `nft -j list ruleset` as test/kit's comparableRuleset makes it (no handles or counter values,
- * elements sorted: a hash set lists in its own order), with room for megabytes of output; and the
- * text listing, element lists left out (they are in the JSON).
- */
-function ruleset(ns: string): { json: unknown; text: string } {
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip)
-    if (!v || typeof v !== 'object') return v
-    const o: Record<string, unknown> = {}
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'handle' || k === 'packets' || k === 'bytes') continue
-      o[k] = k === 'elem' && Array.isArray(x) ? x.map(strip).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))) : strip(x)
-    }
-    return o
-  }
-  const doc = JSON.parse(nft(ns, '-j', 'list', 'ruleset')) as { nftables: object[] }
-  return { json: doc.nftables.filter((o) => !('metainfo' in o)).map(strip), text: nft(ns, 'list', 'ruleset').replace(/elements = \{[^}]*\}/g, 'elements = {…}') }
-}
 
 type Port = NonNullable<NonNullable<NetworkPolicy['spec']['ingress']>[number]['ports']>[number]
 const http = [{ name: 'http', containerPort: 8080, protocol: 'TCP' as const }]
@@ -75,21 +52,6 @@ function randomPolicy(r: (n: number) => number, k: number): NetworkPolicy {
   // Some policies only audit (flows/README "Audit mode"): their chains and the audit maps.
   if (r(4) === 0) p.metadata.annotations = { 'cinch.dev/audit': 'true' }
   return p
-}
-
-function randomCnp(r: (n: number) => number, k: number) {
-  const tier = r(2) ? 'Admin' : 'Baseline'
-  return {
-    apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: `c${k}` },
-    spec: {
-      tier, priority: r(5), subject: { namespaces: { matchLabels: { team: 't0' } } },
-      ingress: [
-        { name: 'mon', action: 'Accept', from: [{ pods: { namespaceSelector: { matchLabels: { team: 't1' } }, podSelector: { matchLabels: { app: 'a' } } } }], protocols: [{ tcp: { destinationPort: { number: 9100 } } }] },
-        { name: 'other', action: tier === 'Admin' && r(2) ? 'Pass' : 'Deny', from: [{ namespaces: { matchLabels: { team: 't2' } } }] },
-      ],
-      egress: [{ name: 'dns', action: 'Accept', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'c' } } } }], protocols: [{ udp: { destinationPort: { number: 53 } } }] }],
-    },
-  }
 }
 
 /** A random small cluster: local pods in `l` (some IPv6), remote pods, policies, CNPs. */

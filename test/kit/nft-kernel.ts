@@ -67,12 +67,15 @@ export function cinchTablesIn(t: import('ava').ExecutionContext, prefix: string)
   return { ns, policy: new NftTable({ family: 'inet', name: 'cinch', netns: nsPath(ns) }), bridge: new NftTable({ family: 'bridge', name: 'cinch', netns: nsPath(ns) }) }
 }
 
+/** nft in a namespace, with room for the megabytes a 30k-policy listing takes. */
+const nftIn = (ns: string, ...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, NFT, ...args], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
+
 /**
  * `nft -j list ruleset` of a namespace in a form two kernels can be compared by: no handles, no
  * counter values, set elements sorted (a hash set lists in its own order).
  */
 export function comparableRuleset(ns: string): unknown {
-  const out = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, NFT, '-j', 'list', 'ruleset'], { encoding: 'utf8' })) as { nftables: object[] }
+  const out = JSON.parse(nftIn(ns, '-j', 'list', 'ruleset')) as { nftables: object[] }
   const strip = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(strip)
     if (!v || typeof v !== 'object') return v
@@ -84,4 +87,31 @@ export function comparableRuleset(ns: string): unknown {
     return o
   }
   return out.nftables.filter((o) => !('metainfo' in o)).map(strip)
+}
+
+/**
+ * comparableRuleset, and nft's text listing with each element list left out: a hash set's
+ * elements come in its own order, and they are compared, sorted, in the JSON.
+ */
+export function listedRuleset(ns: string): { json: unknown; text: string } {
+  return { json: comparableRuleset(ns), text: nftIn(ns, 'list', 'ruleset').replace(/elements = \{[^}]*\}/g, 'elements = {…}') }
+}
+
+/**
+ * A random ClusterNetworkPolicy of the netlink-vs-nft differential tests: Admin or Baseline, every
+ * action, pod and namespace peers, a port or none.
+ */
+export function randomCnp(r: (n: number) => number, k: number) {
+  const tier = r(2) ? 'Admin' : 'Baseline'
+  return {
+    apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name: `c${k}` },
+    spec: {
+      tier, priority: r(5), subject: { namespaces: { matchLabels: { team: 't0' } } },
+      ingress: [
+        { name: 'mon', action: 'Accept', from: [{ pods: { namespaceSelector: { matchLabels: { team: 't1' } }, podSelector: { matchLabels: { app: 'a' } } } }], protocols: [{ tcp: { destinationPort: { number: 9100 } } }] },
+        { name: 'other', action: tier === 'Admin' && r(2) ? 'Pass' : 'Deny', from: [{ namespaces: { matchLabels: { team: 't2' } } }] },
+      ],
+      egress: [{ name: 'dns', action: 'Accept', to: [{ pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'c' } } } }], protocols: [{ udp: { destinationPort: { number: 53 } } }] }],
+    },
+  }
 }
