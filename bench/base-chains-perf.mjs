@@ -20,7 +20,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cleanupOnExit, median, sh, uniqueName } from './lib.mjs'
+import { cleanupOnExit, median, perfSamples, runTracked, sh, uniqueName } from './lib.mjs'
 import { setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, udp: { type: 'boolean', default: false } } })
@@ -98,25 +98,11 @@ const servers = args.udp
   : { pod: await startServer({ dir: tmp, netns: server.netns, port: 5432, track }), node: await startServer({ dir: tmp, netns: H, port: 5433, track }) }
 const TARGET = args.udp ? { pod: [server.ip, 5434], node: [NODE, 5435] } : { pod: [server.ip, 5432], node: [NODE, 5433] }
 
-function run(cmd, argv) {
-  const child = track.child(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }))
-  let out = '', err = ''
-  child.stdout.on('data', (b) => (out += b))
-  child.stderr.on('data', (b) => (err += b))
-  const done = new Promise((resolve, reject) => child.on('close', (code, sig) => (code === 0 || sig === 'SIGINT' ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${err}`)))))
-  return { child, done }
-}
+const run = (cmd, argv) => runTracked(track, cmd, argv)
 
-/** Total samples and the samples under each symbol (children included) of a perf.data. */
-function profile(file) {
-  const report = (...more) => sh('perf', ['report', '-i', file, '--stdio', '-g', 'none', ...more], { maxBuffer: 64 << 20 })
-  const bySym = report('--children', '--sort', 'sym')
-  const samples = [...report('--no-children', '--sort', 'pid', '-n').matchAll(/^\s+[\d.]+%\s+(\d+)\s/gm)].reduce((n, m) => n + Number(m[1]), 0)
-  const under = (sym) => {
-    const m = new RegExp(`^\\s+([\\d.]+)%\\s+[\\d.]+%\\s+\\[k\\] ${sym}\\s*$`, 'm').exec(bySym)
-    return m ? (Number(m[1]) / 100) * samples : 0
-  }
-  return { cpu: samples, nft: under('nft_do_chain'), bridge: under('nft_do_chain_bridge'), inet: under('nft_do_chain_inet'), hooks: under('nf_hook_slow') }
+const profile = (file) => {
+  const p = perfSamples(file, { nft: 'nft_do_chain', bridge: 'nft_do_chain_bridge', inet: 'nft_do_chain_inet', hooks: 'nf_hook_slow' })
+  return { ...p, cpu: p.samples }
 }
 
 const KEYS = ['cpu', 'nft', 'bridge', 'inet', 'hooks']

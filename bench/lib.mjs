@@ -143,3 +143,32 @@ export function cleanupOnExit(tmp) {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { cleanup(); process.exit(130) })
   return { track: { netns: (n) => made.netns.push(n), child: (c) => (made.children.push(c), c) }, cleanup }
 }
+
+/**
+ * Starts `cmd` as a child the bench's cleanup kills (cleanupOnExit's track); `done` resolves with
+ * its stdout once it exits 0, or on SIGINT (perf writes its file, then re-raises it).
+ */
+export function runTracked(track, cmd, argv) {
+  const child = track.child(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }))
+  let out = '', err = ''
+  child.stdout.on('data', (b) => (out += b))
+  child.stderr.on('data', (b) => (err += b))
+  const done = new Promise((resolve, reject) => child.on('close', (code, sig) => (code === 0 || sig === 'SIGINT' ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${err}`)))))
+  return { child, done }
+}
+
+/**
+ * A perf.data's total samples, and the samples under each kernel symbol of `symbols` (name ->
+ * symbol; children included), e.g. { nft: 'nft_do_chain' }.
+ */
+export function perfSamples(file, symbols) {
+  const report = (...more) => sh('perf', ['report', '-i', file, '--stdio', '-g', 'none', ...more], { maxBuffer: 64 << 20 })
+  const bySym = report('--children', '--sort', 'sym')
+  // The sample count: the sum of the per-thread column (the header rounds to thousands).
+  const samples = [...report('--no-children', '--sort', 'pid', '-n').matchAll(/^\s+[\d.]+%\s+(\d+)\s/gm)].reduce((n, m) => n + Number(m[1]), 0)
+  const under = (sym) => {
+    const m = new RegExp(`^\\s+([\\d.]+)%\\s+[\\d.]+%\\s+\\[k\\] ${sym}\\s*$`, 'm').exec(bySym)
+    return m ? (Number(m[1]) / 100) * samples : 0
+  }
+  return { samples, ...Object.fromEntries(Object.entries(symbols).map(([name, sym]) => [name, under(sym)])) }
+}

@@ -14,12 +14,11 @@
 // connections only (flow logs touch first packets alone); `log` is the samples under
 // nfulnl_log_packet, the kernel's side of handing a first packet to the agent. --no-reader: no
 // socket bound to the group (no agent), so nfnetlink_log drops each event before building it.
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cleanupOnExit, median, sh, uniqueName } from './lib.mjs'
+import { cleanupOnExit, median, perfSamples, runTracked, sh, uniqueName } from './lib.mjs'
 import { setupPods, startServer, writeScripts } from './policy-dataplane.mjs'
 import { flowRulesets, startReader } from './flows-dataplane.mjs'
 import { syntheticCluster } from './policy-cluster.mjs'
@@ -78,28 +77,9 @@ const srv = await startServer({ dir: tmp, netns: server.netns, port: 5432, track
 // Under --flows, the agent's end of the log group: logged first packets are really delivered.
 const reader = flows && args.reader ? await startReader({ netns: H, group: flows.group, track }) : undefined
 
-/** The child, and `done`: its stdout once it exits 0 (or on SIGINT: perf writes its file, then re-raises it). */
-function run(cmd, argv) {
-  const child = track.child(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] }))
-  let out = '', err = ''
-  child.stdout.on('data', (b) => (out += b))
-  child.stderr.on('data', (b) => (err += b))
-  const done = new Promise((resolve, reject) => child.on('close', (code, sig) => (code === 0 || sig === 'SIGINT' ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited ${code}: ${err}`)))))
-  return { child, done }
-}
+const run = (cmd, argv) => runTracked(track, cmd, argv)
 
-/** Total samples and the samples under each symbol (children included) of a perf.data. */
-function profile(file) {
-  const report = (...more) => sh('perf', ['report', '-i', file, '--stdio', '-g', 'none', ...more], { maxBuffer: 64 << 20 })
-  const bySym = report('--children', '--sort', 'sym')
-  // The sample count: the sum of the per-thread column (the header rounds to thousands).
-  const samples = [...report('--no-children', '--sort', 'pid', '-n').matchAll(/^\s+[\d.]+%\s+(\d+)\s/gm)].reduce((n, m) => n + Number(m[1]), 0)
-  const under = (sym) => {
-    const m = new RegExp(`^\\s+([\\d.]+)%\\s+[\\d.]+%\\s+\\[k\\] ${sym}\\s*$`, 'm').exec(bySym)
-    return m ? (Number(m[1]) / 100) * samples : 0
-  }
-  return { samples, nft: under('nft_do_chain'), inet: under('nft_do_chain_inet'), bridge: under('nft_do_chain_bridge'), log: under('nfulnl_log_packet') }
-}
+const profile = (file) => perfSamples(file, { nft: 'nft_do_chain', inet: 'nft_do_chain_inet', bridge: 'nft_do_chain_bridge', log: 'nfulnl_log_packet' })
 
 /** One client run under perf, the server profiled meanwhile: us of CPU per unit, total and in nftables. */
 async function measure(cfg, mode, r) {
