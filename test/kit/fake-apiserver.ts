@@ -25,6 +25,7 @@ import type { AddressInfo } from 'node:net'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { KubeConfig } from '@kubernetes/client-node'
+import { withNetns } from '../../lib/net/netns.js'
 import { encodeObject, encodeStatus, listParts, protobufKinds } from './k8s-protobuf.js'
 
 interface Resource { group: string; version: string; plural: string; kind: string; namespaced: boolean }
@@ -109,6 +110,23 @@ export class FakeApiServer {
       s.#servers.push(unix)
     }
     return s
+  }
+
+  /**
+   * Also listens on `port` of every address in the network namespace at `path` (a client in that
+   * namespace, such as an agent under test, reaches http://127.0.0.1:port with no relay process in
+   * between); returns that URL. The socket is made while the thread is in the namespace: Node
+   * binds a listen without a host synchronously (with a host it would resolve it first, later,
+   * back in this namespace).
+   */
+  async listenInNetns(path: string, port: number): Promise<string> {
+    const tcp = createServer((req, res) => this.#handle(req, res))
+    tcp.on('connection', () => this.connections++)
+    const listening = new Promise<void>((resolve, reject) => (tcp.once('listening', resolve), tcp.once('error', reject)))
+    withNetns(path, () => void tcp.listen(port))
+    await listening
+    this.#servers.push(tcp)
+    return `http://127.0.0.1:${port}`
   }
 
   get resourceVersion(): number {
