@@ -29,10 +29,12 @@ export function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | und
 export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
   if (!prev) return next
   const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = (x, y) => x === y) => {
+    // The same record (what a Compiler hands out for a field no change touched): no walk.
+    if (a === b) return true
     const ka = Object.keys(a), kb = Object.keys(b)
     return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
   }
-  const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (eq(a, b) ? a : b)
+  const keep = <T>(a: T, b: T, eq: (x: T, y: T) => boolean) => (a === b || eq(a, b) ? a : b)
   const keepMaps = (a: PolicyIR['maps'], b: PolicyIR['maps']) => {
     const maps = { ...b }
     for (const m of MAP_KEYS) maps[m] = keep(a[m], b[m], sameRec)
