@@ -128,7 +128,23 @@ export function emptyIR(): PolicyIR {
 
 /** Every named counter the IR declares (policy counters and per-chain drop counters), sorted. */
 export function counterNames(ir: PolicyIR): string[] {
-  return [...(ir.flowLog ? FLOWLOG_COUNTERS : []), ...Object.values(ir.policyCounters), ...Object.keys(ir.ruleCounters ?? {}), ...Object.values(ir.chains).map((c) => c.dropCounter).filter(Boolean)].sort()
+  const out: string[] = []
+  eachCounterName(ir, (n) => out.push(n))
+  return out.sort()
+}
+
+/** counterNames as a set, unsorted (renderDiff compares two IRs' counters without sorting either). */
+export function counterNameSet(ir: PolicyIR): Set<string> {
+  const out = new Set<string>()
+  eachCounterName(ir, (n) => out.add(n))
+  return out
+}
+
+function eachCounterName(ir: PolicyIR, f: (name: string) => void): void {
+  if (ir.flowLog) for (const n of FLOWLOG_COUNTERS) f(n)
+  for (const n of Object.values(ir.policyCounters)) f(n)
+  for (const n of Object.keys(ir.ruleCounters ?? {})) f(n)
+  for (const c of Object.values(ir.chains)) if (c.dropCounter) f(c.dropCounter)
 }
 
 const FLOWLOG_COUNTERS = [FLOWLOG_SEEN_COUNTER, FLOWLOG_LOGGED_COUNTER]
