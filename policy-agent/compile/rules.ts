@@ -12,8 +12,6 @@ import type { SetDef } from './sets.js'
 
 export type Direction = 'ingress' | 'egress'
 const FAMILIES: Family[] = [4, 6]
-/** Up to this many port ranges stay inline in the rule (`meta l4proto . th dport { ... }`). */
-const PORTS_INLINE = 16
 
 /** Receives the sets a rule uses: name -> definition (the same name always means the same set). */
 export type UseSet = (name: string, def: () => SetDef) => string
@@ -80,30 +78,43 @@ function podMatch(use: UseSet, peer: PodsPeer): Partial<IrRule>[] {
 }
 
 /**
- * Many port ranges go into named sets, one per protocol, shared by every rule (of any pod or
- * policy) with the same list, instead of an anonymous set copied into each rule: a rule of 30,000
- * ports with 50 peers was 3M set elements for ONE selected pod (2.9 GB in nft, 18 s); it is now
- * 30,000 elements. One field per set, not `inet_proto . inet_service`: nft 1.0.6 takes 9 s to load
- * 30,000 concatenated intervals and 0.15 s for plain ones (measured).
+ * A rule's port list, one rule per protocol: a protocol's single port or range stays in the rule
+ * (`meta l4proto tcp th dport 53`), and two or more go into a named set, shared by every rule (of
+ * any pod or policy) with the same list. Never an anonymous set in the rule: the kernel names each
+ * one it creates by scanning every set of the table (nf_tables_set_alloc_name), so a rule with
+ * `{ tcp . 443, tcp . 8000-8100 }` cost ~160 us to add against ~20 us for one without, and a
+ * chain's rules are re-added whenever a policy of its pod changes (bench/README.md phase 9). A
+ * shared set also keeps a rule of 30,000 ports with 50 peers at 30,000 elements (an anonymous set
+ * per rule was 3M elements for ONE selected pod: 2.9 GB in nft, 18 s). One field per set, not
+ * `inet_proto . inet_service`: nft 1.0.6 takes 9 s to load 30,000 concatenated intervals and 0.15
+ * s for plain ones (measured).
  */
 export function sharePorts(use: UseSet, r: IrRule): IrRule[] {
-  if (!r.ports || r.ports.length <= PORTS_INLINE) return [r]
+  if (!r.ports || r.ports.length === 1) return [r]
   const { ports, ...rest } = r
   let groups = byProtoOf.get(ports)
   if (!groups) {
-    const byProto = new Map<IrProtocol, string[]>()
+    const byProto = new Map<IrProtocol, IrPort[]>()
     for (const x of ports) {
       let l = byProto.get(x.protocol)
       if (!l) byProto.set(x.protocol, (l = []))
-      l.push(x.from === x.to ? `${x.from}` : `${x.from}-${x.to}`)
+      l.push(x)
     }
-    byProtoOf.set(ports, (groups = [...byProto].map(([p, els]) => [p, els, `ports-${p}-${shortHash(els.join(','))}`])))
+    byProtoOf.set(ports, (groups = [...byProto].map(([protocol, of]): PortGroup => {
+      if (of.length === 1) return { protocol, inline: of }
+      const elements = of.map((x) => (x.from === x.to ? `${x.from}` : `${x.from}-${x.to}`))
+      return { protocol, elements, name: `ports-${protocol}-${shortHash(elements.join(','))}` }
+    })))
   }
-  return groups.map(([protocol, elements, name]) => {
-    const set = use(name, () => ({ family: 4, kind: 'ports', comment: `${elements.length} ${protocol} port ranges`, elements }))
+  return groups.map((g) => {
+    if (g.inline) return { ...rest, ports: g.inline }
+    const { protocol, elements, name } = g
+    const set = use(name!, () => ({ family: 4, kind: 'ports', comment: `${elements!.length} ${protocol} port ranges`, elements: elements! }))
     return { ...rest, portSet: { protocol, set } }
   })
 }
+/** One protocol's part of a port list: its single port or range, or the elements of its set. */
+interface PortGroup { protocol: IrProtocol; inline?: IrPort[]; elements?: string[]; name?: string }
 
 function tupleSet(use: UseSet, peer: Peer | null, named: Port[], f: Family): string {
   const key = `${peer ? peer.key : 'all'} ports ${named.map((n) => `${n.protocol}:${n.kind === 'named' ? n.name : ''}`).join(',')}`
@@ -128,7 +139,7 @@ const merged = (ports: IrPort[]): IrPort[] => {
   if (!m) mergedOf.set(ports, (m = mergePorts(ports)))
   return m
 }
-const byProtoOf = new WeakMap<IrPort[], [IrProtocol, string[], string][]>()
+const byProtoOf = new WeakMap<IrPort[], PortGroup[]>()
 
 /** Sorted, overlapping or adjacent ranges merged: nft refuses overlapping intervals in one set. */
 export function mergePorts(ports: IrPort[]): IrPort[] {
