@@ -19,7 +19,7 @@ import type { Policy as CnpPolicy } from '../cnp/types.js'
 import type { Selector } from '../model/selector.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
-import { inOrder, keepUnchanged, sameList, sameRuleCounter, sortIR, sorted } from './ir-records.js'
+import { inOrderFrom, keepUnchanged, sameList, sameRuleCounter, sortIR, sorted } from './ir-records.js'
 import { ClaimBook, PartsUnion, ownershipClaims, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
@@ -264,10 +264,10 @@ export class Compiler {
       else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view)); this.#setIndex = undefined }
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
-    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrder(union.chainOrder.keys, (n) => union.chains.get(n)!) : prev.chains
+    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains) : prev.chains
     const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
       (setsMoved && [...union.sets.keys()].some((n) => this.#sets.get(n)!.ir !== prev.sets[n]))
-    const sets = setsChanged ? inOrder(union.setOrder.keys, (n) => this.#sets.get(n)!.ir) : prev.sets
+    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, t.sets) : prev.sets
     let maps = prev.maps
     for (const m of MAP_NAMES) {
       if (!t.maps.has(m)) continue
@@ -277,7 +277,7 @@ export class Compiler {
       maps[m] = sorted(u, (c) => c)
     }
     const policyCounters = [...t.policyCounters].some((k) => union.policyCounters.get(k)?.v !== own(prev.policyCounters, k))
-      ? inOrder(union.policyCounterOrder.keys, (k) => union.policyCounters.get(k)!.v) : prev.policyCounters
+      ? inOrderFrom(union.policyCounterOrder.keys, (k) => union.policyCounters.get(k)!.v, prev.policyCounters, t.policyCounters) : prev.policyCounters
     const ruleCounters = [...t.ruleCounters].some((k) => !sameRuleCounter(union.ruleCounters.get(k)?.v, own(prev.ruleCounters, k)))
       ? sorted(union.ruleCounters, (e, k) => (sameRuleCounter(e.v, own(prev.ruleCounters, k)) ? prev.ruleCounters[k]! : e.v)) : prev.ruleCounters
     let veths = prev.veths, vethAddrs = prev.vethAddrs

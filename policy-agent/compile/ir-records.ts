@@ -1,12 +1,24 @@
 // The records of the IR as the compiler hands them out: sorted (as a fresh compile writes them),
 // and, after a change, with every part equal to the last IR's replaced by that object, so that
 // renderDiff skips unchanged parts by identity.
-import type { PolicyIR, RuleCounter } from './ir.js'
+import { recordDeltaFrom, recordRecordDelta, type PolicyIR, type RuleCounter } from './ir.js'
 
-/** A record of the (sorted) keys and their values (chain and set names, policy keys `ns/name`: never `__proto__`). */
-export function inOrder<T>(keys: string[], value: (k: string) => T): Record<string, T> {
+/**
+ * A record of the (sorted) keys and their values (chain and set names, policy keys `ns/name`:
+ * never `__proto__`), recording how it differs from `base` (ir.ts recordRecordDelta): the keys whose
+ * value is not base's are found on the way; the keys gone must be among `touched` (the names the
+ * change removed or added), in base's order, which is sorted like `keys`.
+ */
+export function inOrderFrom<T>(keys: string[], value: (k: string) => T, base: Record<string, T>, touched: Iterable<string>): Record<string, T> {
   const r: Record<string, T> = {}
-  for (const k of keys) r[k] = value(k)
+  const changed: string[] = []
+  for (const k of keys) {
+    const v = (r[k] = value(k))
+    if (!Object.hasOwn(base, k) || base[k] !== v) changed.push(k)
+  }
+  const removed: string[] = []
+  for (const k of touched) if (Object.hasOwn(base, k) && !Object.hasOwn(r, k)) removed.push(k)
+  recordRecordDelta(r, { base, changed, removed: removed.sort() })
   return r
 }
 
@@ -26,11 +38,16 @@ export function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | und
  * unchanged parts by identity (a whole-IR walk of a few hundred entries here saves it re-deriving
  * the anti-spoofing elements and counter names of every local pod on each change).
  */
+const same = (x: unknown, y: unknown) => x === y
+
 export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
   if (!prev) return next
-  const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = (x, y) => x === y) => {
+  const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = same) => {
     // The same record (what a Compiler hands out for a field no change touched): no walk.
     if (a === b) return true
+    // Derived from it with what changed recorded (compared by identity: chains, sets): its delta.
+    const d = eq === same ? recordDeltaFrom(a, b) : undefined
+    if (d) return d.changed.length === 0 && d.removed.length === 0
     const ka = Object.keys(a), kb = Object.keys(b)
     return ka.length === kb.length && ka.every((k, i) => k === kb[i] && eq(a[k]!, b[k]!))
   }

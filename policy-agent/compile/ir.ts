@@ -168,3 +168,25 @@ export function setDeltaFrom(base: IrSet | undefined, next: IrSet): SetDelta | u
   const d = deltas.get(next)
   return d && d.base === base ? d : undefined
 }
+
+/**
+ * How a record of the IR (`chains`, `sets`, `policyCounters`) differs from the record it replaced:
+ * the keys whose value is another object or new (in the record's order), and the keys gone (in
+ * the base's order). With it, renderDiff and keepUnchanged visit the keys a change touched, not
+ * the ~440 sets and ~180 chains of every local pod (Object.entries of such a record costs more
+ * than the rest of a policy create's diff).
+ */
+export interface RecordDelta { base: object; changed: string[]; removed: string[] }
+
+const recordDeltas = new WeakMap<object, RecordDelta>()
+
+export function recordRecordDelta(next: object, delta: RecordDelta): void {
+  recordDeltas.delete(delta.base)
+  recordDeltas.set(next, delta)
+}
+
+/** The delta from `base` to `next`, if `next` was derived from exactly `base`. */
+export function recordDeltaFrom(base: object, next: object): RecordDelta | undefined {
+  const d = recordDeltas.get(next)
+  return d && d.base === base ? d : undefined
+}

@@ -2,7 +2,7 @@
 // carries only what changed between two IRs; renderTeardown removes the tables. fullCommands and
 // planDiff give the same changes as commands (data), which lib/nft sends as one nf_tables netlink
 // batch; the text is what nft is fed when lib/nft cannot encode them. Pure.
-import { counterNames, counterNameSet, MAP_NAMES, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
+import { counterNames, counterNameSet, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
   midstreamChains, setParts, setSpec,
@@ -208,8 +208,10 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   for (const c of onlyIn(nc, pc)) command({ ...on, kind: 'counter', verb: 'add', name: c })
   // An object shared by both IRs is unchanged (a Compiler reuses what a change did not touch):
   // skipping those by identity keeps a diff in proportion to the change, not to the cluster.
-  for (const [name, s] of prev.sets === next.sets ? [] : Object.entries(next.sets)) {
-    const old = prev.sets[name]
+  // With a Compiler's record delta (compile/ir.ts), only the names the change touched.
+  const setDelta = recordDeltaFrom(prev.sets, next.sets), chainDelta = recordDeltaFrom(prev.chains, next.chains)
+  for (const name of prev.sets === next.sets ? [] : setDelta ? setDelta.changed : Object.keys(next.sets)) {
+    const old = prev.sets[name], s = next.sets[name]!
     if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts), full: true } // same name, other meaning: start over
     if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
@@ -230,8 +232,8 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
   // New chains are declared before any rule is written: a tier chain's rules `goto` others.
   const rewrite: [string, IrChain, boolean][] = []
-  for (const [name, c] of prev.chains === next.chains ? [] : Object.entries(next.chains)) {
-    const old = prev.chains[name]
+  for (const name of prev.chains === next.chains ? [] : chainDelta ? chainDelta.changed : Object.keys(next.chains)) {
+    const old = prev.chains[name], c = next.chains[name]!
     if (old === c) continue
     if (old && old.comment !== c.comment) return { text: renderFull(next, opts), full: true }
     if (old && sameRules(old, c)) continue
@@ -265,9 +267,9 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   }
   // 4. what is no longer referenced: chains (after their map entries), then sets and counters
   // Admin chains first: they are the only ones that jump to others (a chain in use cannot go).
-  const gone = prev.chains === next.chains ? [] : Object.keys(prev.chains).filter((n) => !next.chains[n])
+  const gone = prev.chains === next.chains ? [] : (chainDelta ? chainDelta.removed : Object.keys(prev.chains)).filter((n) => !next.chains[n])
   for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) command({ ...on, kind: 'chain', verb: 'delete', name })
-  for (const name of prev.sets === next.sets ? [] : Object.keys(prev.sets)) if (!next.sets[name]) command({ ...on, kind: 'set', verb: 'delete', name })
+  for (const name of prev.sets === next.sets ? [] : setDelta ? setDelta.removed : Object.keys(prev.sets)) if (!next.sets[name]) command({ ...on, kind: 'set', verb: 'delete', name })
   for (const c of onlyIn(pc, nc)) command({ ...on, kind: 'counter', verb: 'delete', name: c })
   // 5. veths the guard lets through
   const pv = new Set(prev.veths === next.veths ? [] : prev.veths), nv = new Set(prev.veths === next.veths ? [] : next.veths)
