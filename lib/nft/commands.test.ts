@@ -157,3 +157,25 @@ describe('diff commands over netlink', () => {
     expect(() => encodeCommand({ family: 'inet', table: 'cinch', ...c } as NftCommand)).toThrow(UnsupportedElements)
   })
 })
+
+describe('rules encoded once', () => {
+  const hex = (ms: { attrs: Buffer }[]) => ms.map((m) => m.attrs.toString('hex')).join('|')
+  it('gives a rule encoded before the same bytes again', () => {
+    const [line, , , attrs] = GOLDEN.find(([l]) => l.includes('ingress[1]'))!
+    const rule = line.replace('add rule inet cinch pod-ingress-ns-b ', '')
+    const c: NftCommand = { family: 'inet', table: 'cinch', kind: 'rule', verb: 'add', chain: 'pod-ingress-ns-b', rule }
+    const [first] = encodeCommand(c), [again] = encodeCommand(c)
+    expect(zeroLookupIds(first!.attrs)).toBe(zeroLookupIds(Buffer.from(attrs, 'hex')))
+    expect(again!.attrs.toString('hex')).toBe(first!.attrs.toString('hex'))
+  })
+  it('encodes a rule with an anonymous set anew in each batch: its set takes the batch\'s next id', () => {
+    const c: NftCommand = { family: 'inet', table: 'cinch', kind: 'rule', verb: 'add', chain: 'input', rule: 'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept' }
+    const first = { setId: 0 }, later = { setId: 4 }
+    const a = hex(encodeCommand(c, first)), b = hex(encodeCommand(c, later))
+    expect([first.setId, later.setId]).toEqual([1, 5])
+    // The set's id is in its NEWSET, its elements and the rule's lookup: not the first batch's.
+    expect(b).not.toBe(a)
+    expect(a).toContain('08000a0000000001')
+    expect(b).toContain('08000a0000000005')
+  })
+})

@@ -21,7 +21,7 @@
 // UnsupportedElements before anything is sent: the caller sends the text through nft.
 import { attr, be32, nested, str, u32 } from '../net/tlv.js'
 import { NFPROTO, NFT_MSG_NEWSETELEM, UnsupportedElements, elementCommandText, encodeElementCommand, type ElementCommand, type KeyPart, type NftMessage } from './elements.js'
-import { encodeRule } from './rule-netlink.js'
+import { encodeRule, type EncodedRule } from './rule-netlink.js'
 import { encodeBaseRule } from './base-rules-netlink.js'
 import { encodeNewIntervalElements } from './interval-netlink.js'
 import { KEY_TYPE, NFT_SET_MAP, TYPEOF_KEYS, baseChainAttrs, encodeTable, keyByteOrder, limitAttrs, verdictMapData, verdictMapUserdata } from './declare-netlink.js'
@@ -126,6 +126,31 @@ function plainName(what: string, s: string): string {
  */
 export interface EncodeContext { setId: number; intervalSets?: Map<string, number> }
 
+/**
+ * A rule's expressions by its text, for rules without anonymous sets (whose bytes name the
+ * batch's set ids): a chain is rewritten whole when one policy of its pod changes, so most of a
+ * diff's rules were encoded by an earlier diff (a policy create at 30k policies: 4 of its 8).
+ * Bounded: forgotten all at once past RULE_CACHE_MAX rules (a full replace encodes every chain).
+ */
+const ruleCache = { inet: new Map<string, EncodedRule>(), bridge: new Map<string, EncodedRule>() }
+const RULE_CACHE_MAX = 4096
+
+function encodeRuleOnce(family: 'inet' | 'bridge', rule: string, ctx: EncodeContext): EncodedRule {
+  const cache = ruleCache[family]
+  const hit = cache.get(rule)
+  if (hit) return hit
+  const before = ctx.setId
+  // A base chain's fixed shapes first (both families), then the pod chains' grammar (inet).
+  const base = encodeBaseRule(family, rule, ctx)
+  if (!base && family !== 'inet') throw new UnsupportedElements(`rule ${JSON.stringify(rule.slice(0, 80))}: not a shape of the bridge table`)
+  const enc = base ?? encodeRule(rule, ctx)
+  if (enc.sets.length === 0 && ctx.setId === before) {
+    if (cache.size >= RULE_CACHE_MAX) cache.clear()
+    cache.set(rule, enc)
+  }
+  return enc
+}
+
 /** The netlink messages of `c`; throws UnsupportedElements for what the netlink path does not take. */
 export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }): NftMessage[] {
   if (isElementCommand(c)) {
@@ -151,10 +176,7 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
       return [{ msg: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE, family, attrs: Buffer.concat(parts) }]
     }
     case 'rule': {
-      // A base chain's fixed shapes first (both families), then the pod chains' grammar (inet).
-      const base = encodeBaseRule(c.family, c.rule, ctx)
-      if (!base && c.family !== 'inet') throw new UnsupportedElements(`rule ${JSON.stringify(c.rule.slice(0, 80))}: not a shape of the bridge table`)
-      const { expressions, userdata, sets } = base ?? encodeRule(c.rule, ctx)
+      const { expressions, userdata, sets } = encodeRuleOnce(c.family, c.rule, ctx)
       const parts = [table, attr(RULE.CHAIN, str(plainName('chain', c.chain))), nested(RULE.EXPRESSIONS, expressions)]
       if (userdata) parts.push(attr(RULE.USERDATA, userdata))
       // Its anonymous sets first, each with its elements (as nft sends them).
