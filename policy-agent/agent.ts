@@ -4,7 +4,8 @@
 // change) is in the kernel. Only what the rules need sits on that path (attachment records,
 // compile, one nft transaction): the overlay (routes, conflist) and the conntrack cleanup each run
 // beside it in their own lane, at most one run at a time, the next taking the newest state, so
-// neither a slow node change nor a table of 100k flows can hold back a pod's ADD.
+// neither a slow node change nor a table of 100k flows can hold back a pod's ADD. The conntrack
+// pass also waits for a pause in the changes (see #requestCleanup): its dump stalls the process.
 import type { Logger } from 'pino'
 import { Compiler } from './compile/index.js'
 import type { LocalPod, Node } from './model/cluster.js'
@@ -18,7 +19,7 @@ import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { warmUp } from './apply/warm.js'
 import { collectYoungWhenFull } from './idle-gc.js'
-import { ConntrackCleaner, type CleanupReport } from './conntrack/cleaner.js'
+import { ConntrackCleaner, type CleanupJob, type CleanupReport, type ConntrackTable } from './conntrack/cleaner.js'
 
 export interface AgentOptions {
   source: Source
@@ -37,6 +38,14 @@ export interface AgentOptions {
   conntrackCleanup?: boolean
   /** Every conntrack cleanup pass, when it ends (metrics). */
   onCleanup?: (report: CleanupReport) => void
+  /**
+   * A conntrack pass starts once no sync has ended for this long (default 100 ms), and at the
+   * latest this long after the first sync it owes a pass to (default 1,000 ms): see #requestCleanup.
+   */
+  conntrackQuietMs?: number
+  conntrackMaxDelayMs?: number
+  /** The conntrack table a pass reads (default: this namespace's, over netlink). */
+  openConntrack?: () => ConntrackTable
   applier?: Applier
   onSynced?: (report: SyncReport) => void
   /** A minor GC between changes when the young generation is half full (idle-gc.ts; default on). */
@@ -100,6 +109,10 @@ export class Agent {
   #idleGc?: NodeJS.Immediate
   #stopped = false
   readonly #cleaner: ConntrackCleaner
+  #cleanupJob?: CleanupJob
+  #cleanupTimer?: NodeJS.Timeout
+  /** performance.now() by which the owed pass starts, whatever the changes do. */
+  #cleanupDue = 0
   #overlayNext?: Node[]
   #overlayRun?: Promise<void>
   last?: SyncReport
@@ -110,7 +123,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
     this.#compiler = this.#makeCompiler()
-    this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup })
+    this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup, ...(opts.openConntrack ? { open: opts.openConntrack } : {}) })
   }
 
   #makeCompiler(): Pick<Compiler, 'compile'> {
@@ -257,9 +270,42 @@ export class Agent {
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
-      this.#cleaner.request({ state, localIps, skipped: invalid.map((i) => i.policy) })
+      this.#requestCleanup({ state, localIps, skipped: invalid.map((i) => i.policy) })
     }
     return report
+  }
+
+  /**
+   * A conntrack pass for `job`, once the changes pause. The pass's dump makes the kernel walk its
+   * whole conntrack hash, every bucket of every namespace (nf_conntrack_buckets, 262,144 on a host
+   * with 4 GB or more), and does the first stretch of that walk inside the request's sendmsg: 10-27
+   * ms of this thread even with an empty table, and ~11 ms of one CPU that the kernel does not give
+   * up meanwhile. Requested after every sync, as it was, it followed every change, and the next
+   * change or the commit's reader often met it (at 30k pods the most common tail of change ->
+   * commit, issue 14). So it starts once no sync has ended for `conntrackQuietMs`,
+   * or `conntrackMaxDelayMs` after the first sync it owes, with the newest state: a flow a policy
+   * now denies ends that much later (it already outlived its rules by a pass), and a stream of
+   * changes costs one pass a second, not one per change.
+   */
+  #requestCleanup(job: CleanupJob): void {
+    const now = performance.now()
+    if (!this.#cleanupJob) this.#cleanupDue = now + (this.opts.conntrackMaxDelayMs ?? 1000)
+    this.#cleanupJob = job
+    clearTimeout(this.#cleanupTimer)
+    this.#cleanupTimer = setTimeout(() => this.#startCleanup(), Math.max(0, Math.min(this.opts.conntrackQuietMs ?? 100, this.#cleanupDue - now)))
+  }
+
+  #startCleanup(): void {
+    this.#cleanupTimer = undefined
+    const job = this.#cleanupJob
+    if (!job || this.#stopped) return
+    // A sync under way ends by asking again with a newer state; one that fails does not: look again.
+    if (this.#running) {
+      this.#cleanupTimer = setTimeout(() => this.#startCleanup(), this.opts.conntrackQuietMs ?? 100)
+      return
+    }
+    this.#cleanupJob = undefined
+    this.#cleaner.request(job)
   }
 
   /**
@@ -288,6 +334,8 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopped = true
     clearTimeout(this.#timer)
+    clearTimeout(this.#cleanupTimer)
+    this.#cleanupJob = undefined
     if (this.#immediate) clearImmediate(this.#immediate)
     if (this.#idleGc) clearImmediate(this.#idleGc)
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
