@@ -131,4 +131,21 @@ describe('Compiler (incremental)', () => {
     expect(same).toBeGreaterThan(Object.keys(b.chains).length - 3)
     expect(Object.keys(b.sets).every((n) => a.sets[n] === b.sets[n])).toBe(true) // `extra` selects nothing
   })
+  // The local pods by key are kept while the caller passes the same list (compiler.ts
+  // #localsByKey): a list changed in place (a record added, one renamed, one replaced) is read again.
+  test('a local pod list changed in place compiles as a fresh list would', () => {
+    const { state } = world(11)
+    const pods = [...state.pods.values()]
+    const locals: LocalPod[] = pods.slice(0, 4).map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `v${p.namespace}${p.name}` }))
+    const c = new Compiler()
+    c.compile(state, locals)
+    const q = pods[10]!
+    locals.push({ namespace: q.namespace, name: q.name, ips: q.ips, hostVeth: 'vq' })
+    expect(c.compile(state, locals)).toEqual(compile(state, [...locals]))
+    const r = pods[12]!
+    Object.assign(locals[0]!, { namespace: r.namespace, name: r.name, ips: r.ips })
+    expect(c.compile(state, locals)).toEqual(compile(state, locals.map((lp) => ({ ...lp }))))
+    locals[1] = { ...locals[2]!, hostVeth: 'vdup' } // two records of one pod: a full compile decides
+    expect(c.compile(state, locals)).toEqual(compile(state, [...locals]))
+  })
 })

@@ -131,6 +131,8 @@ export class Compiler {
    * whenever a namespace's labels change or it gains its first pod or loses its last.
    */
   #nsWithPods?: { ns: string; labels: Record<string, string> }[]
+  /** #localsByKey's last answer and what it was computed from */
+  #locals?: { list: LocalPod[]; lps: LocalPod[]; names: [string, string][]; byKey: Map<string, LocalPod> | undefined }
   /** namespaces that gained their first pod or lost their last in this compile (keys of #podsByNs) */
   #podNamespacesMoved = new Set<string>()
 
@@ -178,7 +180,7 @@ export class Compiler {
     }
 
     // With the parts of the last compile, only the local pods whose inputs changed are recompiled.
-    const byKey = localsByKey(localPods)
+    const byKey = this.#localsByKey(localPods)
     const setsMoved = podChanges.length > 0 || nsChanges.length > 0
     let ir = byKey && this.#parts ? this.#incremental(byKey, setsMoved) : undefined
     if (!ir) {
@@ -214,6 +216,27 @@ export class Compiler {
     }
     for (const c of nsChanges) refresh(c.ns)
     for (const ns of moved) refresh(ns)
+  }
+
+  /**
+   * The local pods by `ns/name`; undefined when two records name the same pod (a full compile
+   * decides). The last answer again while the list holds the same records with the same names
+   * (the agent passes the same list until the records change): its keys are strings whose hash
+   * is known, so the lookups by key that follow (the pod, its part) do not hash new strings.
+   */
+  #localsByKey(localPods: LocalPod[]): Map<string, LocalPod> | undefined {
+    const last = this.#locals
+    if (last && last.list === localPods && last.names.length === localPods.length &&
+      localPods.every((lp, i) => lp === last.lps[i] && lp.namespace === last.names[i]![0] && lp.name === last.names[i]![1])) return last.byKey
+    const m = new Map<string, LocalPod>()
+    let byKey: Map<string, LocalPod> | undefined = m
+    for (const lp of localPods) {
+      const k = `${lp.namespace}/${lp.name}`
+      if (m.has(k)) { byKey = undefined; break }
+      m.set(k, lp)
+    }
+    this.#locals = { list: localPods, lps: [...localPods], names: localPods.map((lp) => [lp.namespace, lp.name]), byKey }
+    return byKey
   }
 
   /** The IR compiled over every local pod, in order (the first compile, and whenever parts cannot be used). */
@@ -580,16 +603,6 @@ function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: N
   return { chain, sets }
 }
 
-/** The local pods by `ns/name`; undefined when two records name the same pod (a full compile decides). */
-function localsByKey(localPods: LocalPod[]): Map<string, LocalPod> | undefined {
-  const m = new Map<string, LocalPod>()
-  for (const lp of localPods) {
-    const k = `${lp.namespace}/${lp.name}`
-    if (m.has(k)) return undefined
-    m.set(k, lp)
-  }
-  return m
-}
 
 function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
   const ka = Object.keys(a)

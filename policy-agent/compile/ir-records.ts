@@ -14,7 +14,8 @@ export function inOrderFrom<T>(keys: string[], value: (k: string) => T, base: Re
   const changed: string[] = []
   for (const k of keys) {
     const v = (r[k] = value(k))
-    if (!Object.hasOwn(base, k) || base[k] !== v) changed.push(k)
+    // (a key base lacks reads undefined, or a function of Object.prototype: never a value here)
+    if (base[k] !== v) changed.push(k)
   }
   const removed: string[] = []
   for (const k of touched) if (Object.hasOwn(base, k) && !Object.hasOwn(r, k)) removed.push(k)
