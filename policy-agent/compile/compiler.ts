@@ -290,7 +290,7 @@ export class Compiler {
     const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains) : prev.chains
     const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
       (setsMoved && [...union.sets.keys()].some((n) => this.#sets.get(n)!.ir !== prev.sets[n]))
-    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, t.sets) : prev.sets
+    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, t.sets, !setsMoved) : prev.sets
     let maps = prev.maps
     for (const m of MAP_NAMES) {
       if (!t.maps.has(m)) continue
