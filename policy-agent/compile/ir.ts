@@ -133,10 +133,10 @@ export function counterNames(ir: PolicyIR): string[] {
   return out.sort()
 }
 
-/** counterNames as a set, unsorted (renderDiff compares two IRs' counters without sorting either). */
-export function counterNameSet(ir: PolicyIR): Set<string> {
-  const out = new Set<string>()
-  eachCounterName(ir, (n) => out.add(n))
+/** counterNames with how often each comes, unsorted (renderDiff compares two IRs' counters without sorting either). */
+export function counterCounts(ir: PolicyIR): Map<string, number> {
+  const out = new Map<string, number>()
+  eachCounterName(ir, (n) => out.set(n, (out.get(n) ?? 0) + 1))
   return out
 }
 

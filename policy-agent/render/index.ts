@@ -2,7 +2,7 @@
 // carries only what changed between two IRs; renderTeardown removes the tables. fullCommands and
 // planDiff give the same changes as commands (data), which lib/nft sends as one nf_tables netlink
 // batch; the text is what nft is fed when lib/nft cannot encode them. Pure.
-import { counterNames, counterNameSet, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
+import { counterNames, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
   midstreamChains, setParts, setSpec,
@@ -13,6 +13,7 @@ import { SPOOF_COUNTER, antispoofElements, antispoofRules, setDecls } from './an
 import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib/nft/elements.js'
 import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/commands.js'
 import type { IrSet } from '../compile/ir.js'
+import { counterChanges } from './counters.js'
 
 export interface RenderOptions { failOpen?: boolean /* default false */ }
 
@@ -167,23 +168,6 @@ function setKey(s: IrSet): Pick<ElementCommand, 'key' | 'interval'> {
   return { key: [addrKey(s.family)], ...(s.kind === 'block' ? { interval: true } : {}) }
 }
 
-const NO_COUNTERS: ReadonlySet<string> = new Set()
-/**
- * counterNames(ir) as a set, kept per IR parts it is made of: a diff's `prev` was the last diff's
- * `next`, so each IR's counters are gathered once, not sorted twice per diff (a policy create
- * rewrites chains: ~400 names at 30k policies, half of its planDiff).
- */
-const counterSets = new WeakMap<object, { policyCounters: object; ruleCounters: object; flowLog: boolean; names: ReadonlySet<string> }>()
-function counterSet(ir: PolicyIR): ReadonlySet<string> {
-  const c = counterSets.get(ir.chains)
-  if (c && c.policyCounters === ir.policyCounters && c.ruleCounters === ir.ruleCounters && c.flowLog === !!ir.flowLog) return c.names
-  const names = counterNameSet(ir)
-  counterSets.set(ir.chains, { policyCounters: ir.policyCounters, ruleCounters: ir.ruleCounters, flowLog: !!ir.flowLog, names })
-  return names
-}
-/** The names of `a` not in `b`, sorted (as counterNames sorts). */
-const onlyIn = (a: ReadonlySet<string>, b: ReadonlySet<string>) => [...a].filter((c) => !b.has(c)).sort()
-
 /** renderDiff, with its element commands as data when it holds nothing else. */
 export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): DiffPlan {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
@@ -202,10 +186,9 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   // A Compiler hands out the parts equal to the previous IR's as the same objects (compiler.ts,
   // keepUnchanged): what is identical is skipped without a walk.
   const sameCounters = prev.chains === next.chains && prev.policyCounters === next.policyCounters && prev.ruleCounters === next.ruleCounters
-  const pc = sameCounters ? NO_COUNTERS : counterSet(prev), nc = sameCounters ? NO_COUNTERS : counterSet(next)
+  const counters = sameCounters ? { added: [], removed: [] } : counterChanges(prev, next)
   // 1. new counters and sets, element changes of kept sets
-  // (in counterNames' order: the subset of a sorted list, sorted alike)
-  for (const c of onlyIn(nc, pc)) command({ ...on, kind: 'counter', verb: 'add', name: c })
+  for (const c of counters.added) command({ ...on, kind: 'counter', verb: 'add', name: c })
   // An object shared by both IRs is unchanged (a Compiler reuses what a change did not touch):
   // skipping those by identity keeps a diff in proportion to the change, not to the cluster.
   // With a Compiler's record delta (compile/ir.ts), only the names the change touched.
@@ -270,7 +253,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   const gone = prev.chains === next.chains ? [] : (chainDelta ? chainDelta.removed : Object.keys(prev.chains)).filter((n) => !next.chains[n])
   for (const name of [...gone.filter((n) => prev.chains[n]!.tier === 'Admin'), ...gone.filter((n) => prev.chains[n]!.tier !== 'Admin')]) command({ ...on, kind: 'chain', verb: 'delete', name })
   for (const name of prev.sets === next.sets ? [] : setDelta ? setDelta.removed : Object.keys(prev.sets)) if (!next.sets[name]) command({ ...on, kind: 'set', verb: 'delete', name })
-  for (const c of onlyIn(pc, nc)) command({ ...on, kind: 'counter', verb: 'delete', name: c })
+  for (const c of counters.removed) command({ ...on, kind: 'counter', verb: 'delete', name: c })
   // 5. veths the guard lets through
   const pv = new Set(prev.veths === next.veths ? [] : prev.veths), nv = new Set(prev.veths === next.veths ? [] : next.veths)
   const vGone = prev.veths === next.veths ? [] : prev.veths.filter((v) => !nv.has(v)), vAdded = prev.veths === next.veths ? [] : next.veths.filter((v) => !pv.has(v))
