@@ -133,23 +133,41 @@ export class Agent {
 
   /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
   async start(): Promise<SyncReport> {
-    await this.opts.source.start(() => {
+    const listed = this.opts.source.start(() => {
       if (this.#arrivals.length < MAX_ARRIVALS) this.#arrivals.push(performance.now())
       this.scheduleSync('source changed')
     })
-    const first = await this.requestSync('start')
-    // After the first sync, before the first change needs it: its code, run once on a small
-    // cluster of its own (apply/warm.ts). A change arriving meanwhile waits for this turn only.
-    setImmediate(() => {
-      if (this.#stopped) return
+    // While the lists arrive (seconds at 30k pods, much of it waiting on the server): the first
+    // sync's code and the change path, run once on a small cluster of their own (apply/warm.ts),
+    // and the attachment records, so that neither the compiler's and encoders' first run nor the
+    // records' read lies between the last list page and the first commit (issue 14: the cold
+    // first sync's 1 s). A source that is done before this turn (manifests) leaves it to after
+    // the first sync, as before.
+    let warmed = false
+    const warm = () => {
+      if (warmed || this.#stopped) return
+      warmed = true
       const t = performance.now()
       try {
         const { encoded } = warmUp(() => this.#makeCompiler())
-        this.opts.log.debug({ ms: Math.round((performance.now() - t) * 10) / 10, encoded }, 'change path warmed up')
+        this.opts.log.debug({ ms: Math.round((performance.now() - t) * 10) / 10, encoded }, 'sync path warmed up')
       } catch (err) {
         this.opts.log.warn({ err }, 'warm-up failed (changes still apply)')
       }
+    }
+    const early = setImmediate(() => {
+      warm()
+      this.#readRecords(this.opts.log).catch(() => {}) // the first sync reads them again if they changed since
     })
+    try {
+      await listed
+    } finally {
+      clearImmediate(early)
+    }
+    const first = await this.requestSync('start')
+    // Not run yet: after the first sync, before the first change needs it. A change arriving
+    // meanwhile waits for this turn only.
+    if (!warmed) setImmediate(warm)
     return first
   }
 
