@@ -27,6 +27,8 @@ export interface PodView {
    * every set with that selector (many sets share one: "any namespace", a team label).
    */
   namespacesSelected?(sel: Selector): Iterable<string>
+  /** The pods of each namespace namespacesSelected gives (its podsByNs entry). */
+  podsOfNamespacesSelected?(sel: Selector): Iterable<Map<string, Pod>>
   /**
    * The pods a pod peer selects, when the view can answer once for every set with that peer (a
    * rule's IPv4 and IPv6 sets, its tuple sets): the same pods `candidates` + `peerSelects` give.
@@ -104,6 +106,7 @@ export function selectedPods(peer: PodsPeer, view: PodView): Pod[] {
     if (pods) for (const pod of pods.values()) if (!pod.hostNetwork && (!peer.podSel || peer.podSel.matches(pod.labels))) out.push(pod)
   }
   if (!peer.nsSel) take(view.podsByNs.get(peer.namespace))
+  else if (view.podsOfNamespacesSelected) for (const pods of view.podsOfNamespacesSelected(peer.nsSel)) take(pods)
   else if (view.namespacesSelected) for (const ns of view.namespacesSelected(peer.nsSel)) take(view.podsByNs.get(ns))
   else for (const [ns, pods] of view.podsByNs) if (peer.nsSel.matches(view.nsLabels(ns))) take(pods)
   return out
