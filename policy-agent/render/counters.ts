@@ -35,11 +35,13 @@ export function counterChanges(prev: PolicyIR, next: PolicyIR): { added: string[
     const only = (a: Map<string, number>, b: Map<string, number>) => [...a.keys()].filter((c) => !b.has(c)).sort()
     return { added: only(n, p.counts), removed: only(p.counts, n) }
   }
-  const counts = new Map(p.counts), touched = new Set<string>()
+  // prev's counts become next's (a copy of ~400 entries cost more than the rest): prev's are forgotten.
+  const counts = p.counts, before = new Map<string, number>()
+  kept.delete(prev.chains)
   const move = (name: string, d: 1 | -1) => {
-    touched.add(name)
-    const n = (counts.get(name) ?? 0) + d
-    if (n > 0) counts.set(name, n)
+    const was = counts.get(name) ?? 0
+    if (!before.has(name)) before.set(name, was)
+    if (was + d > 0) counts.set(name, was + d)
     else counts.delete(name)
   }
   const drop = (c: IrChain | undefined) => c?.dropCounter
@@ -54,6 +56,6 @@ export function counterChanges(prev: PolicyIR, next: PolicyIR): { added: string[
     if (b !== undefined) move(b, 1)
   }
   keep(next, counts)
-  const t = [...touched]
-  return { added: t.filter((c) => counts.has(c) && !p.counts.has(c)).sort(), removed: t.filter((c) => !counts.has(c) && p.counts.has(c)).sort() }
+  const t = [...before]
+  return { added: t.filter(([c, was]) => was === 0 && counts.has(c)).map(([c]) => c).sort(), removed: t.filter(([c, was]) => was > 0 && !counts.has(c)).map(([c]) => c).sort() }
 }
