@@ -293,7 +293,7 @@ export class Compiler {
     for (const n of t.sets) {
       const u = union.sets.get(n)
       if (!u) { this.#sets.delete(n); this.#setIndex = undefined }
-      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view)); this.#setIndex = undefined }
+      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view, { countLater: true })); this.#setIndex = undefined }
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
     const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains) : prev.chains

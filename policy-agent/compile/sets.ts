@@ -132,15 +132,37 @@ function* candidates(def: SetDef, view: PodView): Generator<Pod> {
 
 /** One set of the IR with reference-counted members; `ir` is rebuilt only after a change. */
 export class SetEntry {
-  readonly counts = new Map<string, number>()
+  readonly #counts = new Map<string, number>()
+  /**
+   * A new set's first pass, not counted yet (each pod's elements in turn, repeats kept): its first
+   * IR needs them sorted, not counted. They are counted when the set first changes or is read
+   * (`counts`): a policy create's new peer sets no longer fill ~600 map entries on its way to
+   * the kernel (a cache miss each); a set that goes before any of its pods changes is never counted.
+   */
+  #uncounted?: string[]
   #ir: IrSet | null = null
   /** the last IR handed out, and the elements that came and went since (sorted lazily) */
   #last: IrSet | null = null
   #added = new Set<string>()
   #removed = new Set<string>()
 
-  constructor(readonly def: SetDef, view: PodView) {
-    this.recompute(view)
+  /**
+   * `countLater`: a set a change brings (a new policy's peer): its members are counted when it
+   * first changes. Not the sets of a full compile: counting thousands of members then would land
+   * on the first pod change in their namespaces instead.
+   */
+  constructor(readonly def: SetDef, view: PodView, opts: { countLater?: boolean } = {}) {
+    this.recompute(view, opts.countLater)
+  }
+
+  /** Each element and how many pods put it in. */
+  get counts(): Map<string, number> {
+    const u = this.#uncounted
+    if (u) {
+      this.#uncounted = undefined
+      for (const e of u) this.#counts.set(e, (this.#counts.get(e) ?? 0) + 1)
+    }
+    return this.#counts
   }
 
   /** True when the set's members depend on namespace labels. */
@@ -148,15 +170,21 @@ export class SetEntry {
     return (this.def.kind === 'addr' || this.def.kind === 'tuple') && this.def.peer?.kind === 'pods' && this.def.peer.nsSel !== null
   }
 
-  recompute(view: PodView): void {
-    this.counts.clear()
+  recompute(view: PodView, countLater = false): void {
+    this.#uncounted = undefined
+    this.#counts.clear()
     this.#ir = null
     // Fixed elements, whatever the pods: ipBlocks, port lists.
     if (this.def.kind === 'block' || this.def.kind === 'ports') for (const e of this.def.elements) this.counts.set(e, 1)
     const def = this.def
     if ((def.kind === 'addr' || def.kind === 'tuple') && def.peer?.kind === 'pods' && view.podsSelected) {
       // The pods the peer selects, found once for all the sets of that peer.
-      for (const pod of view.podsSelected(def.peer)) this.#count(def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod))
+      const first: string[] | undefined = countLater && !this.#last ? (this.#uncounted = []) : undefined
+      for (const pod of view.podsSelected(def.peer)) {
+        const elements = def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod)
+        if (first) for (const e of elements) first.push(e)
+        else this.#count(elements)
+      }
     } else {
       // Each candidate's namespace was matched once for all its pods (7,500 namespaces, 30k pods).
       for (const pod of candidates(def, view)) this.#count(contributions(def, pod, view, true))
@@ -225,7 +253,7 @@ export class SetEntry {
     const last = this.#last
     let elements: string[]
     let delta: { added: string[]; removed: string[] } | undefined
-    if (!last) elements = [...this.counts.keys()].sort()
+    if (!last) elements = this.#uncounted ? sortedUnique(this.#uncounted) : [...this.counts.keys()].sort()
     else {
       const added = [...this.#added].sort(), removed = [...this.#removed].sort()
       elements = spliceSorted(last.elements, removed, added)
@@ -238,6 +266,13 @@ export class SetEntry {
     this.#last = this.#ir = ir
     return ir
   }
+}
+
+/** `list` sorted, each element once (as `[...new Set(list)].sort()` gives it). */
+function sortedUnique(list: readonly string[]): string[] {
+  const sorted = [...list].sort(), out: string[] = []
+  for (const e of sorted) if (out.length === 0 || out[out.length - 1] !== e) out.push(e)
+  return out
 }
 
 /**
