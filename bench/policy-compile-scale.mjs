@@ -11,6 +11,9 @@
 // same text); prints each path's median beside the rest, element-only diffs apart from the others.
 // The process re-runs itself inside that namespace (ip netns exec), so its tables are in its own
 // namespace as the agent's are: libnftables keeps one context, as in production.
+// --full-netlink (with --kernel): the full ruleset goes in as the agent's first apply sends it
+// (fullCommands as one nf_tables netlink batch, not nft's text), so the encoders are warm and each
+// rule of the ruleset was encoded once (lib/nft keeps a rule's bytes by its text), as in the agent.
 // --monitor (with --kernel): `nft monitor` in that namespace, as bench:policy-scale runs it; prints
 // per kind how long after each commit returned its "# new generation" line arrived (the
 // instrument's share of that bench's "committed" figures), beside a netlink socket of our own
@@ -31,7 +34,7 @@ import { ClusterStore } from '../policy-agent/sources/store.ts'
 import { Compiler } from '../policy-agent/compile/index.ts'
 import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
 import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
-import { elementCommandsOf, planDiff, renderFull } from '../policy-agent/render/index.ts'
+import { elementCommandsOf, fullCommands, planDiff, renderFull } from '../policy-agent/render/index.ts'
 import { warmUp } from '../policy-agent/apply/warm.ts'
 import { selectedPods } from '../policy-agent/compile/sets.ts'
 import { normalizePolicy } from '../policy-agent/compile/normalize.ts'
@@ -42,7 +45,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { inOwnNetns, median } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' } } })
+const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
 if (args.kernel) inOwnNetns('cinch-bench-cs')
@@ -87,8 +90,9 @@ if (args.kernel) {
   // In the namespace the parent made (see the head of this file): tables without `netns`.
   kernel = { policy: new NftTable({ family: 'inet', name: 'cinch' }), bridge: new NftTable({ family: 'bridge', name: 'cinch' }), turn: 0 }
   t = performance.now()
-  await kernel.policy.runText(renderFull(ir), { also: [kernel.bridge] })
-  console.log(`full ruleset into netns ${process.env.CINCH_BENCH_NETNS}: ${(performance.now() - t).toFixed(0)} ms`)
+  if (args['full-netlink']) await kernel.policy.runCommands(fullCommands(ir), { also: [kernel.bridge], maxBytes: 256 * 1024 * 1024 })
+  else await kernel.policy.runText(renderFull(ir), { also: [kernel.bridge] })
+  console.log(`full ruleset${args['full-netlink'] ? ' (netlink)' : ''} into netns ${process.env.CINCH_BENCH_NETNS}: ${(performance.now() - t).toFixed(0)} ms`)
 }
 
 // nft monitor, piped through grep as bench:policy-scale does; each generation line's arrival.
