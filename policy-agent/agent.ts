@@ -137,26 +137,12 @@ export class Agent {
       if (this.#arrivals.length < MAX_ARRIVALS) this.#arrivals.push(performance.now())
       this.scheduleSync('source changed')
     })
-    // While the lists arrive (seconds at 30k pods, much of it waiting on the server): the first
-    // sync's code and the change path, run once on a small cluster of their own (apply/warm.ts),
-    // and the attachment records, so that neither the compiler's and encoders' first run nor the
-    // records' read lies between the last list page and the first commit (issue 14: the cold
-    // first sync's 1 s). A source that is done before this turn (manifests) leaves it to after
-    // the first sync, as before.
-    let warmed = false
-    const warm = () => {
-      if (warmed || this.#stopped) return
-      warmed = true
-      const t = performance.now()
-      try {
-        const { encoded } = warmUp(() => this.#makeCompiler())
-        this.opts.log.debug({ ms: Math.round((performance.now() - t) * 10) / 10, encoded }, 'sync path warmed up')
-      } catch (err) {
-        this.opts.log.warn({ err }, 'warm-up failed (changes still apply)')
-      }
-    }
+    // While the lists arrive (seconds at 30k pods, much of it waiting on the server): the
+    // attachment records, so that their read (13-85 ms at a restart of the 30k bench, 110 local
+    // pods) does not lie between the last list page and the first commit (issue 14). The
+    // warm-up does not go here: run before the first compile over the whole cluster, it made that
+    // compile ~150 ms slower (bench:policy-scale, alternated), and it spared the first encode nothing.
     const early = setImmediate(() => {
-      warm()
       this.#readRecords(this.opts.log).catch(() => {}) // the first sync reads them again if they changed since
     })
     try {
@@ -165,10 +151,21 @@ export class Agent {
       clearImmediate(early)
     }
     const first = await this.requestSync('start')
-    // Not run yet: after the first sync, before the first change needs it. A change arriving
-    // meanwhile waits for this turn only.
-    if (!warmed) setImmediate(warm)
+    // After the first sync, before the first change needs it: the change path's code, run once on
+    // a small cluster of its own (apply/warm.ts). A change arriving meanwhile waits for this turn only.
+    setImmediate(() => this.#warmUp())
     return first
+  }
+
+  #warmUp(): void {
+    if (this.#stopped) return
+    const t = performance.now()
+    try {
+      const { encoded } = warmUp(() => this.#makeCompiler())
+      this.opts.log.debug({ ms: Math.round((performance.now() - t) * 10) / 10, encoded }, 'change path warmed up')
+    } catch (err) {
+      this.opts.log.warn({ err }, 'warm-up failed (changes still apply)')
+    }
   }
 
   /** Debounced: for events of the sources. */
