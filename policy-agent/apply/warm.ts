@@ -2,15 +2,12 @@
 // new peer set's first pass, planDiff, the netlink encoders) run once on a small cluster of its
 // own, before the first real change needs it: the first policy create after a start took 3-4x
 // a later one at 30k/30k (bench/README.md phase 5d), V8 compiling and learning that code then.
-// It also encodes the small cluster's full replace (fullCommands: tables, base chains, maps, sets
-// with their elements), the first sync's transaction: run while the lists arrive (agent.ts), it
-// spares the first sync the encoders' first run (cold, 3,165 messages took 100-200 ms more than warm).
 // Pure: its own compiler and IRs, nothing sent, nothing kept but V8's compiled code (and the
 // content-keyed memos of normalize.ts and rule-netlink.ts, which the same inputs would fill).
 import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod } from '../model/cluster.js'
 import { emptyClusterState } from '../model/cluster.js'
 import type { PolicyIR } from '../compile/ir.js'
-import { fullCommands, planDiff } from '../render/index.js'
+import { planDiff } from '../render/index.js'
 import { elementBatch } from '../../lib/nft/elements-netlink.js'
 import { UnsupportedElements } from '../../lib/nft/index.js'
 
@@ -39,9 +36,8 @@ function policy(ns: number, k: number, port: number): NetworkPolicy {
 }
 
 /**
- * Runs every kind of change once through a compiler from `make`, diffs and encodes it, and
- * encodes the small cluster's full replace (nothing is sent); returns how many batches were
- * encoded for netlink.
+ * Runs every kind of change once through a compiler from `make`, diffs and encodes it (nothing is
+ * sent); returns how many diffs were encoded for netlink.
  */
 export function warmUp(make: () => { compile: Compile }): { encoded: number } {
   let encoded = 0
@@ -53,20 +49,18 @@ export function warmUp(make: () => { compile: Compile }): { encoded: number } {
   state.policies.set(`${NS[0]}/base`, { metadata: { namespace: NS[0]!, name: 'base' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a1' } }, namespaceSelector: {} }, { namespaceSelector: { matchLabels: { team: 'w1' } } }], ports: [{ port: 443 }] }] } } as NetworkPolicy)
   const locals: LocalPod[] = [0, 1].map((k) => { const p = pod(0, k, `a${k % 3}`); return { namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `cinchwarm${k}` } })
   let ir = c.compile(state, locals).ir
-  const encode = (cmds: Parameters<typeof elementBatch>[0], maxBytes?: number) => {
-    try {
-      elementBatch(cmds, maxBytes ? { maxBytes } : {})
-      encoded++
-    } catch (err) {
-      if (!(err instanceof UnsupportedElements)) throw err
-    }
-  }
-  encode(fullCommands(ir), 1 << 20)
   const step = (change: () => void) => {
     change()
     const next = c.compile(state, locals).ir
     const plan = planDiff(ir, next)
-    if (plan.commands) encode(plan.commands)
+    if (plan.commands) {
+      try {
+        elementBatch(plan.commands)
+        encoded++
+      } catch (err) {
+        if (!(err instanceof UnsupportedElements)) throw err
+      }
+    }
     ir = next
   }
   const put = (p: Pod) => state.pods.set(`${p.namespace}/${p.name}`, p)
