@@ -4,7 +4,7 @@
 import type { PodPort } from '../model/cluster.js'
 import type { Family } from '../../lib/ip/index.js'
 import type { IrPort, IrProtocol, IrRule } from './ir.js'
-import { commentText, shortHash } from './names.js'
+import { commentText, contentHash, shortHash } from './names.js'
 import type { BlockPeer, NormPolicy, Peer, PodsPeer, Port, Rule } from './normalize.js'
 import { blockElements } from './blocks.js'
 import { resolvePort } from './ports.js'
@@ -103,7 +103,8 @@ export function sharePorts(use: UseSet, r: IrRule): IrRule[] {
     byProtoOf.set(ports, (groups = [...byProto].map(([protocol, of]): PortGroup => {
       if (of.length === 1) return { protocol, inline: of }
       const elements = of.map((x) => (x.from === x.to ? `${x.from}` : `${x.from}-${x.to}`))
-      return { protocol, elements, name: `ports-${protocol}-${shortHash(elements.join(','))}` }
+      // Named by the elements whole (contentHash): a tenant's list must not take another's set.
+      return { protocol, elements, name: `ports-${protocol}-${contentHash(elements.join(','))}` }
     })))
   }
   return groups.map((g) => {
