@@ -311,7 +311,11 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       let prev = inc.compile(w.store.state(), w.localPods())
       let prevFlow = flow.compile(w.store.state(), w.localPods())
       let prevFresh = new Compiler().compile(w.store.state(), w.localPods())
-      const seen = { chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0 }
+      // What the applier diffs from (apply/applier.ts #last): the last IR the kernel took, which a
+      // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
+      const lags = rng(seed + 1000)
+      let committed = prev.ir, committedFresh = prevFresh.ir
+      const seen = { chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0 }
       for (let step = 0; step < 250; step++) {
         const t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
         const writes = r(5) === 0 ? 2 + r(4) : 1
@@ -330,6 +334,11 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         expect(JSON.stringify(next.ir), `${at}: key order`).toBe(JSON.stringify(fresh.ir))
         expect(next.invalid, at).toEqual(fresh.invalid)
         expect(renderDiff(prev.ir, next.ir), `${at}: diff`).toBe(renderDiff(prevFresh.ir, fresh.ir))
+        // The same diff again (a retry), and the diff from the IR last committed.
+        expect(renderDiff(prev.ir, next.ir), `${at}: diff again`).toBe(renderDiff(prevFresh.ir, fresh.ir))
+        expect(renderDiff(committed, next.ir), `${at}: diff from the committed IR`).toBe(renderDiff(committedFresh, fresh.ir))
+        if (committed !== prev.ir) seen.lagged++
+        if (lags(4) !== 0) [committed, committedFresh] = [next.ir, fresh.ir]
         const collided = COLLIDING.every(([ns, name]) => w.locals.has(`${ns}/${name}`))
         expectKept(prev.ir, next.ir, t, !collided, at)
         if (writes === 1 && !t.wide && !t.pods.size && !t.namespaces.size) { expect(next.ir, `${at}: nothing changed`).toBe(prev.ir); seen.kept++ }
@@ -356,6 +365,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       expect(seen.tiers).toBeGreaterThan(0)
       expect(seen.collided).toBeGreaterThan(0)
       expect(seen.kept).toBeGreaterThan(0)
+      expect(seen.lagged).toBeGreaterThan(0)
       audit.push(seen.audit)
     }, 120_000)
   }
