@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
+import { PerformanceObserver, constants } from 'node:perf_hooks'
 import { pino } from 'pino'
 import { Agent } from './agent.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
@@ -22,7 +23,7 @@ class FullApplier extends Applier {
 }
 
 /** A source whose lists end when the test says so; the agent's log lines as they come. */
-function setup(o: { listsAtOnce?: boolean } = {}) {
+function setup(o: { listsAtOnce?: boolean; idleGc?: boolean } = {}) {
   let listed = () => {}
   const source = { start: () => (o.listsAtOnce ? Promise.resolve() : new Promise<void>((r) => (listed = r))), state: () => emptyClusterState(), problems: () => [], stop: async () => {} }
   const stateDir = mkdtempSync(join(tmpdir(), 'cinch-agent-start-'))
@@ -30,7 +31,7 @@ function setup(o: { listsAtOnce?: boolean } = {}) {
   writeFileSync(join(attachmentsDir(stateDir), 'broken_eth0.json'), '{ not a record')
   const lines: string[] = []
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }))
-  const agent = new Agent({ source, stateDir, nodeName: 'n1', log, applier: new FullApplier(), conntrackCleanup: false, idleGc: false })
+  const agent = new Agent({ source, stateDir, nodeName: 'n1', log, applier: new FullApplier(), conntrackCleanup: false, idleGc: o.idleGc ?? false })
   return { agent, lines, listed: () => listed() }
 }
 
@@ -62,6 +63,30 @@ describe('agent start', () => {
       await waitFor('the warm-up after the first sync', () => lines.some((l) => l.includes('change path warmed up')), { timeoutMs: 5000, intervalMs: 5 })
       expect(lines.filter((l) => l.includes('change path warmed up'))).toHaveLength(1)
     } finally {
+      await agent.stop()
+    }
+  })
+  it('collects the young generation after the warm-up, before the first change', async () => {
+    // Forced minor GCs as they happen (idle-gc.ts runs them; V8's own are not forced).
+    const forced: number[] = []
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const d = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail
+        if (d?.kind === constants.NODE_PERFORMANCE_GC_MINOR && (d.flags ?? 0) & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) forced.push(e.startTime)
+      }
+    })
+    obs.observe({ entryTypes: ['gc'] })
+    const { agent, lines } = setup({ listsAtOnce: true, idleGc: true })
+    try {
+      let warmedAt = 0
+      const origPush = lines.push.bind(lines)
+      lines.push = (...l: string[]) => { if (!warmedAt && l.some((x) => x.includes('change path warmed up'))) warmedAt = performance.now(); return origPush(...l) }
+      await agent.start()
+      await waitFor('the warm-up', () => warmedAt, { timeoutMs: 5000, intervalMs: 5 })
+      // Before: the young generation kept the warm-up's garbage until the first change's sync.
+      await waitFor('a minor GC after the warm-up', () => forced.some((t) => t >= warmedAt), { timeoutMs: 5000, intervalMs: 5 })
+    } finally {
+      obs.disconnect()
       await agent.stop()
     }
   })
