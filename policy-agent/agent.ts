@@ -166,9 +166,9 @@ export class Agent {
     } catch (err) {
       this.opts.log.warn({ err }, 'warm-up failed (changes still apply)')
     }
-    // Its garbage, with the first sync's, filled the young generation past what the idle GC after
-    // the first sync saw: collected now, or the scavenge (8-22 ms) came with the first change,
-    // and the second arrived during it (bench:policy-scale: the second change a tail in most runs).
+    // Its garbage joins the first sync's in the young generation, after the idle GC that followed
+    // that sync: collected now, while no change waits, or a scavenge came with the first changes
+    // (12 and 22 ms at the first change in 2 of 6 runs of bench:policy-scale).
     this.#scheduleIdleGc(0)
   }
 
