@@ -7,7 +7,7 @@ import type { Node, Pod } from '../model/cluster.js'
 import { LENIENT, formatIp, parseCidr, parseIp, type Family } from '../../lib/ip/index.js'
 import type { Direction, Peer as CnpPeer, Policy, Rule as CnpRule } from '../cnp/types.js'
 import type { IrChain, IrPort, IrRule, RuleCounter } from './ir.js'
-import { commentText, shortHash } from './names.js'
+import { commentText, contentHash } from './names.js'
 import type { BlockPeer, PodsPeer, Port } from './normalize.js'
 import { blockElements } from './blocks.js'
 import { mergePorts, sharePorts, type UseSet } from './rules.js'
@@ -92,13 +92,13 @@ function peerMatches(o: TierChainInput, peer: CnpPeer): (Partial<IrRule> & { pod
   switch (peer.kind) {
     case 'namespaces': case 'pods': {
       const pods = podsPeer(peer)
-      return FAMILIES.map((f) => ({ family: f, pods, peerSet: o.use(`cnp-peer-v${f}-${shortHash(pods.key)}`, () => ({ family: f, kind: 'addr', comment: pods.words, peer: pods })) }))
+      return FAMILIES.map((f) => ({ family: f, pods, peerSet: o.use(`cnp-peer-v${f}-${contentHash(pods.key)}`, () => ({ family: f, kind: 'addr', comment: pods.words, peer: pods })) }))
     }
     case 'networks': {
       const blocks: BlockPeer[] = peer.cidrs.map((cidr) => ({ kind: 'block', cidr, except: [], key: '', words: '' }))
       return FAMILIES.filter((f) => blocks.some((b) => b.cidr.family === f)).map((f) => {
         const elements = blockElements(blocks, f)
-        return { family: f, peerSet: o.use(`net-v${f}-${shortHash(elements.join(' '))}`, () => ({ family: f, kind: 'block', comment: peer.words, elements })) }
+        return { family: f, peerSet: o.use(`net-v${f}-${contentHash(elements.join(' '))}`, () => ({ family: f, kind: 'block', comment: peer.words, elements })) }
       })
     }
     case 'nodes': {
@@ -113,7 +113,7 @@ function peerMatches(o: TierChainInput, peer: CnpPeer): (Partial<IrRule> & { pod
       }
       return FAMILIES.filter((f) => blocks.some((b) => b.cidr.family === f)).map((f) => {
         const elements = blockElements(blocks, f)
-        return { family: f, peerSet: o.use(`nodes-v${f}-${shortHash(`${peer.nodeSel.key} ${elements.join(' ')}`)}`, () => ({ family: f, kind: 'block', comment: peer.words, elements })) }
+        return { family: f, peerSet: o.use(`nodes-v${f}-${contentHash(`${peer.nodeSel.key} ${elements.join(' ')}`)}`, () => ({ family: f, kind: 'block', comment: peer.words, elements })) }
       })
     }
     case 'domainNames':
@@ -136,8 +136,9 @@ function podsPeer(peer: Extract<CnpPeer, { kind: 'namespaces' | 'pods' }>): Pods
 function tupleSet(use: UseSet, peer: PodsPeer, names: string[], f: Family): string {
   // DestinationNamedPort carries no protocol: the container port's decides, so every protocol.
   const named: Port[] = names.flatMap((name) => PROTOCOLS.map((protocol) => ({ kind: 'named' as const, protocol, name })))
-  const key = `${peer.key} ports ${named.map((n) => `${n.protocol}:${n.kind === 'named' ? n.name : ''}`).join(',')}`
-  return use(`cnp-tuple-v${f}-${shortHash(key)}`, () => ({ family: f, kind: 'tuple', comment: `${peer.words}, ports named ${names.join(', ')}`, peer, named }))
+  // JSON, not joined text: a port name is input (rules.ts tupleSet).
+  const key = JSON.stringify([peer.key, named.map((n) => [n.protocol, n.kind === 'named' ? n.name : ''])])
+  return use(`cnp-tuple-v${f}-${contentHash(key)}`, () => ({ family: f, kind: 'tuple', comment: `${peer.words}, ports named ${names.join(', ')}`, peer, named }))
 }
 
 const lower = (p: string) => p.toLowerCase() as IrPort['protocol']

@@ -4,7 +4,7 @@
 import type { PodPort } from '../model/cluster.js'
 import type { Family } from '../../lib/ip/index.js'
 import type { IrPort, IrProtocol, IrRule } from './ir.js'
-import { commentText, contentHash, shortHash } from './names.js'
+import { commentText, contentHash } from './names.js'
 import type { BlockPeer, NormPolicy, Peer, PodsPeer, Port, Rule } from './normalize.js'
 import { blockElements } from './blocks.js'
 import { resolvePort } from './ports.js'
@@ -64,7 +64,7 @@ export function policyRules(use: UseSet, opts: { dir: Direction; p: NormPolicy; 
 /** One interval set of what a group of ipBlocks of family `f` admits (excepts taken out). */
 function blockMatch(use: UseSet, peers: BlockPeer[], f: Family): Partial<IrRule> {
   const keys = peers.map((x) => x.key).sort()
-  const peerSet = use(`block-v${f}-${shortHash(keys.join(' '))}`, () => ({
+  const peerSet = use(`block-v${f}-${contentHash(keys.join(' '))}`, () => ({
     family: f, kind: 'block', comment: peers.map((x) => x.words).join('; '), elements: blockElements(peers, f),
   }))
   return { family: f, peerSet }
@@ -73,7 +73,7 @@ function blockMatch(use: UseSet, peers: BlockPeer[], f: Family): Partial<IrRule>
 function podMatch(use: UseSet, peer: PodsPeer): Partial<IrRule>[] {
   return FAMILIES.map((f) => ({
     family: f,
-    peerSet: use(`peer-v${f}-${shortHash(peer.key)}`, () => ({ family: f, kind: 'addr', comment: peer.words, peer })),
+    peerSet: use(`peer-v${f}-${contentHash(peer.key)}`, () => ({ family: f, kind: 'addr', comment: peer.words, peer })),
   }))
 }
 
@@ -118,8 +118,9 @@ export function sharePorts(use: UseSet, r: IrRule): IrRule[] {
 interface PortGroup { protocol: IrProtocol; inline?: IrPort[]; elements?: string[]; name?: string }
 
 function tupleSet(use: UseSet, peer: Peer | null, named: Port[], f: Family): string {
-  const key = `${peer ? peer.key : 'all'} ports ${named.map((n) => `${n.protocol}:${n.kind === 'named' ? n.name : ''}`).join(',')}`
-  return use(`tuple-v${f}-${shortHash(key)}`, () => {
+  // JSON, not joined text: a port name is input (a manifest's `a,TCP:b` was the list [a, b]).
+  const key = JSON.stringify([peer ? peer.key : null, named.map((n) => [n.protocol, n.kind === 'named' ? n.name : ''])])
+  return use(`tuple-v${f}-${contentHash(key)}`, () => {
     const words = named.map((n) => (n.kind === 'named' ? `${n.protocol}/${n.name}` : '')).join(', ')
     return { family: f, kind: 'tuple', comment: `${peer ? peer.words : 'any pod'}, ports ${words}`, peer, named }
   })

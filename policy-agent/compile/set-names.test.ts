@@ -1,6 +1,6 @@
-// Shared port sets (rules.ts sharePorts) are named by their elements: two different lists must
-// never share a name, or the first list's elements would serve the rules of both ("the same name
-// always means the same set").
+// Shared sets are named by what they hold (rules.ts: a port list's elements, a peer's canonical
+// selector, ipBlocks' keys): two different contents must never share a name, or the first one's
+// members would serve the rules of both ("the same name always means the same set").
 import { describe, expect, test } from 'vitest'
 import { compile, decide } from './index.js'
 import { evalForward } from '../../test/kit/ir-eval.js'
@@ -13,7 +13,12 @@ import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 const LIST_A = [14, 36198]
 const LIST_B = [24, 55288]
 
-describe('port set names', () => {
+// Two pod selectors of namespace x whose peer keys (`pods ns=x pod=sel(app In (...))`) have the
+// same 40-bit hash, found the same way (530k labels, ~1.5 s).
+const APP_A = 'v8lbb'
+const APP_B = 'vbddz'
+
+describe('set names', () => {
   test('two lists with the same 40-bit hash get sets of their own, held to decide()', () => {
     const allow = (name: string, app: string, ports: number[]) => policy('x', name, {
       podSelector: { matchLabels: { app } },
@@ -34,6 +39,52 @@ describe('port set names', () => {
       for (const port of [...LIST_A, ...LIST_B]) {
         const want = decide(s, { from: { ip: '10.0.1.1' }, to: { ip: daddr }, port, protocol: 'TCP' }).allowed
         expect(evalForward(ir, { saddr: '10.0.1.1', daddr, protocol: 'tcp', dport: port }).allowed, `${daddr}:${port}`).toBe(want)
+      }
+    }
+  })
+  test('two peers with the same 40-bit key hash get sets of their own, held to decide()', () => {
+    const allow = (name: string, app: string, from: string) => policy('x', name, {
+      podSelector: { matchLabels: { app } },
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: from } } }] }],
+    })
+    const s = clusterOf({
+      namespaces: { x: {} },
+      pods: {
+        'x/a': { labels: { app: 'a' }, ips: ['10.0.0.1'] },
+        'x/b': { labels: { app: 'b' }, ips: ['10.0.0.2'] },
+        'x/ca': { labels: { app: APP_A }, ips: ['10.0.1.1'] },
+        'x/cb': { labels: { app: APP_B }, ips: ['10.0.1.2'] },
+      },
+      policies: [allow('a', 'a', APP_A), allow('b', 'b', APP_B)],
+    })
+    const { ir } = compile(s, allLocal(s))
+    for (const daddr of ['10.0.0.1', '10.0.0.2']) {
+      for (const saddr of ['10.0.1.1', '10.0.1.2']) {
+        const want = decide(s, { from: { ip: saddr }, to: { ip: daddr }, port: 80, protocol: 'TCP' }).allowed
+        expect(evalForward(ir, { saddr, daddr, protocol: 'tcp', dport: 80 }).allowed, `${saddr} -> ${daddr}`).toBe(want)
+      }
+    }
+  })
+  test('two named port lists that join to the same text get tuple sets of their own, held to decide()', () => {
+    // A manifest's port name is not validated by an API server: `a,TCP:b` is one (odd) name.
+    const egress = (name: string, app: string, ports: string[]) => policy('x', name, {
+      podSelector: { matchLabels: { app } }, policyTypes: ['Egress'],
+      egress: [{ to: [{ podSelector: { matchLabels: { app: 'srv' } } }], ports: ports.map((port) => ({ port })) }],
+    })
+    const s = clusterOf({
+      namespaces: { x: {} },
+      pods: {
+        'x/one': { labels: { app: 'one' }, ips: ['10.0.0.1'] },
+        'x/two': { labels: { app: 'two' }, ips: ['10.0.0.2'] },
+        'x/srv': { labels: { app: 'srv' }, ips: ['10.0.1.1'], ports: [{ name: 'a', containerPort: 80, protocol: 'TCP' }, { name: 'b', containerPort: 81, protocol: 'TCP' }] },
+      },
+      policies: [egress('one', 'one', ['a,TCP:b']), egress('two', 'two', ['a', 'b'])],
+    })
+    const { ir } = compile(s, allLocal(s))
+    for (const saddr of ['10.0.0.1', '10.0.0.2']) {
+      for (const port of [80, 81]) {
+        const want = decide(s, { from: { ip: saddr }, to: { ip: '10.0.1.1' }, port, protocol: 'TCP' }).allowed
+        expect(evalForward(ir, { saddr, daddr: '10.0.1.1', protocol: 'tcp', dport: port }).allowed, `${saddr} -> ${port}`).toBe(want)
       }
     }
   })
