@@ -3,7 +3,8 @@
 import { describe, expect, test } from 'vitest'
 import { Compiler, compile, decide } from './index.js'
 import { evalForward } from '../../test/kit/ir-eval.js'
-import { DEFAULT_MAX_POLICY_COST, policyCost } from './cost.js'
+import { DEFAULT_MAX_POLICY_COST, cnpCost, policyCost } from './cost.js'
+import { compileSelector } from '../model/selector.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { NetworkPolicy } from '../model/cluster.js'
@@ -98,5 +99,15 @@ describe('shared sets instead of a cross product', () => {
       const want = decide(s, { from: { ip: src }, to: { ip: dst }, port: 80, protocol: 'TCP' }).allowed
       expect(evalForward(ir, { saddr: src, daddr: dst, protocol: 'tcp', dport: 80 }).allowed, src).toBe(want)
     }
+  })
+})
+
+describe('ClusterNetworkPolicy cost', () => {
+  test('counts a rule per protocol of its ports, as sharePorts produces them', () => {
+    const port = (protocol: 'TCP' | 'UDP' | 'SCTP', n: number) => ({ kind: 'port' as const, protocol, from: n, to: n, words: '' })
+    const peer = { kind: 'pods' as const, nsSel: compileSelector({}), podSel: compileSelector({}), words: '' }
+    const rule = { direction: 'ingress', index: 0, name: '', action: 'Accept', peers: [peer], failClosed: null, protocols: [port('TCP', 80), port('TCP', 443), port('UDP', 53), port('UDP', 54), port('SCTP', 9)] }
+    // 5 port elements; one pods peer: 2 families x 3 protocols = 6 rules (was counted as 2)
+    expect(cnpCost({ ingress: [rule], egress: [] } as never)).toBe(5 + 6)
   })
 })

@@ -64,21 +64,26 @@ export function costReason(cost: number, max: number): string {
 
 /**
  * The same estimate for a ClusterNetworkPolicy (cnp-rules.ts): per rule, two rules per pod peer
- * (one per family), one per family of networks/nodes plus their CIDRs as elements, a tuple rule
- * per pod peer and family for named ports, and port ranges over the inline limit as elements.
- * Nodes peers count one element per family (their addresses come from the cluster, not the policy).
+ * (one per family), one per family of networks/nodes plus their CIDRs as elements, each times the
+ * protocols of its ports (rules.ts sharePorts: a rule per protocol), a tuple rule per pod peer and
+ * family for named ports, and every port range as an element. Nodes peers count one element per
+ * family (their addresses come from the cluster, not the policy).
  */
 export function cnpCost(p: CnpPolicy): number {
   let cost = 0
   for (const r of [...p.ingress, ...p.egress]) {
     const ports = r.protocols ?? []
     const named = ports.some((x) => x.kind === 'named') ? 1 : 0
+    // Distinct protocols of the ranges; a named port resolves (ingress) to its container port's.
+    const seen: string[] = []
+    for (const x of ports) if (x.kind === 'port' && !seen.includes(x.protocol)) seen.push(x.protocol)
+    const protocols = Math.min(3, Math.max(1, seen.length + named))
     let rules = 0
     let elements = ports.length
     for (const peer of r.peers) {
-      if (peer.kind === 'namespaces' || peer.kind === 'pods') rules += 2 + 2 * named
-      else if (peer.kind === 'networks') (rules += new Set(peer.cidrs.map((c) => c.family)).size, elements += peer.cidrs.length)
-      else if (peer.kind === 'nodes') (rules += 2, elements += 2)
+      if (peer.kind === 'namespaces' || peer.kind === 'pods') rules += 2 * protocols + 2 * named
+      else if (peer.kind === 'networks') (rules += new Set(peer.cidrs.map((c) => c.family)).size * protocols, elements += peer.cidrs.length)
+      else if (peer.kind === 'nodes') (rules += 2 * protocols, elements += 2)
     }
     cost += elements + Math.max(rules, 1)
   }
