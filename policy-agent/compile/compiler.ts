@@ -59,6 +59,12 @@ interface ChainMemo {
   sets: Map<string, () => SetDef>
 }
 
+// #nsSelected's bounds: distinct namespace selectors in use (the bench's 30k policies have 32),
+// the namespaces their answers hold together (~40 bytes each), a selector's key length.
+const NS_SELECTED_MAX = 1024
+const NS_SELECTED_MAX_ENTRIES = 1_000_000
+const NS_SELECTED_MAX_KEY = 4096
+
 export class Compiler {
   readonly #maxCost: number
   #pods = new Map<string, Pod>()
@@ -117,6 +123,8 @@ export class Compiler {
    * gains its first pod or loses its last (once a compile's pods are synced, #refreshNsSelected).
    */
   #nsSelected = new Map<string, { sel: Selector; namespaces: Map<string, Map<string, Pod>> }>()
+  /** the namespaces #nsSelected's answers hold, all together */
+  #nsSelectedEntries = 0
 
   /**
    * The memo of `sel`, made on first use. It holds each namespace's pods (the #podsByNs entry,
@@ -129,7 +137,16 @@ export class Compiler {
       m = { sel, namespaces: new Map() }
       const labelled = (this.#nsWithPods ??= [...this.#podsByNs].map(([ns, pods]) => ({ ns, pods, labels: this.#view.nsLabels(ns) })))
       for (const { ns, pods, labels } of labelled) if (sel.matches(labels)) m.namespaces.set(ns, pods)
+      // Keyed by tenant text and never pruned as selectors go (only a namespace change visits
+      // it): bounded by count, by what the answers hold, and a long selector is not kept (one
+      // policy rewritten with new 1 MB selectors kept each: ~3 MB per rewrite).
+      if (sel.key.length > NS_SELECTED_MAX_KEY) return m
+      if (this.#nsSelected.size >= NS_SELECTED_MAX || this.#nsSelectedEntries + m.namespaces.size > NS_SELECTED_MAX_ENTRIES) {
+        this.#nsSelected.clear()
+        this.#nsSelectedEntries = 0
+      }
       this.#nsSelected.set(sel.key, m)
+      this.#nsSelectedEntries += m.namespaces.size
     }
     return m
   }
@@ -214,13 +231,15 @@ export class Compiler {
     const count = nsChanges.length + moved.size
     if (count === 0) return
     this.#podNamespacesMoved = new Set()
-    if (this.#nsSelected.size > 10_000 || count * this.#nsSelected.size > 100_000) { this.#nsSelected.clear(); return }
+    if (count * this.#nsSelected.size > 100_000) { this.#nsSelected.clear(); this.#nsSelectedEntries = 0; return }
     const refresh = (ns: string) => {
       const pods = this.#podsByNs.get(ns)
       const labels = pods ? this.#view.nsLabels(ns) : undefined
       for (const m of this.#nsSelected.values()) {
-        if (pods && labels && m.sel.matches(labels)) m.namespaces.set(ns, pods)
-        else m.namespaces.delete(ns)
+        if (pods && labels && m.sel.matches(labels)) {
+          if (!m.namespaces.has(ns)) this.#nsSelectedEntries++
+          m.namespaces.set(ns, pods)
+        } else if (m.namespaces.delete(ns)) this.#nsSelectedEntries--
       }
     }
     for (const c of nsChanges) refresh(c.ns)
