@@ -37,13 +37,13 @@ export function sameRuleCounter(a: RuleCounter | undefined, b: RuleCounter | und
   return a === b || (!!a && !!b && a.policy === b.policy && a.tier === b.tier && a.direction === b.direction && a.index === b.index && a.name === b.name && a.action === b.action)
 }
 
+const same = (x: unknown, y: unknown) => x === y
+
 /**
  * `next` with every part equal to `prev`'s replaced by `prev`'s object, so that renderDiff skips
  * unchanged parts by identity (a whole-IR walk of a few hundred entries here saves it re-deriving
  * the anti-spoofing elements and counter names of every local pod on each change).
  */
-const same = (x: unknown, y: unknown) => x === y
-
 export function keepUnchanged(prev: PolicyIR | undefined, next: PolicyIR): PolicyIR {
   if (!prev) return next
   const sameRec = <T>(a: Record<string, T>, b: Record<string, T>, eq: (x: T, y: T) => boolean = same) => {
