@@ -34,3 +34,24 @@ describe('Compiler memory', () => {
     expect(grown).toBeLessThan(20)
   })
 })
+
+describe('normalize memory', () => {
+  test('a policy rewritten with ever new port names (1 MB each, a manifest: no API server checks them) leaves none behind', () => {
+    const big = (i: number) => `n${i}-${'p'.repeat(1 << 20)}`
+    const state = (i: number) => clusterOf({
+      namespaces: { x: {} },
+      pods: { 'x/a': { labels: { app: 'a' }, ips: ['10.0.0.1'] } },
+      policies: [policy('x', 'p', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ ports: [{ port: big(i) }, { port: 80 }] }] })],
+    })
+    const c = new Compiler()
+    const s0 = state(0)
+    c.compile(s0, allLocal(s0))
+    const before = heap()
+    for (let i = 1; i <= 80; i++) {
+      const s = state(i)
+      c.compile(s, allLocal(s))
+    }
+    const grown = (heap() - before) / (1 << 20)
+    expect(grown).toBeLessThan(20)
+  })
+})

@@ -169,12 +169,15 @@ function selectorOf(sel: NetworkPolicyPeer['podSelector']): Selector {
 // part but the last (the port) is free of the separator, so two different ports never share a key.
 // Anything else, and every invalid port, goes through portOf alone.
 const portMemo = new Map<string, Port>()
+// A port name is an IANA_SVC_NAME (at most 15 characters) where an API server checks it; a
+// manifest's may be a megabyte, and 50,000 of those would be kept: a longer one is not memoised.
+const MAX_PORT_KEY = 64
 
 function portAt(x: NetworkPolicyPort, dir: string, i: number, j: number): Port {
   const { protocol, port, endPort } = x
   const memoable = (protocol === undefined || PROTOCOLS.includes(protocol as Protocol)) &&
     (endPort === undefined || typeof endPort === 'number') &&
-    (port === undefined || typeof port === 'number' || typeof port === 'string')
+    (port === undefined || typeof port === 'number' || (typeof port === 'string' && port.length <= MAX_PORT_KEY))
   if (!memoable) return portOf(x, `spec.${dir}[${i}].ports[${j}]`)
   const key = `${protocol ?? ''}\n${endPort ?? ''}\n${typeof port}\n${port ?? ''}`
   let r = portMemo.get(key)
