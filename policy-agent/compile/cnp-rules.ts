@@ -129,7 +129,7 @@ function peerMatches(o: TierChainInput, peer: CnpPeer): (Partial<IrRule> & { pod
  */
 function podsPeer(peer: Extract<CnpPeer, { kind: 'namespaces' | 'pods' }>): PodsPeer {
   const podSel = peer.kind === 'pods' ? peer.podSel : null
-  const key = `pods ns=sel(${peer.nsSel.key}) pod=${podSel ? `sel(${podSel.key})` : '*'}`
+  const key = JSON.stringify(['pods', 'sel', peer.nsSel.key, podSel ? podSel.key : null])
   return { kind: 'pods', nsSel: peer.nsSel, podSel, namespace: '', key, words: peer.words }
 }
 

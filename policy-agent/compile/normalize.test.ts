@@ -60,7 +60,7 @@ function peer(x: NetworkPolicyPeer, namespace: string, where: string) {
   if (!x.podSelector && !x.namespaceSelector) throw new Error(`${where}: a peer needs podSelector, namespaceSelector or ipBlock`)
   const podSel = x.podSelector ? wrap(`${where}.podSelector`, () => compileSelector(x.podSelector)) : null
   const nsSel = x.namespaceSelector ? wrap(`${where}.namespaceSelector`, () => compileSelector(x.namespaceSelector)) : null
-  const key = `pods ns=${nsSel ? `sel(${nsSel.key})` : namespace} pod=${podSel ? `sel(${podSel.key})` : '*'}`
+  const key = JSON.stringify(['pods', nsSel ? 'sel' : 'ns', nsSel ? nsSel.key : namespace, podSel ? podSel.key : null])
   const nsWords = !nsSel ? `namespace ${namespace}` : nsSel.words === 'all' ? 'any namespace' : `namespaces with ${nsSel.words}`
   const words = `${podSel && podSel.words !== 'all' ? `pods with ${podSel.words}` : 'all pods'} in ${nsWords}`
   return { kind: 'pods', podSel, nsSel, namespace, key, words }

@@ -223,7 +223,8 @@ function podsPeerIn(p: PodsPeer, namespace: string): PodsPeer {
 }
 
 function podsPeer(podSel: Selector | null, nsSel: Selector | null, namespace: string): PodsPeer {
-  const key = `pods ns=${nsSel ? `sel(${nsSel.key})` : namespace} pod=${podSel ? `sel(${podSel.key})` : '*'}`
+  // JSON, as the selectors' keys: a manifest's namespace name may hold ` pod=sel(`.
+  const key = JSON.stringify(['pods', nsSel ? 'sel' : 'ns', nsSel ? nsSel.key : namespace, podSel ? podSel.key : null])
   const nsWords = !nsSel ? `namespace ${namespace}` : nsSel.words === 'all' ? 'any namespace' : `namespaces with ${nsSel.words}`
   const words = `${podSel && podSel.words !== 'all' ? `pods with ${podSel.words}` : 'all pods'} in ${nsWords}`
   return { kind: 'pods', podSel, nsSel, namespace, key, words }

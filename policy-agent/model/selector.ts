@@ -35,7 +35,9 @@ export function compileSelector(sel: LabelSelector | undefined | null): Selector
     reqs.push({ key: e.key, op: e.operator, values })
   }
   reqs.sort((a, b) => (a.key + a.op + a.values.join()).localeCompare(b.key + b.op + b.values.join()))
-  const key = reqs.map((r) => `${r.key} ${r.op} (${r.values.join(',')})`).join('; ')
+  // JSON: a manifest's label key or value may hold `,` `;` `(`: as joined text, matchLabels
+  // {team: 'a,b'} and `team In (a, b)` were one key, hence one shared set and one memo entry.
+  const key = JSON.stringify(reqs.map((r) => [r.key, r.op, r.values]))
   return {
     key,
     words: reqs.length === 0 ? 'all' : reqs.map(wordsOf).join(' and '),
