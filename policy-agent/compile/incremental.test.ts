@@ -162,7 +162,7 @@ class World {
   write(step: number): Touched {
     const r = this.r, t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
     const podKey = () => { const i = r(PODS + 40); return `${nsName(i % NS)}/pod${i}` }
-    switch (r(26)) {
+    switch (r(28)) {
       case 0: case 1: case 2: { // relabel / readdress / re-port a pod (or create it)
         const i = r(PODS + 40), o = podObj(r, i)
         this.store.upsert('Pod', o as never)
@@ -260,6 +260,23 @@ class World {
       case 21: { // a record takes another local pod's addresses (a stale record after the address was reused)
         const keys = [...this.locals.keys()], a = pick(r, keys), b = pick(r, keys)
         if (a && b && a !== b) { this.locals.set(b, { ...this.locals.get(b)!, ips: [...this.locals.get(a)!.ips] }); t.pods.add(b) }
+        break
+      }
+      case 26: { // a namespace deleted and made again with other labels, its pods kept (the selector memo's entries)
+        const i = r(NS)
+        this.store.remove('Namespace', { metadata: { name: nsName(i) } })
+        if (r(3)) this.store.state() // another reader's snapshot between the two
+        this.store.upsert('Namespace', nsObj(r, i) as never)
+        t.namespaces.add(nsName(i))
+        break
+      }
+      case 27: { // a pod moved to another namespace under the same name (delete + create), its record too when local
+        const i = r(PODS), from = nsName(i % NS), to = nsName(r(NS)), name = `pod${i}`
+        this.store.remove('Pod', { metadata: { namespace: from, name } })
+        this.store.upsert('Pod', podObj(r, i, to, name) as never)
+        if (this.locals.delete(`${from}/${name}`)) this.makeLocal(`${to}/${name}`)
+        t.pods.add(`${from}/${name}`).add(`${to}/${name}`)
+        t.namespaces.add(from).add(to)
         break
       }
       case 20: { // a local pod's record alone changes its addresses (the sources lag behind the CNI ADD)
