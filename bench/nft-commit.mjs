@@ -25,8 +25,10 @@ const ELEMENTS = Number(process.env.ELEMENTS ?? 300)
 const NFNLGRP_NFTABLES = 7 // include/uapi/linux/netfilter/nfnetlink.h
 
 const T = { family: 'inet', table: 'cinch' }
-// Set names as the compiler makes them: a prefix and 10 hex digits of a hash (a cheap mix here).
-const peer = (i) => `peer-v4-${(Math.imul((i % SETS) + 1, 0x9e3779b1) >>> 0).toString(16).padStart(8, '0')}${((i % SETS) & 255).toString(16).padStart(2, '0')}`
+// Set names as the compiler makes them: a prefix and 32 hex digits of a hash (compile/names.ts
+// contentHash; a cheap mix here). The kernel looks a set up by name through a list of every set.
+const hex8 = (x) => (x >>> 0).toString(16).padStart(8, '0')
+const peer = (i) => { const k = (i % SETS) + 1; return `peer-v4-${[0x9e3779b1, 0x85ebca77, 0xc2b2ae3d, 0x27d4eb2f].map((m) => hex8(Math.imul(k, m))).join('')}` }
 const table = new NftTable({ family: 'inet', name: 'cinch' })
 {
   const lines = ['add table inet cinch', 'delete table inet cinch', 'add table inet cinch', 'add chain inet cinch pod-ingress-x-a', 'add counter inet cinch policy-x-p', 'add counter inet cinch drop-ingress-x-a']
