@@ -4,26 +4,44 @@
 // a later one at 30k/30k (bench/README.md phase 5d), V8 compiling and learning that code then.
 // Pure: its own compiler and IRs, nothing sent, nothing kept but V8's compiled code (and the
 // content-keyed memos of normalize.ts and rule-netlink.ts, which the same inputs would fill).
+//
+// Its objects are made as the source makes the cluster's: API objects as a watch event brings
+// them (parsed JSON), converted and frozen by sources/convert.ts. Literals of the model's shape
+// have other hidden classes (not frozen): code that the first sync had optimized for the cluster's
+// objects (the peer sets' first pass, normalize, the rules' cost) met them as "wrong map" and was
+// deoptimized by the warm-up itself, so the next ~10 policy creates ran it unoptimized again
+// (--trace-deopt in bench:policy-scale, issue 14).
 import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod } from '../model/cluster.js'
 import { emptyClusterState } from '../model/cluster.js'
 import type { PolicyIR } from '../compile/ir.js'
 import { planDiff } from '../render/index.js'
 import { elementBatch } from '../../lib/nft/elements-netlink.js'
 import { UnsupportedElements } from '../../lib/nft/index.js'
+import { convertAs, type Kind } from '../sources/convert.js'
 
 type Compile = (state: ClusterState, localPods: LocalPod[]) => { ir: PolicyIR }
 
 const NS = ['cinch-warm-a', 'cinch-warm-b', 'cinch-warm-c']
 
+/** An object of `kind` as the store holds one that a watch event brought. */
+function fromApi<T>(kind: Kind, o: object): T {
+  return convertAs(kind, JSON.parse(JSON.stringify(o))).value as T
+}
+
 function pod(ns: number, k: number, app: string): Pod {
-  return {
-    namespace: NS[ns]!, name: `p${k}`, labels: { app, version: `v${k % 2}` },
-    ips: [`10.255.${ns}.${k + 1}`, `fd00:ff::${ns}:${k + 1}`], ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }],
-  }
+  return fromApi('Pod', {
+    metadata: { namespace: NS[ns]!, name: `p${k}`, labels: { app, version: `v${k % 2}` } },
+    spec: { nodeName: 'cinch-warm', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }] },
+    status: { phase: 'Running', podIPs: [{ ip: `10.255.${ns}.${k + 1}` }, { ip: `fd00:ff::${ns}:${k + 1}` }] },
+  })
+}
+
+function namespace(name: string, team: string): Namespace {
+  return fromApi('Namespace', { metadata: { name, labels: { team } } })
 }
 
 function policy(ns: number, k: number, port: number): NetworkPolicy {
-  return {
+  return fromApi('NetworkPolicy', {
     metadata: { namespace: NS[ns]!, name: `warm-${k}` },
     spec: {
       podSelector: {},
@@ -32,7 +50,7 @@ function policy(ns: number, k: number, port: number): NetworkPolicy {
         ports: [{ port }],
       }],
     },
-  } as NetworkPolicy
+  })
 }
 
 /**
@@ -43,11 +61,12 @@ export function warmUp(make: () => { compile: Compile }): { encoded: number } {
   let encoded = 0
   const c = make()
   const state = emptyClusterState()
-  NS.forEach((name, i) => state.namespaces.set(name, { name, labels: { team: `w${i}` } } satisfies Namespace))
+  NS.forEach((name, i) => state.namespaces.set(name, namespace(name, `w${i}`)))
   for (let ns = 0; ns < NS.length; ns++) for (let k = 0; k < 8; k++) { const p = pod(ns, k, `a${k % 3}`); state.pods.set(`${p.namespace}/${p.name}`, p) }
   // Peers that the pod and namespace changes below move: app=a1 in any namespace, any pod of team w1.
-  state.policies.set(`${NS[0]}/base`, { metadata: { namespace: NS[0]!, name: 'base' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a1' } }, namespaceSelector: {} }, { namespaceSelector: { matchLabels: { team: 'w1' } } }], ports: [{ port: 443 }] }] } } as NetworkPolicy)
-  const locals: LocalPod[] = [0, 1].map((k) => { const p = pod(0, k, `a${k % 3}`); return { namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `cinchwarm${k}` } })
+  state.policies.set(`${NS[0]}/base`, fromApi('NetworkPolicy', { metadata: { namespace: NS[0]!, name: 'base' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a1' } }, namespaceSelector: {} }, { namespaceSelector: { matchLabels: { team: 'w1' } } }], ports: [{ port: 443 }] }] } }))
+  // As sources/attachments.ts builds them from the records: addresses in an array of their own.
+  const locals: LocalPod[] = [0, 1].map((k) => { const p = pod(0, k, `a${k % 3}`); return { namespace: p.namespace, name: p.name, ips: p.ips.map((ip) => ip), hostVeth: `cinchwarm${k}` } })
   let ir = c.compile(state, locals).ir
   const step = (change: () => void) => {
     change()
@@ -68,7 +87,7 @@ export function warmUp(make: () => { compile: Compile }): { encoded: number } {
     step(() => put(pod(1, 3, round % 2 ? 'a0' : 'a1'))) // a pod's labels
     step(() => put(pod(2, 20 + round, 'a1'))) // a pod created
     step(() => state.pods.delete(`${NS[2]}/p${20 + round}`)) // and deleted
-    step(() => state.namespaces.set(NS[2]!, { name: NS[2]!, labels: { team: `w${round % 2 ? 2 : 1}` } })) // a namespace's labels
+    step(() => state.namespaces.set(NS[2]!, namespace(NS[2]!, `w${round % 2 ? 2 : 1}`))) // a namespace's labels
     step(() => state.policies.set(`${NS[0]}/new`, policy(0, 1 + round, 7000))) // a policy created (a new peer set)
     step(() => state.policies.set(`${NS[0]}/new`, policy(0, 1 + round, 7001))) // updated
     step(() => state.policies.delete(`${NS[0]}/new`)) // deleted
