@@ -8,9 +8,10 @@
 // Its objects are made as the source makes the cluster's: API objects as a watch event brings
 // them (parsed JSON), converted and frozen by sources/convert.ts. Literals of the model's shape
 // have other hidden classes (not frozen): code that the first sync had optimized for the cluster's
-// objects (the peer sets' first pass, normalize, the rules' cost) met them as "wrong map" and was
-// deoptimized by the warm-up itself, so the next ~10 policy creates ran it unoptimized again
-// (--trace-deopt in bench:policy-scale, issue 14).
+// objects met them as "wrong map" and the warm-up itself deoptimized it (--trace-deopt in
+// bench:policy-scale: take, addrsOf, selectedPods, normalize, peerOf, nsLabels and ~15 more;
+// issue 14). What it still leaves: the change path's own functions tier up during the first real
+// changes, as before (V8 marks them hot then).
 import type { ClusterState, LocalPod, Namespace, NetworkPolicy, Pod } from '../model/cluster.js'
 import { emptyClusterState } from '../model/cluster.js'
 import type { PolicyIR } from '../compile/ir.js'
