@@ -90,6 +90,20 @@ describe('decodeSnapshot', () => {
       got: ['Pod', ...kinds[0]!.items, 'Node'],
     })
   })
+  it('reads multi-byte text per line; a broken UTF-8 sequence reads as U+FFFD within its own line', () => {
+    const items = [{ metadata: { name: 'é', namespace: '日本' } }, { metadata: { name: '🙂\u2028' } }]
+    const own = encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '1', items, problems: [] }])
+    const read = (buf: Buffer) => {
+      const got: unknown[] = []
+      decodeSnapshot(buf, ID, now, 300_000, () => (raw) => void got.push(raw))
+      return got
+    }
+    expect(read(Buffer.from(own))).toEqual(items)
+    // A lead byte with no continuation byte after it, in the first object's string.
+    const [h, , b] = own.split('\n')
+    const broken = Buffer.concat([Buffer.from(`${h}\n{"metadata":{"name":"x`), Buffer.from([0xc3]), Buffer.from(`"}}\n${b}\n`)])
+    expect(read(broken)).toEqual([{ metadata: { name: 'x\uFFFD' } }, items[1]])
+  })
   it.each([
     ['truncated in an object', () => text().slice(0, text().length - 10), /Pod 1: truncated/],
     ['truncated at a line end', () => lines().slice(0, 2).join('\n') + '\n', /Pod 1: truncated/],
