@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, rmSync } from 'node:fs'
 
 export function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], ...opts })
+  // Room for a ruleset listing: at 5k pods it passed the default 1 MiB once sets took 128-bit names.
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 256 << 20, ...opts })
 }
 
 export function runAsync(cmd, args, opts = {}) {
