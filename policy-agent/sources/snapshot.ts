@@ -89,25 +89,28 @@ export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, m
   // newline byte is never part of a multi-byte UTF-8 sequence, so no character spans two lines.
   const text = buf.toString('utf8')
   let pos = 0
-  const line = (what: string): unknown => {
+  // `kind` and `i` name the line only in an error: no label string is built per object.
+  const line = (kind: string, i?: number): unknown => {
     const nl = text.indexOf('\n', pos)
-    if (nl === -1) throw new Error(`${what}: truncated`)
+    if (nl === -1) throw new Error(`${label(kind, i)}: truncated`)
     const start = pos
     pos = nl + 1
     try {
       return JSON.parse(text.slice(start, nl))
     } catch {
-      throw new Error(`${what}: not JSON (corrupt)`)
+      throw new Error(`${label(kind, i)}: not JSON (corrupt)`)
     }
   }
   const headers = checkHeader(line('header') as Record<string, unknown>, id, now, maxAgeMs)
   for (const h of headers) {
     const sink = open(h)
-    for (let i = 0; i < h.count; i++) sink(line(`${h.kind} ${i}`))
+    for (let i = 0; i < h.count; i++) sink(line(h.kind, i))
   }
   if (pos !== text.length) throw new Error('more after the last object')
   return headers.map(({ count: _, ...h }) => h)
 }
+
+const label = (kind: string, i?: number): string => (i === undefined ? kind : `${kind} ${i}`)
 
 function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: number, maxAgeMs: number): (SnapshotHeader & { count: number })[] {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new Error('header: not an object')
