@@ -3,6 +3,8 @@
 // IR against decide() and the netpol matrices with it. Not used by the agent.
 import { LENIENT, cidrContains, formatIp, parseCidr, parseIp } from '../../lib/ip/index.js'
 import type { IrChain, IrRule, IrSet, PolicyIR } from '../../policy-agent/compile/ir.js'
+import { decider } from '../../policy-agent/compile/decide.js'
+import type { ClusterState, Protocol } from '../../policy-agent/model/cluster.js'
 
 export interface Packet { saddr: string; daddr: string; protocol: 'tcp' | 'udp' | 'sctp'; dport: number }
 
@@ -19,6 +21,26 @@ export function evalForward(ir: PolicyIR, pkt: Packet): { allowed: boolean; by: 
     if (!v.allowed) return { allowed: false, by }
   }
   return { allowed: true, by }
+}
+
+/**
+ * The packets on which the IR (as the kernel walks it) and decide() (the API's semantics, on the
+ * same addresses) disagree, one line each; empty when they agree on every one.
+ */
+export function disagreements(state: ClusterState, ir: PolicyIR, packets: Packet[]): string[] {
+  const decide = decider(state)
+  const out: string[] = []
+  for (const p of packets) {
+    const want = decide({ from: { ip: p.saddr }, to: { ip: p.daddr }, port: p.dport, protocol: p.protocol.toUpperCase() as Protocol }).allowed
+    const got = evalForward(ir, p).allowed
+    if (got !== want) out.push(`${p.saddr} -> ${p.daddr} ${p.protocol}/${p.dport}: the IR ${got ? 'allows' : 'denies'}, decide() ${want ? 'allows' : 'denies'}`)
+  }
+  return out
+}
+
+/** Every packet of the address pairs x protocols x ports. */
+export function packets(pairs: [string, string][], protocols: Packet['protocol'][], ports: number[]): Packet[] {
+  return pairs.flatMap(([saddr, daddr]) => protocols.flatMap((protocol) => ports.map((dport) => ({ saddr, daddr, protocol, dport }))))
 }
 
 /**
