@@ -184,7 +184,7 @@ let monitor
 // set elements (phase 5d), which this bench would have timed as the agent's. Not the default
 // either: with any listener in the group, the kernel builds a notification for every element, rule
 // and set of each transaction (nf_tables_api.c, nfnetlink_has_listeners), which made a policy
-// create's commit 3.35 -> 4.45 ms in process (bench/README.md phase 9), work a node without
+// create's commit 1.61 -> 2.71 ms (bench:nft-commit, bench/README.md phase 9), work a node without
 // listeners never does. The default probe is the agent's "rules applied" line, written after the
 // kernel's ACK: it also counts the log's write and the pipe, so it errs on the slow side.
 // A raw socket, not NfnlSocket: nf_tables' events carry the sequence number of the batch that

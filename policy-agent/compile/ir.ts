@@ -181,6 +181,8 @@ export interface RecordDelta { base: object; changed: string[]; removed: string[
 const recordDeltas = new WeakMap<object, RecordDelta>()
 
 export function recordRecordDelta(next: object, delta: RecordDelta): void {
+  // The base's own delta goes: each delta holds its base, so kept deltas would keep every record
+  // the compiler ever handed out alive, a chain as long as the agent's uptime.
   recordDeltas.delete(delta.base)
   recordDeltas.set(next, delta)
 }
