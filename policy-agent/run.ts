@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import type { Server as HttpServer } from 'node:http'
 import { Agent, type SyncReport } from './agent.js'
 import { Applier } from './apply/applier.js'
+import { adoptionAtStart, commitRecordPath, recordAtStop, removeCommitRecord } from './apply/adopt.js'
+import { agentBuild } from './sources/snapshot.js'
 import { startLeakCollector } from './gc/collector.js'
 import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS } from '../lib/state/defaults.js'
 import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.js'
@@ -66,7 +68,6 @@ async function makeSource(opts: AgentRunOptions, log: Logger, node: string): Pro
   if (opts.manifests) return new ManifestSource({ dir: opts.manifests, once: opts.once, onProblem })
   // Loaded only in cluster mode: the client is most of the bundle's start-up cost.
   const { KubeSource } = await import('./sources/kube.js')
-  const { agentBuild } = await import('./sources/snapshot.js')
   // Off: a snapshot an earlier agent left is of no use to anyone, and would only age on disk.
   // Whatever is there (a planted directory) must not stop the agent: it is never read when off.
   if (!opts.restartSnapshot) {
@@ -93,9 +94,15 @@ async function makeSource(opts: AgentRunOptions, log: Logger, node: string): Pro
 export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const log = pino({ level: opts.logLevel ?? 'info', base: { component: 'cinch-agent' } })
   const node = opts.node ?? process.env.NODE_NAME ?? hostname()
-  const applier = new Applier({ failOpen: opts.failOpen, log: log.child({ part: 'applier' }) })
+  // A restart's first apply adopts what the last agent committed when it can prove the kernel
+  // holds it (apply/adopt.ts); not for --once or --cleanup, which leave any record alone or remove it.
+  const build = agentBuild(opts.agentVersion ?? 'unknown')
+  const render = { failOpen: opts.failOpen }
+  const prove = opts.cleanup || opts.once ? undefined : adoptionAtStart({ stateDir: opts.stateDir, agentVersion: build, render })
+  const applier = new Applier({ failOpen: opts.failOpen, log: log.child({ part: 'applier' }), ...(prove ? { prove } : {}) })
   if (opts.cleanup) {
     await applier.teardown()
+    removeCommitRecord(commitRecordPath(opts.stateDir))
     log.info('removed cinch tables')
     return 0
   }
@@ -149,6 +156,11 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   })
   // From here on SIGTERM/SIGINT stop the agent, whatever has started so far (closers).
   const stop = onStopSignal(log, agent)
+  // What the kernel holds from our last commit, for the next start to adopt (apply/adopt.ts).
+  stop.add(async () => {
+    const r = recordAtStop({ stateDir: opts.stateDir, agentVersion: build, render, committed: applier.committed })
+    log.info(r, r.written ? 'commit record written' : 'no commit record: the next start replaces the tables')
+  })
   // Serve health before the first sync so /readyz can say "not yet" during a long first list.
   const http = await startHttpServer({ addr: opts.metricsAddr, metrics, status, ready, flows: { ring } })
   stop.add(() => closeHttp(http))

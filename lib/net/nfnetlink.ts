@@ -17,7 +17,7 @@ export const NFNL_SUBSYS = { CTNETLINK: 1, ULOG: 4, NFTABLES: 10 } as const
 /** Batch delimiters (nfnetlink.h): the messages between them are committed as one transaction. */
 export const NFNL_MSG_BATCH_BEGIN = 0x10
 export const NFNL_MSG_BATCH_END = 0x11
-export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, DUMP: 0x300 } as const
+export const NLM_F = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, ECHO: 0x8, DUMP: 0x300 } as const
 export const NLMSG_ERROR = 2
 export const NLMSG_DONE = 3
 const HDR = 16
@@ -133,7 +133,7 @@ export class NfnlSocket {
    * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once
    * (an overrun drops answers and fails the socket with ENOBUFS; `timeoutMs` covers the rest).
    */
-  request(reqs: NfnlRequest[], o: { timeoutMs?: number } = {}): Promise<number[]> {
+  request(reqs: NfnlRequest[], o: { timeoutMs?: number; onReply?: (m: NlMessage, i: number) => void } = {}): Promise<number[]> {
     if (reqs.length === 0) return Promise.resolve([])
     return new Promise((resolve, reject) => {
       const results = new Array<number>(reqs.length).fill(-1)
@@ -149,7 +149,9 @@ export class NfnlSocket {
       }
       seqs.forEach((seq, i) => this.#track(seq, {
         onMessage: (m) => {
-          if (m.type !== NLMSG_ERROR || results[i] !== -1) return
+          // A GET's answer (e.g. NFT_MSG_GETGEN's NEWGEN) comes before its ACK, with its sequence number.
+          if (m.type !== NLMSG_ERROR) return void o.onReply?.(m, i)
+          if (results[i] !== -1) return
           results[i] = ackErrno(m)
           if (--left === 0) done()
         },
@@ -170,8 +172,16 @@ export class NfnlSocket {
    * NLM_F_ACK, so each gets exactly one answer, queued only after the whole batch was processed
    * and committed; a failure of the batch itself is acknowledged against BATCH_BEGIN's sequence
    * number before those. The delimiters carry no NLM_F_ACK: kernels before 6.5 never answer them.
+   *
+   * `echo`: the FIRST request carries NLM_F_ECHO, and what the kernel sends back with its sequence
+   * number that is not an error goes to `echo`. nf_tables answers so with the NEWGEN of the commit,
+   * before the requests' answers: nf_tables_gen_notify reports to the sender when the batch skb's
+   * first header asks for it (nlmsg_report(nlmsg_hdr(skb))), and that header is the first request,
+   * not BEGIN (nfnetlink_rcv_skb_batch pulls BEGIN off the skb first). The first request's own
+   * object is echoed too (each notification follows its own message's flags, so no other is): the
+   * caller makes it one that changes nothing (lib/nft/elements-netlink.ts).
    */
-  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number; ackLastOnly?: boolean }): Promise<{ errnos: number[]; batchErrno: number }> {
+  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number; ackLastOnly?: boolean; echo?: (m: NlMessage) => void }): Promise<{ errnos: number[]; batchErrno: number }> {
     if (reqs.length === 0) return Promise.resolve({ errnos: [], batchErrno: 0 })
     return new Promise((resolve, reject) => {
       const errnos = new Array<number>(reqs.length).fill(-1)
@@ -199,7 +209,8 @@ export class NfnlSocket {
       if (o.ackLastOnly) left = 1
       seqs.forEach((seq, i) => this.#track(seq, {
         onMessage: (m) => {
-          if (m.type !== NLMSG_ERROR || errnos[i] !== -1) return
+          if (m.type !== NLMSG_ERROR) return void (i === 0 && o.echo?.(m))
+          if (errnos[i] !== -1) return
           errnos[i] = ackErrno(m)
           if (o.ackLastOnly && i !== last) return
           if (--left === 0) {
@@ -209,9 +220,9 @@ export class NfnlSocket {
         },
         fail: done,
       }))
-      const ack = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK)
+      const flags = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK) | (o.echo && i === 0 ? NLM_F.ECHO : 0)
       const delimiter = (msg: number, seq: number) => encodeNfnl({ subsys: 0, msg, family: 0, resId: o.resId }, seq, 0)
-      const msgs = [delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, ack(i))), delimiter(NFNL_MSG_BATCH_END, end)]
+      const msgs = [delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, flags(i))), delimiter(NFNL_MSG_BATCH_END, end)]
       // One iovec per message, up to a point: sendmsg refuses more than UIO_MAXIOV (1024) with
       // EMSGSIZE, so a large batch goes as one buffer (still one datagram).
       this.#send(msgs.length > 512 ? [Buffer.concat(msgs)] : msgs, done)

@@ -11,12 +11,13 @@
 // command's line of the equivalent script, with nft's wording, so isNotFound/isExists read it.
 import { statSync } from 'node:fs'
 import { getSystemErrorName } from 'node:util'
-import { NFNL_SUBSYS, NfnlSocket } from '../net/nfnetlink.js'
+import { NFNL_SUBSYS, NfnlSocket, type NlMessage } from '../net/nfnetlink.js'
 import { withNetns } from '../net/netns.js'
 import { UnsupportedElements, type NftMessage } from './elements.js'
 import { commandText, encodeCommand, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
 import { forceSendBuffer } from './sndbuf.js'
+import { decodeGeneration } from './generation.js'
 
 /**
  * A batch is one skb from one sendmsg (nfnetlink_rcv_batch reads BATCH_BEGIN to BATCH_END within
@@ -35,6 +36,13 @@ export interface ElementBatch {
   messages: { m: NftMessage; command: number }[]
   /** The batch's size on the wire (its messages; the delimiters add 40). */
   bytes: number
+  /**
+   * `add table` of the first command's table, sent first with NLM_F_ECHO so that the kernel echoes
+   * the commit's generation id (nfnetlink.ts `batch`). Adding a table that exists changes nothing
+   * (nf_tables_updtable: same flags, no transaction), so only the NEWGEN comes back, never an echo
+   * of the batch's objects (a flushed chain's rules, a set's thousands of elements).
+   */
+  probe?: NftMessage
 }
 
 /**
@@ -54,37 +62,51 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
   const max = o.maxBytes ?? DIFF_BATCH_BYTES
   if (bytes > max) throw new UnsupportedElements(`${bytes} bytes of commands: more than one netlink batch takes here (${max})`)
   let text: string | undefined
-  return { get text() { return (text ??= cmds.map(commandText).join('\n') + '\n') }, messages, bytes }
+  let probe: NftMessage | undefined
+  try {
+    if (cmds[0]) probe = encodeCommand({ verb: 'add', kind: 'table', family: cmds[0].family, table: cmds[0].table })[0]
+  } catch {
+    probe = undefined // a table the encoder does not take: committed all the same, its generation unknown
+  }
+  return { get text() { return (text ??= cmds.map(commandText).join('\n') + '\n') }, messages, bytes, probe }
 }
 
 /**
  * Commits the batch in the calling thread's network namespace, or in `netns`. Throws NftError
- * when the kernel refused it (then nothing of it was committed).
+ * when the kernel refused it (then nothing of it was committed). Resolves with the generation id
+ * of the commit (generation.ts: the kernel's NEWGEN, echoed to the probe), undefined when none came
+ * (a batch the kernel found nothing to commit in, or one without a probe).
  */
-export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<void> {
-  if (b.messages.length === 0) return
+export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<{ genId?: number }> {
+  if (b.messages.length === 0) return {}
   const sock = socketFor(o.netns)
   // Before anything is sent: the socket takes the whole batch in one datagram, or nft sends it.
-  const need = b.bytes + HEADERS + 32
+  const probe = b.probe ? [b.probe] : []
+  const need = b.bytes + HEADERS + 32 + (b.probe ? 20 + ((b.probe.attrs.length + 3) & ~3) : 0)
   if (need > DIFF_BATCH_BYTES && sock.sendBuffer(need) < need) {
     forceSendBuffer(sock.port, need)
     const have = sock.sendBuffer()
     if (have < need) throw new UnsupportedElements(`${b.bytes} bytes of commands: the socket's send buffer is ${have} bytes (net.core.wmem_max, and SO_SNDBUFFORCE refused)`)
   }
+  let genId: number | undefined
   try {
     const { errnos, batchErrno } = await sock.batch(
-      b.messages.map(({ m }) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
+      [...probe, ...b.messages.map(({ m }) => m)].map((m) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
       // Only the last request asks for an ACK (nfnetlink.ts batch ackLastOnly): a failing one is
       // answered anyway, and a policy create's ~16 ACKs cost the kernel and our event loop 0.1-0.4
       // ms (in process, alternated per sample); a full replace's thousands would overrun the buffer.
-      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true },
+      // echo (on the probe): the commit's own generation id, one small message more.
+      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, ...(b.probe ? { echo: (m: NlMessage) => (genId = decodeGeneration(m) ?? genId) } : {}) },
     )
+    // The probe's answer (if it failed, the batch did too and a command's answer says why) is not a command's.
+    errnos.splice(0, probe.length)
     const what = o.what ?? 'nft run (netlink)'
     // A batch refused whole (EPERM, ENOMEM, a failed commit) is answered before any of its
     // requests, which then stay unanswered (-1): that is the batch's error, not the first command's.
     if (batchErrno !== 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(batchErrno)}`, b.text)
     const failed = errnos.findIndex((e) => e > 0)
     if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
+    return { genId }
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
     if (!(err instanceof NftError)) dropSocket(sock)

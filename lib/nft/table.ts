@@ -84,14 +84,15 @@ export class NftTable {
    * grammar), and an NftError (isNotFound, isExists) when the kernel refuses.
    * `maxBytes`: the batch may be that large (a full replace: megabytes; the socket's send buffer
    * is grown to take it in one datagram); by default a diff's bound (elements-netlink.ts).
+   * Resolves with the commit's generation id (generation.ts), when the kernel sent it.
    */
-  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[]; maxBytes?: number } = {}): Promise<void> {
+  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[]; maxBytes?: number } = {}): Promise<{ genId?: number }> {
     const owned = [this, ...(opts.also ?? [])]
     for (const o of owned) if (o.netns !== this.netns) throw new Error(`nft: table ${o.ref} is in another namespace than ${this.ref}`)
     for (const c of cmds) {
       if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: a command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
     }
-    await runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
+    return runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

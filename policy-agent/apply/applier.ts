@@ -9,13 +9,22 @@
 // cannot encode (interval sets), goes through nft. A failed diff, either way, is logged with the
 // kernel's error, then retried as a full replace. The committed IR is kept in memory: no sync
 // reads the kernel back (issue 14).
+//
+// After a restart, the first apply may instead ADOPT the tables the last agent committed (adopt.ts):
+// nothing is sent when the kernel provably holds the IR. For that proof every commit's nf_tables
+// generation id is followed (lib/nft/generation.ts): known exactly for a netlink batch (the kernel
+// echoes it), bracketed by two reads for an nft run, and kept only while each commit of ours
+// follows the one before with nobody else's in between (`committed`).
 import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
+import { nextGeneration, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { fullCommands, planDiff, renderFull, renderTeardown, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
+import type { Proof } from './adopt.js'
 
 export interface ApplyResult {
-  mode: 'full' | 'diff' | 'none'
+  /** adopted: the first apply after a restart found its IR in the kernel and sent nothing (adopt.ts) */
+  mode: 'full' | 'diff' | 'none' | 'adopted'
   /** Lines of nft text sent to the kernel (for an element batch: of the equivalent script). */
   lines: number
   /** How it was sent: one nf_tables netlink batch, or an nft script. */
@@ -31,24 +40,44 @@ export interface ApplierOptions {
    * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<void>
+  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number } | void>
   /**
    * Where a failed diff is reported before the full replace (warn), and why a full replace could
    * not go over netlink (info: a command lib/nft does not encode, a send buffer it could not grow).
    */
   log?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void }
+  /**
+   * The namespace's nf_tables generation id now (lib/nft/generation.ts), read around an nft run to
+   * learn its commit's id; by default readGeneration() when `run` and `runCommands` are the
+   * defaults, else none (an nft run's generation is then unknown).
+   */
+  generation?: () => Promise<number>
+  /**
+   * For the first apply only: whether the kernel already holds exactly that IR (adopt.ts
+   * proveCommitted); when it does, the apply sends nothing. Its reason is logged (info) otherwise.
+   */
+  prove?: (ir: PolicyIR) => Promise<Proof>
 }
 
 export class Applier {
   #last?: PolicyIR
+  /**
+   * The generation id of the commit that left #last in the kernel, while it is known that nothing
+   * else committed since the last full replace; undefined otherwise.
+   */
+  #gen?: number
+  #prove?: (ir: PolicyIR) => Promise<Proof>
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<void>
+  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number } | void>
+  readonly #generation?: () => Promise<number>
 
   constructor(private readonly opts: ApplierOptions = {}) {
     const policy = new NftTable(POLICY_TABLE)
     const bridge = new NftTable(BRIDGE_TABLE)
     this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
     this.#runCommands = opts.runCommands ?? (opts.run ? undefined : (cmds, o) => policy.runCommands(cmds, { also: [bridge], ...o }))
+    this.#generation = opts.generation ?? (opts.run || opts.runCommands ? undefined : () => readGeneration())
+    this.#prove = opts.prove
   }
 
   /** The IR the kernel holds now, if this applier has applied one. */
@@ -56,8 +85,21 @@ export class Applier {
     return this.#last
   }
 
+  /**
+   * The IR the kernel holds and the generation id of the commit that left it there, when that is
+   * known exactly (what the commit record of a graceful stop holds, adopt.ts); undefined when the
+   * last apply failed, went through nft without a clean bracket, or followed someone else's commit.
+   */
+  get committed(): { ir: PolicyIR; genId: number } | undefined {
+    return this.#last && this.#gen !== undefined ? { ir: this.#last, genId: this.#gen } : undefined
+  }
+
   async apply(ir: PolicyIR): Promise<ApplyResult> {
     const render = { failOpen: this.opts.failOpen }
+    if (this.#prove) {
+      const adopted = await this.#adopt(ir)
+      if (adopted) return adopted
+    }
     if (this.#last) {
       const plan = planDiff(this.#last, ir, render)
       if (plan.text === '') return { mode: 'none', lines: 0 }
@@ -71,13 +113,38 @@ export class Applier {
     return this.#replace(ir)
   }
 
+  /** The first apply only: adopts the kernel's tables when proveCommitted says they hold `ir`. */
+  async #adopt(ir: PolicyIR): Promise<ApplyResult | undefined> {
+    const prove = this.#prove!
+    this.#prove = undefined
+    let proof: Proof
+    try {
+      proof = await prove(ir)
+    } catch (err) {
+      proof = { holds: false, reason: `proof failed: ${(err as Error).message}` }
+    }
+    if (!proof.holds) {
+      // Operators must be able to see why a restart replaced the tables: one line, the check that failed.
+      this.opts.log?.info?.({ reason: proof.reason }, 'restart: the tables are not adopted; replacing them whole')
+      return undefined
+    }
+    this.#last = ir
+    this.#gen = proof.genId
+    this.opts.log?.info?.({ genId: proof.genId }, 'restart: the kernel holds the last agent\'s commit of these rules; adopted, nothing sent')
+    return { mode: 'adopted', lines: 0 }
+  }
+
   /** The diff's commands over netlink when lib/nft encodes them all, else its script; undefined when the kernel refused it. */
   async #diff(ir: PolicyIR, plan: DiffPlan): Promise<ApplyResult | undefined> {
     let via: 'netlink' | 'nft' = plan.commands && this.#runCommands ? 'netlink' : 'nft'
+    const prev = this.#gen
+    // Until this commit's id is known, the kernel's generation is not ours to vouch for.
+    this.#gen = undefined
     try {
+      let genId: number | undefined
       if (via === 'netlink') {
         try {
-          await this.#runCommands!(plan.commands!)
+          genId = (await this.#runCommands!(plan.commands!))?.genId
         } catch (err) {
           // Refused before anything was sent (an interval set, a rule the encoder does not
           // take, a batch too large): nft writes the same commands.
@@ -85,8 +152,11 @@ export class Applier {
           via = 'nft'
         }
       }
-      if (via === 'nft') await this.#run(plan.text)
+      if (via === 'nft') genId = await this.#bracket(() => this.#run(plan.text))
       this.#last = ir
+      // A diff builds on the tables as the last commit left them: its id must follow that one's,
+      // or someone else committed in between and the kernel may hold their change too.
+      if (genId !== undefined && prev !== undefined && genId === nextGeneration(prev)) this.#gen = genId
       return { mode: 'diff', lines: countLines(plan.text), via }
     } catch (err) {
       // The kernel no longer holds what we think (someone edited our table): replace it whole.
@@ -96,6 +166,20 @@ export class Applier {
     }
   }
 
+  /**
+   * Runs an nft script between two reads of the generation id: when they differ by exactly one,
+   * the script's commit was the only one between them, and its id is the second read. libnftables
+   * does not hand out the id its commit got.
+   */
+  async #bracket(run: () => Promise<void>): Promise<number | undefined> {
+    const read = this.#generation
+    const before = read ? await read().catch(() => undefined) : undefined
+    await run()
+    if (before === undefined) return undefined
+    const after = await read!().catch(() => undefined)
+    return after !== undefined && after === nextGeneration(before) ? after : undefined
+  }
+
   /** Replaces cinch's tables whole, in one transaction. */
   async #replace(ir: PolicyIR): Promise<ApplyResult> {
     const render = { failOpen: this.opts.failOpen }
@@ -103,10 +187,12 @@ export class Applier {
     // whose answer never came (a timeout, a socket error) may have been committed. Should the text
     // fail too, the next apply must replace again, not diff from an IR the kernel may not hold.
     this.#last = undefined
+    this.#gen = undefined
     if (this.#runCommands) {
       const commands = fullCommands(ir, render)
       try {
-        await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES })
+        // A replace holds exactly `ir` whatever was there before: its own id is all it needs.
+        this.#gen = (await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES }))?.genId
         this.#last = ir
         return { mode: 'full', lines: commands.length, via: 'netlink' }
       } catch (err) {
@@ -120,13 +206,14 @@ export class Applier {
       }
     }
     const full = renderFull(ir, render)
-    await this.#run(full)
+    this.#gen = await this.#bracket(() => this.#run(full))
     this.#last = ir
     return { mode: 'full', lines: countLines(full), via: 'nft' }
   }
 
   /** Removes cinch's tables (`cinch agent --cleanup`). */
   async teardown(): Promise<void> {
+    this.#gen = undefined
     await this.#run(renderTeardown())
     this.#last = undefined
   }

@@ -1,0 +1,59 @@
+// nf_tables' generation id: one counter per network namespace, bumped by exactly one by every
+// commit of anyone (nf_tables_commit: `while (++base_seq == 0);`, under the commit mutex), never
+// by a batch that aborts or commits nothing. NFT_MSG_GETGEN reads it; a batch whose BATCH_BEGIN
+// carries NLM_F_ECHO is answered with the NEWGEN of its own commit (nfnetlink.ts `batch`), read
+// under that same mutex, so the id is exactly the commit's, whoever commits next.
+// The agent uses it to know that the kernel still holds what it committed last (apply/adopt.ts).
+import { NFNL_SUBSYS, NfnlSocket, parseNfgen, type NlMessage } from '../net/nfnetlink.js'
+import { parseAttrs } from '../net/tlv.js'
+import { withNetns } from '../net/netns.js'
+
+/** include/uapi/linux/netfilter/nf_tables.h: enum nf_tables_msg_types, enum nft_gen_attributes. */
+export const NFT_MSG_NEWGEN = 15
+export const NFT_MSG_GETGEN = 16
+const NFTA_GEN_ID = 1
+
+/** The generation id in an nf_tables NEWGEN message; undefined for any other message or a malformed one. */
+export function decodeGeneration(m: NlMessage): number | undefined {
+  const g = parseNfgen(m)
+  if (!g || g.subsys !== NFNL_SUBSYS.NFTABLES || g.msg !== NFT_MSG_NEWGEN) return undefined
+  let id: Buffer | undefined
+  try {
+    id = parseAttrs(g.attrs).get(NFTA_GEN_ID)
+  } catch {
+    return undefined
+  }
+  return id && id.length === 4 ? id.readUInt32BE(0) : undefined
+}
+
+/** The id the next commit after `g` gets: +1, skipping 0 at the wrap (the kernel never uses 0). */
+export const nextGeneration = (g: number): number => (g >= 0xffffffff ? 1 : g + 1)
+
+/**
+ * The namespace's generation id now (NFT_MSG_GETGEN), in the calling thread's namespace or in
+ * `netns`. The process's own namespace is asked on one kept socket: closing a netfilter socket
+ * waits for nf_tables' destroy work (an RCU grace period, 7-8 ms after any deletion; see
+ * elements-netlink.ts), and the applier reads this around every nft run. A `netns` (tests) gets a
+ * socket of its own, closed after.
+ */
+export async function readGeneration(o: { netns?: string; timeoutMs?: number } = {}): Promise<number> {
+  const sock = o.netns ? withNetns(o.netns, () => new NfnlSocket()) : (kept && !kept.closed ? kept : (kept = new NfnlSocket()))
+  try {
+    let gen: number | undefined
+    const [errno] = await sock.request([{ subsys: NFNL_SUBSYS.NFTABLES, msg: NFT_MSG_GETGEN, family: 0 }], {
+      timeoutMs: o.timeoutMs ?? 2000,
+      onReply: (m) => (gen = decodeGeneration(m) ?? gen),
+    })
+    if (errno) throw new Error(`nf_tables GETGEN: errno ${errno}`)
+    if (gen === undefined) throw new Error('nf_tables GETGEN: no generation in the answer')
+    return gen
+  } catch (err) {
+    // A socket that missed an answer may hold it still: the next read starts on a fresh one.
+    if (sock === kept) (kept = undefined, sock.close())
+    throw err
+  } finally {
+    if (sock !== kept) sock.close()
+  }
+}
+
+let kept: NfnlSocket | undefined
