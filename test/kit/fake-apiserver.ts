@@ -74,6 +74,13 @@ export class FakeApiServer {
   #objects = new Map<string, Map<string, Obj>>() // plural -> key -> object
   #history: Event[] = []
   #watchers = new Set<Watcher>()
+  /**
+   * performance.now() just after the last watch event was handed to its connection (the bytes
+   * leave at the next tick, as Node's http writes them): where a change's latency starts for
+   * bench:policy-scale, after this server's own work on the change (clones, resourceVersion,
+   * serialization), which a real API server does before its watch sends anything either.
+   */
+  lastEventWrittenAt = 0
   #continues = new Map<string, { rv: number; items: Obj[]; offset: number }>()
   #failures: Failure[] = []
   #servers: Server[] = []
@@ -378,6 +385,7 @@ export class FakeApiServer {
 
   #send(w: Watcher, type: string, object: Obj): void {
     w.out.write(JSON.stringify({ type, object }) + '\n')
+    this.lastEventWrittenAt = performance.now()
   }
 
   #resourceOfKind(kind: string): Resource {
