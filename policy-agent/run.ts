@@ -9,6 +9,7 @@ import { Agent, type SyncReport } from './agent.js'
 import { Applier } from './apply/applier.js'
 import { adoptionAtStart, commitRecordPath, recordAtStop, removeCommitRecord } from './apply/adopt.js'
 import { agentBuild } from './sources/snapshot.js'
+import { noteOwnCommits } from '../lib/nft/generation.js'
 import { startLeakCollector } from './gc/collector.js'
 import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS } from '../lib/state/defaults.js'
 import { BRIDGE_NF_SYSCTLS, ensureBridgeNetfilter } from './apply/br-netfilter.js'
@@ -99,6 +100,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
   const build = agentBuild(opts.agentVersion ?? 'unknown')
   const render = { failOpen: opts.failOpen }
   const prove = opts.cleanup || opts.once ? undefined : adoptionAtStart({ stateDir: opts.stateDir, agentVersion: build, render })
+  // Its own commits of other tables (the overlay's masquerade table) must not look like someone else's.
+  if (prove) noteOwnCommits()
   const applier = new Applier({ failOpen: opts.failOpen, log: log.child({ part: 'applier' }), ...(prove ? { prove } : {}) })
   if (opts.cleanup) {
     await applier.teardown()

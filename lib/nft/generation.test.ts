@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest'
 import { encodeNfnl, parseMessages, NFNL_SUBSYS, type NlMessage } from '../net/nfnetlink.js'
 import { attr, be32, str } from '../net/tlv.js'
-import { decodeGeneration, nextGeneration, NFT_MSG_GETGEN, NFT_MSG_NEWGEN } from './generation.js'
+import { decodeGeneration, nextGeneration, noteCommit, noteOwnCommits, ownCommit, NFT_MSG_GETGEN, NFT_MSG_NEWGEN } from './generation.js'
 
 /** A NEWGEN as the kernel sends it: id, the committing process's pid and name. */
 function newgen(id: number, o: { subsys?: number; msg?: number; attrs?: Buffer } = {}): NlMessage {
@@ -32,5 +32,18 @@ describe('nextGeneration', () => {
     expect(nextGeneration(1)).toBe(2)
     expect(nextGeneration(0xfffffffe)).toBe(0xffffffff)
     expect(nextGeneration(0xffffffff)).toBe(1)
+  })
+})
+
+describe('own commits', () => {
+  it('are noted only once the process asks, and the oldest go past 256', () => {
+    noteCommit(5, ['inet cinch-nat'])
+    expect(ownCommit(5)).toBeUndefined()
+    noteOwnCommits()
+    noteCommit(5, ['inet cinch-nat'])
+    expect(ownCommit(5)).toEqual(['inet cinch-nat'])
+    for (let g = 6; g < 6 + 256; g++) noteCommit(g, ['inet x'])
+    expect(ownCommit(5)).toBeUndefined()
+    expect(ownCommit(6)).toEqual(['inet x'])
   })
 })

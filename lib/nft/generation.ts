@@ -57,3 +57,44 @@ export async function readGeneration(o: { netns?: string; timeoutMs?: number } =
 }
 
 let kept: NfnlSocket | undefined
+
+// ---- this process's own commits -----------------------------------------------------------------
+// The applier vouches for its tables only while no commit it did not make came between two of its
+// own (apply/applier.ts). The agent commits other tables too (the overlay's masquerade table,
+// `inet cinch-nat`, after every start and Node change): noted here with their generation, they are
+// commits the applier can step over, since they touched no table of its own.
+
+const MAX_NOTED = 256
+let noted: Map<number, readonly string[]> | undefined
+
+/** From now on, this process's commits through NftTable (in its own namespace) are noted (the agent, at start). */
+export function noteOwnCommits(): void {
+  noted ??= new Map()
+}
+
+/** Notes that this process's commit of generation `gen` touched `tables` (`inet cinch-nat`, ...). */
+export function noteCommit(gen: number, tables: readonly string[]): void {
+  if (!noted) return
+  noted.set(gen, tables)
+  if (noted.size > MAX_NOTED) noted.delete(noted.keys().next().value!)
+}
+
+/** The tables this process's commit of generation `gen` touched, if it was noted. */
+export function ownCommit(gen: number): readonly string[] | undefined {
+  return noted?.get(gen)
+}
+
+/**
+ * Runs one transaction (`commit`, libnftables or nft, which do not hand out the id they got)
+ * between two reads of the generation and, when they are exactly one apart, notes it: the commit
+ * was then the only one between them. Otherwise (someone else committed meanwhile) nothing is
+ * noted, and whoever relies on the ledger sees a gap it cannot explain.
+ */
+export async function commitNoted<T>(tables: readonly string[], commit: () => Promise<T>): Promise<T> {
+  if (!noted) return commit()
+  const before = await readGeneration().catch(() => undefined)
+  const out = await commit()
+  const after = before === undefined ? undefined : await readGeneration().catch(() => undefined)
+  if (before !== undefined && after === nextGeneration(before)) noteCommit(after, tables)
+  return out
+}

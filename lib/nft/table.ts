@@ -12,6 +12,7 @@ import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js
 import { Transaction } from './transaction.js'
 import type { NftCommand } from './commands.js'
 import { elementBatch, runElementBatch } from './elements-netlink.js'
+import { commitNoted, noteCommit } from './generation.js'
 
 export interface NftTableOptions {
   family: NftFamily
@@ -51,7 +52,8 @@ export class NftTable {
 
   /** Commits `tx` as one transaction: all of it, or (on an NftError) nothing. */
   async run(tx: Transaction): Promise<void> {
-    await this.#exec('run', this.#own(tx), {})
+    const text = this.#own(tx)
+    await this.#noted([this], () => this.#exec('run', text, {}))
   }
 
   /** `nft -c`: would `tx` commit? Throws the NftError the commit would; changes nothing. */
@@ -73,7 +75,8 @@ export class NftTable {
       if (!owned.some((o) => o.family === t.family && o.name === t.name)) throw new Error(`nft: the script names table ${t.family} ${t.name}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
     }
     if (text.trim() === '') return
-    await this.#exec(opts.check ? 'check' : 'run', text, { check: opts.check })
+    if (opts.check) await this.#exec('check', text, { check: true })
+    else await this.#noted(owned, () => this.#exec('run', text, {}))
   }
 
   /**
@@ -92,7 +95,9 @@ export class NftTable {
     for (const c of cmds) {
       if (!owned.some((o) => o.family === c.family && o.name === c.table)) throw new Error(`nft: a command names table ${c.family} ${c.table}; it may only name ${owned.map((o) => o.ref).join(', ')}`)
     }
-    return runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
+    const r = await runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
+    if (r.genId !== undefined && !this.netns) noteCommit(r.genId, owned.map((o) => o.ref))
+    return r
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */
@@ -141,6 +146,14 @@ export class NftTable {
   #own(tx: Transaction): string {
     if (tx.table !== this.ref) throw new Error(`nft: a transaction on ${tx.table} run on table ${this.ref}`)
     return tx.render()
+  }
+
+  /**
+   * A commit in the process's own namespace is noted with its generation when the process notes
+   * its commits (generation.ts: the agent, so that its applier can step over its other tables' commits).
+   */
+  #noted<T>(tables: readonly NftTable[], commit: () => Promise<T>): Promise<T> {
+    return this.netns ? commit() : commitNoted(tables.map((t) => t.ref), commit)
   }
 
   async #exec(what: string, text: string, req: Omit<NftRequest, 'text' | 'netns'>): Promise<string> {

@@ -8,6 +8,7 @@ import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { Applier, type ApplierOptions } from './applier.js'
 import type { Proof } from './adopt.js'
+import { noteCommit, noteOwnCommits } from '../../lib/nft/generation.js'
 
 function ir(app: string) {
   const s = clusterOf({
@@ -123,5 +124,32 @@ describe('Applier adoption', () => {
     const f = new Applier({ run: async () => {} })
     await f.apply(ir('web'))
     expect(f.committed).toBeUndefined()
+  })
+
+  it('steps over its own process\'s noted commits of other tables, not over anyone else\'s or its own tables\'', async () => {
+    noteOwnCommits()
+    const { k, opts } = kernel()
+    const a = new Applier(opts)
+    await a.apply(ir('web'))
+    expect(a.committed?.genId).toBe(11)
+    // the overlay's masquerade table, noted: the record moves past it
+    k.others(); noteCommit(k.gen, ['inet cinch-nat'])
+    expect(a.committed?.genId).toBe(12)
+    // and a diff after it follows the last commit of ours
+    await a.apply(ir('client'))
+    expect(a.committed?.genId).toBe(13)
+    // a noted commit that touched one of our tables (not the applier's) is a gap
+    k.others(); noteCommit(k.gen, ['inet cinch-nat', 'bridge cinch'])
+    expect(a.committed?.genId).toBe(13)
+    await a.apply(ir('web'))
+    expect(a.committed).toBeUndefined()
+    // an unnoted commit is a gap too
+    const b = kernel()
+    const c = new Applier(b.opts)
+    await c.apply(ir('web'))
+    b.k.others(); noteCommit(b.k.gen, ['inet cinch-nat'])
+    b.k.others()
+    await c.apply(ir('client'))
+    expect(c.committed).toBeUndefined()
   })
 })

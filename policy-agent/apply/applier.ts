@@ -16,7 +16,7 @@
 // echoes it), bracketed by two reads for an nft run, and kept only while each commit of ours
 // follows the one before with nobody else's in between (`committed`).
 import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
-import { nextGeneration, readGeneration } from '../../lib/nft/generation.js'
+import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { fullCommands, planDiff, renderFull, renderTeardown, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
@@ -91,7 +91,11 @@ export class Applier {
    * last apply failed, went through nft without a clean bracket, or followed someone else's commit.
    */
   get committed(): { ir: PolicyIR; genId: number } | undefined {
-    return this.#last && this.#gen !== undefined ? { ir: this.#last, genId: this.#gen } : undefined
+    if (!this.#last || this.#gen === undefined) return undefined
+    // The agent's later commits of its other tables (noted, generation.ts) left ours as they were.
+    let g = this.#gen
+    for (let n = nextGeneration(g); isOthers(ownCommit(n)); n = nextGeneration(n)) g = n
+    return { ir: this.#last, genId: g }
   }
 
   async apply(ir: PolicyIR): Promise<ApplyResult> {
@@ -156,7 +160,7 @@ export class Applier {
       this.#last = ir
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
-      if (genId !== undefined && prev !== undefined && genId === nextGeneration(prev)) this.#gen = genId
+      if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
       return { mode: 'diff', lines: countLines(plan.text), via }
     } catch (err) {
       // The kernel no longer holds what we think (someone edited our table): replace it whole.
@@ -217,6 +221,21 @@ export class Applier {
     await this.#run(renderTeardown())
     this.#last = undefined
   }
+}
+
+const OURS = new Set([POLICY_TABLE, BRIDGE_TABLE].map((t) => `${t.family} ${t.name}`))
+
+/** A noted commit of this process that touched none of the applier's tables (the masquerade table's). */
+const isOthers = (tables: readonly string[] | undefined): boolean => !!tables && !tables.some((t) => OURS.has(t))
+
+/**
+ * Whether commit `to` came right after `from`, or after nothing but this process's noted commits of
+ * other tables (generation.ts ownCommit): then the kernel held what `from` left when `to` committed.
+ */
+function follows(from: number, to: number): boolean {
+  let g = nextGeneration(from)
+  for (let i = 0; g !== to; i++, g = nextGeneration(g)) if (i >= 256 || !isOthers(ownCommit(g))) return false
+  return true
 }
 
 /** A full replace's batch at 30k pods / 30k policies is some megabytes; this bounds what one takes. */

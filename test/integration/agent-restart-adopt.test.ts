@@ -11,15 +11,18 @@ import test from 'ava'
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, nftText, serve, startAgent, waitListening, writeManifests, type Agent, type ManifestSet, type NodeCluster } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, nftText, serve, startAgent, SUBNET4, SUBNET6, waitListening, writeManifests, type Agent, type ManifestSet, type NodeCluster } from './netpol-helpers.js'
 import { probeFrom } from '../kit/probe.js'
 import { waitFor } from '../kit/wait.js'
 
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
 
-/** Pod a admits b on `port`; with `db`, pod b admits a on 81 too (a chain of b's, a's untouched). */
-const cluster = (port: number, db = false): ManifestSet => ({
+/** This node's Node object: with it the agent's overlay runs and commits its masquerade table. */
+const NODE = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }] } }
+
+/** Pod a admits b on `port`; with `db`, pod b admits a on 81 too (a chain of b's, a's untouched); with `node`, the Node object. */
+const cluster = (port: number, db = false, node = false): ManifestSet => ({
   namespaces: { x: { team: 'x' } },
   pods: [
     { namespace: 'x', name: 'a', labels: { pod: 'a' }, ports: [] },
@@ -29,6 +32,7 @@ const cluster = (port: number, db = false): ManifestSet => ({
     policy('web', 'a', 'b', port),
     ...(db ? [policy('db', 'b', 'a', 81)] : []),
   ],
+  ...(node ? { extra: [NODE] } : {}),
 })
 
 function policy(name: string, to: string, from: string, port: number): unknown {
@@ -45,15 +49,18 @@ interface Env {
 }
 
 /** Pods a and b (made before any agent: ADD does not wait then), serving 80 and 81; an agent replaced its tables once. */
-async function setUp(area: string): Promise<Env> {
+async function setUp(area: string, o: { node?: boolean } = {}): Promise<Env> {
   const c = makeNodeCluster(cleanup, area)
   serve(c, await addPod(c, 'x', 'a'))
   serve(c, await addPod(c, 'x', 'b'))
   await waitListening(c)
-  writeManifests(c, cluster(80))
-  const agent = await startAgent(c)
+  writeManifests(c, cluster(80, false, o.node))
+  const agent = await startAgent(c, agentFlags(c))
   return { c, agent, record: join(c.stateDir, 'restart-commit.json') }
 }
+
+/** The conflist the overlay writes goes beside the test's own (which DEL in the cleanup reads). */
+const agentFlags = (c: NodeCluster) => ['--cni-conf', join(c.dir, 'agent-conflist.json')]
 
 const firstSync = (agent: Agent) => agent.log().split('\n').find((l) => /"msg":"rules applied"/.test(l)) ?? ''
 const notAdopted = (agent: Agent) => agent.log().split('\n').find((l) => /tables are not adopted/.test(l)) ?? ''
@@ -89,7 +96,7 @@ test('nothing changed: the restart adopts (nothing sent, counters kept, rules en
   await stop(t, first)
   t.regex(first.log(), /"msg":"commit record written"/)
   t.true(existsSync(record))
-  let agent = await startAgent(c)
+  let agent = await startAgent(c, agentFlags(c))
   t.regex(firstSync(agent), /"mode":"adopted"/)
   t.regex(agent.log(), /adopted, nothing sent/)
   t.false(existsSync(record), 'the record is taken by the start that reads it')
@@ -109,7 +116,7 @@ test('nothing changed: the restart adopts (nothing sent, counters kept, rules en
   const changed = await nftText(c)
   await stop(t, agent)
   t.regex(agent.log(), /"msg":"commit record written"/)
-  agent = await startAgent(c)
+  agent = await startAgent(c, agentFlags(c))
   t.regex(firstSync(agent), /"mode":"adopted"/, notAdopted(agent))
   t.is(await nftText(c), changed)
   await stop(t, agent)
@@ -124,7 +131,7 @@ test('someone committed while the agent was down or while it ran: the restart re
   // 1. Another table, added while down: any commit in the namespace bumps the generation.
   await stop(t, first)
   await inNs(c.host, 'nft', ['add', 'table', 'inet', 'other'])
-  let agent = await startAgent(c)
+  let agent = await startAgent(c, agentFlags(c))
   t.regex(notAdopted(agent), /"reason":"nftables changed since the last commit/)
   t.regex(firstSync(agent), /"mode":"full"/)
 
@@ -132,7 +139,7 @@ test('someone committed while the agent was down or while it ran: the restart re
   await stop(t, agent)
   await inNs(c.host, 'nft', ['flush', 'chain', 'inet', 'cinch', 'pod-ingress-x-a'])
   t.notRegex(await chain(), /tcp dport 80 /)
-  agent = await startAgent(c)
+  agent = await startAgent(c, agentFlags(c))
   t.regex(notAdopted(agent), /nftables changed since the last commit/)
   t.is(await chain(), rules, 'the flushed chain is restored')
   t.deepEqual(await reach(c), [true, false])
@@ -147,7 +154,7 @@ test('someone committed while the agent was down or while it ran: the restart re
   await stop(t, agent)
   t.regex(agent.log(), /"msg":"no commit record: the next start replaces the tables"/)
   t.false(existsSync(record))
-  agent = await startAgent(c)
+  agent = await startAgent(c, agentFlags(c))
   t.regex(firstSync(agent), /"mode":"full"/)
   t.is(await chain(), rules, 'the chain flushed under the running agent is restored')
   await stop(t, agent)
@@ -157,7 +164,7 @@ test('the cluster changed while the agent was down: the first sync replaces with
   const { c, agent: first } = await setUp('cc')
   await stop(t, first)
   writeManifests(c, cluster(81))
-  const agent = await startAgent(c)
+  const agent = await startAgent(c, agentFlags(c))
   t.regex(notAdopted(agent), /the rules to apply differ from the last commit/)
   t.regex(firstSync(agent), /"mode":"full"/)
   t.regex(await nftText(c), /tcp dport 81 /)
@@ -187,10 +194,34 @@ test('a forged or broken commit record is refused or fails a check: never adopte
     await stop(t, agent)
     t.true(existsSync(record), `${what}: a record was written`)
     forge()
-    agent = await startAgent(c)
+    agent = await startAgent(c, agentFlags(c))
     t.regex(notAdopted(agent), reason, what)
     t.regex(firstSync(agent), /"mode":"full"/, what)
   }
   t.deepEqual(await reach(c), [true, false])
+  await stop(t, agent)
+})
+
+test('the agent\'s own masquerade commits (overlay) between its policy commits do not stop the restart adopting', async (t) => {
+  const { c, agent: first } = await setUp('ov', { node: true })
+  const overlaySynced = (a: Agent) => /"msg":"overlay synced"/.test(a.log())
+  await waitFor('the overlay\'s masquerade table', () => overlaySynced(first), { timeoutMs: 20_000 })
+  t.regex(await nftText(c, 'inet', 'cinch-nat'), /masquerade/)
+  // 1. The overlay committed after the first sync's replace: the record steps over it.
+  await stop(t, first)
+  t.regex(first.log(), /"msg":"commit record written"/)
+  let agent = await startAgent(c, agentFlags(c))
+  t.regex(firstSync(agent), /"mode":"adopted"/, notAdopted(agent))
+  // 2. It commits again at this start (after the adoption), then a policy diff: the diff follows
+  // the adopted commit across the overlay's, so the next restart adopts too.
+  await waitFor('the overlay at this start', () => overlaySynced(agent), { timeoutMs: 20_000 })
+  writeManifests(c, cluster(81, false, true))
+  await waitFor('the diff to port 81', () => /"sync":"source changed","mode":"diff"/.test(agent.log()), { timeoutMs: 20_000 })
+  const changed = await nftText(c)
+  await stop(t, agent)
+  agent = await startAgent(c, agentFlags(c))
+  t.regex(firstSync(agent), /"mode":"adopted"/, notAdopted(agent))
+  t.is(await nftText(c), changed)
+  t.deepEqual(await reach(c), [false, true])
   await stop(t, agent)
 })
