@@ -18,6 +18,7 @@ import { commandText, encodeCommand, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
 import { forceSendBuffer } from './sndbuf.js'
 import { decodeGeneration } from './generation.js'
+import { attr, parseAttrs } from '../net/tlv.js'
 
 /**
  * A batch is one skb from one sendmsg (nfnetlink_rcv_batch reads BATCH_BEGIN to BATCH_END within
@@ -38,9 +39,9 @@ export interface ElementBatch {
   bytes: number
   /**
    * `add table` of the first command's table, sent first with NLM_F_ECHO so that the kernel echoes
-   * the commit's generation id (nfnetlink.ts `batch`). Adding a table that exists changes nothing
-   * (nf_tables_updtable: same flags, no transaction), so only the NEWGEN comes back, never an echo
-   * of the batch's objects (a flushed chain's rules, a set's thousands of elements).
+   * the commit's generation id (nfnetlink.ts `batch`). Adding a table that exists, without flags,
+   * changes nothing (nf_tables_updtable: no transaction), so only the NEWGEN comes back, never an
+   * echo of the batch's objects (a flushed chain's rules, a set's thousands of elements).
    */
   probe?: NftMessage
 }
@@ -64,7 +65,11 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
   let text: string | undefined
   let probe: NftMessage | undefined
   try {
-    if (cmds[0]) probe = encodeCommand({ verb: 'add', kind: 'table', family: cmds[0].family, table: cmds[0].table })[0]
+    const m = cmds[0] && encodeCommand({ verb: 'add', kind: 'table', family: cmds[0].family, table: cmds[0].table })[0]
+    // The table's name alone: without NFTA_TABLE_FLAGS the kernel changes nothing of an existing
+    // table (nf_tables_updtable returns at once), where flags 0 would wake a dormant one.
+    const name = m && parseAttrs(m.attrs).get(1)
+    if (m && name) probe = { ...m, attrs: attr(1, name) }
   } catch {
     probe = undefined // a table the encoder does not take: committed all the same, its generation unknown
   }

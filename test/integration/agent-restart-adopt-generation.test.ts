@@ -35,6 +35,10 @@ test('a batch resolves with its own commit\'s generation id, exactly', async (t)
   // Refused (a chain that is not there): nothing committed, the id stays.
   await t.throwsAsync(table.runCommands([{ ...T, kind: 'chain', verb: 'delete', name: 'nope' }]))
   t.is(await readGeneration({ netns }), second.genId!)
+  // The probe changes nothing of the table: a dormant one stays dormant through a diff.
+  execFileSync('ip', ['netns', 'exec', ns, NFT, 'add', 'table', 'inet', 'cinch', '{ flags dormant; }'])
+  await table.runCommands(chains(1, 301))
+  t.regex(execFileSync('ip', ['netns', 'exec', ns, NFT, 'list', 'table', 'inet', 'cinch'], { encoding: 'utf8' }), /flags dormant/)
 })
 
 /** Sends one batch on a raw socket in `netns` and returns every message the kernel sends back, up to the last request's ACK. */
