@@ -63,7 +63,8 @@ export class Applier {
   #last?: PolicyIR
   /**
    * The generation id of the commit that left #last in the kernel, while it is known that nothing
-   * else committed since the last full replace; undefined otherwise.
+   * but this applier (and this process's noted commits of other tables) committed since the last
+   * full replace or adoption; undefined otherwise.
    */
   #gen?: number
   #prove?: (ir: PolicyIR) => Promise<Proof>
