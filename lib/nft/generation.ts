@@ -5,8 +5,9 @@
 // under that same mutex, so the id is exactly the commit's, whoever commits next.
 // The agent uses it to know that the kernel still holds what it committed last (apply/adopt.ts).
 import { NFNL_SUBSYS, NfnlSocket, parseNfgen, type NlMessage } from '../net/nfnetlink.js'
-import { parseAttrs } from '../net/tlv.js'
+import { attr, parseAttrs, str } from '../net/tlv.js'
 import { withNetns } from '../net/netns.js'
+import type { NftFamily } from './syntax.js'
 
 /** include/uapi/linux/netfilter/nf_tables.h: enum nf_tables_msg_types, enum nft_gen_attributes. */
 export const NFT_MSG_NEWGEN = 15
@@ -57,6 +58,27 @@ export async function readGeneration(o: { netns?: string; timeoutMs?: number } =
 }
 
 let kept: NfnlSocket | undefined
+
+const NFT_MSG_GETTABLE = 1
+/** NFPROTO_* (include/uapi/linux/netfilter.h) */
+const FAMILY: Record<NftFamily, number> = { inet: 1, ip: 2, arp: 3, netdev: 5, bridge: 7, ip6: 10 }
+
+/**
+ * Whether the table exists now (NFT_MSG_GETTABLE), in the process's namespace (the kept socket) or
+ * in `netns`. Beside the generation, for what a generation alone does not rule out: nf_tables
+ * reloaded within the boot starts every namespace's generation at 1 again, with no tables.
+ */
+export async function tableExists(t: { family: NftFamily; name: string }, o: { netns?: string; timeoutMs?: number } = {}): Promise<boolean> {
+  const sock = o.netns ? withNetns(o.netns, () => new NfnlSocket()) : (kept && !kept.closed ? kept : (kept = new NfnlSocket()))
+  try {
+    const [errno] = await sock.request([{ subsys: NFNL_SUBSYS.NFTABLES, msg: NFT_MSG_GETTABLE, family: FAMILY[t.family], attrs: attr(1, str(t.name)) }], { timeoutMs: o.timeoutMs ?? 2000 })
+    if (errno === 2) return false // ENOENT
+    if (errno) throw new Error(`nf_tables GETTABLE ${t.family} ${t.name}: errno ${errno}`)
+    return true
+  } finally {
+    if (sock !== kept) sock.close()
+  }
+}
 
 // ---- this process's own commits -----------------------------------------------------------------
 // The applier vouches for its tables only while no commit it did not make came between two of its

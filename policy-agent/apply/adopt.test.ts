@@ -76,6 +76,8 @@ describe('proveCommitted', () => {
     ['a commit since', { generation: async () => 42 }, /generation 42, recorded 41/],
     ['no generation', { generation: async () => { throw new Error('EPERM') } }, /generation id not read: EPERM/],
     ['other render options', { render: { failOpen: true } }, /differ/],
+    ['the tables gone', { tablesExist: async () => false }, /tables are not there/],
+    ['the tables not read', { tablesExist: async () => { throw new Error('EBUSY') } }, /tables not read: EBUSY/],
   ]
   it.each(cases)('does not hold with %s', async (_, o, reason) => {
     expect(await prove(o)).toEqual({ holds: false, reason: expect.stringMatching(reason) })

@@ -19,7 +19,8 @@
 // reads them back.
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { readGeneration } from '../../lib/nft/generation.js'
+import { readGeneration, tableExists } from '../../lib/nft/generation.js'
+import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { takeSnapshotFile, writeSnapshotFile } from '../sources/snapshot.js'
 import type { PolicyIR } from '../compile/ir.js'
 import type { RenderOptions } from '../render/index.js'
@@ -101,6 +102,8 @@ export interface ProveOptions {
   render: RenderOptions
   /** The namespace's nf_tables generation id now (lib/nft/generation.ts readGeneration). */
   generation: () => Promise<number>
+  /** Whether cinch's tables exist now (lib/nft/generation.ts tableExists); by default not asked. */
+  tablesExist?: () => Promise<boolean>
 }
 
 /**
@@ -119,6 +122,11 @@ export async function proveCommitted(ir: PolicyIR, o: ProveOptions): Promise<Pro
     return { holds: false, reason: `generation id not read: ${(err as Error).message}` }
   }
   if (now !== r.genId) return { holds: false, reason: `nftables changed since the last commit (generation ${now}, recorded ${r.genId}: someone committed in this namespace)` }
+  try {
+    if (o.tablesExist && !(await o.tablesExist())) return { holds: false, reason: 'cinch\'s tables are not there (nf_tables reloaded?)' }
+  } catch (err) {
+    return { holds: false, reason: `tables not read: ${(err as Error).message}` }
+  }
   let digest: string
   try {
     digest = irDigest(ir, o.render)
@@ -140,7 +148,10 @@ export function adoptionAtStart(o: { stateDir: string; agentVersion: string; ren
   const { record, reason } = takeCommitRecord(commitRecordPath(o.stateDir))
   return async (ir) => {
     if (!record) return { holds: false, reason: reason! }
-    return proveCommitted(ir, { record, agentVersion: o.agentVersion, here: hostIdentity(), render: o.render, generation: () => readGeneration() })
+    return proveCommitted(ir, {
+      record, agentVersion: o.agentVersion, here: hostIdentity(), render: o.render, generation: () => readGeneration(),
+      tablesExist: async () => (await Promise.all([POLICY_TABLE, BRIDGE_TABLE].map((t) => tableExists(t)))).every(Boolean),
+    })
   }
 }
 

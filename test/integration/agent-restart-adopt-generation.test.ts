@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 import { NftTable, type NftCommand } from '../../lib/nft/index.js'
 import { encodeCommand } from '../../lib/nft/commands.js'
-import { readGeneration, NFT_MSG_NEWGEN } from '../../lib/nft/generation.js'
+import { readGeneration, tableExists, NFT_MSG_NEWGEN } from '../../lib/nft/generation.js'
 import { encodeNfnl, parseMessages, NETLINK_NETFILTER, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS, NLM_F, NLMSG_ERROR, type NlMessage } from '../../lib/net/nfnetlink.js'
 import { withNetns } from '../../lib/net/netns.js'
 import { cleanupFor } from '../kit/cleanup.js'
@@ -39,6 +39,10 @@ test('a batch resolves with its own commit\'s generation id, exactly', async (t)
   execFileSync('ip', ['netns', 'exec', ns, NFT, 'add', 'table', 'inet', 'cinch', '{ flags dormant; }'])
   await table.runCommands(chains(1, 301))
   t.regex(execFileSync('ip', ['netns', 'exec', ns, NFT, 'list', 'table', 'inet', 'cinch'], { encoding: 'utf8' }), /flags dormant/)
+  // GETTABLE: what the proof asks besides the generation.
+  t.true(await tableExists({ family: 'inet', name: 'cinch' }, { netns }))
+  t.false(await tableExists({ family: 'bridge', name: 'cinch' }, { netns }))
+  t.false(await tableExists({ family: 'inet', name: 'nope' }, { netns }))
 })
 
 /** Sends one batch on a raw socket in `netns` and returns every message the kernel sends back, up to the last request's ACK. */
