@@ -103,14 +103,16 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
       // echo (on the probe): the commit's own generation id, one small message more.
       { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, ...(b.probe ? { echo: (m: NlMessage) => (genId = decodeGeneration(m) ?? genId) } : {}) },
     )
-    // The probe's answer (if it failed, the batch did too and a command's answer says why) is not a command's.
-    errnos.splice(0, probe.length)
+    // The probe's answer is not a command's.
+    const [probeErrno = 0] = errnos.splice(0, probe.length)
     const what = o.what ?? 'nft run (netlink)'
     // A batch refused whole (EPERM, ENOMEM, a failed commit) is answered before any of its
     // requests, which then stay unanswered (-1): that is the batch's error, not the first command's.
     if (batchErrno !== 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(batchErrno)}`, b.text)
     const failed = errnos.findIndex((e) => e > 0)
     if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
+    // The probe alone refused (nothing of the batch committed, then): the table's error.
+    if (probeErrno > 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(probeErrno)}`, b.text)
     return { genId }
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
