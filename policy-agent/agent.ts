@@ -14,7 +14,7 @@ import type { FlowLogOptions } from './flows/options.js'
 import { FlowCompiler } from './flows/compiler.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
-import { attachmentsDir, listAttachments, type AttachmentRecord } from '../lib/state/attachments.js'
+import { attachmentsDir, listAttachmentsSync, type AttachmentRecord } from '../lib/state/attachments.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { warmUp } from './apply/warm.js'
@@ -137,19 +137,10 @@ export class Agent {
       if (this.#arrivals.length < MAX_ARRIVALS) this.#arrivals.push(performance.now())
       this.scheduleSync('source changed')
     })
-    // While the lists arrive (seconds at 30k pods, much of it waiting on the server): the
-    // attachment records, so that their read (13-85 ms at a restart of the 30k bench, 110 local
-    // pods) does not lie between the last list page and the first commit (issue 14). The
-    // warm-up does not go here: run before the first compile over the whole cluster, it made that
-    // compile ~150 ms slower (bench:policy-scale, alternated), and it spared the first encode nothing.
-    const early = setImmediate(() => {
-      this.#readRecords(this.opts.log).catch(() => {}) // the first sync reads them again if they changed since
-    })
-    try {
-      await listed
-    } finally {
-      clearImmediate(early)
-    }
+    // The warm-up does not go before the first sync: run before the first compile over the whole
+    // cluster, it made that compile ~150 ms slower (bench:policy-scale, alternated), and it spared
+    // the first encode nothing.
+    await listed
     const first = await this.requestSync('start')
     // After the first sync, before the first change needs it: the change path's code, run once on
     // a small cluster of its own (apply/warm.ts). A change arriving meanwhile waits for this turn only.
@@ -232,13 +223,13 @@ export class Agent {
   }
 
   /**
-   * The attachment records, re-read only when the directory changed: reading 100 records costs
-   * more than the rest of an incremental sync. cinch-bridge writes records by rename and DEL
+   * The attachment records, re-read only when the directory changed: reading 110 records (~1 ms,
+   * synchronously: lib/state/attachments.ts) costs as much as the rest of a pod change's sync. cinch-bridge writes records by rename and DEL
    * unlinks them (lib/state/README.md), so every change updates the directory's mtime/ctime. Those come
    * from a coarse clock, so a change in the same tick as a read could leave them equal: the
    * cache is trusted only when the directory last changed well before the read began.
    */
-  async #readRecords(log: Logger): Promise<RecordsRead> {
+  #readRecords(log: Logger): RecordsRead {
     let st: { ino: number; mtimeMs: number; ctimeMs: number } | undefined
     try { st = statSync(attachmentsDir(this.opts.stateDir)) } catch { st = undefined }
     const key = st ? `${st.ino} ${st.mtimeMs} ${st.ctimeMs}` : ''
@@ -246,7 +237,7 @@ export class Agent {
     if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c
     const readAt = Date.now()
     const problems: { where: string; reason: string }[] = []
-    const records = await listAttachments(this.opts.stateDir, (file, err) => {
+    const records = listAttachmentsSync(this.opts.stateDir, (file, err) => {
       problems.push({ where: file, reason: err.message })
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped')
     })
@@ -262,7 +253,7 @@ export class Agent {
     const log = this.opts.log.child({ sync: reason })
     const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10
     const t0 = performance.now()
-    const { localPods, attachments, localIps } = await this.#readRecords(log)
+    const { localPods, attachments, localIps } = this.#readRecords(log)
     const state = this.opts.source.state()
     // The source stores a change before it calls back, so every arrival taken here is in `state`.
     this.#applying = this.#arrivals

@@ -1,11 +1,12 @@
 // The attachment-record contract (lib/state/README.md) as both sides see it:
 // what cinch-bridge writes, the agent lists. Files in a temporary directory only.
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
-  type AttachmentRecord, attachmentFile, attachmentsDir, listAttachments, listAttachmentsSync, readAttachmentSync,
+  type AttachmentRecord, attachmentFile, attachmentsDir, listAttachmentsSync, MAX_RECORD_BYTES, readAttachmentSync,
   RecordError, removeAttachmentSync, validateRecord, writeAttachmentSync,
 } from './attachments.js'
 
@@ -43,14 +44,13 @@ describe('attachment records', () => {
     expect(readdirSync(dir).sort()).toEqual(['.c2_eth0.json.4243.d4e5f6.tmp', 'c2_eth0.json'])
   })
 
-  it('missing records and directories are no error', async () => {
+  it('missing records and directories are no error', () => {
     expect(readAttachmentSync(stateDir, record('nope'))).toBeUndefined()
     expect(() => removeAttachmentSync(stateDir, record('nope'))).not.toThrow()
     expect(listAttachmentsSync(stateDir)).toEqual([])
-    expect(await listAttachments(stateDir)).toEqual([])
   })
 
-  it('both listings agree, by file name, and skip what is not a usable record', async () => {
+  it('the listing goes by file name and skips what is not a usable record', () => {
     writeAttachmentSync(stateDir, record('b'))
     writeAttachmentSync(stateDir, record('a'))
     const dir = attachmentsDir(stateDir)
@@ -60,17 +60,42 @@ describe('attachment records', () => {
     mkdirSync(join(dir, 'dir.json'))
     const problems: string[] = []
     const onProblem = (file: string) => problems.push(file.slice(dir.length + 1))
-    const sync = listAttachmentsSync(stateDir, onProblem)
-    expect(sync.map((r) => r.containerId)).toEqual(['a', 'b'])
-    expect(await listAttachments(stateDir, onProblem)).toEqual(sync)
-    expect(problems).toEqual(['dir.json', 'half.json', 'noips.json', 'dir.json', 'half.json', 'noips.json'])
+    expect(listAttachmentsSync(stateDir, onProblem).map((r) => r.containerId)).toEqual(['a', 'b'])
+    expect(problems).toEqual(['dir.json', 'half.json', 'noips.json'])
   })
 
-  it('removal removes exactly that record', async () => {
+  // The agent reads the records synchronously before a sync: a file that blocked the read (a FIFO
+  // waits for a writer, a device or a huge file never ends) would stop every sync of the node.
+  // Each is refused unread and reported; the records beside it are read. The listing runs in a
+  // child process with a deadline: with readFileSync it never returns on the FIFO, which in this
+  // process would hang the test run instead of failing it.
+  it('refuses a FIFO, a symlink and an oversized file named as records, unread, and reads the rest', () => {
+    writeAttachmentSync(stateDir, record('ok'))
+    const dir = attachmentsDir(stateDir)
+    execFileSync('mkfifo', [join(dir, 'fifo_eth0.json')])
+    symlinkSync('/dev/zero', join(dir, 'zero_eth0.json'))
+    symlinkSync(attachmentFile(stateDir, record('ok')), join(dir, 'link_eth0.json'))
+    writeFileSync(join(dir, 'huge_eth0.json'), JSON.stringify({ ...record('huge'), pad: 'x'.repeat(MAX_RECORD_BYTES) }))
+    const script = `import { listAttachmentsSync } from ${JSON.stringify(join(import.meta.dirname, 'attachments.ts'))}
+      const problems = []
+      const got = listAttachmentsSync(${JSON.stringify(stateDir)}, (file, err) => problems.push(file.slice(${dir.length + 1}) + ': ' + err.message))
+      console.log(JSON.stringify({ got: got.map((r) => r.containerId), problems }))`
+    const out = execFileSync(process.execPath, ['--import', 'tsx/esm', '--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' })
+    const { got, problems } = JSON.parse(out)
+    expect(got).toEqual(['ok'])
+    expect(problems).toEqual([
+      'fifo_eth0.json: not a regular file',
+      expect.stringMatching(/^huge_eth0.json: \d+ bytes, over the 65536 a record may have$/),
+      expect.stringMatching(/^link_eth0.json: .*ELOOP/),
+      expect.stringMatching(/^zero_eth0.json: .*ELOOP/),
+    ])
+  })
+
+  it('removal removes exactly that record', () => {
     writeAttachmentSync(stateDir, record('a'))
     writeAttachmentSync(stateDir, record('a', 'net1'))
     removeAttachmentSync(stateDir, { containerId: 'a', ifName: 'eth0' })
-    expect((await listAttachments(stateDir)).map((r) => r.ifName)).toEqual(['net1'])
+    expect(listAttachmentsSync(stateDir).map((r) => r.ifName)).toEqual(['net1'])
   })
 })
 
@@ -112,7 +137,7 @@ describe('validateRecord: every field is checked before the agent puts it into n
     expect(validateRecord({ ...good, podNamespace: '', podName: '' }).podName).toBe('')
     expect(validateRecord({ ...good, podName: 'a'.repeat(253), future: 1 })).not.toHaveProperty('future')
   })
-  it('a listing skips a hostile record, reports it by name and field, and keeps the others', async () => {
+  it('a listing skips a hostile record, reports it by name and field, and keeps the others', () => {
     writeAttachmentSync(stateDir, record('ok'))
     const dir = attachmentsDir(stateDir)
     writeFileSync(join(dir, 'bad_eth0.json'), JSON.stringify({ ...record('bad'), ips: [5] }))
@@ -120,7 +145,7 @@ describe('validateRecord: every field is checked before the agent puts it into n
     // A valid record under another record's file name.
     writeFileSync(join(dir, 'copy_eth0.json'), JSON.stringify(record('ok')))
     const problems: string[] = []
-    const got = await listAttachments(stateDir, (file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))
+    const got = listAttachmentsSync(stateDir, (file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))
     expect(got.map((r) => r.containerId)).toEqual(['ok'])
     expect(problems).toEqual([
       'bad_eth0.json: ips[0]: expected an address with prefix length, e.g. 10.244.1.5/24',

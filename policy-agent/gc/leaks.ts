@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { delegateDel, delegateGc, describeError, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
-import { listAttachments, removeAttachmentSync, type AttachmentRecord } from '../../lib/state/attachments.js'
+import { listAttachmentsSync, removeAttachmentSync, type AttachmentRecord } from '../../lib/state/attachments.js'
 
 export interface GcOptions {
   stateDir: string
@@ -78,12 +78,12 @@ const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
 /** Cleans up orphans seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   const { signal } = opts
-  const first = new Set(orphaned(await listAttachments(opts.stateDir)).map(key))
+  const first = new Set(orphaned(listAttachmentsSync(opts.stateDir)).map(key))
   if (first.size) opts.onOrphans?.([...first])
   // Abortable, so a pending grace period never holds a stopping agent (SIGTERM).
   await sleep(opts.graceMs, undefined, { signal })
   // Recheck: only what was orphaned both times, and still is, goes.
-  const removedRecords = orphaned(await listAttachments(opts.stateDir)).filter((r) => first.has(key(r)))
+  const removedRecords = orphaned(listAttachmentsSync(opts.stateDir)).filter((r) => first.has(key(r)))
   const main = await readMainPlugin(opts.cniConf)
   const failedDels: string[] = []
   for (const r of removedRecords) {
@@ -100,7 +100,7 @@ export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   if (!main) return { removedRecords, failedDels, validAttachments: 0 }
   // Read again: an ADD that finished during the grace period has written its record by now.
   const gone = new Set(removedRecords.map(key))
-  const valid = (await listAttachments(opts.stateDir)).filter((r) => !gone.has(key(r)))
+  const valid = (listAttachmentsSync(opts.stateDir)).filter((r) => !gone.has(key(r)))
   // Only the records of this network: another conflist's attachments are not ours to vouch for.
   const mine = valid.filter((r) => !r.network || r.network === main.network)
   const conf = {
