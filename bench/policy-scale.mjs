@@ -20,6 +20,21 @@
 //     `--probe newgen` takes the kernel's NFT_MSG_NEWGEN notification instead, read by a listener
 //     in the namespace, which makes the kernel announce every object of every commit (see below);
 //   - the agent's own figure for the same changes (cinch_policy_programming_latency_seconds).
+//   - a pod of THIS node (issue 14's pod create/delete, as the pod's own node sees it; issue 13's
+//     ADD waits for it): the scheduler's Pod first (spec.nodeName = the agent's node, a local pod's
+//     labels, no podIPs), its sync waited for untimed; then cinch-bridge's ADD with the plugin's own
+//     code (bench/policy-scale-local.mjs): writeAttachmentSync, the request on the agent's socket,
+//     timed until the agent's {"ok":true} (a refusal is a failed sample, reported), whose sync
+//     compiles the pod's chains; then kubelet's podIPs (untimed; its watch -> commit printed apart:
+//     that update, not the ADD, puts the pod's addresses into the peer sets that select it). DEL:
+//     removeAttachmentSync, the request, until the reply; then the Pod's deletion (untimed). These
+//     two kinds count in "all changes": on the pod's own node a pod create reaches the kernel
+//     through the ADD (its Pod event, without addresses, changes no rule), and the pod's start waits
+//     on it, so leaving them out would leave out the one pod create a workload waits for. They are
+//     timed from the record's write (a synced write: the plugin's share, printed apart), not from
+//     a watch event; "without the local ADD/DEL" prints the figure earlier phases called all changes.
+//     They run after the other kinds and remove their records and Pods before the restart, whose
+//     snapshot and adoption see the cluster as before them.
 // Every change is chosen so that it changes the ruleset (a change with no commit is reported).
 // Everything is removed on exit, even on Ctrl-C.
 import { spawn } from 'node:child_process'
@@ -35,6 +50,7 @@ import { median, netnsAdd, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
 import { compareRulesets, setupPods, startServer, summarize, writeScripts } from './policy-dataplane.mjs'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { namespaceObject, nodeObject, podObject, policyObject } from './policy-scale-objects.mjs'
+import { addLikeCniBridge, delLikeCniBridge, localPodOf, runningPodObject, scheduledPodObject } from './policy-scale-local.mjs'
 
 const { values: args } = parseArgs({ options: {
   scale: { type: 'string', default: 'small' },
@@ -338,6 +354,71 @@ const changes = {
 if (teamNs.length < SAMPLES) throw new Error(`only ${teamNs.length} namespaces for the namespace label change`)
 const results = {}
 for (const [what, change] of Object.entries(changes)) results[what] = await measure(change)
+
+// ---- a pod of this node: cinch-bridge's ADD and DEL through the agent's socket --------------------
+// What a pod created on the agent's own node waits for (header comment). Each sample's Pod is a copy
+// of a local pod of a local namespace (the same labels: its namespace's policies select it, peers
+// elsewhere name it) under a new name; all are gone again before the restart below.
+const SOCKET = join(stateDir, 'agent.sock') // startAgent's --socket
+const localBase = locals.map((l) => state.pods.get(`${l.namespace}/${l.name}`))
+const localPods = [] // the ADD samples' pods, deleted by the DEL samples
+/** The first "rules applied" line after `logs0` (one sync per step here: the agent is idle otherwise). */
+const syncAfter = (logs0, what) => until(what, 5000, () => applied[logs0])
+/** The agent's "socket request" line for a container (its own ms from the request line to the reply). */
+const socketLine = (containerId) => until('the agent\'s socket request line', 2000, () => {
+  for (let j = agentLog.length - 1; j >= Math.max(0, agentLog.length - 50); j--) {
+    if (agentLog[j].includes('"socket request"') && agentLog[j].includes(`"${containerId}"`)) return JSON.parse(agentLog[j])
+  }
+  return undefined
+}).catch(() => undefined)
+/** Samples of cinch-bridge's ADD (`op` 'add') or DEL of a local pod: from the record's write (removal) to the agent's reply. */
+async function measureLocal(op) {
+  const ms = [], recordMs = [], agentMs = [], failed = [], syncs = [], ipsMs = []
+  let noCommit = 0, ipsNoCommit = 0
+  for (let k = 0; k < SAMPLES; k++) {
+    const pod = op === 'add' ? localPodOf(localBase[pick(k, localBase.length)], k, { node: 'node-0', runId: id }) : localPods[k]
+    if (op === 'add') {
+      localPods.push(pod)
+      // Untimed, like the other kinds' preparation: the scheduler's Pod, and the agent's sync of it.
+      const logs0 = applied.length
+      fake.create(scheduledPodObject(pod, 950_000 + k))
+      await syncAfter(logs0, 'the sync after the scheduled Pod')
+    }
+    const logs1 = applied.length
+    const t0 = performance.now()
+    const r = op === 'add'
+      ? await addLikeCniBridge({ stateDir, socket: SOCKET, netns: `/run/netns/${NS}`, pod })
+      : await delLikeCniBridge({ stateDir, socket: SOCKET, pod })
+    const t1 = performance.now()
+    recordMs.push(r.recordMs)
+    if (r.reply.ok === true) ms.push(t1 - t0)
+    else failed.push(r.reply.error)
+    // The agent logs the sync before it replies, but its log reaches us through a pipe, the reply
+    // through the socket: either may come first.
+    try {
+      const sync = await syncAfter(logs1, 'the sync of the request')
+      if (sync.mode === 'none') noCommit++
+      else syncs.push(sync)
+    } catch {
+      noCommit++
+    }
+    const line = await socketLine(pod.containerId)
+    if (line) agentMs.push(line.ms)
+    // Untimed: kubelet reports the pod's addresses (peer sets that select it gain them), or, after
+    // the DEL, the Pod is deleted. Timed apart for ADD, as the other kinds are (watch -> commit).
+    const logs2 = applied.length
+    if (op === 'add') fake.update(runningPodObject(pod, 950_000 + k))
+    else fake.delete('Pod', `${pod.namespace}/${pod.name}`)
+    const tw = fake.lastEventWrittenAt
+    const s = await syncAfter(logs2, op === 'add' ? 'the sync after the Pod\'s addresses' : 'the sync after the Pod\'s deletion')
+    if (op === 'add') s.mode === 'none' ? ipsNoCommit++ : ipsMs.push(s.t - tw)
+    await sleep(20)
+  }
+  return { ms, noCommit, local: true, recordMs, agentMs, failed, syncs, ipsMs, ipsNoCommit }
+}
+const LOCAL_ADD = 'local pod ADD (CNI path)', LOCAL_DEL = 'local pod DEL (CNI path)'
+results[LOCAL_ADD] = await measureLocal('add')
+results[LOCAL_DEL] = await measureLocal('del')
 const afterChanges = memory(agent.pid)
 const metrics = scrapeMetrics()
 
@@ -378,6 +459,7 @@ row('  last initial LIST page -> committed', restartLists ? fmt(restart.fromList
   const ignored = snapshotLog.find((o) => o.msg?.startsWith('restart snapshot ignored'))
   const how = args['no-restart-snapshot'] ? 'off (--no-restart-snapshot)' : loaded ? (restartLists ? `resumed, then relisted (${restartLists} list pages)` : 'resumed by watch') : `relisted${ignored ? ` (snapshot ignored: ${ignored.reason})` : ''}`
   row('  restart from the snapshot', how)
+  row('  its first sync', `mode ${restart.log?.mode}`, 'adopted: the tables the last agent committed, proven unchanged')
   if (written) row('  snapshot written at SIGTERM', `${(written.bytes / 1048576).toFixed(1)} MB in ${written.ms} ms`, `stop took ${stopped?.ms ?? '?'} ms`)
   if (loaded) row('  snapshot loaded at start', `${loaded.objects} objects in ${loaded.ms} ms`)
   row('restart without the snapshot (lists) -> committed', fmt(relist.ms), `CPU ${relist.cpuMs.toFixed(0)} ms`)
@@ -390,14 +472,26 @@ row('agent RSS after first sync (cold / restart)', `${cold.mem.rss.toFixed(0)} /
 row('agent RSS after the changes / peak (VmHWM)', `${afterChanges.rss.toFixed(0)} / ${afterChanges.peak.toFixed(0)} MB`, `goal <= 600 MB  ${afterChanges.peak <= 600 ? 'ok' : 'MISSED'}`)
 console.log(`\nwatch event written -> nft transaction committed (${args.probe === 'newgen' ? "the kernel's NEWGEN, to a listener" : "the agent's log line after the kernel's ACK"}), ${SAMPLES} samples each; goals p50 <= 5, p90 <= 10, p99 <= 50 ms`)
 console.log(`${'change'.padEnd(26)} ${'p50'.padStart(9)} ${'p90'.padStart(9)} ${'p99'.padStart(9)} ${'max'.padStart(9)}  verdict`)
-const all = []
+const all = [], watched = []
+const qrow = (what, v, tail = '') => console.log(`${what.padEnd(26)} ${fmt(quantile(v, 0.5)).padStart(9)} ${fmt(quantile(v, 0.9)).padStart(9)} ${fmt(quantile(v, 0.99)).padStart(9)} ${fmt(Math.max(...v)).padStart(9)}${tail}`)
 for (const [what, r] of Object.entries(results)) {
   all.push(...r.ms)
+  if (!r.local) watched.push(...r.ms)
   const q = (x) => quantile(r.ms, x)
   const ok = q(0.5) <= 5 && q(0.9) <= 10 && q(0.99) <= 50
-  console.log(`${what.padEnd(26)} ${fmt(q(0.5)).padStart(9)} ${fmt(q(0.9)).padStart(9)} ${fmt(q(0.99)).padStart(9)} ${fmt(Math.max(...r.ms)).padStart(9)}  ${ok ? 'ok' : 'MISSED'}${r.noCommit ? `  (${r.noCommit} changes without a commit)` : ''}`)
+  qrow(what, r.ms, `  ${ok ? 'ok' : 'MISSED'}${r.noCommit ? `  (${r.noCommit} changes without a commit)` : ''}${r.failed?.length ? `  (${r.failed.length} refused or failed: ${r.failed[0].slice(0, 120)})` : ''}`)
 }
-console.log(`${'all changes'.padEnd(26)} ${fmt(quantile(all, 0.5)).padStart(9)} ${fmt(quantile(all, 0.9)).padStart(9)} ${fmt(quantile(all, 0.99)).padStart(9)} ${fmt(Math.max(...all)).padStart(9)}`)
+qrow('all changes', all)
+qrow('  without the local ADD/DEL', watched, '  (the watch kinds alone, as phases 1-10 reported "all changes")')
+for (const what of [LOCAL_ADD, LOCAL_DEL]) {
+  const r = results[what]
+  const m = (v) => v.length ? `median ${fmt(median(v))}, max ${fmt(Math.max(...v))}` : 'none'
+  console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachmentSync' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
+  console.log(`  the record's ${what === LOCAL_ADD ? 'write (fsync file and directory)' : 'removal'}: ${m(r.recordMs)}; the agent's own request -> reply ("socket request" ms): ${m(r.agentMs)}`)
+  const st = (key) => r.syncs.map((l) => l.steps?.[key] ?? NaN)
+  if (r.syncs.length) console.log(`  the agent's steps (${r.syncs.length} syncs): records ${m(st('records'))}; compile ${m(st('compile'))}; apply ${m(st('apply'))} (via ${[...new Set(r.syncs.map((l) => l.via ?? 'nft'))].join('/')})`)
+  if (what === LOCAL_ADD) console.log(`  then kubelet reports the Pod's addresses (watch -> commit, untimed above): ${m(r.ipsMs)}${r.ipsNoCommit ? ` (${r.ipsNoCommit} without a commit)` : ''}`)
+}
 console.log(`not counted: the fake API server's own work from a change's call to its event's write, median ${fmt(median(serverMs))}, max ${fmt(Math.max(...serverMs))}`)
 const diffs = []
 for (const l of agentLog) { try { const o = JSON.parse(l); if (o.msg === 'rules applied' && o.mode === 'diff') diffs.push(o) } catch { /* not JSON */ } }
