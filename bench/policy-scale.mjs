@@ -1,4 +1,4 @@
-// npm run bench:policy-scale [-- --scale small|large] [--samples N] [--cpu-prof DIR] (as root)
+// npm run bench:policy-scale [-- --scale small|large] [--samples N] [--cpu-prof DIR [--cpu-prof-of restart|changes]] (as root)
 // Policy at cluster scale (issue 14) through the real path: the synthetic cluster of
 // policy-cluster.mjs (small: 5,000 pods / 2,000 policies / 100 local pods; large: 7,500 namespaces
 // x 4 pods = 30,000 pods / 30,000 policies / 110 local pods) as API objects (Pods of about 4 KB:
@@ -56,6 +56,9 @@ const { values: args } = parseArgs({ options: {
   scale: { type: 'string', default: 'small' },
   samples: { type: 'string', default: '50' },
   'cpu-prof': { type: 'string' },
+  // which agent --cpu-prof profiles: the restart's (default), or the cold one that takes the
+  // changes, with the local ADD/DEL requests' windows written beside (bench/cpuprofile-window.mjs)
+  'cpu-prof-of': { type: 'string', default: 'restart' },
   'keep-log': { type: 'string' },
   'no-dataplane': { type: 'boolean' },
   // what marks a change's commit: the agent's log line after the kernel's ACK, or NFT_MSG_NEWGEN
@@ -75,6 +78,8 @@ const scale = SCALES[args.scale]
 if (!scale) throw new Error(`--scale must be small or large, got ${args.scale}`)
 const SAMPLES = Number(args.samples)
 if (!['none', 'socat'].includes(args.relay)) throw new Error(`--relay must be none or socat, got ${args.relay}`)
+if (!['restart', 'changes'].includes(args['cpu-prof-of'])) throw new Error(`--cpu-prof-of must be restart or changes, got ${args['cpu-prof-of']}`)
+const profileChanges = Boolean(args['cpu-prof']) && args['cpu-prof-of'] === 'changes'
 if (!['log', 'newgen'].includes(args.probe)) throw new Error(`--probe must be log or newgen, got ${args.probe}`)
 const root = resolve(import.meta.dirname, '..')
 // include/uapi/linux/netfilter/nfnetlink.h, nf_tables.h
@@ -276,7 +281,7 @@ async function stopAgent() {
   await exited
 }
 
-const cold = await timeStart(false)
+const cold = await timeStart(profileChanges)
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await sleep(1000) // the first conntrack pass and leak GC run beside; let them end
 await startMonitor()
@@ -365,15 +370,20 @@ const localPods = [] // the ADD samples' pods, deleted by the DEL samples
 /** The first "rules applied" line after `logs0` (one sync per step here: the agent is idle otherwise). */
 const syncAfter = (logs0, what) => until(what, 5000, () => applied[logs0])
 /** The agent's "socket request" line for a container (its own ms from the request line to the reply). */
-const socketLine = (containerId) => until('the agent\'s socket request line', 2000, () => {
+const socketLine = (op, containerId) => until('the agent\'s socket request line', 2000, () => {
   for (let j = agentLog.length - 1; j >= Math.max(0, agentLog.length - 50); j--) {
-    if (agentLog[j].includes('"socket request"') && agentLog[j].includes(`"${containerId}"`)) return JSON.parse(agentLog[j])
+    if (!agentLog[j].includes('"socket request"')) continue
+    const o = JSON.parse(agentLog[j])
+    if (o.op === op && o.containerId === containerId) return o
   }
   return undefined
 }).catch(() => undefined)
+/** With --cpu-prof-of changes: each timed request's window, in the agent's profile clock (CLOCK_MONOTONIC, us). */
+const profileWindows = { add: [], del: [] }
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
 /** Samples of cinch-bridge's ADD (`op` 'add') or DEL of a local pod: from the record's write (removal) to the agent's reply. */
 async function measureLocal(op) {
-  const ms = [], recordMs = [], agentMs = [], failed = [], syncs = [], ipsMs = []
+  const ms = [], recordMs = [], agentMs = [], restMs = [], failed = [], syncs = [], ipsMs = []
   let noCommit = 0, ipsNoCommit = 0
   for (let k = 0; k < SAMPLES; k++) {
     const pod = op === 'add' ? localPodOf(localBase[pick(k, localBase.length)], k, { node: 'node-0', runId: id }) : localPods[k]
@@ -385,11 +395,13 @@ async function measureLocal(op) {
       await syncAfter(logs0, 'the sync after the scheduled Pod')
     }
     const logs1 = applied.length
+    const w0 = monotonicUs()
     const t0 = performance.now()
     const r = op === 'add'
       ? await addLikeCniBridge({ stateDir, socket: SOCKET, netns: `/run/netns/${NS}`, pod })
       : await delLikeCniBridge({ stateDir, socket: SOCKET, pod })
     const t1 = performance.now()
+    profileWindows[op].push([w0, monotonicUs()])
     recordMs.push(r.recordMs)
     if (r.reply.ok === true) ms.push(t1 - t0)
     else failed.push(r.reply.error)
@@ -402,8 +414,11 @@ async function measureLocal(op) {
     } catch {
       noCommit++
     }
-    const line = await socketLine(pod.containerId)
+    const line = await socketLine(op, pod.containerId)
     if (line) agentMs.push(line.ms)
+    // What is neither the record nor the agent's request -> reply: connect, the request line's and
+    // the reply's way, both processes' wake-ups (the agent rounds its ms to 1 ms).
+    if (line && r.reply.ok === true) restMs.push(t1 - t0 - r.recordMs - line.ms)
     // Untimed: kubelet reports the pod's addresses (peer sets that select it gain them), or, after
     // the DEL, the Pod is deleted. Timed apart for ADD, as the other kinds are (watch -> commit).
     const logs2 = applied.length
@@ -414,11 +429,15 @@ async function measureLocal(op) {
     if (op === 'add') s.mode === 'none' ? ipsNoCommit++ : ipsMs.push(s.t - tw)
     await sleep(20)
   }
-  return { ms, noCommit, local: true, recordMs, agentMs, failed, syncs, ipsMs, ipsNoCommit }
+  return { ms, noCommit, local: true, recordMs, agentMs, restMs, failed, syncs, ipsMs, ipsNoCommit }
 }
 const LOCAL_ADD = 'local pod ADD (CNI path)', LOCAL_DEL = 'local pod DEL (CNI path)'
 results[LOCAL_ADD] = await measureLocal('add')
 results[LOCAL_DEL] = await measureLocal('del')
+if (profileChanges) {
+  mkdirSync(resolve(args['cpu-prof']), { recursive: true })
+  writeFileSync(join(resolve(args['cpu-prof']), 'local-windows.json'), JSON.stringify(profileWindows))
+}
 const afterChanges = memory(agent.pid)
 const metrics = scrapeMetrics()
 
@@ -426,7 +445,7 @@ const metrics = scrapeMetrics()
 await stopMonitor()
 await stopAgent()
 const listsBefore = [...fake.counts.values()].reduce((n, c) => n + c.lists, 0)
-const restart = await timeStart(Boolean(args['cpu-prof']))
+const restart = await timeStart(Boolean(args['cpu-prof']) && !profileChanges)
 const restartLists = [...fake.counts.values()].reduce((n, c) => n + c.lists, 0) - listsBefore
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await stopAgent()
@@ -488,6 +507,7 @@ for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const m = (v) => v.length ? `median ${fmt(median(v))}, max ${fmt(Math.max(...v))}` : 'none'
   console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachmentSync' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
   console.log(`  the record's ${what === LOCAL_ADD ? 'write (fsync file and directory)' : 'removal'}: ${m(r.recordMs)}; the agent's own request -> reply ("socket request" ms): ${m(r.agentMs)}`)
+  console.log(`  the rest (connect, request and reply on the socket, wake-ups): ${m(r.restMs)}`)
   const st = (key) => r.syncs.map((l) => l.steps?.[key] ?? NaN)
   if (r.syncs.length) console.log(`  the agent's steps (${r.syncs.length} syncs): records ${m(st('records'))}; compile ${m(st('compile'))}; apply ${m(st('apply'))} (via ${[...new Set(r.syncs.map((l) => l.via ?? 'nft'))].join('/')})`)
   if (what === LOCAL_ADD) console.log(`  then kubelet reports the Pod's addresses (watch -> commit, untimed above): ${m(r.ipsMs)}${r.ipsNoCommit ? ` (${r.ipsNoCommit} without a commit)` : ''}`)
