@@ -4,7 +4,8 @@
 // then kubelet's status with the pod's addresses; and the reverse (DEL, then the Pod's deletion).
 // The plugin's side is cinch-bridge's own code: writeAttachmentSync / removeAttachmentSync
 // (lib/state/attachments.ts) and askAgent (plugins/cinch-bridge/agent.ts), which loads nothing
-// but node:net and the socket protocol. Nothing here starts a clock: policy-scale.mjs times.
+// but node:net and the socket protocol. policy-scale.mjs times each request; these time only the
+// record's share of it.
 import { removeAttachmentSync, writeAttachmentSync } from '../lib/state/attachments.ts'
 import { askAgent } from '../plugins/cinch-bridge/agent.ts'
 import { podObject } from './policy-scale-objects.mjs'
@@ -20,7 +21,7 @@ const POLICY_TIMEOUT_MS = 10_000
 export function localPodOf(base, k, { node, runId }) {
   return {
     namespace: base.namespace, name: `bench-local-${k}`, labels: { ...base.labels }, ports: base.ports.map((x) => ({ ...x })),
-    nodeName: node, ips: [`10.97.${k >> 8}.${(k & 255) + 1}`, `fd00:97::${(k + 1).toString(16)}`],
+    nodeName: node, ips: [`10.97.${(k + 1) >> 8}.${(k + 1) & 255}`, `fd00:97::${(k + 1).toString(16)}`],
     // Unique per run: a record left by an earlier run must not be taken for this one's.
     containerId: `bench-local-${runId}-${k}`,
     // "cinch" + 10 hex digits, as lib/state/attachments.ts requires; "97" keeps clear of the
