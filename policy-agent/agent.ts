@@ -14,7 +14,7 @@ import type { FlowLogOptions } from './flows/options.js'
 import { FlowCompiler } from './flows/compiler.js'
 import type { OverlayController } from './overlay/controller.js'
 import { statSync } from 'node:fs'
-import { attachmentsDir, listAttachmentsSync, type AttachmentRecord } from '../lib/state/attachments.js'
+import { AttachmentLister, attachmentsDir, type AttachmentRecord } from '../lib/state/attachments.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { warmUp } from './apply/warm.js'
@@ -98,6 +98,7 @@ export class Agent {
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
   readonly #compiler: Pick<Compiler, 'compile'>
   #records?: RecordsRead
+  readonly #lister: AttachmentLister
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   /** performance.now() of each source change not yet applied, and of those the running sync applies. */
@@ -123,6 +124,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
     this.#compiler = this.#makeCompiler()
+    this.#lister = new AttachmentLister(opts.stateDir)
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup, ...(opts.openConntrack ? { open: opts.openConntrack } : {}) })
   }
 
@@ -237,7 +239,7 @@ export class Agent {
     if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c
     const readAt = Date.now()
     const problems: { where: string; reason: string }[] = []
-    const records = listAttachmentsSync(this.opts.stateDir, (file, err) => {
+    const records = this.#lister.list((file, err) => {
       problems.push({ where: file, reason: err.message })
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped')
     })

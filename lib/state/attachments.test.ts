@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import {
-  type AttachmentRecord, attachmentFile, attachmentsDir, listAttachmentsSync, MAX_RECORD_BYTES, readAttachmentSync,
+  type AttachmentRecord, AttachmentLister, attachmentFile, attachmentsDir, listAttachmentsSync, MAX_RECORD_BYTES, readAttachmentSync,
   RecordError, removeAttachmentSync, validateRecord, writeAttachmentSync,
 } from './attachments.js'
 
@@ -89,6 +89,35 @@ describe('attachment records', () => {
       expect.stringMatching(/^link_eth0.json: .*ELOOP/),
       expect.stringMatching(/^zero_eth0.json: .*ELOOP/),
     ])
+  })
+
+  // The agent's lister reads a file again only when its inode, size or times changed: each listing
+  // must still be what listAttachmentsSync reads, through rewrites (by rename, as the plugin
+  // writes), removals, a broken record (reported at every listing) and its repair.
+  it('a lister that keeps what it read lists what a fresh listing lists, change after change', () => {
+    const lister = new AttachmentLister(stateDir)
+    const dir = attachmentsDir(stateDir)
+    const both = () => {
+      const problems: string[] = [], fresh: string[] = []
+      const got = lister.list((file) => problems.push(file.slice(dir.length + 1)))
+      expect(got).toEqual(listAttachmentsSync(stateDir, (file) => fresh.push(file.slice(dir.length + 1))))
+      expect(problems).toEqual(fresh)
+      return { ids: got.map((r) => `${r.containerId} ${r.ips.join(',')}`), problems }
+    }
+    expect(both()).toEqual({ ids: [], problems: [] })
+    writeAttachmentSync(stateDir, record('a'))
+    writeAttachmentSync(stateDir, record('b'))
+    expect(both().ids).toEqual(['a 10.244.1.5/24,fd00::5/64', 'b 10.244.1.5/24,fd00::5/64'])
+    // Rewritten with as many bytes, within the same clock tick as like as not: the inode tells.
+    writeAttachmentSync(stateDir, { ...record('a'), ips: ['10.244.1.6/24', 'fd00::6/64'] })
+    writeFileSync(join(dir, 'c_eth0.json'), '{ broken')
+    expect(both()).toEqual({ ids: ['a 10.244.1.6/24,fd00::6/64', 'b 10.244.1.5/24,fd00::5/64'], problems: ['c_eth0.json'] })
+    expect(both().problems).toEqual(['c_eth0.json']) // reported again, not forgotten
+    writeAttachmentSync(stateDir, record('c'))
+    removeAttachmentSync(stateDir, record('b'))
+    expect(both()).toEqual({ ids: ['a 10.244.1.6/24,fd00::6/64', 'c 10.244.1.5/24,fd00::5/64'], problems: [] })
+    rmSync(dir, { recursive: true })
+    expect(both()).toEqual({ ids: [], problems: [] })
   })
 
   it('removal removes exactly that record', () => {

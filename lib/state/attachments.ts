@@ -9,7 +9,7 @@
 // could block the agent for good. Every record read is checked field by field
 // (validateRecord): a file in the state directory is input like any other, and the agent puts its
 // fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { removeAbandonedTempFiles, writeFileAtomic } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
@@ -184,6 +184,48 @@ export function listAttachmentsSync(stateDir: string, onProblem?: OnProblem): At
   let names: string[]
   try { names = readdirSync(dir) } catch (err) { return noDir(dir, err) }
   return readRecords(dir, names, onProblem)
+}
+
+/**
+ * listAttachmentsSync for a reader that lists again and again (the agent, before each sync that
+ * follows an ADD or DEL): a file whose inode, size and times are those it had at the last listing
+ * is not read and checked again, only stat'ed. cinch-bridge writes a record by rename (a new
+ * inode) and never in place. A file that was unusable is reported at every listing, as before.
+ * At 110 records a listing after one ADD took ~2.5 ms reading and checking every record
+ * (bench:policy-scale, local pod ADD), ~0.3 ms this way.
+ */
+export class AttachmentLister {
+  #seen = new Map<string, { key: string; record?: AttachmentRecord; problem?: unknown }>()
+
+  constructor(private readonly stateDir: string) {}
+
+  list(onProblem?: OnProblem): AttachmentRecord[] {
+    const dir = attachmentsDir(this.stateDir)
+    let names: string[]
+    try { names = readdirSync(dir) } catch (err) { this.#seen.clear(); return noDir(dir, err) }
+    const seen = new Map<string, { key: string; record?: AttachmentRecord; problem?: unknown }>()
+    const out: AttachmentRecord[] = []
+    for (const file of recordFiles(dir, names)) {
+      let key: string
+      try {
+        const st = lstatSync(file)
+        key = `${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}`
+      } catch (err) {
+        report(file, err, onProblem)
+        continue
+      }
+      let e = this.#seen.get(file)
+      // A file replaced between the stat and the read is read again at the next listing (its key differs).
+      if (e?.key !== key) {
+        try { e = { key, record: parseRecord(file, readRecordFile(file)) } } catch (err) { e = { key, problem: err } }
+      }
+      seen.set(file, e)
+      if (e.record) out.push(e.record)
+      else report(file, e.problem, onProblem)
+    }
+    this.#seen = seen
+    return out
+  }
 }
 
 function readRecords(dir: string, names: string[], onProblem?: OnProblem): AttachmentRecord[] {

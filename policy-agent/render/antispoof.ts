@@ -28,11 +28,12 @@ export const setDecls: { name: string; spec: string; key: KeyPart[] }[] = [
   { name: POD_ND, spec: `typeof iifname . ${TARGET}`, key: ['ifname', 'raw128'] },
 ]
 
-/** The elements of the three sets, as nft text, from the IR's veth -> addresses. */
-export function antispoofElements(ir: PolicyIR): Record<string, string[]> {
+/** The elements of the three sets, as nft text, from the IR's veth -> addresses (of `veths` only, if given). */
+export function antispoofElements(ir: PolicyIR, veths: Iterable<string> = Object.keys(ir.vethAddrs)): Record<string, string[]> {
   const out: Record<string, string[]> = { [POD_V4]: [], [POD_V6]: [], [POD_ND]: [] }
-  for (const [veth, addrs] of Object.entries(ir.vethAddrs)) {
-    for (const addr of addrs) {
+  for (const veth of veths) {
+    if (!Object.hasOwn(ir.vethAddrs, veth)) continue
+    for (const addr of ir.vethAddrs[veth]!) {
       const a = parseIp(addr, LENIENT)
       if (!a) continue // compiled from parsed addresses: cannot happen
       if (a.family === 4) out[POD_V4]!.push(`"${veth}" . ${addr}`)

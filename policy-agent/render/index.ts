@@ -262,7 +262,14 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   if (vGone.length) element({ verb: 'delete', set: 'veths', key: ['ifname'], elements: q(vGone) }, true)
   // 6. the addresses each veth may send from (anti-spoofing)
   if (prev.vethAddrs !== next.vethAddrs) {
-    const a = antispoofElements(prev), b = antispoofElements(next)
+    // Only the veths whose address list is not the same array in both: the compiler hands on an
+    // unchanged veth's list as it was (compiler.ts), so a local pod's ADD parses its own addresses,
+    // not the 110 pods' (1.3 ms of the ADD's diff at 30k, bench:policy-scale phase 10c).
+    const changed = new Set<string>()
+    for (const v of Object.keys(prev.vethAddrs)) if (prev.vethAddrs[v] !== (Object.hasOwn(next.vethAddrs, v) ? next.vethAddrs[v] : undefined)) changed.add(v)
+    for (const v of Object.keys(next.vethAddrs)) if (!Object.hasOwn(prev.vethAddrs, v)) changed.add(v)
+    const veths = [...changed].sort() // the IR's order (sorted records), as the text was before
+    const a = antispoofElements(prev, veths), b = antispoofElements(next, veths)
     for (const { name, key } of setDecls) {
       const before = new Set(a[name]), after = new Set(b[name])
       const gone = a[name]!.filter((e) => !after.has(e)), added = b[name]!.filter((e) => !before.has(e))

@@ -5,6 +5,7 @@ import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { commandText, isElementCommand } from '../../lib/nft/commands.js'
 import { elementCommandsOf, planDiff } from './index.js'
+import { emptyIR, type PolicyIR } from '../compile/ir.js'
 
 function ir(o: { ports?: number; db?: boolean; extraPod?: boolean }) {
   const s = clusterOf({
@@ -36,4 +37,24 @@ describe('planDiff commands', () => {
     expect(elementCommandsOf(plan)).toBeUndefined()
   })
 
+
+  // The anti-spoofing elements of a diff come from the veths whose address list changed only; a
+  // list that is another array with the same addresses changes nothing, and every other veth's
+  // elements stay (the text is what a whole comparison gave).
+  it('anti-spoofing: a pod\'s new, changed and removed addresses, nothing of the others', () => {
+    const base = emptyIR()
+    const prev: PolicyIR = { ...base, veths: ['cinchaa', 'cinchbb', 'cinchcc'], vethAddrs: { cinchaa: ['10.0.1.1', 'fd00::1'], cinchbb: ['10.0.1.2'], cinchcc: ['10.0.1.3'] } }
+    const next: PolicyIR = { ...base, veths: ['cinchaa', 'cinchbb', 'cinchcd'], vethAddrs: { cinchaa: ['10.0.1.1', 'fd00::1'], cinchbb: ['10.0.1.9', 'fd00::9'], cinchcd: ['10.0.1.4'] } }
+    const text = planDiff(prev, next).text
+    const spoof = text.split('\n').filter((l) => / (pod-v4|pod-v6|pod-nd-v6) /.test(l))
+    expect(spoof).toEqual([
+      'delete element bridge cinch pod-v4 { "cinchbb" . 10.0.1.2, "cinchcc" . 10.0.1.3 }',
+      'add element bridge cinch pod-v4 { "cinchbb" . 10.0.1.9, "cinchcd" . 10.0.1.4 }',
+      'add element bridge cinch pod-v6 { "cinchbb" . fd00::9 }',
+      'add element bridge cinch pod-nd-v6 { "cinchbb" . 0xfd000000000000000000000000000009 }',
+    ])
+    const same: PolicyIR = { ...prev, vethAddrs: Object.fromEntries(Object.entries(prev.vethAddrs).map(([v, a]) => [v, [...a]])) }
+    expect(planDiff(prev, same).text).toBe('')
+  })
 })
+
