@@ -1,6 +1,6 @@
 // nf_tables' generation id: one counter per network namespace, bumped by exactly one by every
 // commit of anyone (nf_tables_commit: `while (++base_seq == 0);`, under the commit mutex), never
-// by a batch that aborts or commits nothing. NFT_MSG_GETGEN reads it; a batch whose BATCH_BEGIN
+// by a batch that aborts or commits nothing. NFT_MSG_GETGEN reads it; a batch whose first request
 // carries NLM_F_ECHO is answered with the NEWGEN of its own commit (nfnetlink.ts `batch`), read
 // under that same mutex, so the id is exactly the commit's, whoever commits next.
 // The agent uses it to know that the kernel still holds what it committed last (apply/adopt.ts).
@@ -106,16 +106,30 @@ export function ownCommit(gen: number): readonly string[] | undefined {
   return noted?.get(gen)
 }
 
+/** Whether this process notes its commits (noteOwnCommits was called). */
+export const notingCommits = (): boolean => noted !== undefined
+
 /**
- * Runs one transaction (`commit`, libnftables or nft, which do not hand out the id they got)
- * between two reads of the generation and, when they are exactly one apart, notes it: the commit
- * was then the only one between them. Otherwise (someone else committed meanwhile) nothing is
- * noted, and whoever relies on the ledger sees a gap it cannot explain.
+ * What a noted text transaction ends with so that it always commits: a table added and deleted
+ * again (nothing of it remains, no table of anyone's is touched). Without it, a transaction that
+ * changed nothing commits nothing, and the one commit between commitNoted's two reads would be
+ * someone else's, noted as ours (the overlay's masquerade sets replaced by the same while another
+ * program commits, which could be a change to a cinch table: the applier would step over it).
  */
-export async function commitNoted<T>(tables: readonly string[], commit: () => Promise<T>): Promise<T> {
-  if (!noted) return commit()
+export const COMMIT_MARK = 'add table inet cinch-commit-mark\ndelete table inet cinch-commit-mark\n'
+
+/**
+ * Runs one text transaction (`run` of `text`, libnftables or nft, which do not hand out the id
+ * they got) between two reads of the generation and, when they are exactly one apart, notes it:
+ * the commit was then the only one between them. The text ends with COMMIT_MARK, so that the
+ * transaction commits even when it changes nothing. Otherwise (someone else committed meanwhile)
+ * nothing is noted, and whoever relies on the ledger sees a gap it cannot explain.
+ */
+export async function commitNoted<T>(tables: readonly string[], text: string, run: (text: string) => Promise<T>): Promise<T> {
+  if (!noted) return run(text)
   const before = await readGeneration().catch(() => undefined)
-  const out = await commit()
+  // At the end, so that nft's error locations are the caller's script's lines.
+  const out = await run(`${text}${text.endsWith('\n') ? '' : '\n'}${COMMIT_MARK}`)
   const after = before === undefined ? undefined : await readGeneration().catch(() => undefined)
   if (before !== undefined && after === nextGeneration(before)) noteCommit(after, tables)
   return out

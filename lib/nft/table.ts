@@ -12,7 +12,7 @@ import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js
 import { Transaction } from './transaction.js'
 import type { NftCommand } from './commands.js'
 import { elementBatch, runElementBatch } from './elements-netlink.js'
-import { commitNoted, noteCommit } from './generation.js'
+import { commitNoted, noteCommit, notingCommits } from './generation.js'
 
 export interface NftTableOptions {
   family: NftFamily
@@ -53,7 +53,7 @@ export class NftTable {
   /** Commits `tx` as one transaction: all of it, or (on an NftError) nothing. */
   async run(tx: Transaction): Promise<void> {
     const text = this.#own(tx)
-    await this.#noted([this], () => this.#exec('run', text, {}))
+    await this.#noted([this], text)
   }
 
   /** `nft -c`: would `tx` commit? Throws the NftError the commit would; changes nothing. */
@@ -76,7 +76,7 @@ export class NftTable {
     }
     if (text.trim() === '') return
     if (opts.check) await this.#exec('check', text, { check: true })
-    else await this.#noted(owned, () => this.#exec('run', text, {}))
+    else await this.#noted(owned, text)
   }
 
   /**
@@ -152,8 +152,9 @@ export class NftTable {
    * A commit in the process's own namespace is noted with its generation when the process notes
    * its commits (generation.ts: the agent, so that its applier can step over its other tables' commits).
    */
-  #noted<T>(tables: readonly NftTable[], commit: () => Promise<T>): Promise<T> {
-    return this.netns ? commit() : commitNoted(tables.map((t) => t.ref), commit)
+  #noted(tables: readonly NftTable[], text: string): Promise<string> {
+    if (this.netns || !notingCommits() || text === '') return this.#exec('run', text, {})
+    return commitNoted(tables.map((t) => t.ref), text, (marked) => this.#exec('run', marked, {}))
   }
 
   async #exec(what: string, text: string, req: Omit<NftRequest, 'text' | 'netns'>): Promise<string> {
