@@ -11,7 +11,7 @@
 // command's line of the equivalent script, with nft's wording, so isNotFound/isExists read it.
 import { statSync } from 'node:fs'
 import { getSystemErrorName } from 'node:util'
-import { NFNL_SUBSYS, NfnlSocket, type NlMessage } from '../net/nfnetlink.js'
+import { NFNL_SUBSYS, NfnlSocket, parseNfgen, type NlMessage } from '../net/nfnetlink.js'
 import { withNetns } from '../net/netns.js'
 import { UnsupportedElements, type NftMessage } from './elements.js'
 import { commandText, encodeCommand, type NftCommand } from './commands.js'
@@ -76,13 +76,19 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
   return { get text() { return (text ??= cmds.map(commandText).join('\n') + '\n') }, messages, bytes, probe }
 }
 
+/** What a committed batch tells: its commit's generation id; that its first command's table was missing (the probe made it). */
+export interface BatchCommitted { genId?: number; tableCreated?: boolean }
+
+const isNewTable = (m: NlMessage): boolean => { const g = parseNfgen(m); return !!g && g.subsys === NFNL_SUBSYS.NFTABLES && g.msg === NFT_MSG_NEWTABLE }
+const NFT_MSG_NEWTABLE = 0
+
 /**
  * Commits the batch in the calling thread's network namespace, or in `netns`. Throws NftError
  * when the kernel refused it (then nothing of it was committed). Resolves with the generation id
  * of the commit (generation.ts: the kernel's NEWGEN, echoed to the probe), undefined when none came
  * (a batch the kernel found nothing to commit in, or one without a probe).
  */
-export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<{ genId?: number }> {
+export async function runElementBatch(b: ElementBatch, o: { netns?: string; what?: string; timeoutMs?: number } = {}): Promise<BatchCommitted> {
   if (b.messages.length === 0) return {}
   const sock = socketFor(o.netns)
   // Before anything is sent: the socket takes the whole batch in one datagram, or nft sends it.
@@ -94,6 +100,7 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
     if (have < need) throw new UnsupportedElements(`${b.bytes} bytes of commands: the socket's send buffer is ${have} bytes (net.core.wmem_max, and SO_SNDBUFFORCE refused)`)
   }
   let genId: number | undefined
+  let tableCreated = false
   try {
     const { errnos, batchErrno } = await sock.batch(
       [...probe, ...b.messages.map(({ m }) => m)].map((m) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
@@ -101,7 +108,8 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
       // answered anyway, and a policy create's ~16 ACKs cost the kernel and our event loop 0.1-0.4
       // ms (in process, alternated per sample); a full replace's thousands would overrun the buffer.
       // echo (on the probe): the commit's own generation id, one small message more.
-      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, ...(b.probe ? { echo: (m: NlMessage) => (genId = decodeGeneration(m) ?? genId) } : {}) },
+      // The probe's own NEWTABLE comes back only when the probe made the table: it was missing.
+      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, ...(b.probe ? { echo: (m: NlMessage) => { genId = decodeGeneration(m) ?? genId; if (isNewTable(m)) tableCreated = true } } : {}) },
     )
     // The probe's answer is not a command's.
     const [probeErrno = 0] = errnos.splice(0, probe.length)
@@ -113,7 +121,7 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
     if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
     // The probe alone refused (nothing of the batch committed, then): the table's error.
     if (probeErrno > 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(probeErrno)}`, b.text)
-    return { genId }
+    return tableCreated ? { genId, tableCreated } : { genId }
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
     if (!(err instanceof NftError)) dropSocket(sock)

@@ -11,7 +11,7 @@ import { isDocument, parseElements, parseListing, type ListedChain, type ListedE
 import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js'
 import { Transaction } from './transaction.js'
 import type { NftCommand } from './commands.js'
-import { elementBatch, runElementBatch } from './elements-netlink.js'
+import { elementBatch, runElementBatch, type BatchCommitted } from './elements-netlink.js'
 import { commitNoted, noteCommit, notingCommits } from './generation.js'
 
 export interface NftTableOptions {
@@ -87,9 +87,10 @@ export class NftTable {
    * grammar), and an NftError (isNotFound, isExists) when the kernel refuses.
    * `maxBytes`: the batch may be that large (a full replace: megabytes; the socket's send buffer
    * is grown to take it in one datagram); by default a diff's bound (elements-netlink.ts).
-   * Resolves with the commit's generation id (generation.ts), when the kernel sent it.
+   * Resolves with the commit's generation id (generation.ts), when the kernel sent it, and
+   * `tableCreated` when the first command's table was missing (the batch's probe made it).
    */
-  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[]; maxBytes?: number } = {}): Promise<{ genId?: number }> {
+  async runCommands(cmds: readonly NftCommand[], opts: { also?: readonly NftTable[]; maxBytes?: number } = {}): Promise<BatchCommitted> {
     const owned = [this, ...(opts.also ?? [])]
     for (const o of owned) if (o.netns !== this.netns) throw new Error(`nft: table ${o.ref} is in another namespace than ${this.ref}`)
     for (const c of cmds) {

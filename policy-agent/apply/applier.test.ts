@@ -35,6 +35,27 @@ describe('Applier', () => {
     expect(warnings).toEqual([{ obj: { err: refused, lines: expect.any(Number), via: 'nft' }, msg: 'diff apply failed; replacing the tables whole' }])
   })
 
+  // Someone deleted inet cinch; the batch's echo probe made it anew and a diff of new objects
+  // committed into the empty table (NftTable.runCommands says so: tableCreated). The kernel does
+  // not hold the last IR: the same apply replaces the tables whole.
+  it('replaces the tables whole when a diff had to make its table anew', async () => {
+    const batches: NftCommand[][] = []
+    const warnings: string[] = []
+    const applier = new Applier({
+      run: async () => {},
+      runCommands: async (commands) => {
+        batches.push(commands)
+        return batches.length === 2 ? { genId: 7, tableCreated: true } : { genId: batches.length === 1 ? 5 : 8 }
+      },
+      log: { warn: (_obj, msg) => warnings.push(msg) },
+    })
+    expect(await applier.apply(ir('web'))).toMatchObject({ mode: 'full', via: 'netlink' })
+    expect(await applier.apply(ir('client'))).toMatchObject({ mode: 'full', via: 'netlink' })
+    expect(batches).toHaveLength(3)
+    expect(batches[2]!.some((c) => 'kind' in c && c.kind === 'table' && c.verb === 'delete')).toBe(true)
+    expect(warnings).toEqual(['diff apply failed; replacing the tables whole'])
+  })
+
   it('sends the first apply as one netlink batch of the full replace, and its text when lib/nft refuses it', async () => {
     const runs: string[] = [], batches: { commands: NftCommand[]; maxBytes?: number }[] = []
     let refuse: Error | undefined

@@ -40,7 +40,7 @@ export interface ApplierOptions {
    * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number } | void>
+  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
   /**
    * Where a failed diff is reported before the full replace (warn), and why a full replace could
    * not go over netlink (info: a command lib/nft does not encode, a send buffer it could not grow).
@@ -69,7 +69,7 @@ export class Applier {
   #gen?: number
   #prove?: (ir: PolicyIR) => Promise<Proof>
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number } | void>
+  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
   readonly #generation?: () => Promise<number>
 
   constructor(private readonly opts: ApplierOptions = {}) {
@@ -149,7 +149,12 @@ export class Applier {
       let genId: number | undefined
       if (via === 'netlink') {
         try {
-          genId = (await this.#runCommands!(plan.commands!))?.genId
+          const r = await this.#runCommands!(plan.commands!)
+          genId = r?.genId
+          // The batch's probe made its first command's table: someone deleted it, and the diff
+          // (new chains, rules, sets) went into an empty table. The kernel does not hold the last
+          // IR: replace. (A diff that also touched what was there fails instead: ENOENT.)
+          if (r?.tableCreated) { const c = plan.commands![0]!; throw new Error(`table ${c.family} ${c.table} was missing: the diff made it anew`) }
         } catch (err) {
           // Refused before anything was sent (an interval set, a rule the encoder does not
           // take, a batch too large): nft writes the same commands.

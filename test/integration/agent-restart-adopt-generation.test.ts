@@ -88,3 +88,18 @@ test('NLM_F_ECHO on the probe brings back the NEWGEN alone; on BATCH_BEGIN nothi
   const [firstChain, ...rest] = newChains(400)
   t.deepEqual(kinds(await exchange(netns, [{ ...firstChain!, flags: NLM_F.ECHO }, ...rest])), { newgen: 1, newgenSeq: [101], objects: 1 }, 'a real first request: its own object echoed too')
 })
+
+// The probe is `add table`, which makes a missing table: a diff of new objects (chains, rules,
+// sets) then commits into it, empty. The probe's own NEWTABLE is echoed only then, and the batch
+// says so (the applier replaces the tables whole on it: applier.test.ts).
+test('a batch whose table was deleted says that its probe made it anew; one on an existing table does not', async (t) => {
+  const ns = makeNetns(cleanupFor(t), 'cinch-t-gen')
+  const netns = nsPath(ns)
+  const table = new NftTable({ family: 'inet', name: 'cinch', netns })
+  t.deepEqual(Object.keys(await table.runCommands([{ ...T, kind: 'table', verb: 'add' }, ...chains(1)])).sort(), ['genId', 'tableCreated'], 'the first batch makes it')
+  t.deepEqual(Object.keys(await table.runCommands(chains(1, 1))), ['genId'])
+  execFileSync('ip', ['netns', 'exec', ns, NFT, 'delete', 'table', 'inet', 'cinch'])
+  const r = await table.runCommands(chains(1, 2))
+  t.true(r.tableCreated)
+  t.true(await tableExists({ family: 'inet', name: 'cinch' }, { netns }), 'made anew, holding one chain')
+})
