@@ -8,7 +8,9 @@
 //     each (`meta l4proto . th dport { tcp . N, tcp . M }`, what it wrote before phase 9);
 //   - a policy create's shape (two new sets of ELEMENTS addresses each, then that rewrite), with and
 //     without a listener in nf_tables' event group (NFNLGRP_NFTABLES): with one, the kernel builds
-//     a notification for every object of the transaction (`nft monitor`, or a bench's probe).
+//     a notification for every object of the transaction (`nft monitor`, or a bench's probe); and
+//     with the new sets sized (NFTA_SET_DESC size 4 x ELEMENTS: a hash of fixed buckets, no
+//     resizes, but capped at that size), which the agent does not send (bench/README phase 10b).
 // The variants alternate within each round, so all see the same machine load; medians, and each
 // against its baseline measured in the same run. Runs in a network namespace of its own, removed
 // on exit. Knobs: ROUNDS (default 40), SETS (760), ELEMENTS (300).
@@ -16,6 +18,7 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 import { NftTable } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { NETLINK_NETFILTER } from '../lib/net/nfnetlink.ts'
+import { attr, be32, nested } from '../lib/net/tlv.ts'
 import { inOwnNetns, median } from './lib.mjs'
 
 inOwnNetns('cinch-bench-nftc')
@@ -66,9 +69,20 @@ const listener = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 8 << 
 listener.on('message', () => {}) // read and dropped: only its membership matters
 listener.on('error', () => {}) // an overrun costs it events, nothing else
 
+/**
+ * With a size hint, a new set's NEWSET carries NFTA_SET_DESC { SIZE }: the kernel then picks a
+ * hash of fixed buckets for it (nft_set_hash.c nft_hash_estimate) and caps it at that size (ENFILE
+ * past it); without one, an rhashtable that starts at its minimum and resizes as elements come.
+ */
+function sized(b, size) {
+  const NFT_MSG_NEWSET = 9, NFTA_SET_DESC = 9, NFTA_SET_DESC_SIZE = 1
+  for (const x of b.messages) if (x.m.msg === NFT_MSG_NEWSET) x.m = { ...x.m, attrs: Buffer.concat([x.m.attrs, nested(NFTA_SET_DESC, attr(NFTA_SET_DESC_SIZE, be32(size)))]) }
+  return b
+}
+
 /** ms from the batch's send to the kernel's ACK (the encoding is done before). */
-async function timed(cmds) {
-  const b = elementBatch(cmds)
+async function timed(cmds, size) {
+  const b = size ? sized(elementBatch(cmds), size) : elementBatch(cmds)
   const t0 = performance.now()
   await runElementBatch(b)
   return performance.now() - t0
@@ -87,6 +101,11 @@ for (let round = 0; round < ROUNDS; round++) {
     if (listening) listener.dropMembership(NFNLGRP_NFTABLES)
     await timed(c.remove)
   }
+  {
+    const c = create()
+    push('create, sets sized (4x, fixed hash)', await timed(c.add, 4 * ELEMENTS))
+    await timed(c.remove)
+  }
 }
 listener.close()
 
@@ -101,3 +120,4 @@ row('an anonymous set a rule', 'one port a rule', '(what the compiler no longer 
 console.log(`a policy create's shape (2 new sets of ${ELEMENTS} addresses, the rewrite):`)
 row('create, no listener')
 row('create, a listener', 'create, no listener', '(the bench probe before phase 9 paid this)')
+row('create, sets sized (4x, fixed hash)', 'create, no listener', '(a size hint: no resizes, but a cap; not what the agent sends)')
