@@ -57,7 +57,7 @@ const { values: args } = parseArgs({ options: {
   samples: { type: 'string', default: '50' },
   'cpu-prof': { type: 'string' },
   // which agent --cpu-prof profiles: the restart's (default), or the cold one that takes the
-  // changes, with the local ADD/DEL requests' windows written beside (bench/cpuprofile-window.mjs)
+  // changes, with the local ADD/DEL requests' windows written beside (bench/cpuprofile-top.mjs --windows)
   'cpu-prof-of': { type: 'string', default: 'restart' },
   'keep-log': { type: 'string' },
   'no-dataplane': { type: 'boolean' },
