@@ -4,24 +4,16 @@
 // comes with the resumed watch into the first sync, whose rules then differ from the last commit's:
 // replaced, with the change.
 import test from 'ava'
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, type Agent } from './netpol-helpers.js'
-import { spawnInNetns } from '../kit/proc.js'
-import { waitFor } from '../kit/wait.js'
-import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, type Agent, serveFakeApi } from './netpol-helpers.js'
+import type { Obj } from '../kit/fake-apiserver.js'
 
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
 
 test('a resumed restart adopts when nothing changed, and replaces with the change made while it was down', async (t) => {
   const c = makeNodeCluster(cleanup, 'ak')
-  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
-  cleanup.add(() => api.close())
-  spawnInNetns(c.cleanup, c.host, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
-  await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
-  const kubeconfig = join(c.dir, 'kubeconfig')
-  writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
+  const { api, kubeconfigs: [kubeconfig] } = await serveFakeApi(c)
 
   const xa = await addPod(c, 'x', 'a')
   api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })

@@ -7,10 +7,8 @@
 import test from 'ava'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, SUBNET4, SUBNET6, type Agent } from './netpol-helpers.js'
-import { spawnInNetns } from '../kit/proc.js'
-import { waitFor } from '../kit/wait.js'
-import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, SUBNET4, SUBNET6, type Agent, serveFakeApi } from './netpol-helpers.js'
+import type { Obj } from '../kit/fake-apiserver.js'
 
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
@@ -19,15 +17,8 @@ test.after.always(() => cleanup.run())
 
 test('a graceful restart resumes by watch with the changes made meanwhile in its first sync; anything else lists', async (t) => {
   const c = makeNodeCluster(cleanup, 'rs')
-  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
-  cleanup.add(() => api.close())
   // Two ports to one server: a second URL is another API server as far as a snapshot knows.
-  for (const port of [6443, 6444]) spawnInNetns(c.cleanup, c.host, 'socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
-  await waitFor('socat on 6443 and 6444', async () => /127\.0\.0\.1:6444\s/.test(await inNs(c.host, 'ss', ['-lnt'])) && /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
-  const kubeconfig = join(c.dir, 'kubeconfig')
-  writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
-  const otherKubeconfig = join(c.dir, 'kubeconfig-other')
-  writeFileSync(otherKubeconfig, api.kubeconfigYaml('http://127.0.0.1:6444'))
+  const { api, kubeconfigs: [kubeconfig, otherKubeconfig] } = await serveFakeApi(c, [6443, 6444])
 
   const xa = await addPod(c, 'x', 'a')
   api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })

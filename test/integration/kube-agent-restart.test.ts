@@ -5,26 +5,18 @@
 // graceful restart, each of which lists everything again. A listed policy once lost its `from`
 // (issue 8.0): its rule became an unconditional accept and denied pairs connected on every restart.
 import test from 'ava'
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, serve, startAgent, SUBNET4, SUBNET6, waitListening } from './netpol-helpers.js'
-import { spawnInNetns } from '../kit/proc.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, serve, startAgent, SUBNET4, SUBNET6, waitListening, serveFakeApi } from './netpol-helpers.js'
 import { waitFor } from '../kit/wait.js'
 import { loopProbe } from './netpol-fixture.js'
-import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
+import type { Obj } from '../kit/fake-apiserver.js'
 
 const cleanup = new Cleanup()
 test.after.always(() => cleanup.run())
 
 test('restarts and relists of every kind never open a from-restricted rule (every denied pair probed throughout)', async (t) => {
   const c = makeNodeCluster(cleanup, 'k')
-  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
-  cleanup.add(() => api.close())
   // The agent's netns has its own loopback: socat there carries 127.0.0.1:6443 to the fake's socket.
-  spawnInNetns(c.cleanup, c.host, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
-  await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(c.host, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
-  const kubeconfig = join(c.dir, 'kubeconfig')
-  writeFileSync(kubeconfig, api.kubeconfigYaml('http://127.0.0.1:6443'))
+  const { api, kubeconfigs: [kubeconfig] } = await serveFakeApi(c)
 
   const pods = await Promise.all([['x', 'a'], ['y', 'a'], ['y', 'b']].map(([ns, name]) => addPod(c, ns!, name!)))
   for (const p of pods) serve(c, p)

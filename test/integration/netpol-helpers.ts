@@ -12,6 +12,7 @@ import { makeNetns, tempDir } from '../kit/netns.js'
 import * as paths from '../kit/paths.js'
 import { inNetns, killChild, spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
+import { FakeApiServer } from '../kit/fake-apiserver.js'
 
 export const repoRoot = paths.repoRoot
 const CNI_PATH = `${paths.cniBin}:${paths.refBin}`
@@ -167,6 +168,27 @@ export function substitute<T>(c: NodeCluster, value: T): T {
 }
 
 // ---- the agent ----------------------------------------------------------------------------------
+
+/**
+ * The fake API server for the cluster's agent: listening on a unix socket in the cluster's
+ * directory, reached from the host netns's own loopback through socat on each of `ports` (a second
+ * URL is another API server as far as a restart snapshot knows), one kubeconfig per port.
+ */
+export async function serveFakeApi(c: NodeCluster, ports = [6443]): Promise<{ api: FakeApiServer; kubeconfigs: string[] }> {
+  const api = await FakeApiServer.start({ unixSocket: join(c.dir, 'api.sock') })
+  c.cleanup.add(() => api.close())
+  for (const port of ports) spawnInNetns(c.cleanup, c.host, 'socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${join(c.dir, 'api.sock')}`])
+  await waitFor(`socat on ${ports.join(' and ')}`, async () => {
+    const listening = await inNetns(c.host, 'ss', ['-lnt'])
+    return ports.every((port) => new RegExp(`127\\.0\\.0\\.1:${port}\\s`).test(listening))
+  }, { timeoutMs: 10_000 })
+  const kubeconfigs = ports.map((port, i) => {
+    const file = join(c.dir, i === 0 ? 'kubeconfig' : `kubeconfig-${port}`)
+    writeFileSync(file, api.kubeconfigYaml(`http://127.0.0.1:${port}`))
+    return file
+  })
+  return { api, kubeconfigs }
+}
 
 /**
  * Starts `cinch agent` (the built CLI) in the host netns and waits until it is ready. Its source is
