@@ -3,21 +3,13 @@
 // of the kernel's tables only while every commit of ours followed the one before: a full replace's
 // own id, a diff's id one past the last, an nft run bracketed by two reads one apart.
 import { describe, expect, it } from 'vitest'
-import { compile } from '../compile/index.js'
-import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
+import { webDbIr } from '../../test/kit/policy-state.js'
 import { UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { Applier, type ApplierOptions } from './applier.js'
 import type { Proof } from './adopt.js'
 import { noteCommit, noteOwnCommits } from '../../lib/nft/generation.js'
 
-function ir(app: string) {
-  const s = clusterOf({
-    namespaces: { x: {} },
-    pods: { 'x/a': { labels: { app }, ips: ['10.0.1.1'] }, 'x/b': { labels: { app: 'db' }, ips: ['10.0.1.2'] } },
-    policies: [policy('x', 'p', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })],
-  })
-  return compile(s, allLocal(s)).ir
-}
+const ir = webDbIr
 
 /** A kernel of one counter: each commit (netlink or text) takes the next id; `others` commit too. */
 function kernel(o: { echo?: boolean; refuseNetlink?: boolean } = {}) {

@@ -1,21 +1,13 @@
 // The applier: a diff that the kernel refuses is logged with nft's error and replaced by a full
 // apply; every script it renders names only the owned tables (the guard NftTable.runText applies).
 import { describe, expect, it } from 'vitest'
-import { compile } from '../compile/index.js'
-import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
+import { webDbIr } from '../../test/kit/policy-state.js'
 import { renderDiff, renderFull, renderTeardown } from '../render/index.js'
 import { tablesNamed } from '../../lib/nft/syntax.js'
 import { NftError, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
 import { Applier } from './applier.js'
 
-function ir(app: string) {
-  const s = clusterOf({
-    namespaces: { x: {} },
-    pods: { 'x/a': { labels: { app }, ips: ['10.0.1.1'] }, 'x/b': { labels: { app: 'db' }, ips: ['10.0.1.2'] } },
-    policies: [policy('x', 'p', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })],
-  })
-  return compile(s, allLocal(s)).ir
-}
+const ir = webDbIr
 
 describe('Applier', () => {
   it('logs why a diff failed, then replaces the tables whole', async () => {

@@ -1,6 +1,8 @@
 // Builders for synthetic cluster states (the compiler's, renderer's and applier's unit tests, and the
 // renderer's kernel tests). Pure: no I/O.
 import { emptyClusterState, type ClusterState, type LocalPod, type NetworkPolicy, type Pod, type PodPort } from '../../policy-agent/model/cluster.js'
+import { compile } from '../../policy-agent/compile/index.js'
+import type { PolicyIR } from '../../policy-agent/compile/ir.js'
 
 export interface PodSpec { labels?: Record<string, string>; ips: string[]; ports?: PodPort[]; hostNetwork?: boolean; nodeName?: string }
 
@@ -79,4 +81,14 @@ export function hostileState(): ClusterState {
       policy('x"y', long, { podSelector: {} }),
     ],
   })
+}
+
+/** The IR of namespace x, every pod local: pod a labelled app=`app`, pod b app=db, whose policy lets in app=web only (the applier's tests). */
+export function webDbIr(app: string): PolicyIR {
+  const s = clusterOf({
+    namespaces: { x: {} },
+    pods: { 'x/a': { labels: { app }, ips: ['10.0.1.1'] }, 'x/b': { labels: { app: 'db' }, ips: ['10.0.1.2'] } },
+    policies: [policy('x', 'p', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })],
+  })
+  return compile(s, allLocal(s)).ir
 }
