@@ -151,6 +151,15 @@ function encodeRuleOnce(family: 'inet' | 'bridge', rule: string, ctx: EncodeCont
   return enc
 }
 
+/**
+ * A batch's first request, `add table` of `c`'s table by its name alone: a table that exists is left
+ * as it is (no transaction); a missing one is made (elements-netlink.ts reads its echo).
+ */
+export function encodeTableProbe(c: { family: string; table: string }): NftMessage {
+  if (c.family !== 'inet' && c.family !== 'bridge') throw new UnsupportedElements(`table ${c.family} ${c.table}: only inet and bridge tables are encoded`)
+  return { family: NFPROTO[c.family], ...encodeTable('probe', plainName('table', c.table)) }
+}
+
 /** The netlink messages of `c`; throws UnsupportedElements for what the netlink path does not take. */
 export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }): NftMessage[] {
   if (isElementCommand(c)) {

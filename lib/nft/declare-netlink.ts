@@ -29,8 +29,11 @@ const PRIORITY = /^filter(?: ([+-]) (0|[1-9][0-9]{0,3}))?$/
 /** A table's name attribute, as every message on it carries first. */
 export const tableAttr = (name: string): Buffer => attr(TABLE.NAME, str(name))
 
-export function encodeTable(verb: 'add' | 'delete', name: string): { msg: number; flags: number; attrs: Buffer } {
+export function encodeTable(verb: 'add' | 'delete' | 'probe', name: string): { msg: number; flags: number; attrs: Buffer } {
   if (verb === 'delete') return { msg: NFT_MSG_TABLE.DEL, flags: 0, attrs: tableAttr(name) }
+  // `add table` with the name alone: without NFTA_TABLE_FLAGS the kernel changes nothing of an
+  // existing table (nf_tables_updtable returns at once), where flags 0 would wake a dormant one.
+  if (verb === 'probe') return { msg: NFT_MSG_TABLE.NEW, flags: 0, attrs: tableAttr(name) }
   return { msg: NFT_MSG_TABLE.NEW, flags: 0, attrs: Buffer.concat([tableAttr(name), attr(TABLE.FLAGS, be32(0))]) }
 }
 

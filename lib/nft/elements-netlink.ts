@@ -14,11 +14,11 @@ import { getSystemErrorName } from 'node:util'
 import { NFNL_SUBSYS, NfnlSocket, parseNfgen, type NlMessage } from '../net/nfnetlink.js'
 import { withNetns } from '../net/netns.js'
 import { UnsupportedElements, type NftMessage } from './elements.js'
-import { commandText, encodeCommand, type NftCommand } from './commands.js'
+import { commandText, encodeCommand, encodeTableProbe, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
 import { forceSendBuffer } from './sndbuf.js'
 import { decodeGeneration } from './generation.js'
-import { attr, parseAttrs } from '../net/tlv.js'
+import { NFT_MSG_TABLE } from './declare-netlink.js'
 
 /**
  * A batch is one skb from one sendmsg (nfnetlink_rcv_batch reads BATCH_BEGIN to BATCH_END within
@@ -65,11 +65,7 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
   let text: string | undefined
   let probe: NftMessage | undefined
   try {
-    const m = cmds[0] && encodeCommand({ verb: 'add', kind: 'table', family: cmds[0].family, table: cmds[0].table })[0]
-    // The table's name alone: without NFTA_TABLE_FLAGS the kernel changes nothing of an existing
-    // table (nf_tables_updtable returns at once), where flags 0 would wake a dormant one.
-    const name = m && parseAttrs(m.attrs).get(1)
-    if (m && name) probe = { ...m, attrs: attr(1, name) }
+    if (cmds[0]) probe = encodeTableProbe(cmds[0])
   } catch {
     probe = undefined // a table the encoder does not take: committed all the same, its generation unknown
   }
@@ -79,8 +75,7 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
 /** What a committed batch tells: its commit's generation id; that its first command's table was missing (the probe made it). */
 export interface BatchCommitted { genId?: number; tableCreated?: boolean }
 
-const isNewTable = (m: NlMessage): boolean => { const g = parseNfgen(m); return !!g && g.subsys === NFNL_SUBSYS.NFTABLES && g.msg === NFT_MSG_NEWTABLE }
-const NFT_MSG_NEWTABLE = 0
+const isNewTable = (m: NlMessage): boolean => { const g = parseNfgen(m); return !!g && g.subsys === NFNL_SUBSYS.NFTABLES && g.msg === NFT_MSG_TABLE.NEW }
 
 /**
  * Commits the batch in the calling thread's network namespace, or in `netns`. Throws NftError
