@@ -225,10 +225,11 @@ export class Agent {
   }
 
   /**
-   * The attachment records, re-read only when the directory changed: reading 110 records (~1 ms,
-   * synchronously: lib/state/attachments.ts) costs as much as the rest of a pod change's sync. cinch-bridge writes records by rename and DEL
-   * unlinks them (lib/state/README.md), so every change updates the directory's mtime/ctime. Those come
-   * from a coarse clock, so a change in the same tick as a read could leave them equal: the
+   * The attachment records, re-read only when the directory changed: listing 110 records (~0.6 ms
+   * with the lister, which stats them and reads only the changed: lib/state/attachments.ts) costs
+   * about as much as the rest of a pod change's sync. cinch-bridge writes records by rename and DEL
+   * unlinks them (lib/state/README.md), so every change updates the directory's mtime/ctime. Those
+   * come from a coarse clock, so a change in the same tick as a read could leave them equal: the
    * cache is trusted only when the directory last changed well before the read began.
    */
   #readRecords(log: Logger): RecordsRead {
