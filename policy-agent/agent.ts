@@ -13,8 +13,8 @@ import type { Source } from './sources/types.js'
 import type { FlowLogOptions } from './flows/options.js'
 import { FlowCompiler } from './flows/compiler.js'
 import type { OverlayController } from './overlay/controller.js'
-import { statSync } from 'node:fs'
-import { AttachmentLister, attachmentsDir, type AttachmentRecord } from '../lib/state/attachments.js'
+import type { AttachmentRecord } from '../lib/state/attachments.js'
+import { AttachmentLister } from '../lib/state/attachment-lister.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { warmUp } from './apply/warm.js'
@@ -80,8 +80,6 @@ const MAX_ARRIVALS = 10_000
 
 /** The attachment records as last read, with what each sync needs of them (shared, never changed). */
 interface RecordsRead {
-  key: string
-  readAt: number
   records: AttachmentRecord[]
   localPods: LocalPod[]
   attachments: string[]
@@ -99,6 +97,7 @@ export class Agent {
   readonly #compiler: Pick<Compiler, 'compile'>
   #records?: RecordsRead
   readonly #lister: AttachmentLister
+  #watchError?: string
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   /** performance.now() of each source change not yet applied, and of those the running sync applies. */
@@ -225,31 +224,28 @@ export class Agent {
   }
 
   /**
-   * The attachment records, re-read only when the directory changed: listing 110 records (~0.6 ms
-   * with the lister, which stats them and reads only the changed: lib/state/attachments.ts) costs
-   * about as much as the rest of a pod change's sync. cinch-bridge writes records by rename and DEL
-   * unlinks them (lib/state/README.md), so every change updates the directory's mtime/ctime. Those
-   * come from a coarse clock, so a change in the same tick as a read could leave them equal: the
-   * cache is trusted only when the directory last changed well before the read began.
+   * The attachment records, read again only where they changed: the lister watches their
+   * directory (lib/state/attachment-lister.ts) and hands back the same array while nothing
+   * changed, so what a sync derives from them is derived once per change.
    */
   #readRecords(log: Logger): RecordsRead {
-    let st: { ino: number; mtimeMs: number; ctimeMs: number } | undefined
-    try { st = statSync(attachmentsDir(this.opts.stateDir)) } catch { st = undefined }
-    const key = st ? `${st.ino} ${st.mtimeMs} ${st.ctimeMs}` : ''
-    const c = this.#records
-    if (st && c && c.key === key && c.readAt - Math.max(st.mtimeMs, st.ctimeMs) > 1000) return c
-    const readAt = Date.now()
     const problems: { where: string; reason: string }[] = []
     const records = this.#lister.list((file, err) => {
       problems.push({ where: file, reason: err.message })
       log.warn({ file, err: err.message }, 'unreadable attachment record skipped')
     })
+    const watchError = this.#lister.watchError?.message
+    if (watchError !== this.#watchError) {
+      if (watchError) log.warn({ err: watchError }, 'attachment records not watched (inotify): each sync stats every record')
+      this.#watchError = watchError
+    }
+    if (this.#records?.records === records) return this.#records
     this.recordProblems = problems
     // What each sync derives from the records, derived once per read (issue 14: per sync, it grew
     // with the local pods and not with the change).
     const localPods = toLocalPods(records)
     const attachments = records.map((r) => `${r.containerId}/${r.ifName}`)
-    return (this.#records = { key, readAt, records, localPods, attachments, localIps: localPods.flatMap((p) => p.ips) })
+    return (this.#records = { records, localPods, attachments, localIps: localPods.flatMap((p) => p.ips) })
   }
 
   async #sync(reason: string): Promise<SyncReport> {
@@ -355,6 +351,7 @@ export class Agent {
     this.#cleanupJob = undefined
     if (this.#immediate) clearImmediate(this.#immediate)
     if (this.#idleGc) clearImmediate(this.#idleGc)
+    this.#lister.close()
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()
   }

@@ -1,13 +1,12 @@
 // The attachment-record contract (lib/state/README.md) as both sides see it:
 // what cinch-bridge writes, the agent lists. Files in a temporary directory only.
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { waitFor } from '../../test/kit/wait.js'
 import {
-  type AttachmentRecord, AttachmentLister, attachmentFile, attachmentsDir, listAttachmentsSync, MAX_RECORD_BYTES, readAttachmentSync,
+  type AttachmentRecord, attachmentFile, attachmentsDir, listAttachmentsSync, MAX_RECORD_BYTES, readAttachmentSync,
   RecordError, removeAttachmentSync, validateRecord, writeAttachmentSync,
 } from './attachments.js'
 
@@ -78,12 +77,20 @@ describe('attachment records', () => {
     execFileSync('mknod', [join(dir, 'dev_eth0.json'), 'c', '1', '3']) // /dev/null's numbers
     symlinkSync(attachmentFile(stateDir, record('ok')), join(dir, 'link_eth0.json'))
     writeFileSync(join(dir, 'huge_eth0.json'), JSON.stringify({ ...record('huge'), pad: 'x'.repeat(MAX_RECORD_BYTES) }))
+    // The agent's lister too (attachment-lister.ts), which reads the files its watch names.
     const script = `import { listAttachmentsSync } from ${JSON.stringify(join(import.meta.dirname, 'attachments.ts'))}
-      const problems = []
-      const got = listAttachmentsSync(${JSON.stringify(stateDir)}, (file, err) => problems.push(file.slice(${dir.length + 1}) + ': ' + err.message))
-      console.log(JSON.stringify({ got: got.map((r) => r.containerId), problems }))`
+      import { AttachmentLister } from ${JSON.stringify(join(import.meta.dirname, 'attachment-lister.ts'))}
+      const run = (list) => {
+        const problems = []
+        const got = list((file, err) => problems.push(file.slice(${dir.length + 1}) + ': ' + err.message))
+        return { got: got.map((r) => r.containerId), problems }
+      }
+      const lister = new AttachmentLister(${JSON.stringify(stateDir)})
+      console.log(JSON.stringify([run((p) => listAttachmentsSync(${JSON.stringify(stateDir)}, p)), run((p) => lister.list(p))]))`
     const out = execFileSync(process.execPath, ['--import', 'tsx/esm', '--input-type=module', '-e', script], { timeout: 10_000, encoding: 'utf8' })
-    const { got, problems } = JSON.parse(out)
+    const [fresh, kept] = JSON.parse(out)
+    expect(kept).toEqual(fresh)
+    const { got, problems } = fresh
     expect(got).toEqual(['ok'])
     expect(problems).toEqual([
       'dev_eth0.json: not a regular file',
@@ -92,40 +99,6 @@ describe('attachment records', () => {
       'link_eth0.json: not a regular file',
       'zero_eth0.json: not a regular file',
     ])
-  })
-
-  // The agent's lister reads a file again only when its inode, size or times changed: each listing
-  // must still be what listAttachmentsSync reads, through rewrites (by rename, as the plugin
-  // writes), removals, a broken record (reported at every listing) and its repair.
-  it('a lister that keeps what it read lists what a fresh listing lists, change after change', async () => {
-    const lister = new AttachmentLister(stateDir)
-    const dir = attachmentsDir(stateDir)
-    const both = () => {
-      const problems: string[] = [], fresh: string[] = []
-      const got = lister.list((file) => problems.push(file.slice(dir.length + 1)))
-      expect(got).toEqual(listAttachmentsSync(stateDir, (file) => fresh.push(file.slice(dir.length + 1))))
-      expect(problems).toEqual(fresh)
-      return { ids: got.map((r) => `${r.containerId} ${r.ips.join(',')}`), problems }
-    }
-    expect(both()).toEqual({ ids: [], problems: [] })
-    writeAttachmentSync(stateDir, record('a'))
-    writeAttachmentSync(stateDir, record('b'))
-    expect(both().ids).toEqual(['a 10.244.1.5/24,fd00::5/64', 'b 10.244.1.5/24,fd00::5/64'])
-    // Files that changed within the last second are read at every listing: the lister keeps
-    // them only once they are older, so wait for that before rewriting one.
-    const dirAge = () => Date.now() - statSync(attachmentFile(stateDir, record('a'))).ctimeMs
-    await waitFor('the records a second old', () => dirAge() > 1100, { timeoutMs: 5000, intervalMs: 50 })
-    both() // now kept
-    // Rewritten with as many bytes (by rename, as the plugin writes): the inode tells.
-    writeAttachmentSync(stateDir, { ...record('a'), ips: ['10.244.1.6/24', 'fd00::6/64'] })
-    writeFileSync(join(dir, 'c_eth0.json'), '{ broken')
-    expect(both()).toEqual({ ids: ['a 10.244.1.6/24,fd00::6/64', 'b 10.244.1.5/24,fd00::5/64'], problems: ['c_eth0.json'] })
-    expect(both().problems).toEqual(['c_eth0.json']) // reported again, not forgotten
-    writeAttachmentSync(stateDir, record('c'))
-    removeAttachmentSync(stateDir, record('b'))
-    expect(both()).toEqual({ ids: ['a 10.244.1.6/24,fd00::6/64', 'c 10.244.1.5/24,fd00::5/64'], problems: [] })
-    rmSync(dir, { recursive: true })
-    expect(both()).toEqual({ ids: [], problems: [] })
   })
 
   it('removal removes exactly that record', () => {

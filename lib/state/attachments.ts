@@ -2,9 +2,9 @@
 // the node agent (reads them to know which pods live on this node and on which host veth).
 // <stateDir>/attachments/<containerId>_<ifName>.json, written by rename so that a reader never sees
 // half a record. Both sides read synchronously: a plugin runs one verb and exits (no event loop to
-// keep free), and the agent reads every record before each sync that follows an ADD or DEL, where
-// 110 small files take ~1 ms read in one go and took 25-110 ms as 440 thread-pool round trips
-// (open, stat, read, close each) that the CNI ADD waited for (issue 14). A file the plugin never
+// keep free), and the agent reads, before each sync, the records that changed since its last
+// listing (attachment-lister.ts), where 110 small files took 25-110 ms as 440 thread-pool round
+// trips (open, stat, read, close each) that the CNI ADD waited for (issue 14). A file the plugin never
 // writes there (a FIFO, a device, a symlink, a huge file) is refused unread, or a synchronous read
 // could block the agent for good. Every record read is checked field by field
 // (validateRecord): a file in the state directory is input like any other, and the agent puts its
@@ -88,7 +88,8 @@ export function removeAbandonedRecordTempsSync(stateDir: string): string[] {
   return removeAbandonedTempFiles(attachmentsDir(stateDir))
 }
 
-function recordFiles(dir: string, names: string[]): string[] {
+/** The record files among a directory's entry names, as paths, in name order. */
+export function recordFiles(dir: string, names: string[]): string[] {
   return names.filter((n) => n.endsWith('.json')).sort().map((n) => join(dir, n))
 }
 
@@ -146,11 +147,11 @@ function parseRecord(file: string, content: string): AttachmentRecord {
 }
 
 // ENOENT: removed by a DEL between readdir and read; not a problem.
-function report(file: string, err: unknown, onProblem?: OnProblem): void {
+export function report(file: string, err: unknown, onProblem?: OnProblem): void {
   if ((err as NodeJS.ErrnoException).code !== 'ENOENT') onProblem?.(file, err as Error)
 }
 
-function noDir(dir: string, err: unknown): [] {
+export function noDir(dir: string, err: unknown): [] {
   if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
   throw new Error(`read ${dir}`, { cause: err })
 }
@@ -189,51 +190,15 @@ export function listAttachmentsSync(stateDir: string, onProblem?: OnProblem): At
 }
 
 /**
- * listAttachmentsSync for a reader that lists again and again (the agent, before each sync that
- * follows an ADD or DEL): a file whose inode, size and times are those it had at the last listing
- * (and over a second before it) is not read and checked again, only stat'ed. cinch-bridge writes a
- * record by rename (a new inode) and never in place. A file that was unusable is reported at every
- * listing, as before.
- * At 110 records a listing after one ADD took ~2.5 ms reading and checking every record
- * (bench:policy-scale, local pod ADD), ~0.6 ms this way (125 records, in process).
+ * The record in `file`, read and checked (RecordError for a file that is not one; `st`, its lstat,
+ * when the caller has it).
  */
-export class AttachmentLister {
-  #seen = new Map<string, { key: string; record?: AttachmentRecord; problem?: unknown }>()
-
-  constructor(private readonly stateDir: string) {}
-
-  list(onProblem?: OnProblem): AttachmentRecord[] {
-    const dir = attachmentsDir(this.stateDir)
-    let names: string[]
-    try { names = readdirSync(dir) } catch (err) { this.#seen.clear(); return noDir(dir, err) }
-    const seen = new Map<string, { key: string; record?: AttachmentRecord; problem?: unknown }>()
-    const out: AttachmentRecord[] = []
-    const now = Date.now()
-    for (const file of recordFiles(dir, names)) {
-      let st: Stats
-      try { st = lstatSync(file) } catch (err) { report(file, err, onProblem); continue }
-      const key = `${st.ino} ${st.size} ${st.mtimeMs} ${st.ctimeMs}`
-      let e = this.#seen.get(file)
-      // A file replaced between the stat and the read is read again at the next listing (its key differs).
-      if (e?.key !== key) {
-        try { e = { key, record: parseRecord(file, readRecordFile(file, st)) } } catch (err) { e = { key, problem: err } }
-      }
-      // Kept for the next listing only if the file last changed over a second ago (on a coarse
-      // clock a rewrite within the same tick, reusing the inode, keeps the key: read it again
-      // until it is old), and only a record or a RecordError (an EMFILE or EIO passes).
-      if (now - Math.max(st.mtimeMs, st.ctimeMs) > 1000 && (e.record || e.problem instanceof RecordError)) seen.set(file, e)
-      if (e.record) out.push(e.record)
-      else report(file, e.problem, onProblem)
-    }
-    this.#seen = seen
-    return out
-  }
-}
+export const loadRecordFile = (file: string, st?: Stats): AttachmentRecord => parseRecord(file, readRecordFile(file, st))
 
 function readRecords(dir: string, names: string[], onProblem?: OnProblem): AttachmentRecord[] {
   const out: AttachmentRecord[] = []
   for (const file of recordFiles(dir, names)) {
-    try { out.push(parseRecord(file, readRecordFile(file))) } catch (err) { report(file, err, onProblem) }
+    try { out.push(loadRecordFile(file)) } catch (err) { report(file, err, onProblem) }
   }
   return out
 }
