@@ -111,8 +111,10 @@ export async function startSocketServer(opts: SocketServerOptions): Promise<Sock
     const t0 = performance.now()
     // answerRequest never rejects; the catch is for a throw in logging or writing.
     void answerRequest(req, opts.sync).then((reply) => {
-      log.info({ op: req.op, containerId: req.containerId, ifName: req.ifName, ...reply, ms: Math.round(performance.now() - t0) }, 'socket request')
+      // The reply first: the plugin (and the pod's start) waits for it, not for our log line.
+      const ms = Math.round((performance.now() - t0) * 10) / 10
       finish(c, reply)
+      log.info({ op: req.op, containerId: req.containerId, ifName: req.ifName, ...reply, ms }, 'socket request')
     }).catch((err) => {
       log.error({ err }, 'socket reply failed')
       c.sock.destroy()
