@@ -8,8 +8,9 @@
 //   flush chain t c                  DELRULE                   table, chain (no handle: every rule)
 //   delete chain t c                 DELCHAIN                  table, name
 //   add rule t c <rule>              NEWRULE   CREATE|APPEND   table, chain, expressions, userdata
-//   add set t s { type ...; comment "x"; }  NEWSET CREATE      table, name, flags 0, key type and
-//                                    length, a transaction id, userdata (key byte order, comment)
+//   add set t s { type ...; size N; comment "x"; }  NEWSET CREATE  table, name, flags 0, key type
+//                                    and length, a transaction id, the size (NFTA_SET_DESC), userdata
+//                                    (key byte order, comment)
 //   delete set t s                   DELSET                    table, name
 //   add counter t c                  NEWOBJ    CREATE          table, name, type 1, zeroed counter
 //   delete counter t c               DELOBJ                    table, name, type 1, empty data
@@ -51,6 +52,12 @@ export interface SetCommand extends On {
   verdictMap?: boolean
   /** add: a key declared `typeof <expressions>` (declare-netlink.ts TYPEOF_KEYS) instead of `key`. */
   typeof?: string
+  /**
+   * add: `size N`, the most elements the set may ever hold (NFTA_SET_DESC_SIZE). The kernel then
+   * gives a set without `flags interval` a hash of fixed buckets sized for N, and refuses an
+   * element past N (ENFILE); without it, a hash that starts small and resizes as elements come.
+   */
+  size?: number
 }
 export interface CounterCommand extends On { kind: 'counter'; verb: 'add' | 'delete'; name: string }
 /** `add limit t l { rate <rate>/second burst <burst> packets; }` */
@@ -63,7 +70,7 @@ export const isElementCommand = (c: NftCommand): c is ElementCommand => !('kind'
 /** `type ...; [flags interval; ]comment "...";` of an `add set` (what policy-agent's setSpec writes). */
 export function setCommandSpec(c: SetCommand): string {
   const type = c.typeof !== undefined ? `typeof ${c.typeof};` : `type ${(c.key ?? []).join(' . ')}${c.verdictMap ? ' : verdict' : ''};`
-  return [type, ...(c.interval ? ['flags interval;'] : []), ...(c.comment !== undefined ? [`comment "${c.comment}";`] : [])].join(' ')
+  return [type, ...(c.interval ? ['flags interval;'] : []), ...(c.size !== undefined ? [`size ${c.size};`] : []), ...(c.comment !== undefined ? [`comment "${c.comment}";`] : [])].join(' ')
 }
 
 /** The command as one line of an nft script. */
@@ -93,7 +100,8 @@ const NLM_F_CREATE = 0x400
 const NLM_F_APPEND = 0x800
 const CHAIN = { TABLE: 1, NAME: 3, USERDATA: 12 } as const
 const RULE = { TABLE: 1, CHAIN: 2, EXPRESSIONS: 4, USERDATA: 7 } as const
-const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, ID: 10, USERDATA: 13 } as const
+const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DESC: 9, ID: 10, USERDATA: 13 } as const
+const SET_DESC_SIZE = 1
 const OBJ = { TABLE: 1, NAME: 2, TYPE: 3, DATA: 4 } as const
 const COUNTER = { BYTES: 1, PACKETS: 2 } as const
 const NFT_OBJECT_COUNTER = 1
@@ -239,7 +247,9 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
       const flags = (c.interval ? NFT_SET_INTERVAL : 0) | (c.verdictMap ? NFT_SET_MAP : 0)
       const attrs = Buffer.concat([
         table, attr(SET.NAME, str(name)), attr(SET.FLAGS, be32(flags)), attr(SET.KEY_TYPE, be32(type)), attr(SET.KEY_LEN, be32(len)),
-        ...(c.verdictMap ? [verdictMapData()] : []), attr(SET.ID, be32(id)), attr(SET.USERDATA, Buffer.concat(ud)),
+        ...(c.verdictMap ? [verdictMapData()] : []), attr(SET.ID, be32(id)),
+        // libnftnl's order: the description after the id.
+        ...(c.size !== undefined ? [nested(SET.DESC, attr(SET_DESC_SIZE, be32(c.size)))] : []), attr(SET.USERDATA, Buffer.concat(ud)),
       ])
       return [{ msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs }]
     }

@@ -168,7 +168,7 @@ function commandError(what: string, b: ElementBatch, command: number, errno: num
 // what errors.ts reads); the errnos nf_tables answers element commands with.
 const STRERROR: Record<number, string> = {
   1: 'Operation not permitted', 2: 'No such file or directory', 7: 'Argument list too long', 11: 'Resource temporarily unavailable',
-  12: 'Cannot allocate memory', 16: 'Device or resource busy', 17: 'File exists', 22: 'Invalid argument', 28: 'No space left on device',
+  12: 'Cannot allocate memory', 16: 'Device or resource busy', 17: 'File exists', 22: 'Invalid argument', 23: 'Too many open files in system', 28: 'No space left on device',
   34: 'Numerical result out of range', 40: 'Too many levels of symbolic links', 90: 'Message too long', 95: 'Operation not supported',
   105: 'No buffer space available',
 }

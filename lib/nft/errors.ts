@@ -10,7 +10,7 @@ export class NftError extends Error {
   /** The first failing line of the input (1-based) and its text, when nft located the error. */
   readonly line?: number
   readonly lineText?: string
-  readonly errno?: 'ENOENT' | 'EEXIST'
+  readonly errno?: 'ENOENT' | 'EEXIST' | 'ENFILE'
 
   constructor(what: string, stderr: string, input: string) {
     const text = normalizeStderr(stderr).trim()
@@ -26,6 +26,8 @@ export class NftError extends Error {
     this.lineText = lineText
     if (/No such file or directory/.test(head)) this.errno = 'ENOENT'
     else if (/File exists/.test(head)) this.errno = 'EEXIST'
+    // nf_tables' answer to an element past a set's declared `size`.
+    else if (/Too many open files in system/.test(head)) this.errno = 'ENFILE'
   }
 }
 
@@ -37,6 +39,11 @@ export function normalizeStderr(s: string): string {
 /** The object (table, chain, set, element, rule) a command named does not exist. */
 export function isNotFound(err: unknown): boolean {
   return err instanceof NftError && err.errno === 'ENOENT'
+}
+
+/** A set already holds as many elements as the `size` it was created with. */
+export function isSetFull(err: unknown): boolean {
+  return err instanceof NftError && err.errno === 'ENFILE'
 }
 
 /** A `create` found the object already there. */

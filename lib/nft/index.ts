@@ -3,7 +3,7 @@
 export { NftTable, type NftTableOptions } from './table.js'
 export { Transaction } from './transaction.js'
 export type { ChainObject, ChainHook, ChainPriority, ChainType, ElementObject, NftObject, RuleObject, SetFlag, SetObject, TableObject, Verb } from './transaction.js'
-export { NftError, isExists, isNotFound } from './errors.js'
+export { NftError, isExists, isNotFound, isSetFull } from './errors.js'
 export { defaultBackend, backendNamed, fallbackReason, type NftBackend, type NftOutput, type NftRequest } from './backend.js'
 export { parseListing, parseElements, isDocument, isValue } from './json.js'
 export type { ListedChain, ListedCounter, ListedElement, ListedRule, ListedSet, NftDocument, NftValue, TableListing } from './json.js'

@@ -15,7 +15,7 @@
 // generation id is followed (lib/nft/generation.ts): known exactly for a netlink batch (the kernel
 // echoes it), bracketed by two reads for an nft run, and kept only while each commit of ours
 // follows the one before with nobody else's in between (`committed`).
-import { NftTable, UnsupportedElements, type NftCommand } from '../../lib/nft/index.js'
+import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../../lib/nft/index.js'
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { fullCommands, planDiff, renderFull, renderTeardown, type DiffPlan } from '../render/index.js'
@@ -169,8 +169,11 @@ export class Applier {
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
       return { mode: 'diff', lines: countLines(plan.text), via }
     } catch (err) {
-      // The kernel no longer holds what we think (someone edited our table): replace it whole.
-      this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
+      // A set reached the size it was created with (render/rules.ts setSize): expected as sets
+      // grow, and the replace sizes every set anew. Otherwise the kernel no longer holds what we
+      // think (someone edited our table): replace it whole, and say so louder.
+      if (isSetFull(err)) this.opts.log?.info?.({ reason: (err as Error).message, lines: countLines(plan.text), via }, 'a set outgrew the size it was created with; replacing the tables whole')
+      else this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
       this.#last = undefined
       return undefined
     }

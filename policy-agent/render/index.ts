@@ -5,7 +5,7 @@
 import { counterNames, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
   AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
-  midstreamChains, setParts, setSpec,
+  midstreamChains, setParts, setSize, setSpec,
 } from './rules.js'
 import { limitSpec } from '../flows/nft.js'
 import { FLOWLOG_LIMIT } from '../flows/objects.js'
@@ -32,7 +32,8 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   // jump to them.
   for (const [name, s] of Object.entries(ir.sets)) {
     // One statement a line; never split the spec text: a comment may hold "; ".
-    out.push(`\tset ${name} {`, ...setParts(s).map((x) => `\t\t${x}`))
+    const size = setSize(s)
+    out.push(`\tset ${name} {`, ...setParts(s).map((x) => `\t\t${x}`), ...(size === undefined ? [] : [`\t\tsize ${size}`]))
     if (s.elements.length) out.push(`\t\telements = { ${s.elements.join(', ')} }`)
     out.push('\t}')
   }
@@ -105,7 +106,7 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   for (const c of counterNames(ir)) out.push({ ...on, kind: 'counter', verb: 'add', name: c })
   if (ir.flowLog) out.push({ ...on, kind: 'limit', verb: 'add', name: FLOWLOG_LIMIT, rate: ir.flowLog.rate, burst: ir.flowLog.burst })
   for (const [name, s] of Object.entries(ir.sets)) {
-    out.push({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
+    out.push({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(s), comment: s.comment })
     elements(on, name, setKey(s), s.elements)
   }
   const maps = (names: string[], of: (m: MapName) => Record<string, string>) => MAP_NAMES.forEach((m, i) => {
@@ -168,6 +169,11 @@ function setKey(s: IrSet): Pick<ElementCommand, 'key' | 'interval'> {
   return { key: [addrKey(s.family)], ...(s.kind === 'block' ? { interval: true } : {}) }
 }
 
+const sized = (s: IrSet): { size?: number } => {
+  const size = setSize(s)
+  return size === undefined ? {} : { size }
+}
+
 /** renderDiff, with its element commands as data when it holds nothing else. */
 export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): DiffPlan {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
@@ -197,7 +203,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     const old = prev.sets[name], s = next.sets[name]!
     if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts), full: true } // same name, other meaning: start over
-    if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), comment: s.comment })
+    if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(s), comment: s.comment })
     // A set the Compiler derived from exactly `old` says what came and went (a set may hold
     // every pod of the cluster: comparing it whole would cost the cluster, not the change).
     const d = setDeltaFrom(old, s)

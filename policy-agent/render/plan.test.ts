@@ -4,8 +4,9 @@ import { describe, expect, it } from 'vitest'
 import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { commandText, isElementCommand } from '../../lib/nft/commands.js'
-import { elementCommandsOf, planDiff } from './index.js'
-import { emptyIR, type PolicyIR } from '../compile/ir.js'
+import { elementCommandsOf, fullCommands, planDiff, renderFull } from './index.js'
+import { setSize } from './rules.js'
+import { emptyIR, type IrSet, type PolicyIR } from '../compile/ir.js'
 
 function ir(o: { ports?: number; db?: boolean; extraPod?: boolean }) {
   const s = clusterOf({
@@ -58,3 +59,31 @@ describe('planDiff commands', () => {
   })
 })
 
+
+// Sets of addresses and tuples are created with a size: the kernel then gives them a hash of fixed
+// buckets (no resizes as a new set's elements go in) and refuses elements past it (the applier
+// then replaces the tables, sizing each set anew). Interval sets (ipBlocks, ports) get none.
+describe('set sizes', () => {
+  const set = (kind: IrSet['kind'], n: number): IrSet => ({ family: 4, kind, comment: 'c', elements: Array.from({ length: n }, (_, i) => `10.0.${i >> 8}.${i & 255}`) })
+  it.each([
+    ['addr', 0, 256], ['addr', 1, 256], ['addr', 128, 256], ['addr', 129, 512], ['addr', 300, 1024], ['tuple', 513, 2048],
+    ['block', 3, undefined], ['ports', 3, undefined], ['addr', (1 << 20) + 1, undefined],
+  ] as [IrSet['kind'], number, number | undefined][])('a set of kind %s with %i elements: size %s', (kind, n, size) => {
+    expect(setSize(set(kind, n))).toBe(size)
+  })
+  it('a new set of a diff and every set of a full replace carry it; the text and the commands agree', () => {
+    const plan = planDiff(ir({}), ir({ db: true }))
+    const added = plan.commands!.filter((c) => !isElementCommand(c) && c.kind === 'set' && c.verb === 'add')
+    expect(added.length).toBeGreaterThan(0)
+    for (const c of added) {
+      const size = (c as { size?: number }).size
+      expect(commandText(c).includes(`size ${size};`) || size === undefined).toBe(true)
+    }
+    expect(added.some((c) => (c as { size?: number }).size === 256)).toBe(true)
+    const full = fullCommands(ir({ db: true }))
+    const sized = full.filter((c) => !isElementCommand(c) && c.kind === 'set' && (c as { size?: number }).size !== undefined)
+    expect(sized.length).toBe(Object.values(ir({ db: true }).sets).filter((s) => s.kind === 'addr' || s.kind === 'tuple').length)
+    const text = renderFull(ir({ db: true }))
+    expect(text.match(/^\t\tsize 256$/gm)!.length).toBe(sized.length)
+  })
+})

@@ -260,3 +260,38 @@ test('the applier sends chain rewrites over netlink, and replaces the tables who
   await runText(y, renderFull(next))
   t.deepEqual(ruleset(x.ns), ruleset(y.ns))
 })
+
+// Sets of addresses are created with a size (render/rules.ts setSize: twice their elements, at
+// least 256), which the kernel enforces: an element past it is refused (ENFILE). The applier then
+// replaces the tables whole, which sizes the set anew, and says why at info level, not as a failure.
+test('a set that outgrows the size it was created with: the tables are replaced whole, the set sized anew', async (t) => {
+  const x = tablesIn(t, 'h')
+  const warnings: string[] = [], infos: { obj: object; msg: string }[] = []
+  const applier = new Applier({ run: (text) => runText(x, text), runCommands: (c) => runCommands(x, c), log: { warn: (_obj, msg) => warnings.push(msg), info: (obj, msg) => infos.push({ obj, msg }) } })
+  const state = baseState()
+  const compiler = new Compiler()
+  const irOf = () => compiler.compile({ ...state, pods: new Map(state.pods), policies: new Map(state.policies) }, locals(state)).ir
+  const peerSet = () => Object.keys(applier.applied!.sets).find((n) => n.startsWith('peer-v4-') && applier.applied!.sets[n]!.comment.includes('app=a'))!
+  t.like(await applier.apply(irOf()), { mode: 'full', via: 'netlink' })
+  const name = peerSet()
+  t.regex(nft(x.ns, 'list', 'set', 'inet', 'cinch', name), /size 256\b/)
+  // 300 more pods with app=a: the set would hold 301 elements.
+  for (let i = 0; i < 300; i++) state.pods.set(`r0/y${i}`, { namespace: 'r0', name: `y${i}`, labels: { app: 'a' }, ips: [`10.3.${i >> 8}.${i & 255}`], ports: [] })
+  const next = irOf()
+  t.is(next.sets[name]!.elements.length, 301)
+  t.like(await applier.apply(next), { mode: 'full', via: 'netlink' })
+  t.deepEqual(warnings, [])
+  t.is(infos.length, 1)
+  t.like(infos[0], { msg: 'a set outgrew the size it was created with; replacing the tables whole', obj: { via: 'netlink' } })
+  t.regex((infos[0]!.obj as { reason: string }).reason, /Too many open files in system/) // ENFILE
+  const listed = nft(x.ns, 'list', 'set', 'inet', 'cinch', name)
+  t.regex(listed, /size 1024\b/)
+  t.is(listed.match(/10\.3\.\d+\.\d+/g)!.length, 300)
+  // The same through nft's text: the replace's text sizes it the same way.
+  const y = tablesIn(t, 'i')
+  await runText(y, renderFull(next))
+  t.deepEqual(ruleset(x.ns), ruleset(y.ns))
+  // And later diffs go on over netlink.
+  state.pods.delete('r0/y0')
+  t.like(await applier.apply(irOf()), { mode: 'diff', via: 'netlink' })
+})
