@@ -13,6 +13,8 @@ export interface Selector {
 
 type Req = { key: string; op: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }
 
+const hasOwn = Object.hasOwn
+
 /** Compiles a selector; throws an Error naming the problem when the selector is invalid. */
 export function compileSelector(sel: LabelSelector | undefined | null): Selector {
   const reqs: Req[] = []
@@ -41,18 +43,39 @@ export function compileSelector(sel: LabelSelector | undefined | null): Selector
   return {
     key,
     words: reqs.length === 0 ? 'all' : reqs.map(wordsOf).join(' and '),
-    matches: (labels) => reqs.every((r) => test(r, labels)),
+    matches: matcherOf(reqs),
   }
 }
 
+/**
+ * The predicate of the requirements. A first compile tests ~500k pod and namespace label sets at
+ * 30k pods, mostly against one `key=value`: that case is one property read and one comparison.
+ */
+function matcherOf(reqs: Req[]): (labels: Record<string, string>) => boolean {
+  if (reqs.length === 0) return () => true
+  if (reqs.length === 1) {
+    const r = reqs[0]!
+    if (r.op === 'In' && r.values.length === 1) {
+      const { key } = r, value = r.values[0]!
+      return (labels) => labels[key] === value && hasOwn(labels, key)
+    }
+    return (labels) => test(r, labels)
+  }
+  return (labels) => {
+    for (const r of reqs) if (!test(r, labels)) return false
+    return true
+  }
+}
+
+// A label's value is read first, and whether the key is the object's own only when the value
+// would decide: an inherited property (`constructor`, or anything on a prototype) is no label.
 function test(r: Req, labels: Record<string, string>): boolean {
-  const has = Object.prototype.hasOwnProperty.call(labels, r.key)
   switch (r.op) {
-    case 'In': return has && r.values.includes(labels[r.key]!)
+    case 'In': return r.values.includes(labels[r.key]!) && hasOwn(labels, r.key)
     // NotIn matches objects without the key too (apimachinery labels.Requirement.Matches).
-    case 'NotIn': return !has || !r.values.includes(labels[r.key]!)
-    case 'Exists': return has
-    case 'DoesNotExist': return !has
+    case 'NotIn': return !(r.values.includes(labels[r.key]!) && hasOwn(labels, r.key))
+    case 'Exists': return hasOwn(labels, r.key)
+    case 'DoesNotExist': return !hasOwn(labels, r.key)
   }
 }
 
