@@ -12,7 +12,7 @@ import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
-import { SetEntry, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
+import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
@@ -114,9 +114,16 @@ export class Compiler {
       if (!l) this.#podsSelected.set(peer, (l = selectedPods(peer, this.#view)))
       return l
     },
+    addrsSelected: (peer, f) => {
+      let a = this.#addrsSelected.get(peer)
+      if (!a) this.#addrsSelected.set(peer, (a = addrsOfPods(this.#view.podsSelected!(peer))))
+      return a[f]
+    },
   }
   /** podsSelected's answers within one compile (pods change between compiles), by peer object */
   #podsSelected = new Map<PodsPeer, Pod[]>()
+  /** addrsSelected's answers, as #podsSelected's */
+  #addrsSelected = new Map<PodsPeer, Record<4 | 6, string[]>>()
   /**
    * namespacesSelected's answers, by selector key: the namespaces with pods whose labels the
    * selector matches. Brought up to date namespace by namespace when one's labels change or it
@@ -186,6 +193,7 @@ export class Compiler {
     // follow the namespaces that changed or gained their first pod or lost their last.
     this.#refreshNsSelected(nsChanges)
     this.#podsSelected.clear()
+    this.#addrsSelected.clear()
     this.#syncPolicies(state, changes?.policies)
     this.#syncCnps(state)
     if (podChanges.length && !manyNs && podChanges.length <= DELTA_LIMIT) {
@@ -312,7 +320,7 @@ export class Compiler {
     for (const n of t.sets) {
       const u = union.sets.get(n)
       if (!u) { this.#sets.delete(n); this.#setIndex = undefined }
-      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view, { countLater: true })); this.#setIndex = undefined }
+      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view)); this.#setIndex = undefined }
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
     const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains) : prev.chains

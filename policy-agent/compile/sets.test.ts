@@ -1,7 +1,12 @@
 // spliceSorted (sets.ts), the step that turns a set's last sorted elements into the next ones after
-// a change, against the plain way (filter, concat, sort) over random lists and changes.
+// a change, against the plain way (filter, concat, sort) over random lists and changes; SetEntry's
+// members and counts against counting from scratch.
 import { describe, expect, test } from 'vitest'
-import { spliceSorted } from './sets.js'
+import { SetEntry, addrsOfPods, contributions, selectedPods, spliceSorted, type PodView, type SetDef } from './sets.js'
+import { setDeltaFrom, type IrSet } from './ir.js'
+import { compileSelector } from '../model/selector.js'
+import type { Pod } from '../model/cluster.js'
+import type { PodsPeer } from './normalize.js'
 import { rng } from '../../test/kit/random.js'
 
 const plain = (base: string[], removed: string[], added: string[]) => {
@@ -35,4 +40,56 @@ describe('spliceSorted', () => {
     expect(spliceSorted(['a', 'c'], ['b'], [])).toEqual(['a', 'c'])
     expect(spliceSorted(['a', 'c'], [], ['c', 'd'])).toEqual(['a', 'c', 'd'])
   })
+})
+
+// SetEntry counts only the members put in more than once; the rest are members of the last IR's
+// sorted elements. Pods that share addresses (a pool of 6) and a pod whose two named ports resolve
+// to one tuple put elements in several times: after each random replacement the set's IR and
+// counts must be what counting every pod's contributions from scratch gives, and each IR's delta
+// the change from the IR before.
+describe('SetEntry members and counts', () => {
+  const peer: PodsPeer = { kind: 'pods', podSel: compileSelector({ matchLabels: { app: 'a' } }), nsSel: null, namespace: 'ns', key: 'k', words: 'w' }
+  const defs: SetDef[] = [
+    { kind: 'addr', family: 4, comment: 'c', peer },
+    { kind: 'tuple', family: 4, comment: 'c', peer, named: [{ protocol: 'TCP', kind: 'named', name: 'http' }, { protocol: 'TCP', kind: 'named', name: 'web' }] },
+  ]
+  for (const def of defs) {
+    for (const shared of [false, true]) {
+      test(`${def.kind}, ${shared ? 'through the view\'s shared answers' : 'pod by pod'}: 400 random replacements of 8 pods`, () => {
+        const r = rng(def.kind === 'addr' ? 11 : 12)
+        const pods = new Map<string, Pod>()
+        const view: PodView = { podsByNs: new Map([['ns', pods]]), nsLabels: () => ({}) }
+        if (shared) {
+          view.podsSelected = () => selectedPods(peer, view)
+          view.addrsSelected = (p, f) => addrsOfPods(selectedPods(p, view))[f]
+        }
+        const podOf = (i: number): Pod => ({
+          namespace: 'ns', name: `p${i}`, labels: r(4) ? { app: 'a' } : {}, ips: [`10.0.0.${r(6)}`, ...(r(3) ? [] : [`10.0.0.${r(6)}`])],
+          ports: [{ name: 'http', containerPort: 80 + r(2), protocol: 'TCP' }, { name: 'web', containerPort: 80 + r(2), protocol: 'TCP' }],
+        })
+        for (let i = 0; i < 4; i++) pods.set(`p${i}`, podOf(i))
+        const s = new SetEntry(def, view)
+        let last: IrSet | undefined
+        for (let step = 0; step < 400; step++) {
+          const i = r(8), old = pods.get(`p${i}`), next = r(4) ? podOf(i) : undefined
+          if (next) pods.set(`p${i}`, next)
+          else pods.delete(`p${i}`)
+          if (r(25) === 0) s.recompute(view)
+          else s.update(old, next, view)
+          const want = new Map<string, number>()
+          for (const p of pods.values()) for (const e of contributions(def, p, view)) want.set(e, (want.get(e) ?? 0) + 1)
+          for (const e of ['10.0.0.0', '10.0.0.1', '10.0.0.5', '10.0.0.3 . tcp . 80', '10.0.0.3 . tcp . 81', ...want.keys()]) expect(s.count(e), `step ${step}: ${e}`).toBe(want.get(e) ?? 0)
+          if (r(3) === 0) continue
+          const ir = s.ir
+          expect(ir.elements, `step ${step}`).toEqual([...want.keys()].sort())
+          if (last && ir !== last) {
+            const d = setDeltaFrom(last, ir)!
+            expect(d.added).toEqual(ir.elements.filter((e) => !last!.elements.includes(e)))
+            expect(d.removed).toEqual(last.elements.filter((e) => !ir.elements.includes(e)))
+          }
+          last = ir
+        }
+      })
+    }
+  }
 })

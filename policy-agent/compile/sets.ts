@@ -34,12 +34,22 @@ export interface PodView {
    * rule's IPv4 and IPv6 sets, its tuple sets): the same pods `candidates` + `peerSelects` give.
    */
   podsSelected?(peer: PodsPeer): Iterable<Pod>
+  /**
+   * The addresses of family `f` of the pods `podsSelected` gives, in that order, repeats kept:
+   * found once for a peer's IPv4 and IPv6 sets (one cache lookup per pod, not one per set).
+   */
+  addrsSelected?(peer: PodsPeer, f: Family): readonly string[]
 }
 
 const addrCache = new WeakMap<Pod, Record<Family, string[]>>()
 
 /** The canonical addresses of a pod by family (cached per object: sources replace, never mutate). */
 export function addrsOf(pod: Pod, f: Family): string[] {
+  return addrsByFamily(pod)[f]
+}
+
+/** addrsOf of both families. */
+export function addrsByFamily(pod: Pod): Record<Family, string[]> {
   let r = addrCache.get(pod)
   if (!r) {
     r = { 4: [], 6: [] }
@@ -53,7 +63,18 @@ export function addrsOf(pod: Pod, f: Family): string[] {
     }
     addrCache.set(pod, r)
   }
-  return r[f]
+  return r
+}
+
+/** addrsSelected's answer: the addresses of `pods` by family, in order. */
+export function addrsOfPods(pods: Iterable<Pod>): Record<Family, string[]> {
+  const out: Record<Family, string[]> = { 4: [], 6: [] }
+  for (const pod of pods) {
+    const r = addrsByFamily(pod)
+    for (const a of r[4]) out[4].push(a)
+    for (const a of r[6]) out[6].push(a)
+  }
+  return out
 }
 
 /** NetworkPolicyPeer with pod/namespace selectors: does it select this pod? */
@@ -130,39 +151,36 @@ function* candidates(def: SetDef, view: PodView): Generator<Pod> {
   }
 }
 
-/** One set of the IR with reference-counted members; `ir` is rebuilt only after a change. */
+/**
+ * One set of the IR with reference-counted members; `ir` is rebuilt only after a change. Almost
+ * every member is put in by one pod: members are the last IR's sorted elements with what came and
+ * went since, and only members put in more than once (two pods with one address, two named ports
+ * of a pod resolving alike) are counted. A first compile no longer fills a map entry for each of
+ * its ~110k members at 30k pods (a cache miss each, and the maps' memory), nor does a set's first
+ * change count its members.
+ */
 export class SetEntry {
-  readonly #counts = new Map<string, number>()
-  /**
-   * A new set's first pass, not counted yet (each pod's elements in turn, repeats kept): its first
-   * IR needs them sorted, not counted. They are counted when the set first changes or is read
-   * (`counts`): a policy create's new peer sets no longer fill ~600 map entries on its way to
-   * the kernel (a cache miss each); a set that goes before any of its pods changes is never counted.
-   */
-  #uncounted?: string[]
-  #ir: IrSet | null = null
-  /** the last IR handed out, and the elements that came and went since (sorted lazily) */
-  #last: IrSet | null = null
+  /** the members, sorted, each once: the last IR's elements (the first pass's before the first IR) */
+  #base: readonly string[] = []
+  /** the first pass's elements, repeats kept, sorted only when first needed */
+  #pending?: string[]
+  /** members that came and went since #base */
   #added = new Set<string>()
   #removed = new Set<string>()
+  /** the members put in more than once, and how many times; every other member once */
+  #multi = new Map<string, number>()
+  #ir: IrSet | null = null
+  /** the last IR handed out */
+  #last: IrSet | null = null
 
-  /**
-   * `countLater`: a set a change brings (a new policy's peer): its members are counted when it
-   * first changes. Not the sets of a full compile: counting thousands of members then would land
-   * on the first pod change in their namespaces instead.
-   */
-  constructor(readonly def: SetDef, view: PodView, opts: { countLater?: boolean } = {}) {
-    this.recompute(view, opts.countLater)
+  constructor(readonly def: SetDef, view: PodView) {
+    this.recompute(view)
   }
 
-  /** Each element and how many pods put it in. */
-  get counts(): Map<string, number> {
-    const u = this.#uncounted
-    if (u) {
-      this.#uncounted = undefined
-      for (const e of u) this.#counts.set(e, (this.#counts.get(e) ?? 0) + 1)
-    }
-    return this.#counts
+  /** How many times `e` was put in (0: not a member). */
+  count(e: string): number {
+    this.#settle()
+    return this.#multi.get(e) ?? (this.#has(e) ? 1 : 0)
   }
 
   /** True when the set's members depend on namespace labels. */
@@ -170,32 +188,40 @@ export class SetEntry {
     return (this.def.kind === 'addr' || this.def.kind === 'tuple') && this.def.peer?.kind === 'pods' && this.def.peer.nsSel !== null
   }
 
-  recompute(view: PodView, countLater = false): void {
-    this.#uncounted = undefined
-    this.#counts.clear()
-    this.#ir = null
-    // Fixed elements, whatever the pods: ipBlocks, port lists.
-    if (this.def.kind === 'block' || this.def.kind === 'ports') for (const e of this.def.elements) this.counts.set(e, 1)
+  recompute(view: PodView): void {
     const def = this.def
-    if ((def.kind === 'addr' || def.kind === 'tuple') && def.peer?.kind === 'pods' && view.podsSelected) {
+    let list: string[]
+    // Fixed elements, whatever the pods: ipBlocks, port lists.
+    if (def.kind === 'block' || def.kind === 'ports') list = [...def.elements]
+    else if (def.kind === 'addr' && def.peer.kind === 'pods' && view.addrsSelected) list = [...view.addrsSelected(def.peer, def.family)]
+    else if (def.kind === 'tuple' && def.peer?.kind === 'pods' && view.podsSelected) {
       // The pods the peer selects, found once for all the sets of that peer.
-      const first: string[] | undefined = countLater && !this.#last ? (this.#uncounted = []) : undefined
-      for (const pod of view.podsSelected(def.peer)) {
-        const elements = def.kind === 'addr' ? addrsOf(pod, def.family) : tupleElements(def, pod)
-        if (first) for (const e of elements) first.push(e)
-        else this.#count(elements)
-      }
+      list = []
+      for (const pod of view.podsSelected(def.peer)) for (const e of tupleElements(def, pod)) list.push(e)
     } else {
+      list = []
       // Each candidate's namespace was matched once for all its pods (7,500 namespaces, 30k pods).
-      for (const pod of candidates(def, view)) this.#count(contributions(def, pod, view, true))
+      for (const pod of candidates(def, view)) for (const e of contributions(def, pod, view, true)) list.push(e)
     }
-    if (!this.#last) return
-    // As element changes against the last IR, so that the next IR is still derived from it.
+    this.#ir = null
     this.#added.clear()
     this.#removed.clear()
-    const had = new Set(this.#last.elements)
-    for (const e of this.counts.keys()) if (!had.has(e)) this.#added.add(e)
-    for (const e of had) if (!this.counts.has(e)) this.#removed.add(e)
+    if (!this.#last) {
+      this.#pending = list
+      this.#multi.clear()
+      return
+    }
+    // As changes against the last IR, so that the next IR is still derived from it.
+    this.#pending = undefined
+    const { members, multi } = sortedMembers(list)
+    this.#multi = multi
+    const base = (this.#base = this.#last.elements)
+    let i = 0, j = 0
+    while (i < members.length || j < base.length) {
+      if (j >= base.length || (i < members.length && members[i]! < base[j]!)) this.#added.add(members[i++]!)
+      else if (i >= members.length || base[j]! < members[i]!) this.#removed.add(base[j++]!)
+      else { i++; j++ }
+    }
   }
 
   /**
@@ -217,29 +243,40 @@ export class SetEntry {
   #replace(before: string[], after: string[]): void {
     if (before.length === 0 && after.length === 0) return
     if (before.length === after.length && before.every((e, i) => e === after[i])) return
-    this.#add(after)
-    for (const e of before) {
-      const n = this.counts.get(e)! - 1
-      if (n === 0) {
-        this.counts.delete(e)
-        if (!this.#added.delete(e)) this.#removed.add(e)
-      } else this.counts.set(e, n)
-    }
+    this.#settle()
+    // Added first: an element on both sides stays a member throughout.
+    for (const e of after) this.#put(e)
+    for (const e of before) this.#take(e)
     this.#ir = null
   }
 
-  /** Counts elements only: a recompute derives what came and went from the counts afterwards. */
-  #count(elements: string[]): void {
-    for (const e of elements) this.counts.set(e, (this.counts.get(e) ?? 0) + 1)
+  /** The first pass sorted, once an update or the IR needs it. */
+  #settle(): void {
+    const p = this.#pending
+    if (!p) return
+    this.#pending = undefined
+    const { members, multi } = sortedMembers(p)
+    this.#base = members
+    this.#multi = multi
   }
 
-  #add(elements: string[]): void {
-    for (const e of elements) {
-      const n = this.counts.get(e) ?? 0
-      this.counts.set(e, n + 1)
-      if (n === 0 && !this.#removed.delete(e)) this.#added.add(e)
-    }
-    if (elements.length) this.#ir = null
+  #has(e: string): boolean {
+    return this.#added.has(e) || (!this.#removed.has(e) && this.#base[lowerBound(this.#base, e, 0)] === e)
+  }
+
+  #put(e: string): void {
+    const n = this.#multi.get(e)
+    if (n !== undefined) this.#multi.set(e, n + 1)
+    else if (this.#has(e)) this.#multi.set(e, 2)
+    else if (!this.#removed.delete(e)) this.#added.add(e)
+  }
+
+  #take(e: string): void {
+    const n = this.#multi.get(e)
+    if (n !== undefined) {
+      if (n > 2) this.#multi.set(e, n - 1)
+      else this.#multi.delete(e)
+    } else if (this.#has(e) && !this.#added.delete(e)) this.#removed.add(e)
   }
 
   /**
@@ -250,29 +287,36 @@ export class SetEntry {
    */
   get ir(): IrSet {
     if (this.#ir) return this.#ir
+    this.#settle()
     const last = this.#last
-    let elements: string[]
-    let delta: { added: string[]; removed: string[] } | undefined
-    if (!last) elements = this.#uncounted ? sortedUnique(this.#uncounted) : [...this.counts.keys()].sort()
-    else {
-      const added = [...this.#added].sort(), removed = [...this.#removed].sort()
-      elements = spliceSorted(last.elements, removed, added)
-      delta = { added, removed }
-    }
+    const added = [...this.#added].sort(), removed = [...this.#removed].sort()
+    const elements = last || added.length || removed.length ? spliceSorted(this.#base, removed, added) : this.#base as string[]
     this.#added.clear()
     this.#removed.clear()
     const ir: IrSet = { family: this.def.family, kind: this.def.kind, comment: commentText(this.def.comment), elements }
-    if (last && delta) recordSetDelta(ir, { base: last, ...delta })
+    if (last) recordSetDelta(ir, { base: last, added, removed })
     this.#last = this.#ir = ir
+    this.#base = elements
     return ir
   }
 }
 
-/** `list` sorted, each element once (as `[...new Set(list)].sort()` gives it). */
-function sortedUnique(list: readonly string[]): string[] {
-  const sorted = [...list].sort(), out: string[] = []
-  for (const e of sorted) if (out.length === 0 || out[out.length - 1] !== e) out.push(e)
-  return out
+/**
+ * `list` sorted (in place), each element once, and the elements it holds more than once with how
+ * many times (as counting each into a map would give them).
+ */
+function sortedMembers(list: string[]): { members: string[]; multi: Map<string, number> } {
+  list.sort()
+  const members: string[] = [], multi = new Map<string, number>()
+  for (let i = 0; i < list.length;) {
+    const e = list[i]!
+    let j = i + 1
+    while (j < list.length && list[j] === e) j++
+    members.push(e)
+    if (j - i > 1) multi.set(e, j - i)
+    i = j
+  }
+  return { members, multi }
 }
 
 /**
