@@ -15,7 +15,7 @@ import { Reflector } from './reflector.js'
 import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
-import { toRaw } from './unconvert.js'
+import { fillLinesInBackground, rememberLine, snapshotLine } from './snapshot-lines.js'
 
 /** Where the restart snapshot goes, what binds it, and who hears about it. */
 export interface RestartSnapshotOptions {
@@ -26,6 +26,8 @@ export interface RestartSnapshotOptions {
   maxAgeMs?: number
   /** A resumed watch counts as caught up after this long without an event (default 50 ms: the server writes what it missed at once). */
   quietMs?: number
+  /** The snapshot's lines are made in the background this long after the first full list (default 1 s; snapshot-lines.ts). */
+  fillDelayMs?: number
   info: (fields: object, msg: string) => void
   warn: (fields: object, msg: string) => void
 }
@@ -69,6 +71,8 @@ export class KubeSource implements Source {
   #store = new ClusterStore()
   #reflectors = new Map<Kind, Reflector>()
   #identity?: SnapshotIdentity
+  #fillTimer?: NodeJS.Timeout
+  #stopFill?: () => void
 
   constructor(private readonly opts: KubeSourceOptions = {}) {}
 
@@ -98,6 +102,9 @@ export class KubeSource implements Source {
     // Never act on a half-listed cluster: wait until every kind has listed once.
     await Promise.all(listed)
     synced = true
+    // The snapshot's lines, made off the stop's path: after the first sync's turn (the agent
+    // compiles as this resolves), a few hundred objects per turn (snapshot-lines.ts).
+    if (snap) this.#fillTimer = setTimeout(() => (this.#stopFill = fillLinesInBackground(this.#store.state())), snap.fillDelayMs ?? 1000).unref()
   }
 
   state(): ClusterState {
@@ -109,6 +116,8 @@ export class KubeSource implements Source {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.#fillTimer)
+    this.#stopFill?.()
     await Promise.all([...this.#reflectors.values()].map((r) => r.stop()))
     // Every reflector has stopped: the store and the versions below no longer move.
     if (this.opts.restartSnapshot && this.#identity) this.#saveSnapshot(this.opts.restartSnapshot, this.#identity)
@@ -133,7 +142,12 @@ export class KubeSource implements Source {
         const replace = this.#store.replace(h.kind)
         for (const p of h.problems) replace.problem(p)
         replaces.push(replace)
-        return (raw) => (objects++, replace.add(raw))
+        return (raw, line) => {
+          objects++
+          // The next stop writes the line back as read: it converted to this object (snapshot-lines.ts).
+          const v = replace.add(raw)
+          if (v) rememberLine(v as object, line)
+        }
       })
     } catch (err) {
       o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')
@@ -152,9 +166,9 @@ export class KubeSource implements Source {
     for (const [kind, r] of this.#reflectors) {
       // '' while a kind lists, relists or is absent: the next start lists it.
       if (!r.resourceVersion) continue
-      const items = []
-      for (const v of this.#store.objects(kind)) items.push(toRaw(kind, v))
-      kinds.push({ kind, resourceVersion: r.resourceVersion, items, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
+      const lines: string[] = []
+      for (const v of this.#store.objects(kind)) lines.push(snapshotLine(kind, v as object))
+      kinds.push({ kind, resourceVersion: r.resourceVersion, lines, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
     }
     try {
       const text = encodeSnapshot(id, Date.now(), kinds)

@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FakeApiServer, type Obj } from '../../test/kit/fake-apiserver.js'
 import { namespaceObject, nodeObject, podObject, policyObject } from '../../bench/policy-scale-objects.mjs'
 import { clusterNetworkPoliciesOf, syntheticCluster } from '../../bench/policy-cluster.mjs'
@@ -13,6 +13,7 @@ import { convertAs, type Kind } from './convert.js'
 import { KubeSource, type RestartSnapshotOptions } from './kube.js'
 import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, type SnapshotIdentity } from './snapshot.js'
 import { toRaw } from './unconvert.js'
+import { hasLine } from './snapshot-lines.js'
 
 let api: FakeApiServer | undefined
 const sources: KubeSource[] = []
@@ -72,7 +73,7 @@ describe('decodeSnapshot', () => {
     { kind: 'Pod' as const, resourceVersion: '42', items: [{ metadata: { name: 'p', namespace: 'x' } }, { metadata: { name: 'q\nr' } }], problems: [{ where: 'Pod x/q', reason: 'r' }] },
     { kind: 'Node' as const, resourceVersion: '43', items: [], problems: [] },
   ]
-  const text = () => encodeSnapshot(ID, now - 1000, kinds)
+  const text = () => encodeSnapshot(ID, now - 1000, kinds.map(({ items, ...k }) => ({ ...k, lines: items.map((o) => JSON.stringify(o)) })))
   const lines = () => text().split('\n')
   const header = () => JSON.parse(lines()[0]!)
   const withHeader = (h: object) => [JSON.stringify(h), ...lines().slice(1)].join('\n')
@@ -92,7 +93,7 @@ describe('decodeSnapshot', () => {
   })
   it('reads multi-byte text per line; a broken UTF-8 sequence reads as U+FFFD within its own line', () => {
     const items = [{ metadata: { name: 'é', namespace: '日本' } }, { metadata: { name: '🙂\u2028' } }]
-    const own = encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '1', items, problems: [] }])
+    const own = encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '1', lines: items.map((o) => JSON.stringify(o)), problems: [] }])
     const read = (buf: Buffer) => {
       const got: unknown[] = []
       decodeSnapshot(buf, ID, now, 300_000, () => (raw) => void got.push(raw))
@@ -299,4 +300,42 @@ describe('KubeSource with a restart snapshot', () => {
     }
   })
 
+  // The stop's cost is the restart's: each object's line is made once, in the background after the
+  // first list or read from the snapshot loaded, and a stop only joins them (snapshot-lines.ts).
+  it('a stop writes the lines made before it: no object is turned into JSON again at SIGTERM, and the next start reads the same store', async () => {
+    api = await FakeApiServer.start({ clusterNetworkPolicies: true })
+    fill(api)
+    dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
+    const path = join(dir, 's.json')
+    const s = new KubeSource({ kubeConfig: api.kubeConfig(), minBackoffMs: 10, maxBackoffMs: 50, restartSnapshot: { ...snapOpts(path), fillDelayMs: 0 } })
+    sources.push(s)
+    await s.start(() => {})
+    const objects = () => Object.values(s.state()).flatMap((m) => [...(m as Map<string, object>).values()])
+    const deadline = Date.now() + 5000
+    while (!objects().every(hasLine)) {
+      if (Date.now() > deadline) throw new Error('the background fill did not make every line within 5 s')
+      await new Promise((r) => setImmediate(r))
+    }
+    // One change after the fill: its object alone gets its line at the stop.
+    const changed = new Promise<void>((resolve) => { const t = setInterval(() => { if (s.state().pods.get('e/init')?.labels.moved === 'yes') { clearInterval(t); resolve() } }, 5) })
+    api.update({ ...api.get('Pod', 'e/init')!, metadata: { ...api.get('Pod', 'e/init')!.metadata, labels: { moved: 'yes' } } })
+    await changed
+    const stringify = vi.spyOn(JSON, 'stringify')
+    try {
+      await stop(s)
+      // The header, the moved pod's line and pino-free logging: nothing per object.
+      expect(stringify.mock.calls.length).toBeLessThanOrEqual(3)
+    } finally {
+      stringify.mockRestore()
+    }
+    expect(logs.at(-1)).toMatch(/^info restart snapshot written /)
+    const saved = readFileSync(path, 'utf8')
+    const resumed = await start(api, path)
+    const fresh = await start(api)
+    expect(plain(resumed)).toEqual(plain(fresh))
+    expect(resumed.state().pods.get('e/init')?.labels).toEqual({ moved: 'yes' })
+    // Read back from the snapshot, each line is kept as read: the next stop writes the same lines.
+    await stop(resumed)
+    expect(readFileSync(path, 'utf8').split('\n').slice(1)).toEqual(saved.split('\n').slice(1))
+  })
 })

@@ -42,8 +42,8 @@ export interface SnapshotIdentity {
 export interface SnapshotKind {
   kind: Kind
   resourceVersion: string
-  /** API objects (raw, unconverted) */
-  items: Json[]
+  /** API objects (raw, unconverted), each as its JSON text (snapshot-lines.ts keeps them) */
+  lines: string[]
   /** the objects of the kind that did not convert, as the store reported them */
   problems: ProblemReport[]
 }
@@ -68,35 +68,37 @@ export function agentBuild(version: string, script = process.argv[1]): string {
  * a list page's are, instead of 60k raw objects alive at once (at 30k/30k, half the load was GC).
  */
 export function encodeSnapshot(id: SnapshotIdentity, writtenAt: number, kinds: SnapshotKind[]): string {
-  const header = { format: FORMAT, ...id, writtenAt, kinds: kinds.map(({ kind, resourceVersion, items, problems }) => ({ kind, resourceVersion, count: items.length, problems })) }
-  const lines = [JSON.stringify(header)]
+  const header = { format: FORMAT, ...id, writtenAt, kinds: kinds.map(({ kind, resourceVersion, lines, problems }) => ({ kind, resourceVersion, count: lines.length, problems })) }
+  const out = [JSON.stringify(header)]
   // JSON.stringify escapes every newline inside a string: one object is one line.
-  for (const k of kinds) for (const o of k.items) lines.push(JSON.stringify(o))
-  lines.push('')
-  return lines.join('\n')
+  for (const k of kinds) for (const l of k.lines) out.push(l)
+  out.push('')
+  return out.join('\n')
 }
 
-export type SnapshotHeader = Omit<SnapshotKind, 'items'>
+export type SnapshotHeader = Omit<SnapshotKind, 'lines'>
 
 /**
  * Checks that `id` may load the snapshot in `buf` at `now` (throws with the reason otherwise), then
  * hands each kind's objects, parsed one at a time, to the sink `open` returns for the kind. A
  * throw can come after some objects were handed over: the caller keeps nothing until it returns.
  */
-export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader) => (raw: Json) => void): SnapshotHeader[] {
+export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader) => (raw: Json, line: string) => void): SnapshotHeader[] {
   // Decoded once, each line parsed from a slice of it: a slice shares the text where a line's own
   // toString copied it (67,550 copies, ~27 MB of garbage at 30k/30k). The same text either way: a
   // newline byte is never part of a multi-byte UTF-8 sequence, so no character spans two lines.
   const text = buf.toString('utf8')
   let pos = 0
   // `kind` and `i` name the line only in an error: no label string is built per object.
+  let last = ''
   const line = (kind: string, i?: number): unknown => {
     const nl = text.indexOf('\n', pos)
     if (nl === -1) throw new Error(`${label(kind, i)}: truncated`)
     const start = pos
     pos = nl + 1
+    last = text.slice(start, nl)
     try {
-      return JSON.parse(text.slice(start, nl))
+      return JSON.parse(last)
     } catch {
       throw new Error(`${label(kind, i)}: not JSON (corrupt)`)
     }
@@ -104,7 +106,10 @@ export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, m
   const headers = checkHeader(line('header') as Record<string, unknown>, id, now, maxAgeMs)
   for (const h of headers) {
     const sink = open(h)
-    for (let i = 0; i < h.count; i++) sink(line(h.kind, i))
+    for (let i = 0; i < h.count; i++) {
+      const raw = line(h.kind, i) as Json
+      sink(raw, last)
+    }
   }
   if (pos !== text.length) throw new Error('more after the last object')
   return headers.map(({ count: _, ...h }) => h)

@@ -67,12 +67,13 @@ export class ClusterStore {
    * Replaces every object of `kind` with a complete list (a relist): converts as it goes, and
    * swaps in only at `done()`, so no snapshot ever holds a half-listed kind.
    */
-  replace(kind: Kind): { add: (raw: Json) => void; problem: (p: ProblemReport) => void; done: () => boolean } {
+  replace(kind: Kind): { add: (raw: Json) => unknown; problem: (p: ProblemReport) => void; done: () => boolean } {
     const next = new Map<string, unknown>()
     const problems = new Map<string, ProblemReport>()
     return {
       // An object known not to convert without its raw form (a restart snapshot's, snapshot.ts).
       problem: (p) => void problems.set(p.where, { where: p.where, reason: p.reason }),
+      // The object as converted (undefined: it did not convert, its problem is kept).
       add: (raw) => {
         try {
           const c = convertAs(kind, raw)
@@ -80,10 +81,12 @@ export class ClusterStore {
           // Normalised now (cached per object), while the longer lists still arrive: at 30k
           // policies this is ~0.3 s the first compile after the lists no longer spends.
           if (c.kind === 'NetworkPolicy') normalizePolicy(c.value as NetworkPolicy)
+          return c.value
         } catch (err) {
           let where = `${kind} ?`
           try { where = `${kind} ${keyOf(kind, raw)}` } catch { /* unnamed */ }
           problems.set(where, { where, reason: (err as Error).message })
+          return undefined
         }
       },
       done: () => {
