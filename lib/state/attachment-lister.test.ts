@@ -105,6 +105,20 @@ describe('AttachmentLister', () => {
     expect(lister.list()).toBe(afterDel)
   })
 
+  // A sync follows every change; a broken record must not be logged again at each one.
+  it('a broken record rewritten as broken lists the same array, reported once; another fault is news', () => {
+    const dir = attachmentsDir(stateDir)
+    writeAttachmentSync(stateDir, record('a'))
+    writeFileSync(join(dir, 'b_eth0.json'), '{ broken')
+    const problems: string[] = []
+    const first = lister.list((file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))
+    writeFileSync(join(dir, 'b_eth0.json'), '{ broken too')
+    expect(lister.list((file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))).toBe(first)
+    writeFileSync(join(dir, 'b_eth0.json'), '{"containerId":"b"}')
+    expect(lister.list((file, err) => problems.push(`${file.slice(dir.length + 1)}: ${err.message}`))).not.toBe(first)
+    expect(problems).toEqual(['b_eth0.json: not JSON', expect.stringMatching(/^b_eth0.json: ifName: /)])
+  })
+
   // The kernel drops events once the watch's queue is full (fs.inotify.max_queued_events, 16384 by
   // default) and says so once: a change after that point is found only by listing again.
   it('starts over from the directory when the event queue overflowed', () => {

@@ -81,7 +81,7 @@ export class AttachmentLister {
       this.#last = undefined
     }
     if (this.#last && this.#dirty.size === 0) return this.#last
-    this.#readDirty()
+    if (!this.#readDirty() && this.#last) return this.#last
     const out: AttachmentRecord[] = []
     for (const name of [...this.#entries.keys()].sort()) {
       const e = this.#entries.get(name)!
@@ -91,23 +91,31 @@ export class AttachmentLister {
     return (this.#last = out)
   }
 
-  #readDirty(): void {
+  /** Reads the dirty names; false when all that came of it is the same error again for each. */
+  #readDirty(): boolean {
     const again = new Set<string>()
+    let changed = false
     for (const name of this.#dirty) {
       const file = join(this.#dir, name)
       try {
         const st = lstatSync(file, { throwIfNoEntry: false })
         if (st) this.#entries.set(name, { record: loadRecordFile(file, st) })
         else this.#entries.delete(name)
+        changed = true
       } catch (err) {
         // ENOENT: removed between the lstat and the open (its unlink is an event too).
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.#entries.delete(name); continue }
-        this.#entries.set(name, { problem: err })
-        // An EIO or EMFILE says nothing about the file: read it again at the next listing.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.#entries.delete(name); changed = true; continue }
+        const was = this.#entries.get(name)?.problem
+        // An EIO or EMFILE says nothing about the file: read it again at the next listing, and
+        // while it fails the same way, list (and report) nothing new: a sync per change must not
+        // log the same line each time.
         if (!(err instanceof RecordError)) again.add(name)
+        if (!(was instanceof Error && was.constructor === (err as Error).constructor && was.message === (err as Error).message)) changed = true
+        this.#entries.set(name, { problem: err })
       }
     }
     this.#dirty = again
+    return changed
   }
 
   /** Drops the watch (its descriptor) and what it kept; the next listing starts over. */
