@@ -74,8 +74,8 @@ export class PartsUnion {
   readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
   readonly vethAddrs = new Map<string, string[]>()
   readonly sets = new Map<string, { v: () => SetDef; n: number }>()
-  /** names touched since the last `takeTouched`, per field */
-  touched = { chains: new Set<string>(), policyCounters: new Set<string>(), ruleCounters: new Set<string>(), maps: new Set<string>(), vethAddrs: new Set<string>(), sets: new Set<string>() }
+  /** names touched since the last `takeTouched`, per field (maps: the addresses, per map) */
+  touched = touchedNone()
 
   /** Removes a part (which must have been added). */
   remove(p: PodPart): void {
@@ -87,7 +87,7 @@ export class PartsUnion {
       this.touched.policyCounters.add(k)
     }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
-    for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); this.touched.maps.add(m) }
+    for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); touchAddr(this.touched.maps, m, a) }
     for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
     for (const [n, def] of p.used) {
       count(this.sets, n, def, -1)
@@ -110,7 +110,7 @@ export class PartsUnion {
       this.touched.policyCounters.add(k)
     }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, 1); this.touched.ruleCounters.add(k) }
-    for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); this.touched.maps.add(m) }
+    for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); touchAddr(this.touched.maps, m, a) }
     for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
     for (const [n, def] of p.used) {
       if (!this.sets.has(n)) this.setOrder.add(n)
@@ -122,9 +122,19 @@ export class PartsUnion {
 
   takeTouched(): PartsUnion['touched'] {
     const t = this.touched
-    this.touched = { chains: new Set(), policyCounters: new Set(), ruleCounters: new Set(), maps: new Set(), vethAddrs: new Set(), sets: new Set() }
+    this.touched = touchedNone()
     return t
   }
+}
+
+function touchedNone() {
+  return { chains: new Set<string>(), policyCounters: new Set<string>(), ruleCounters: new Set<string>(), maps: new Map<MapName, Set<string>>(), vethAddrs: new Set<string>(), sets: new Set<string>() }
+}
+
+function touchAddr(maps: Map<MapName, Set<string>>, m: MapName, a: string): void {
+  let s = maps.get(m)
+  if (!s) maps.set(m, (s = new Set()))
+  s.add(a)
 }
 
 /** The claims a part makes beyond its names: each verdict map address and its veth belong to it alone. */
