@@ -26,8 +26,9 @@ export interface RestartSnapshotOptions {
   maxAgeMs?: number
   /** A resumed watch counts as caught up after this long without an event (default 50 ms: the server writes what it missed at once). */
   quietMs?: number
-  /** The snapshot's lines are made in the background this long after the first full list (default 1 s; snapshot-lines.ts). */
+  /** The snapshot's lines are made in the background this long after the first full list (default 1 s), then every fillEveryMs (default 1 min) for the objects that changed (snapshot-lines.ts). */
   fillDelayMs?: number
+  fillEveryMs?: number
   info: (fields: object, msg: string) => void
   warn: (fields: object, msg: string) => void
 }
@@ -104,7 +105,7 @@ export class KubeSource implements Source {
     synced = true
     // The snapshot's lines, made off the stop's path: after the first sync's turn (the agent
     // compiles as this resolves), a few hundred objects per turn (snapshot-lines.ts).
-    if (snap) this.#fillTimer = setTimeout(() => (this.#stopFill = fillLinesInBackground(this.#store.state())), snap.fillDelayMs ?? 1000).unref()
+    if (snap) this.#fillTimer = setTimeout(() => (this.#stopFill = fillLinesInBackground(() => this.#store.state(), { everyMs: snap.fillEveryMs ?? 60_000 })), snap.fillDelayMs ?? 1000).unref()
   }
 
   state(): ClusterState {
