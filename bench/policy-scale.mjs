@@ -424,7 +424,7 @@ async function measureLocal(op) {
     const line = await socketLine(op, pod.containerId)
     if (line) agentMs.push(line.ms)
     // What is neither the record nor the agent's request -> reply: connect, the request line's and
-    // the reply's way, both processes' wake-ups (the agent rounds its ms to 1 ms).
+    // the reply's way, both processes' wake-ups (the agent logs its ms to 0.1 ms).
     if (line && r.reply.ok === true) restMs.push(t1 - t0 - r.recordMs - line.ms)
     // Untimed: kubelet reports the pod's addresses (peer sets that select it gain them), or, after
     // the DEL, the Pod is deleted. Timed apart for ADD, as the other kinds are (watch -> commit).
