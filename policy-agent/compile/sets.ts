@@ -302,12 +302,17 @@ export class SetEntry {
 }
 
 /**
- * `list` sorted (in place), each element once, and the elements it holds more than once with how
- * many times (as counting each into a map would give them).
+ * `list` sorted (in place), each element once (`list` itself when it holds no repeats), and the
+ * elements it holds more than once with how many times (as counting each into a map would give them).
  */
 function sortedMembers(list: string[]): { members: string[]; multi: Map<string, number> } {
   list.sort()
-  const members: string[] = [], multi = new Map<string, number>()
+  const multi = new Map<string, number>()
+  // Repeats are rare (addresses are unique but for stale pods): then the sorted list is the members.
+  let repeats = false
+  for (let i = 1; i < list.length && !repeats; i++) repeats = list[i] === list[i - 1]
+  if (!repeats) return { members: list, multi }
+  const members: string[] = []
   for (let i = 0; i < list.length;) {
     const e = list[i]!
     let j = i + 1
