@@ -1,5 +1,6 @@
 // The sync path awaits only the rules: a slow overlay (routes, conflist) runs in its own lane and
-// holds back neither a sync nor the callers waiting on one (an ADD); stop() lets it finish.
+// holds back neither a sync nor the callers waiting on one (an ADD); stop() lets it finish. Nor
+// does the sync's log line: it is written after the waiters are answered.
 import { describe, expect, it } from 'vitest'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +18,22 @@ function slowOverlay() {
 }
 
 describe('Agent', () => {
+  it('answers a sync\'s waiters before it writes the sync\'s log line (an ADD does not wait on pino)', async () => {
+    const applied: string[] = []
+    const log = pino({ level: 'info' }, { write: (s: string) => { const o = JSON.parse(s); if (o.msg === 'rules applied') applied.push(o.sync) } })
+    const source = { start: async () => {}, state: () => emptyClusterState(), problems: () => [], stop: async () => {} }
+    const agent = new Agent({ source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
+    await agent.start()
+    await new Promise((r) => setImmediate(r))
+    expect(applied).toEqual(['start'])
+    const report = await agent.requestSync('add a')
+    expect(report.reason).toBe('add a')
+    expect(applied, 'answered before the line').toEqual(['start'])
+    await new Promise((r) => setImmediate(r))
+    expect(applied).toEqual(['start', 'add a'])
+    await agent.stop()
+  })
+
   it('answers sync waiters while the overlay is still running, and coalesces overlay runs to the newest Nodes', async () => {
     const state = emptyClusterState()
     state.nodes.set('n1', { name: 'n1', podCIDRs: ['10.244.1.0/24'], internalIPs: ['192.0.2.1'] })

@@ -276,10 +276,12 @@ export class Agent {
     const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps, programmingMs }
     this.last = report
     this.lastError = undefined
-    log.info(
+    // The log line after the waiters' answers (a pod's ADD waits on this sync; its reply is written
+    // in the microtasks its resolve queues): ~0.2-0.35 ms of pino a sync at 30k, on no one's way.
+    setImmediate(() => log.info(
       { mode: apply.mode, via: apply.via, ruleLines: apply.lines, ...(first < t0 ? { queuedMs: Math.round((t0 - first) * 10) / 10 } : {}), localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
       'rules applied',
-    )
+    ))
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
