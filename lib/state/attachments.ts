@@ -11,7 +11,7 @@
 // fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { removeAbandonedTempFiles, writeFileAtomic } from '../fs/atomic-write.js'
+import { removeAbandonedTempFiles, writeFileAtomic, writeFileAtomicDurableLater } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
 
 export interface AttachmentRecord {
@@ -49,6 +49,21 @@ export function writeAttachmentSync(stateDir: string, r: AttachmentRecord): void
     // 'full': ADD has answered once this returns, and DEL, GC and the agent find the pod's veth,
     // addresses and policy only through this record, also after a power cut.
     writeFileAtomic(final, JSON.stringify(r, null, 2) + '\n', { durability: 'full' }) // temp not *.json: listings never see it
+  } catch (err) {
+    throw new Error(`write attachment record ${final}`, { cause: err })
+  }
+}
+
+/**
+ * writeAttachmentSync with its fsyncs off the caller's way: the record is in place (the agent can
+ * read it) when this returns, and durable once the promise resolves (lib/fs/atomic-write.ts
+ * writeFileAtomicDurableLater). cinch-bridge's ADD asks the agent meanwhile and answers only after both.
+ */
+export function writeAttachment(stateDir: string, r: AttachmentRecord): Promise<void> {
+  mkdirSync(attachmentsDir(stateDir), { recursive: true })
+  const final = attachmentFile(stateDir, r)
+  try {
+    return writeFileAtomicDurableLater(final, JSON.stringify(r, null, 2) + '\n').catch((err) => { throw new Error(`write attachment record ${final}`, { cause: err }) })
   } catch (err) {
     throw new Error(`write attachment record ${final}`, { cause: err })
   }
