@@ -9,8 +9,8 @@
 //   - a policy create's shape (two new sets of ELEMENTS addresses each, then that rewrite), with and
 //     without a listener in nf_tables' event group (NFNLGRP_NFTABLES): with one, the kernel builds
 //     a notification for every object of the transaction (`nft monitor`, or a bench's probe); and
-//     with the new sets sized (NFTA_SET_DESC size 4 x ELEMENTS: a hash of fixed buckets, no
-//     resizes, but capped at that size), which the agent does not send (bench/README phase 10b).
+//     with the new sets sized as the agent creates them since phase 11 (NFTA_SET_DESC size,
+//     render/rules.ts setSize: a hash of fixed buckets, no resizes, capped at that size).
 // The variants alternate within each round, so all see the same machine load; medians, and each
 // against its baseline measured in the same run. Runs in a network namespace of its own, removed
 // on exit. Knobs: ROUNDS (default 40), SETS (760), ELEMENTS (300).
@@ -18,8 +18,8 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 import { NftTable } from '../lib/nft/index.ts'
 import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
 import { NETLINK_NETFILTER } from '../lib/net/nfnetlink.ts'
-import { attr, be32, nested } from '../lib/net/tlv.ts'
 import { inOwnNetns, median } from './lib.mjs'
+import { setSize } from '../policy-agent/render/rules.ts'
 
 inOwnNetns('cinch-bench-nftc')
 const ROUNDS = Number(process.env.ROUNDS ?? 40)
@@ -53,13 +53,15 @@ const shapes = {
 
 // A policy create: two new sets of addresses, then the chain rewrite; the sets are deleted after.
 let made = 0
-function create() {
+function create(o = {}) {
   const n = made++
   const sets = [0, 1].map((j) => `new-${n}-${j}`)
   const elements = (j) => Array.from({ length: ELEMENTS }, (_, i) => `10.${64 + j}.${i >> 8}.${i & 255}`)
+  // o.sized: each new set with the size the agent gives it (render/rules.ts setSize).
+  const size = (j) => (o.sized ? { size: setSize({ family: 4, kind: 'addr', comment: 'bench', elements: elements(j) }) } : {})
   return {
     add: [
-      ...sets.flatMap((s, j) => [{ kind: 'set', verb: 'add', ...T, name: s, key: ['ipv4_addr'], comment: 'bench' }, { ...T, verb: 'add', set: s, key: ['ipv4_addr'], elements: elements(j) }]),
+      ...sets.flatMap((s, j) => [{ kind: 'set', verb: 'add', ...T, name: s, key: ['ipv4_addr'], ...size(j), comment: 'bench' }, { ...T, verb: 'add', set: s, key: ['ipv4_addr'], elements: elements(j) }]),
       ...rewrite((i) => `meta l4proto tcp th dport ${7000 + i}`).map((c) => (c.kind === 'rule' && c.rule.startsWith('ip saddr') ? { ...c, rule: c.rule.replace(/@peer-v4-\w+/, `@${sets[c.rule.includes('[0]') ? 0 : 1]}`) } : c)),
     ],
     remove: [{ kind: 'chain', verb: 'flush', ...T, name: 'pod-ingress-x-a' }, ...sets.map((s) => ({ kind: 'set', verb: 'delete', ...T, name: s }))],
@@ -69,20 +71,9 @@ const listener = new RawNetlinkSocket(NETLINK_NETFILTER, { recvBufferSize: 8 << 
 listener.on('message', () => {}) // read and dropped: only its membership matters
 listener.on('error', () => {}) // an overrun costs it events, nothing else
 
-/**
- * With a size hint, a new set's NEWSET carries NFTA_SET_DESC { SIZE }: the kernel then picks a
- * hash of fixed buckets for it (nft_set_hash.c nft_hash_estimate) and caps it at that size (ENFILE
- * past it); without one, an rhashtable that starts at its minimum and resizes as elements come.
- */
-function sized(b, size) {
-  const NFT_MSG_NEWSET = 9, NFTA_SET_DESC = 9, NFTA_SET_DESC_SIZE = 1
-  for (const x of b.messages) if (x.m.msg === NFT_MSG_NEWSET) x.m = { ...x.m, attrs: Buffer.concat([x.m.attrs, nested(NFTA_SET_DESC, attr(NFTA_SET_DESC_SIZE, be32(size)))]) }
-  return b
-}
-
 /** ms from the batch's send to the kernel's ACK (the encoding is done before). */
-async function timed(cmds, size) {
-  const b = size ? sized(elementBatch(cmds), size) : elementBatch(cmds)
+async function timed(cmds) {
+  const b = elementBatch(cmds)
   const t0 = performance.now()
   await runElementBatch(b)
   return performance.now() - t0
@@ -102,8 +93,8 @@ for (let round = 0; round < ROUNDS; round++) {
     await timed(c.remove)
   }
   {
-    const c = create()
-    push('create, sets sized (4x, fixed hash)', await timed(c.add, 4 * ELEMENTS))
+    const c = create({ sized: true })
+    push('create, sets sized as the agent sends them', await timed(c.add))
     await timed(c.remove)
   }
 }
@@ -120,4 +111,4 @@ row('an anonymous set a rule', 'one port a rule', '(what the compiler no longer 
 console.log(`a policy create's shape (2 new sets of ${ELEMENTS} addresses, the rewrite):`)
 row('create, no listener')
 row('create, a listener', 'create, no listener', '(the bench probe before phase 9 paid this)')
-row('create, sets sized (4x, fixed hash)', 'create, no listener', '(a size hint: no resizes, but a cap; not what the agent sends)')
+row('create, sets sized as the agent sends them', 'create, no listener', `(size ${setSize({ family: 4, kind: 'addr', comment: '', elements: new Array(ELEMENTS) })}: a hash of fixed buckets, no resizes; phase 11)`)
