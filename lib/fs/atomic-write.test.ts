@@ -18,6 +18,14 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir)).toEqual(['a.json'])
   })
 
+  it('writes chunks one after another as the file (a snapshot is never joined into one string)', () => {
+    const path = join(dir, 'big.json')
+    const chunks = function* () { for (let i = 0; i < 300; i++) yield `${'é'.repeat(i)}line ${i}\n` }
+    expect(writeFileAtomic(path, chunks(), { durability: 'none' })).toBe(true)
+    expect(readFileSync(path, 'utf8')).toBe([...chunks()].join(''))
+    expect(readdirSync(dir)).toEqual(['big.json'])
+  })
+
   it('sets the mode exactly, whatever the umask', () => {
     const old = process.umask(0o077)
     try {

@@ -79,6 +79,11 @@ export function removeAbandonedTempFiles(dir: string, minAgeMs = 60_000, nowMs =
   return removed
 }
 
+/** write(2) until all of `buf` is written (a regular file may take less than asked in one call). */
+function writeAll(fd: number, buf: Buffer): void {
+  for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off)
+}
+
 /** fsync(2) of a file or directory by path. */
 export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r')
@@ -93,7 +98,7 @@ export function fsyncPath(path: string): void {
  * Replaces (or, `exclusive`, creates) `path` with `data` at the durability asked for. Returns false
  * only when `exclusive` and the target already existed. Errors name the path, with the cause.
  */
-export function writeFileAtomic(path: string, data: string | Buffer, o: AtomicWriteOptions): boolean {
+export function writeFileAtomic(path: string, data: string | Buffer | Iterable<string>, o: AtomicWriteOptions): boolean {
   const tmp = o.tmp ?? tempPathBeside(path)
   if (dirname(tmp) !== dirname(path)) throw new Error(`write ${path}: temp file ${tmp} is not in the same directory`)
   let placed = false
@@ -101,7 +106,9 @@ export function writeFileAtomic(path: string, data: string | Buffer, o: AtomicWr
     // A name of our own making must be new; one the caller gave may be a dead writer's leftover.
     const fd = openSync(tmp, o.tmp ? 'w' : 'wx', o.mode ?? 0o644)
     try {
-      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
+      if (typeof data === 'string' || Buffer.isBuffer(data)) writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data)
+      // Chunks (a restart snapshot: 26 MB at 30k/30k) are written as they come, never joined.
+      else for (const chunk of data) writeAll(fd, Buffer.from(chunk))
       if (o.mode !== undefined) fchmodSync(fd, o.mode) // open(2)'s mode is filtered by the umask
       if (o.durability !== 'none') fsyncSync(fd)
     } finally {

@@ -12,7 +12,7 @@ import type { ClusterState } from '../model/cluster.js'
 import type { Kind } from './convert.js'
 import { kubeApi, type KubeApi } from './kube-http.js'
 import { Reflector } from './reflector.js'
-import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
+import { decodeSnapshot, snapshotChunks, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
 import { fillLinesInBackground, rememberLine, snapshotLine } from './snapshot-lines.js'
@@ -172,9 +172,10 @@ export class KubeSource implements Source {
       kinds.push({ kind, resourceVersion: r.resourceVersion, lines, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
     }
     try {
-      const text = encodeSnapshot(id, Date.now(), kinds)
-      writeSnapshotFile(o.path, text)
-      o.info({ path: o.path, kinds: kinds.map((k) => k.kind), bytes: Buffer.byteLength(text), ms: Math.round(performance.now() - t0) }, 'restart snapshot written')
+      let bytes = 0
+      const chunks = function* (all: Iterable<string>) { for (const c of all) { bytes += Buffer.byteLength(c); yield c } }
+      writeSnapshotFile(o.path, chunks(snapshotChunks(id, Date.now(), kinds)))
+      o.info({ path: o.path, kinds: kinds.map((k) => k.kind), bytes, ms: Math.round(performance.now() - t0) }, 'restart snapshot written')
     } catch (err) {
       o.warn({ path: o.path, err: String((err as Error)?.message ?? err) }, 'restart snapshot not written; the next start lists')
     }
