@@ -142,8 +142,9 @@ export class Compiler {
     let m = this.#nsSelected.get(sel.key)
     if (!m) {
       m = { sel, namespaces: new Map() }
-      const labelled = (this.#nsWithPods ??= [...this.#podsByNs].map(([ns, pods]) => ({ ns, pods, labels: this.#view.nsLabels(ns) })))
-      for (const { ns, pods, labels } of labelled) if (sel.matches(labels)) m.namespaces.set(ns, pods)
+      const labelled = (this.#nsWithPods ??= { list: [...this.#podsByNs].map(([ns, pods]) => ({ ns, pods, labels: this.#view.nsLabels(ns) })), byLabel: new Map() })
+      if (sel.eq) for (const { ns, pods } of nsWithLabel(labelled, sel.eq.key).get(sel.eq.value) ?? []) m.namespaces.set(ns, pods)
+      else for (const { ns, pods, labels } of labelled.list) if (sel.matches(labels)) m.namespaces.set(ns, pods)
       // Keyed by tenant text and never pruned as selectors go (only a namespace change visits
       // it): bounded by count, by what the answers hold, and a long selector is not kept (one
       // policy rewritten with new 1 MB selectors kept each: ~3 MB per rewrite).
@@ -159,10 +160,12 @@ export class Compiler {
   }
   /**
    * The namespaces with pods (#podsByNs order) and their labels, for a new selector's first pass:
-   * 32 selectors x 7,500 namespaces were as many label lookups in the first compile. Dropped
-   * whenever a namespace's labels change or it gains its first pod or loses its last.
+   * 32 selectors x 7,500 namespaces were as many label lookups in the first compile; and by the
+   * values of each label key a `key=value` selector asked for (25 team selectors were a test of
+   * each namespace each). Dropped whenever a namespace's labels change or it gains its first pod
+   * or loses its last.
    */
-  #nsWithPods?: { ns: string; pods: Map<string, Pod>; labels: Record<string, string> }[]
+  #nsWithPods?: { list: NsWithPods[]; byLabel: Map<string, Map<string, NsWithPods[]>> }
   /** #localsByKey's last answer and what it was computed from */
   #locals?: { list: LocalPod[]; lps: LocalPod[]; names: [string, string][]; byKey: Map<string, LocalPod> | undefined }
   /** namespaces that gained their first pod or lost their last in this compile (keys of #podsByNs) */
@@ -621,6 +624,24 @@ export class Compiler {
     }
     this.#invalidList = [...this.#invalid.keys()].sort().map((policy) => ({ policy, reason: this.#invalid.get(policy)! }))
   }
+}
+
+interface NsWithPods { ns: string; pods: Map<string, Pod>; labels: Record<string, string> }
+
+/** The namespaces by their value of label `key` (those without it left out), in list order; made once per key. */
+function nsWithLabel(n: { list: NsWithPods[]; byLabel: Map<string, Map<string, NsWithPods[]>> }, key: string): Map<string, NsWithPods[]> {
+  let byValue = n.byLabel.get(key)
+  if (!byValue) {
+    n.byLabel.set(key, (byValue = new Map()))
+    for (const e of n.list) {
+      if (!Object.hasOwn(e.labels, key)) continue
+      const v = e.labels[key]!
+      const l = byValue.get(v)
+      if (l) l.push(e)
+      else byValue.set(v, [e])
+    }
+  }
+  return byValue
 }
 
 function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {

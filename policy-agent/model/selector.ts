@@ -9,6 +9,8 @@ export interface Selector {
   matches(labels: Record<string, string>): boolean
   /** the selector in words, for comments and `cinch explain` */
   words: string
+  /** set when the selector is one `key=value` (matchLabels of one key, or `In` of one value) */
+  eq?: { key: string; value: string }
 }
 
 type Req = { key: string; op: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }
@@ -40,10 +42,12 @@ export function compileSelector(sel: LabelSelector | undefined | null): Selector
   // JSON: a manifest's label key or value may hold `,` `;` `(`: as joined text, matchLabels
   // {team: 'a,b'} and `team In (a, b)` were one key, hence one shared set and one memo entry.
   const key = JSON.stringify(reqs.map((r) => [r.key, r.op, r.values]))
+  const one = reqs.length === 1 && reqs[0]!.op === 'In' && reqs[0]!.values.length === 1 ? reqs[0]! : undefined
   return {
     key,
     words: reqs.length === 0 ? 'all' : reqs.map(wordsOf).join(' and '),
     matches: matcherOf(reqs),
+    ...(one ? { eq: { key: one.key, value: one.values[0]! } } : {}),
   }
 }
 
