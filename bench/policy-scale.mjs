@@ -26,7 +26,7 @@
 //   - a pod of THIS node (issue 14's pod create/delete, as the pod's own node sees it; issue 13's
 //     ADD waits for it): the scheduler's Pod first (spec.nodeName = the agent's node, a local pod's
 //     labels, no podIPs), its sync waited for untimed; then cinch-bridge's ADD with the plugin's own
-//     code (bench/policy-scale-local.mjs): writeAttachmentSync, the request on the agent's socket,
+//     code (bench/policy-scale-local.mjs): writeAttachment, the request on the agent's socket,
 //     timed until the agent's {"ok":true} (a refusal is a failed sample, reported), whose sync
 //     compiles the pod's chains; then kubelet's podIPs (untimed; its watch -> commit printed apart:
 //     that update, not the ADD, puts the pod's addresses into the peer sets that select it). DEL:
@@ -514,7 +514,7 @@ qrow('  without the local ADD/DEL', watched, '  (the watch kinds alone, as phase
 for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const r = results[what]
   const m = (v) => v.length ? `median ${fmt(median(v))}, max ${fmt(Math.max(...v))}` : 'none'
-  console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachmentSync' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
+  console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachment' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
   console.log(`  the record's ${what === LOCAL_ADD ? 'write and rename' : 'removal'}: ${m(r.recordMs)}; the agent's own request -> reply ("socket request" ms): ${m(r.agentMs)}`)
   if (what === LOCAL_ADD) console.log(`  the record durable (its fsyncs, beside the request), from the write's start: ${m(r.durableMs)}`)
   console.log(`  the rest (connect, request and reply on the socket, wake-ups): ${m(r.restMs)}`)
