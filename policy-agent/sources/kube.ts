@@ -15,7 +15,7 @@ import { Reflector } from './reflector.js'
 import { decodeSnapshot, snapshotChunks, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
-import { fillLinesInBackground, rememberLine, snapshotLine } from './snapshot-lines.js'
+import { snapshotLine } from './snapshot-lines.js'
 
 /** Where the restart snapshot goes, what binds it, and who hears about it. */
 export interface RestartSnapshotOptions {
@@ -26,9 +26,6 @@ export interface RestartSnapshotOptions {
   maxAgeMs?: number
   /** A resumed watch counts as caught up after this long without an event (default 50 ms: the server writes what it missed at once). */
   quietMs?: number
-  /** The snapshot's lines are made in the background this long after the first full list (default 1 s), then every fillEveryMs (default 1 min) for the objects that changed (snapshot-lines.ts). */
-  fillDelayMs?: number
-  fillEveryMs?: number
   info: (fields: object, msg: string) => void
   warn: (fields: object, msg: string) => void
 }
@@ -69,13 +66,14 @@ export function loadKubeConfig(): KubeConfig {
 }
 
 export class KubeSource implements Source {
-  #store = new ClusterStore()
+  #store: ClusterStore
   #reflectors = new Map<Kind, Reflector>()
   #identity?: SnapshotIdentity
-  #fillTimer?: NodeJS.Timeout
-  #stopFill?: () => void
 
-  constructor(private readonly opts: KubeSourceOptions = {}) {}
+  constructor(private readonly opts: KubeSourceOptions = {}) {
+    // With a restart snapshot, each object's line is made as it arrives: a stop only joins them.
+    this.#store = new ClusterStore({ snapshotLines: !!opts.restartSnapshot })
+  }
 
   async start(onChange: () => void): Promise<void> {
     const kc = this.opts.kubeConfig ?? loadKubeConfig()
@@ -103,9 +101,6 @@ export class KubeSource implements Source {
     // Never act on a half-listed cluster: wait until every kind has listed once.
     await Promise.all(listed)
     synced = true
-    // The snapshot's lines, made off the stop's path: after the first sync's turn (the agent
-    // compiles as this resolves), a few hundred objects per turn (snapshot-lines.ts).
-    if (snap) this.#fillTimer = setTimeout(() => (this.#stopFill = fillLinesInBackground(() => this.#store.state(), { everyMs: snap.fillEveryMs ?? 60_000 })), snap.fillDelayMs ?? 1000).unref()
   }
 
   state(): ClusterState {
@@ -117,8 +112,6 @@ export class KubeSource implements Source {
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.#fillTimer)
-    this.#stopFill?.()
     await Promise.all([...this.#reflectors.values()].map((r) => r.stop()))
     // Every reflector has stopped: the store and the versions below no longer move.
     if (this.opts.restartSnapshot && this.#identity) this.#saveSnapshot(this.opts.restartSnapshot, this.#identity)
@@ -143,12 +136,8 @@ export class KubeSource implements Source {
         const replace = this.#store.replace(h.kind)
         for (const p of h.problems) replace.problem(p)
         replaces.push(replace)
-        return (raw, line) => {
-          objects++
-          // The next stop writes the line back as read: it converted to this object (snapshot-lines.ts).
-          const v = replace.add(raw)
-          if (v) rememberLine(v as object, line)
-        }
+        // The next stop writes each line back as read: it converted to this object (snapshot-lines.ts).
+        return (raw, line) => (objects++, replace.add(raw, line))
       })
     } catch (err) {
       o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')
