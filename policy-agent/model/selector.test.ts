@@ -73,7 +73,7 @@ describe('compileSelector matches', () => {
   it('eq names the one key=value a selector is, and nothing else', () => {
     expect(compileSelector({ matchLabels: { team: 't1' } }).eq).toEqual({ key: 'team', value: 't1' })
     expect(compileSelector({ matchExpressions: [{ key: 'team', operator: 'In', values: ['t1'] }] }).eq).toEqual({ key: 'team', value: 't1' })
-    for (const sel of [{}, { matchLabels: { a: '1', b: '2' } }, { matchExpressions: [{ key: 'a', operator: 'In', values: ['1', '2'] }] },
+    for (const sel of <LabelSelector[]>[{}, { matchLabels: { a: '1', b: '2' } }, { matchExpressions: [{ key: 'a', operator: 'In', values: ['1', '2'] }] },
       { matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['1'] }] }, { matchExpressions: [{ key: 'a', operator: 'Exists' }] },
       { matchLabels: { a: '1' }, matchExpressions: [{ key: 'b', operator: 'Exists' }] }]) {
       expect(compileSelector(sel).eq, JSON.stringify(sel)).toBeUndefined()
