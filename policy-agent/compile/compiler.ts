@@ -7,7 +7,7 @@
 // what a fresh Compiler would produce (compiler.test.ts and incremental.test.ts hold it to that).
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
-import { MAP_NAMES, emptyIR, type IrChain, type IrRule, type PolicyIR } from './ir.js'
+import { MAP_NAMES, emptyIR, recordRecordDelta, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { policyRules, type Direction } from './rules.js'
@@ -343,6 +343,14 @@ export class Compiler {
       if ([...touched].every((a) => u.get(a) === own(p, a))) continue
       if (maps === prev.maps) maps = { ...prev.maps }
       maps[m] = sorted(u, (c) => c)
+      // What came and went, at the addresses touched (nothing else differs): planDiff compares
+      // those, not every key of both maps (a new local pod: its own 1-2 addresses, not 110).
+      const changed: string[] = [], removed: string[] = []
+      for (const a of touched) {
+        const v = u.get(a), was = own(p, a)
+        if (v === undefined) { if (was !== undefined) removed.push(a) } else if (v !== was) changed.push(a)
+      }
+      recordRecordDelta(maps[m], { base: p, changed, removed })
     }
     const policyCounters = [...t.policyCounters].some((k) => union.policyCounters.get(k)?.v !== own(prev.policyCounters, k))
       ? inOrderFrom(union.policyCounterOrder.keys, (k) => union.policyCounters.get(k)!.v, prev.policyCounters, t.policyCounters, true) : prev.policyCounters

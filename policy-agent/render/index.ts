@@ -240,8 +240,12 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     ...MAP_NAMES.map((m) => [auditMapName(m), prev.auditMaps?.[m] ?? none, next.auditMaps?.[m] ?? none] as const),
   ]) {
     if (a === b) continue
-    const gone = Object.keys(a).filter((k) => a[k] !== b[k])
-    const added = Object.keys(b).filter((k) => a[k] !== b[k])
+    // With the compiler's delta (a new pod: its own addresses), only those keys; sorted, as the
+    // compiler builds a map's record, so the commands are those of the whole comparison.
+    const d = recordDeltaFrom(a, b)
+    const keys = d && [...d.changed, ...d.removed].sort()
+    const gone = (keys ?? Object.keys(a)).filter((k) => Object.hasOwn(a, k) && a[k] !== b[k])
+    const added = (keys ?? Object.keys(b)).filter((k) => Object.hasOwn(b, k) && a[k] !== b[k])
     const key: KeyPart[] = [name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
     if (gone.length) element({ verb: 'delete', set: name, key, verdict: true, elements: gone })
     if (added.length) element({ verb: 'add', set: name, key, verdict: true, elements: added.map((k) => mapElement(k, b[k]!)) })

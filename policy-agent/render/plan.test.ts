@@ -6,7 +6,8 @@ import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { commandText, isElementCommand } from '../../lib/nft/commands.js'
 import { elementCommandsOf, fullCommands, planDiff, renderFull } from './index.js'
 import { setSize } from './rules.js'
-import { emptyIR, type IrSet, type PolicyIR } from '../compile/ir.js'
+import { MAP_NAMES, emptyIR, recordDeltaFrom, type IrSet, type PolicyIR } from '../compile/ir.js'
+import { Compiler } from '../compile/compiler.js'
 
 function ir(o: { ports?: number; db?: boolean; extraPod?: boolean }) {
   const s = clusterOf({
@@ -85,5 +86,32 @@ describe('set sizes', () => {
     expect(sized.length).toBe(Object.values(ir({ db: true }).sets).filter((s) => s.kind === 'addr' || s.kind === 'tuple').length)
     const text = renderFull(ir({ db: true }))
     expect(text.match(/^\t\tsize 256$/gm)!.length).toBe(sized.length)
+  })
+})
+
+// A Compiler hands out each verdict map it changed with what came and went (compiler.ts, a record
+// delta); planDiff then compares those addresses, not every key of both maps (a local pod's ADD:
+// 1-2 addresses instead of every local pod's). The commands are those of the whole comparison.
+describe('verdict maps: the compiler\'s delta', () => {
+  it('a local pod comes, changes chains and goes: the same commands as comparing the maps whole', () => {
+    const s = clusterOf({
+      namespaces: { x: {} },
+      pods: Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x/p${i}`, { labels: { app: i % 2 ? 'web' : 'db' }, ips: [`10.0.1.${i + 1}`, `fd00::${i + 1}`] }])),
+      policies: [policy('x', 'web', { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress', 'Egress'], ingress: [{}], egress: [{}] })],
+    })
+    const locals = allLocal(s)
+    const c = new Compiler()
+    const steps = [locals.slice(0, 10), locals, locals.slice(1), locals.slice(1, 9)]
+    let prev = c.compile(s, steps[0]!).ir
+    let withDelta = 0
+    for (const l of steps.slice(1)) {
+      const next = c.compile(s, l).ir
+      for (const m of MAP_NAMES) if (prev.maps[m] !== next.maps[m] && recordDeltaFrom(prev.maps[m], next.maps[m])) withDelta++
+      // The same IR with fresh map records, which carry no delta.
+      const whole = { ...next, maps: Object.fromEntries(MAP_NAMES.map((m) => [m, { ...next.maps[m] }])) as PolicyIR['maps'] }
+      expect(planDiff(prev, next).text).toBe(planDiff(prev, whole).text)
+      prev = next
+    }
+    expect(withDelta).toBeGreaterThanOrEqual(6)
   })
 })
