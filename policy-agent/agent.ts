@@ -270,6 +270,9 @@ export class Agent {
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
     const committed = performance.now()
+    // The kernel's answer on CLOCK_MONOTONIC (us), which other processes on the node read too: a
+    // tool can time a change to its commit without this line's own way (bench:policy-scale).
+    const committedAtUs = Number(process.hrtime.bigint() / 1000n)
     const programmingMs = this.#applying.map((a) => committed - a)
     this.#applying = []
     const durationMs = performance.now() - t0
@@ -279,7 +282,7 @@ export class Agent {
     // The log line after the waiters' answers (a pod's ADD waits on this sync; its reply is written
     // in the microtasks its resolve queues): ~0.2-0.35 ms of pino a sync at 30k, on no one's way.
     setImmediate(() => log.info(
-      { mode: apply.mode, via: apply.via, ruleLines: apply.lines, ...(first < t0 ? { queuedMs: Math.round((t0 - first) * 10) / 10 } : {}), localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps },
+      { mode: apply.mode, via: apply.via, ruleLines: apply.lines, ...(first < t0 ? { queuedMs: Math.round((t0 - first) * 10) / 10 } : {}), localPods: localPods.length, invalid: invalid.length, durationMs: Math.round(durationMs * 10) / 10, steps, committedAtUs },
       'rules applied',
     ))
     this.opts.onSynced?.(report)
