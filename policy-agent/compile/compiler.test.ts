@@ -119,6 +119,22 @@ describe('Compiler (incremental)', () => {
     expect(ir).toEqual(compile(state, locals))
     expect(Object.values(ir.ir.sets).some((s) => s.elements.includes('10.0.0.3'))).toBe(true)
   })
+  // A policy's rules are remembered per normalized policy and counter name (rules.ts
+  // memoPolicyRules): a policy whose counter name changes (it collided with another policy's and
+  // got a hash suffix in a full compile, then no longer does) must get rules naming the new one.
+  test('a policy counter renamed when a colliding name goes: its rules name the new counter', () => {
+    const allow = (ns: string, name: string) => policy(ns, name, { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })
+    // `policy-a-b-c` for both: a-b/c and a/b-c
+    const state = clusterOf({ namespaces: { a: {}, 'a-b': {} }, pods: { 'a/x': { ips: ['10.0.0.1'] }, 'a-b/y': { ips: ['10.0.0.2'] } }, policies: [allow('a-b', 'c'), allow('a', 'b-c')] })
+    const both: LocalPod[] = [{ namespace: 'a', name: 'x', ips: ['10.0.0.1'], hostVeth: 'vx' }, { namespace: 'a-b', name: 'y', ips: ['10.0.0.2'], hostVeth: 'vy' }]
+    const c = new Compiler()
+    const first = c.compile(state, both).ir
+    expect(first.policyCounters['a/b-c']).not.toBe('policy-a-b-c') // a-b/y comes first: a-b/c has the plain name
+    const alone = c.compile(state, both.slice(0, 1))
+    expect(alone).toEqual(compile(state, both.slice(0, 1)))
+    expect(alone.ir.policyCounters['a/b-c']).toBe('policy-a-b-c')
+    expect(Object.values(alone.ir.chains).flatMap((ch) => ch.rules.map((r) => r.counter))).toEqual(['policy-a-b-c', 'policy-a-b-c'])
+  })
   test('what a change does not touch keeps its IR object (so renderDiff skips it)', () => {
     const { state } = world(7)
     const locals = [...state.pods.values()].map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `v${p.name}` }))

@@ -10,7 +10,7 @@ import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
 import { MAP_NAMES, emptyIR, recordRecordDelta, type IrChain, type IrRule, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
-import { policyRules, type Direction } from './rules.js'
+import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
 import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { convertPolicy } from '../cnp/convert.js'
@@ -36,6 +36,7 @@ export interface CompilerOptions {
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
 const DELTA_LIMIT = 100
 const NO_POLICIES: NormPolicy[] = []
+const NO_PORTS: PodPort[] = []
 const DIRECTIONS: Direction[] = ['ingress', 'egress']
 const VETH = /^[a-zA-Z0-9_.-]{1,15}$/
 
@@ -82,6 +83,8 @@ export class Compiler {
   /** #sets by the namespaces whose pods can be in them; undefined whenever a set comes or goes */
   #setIndex?: SetIndex
   #chains = new Map<string, ChainMemo>()
+  /** the rules of each policy as the pod chains use them (rules.ts memoPolicyRules); its own per compiler */
+  #ruleMemo: RuleMemo = new WeakMap()
   #tierChains = new Map<string, TierMemo>()
   #cnpObjects: Map<string, ClusterNetworkPolicyObject> = new Map()
   #nodes: Map<string, Node> = new Map()
@@ -472,7 +475,7 @@ export class Compiler {
     const memoKey = `${dir} ${key}`
     let m = this.#chains.get(memoKey)
     if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
-      m = { pod, nsPolicies, name, signature, ...chainOf({ key, dir, pod, pols, policyCounters, drop }) }
+      m = { pod, nsPolicies, name, signature, ...chainOf({ memo: this.#ruleMemo, key, dir, pod, pols, policyCounters, drop }) }
       this.#chains.set(memoKey, m)
     }
     live.add(memoKey)
@@ -653,7 +656,7 @@ function nsWithLabel(n: { list: NsWithPods[]; byLabel: Map<string, Map<string, N
   return byValue
 }
 
-function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {
+function chainOf(o: { memo: RuleMemo; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {
   const sets = new Map<string, () => SetDef>()
   const use = (name: string, def: () => SetDef) => {
     if (!sets.has(name)) sets.set(name, def)
@@ -661,7 +664,7 @@ function chainOf(o: { key: string; dir: Direction; pod: Pod | undefined; pols: N
   }
   const rules: IrRule[] = []
   o.pols.forEach((p, k) => p[o.dir]!.forEach((r, i) => {
-    rules.push(...policyRules(use, { dir: o.dir, p, i, r, counter: o.policyCounters[k]!, localPorts: o.pod?.ports ?? [] }))
+    rules.push(...memoPolicyRules(o.memo, use, { dir: o.dir, p, i, r, counter: o.policyCounters[k]!, localPorts: o.pod?.ports ?? NO_PORTS }))
   }))
   const chain: IrChain = {
     pod: o.key, direction: o.dir, rules,

@@ -16,6 +16,30 @@ const FAMILIES: Family[] = [4, 6]
 /** Receives the sets a rule uses: name -> definition (the same name always means the same set). */
 export type UseSet = (name: string, def: () => SetDef) => string
 
+/** policyRules' answers by normalized policy (a policy's new version is a new object), rule and counter. */
+export type RuleMemo = WeakMap<NormPolicy, Map<string, { localPorts: PodPort[]; rules: IrRule[]; uses: [string, () => SetDef][] }>>
+
+/**
+ * policyRules, remembered in `memo` for the last `localPorts` asked with: a policy create
+ * recompiles its namespace's local pod chain, whose other policies' rules are these again. The
+ * rules are shared by the chains that use them (the IR is never changed once built); `use` is
+ * told the same sets, in the same order.
+ */
+export function memoPolicyRules(memo: RuleMemo, use: UseSet, opts: { dir: Direction; p: NormPolicy; i: number; r: Rule; counter: string; localPorts: PodPort[] }): IrRule[] {
+  let byRule = memo.get(opts.p)
+  if (!byRule) memo.set(opts.p, (byRule = new Map()))
+  const key = `${opts.dir} ${opts.i} ${opts.counter}`
+  const m = byRule.get(key)
+  if (m && m.localPorts === opts.localPorts) {
+    for (const [name, def] of m.uses) use(name, def)
+    return m.rules
+  }
+  const uses: [string, () => SetDef][] = []
+  const rules = policyRules((name, def) => (uses.push([name, def]), use(name, def)), opts)
+  byRule.set(key, { localPorts: opts.localPorts, rules, uses })
+  return rules
+}
+
 /** The IR rules of rule `i` of policy `p` in a chain of `dir`, for a pod with `localPorts`. */
 export function policyRules(use: UseSet, opts: { dir: Direction; p: NormPolicy; i: number; r: Rule; counter: string; localPorts: PodPort[] }): IrRule[] {
   const { dir, p, i, r } = opts
