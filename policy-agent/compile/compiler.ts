@@ -184,6 +184,8 @@ export class Compiler {
     const changes = changesBetween(this.#lastState, state)
     this.#lastState = state
     const nsChanges = this.#syncNamespaces(state, changes?.namespaces)
+    /** the names of the sets whose members the changes below may have moved */
+    const moved = new Set<string>()
     const manyNs = nsChanges.length > DELTA_LIMIT
     // A namespace's labels move only that namespace's pods, and only in the sets whose namespace
     // selector matched before xor after. Applied while the pod index is still the old one, so the
@@ -192,7 +194,7 @@ export class Compiler {
       for (const c of nsChanges) {
         const pods = this.#podsByNs.get(c.ns)
         if (!pods) continue
-        for (const s of this.#sets.values()) if (s.dependsOnNsLabels) s.relabelNamespace({ ns: c.ns, before: c.before, pods: pods.values(), view: this.#view })
+        for (const s of this.#sets.values()) if (s.dependsOnNsLabels && s.relabelNamespace({ ns: c.ns, before: c.before, pods: pods.values(), view: this.#view })) moved.add(s.name)
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
@@ -210,19 +212,18 @@ export class Compiler {
         const sets = new Set<SetEntry>()
         if (old) setsOfNamespace(ix, old.namespace, this.#view, sets)
         if (next && next.namespace !== old?.namespace) setsOfNamespace(ix, next.namespace, this.#view, sets)
-        for (const s of sets) s.update(old, next, this.#view)
+        for (const s of sets) if (s.update(old, next, this.#view)) moved.add(s.name)
       }
     } else if (podChanges.length || manyNs) {
       for (const s of this.#sets.values()) {
-        if (podChanges.length > DELTA_LIMIT || (manyNs && s.dependsOnNsLabels)) s.recompute(this.#view)
-        else for (const [old, next] of podChanges) s.update(old, next, this.#view)
+        if (podChanges.length > DELTA_LIMIT || (manyNs && s.dependsOnNsLabels)) (s.recompute(this.#view), moved.add(s.name))
+        else for (const [old, next] of podChanges) if (s.update(old, next, this.#view)) moved.add(s.name)
       }
     }
 
     // With the parts of the last compile, only the local pods whose inputs changed are recompiled.
     const byKey = this.#localsByKey(localPods)
-    const setsMoved = podChanges.length > 0 || nsChanges.length > 0
-    let ir = byKey && this.#parts ? this.#incremental(byKey, setsMoved) : undefined
+    let ir = byKey && this.#parts ? this.#incremental(byKey, moved) : undefined
     if (!ir) {
       const full = this.#full(localPods)
       ir = full.ir
@@ -294,7 +295,7 @@ export class Compiler {
     for (const k of this.#chains.keys()) if (!live.has(k)) this.#chains.delete(k)
     for (const k of this.#tierChains.keys()) if (!live.has(k)) this.#tierChains.delete(k)
     for (const n of this.#sets.keys()) if (!used.has(n)) { this.#sets.delete(n); this.#setIndex = undefined }
-    for (const [n, def] of used) if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(def(), this.#view)); this.#setIndex = undefined }
+    for (const [n, def] of used) if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(n, def(), this.#view)); this.#setIndex = undefined }
     for (const n of [...used.keys()].sort()) ir.sets[n] = this.#sets.get(n)!.ir
     return { ir: keepUnchanged(this.#ir, sortIR(ir)), collided: chainNames.collided || counters.collided }
   }
@@ -305,7 +306,7 @@ export class Compiler {
    * record) and the sets that changed; undefined when parts cannot give the full compile's names.
    * Parts of the IR nothing touched are the last IR's objects.
    */
-  #incremental(byKey: Map<string, LocalPod>, setsMoved: boolean): PolicyIR | undefined {
+  #incremental(byKey: Map<string, LocalPod>, moved: ReadonlySet<string>): PolicyIR | undefined {
     const parts = this.#parts!, union = this.#union, prev = this.#ir!
     const dirty: [string, PodPart | undefined, PodPart | undefined][] = []
     for (const [key, lp] of byKey) {
@@ -313,7 +314,7 @@ export class Compiler {
       if (!old || !samePartInputs(old.inputs, inputs)) dirty.push([key, old, this.#part(key, lp, inputs)])
     }
     if (parts.size + dirty.filter(([, old]) => !old).length !== byKey.size) for (const [key, old] of parts) if (!byKey.has(key)) dirty.push([key, old, undefined])
-    if (dirty.length === 0 && !setsMoved) return prev
+    if (dirty.length === 0 && moved.size === 0) return prev
     for (const [, old] of dirty) if (old) union.remove(old)
     for (const [key, , next] of dirty) {
       if (next && !union.add(next)) { this.#parts = undefined; return undefined }
@@ -327,7 +328,7 @@ export class Compiler {
     for (const n of t.sets) {
       const u = union.sets.get(n)
       if (!u) { this.#sets.delete(n); this.#setIndex = undefined }
-      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(u.v(), this.#view)); this.#setIndex = undefined }
+      else if (!this.#sets.has(n)) { this.#sets.set(n, new SetEntry(n, u.v(), this.#view)); this.#setIndex = undefined }
     }
     const own = <T>(r: Record<string, T>, k: string): T | undefined => (Object.hasOwn(r, k) ? r[k] : undefined)
     // The union and the last IR were equal (the IR was built from the union, or the union from a
@@ -335,9 +336,12 @@ export class Compiler {
     // records take every other entry from the last IR without a lookup, and a verdict map is
     // compared at the addresses touched (not its ~110 entries walked, four times per create).
     const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains, true) : prev.chains
+    // A set's IR changes only when its members moved (`moved`, named by the updates that moved
+    // them) or it came or went with a part (t.sets): every other one is the last IR's.
     const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
-      (setsMoved && [...union.sets.keys()].some((n) => this.#sets.get(n)!.ir !== prev.sets[n]))
-    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, t.sets, !setsMoved) : prev.sets
+      [...moved].some((n) => union.sets.has(n) && this.#sets.get(n)!.ir !== prev.sets[n])
+    const touched = moved.size === 0 ? t.sets : new Set([...t.sets, ...moved])
+    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, touched, true) : prev.sets
     let maps = prev.maps
     for (const m of MAP_NAMES) {
       const touched = t.maps.get(m)

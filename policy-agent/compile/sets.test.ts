@@ -68,7 +68,7 @@ describe('SetEntry members and counts', () => {
           ports: [{ name: 'http', containerPort: 80 + r(2), protocol: 'TCP' }, { name: 'web', containerPort: 80 + r(2), protocol: 'TCP' }],
         })
         for (let i = 0; i < 4; i++) pods.set(`p${i}`, podOf(i))
-        const s = new SetEntry(def, view)
+        const s = new SetEntry('s', def, view)
         let last: IrSet | undefined
         for (let step = 0; step < 400; step++) {
           const i = r(8), old = pods.get(`p${i}`), next = r(4) ? podOf(i) : undefined

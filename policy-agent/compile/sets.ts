@@ -189,7 +189,8 @@ export class SetEntry {
   /** the last IR handed out */
   #last: IrSet | null = null
 
-  constructor(readonly def: SetDef, view: PodView) {
+  /** `name`: the set's name in the IR */
+  constructor(readonly name: string, readonly def: SetDef, view: PodView) {
     this.recompute(view)
   }
 
@@ -244,26 +245,29 @@ export class SetEntry {
    * Applies a change of one namespace's labels (`before` -> the view's) to the pods of that
    * namespace: only a set whose namespace selector matched before xor after has anything to do.
    */
-  relabelNamespace(o: { ns: string; before: Record<string, string>; pods: Iterable<Pod>; view: PodView }): void {
+  relabelNamespace(o: { ns: string; before: Record<string, string>; pods: Iterable<Pod>; view: PodView }): boolean {
     const nsSel = (this.def.kind === 'addr' || this.def.kind === 'tuple') && this.def.peer?.kind === 'pods' ? this.def.peer.nsSel : null
-    if (!nsSel || nsSel.matches(o.before) === nsSel.matches(o.view.nsLabels(o.ns))) return
+    if (!nsSel || nsSel.matches(o.before) === nsSel.matches(o.view.nsLabels(o.ns))) return false
     const old: PodView = { podsByNs: o.view.podsByNs, nsLabels: (n) => (n === o.ns ? o.before : o.view.nsLabels(n)) }
-    for (const pod of o.pods) this.#replace(contributions(this.def, pod, old), contributions(this.def, pod, o.view))
+    let moved = false
+    for (const pod of o.pods) moved = this.#replace(contributions(this.def, pod, old), contributions(this.def, pod, o.view)) || moved
+    return moved
   }
 
-  /** Applies one pod's replacement (either side may be absent). */
-  update(old: Pod | undefined, next: Pod | undefined, view: PodView): void {
-    this.#replace(old ? contributions(this.def, old, view) : [], next ? contributions(this.def, next, view) : [])
+  /** Applies one pod's replacement (either side may be absent); true when the elements may have changed. */
+  update(old: Pod | undefined, next: Pod | undefined, view: PodView): boolean {
+    return this.#replace(old ? contributions(this.def, old, view) : [], next ? contributions(this.def, next, view) : [])
   }
 
-  #replace(before: readonly string[], after: readonly string[]): void {
-    if (before.length === 0 && after.length === 0) return
-    if (before.length === after.length && before.every((e, i) => e === after[i])) return
+  #replace(before: readonly string[], after: readonly string[]): boolean {
+    if (before.length === 0 && after.length === 0) return false
+    if (before.length === after.length && before.every((e, i) => e === after[i])) return false
     this.#settle()
     // Added first: an element on both sides stays a member throughout.
     for (const e of after) this.#put(e)
     for (const e of before) this.#take(e)
     this.#ir = null
+    return true
   }
 
   /** The first pass sorted, once an update or the IR needs it. */
