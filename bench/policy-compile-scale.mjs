@@ -26,6 +26,12 @@
 // of each namespace's pods by label, alternated, caches flushed before each (see firstPass).
 // --minor-gc (with node --expose-gc): a minor GC after each change, timed: what a scavenge costs when
 // it comes after every change instead of every ~25th (with --trace-gc: none other is left).
+// --against DIR: a second checkout (an old build: `git worktree add DIR <commit>`, node_modules
+// linked) compiles the same cluster and the same changes in this process, with its own store, each
+// change compiled by both in turn (which first alternates): printed beside each kind as "against"
+// (its compile's median and CPU), and its first compile beside this one's with the main thread's
+// CPU. A paired comparison: both see the same load at the same moment, which alternated runs
+// of the whole bench on a shared machine do not. (The store column then counts the copy to both.)
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -45,7 +51,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { inOwnNetns, median } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' } } })
+const { values: args } = parseArgs({ options: { against: { type: 'string' }, namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
 if (args.kernel) inOwnNetns('cinch-bench-cs')
@@ -77,6 +83,29 @@ console.log(`compiler: ${args.flow ? `FlowCompiler, flow ${args.flow}` : 'Compil
 t = performance.now()
 let { ir } = c.compile(store.state(), locals)
 console.log(`first compile: ${(performance.now() - t).toFixed(0)} ms; render full ${renderFull(ir).length} chars`)
+/** --against: the other checkout's store and compiler, fed every change the store gets. */
+let against
+if (args.against) {
+  const { ClusterStore: OtherStore } = await import(`${args.against}/policy-agent/sources/store.ts`)
+  const { Compiler: OtherCompiler } = await import(`${args.against}/policy-agent/compile/index.ts`)
+  const { FlowCompiler: OtherFlow } = await import(`${args.against}/policy-agent/flows/compiler.ts`)
+  const other = new OtherStore()
+  for (const [kind, items, f] of [['Namespace', state.namespaces, nsObj], ['Pod', state.pods, podObj], ['NetworkPolicy', state.policies, (x) => x]]) {
+    const r = other.replace(kind)
+    for (const o of items.values()) r.add(f(o))
+    r.done()
+  }
+  against = { store: other, c: args.flow ? new OtherFlow({ flowLogs: FLOW_LOG_DEFAULTS }) : new OtherCompiler() }
+  const t0 = performance.now(), m0 = process.threadCpuUsage()
+  against.c.compile(other.state(), locals)
+  const m = process.threadCpuUsage(m0)
+  console.log(`first compile against ${args.against}: ${(performance.now() - t0).toFixed(0)} ms, main thread CPU ${((m.user + m.system) / 1000).toFixed(0)} ms (this one's first compile ran first, in a colder process)`)
+  // Every change made to the store is made to the other one too (a copy: stores keep what they get).
+  for (const verb of ['upsert', 'remove']) {
+    const own = store[verb].bind(store)
+    store[verb] = (kind, o) => { other[verb](kind, structuredClone(o)); return own(kind, o) }
+  }
+}
 // With node --expose-gc: the heap the store and the compiler keep (what a change adds to the agent's RSS).
 if (globalThis.gc) { globalThis.gc(); console.log(`heap used after the first compile: ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(1)} MB`) }
 
@@ -173,6 +202,7 @@ async function measure(name, change) {
     let t0 = performance.now()
     change(k)
     w.push(performance.now() - t0)
+    if (against && k % 2 === 0) againstCompile(against, k)
     t0 = performance.now()
     const u0 = process.cpuUsage()
     const next = c.compile(store.state(), locals).ir
@@ -180,6 +210,7 @@ async function measure(name, change) {
     // CPU time as well: on a machine shared with others, wall time counts their turns on the cores.
     const u = process.cpuUsage(u0)
     compCpu.push((u.user + u.system) / 1000)
+    if (against && k % 2 === 1) againstCompile(against, k)
     t0 = performance.now()
     const plan = planDiff(ir, next)
     diff.push(performance.now() - t0)
@@ -211,6 +242,20 @@ async function measure(name, change) {
   const mon = monitored.length ? `  nft monitor +${median(monitored).toFixed(2)} ms (max ${Math.max(...monitored).toFixed(1)}); NEWGEN seen ${median(newgens).toFixed(2)} ms after the commit began` : ''
   console.log(`${name.padEnd(24)} store ${median(w).toFixed(2)} ms  compile ${median(comp).toFixed(2)} ms (max ${Math.max(...comp).toFixed(1)}; CPU ${median(compCpu).toFixed(2)})  renderDiff ${median(diff).toFixed(2)} ms  lines ${median(lines)}${k}${mon}${first}`)
   if (minor.length) console.log(`  a minor GC after each change: median ${median(minor).toFixed(2)} ms, max ${Math.max(...minor).toFixed(2)} ms`)
+  if (against) {
+    console.log(`${''.padEnd(24)} against: compile ${median(against.comp).toFixed(2)} ms (max ${Math.max(...against.comp).toFixed(1)}; CPU ${median(against.cpu).toFixed(2)})`)
+    against.comp = []
+    against.cpu = []
+  }
+}
+
+/** --against: the other compiler's compile of the same change, timed as this one's. */
+function againstCompile(a, k) {
+  const t0 = performance.now(), u0 = process.cpuUsage()
+  a.c.compile(a.store.state(), locals)
+  ;(a.comp ??= []).push(performance.now() - t0)
+  const u = process.cpuUsage(u0)
+  ;(a.cpu ??= []).push((u.user + u.system) / 1000)
 }
 if (args['first-pass']) await firstPass(Number(args['first-pass']))
 
