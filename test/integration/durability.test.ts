@@ -1,13 +1,15 @@
-// What a CNI ADD reports must survive a power cut: the IPAM lease and the attachment record are
-// each fsynced, placed (link / rename), and then their directory fsynced, since a directory entry is
-// data of the directory (rename(2), fsync(2)). Seen from outside, as the kernel sees it: the built
-// cinch-bridge (with cinch-ipam in process) under strace, the order of its fsync/link/rename calls.
+// What a CNI ADD reports must survive a power cut: the IPAM lease is fsynced, placed (link), and
+// then its directory fsynced, since a directory entry is data of the directory (rename(2),
+// fsync(2)); the attachment record is placed (rename) at once, for the agent to read while it is
+// asked, and its file and directory are fsynced before the ADD answers (writeFileAtomicDurableLater).
+// Seen from outside, as the kernel sees it: the built cinch-bridge (with cinch-ipam in process)
+// under strace, the order of its fsync/link/rename calls and of its answer on stdout.
 import test from 'ava'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeNode, makeNs, nsPath, pluginConf, runBridge } from './bridge-helpers.js'
 
-const CALLS = 'trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2'
+const CALLS = 'trace=fsync,fdatasync,link,linkat,rename,renameat,renameat2,write'
 
 /** The trace lines around the call that placed `final`: its temp was fsynced before, its directory after. */
 function durablyPlaced(lines: string[], final: (path: string) => boolean, dir: string): string[] {
@@ -20,6 +22,23 @@ function durablyPlaced(lines: string[], final: (path: string) => boolean, dir: s
   const tmp = /"([^"]+)"/.exec(lines[at]!)![1]!
   if (!lines.slice(0, at).some((l) => l.includes(`fsync(`) && l.includes(`<${tmp}>`))) problems.push(`temp ${tmp} not fsynced before it was placed`)
   if (!lines.slice(at + 1).some((l) => /fsync\(\d+</.test(l) && l.includes(`<${dir}>`))) problems.push(`directory ${dir} not fsynced after`)
+  return problems
+}
+
+/** The record placed by rename, then its file and its directory fsynced, all before the ADD's answer (its write to stdout). */
+function durableBeforeAnswer(lines: string[], final: string, dir: string): string[] {
+  const answer = lines.findIndex((l) => /\bwrite\(1</.test(l) && l.includes('cniVersion'))
+  if (answer < 0) return ['no answer written to stdout']
+  const before = lines.slice(0, answer)
+  const placed = before.findIndex((l) => /\brename(?:at2?)?\(/.test(l) && l.includes(`"${final}"`) && / = 0$/.test(l))
+  if (placed < 0) return ['not placed before the answer']
+  const tmp = /"([^"]+)"/.exec(before[placed]!)![1]!
+  const after = before.slice(placed + 1)
+  const problems: string[] = []
+  // Its data: fsynced as the temp before the rename, or by its descriptor after (the final name).
+  const fileSynced = before.slice(0, placed).some((l) => /fsync\(\d+</.test(l) && l.includes(`<${tmp}>`)) || after.some((l) => /fsync\(\d+</.test(l) && l.includes(`<${final}>`))
+  if (!fileSynced) problems.push(`${final} not fsynced before the answer`)
+  if (!after.some((l) => /fsync\(\d+</.test(l) && l.includes(`<${dir}>`))) problems.push(`directory ${dir} not fsynced after the rename and before the answer`)
   return problems
 }
 
@@ -37,5 +56,5 @@ test('ADD fsyncs the lease and the attachment record, places them, then fsyncs t
   const ip4 = r.json.ips.map((i: { address: string }) => i.address.split('/')[0]).find((a: string) => !a.includes(':'))
   t.deepEqual(durablyPlaced(lines, (p) => p === join(store, ip4), store), [], `the IPv4 lease\n${lines.join('\n')}`)
   const records = join(node.dir, 'state', 'attachments')
-  t.deepEqual(durablyPlaced(lines, (p) => p === join(records, 'ctr-dur_eth0.json'), records), [], `the attachment record\n${lines.join('\n')}`)
+  t.deepEqual(durableBeforeAnswer(lines, join(records, 'ctr-dur_eth0.json'), records), [], `the attachment record\n${lines.join('\n')}`)
 })
