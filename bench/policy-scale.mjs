@@ -11,8 +11,10 @@
 // (`--relay socat`: through socat in the namespace to the fake's unix socket, as before phase 9).
 // Measured:
 //   - cold start: process start -> first transaction committed, and last initial LIST page -> it;
-//   - restart (SIGTERM, start again) -> first transaction committed, and whether it resumed from
-//     the agent's restart snapshot (watch from the saved resourceVersions) or listed;
+//   - restart (SIGTERM, start again) -> first transaction committed, from the SIGTERM (the old
+//     agent's stop, its snapshot's write, included since phase 11; the new agent's start alone
+//     printed beside), and whether it resumed from the agent's restart snapshot (watch from the
+//     saved resourceVersions) or listed;
 //     `--no-restart-snapshot` runs the agent with that flag (always lists);
 //   - agent RSS after the first sync and at peak (VmHWM);
 //   - change latency: from the fake's watch event write (to the agent's watch connection: not the
@@ -458,9 +460,14 @@ const metrics = scrapeMetrics()
 
 // ---- restart ---------------------------------------------------------------------------------------
 await stopMonitor()
+// From the SIGTERM, as a rolling update sees it: the old agent's stop (its snapshot's write) is on
+// the way to the new one's first sync. Until phase 11 the clock started at the new agent's start.
+const terminated = performance.now()
 await stopAgent()
+const stopMs = performance.now() - terminated
 const listsBefore = [...fake.counts.values()].reduce((n, c) => n + c.lists, 0)
 const restart = await timeStart(Boolean(args['cpu-prof']) && !profileChanges)
+const restartMs = stopMs + restart.ms
 const restartLists = [...fake.counts.values()].reduce((n, c) => n + c.lists, 0) - listsBefore
 await until('agent ready', 30_000, () => agentLog.some((l) => l.includes('"agent ready"')) || undefined)
 await stopAgent()
@@ -484,7 +491,8 @@ const steps = (l) => l ? `agent: compile ${l.steps?.compile} ms, apply ${l.steps
 row('cold start -> first sync committed', fmt(cold.ms), 'goal: -')
 row('  last initial LIST page -> committed', fmt(cold.fromList), `goal <= 1000 ms  ${cold.fromList <= 1000 ? 'ok' : 'MISSED'}`)
 row('  ' + steps(cold.log), '')
-row('restart (SIGTERM, start) -> first sync committed', fmt(restart.ms), `goal <= 2000 ms  ${restart.ms <= 2000 ? 'ok' : 'MISSED'}`)
+row('restart (SIGTERM, start) -> first sync committed', fmt(restartMs), `goal <= 2000 ms  ${restartMs <= 2000 ? 'ok' : 'MISSED'}`)
+row('  the new agent\'s start -> first sync committed', fmt(restart.ms), `(the old agent's stop, ${fmt(stopMs)}, left out: phases 7-10's "restart")`)
 row('  last initial LIST page -> committed', restartLists ? fmt(restart.fromList) : 'no LIST')
 {
   const written = snapshotLog.find((o) => o.msg === 'restart snapshot written')
