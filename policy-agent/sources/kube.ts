@@ -65,6 +65,9 @@ export function loadKubeConfig(): KubeConfig {
   return kc
 }
 
+/** A snapshot's lines are kept as read only while the file averages at most this per object. */
+const MAX_KEPT_BYTES_PER_OBJECT = 4096
+
 export class KubeSource implements Source {
   #store: ClusterStore
   #reflectors = new Map<Kind, Reflector>()
@@ -132,12 +135,16 @@ export class KubeSource implements Source {
       this.#identity = snapshotIdentity(kc, o)
       const buf = takeSnapshotFile(o.path)
       if (buf === undefined) return resume
-      headers = decodeSnapshot(buf, this.#identity, Date.now(), o.maxAgeMs ?? 5 * 60_000, (h) => {
+      headers = decodeSnapshot(buf, this.#identity, Date.now(), o.maxAgeMs ?? 5 * 60_000, (h, total) => {
         const replace = this.#store.replace(h.kind)
         for (const p of h.problems) replace.problem(p)
         replaces.push(replace)
         // The next stop writes each line back as read: it converted to this object (snapshot-lines.ts).
-        return (raw, line) => (objects++, replace.add(raw, line))
+        // Not from a file fatter than its objects can be (a line is ~400 bytes at 30k/30k): a kept
+        // line keeps the whole file's text alive, and what convert drops (a tampered file's
+        // padding) would be carried to the next snapshot. Its lines are made anew instead.
+        const keep = buf.length <= total * MAX_KEPT_BYTES_PER_OBJECT
+        return (raw, line) => (objects++, replace.add(raw, keep ? line : undefined))
       })
     } catch (err) {
       o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')

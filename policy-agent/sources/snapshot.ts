@@ -89,10 +89,11 @@ export type SnapshotHeader = Omit<SnapshotKind, 'lines'>
 
 /**
  * Checks that `id` may load the snapshot in `buf` at `now` (throws with the reason otherwise), then
- * hands each kind's objects, parsed one at a time, to the sink `open` returns for the kind. A
+ * hands each kind's objects, parsed one at a time with their line, to the sink `open` returns for
+ * the kind (told how many objects the whole file holds). A
  * throw can come after some objects were handed over: the caller keeps nothing until it returns.
  */
-export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader) => (raw: Json, line: string) => void): SnapshotHeader[] {
+export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader, objects: number) => (raw: Json, line: string) => void): SnapshotHeader[] {
   // Decoded once, each line parsed from a slice of it: a slice shares the text where a line's own
   // toString copied it (67,550 copies, ~27 MB of garbage at 30k/30k). The same text either way: a
   // newline byte is never part of a multi-byte UTF-8 sequence, so no character spans two lines.
@@ -113,8 +114,9 @@ export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, m
     }
   }
   const headers = checkHeader(line('header') as Record<string, unknown>, id, now, maxAgeMs)
+  const objects = headers.reduce((n, h) => n + h.count, 0)
   for (const h of headers) {
-    const sink = open(h)
+    const sink = open(h, objects)
     for (let i = 0; i < h.count; i++) {
       const raw = line(h.kind, i) as Json
       sink(raw, last)
