@@ -66,7 +66,7 @@ export function loadKubeConfig(): KubeConfig {
 }
 
 /** A snapshot's lines are kept as read only while the file averages at most this per object. */
-const MAX_KEPT_BYTES_PER_OBJECT = 4096
+const MAX_KEPT_BYTES_PER_OBJECT = 2048
 
 export class KubeSource implements Source {
   #store: ClusterStore
@@ -140,7 +140,7 @@ export class KubeSource implements Source {
         for (const p of h.problems) replace.problem(p)
         replaces.push(replace)
         // The next stop writes each line back as read: it converted to this object (snapshot-lines.ts).
-        // Not from a file fatter than its objects can be (a line is ~400 bytes at 30k/30k): a kept
+        // Not from a file fatter than its objects should be (a line is ~400 bytes at 30k/30k): a kept
         // line keeps the whole file's text alive, and what convert drops (a tampered file's
         // padding) would be carried to the next snapshot. Its lines are made anew instead.
         const keep = buf.length <= total * MAX_KEPT_BYTES_PER_OBJECT

@@ -342,7 +342,7 @@ describe('KubeSource with a restart snapshot', () => {
     dir = mkdtempSync(join(tmpdir(), 'cinch-snap-'))
     const path = join(dir, 's.json')
     await stop(await start(api, path))
-    // Every object padded with 8 KB no reader uses: the file averages over 4 KiB an object.
+    // Every object padded with 8 KB no reader uses: the file averages over 2 KiB an object.
     const [header, ...rest] = readFileSync(path, 'utf8').split('\n')
     const pad = 'x'.repeat(8192)
     writeFileSync(path, [header, ...rest.map((l) => (l ? JSON.stringify({ ...JSON.parse(l), pad }) : l))].join('\n'))
