@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import { Agent } from './agent.js'
 import { Applier } from './apply/applier.js'
-import { emptyClusterState, type Node } from './model/cluster.js'
+import { emptyClusterState, type NetworkPolicy, type Node } from './model/cluster.js'
 
 function slowOverlay() {
   const calls: Node[][] = []
@@ -18,6 +18,37 @@ function slowOverlay() {
 }
 
 describe('Agent', () => {
+  it('logs an invalid policy once, when it becomes invalid, not at every sync; and once when it is fixed', async () => {
+    const lines: { msg: string; policy?: string }[] = []
+    const log = pino({ level: 'info' }, { write: (s: string) => { const o = JSON.parse(s); if (/invalid/.test(o.msg)) lines.push({ msg: o.msg, policy: o.policy }) } })
+    const state = emptyClusterState()
+    const bad = (name: string) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name }, spec: { podSelector: {}, policyTypes: ['Sideways'] } }) as unknown as NetworkPolicy
+    state.policies.set('x/a', bad('a'))
+    state.policies.set('x/b', bad('b'))
+    let current = state
+    const source = { start: async () => {}, state: () => current, problems: () => [], stop: async () => {} }
+    const agent = new Agent({ source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
+    await agent.start()
+    for (let i = 0; i < 5; i++) {
+      // A change elsewhere each time: a new state object, the same invalid policies.
+      current = { ...current, namespaces: new Map(current.namespaces).set(`ns${i}`, { name: `ns${i}`, labels: {} }) }
+      await agent.requestSync(`change ${i}`)
+    }
+    await new Promise((r) => setImmediate(r))
+    expect(lines).toEqual([{ msg: 'invalid NetworkPolicy skipped', policy: 'x/a' }, { msg: 'invalid NetworkPolicy skipped', policy: 'x/b' }])
+    // One fixed: said once; broken again: warned again.
+    const policies = new Map(current.policies)
+    policies.set('x/a', { ...bad('a'), spec: { podSelector: {} } } as NetworkPolicy)
+    current = { ...current, policies }
+    await agent.requestSync('fix a')
+    await agent.requestSync('again')
+    current = { ...current, policies: new Map(current.policies).set('x/a', bad('a')) }
+    await agent.requestSync('break a')
+    await new Promise((r) => setImmediate(r))
+    expect(lines.slice(2)).toEqual([{ msg: 'policy no longer invalid (fixed or deleted)', policy: 'x/a' }, { msg: 'invalid NetworkPolicy skipped', policy: 'x/a' }])
+    await agent.stop()
+  })
+
   it('answers a sync\'s waiters before it writes the sync\'s log line (an ADD does not wait on pino)', async () => {
     const applied: string[] = []
     const log = pino({ level: 'info' }, { write: (s: string) => { const o = JSON.parse(s); if (o.msg === 'rules applied') applied.push(o.sync) } })

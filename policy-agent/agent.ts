@@ -98,6 +98,9 @@ export class Agent {
   #records?: RecordsRead
   readonly #lister: AttachmentLister
   #watchError?: string
+  /** The invalid policies as last logged (#logInvalid), and the compiler's list they came from. */
+  #invalidLogged = new Map<string, string>()
+  #invalidSeen?: readonly { policy: string; reason: string }[]
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   /** performance.now() of each source change not yet applied, and of those the running sync applies. */
@@ -248,6 +251,24 @@ export class Agent {
     return (this.#records = { records, localPods, attachments, localIps: localPods.flatMap((p) => p.ips) })
   }
 
+  /**
+   * Logs each invalid policy when it becomes invalid or its reason changes, and once when it no
+   * longer is; not at every sync. Logged at every sync, a tenant's thousand invalid policies were
+   * a thousand warnings on every change's way to the kernel, and a log flood (/status and
+   * /metrics list them all, all the time).
+   */
+  #logInvalid(invalid: readonly { policy: string; reason: string }[], log: Logger): void {
+    if (invalid === this.#invalidSeen) return // the compiler's same list: nothing changed
+    this.#invalidSeen = invalid
+    const now = new Map<string, string>()
+    for (const i of invalid) {
+      now.set(i.policy, i.reason)
+      if (this.#invalidLogged.get(i.policy) !== i.reason) log.warn({ policy: i.policy, reason: i.reason }, i.policy.startsWith('ClusterNetworkPolicy/') ? 'invalid ClusterNetworkPolicy skipped' : 'invalid NetworkPolicy skipped')
+    }
+    for (const policy of this.#invalidLogged.keys()) if (!now.has(policy)) log.info({ policy }, 'policy no longer invalid (fixed or deleted)')
+    this.#invalidLogged = now
+  }
+
   async #sync(reason: string): Promise<SyncReport> {
     const log = this.opts.log.child({ sync: reason })
     const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10
@@ -265,7 +286,7 @@ export class Agent {
     let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
     steps.compile = ms(t)
-    for (const i of invalid) log.warn({ policy: i.policy, reason: i.reason }, i.policy.startsWith('ClusterNetworkPolicy/') ? 'invalid ClusterNetworkPolicy skipped' : 'invalid NetworkPolicy skipped')
+    this.#logInvalid(invalid, log)
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
