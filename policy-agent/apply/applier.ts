@@ -18,7 +18,7 @@
 import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../../lib/nft/index.js'
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { fullCommands, planDiff, renderFull, renderTeardown, type DiffPlan } from '../render/index.js'
+import { fullCommands, planDiff, renderFull, renderTeardown, setSizesAfter, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 import type { Proof } from './adopt.js'
 
@@ -68,6 +68,8 @@ export class Applier {
    */
   #gen?: number
   #prove?: (ir: PolicyIR) => Promise<Proof>
+  /** The size each set of #last has in the kernel, as far as this applier made them (render's setSizes). */
+  #sizes: ReadonlyMap<string, number> = new Map()
   readonly #run: (ruleset: string) => Promise<void>
   readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
   readonly #generation?: () => Promise<number>
@@ -135,6 +137,8 @@ export class Applier {
     }
     this.#last = ir
     this.#gen = proof.genId
+    // The last agent's sizes are not known: the next replace sizes each set from its count.
+    this.#sizes = new Map()
     this.opts.log?.info?.({ genId: proof.genId }, 'restart: the kernel holds the last agent\'s commit of these rules; adopted, nothing sent')
     return { mode: 'adopted', lines: 0 }
   }
@@ -164,6 +168,7 @@ export class Applier {
       }
       if (via === 'nft') genId = await this.#bracket(() => this.#run(plan.text))
       this.#last = ir
+      this.#sizes = setSizesAfter(ir, this.#sizes, false)
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
@@ -195,7 +200,9 @@ export class Applier {
 
   /** Replaces cinch's tables whole, in one transaction. */
   async #replace(ir: PolicyIR): Promise<ApplyResult> {
-    const render = { failOpen: this.opts.failOpen }
+    // Each set at least as large as it is now: a set that shrank and grows back does not outgrow
+    // its size again (render/index.ts RenderOptions.setSizes).
+    const render = { failOpen: this.opts.failOpen, setSizes: this.#sizes }
     // Until one of the two ways is known to have committed, the kernel may hold either IR: a batch
     // whose answer never came (a timeout, a socket error) may have been committed. Should the text
     // fail too, the next apply must replace again, not diff from an IR the kernel may not hold.
@@ -207,6 +214,7 @@ export class Applier {
         // A replace holds exactly `ir` whatever was there before: its own id is all it needs.
         this.#gen = (await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES }))?.genId
         this.#last = ir
+        this.#sizes = setSizesAfter(ir, this.#sizes, true)
         return { mode: 'full', lines: commands.length, via: 'netlink' }
       } catch (err) {
         // Refused before sending (a command lib/nft does not encode, a send buffer it cannot
@@ -221,12 +229,14 @@ export class Applier {
     const full = renderFull(ir, render)
     this.#gen = await this.#bracket(() => this.#run(full))
     this.#last = ir
+    this.#sizes = setSizesAfter(ir, this.#sizes, true)
     return { mode: 'full', lines: countLines(full), via: 'nft' }
   }
 
   /** Removes cinch's tables (`cinch agent --cleanup`). */
   async teardown(): Promise<void> {
     this.#gen = undefined
+    this.#sizes = new Map()
     await this.#run(renderTeardown())
     this.#last = undefined
   }

@@ -15,7 +15,16 @@ import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/co
 import type { IrSet } from '../compile/ir.js'
 import { counterChanges } from './counters.js'
 
-export interface RenderOptions { failOpen?: boolean /* default false */ }
+export interface RenderOptions {
+  failOpen?: boolean /* default false */
+  /**
+   * A full replace's floor for each set's size: the size it has in the kernel now (the applier
+   * keeps them). A set is never created smaller than it was: sizes follow the largest a set has
+   * been, not its count at the last replace, so a set that shrank and grows back to where it was
+   * does not outgrow its size again (each outgrowing is a full replace).
+   */
+  setSizes?: ReadonlyMap<string, number>
+}
 
 // `flush table` keeps chains, sets, map elements and counters (only rules go), so stale objects
 // of the previous state would survive it. Declaring the table (a no-op when it exists), deleting
@@ -32,7 +41,7 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   // jump to them.
   for (const [name, s] of Object.entries(ir.sets)) {
     // One statement a line; never split the spec text: a comment may hold "; ".
-    const size = setSize(s)
+    const size = sizeOf(name, s, opts)
     out.push(`\tset ${name} {`, ...setParts(s).map((x) => `\t\t${x}`), ...(size === undefined ? [] : [`\t\tsize ${size}`]))
     if (s.elements.length) out.push(`\t\telements = { ${s.elements.join(', ')} }`)
     out.push('\t}')
@@ -106,7 +115,7 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   for (const c of counterNames(ir)) out.push({ ...on, kind: 'counter', verb: 'add', name: c })
   if (ir.flowLog) out.push({ ...on, kind: 'limit', verb: 'add', name: FLOWLOG_LIMIT, rate: ir.flowLog.rate, burst: ir.flowLog.burst })
   for (const [name, s] of Object.entries(ir.sets)) {
-    out.push({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(s), comment: s.comment })
+    out.push({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(sizeOf(name, s, opts)), comment: s.comment })
     elements(on, name, setKey(s), s.elements)
   }
   const maps = (names: string[], of: (m: MapName) => Record<string, string>) => MAP_NAMES.forEach((m, i) => {
@@ -169,9 +178,28 @@ function setKey(s: IrSet): Pick<ElementCommand, 'key' | 'interval'> {
   return { key: [addrKey(s.family)], ...(s.kind === 'block' ? { interval: true } : {}) }
 }
 
-const sized = (s: IrSet): { size?: number } => {
+const sized = (size: number | undefined): { size?: number } => (size === undefined ? {} : { size })
+
+/** setSize, never below the size the set has in the kernel now (RenderOptions.setSizes). */
+function sizeOf(name: string, s: IrSet, opts: RenderOptions): number | undefined {
   const size = setSize(s)
-  return size === undefined ? {} : { size }
+  const floor = opts.setSizes?.get(name)
+  return size === undefined || floor === undefined ? size : Math.max(size, floor)
+}
+
+/**
+ * The size each set of `ir` has in the kernel once `ir` is: after a full replace, what it was
+ * created with (`full`); after a diff, a set that was there keeps the size it had, a new one has
+ * its own. What RenderOptions.setSizes wants next.
+ */
+export function setSizesAfter(ir: PolicyIR, before: ReadonlyMap<string, number>, full: boolean): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const [name, s] of Object.entries(ir.sets)) {
+    const had = before.get(name)
+    const size = !full && had !== undefined ? had : sizeOf(name, s, { setSizes: before })
+    if (size !== undefined) out.set(name, size)
+  }
+  return out
 }
 
 /** renderDiff, with its element commands as data when it holds nothing else. */
@@ -203,7 +231,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     const old = prev.sets[name], s = next.sets[name]!
     if (old === s) continue
     if (old && setSpec(old) !== setSpec(s)) return { text: renderFull(next, opts), full: true } // same name, other meaning: start over
-    if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(s), comment: s.comment })
+    if (!old) command({ ...on, kind: 'set', verb: 'add', name, ...setKey(s), ...sized(setSize(s)), comment: s.comment })
     // A set the Compiler derived from exactly `old` says what came and went (a set may hold
     // every pod of the cluster: comparing it whole would cost the cluster, not the change).
     const d = setDeltaFrom(old, s)

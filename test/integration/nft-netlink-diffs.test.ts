@@ -295,3 +295,34 @@ test('a set that outgrows the size it was created with: the tables are replaced 
   state.pods.delete('r0/y0')
   t.like(await applier.apply(irOf()), { mode: 'diff', via: 'netlink' })
 })
+
+// A replace sizes each set at least as large as it is in the kernel (RenderOptions.setSizes): a
+// set that shrank keeps its size, and growing back to where it was is a diff, not one more
+// replace (sizes from each replace's counts alone made one replace per shrink and regrowth).
+test('a set that shrank keeps its size across a replace: growing back is a diff', async (t) => {
+  const x = tablesIn(t, 'j')
+  const infos: string[] = []
+  const applier = new Applier({ run: (text) => runText(x, text), runCommands: (c) => runCommands(x, c), log: { warn: () => {}, info: (_obj, msg) => infos.push(msg) } })
+  const state = baseState()
+  state.policies.set('l/b', policy('l', 'b', { podSelector: { matchLabels: { role: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'b' } }, namespaceSelector: {} }] }] }))
+  const compiler = new Compiler()
+  const irOf = () => compiler.compile({ ...state, pods: new Map(state.pods), policies: new Map(state.policies) }, locals(state)).ir
+  const setOf = (app: string) => Object.keys(applier.applied!.sets).find((n) => n.startsWith('peer-v4-') && applier.applied!.sets[n]!.comment.includes(`app=${app}`))!
+  const grow = (app: string, net: number) => { for (let i = 0; i < 300; i++) state.pods.set(`r0/${app}${i}`, { namespace: 'r0', name: `${app}${i}`, labels: { app }, ips: [`10.${net}.${i >> 8}.${i & 255}`], ports: [] }) }
+  const shrink = (app: string) => { for (let i = 0; i < 300; i++) state.pods.delete(`r0/${app}${i}`) }
+  const replaced = 'a set outgrew the size it was created with; replacing the tables whole'
+  t.like(await applier.apply(irOf()), { mode: 'full' })
+  const a = setOf('a'), b = setOf('b')
+  grow('a', 3)
+  t.like(await applier.apply(irOf()), { mode: 'full' }) // a outgrew 256
+  t.regex(nft(x.ns, 'list', 'set', 'inet', 'cinch', a), /size 1024\b/)
+  shrink('a')
+  t.like(await applier.apply(irOf()), { mode: 'diff' })
+  grow('b', 4)
+  t.like(await applier.apply(irOf()), { mode: 'full' }) // b outgrew 256; a holds 1 address now
+  t.regex(nft(x.ns, 'list', 'set', 'inet', 'cinch', a), /size 1024\b/, 'a keeps the size it had')
+  t.regex(nft(x.ns, 'list', 'set', 'inet', 'cinch', b), /size 1024\b/)
+  grow('a', 3)
+  t.like(await applier.apply(irOf()), { mode: 'diff', via: 'netlink' }, 'a grows back within its size')
+  t.deepEqual(infos, [replaced, replaced])
+})
