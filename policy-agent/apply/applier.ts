@@ -18,7 +18,7 @@
 import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../../lib/nft/index.js'
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { fullCommands, planDiff, renderFull, renderTeardown, setSizesAfter, type DiffPlan } from '../render/index.js'
+import { fullCommands, planDiff, renderFull, renderTeardown, setSizesAfter, updateSetSizesAfterDiff, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 import type { Proof } from './adopt.js'
 
@@ -69,7 +69,7 @@ export class Applier {
   #gen?: number
   #prove?: (ir: PolicyIR) => Promise<Proof>
   /** The size each set of #last has in the kernel, as far as this applier made them (render's setSizes). */
-  #sizes: ReadonlyMap<string, number> = new Map()
+  #sizes = new Map<string, number>()
   readonly #run: (ruleset: string) => Promise<void>
   readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
   readonly #generation?: () => Promise<number>
@@ -167,8 +167,8 @@ export class Applier {
         }
       }
       if (via === 'nft') genId = await this.#bracket(() => this.#run(plan.text))
+      updateSetSizesAfterDiff(this.#sizes, this.#last!, ir)
       this.#last = ir
-      this.#sizes = setSizesAfter(ir, this.#sizes, false)
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
@@ -214,7 +214,7 @@ export class Applier {
         // A replace holds exactly `ir` whatever was there before: its own id is all it needs.
         this.#gen = (await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES }))?.genId
         this.#last = ir
-        this.#sizes = setSizesAfter(ir, this.#sizes, true)
+        this.#sizes = setSizesAfter(ir, this.#sizes)
         return { mode: 'full', lines: commands.length, via: 'netlink' }
       } catch (err) {
         // Refused before sending (a command lib/nft does not encode, a send buffer it cannot
@@ -229,7 +229,7 @@ export class Applier {
     const full = renderFull(ir, render)
     this.#gen = await this.#bracket(() => this.#run(full))
     this.#last = ir
-    this.#sizes = setSizesAfter(ir, this.#sizes, true)
+    this.#sizes = setSizesAfter(ir, this.#sizes)
     return { mode: 'full', lines: countLines(full), via: 'nft' }
   }
 

@@ -188,18 +188,34 @@ function sizeOf(name: string, s: IrSet, opts: RenderOptions): number | undefined
 }
 
 /**
- * The size each set of `ir` has in the kernel once `ir` is: after a full replace, what it was
- * created with (`full`); after a diff, a set that was there keeps the size it had, a new one has
- * its own. What RenderOptions.setSizes wants next.
+ * The size each set of `ir` has in the kernel once a full replace of it is committed over sets of
+ * the sizes `before`: what RenderOptions.setSizes wants next.
  */
-export function setSizesAfter(ir: PolicyIR, before: ReadonlyMap<string, number>, full: boolean): Map<string, number> {
+export function setSizesAfter(ir: PolicyIR, before: ReadonlyMap<string, number>): Map<string, number> {
   const out = new Map<string, number>()
   for (const [name, s] of Object.entries(ir.sets)) {
-    const had = before.get(name)
-    const size = !full && had !== undefined ? had : sizeOf(name, s, { setSizes: before })
+    const size = sizeOf(name, s, { setSizes: before })
     if (size !== undefined) out.set(name, size)
   }
   return out
+}
+
+/**
+ * `sizes` (setSizesAfter's) brought to what the kernel has after planDiff(prev, next) committed: a
+ * set that was there keeps its size, a new one has its own, a deleted one goes. With the
+ * Compiler's record delta, only the sets the change touched are visited (a change's cost, not the
+ * cluster's ~445 sets).
+ */
+export function updateSetSizesAfterDiff(sizes: Map<string, number>, prev: PolicyIR, next: PolicyIR): void {
+  if (prev.sets === next.sets) return
+  const d = recordDeltaFrom(prev.sets, next.sets)
+  for (const name of d ? d.removed : Object.keys(prev.sets)) if (!Object.hasOwn(next.sets, name)) sizes.delete(name)
+  for (const name of d ? d.changed : Object.keys(next.sets)) {
+    if (!Object.hasOwn(next.sets, name) || (Object.hasOwn(prev.sets, name) && sizes.has(name))) continue
+    const size = setSize(next.sets[name]!) // what planDiff created it with
+    if (size === undefined) sizes.delete(name)
+    else sizes.set(name, size)
+  }
 }
 
 /** renderDiff, with its element commands as data when it holds nothing else. */

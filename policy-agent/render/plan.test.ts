@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import { commandText, isElementCommand } from '../../lib/nft/commands.js'
-import { elementCommandsOf, fullCommands, planDiff, renderFull } from './index.js'
+import { elementCommandsOf, fullCommands, planDiff, renderFull, updateSetSizesAfterDiff } from './index.js'
 import { setSize } from './rules.js'
 import { MAP_NAMES, emptyIR, recordDeltaFrom, type IrSet, type PolicyIR } from '../compile/ir.js'
 import { Compiler } from '../compile/compiler.js'
@@ -113,5 +113,32 @@ describe('verdict maps: the compiler\'s delta', () => {
       prev = next
     }
     expect(withDelta).toBeGreaterThanOrEqual(6)
+  })
+})
+
+// What the applier keeps of the kernel's set sizes after a diff: a set that was there keeps its
+// size (a diff never re-creates it), a new one has the size planDiff gave it, a deleted one goes;
+// through the Compiler's record delta, or a walk of both records without it.
+describe('set sizes after a diff', () => {
+  it('keeps the sizes of kept sets, adds new ones, drops deleted ones', () => {
+    const c = new Compiler()
+    const s = clusterOf({ namespaces: { x: {} }, pods: { 'x/a': { labels: { app: 'web' }, ips: ['10.0.1.1'] }, 'x/b': { labels: { app: 'db' }, ips: ['10.0.1.2'] } } })
+    const a = c.compile(s, allLocal(s)).ir
+    const withDb = { ...s, policies: new Map(s.policies).set('x/db', policy('x', 'db', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] })) }
+    const b = c.compile(withDb, allLocal(withDb)).ir
+    const added = Object.keys(b.sets).filter((n) => !Object.hasOwn(a.sets, n))
+    expect(added.length).toBeGreaterThan(0)
+    for (const viaDelta of [true, false]) {
+      const next = viaDelta ? b : { ...b, sets: { ...b.sets } } // a copy carries no delta
+      const sizes = new Map([['kept-elsewhere', 4096]])
+      for (const n of Object.keys(a.sets)) sizes.set(n, 2048) // as the kernel has them, whatever their count
+      updateSetSizesAfterDiff(sizes, a, next)
+      for (const n of Object.keys(a.sets)) expect(sizes.get(n)).toBe(2048)
+      for (const n of added) expect(sizes.get(n)).toBe(setSize(b.sets[n]!))
+      // And back: the policy's sets go.
+      const back = c.compile(s, allLocal(s)).ir
+      updateSetSizesAfterDiff(sizes, next, viaDelta ? back : { ...back, sets: { ...back.sets } })
+      for (const n of added) expect(sizes.has(n)).toBe(false)
+    }
   })
 })
