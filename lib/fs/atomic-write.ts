@@ -84,6 +84,21 @@ function writeAll(fd: number, buf: Buffer): void {
   for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off, buf.length - off)
 }
 
+/** `tmp` opened with `flag`, `data` written whole and its mode set exactly: its descriptor, still open. */
+function writeTemp(tmp: string, flag: 'w' | 'wx', data: string | Buffer | Iterable<string>, mode: number | undefined): number {
+  const fd = openSync(tmp, flag, mode ?? 0o644)
+  try {
+    if (typeof data === 'string' || Buffer.isBuffer(data)) writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data)
+    // Chunks (a restart snapshot: 26 MB at 30k/30k) are written as they come, never joined.
+    else for (const chunk of data) writeAll(fd, Buffer.from(chunk))
+    if (mode !== undefined) fchmodSync(fd, mode) // open(2)'s mode is filtered by the umask
+    return fd
+  } catch (err) {
+    closeSync(fd)
+    throw err
+  }
+}
+
 /** fsync(2) of a file or directory by path. */
 export function fsyncPath(path: string): void {
   const fd = openSync(path, 'r')
@@ -104,12 +119,8 @@ export function writeFileAtomic(path: string, data: string | Buffer | Iterable<s
   let placed = false
   try {
     // A name of our own making must be new; one the caller gave may be a dead writer's leftover.
-    const fd = openSync(tmp, o.tmp ? 'w' : 'wx', o.mode ?? 0o644)
+    const fd = writeTemp(tmp, o.tmp ? 'w' : 'wx', data, o.mode)
     try {
-      if (typeof data === 'string' || Buffer.isBuffer(data)) writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data)
-      // Chunks (a restart snapshot: 26 MB at 30k/30k) are written as they come, never joined.
-      else for (const chunk of data) writeAll(fd, Buffer.from(chunk))
-      if (o.mode !== undefined) fchmodSync(fd, o.mode) // open(2)'s mode is filtered by the umask
       if (o.durability !== 'none') fsyncSync(fd)
     } finally {
       closeSync(fd)
@@ -148,9 +159,7 @@ export function writeFileAtomicDurableLater(path: string, data: string | Buffer,
   const tmp = tempPathBeside(path)
   let fd: number | undefined
   try {
-    fd = openSync(tmp, 'wx', o.mode ?? 0o644)
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data)
-    if (o.mode !== undefined) fchmodSync(fd, o.mode) // open(2)'s mode is filtered by the umask
+    fd = writeTemp(tmp, 'wx', data, o.mode)
     renameSync(tmp, path)
   } catch (err) {
     if (fd !== undefined) closeSync(fd)

@@ -20,7 +20,8 @@ export function setParts(s: IrSet): string[] {
  * elements go in without the resizes of the hash it starts otherwise at its minimum (a policy
  * create's two new sets of 300 addresses: ~0.5 ms of its ~2 ms in the kernel, bench:nft-commit);
  * but it also refuses elements past the size (ENFILE), and a set is never resized: the applier
- * then replaces the tables whole, which sizes every set anew. Intervals (ipBlocks, port ranges)
+ * then replaces the tables whole, each set at least as large as it was (render/index.ts
+ * RenderOptions.setSizes). Intervals (ipBlocks, port ranges)
  * are another kind of set; very large sets keep the resizing hash (a fixed one would allocate
  * its buckets up front).
  */
