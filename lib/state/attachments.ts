@@ -42,32 +42,42 @@ export const attachmentsDir = (stateDir: string): string => join(stateDir, 'atta
 export const attachmentFile = (stateDir: string, id: AttachmentId): string =>
   join(attachmentsDir(stateDir), `${id.containerId}_${id.ifName}.json`)
 
+/**
+ * The record, durable (file and directory fsynced) when this returns: writeAttachment's write in
+ * one synchronous call, for the tests that stand in for cinch-bridge.
+ */
 export function writeAttachmentSync(stateDir: string, r: AttachmentRecord): void {
-  mkdirSync(attachmentsDir(stateDir), { recursive: true })
-  const final = attachmentFile(stateDir, r)
+  const final = recordPath(stateDir, r)
   try {
-    // 'full': ADD has answered once this returns, and DEL, GC and the agent find the pod's veth,
-    // addresses and policy only through this record, also after a power cut.
-    writeFileAtomic(final, JSON.stringify(r, null, 2) + '\n', { durability: 'full' }) // temp not *.json: listings never see it
+    writeFileAtomic(final, recordText(r), { durability: 'full' }) // temp not *.json: listings never see it
   } catch (err) {
     throw new Error(`write attachment record ${final}`, { cause: err })
   }
 }
 
 /**
- * writeAttachmentSync with its fsyncs off the caller's way: the record is in place (the agent can
- * read it) when this returns, and durable once the promise resolves (lib/fs/atomic-write.ts
- * writeFileAtomicDurableLater). cinch-bridge's ADD asks the agent meanwhile and answers only after both.
+ * cinch-bridge's ADD writes the record so: in place (the agent can read it) when this returns, and
+ * durable once the promise resolves (lib/fs/atomic-write.ts writeFileAtomicDurableLater). DEL, GC and
+ * the agent find the pod's veth, addresses and policy only through it, also after a power cut, so
+ * the ADD asks the agent meanwhile and answers only after both.
  */
 export function writeAttachment(stateDir: string, r: AttachmentRecord): Promise<void> {
-  mkdirSync(attachmentsDir(stateDir), { recursive: true })
-  const final = attachmentFile(stateDir, r)
+  const final = recordPath(stateDir, r)
+  const failed = (err: unknown) => new Error(`write attachment record ${final}`, { cause: err })
   try {
-    return writeFileAtomicDurableLater(final, JSON.stringify(r, null, 2) + '\n').catch((err) => { throw new Error(`write attachment record ${final}`, { cause: err }) })
+    return writeFileAtomicDurableLater(final, recordText(r)).catch((err) => { throw failed(err) })
   } catch (err) {
-    throw new Error(`write attachment record ${final}`, { cause: err })
+    throw failed(err)
   }
 }
+
+/** Where the record goes, its directory made. */
+function recordPath(stateDir: string, r: AttachmentRecord): string {
+  mkdirSync(attachmentsDir(stateDir), { recursive: true })
+  return attachmentFile(stateDir, r)
+}
+
+const recordText = (r: AttachmentRecord): string => JSON.stringify(r, null, 2) + '\n'
 
 /** The record as written, or undefined when there is none. */
 export function readAttachmentSync(stateDir: string, id: AttachmentId): AttachmentRecord | undefined {
