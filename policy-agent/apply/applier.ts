@@ -18,7 +18,7 @@
 import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../../lib/nft/index.js'
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
-import { fullCommands, planDiff, renderFull, renderTeardown, setSizesAfter, updateSetSizesAfterDiff, type DiffPlan } from '../render/index.js'
+import { fullCommands, lineCount, planDiff, renderFull, renderTeardown, setSizesAfter, updateSetSizesAfterDiff, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 import type { Proof } from './adopt.js'
 
@@ -172,13 +172,13 @@ export class Applier {
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
-      return { mode: 'diff', lines: countLines(plan.text), via }
+      return { mode: 'diff', lines: plan.lines, via }
     } catch (err) {
       // A set reached the size it was created with (render/rules.ts setSize): expected as sets
       // grow, and the replace sizes every set anew. Otherwise the kernel no longer holds what we
       // think (someone edited our table): replace it whole, and say so louder.
-      if (isSetFull(err)) this.opts.log?.info?.({ reason: (err as Error).message, lines: countLines(plan.text), via }, 'a set outgrew the size it was created with; replacing the tables whole')
-      else this.opts.log?.warn({ err, lines: countLines(plan.text), via }, 'diff apply failed; replacing the tables whole')
+      if (isSetFull(err)) this.opts.log?.info?.({ reason: (err as Error).message, lines: plan.lines, via }, 'a set outgrew the size it was created with; replacing the tables whole')
+      else this.opts.log?.warn({ err, lines: plan.lines, via }, 'diff apply failed; replacing the tables whole')
       this.#last = undefined
       return undefined
     }
@@ -230,7 +230,7 @@ export class Applier {
     this.#gen = await this.#bracket(() => this.#run(full))
     this.#last = ir
     this.#sizes = setSizesAfter(ir, this.#sizes)
-    return { mode: 'full', lines: countLines(full), via: 'nft' }
+    return { mode: 'full', lines: lineCount(full), via: 'nft' }
   }
 
   /** Removes cinch's tables (`cinch agent --cleanup`). */
@@ -260,8 +260,3 @@ function follows(from: number, to: number): boolean {
 /** A full replace's batch at 30k pods / 30k policies is some megabytes; this bounds what one takes. */
 const FULL_BATCH_BYTES = 256 * 1024 * 1024
 
-function countLines(text: string): number {
-  let n = 0
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++
-  return n
-}

@@ -31,10 +31,12 @@ describe('planDiff commands', () => {
     ['a policy create (counter, set, chain, rules, map elements)', ir({}), ir({ db: true })],
     ['a policy delete (chains, sets, counters deleted)', ir({ db: true }), ir({})],
     ['a local pod (chains, elements)', ir({ db: true }), ir({ db: true, extraPod: true })],
-  ])('%s: the script is the commands\' text, in order', (_, a, b) => {
+  ])('%s: the script is the commands\' text, in order, a line each', (_, a, b) => {
     const plan = planDiff(a, b)
     expect(plan.commands?.length).toBeGreaterThan(0)
     expect(plan.text).toBe(plan.commands!.map(commandText).join('\n') + '\n')
+    // what the agent's log calls the diff's lines: the script's
+    expect(plan.lines).toBe(plan.text.split('\n').length - 1)
     expect(plan.commands!.some((c) => !isElementCommand(c))).toBe(true)
     expect(elementCommandsOf(plan)).toBeUndefined()
   })
