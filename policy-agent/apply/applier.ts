@@ -109,7 +109,7 @@ export class Applier {
     }
     if (this.#last) {
       const plan = planDiff(this.#last, ir, render)
-      if (plan.text === '') return { mode: 'none', lines: 0 }
+      if (plan.lines === 0) return { mode: 'none', lines: 0 }
       // A change a diff does not express (a set redefined, the flow log limit changed) is a full
       // replace, below, over netlink like the first apply.
       if (!plan.full) {
