@@ -305,7 +305,7 @@ const podAt = (p) => fake.get('Pod', `${p.namespace}/${p.name}`)
 const serverMs = []
 /** Samples of one kind of change; each `change(k)` must change the ruleset. */
 async function measure(change) {
-  const ms = [], ackMs = []
+  const ms = [], ackMs = [], syncs = []
   let noCommit = 0
   for (let k = 0; k < SAMPLES; k++) {
     const gen0 = generations.length
@@ -325,6 +325,7 @@ async function measure(change) {
       // as this process's performance.now(), converted): the commit, without the line's way here.
       const line = applied.slice(logs0).find((l) => l.mode !== 'none')
       if (line?.committedAtUs) ackMs.push(line.committedAtUs / 1000 - MONOTONIC_OFFSET_MS - t0)
+      if (line?.steps) syncs.push(line)
       // The sync has ended (its log line follows the commit): the next change finds the agent idle.
       await until('the sync\'s log line', 3000, () => applied.length > logs0 || undefined)
     } catch {
@@ -332,7 +333,7 @@ async function measure(change) {
     }
     await sleep(20)
   }
-  return { ms, noCommit, ackMs }
+  return { ms, noCommit, ackMs, syncs }
 }
 /** CLOCK_MONOTONIC (ms) minus performance.now(): the agent's committedAtUs in this process's time. */
 const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now()
@@ -532,6 +533,14 @@ const acked = Object.entries(results).filter(([, r]) => r.ackMs?.length)
 if (acked.length) {
   console.log(`the same watch changes, committed by the agent's clock at the kernel's ACK (not judged: the line's way here left out)`)
   for (const [what, r] of acked) qrow(`  ${what}`, r.ackMs)
+}
+// Where each watch kind's sync went, by the agent's log line: its compile and apply, and of the
+// apply the kernel's round trip (a netlink batch; the rest is planning and encoding the diff).
+const stepped = Object.entries(results).filter(([, r]) => !r.local && r.syncs?.length)
+if (stepped.length) {
+  console.log(`the agent's steps for those changes (medians, ms): compile / apply (of it, the kernel's round trip)`)
+  const med = (r, k) => { const v = r.syncs.map((l) => l.steps[k]).filter((x) => x !== undefined); return v.length ? median(v).toFixed(1) : '-' }
+  for (const [what, r] of stepped) console.log(`  ${what.padEnd(24)} ${med(r, 'compile').padStart(7)} / ${med(r, 'apply').padStart(7)} (${med(r, 'kernel')})`)
 }
 for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const r = results[what]

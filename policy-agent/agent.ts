@@ -65,8 +65,11 @@ export interface SyncReport {
   /** `<containerId>/<ifName>` of every attachment this sync programmed. */
   attachments: string[]
   invalid: { policy: string; reason: string }[]
-  /** Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited. */
-  steps: { records: number; compile: number; apply: number }
+  /**
+   * Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited; `kernel`
+   * is the part of `apply` spent in the kernel (a netlink diff's round trip).
+   */
+  steps: { records: number; compile: number; apply: number; kernel?: number }
   /**
    * Policy programming latency: for each source change this sync applied, ms from its arrival (the
    * source's callback, made as the change is stored) to the end of the sync's nft transaction.
@@ -282,7 +285,7 @@ export class Agent {
     // rest of a change's way to the kernel beside the steps (logged, not a step an ADD waits on).
     let first = Infinity
     for (const a of this.#applying) first = Math.min(first, a)
-    const steps = { records: ms(t0), compile: 0, apply: 0 }
+    const steps: SyncReport['steps'] = { records: ms(t0), compile: 0, apply: 0 }
     let t = performance.now()
     const { ir, invalid } = this.#compiler.compile(state, localPods)
     steps.compile = ms(t)
@@ -290,6 +293,8 @@ export class Agent {
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
+    // Of the apply, the kernel's round trip (a netlink diff): what no change of ours can shorten.
+    if (apply.kernelMs !== undefined) steps.kernel = Math.round(apply.kernelMs * 10) / 10
     const committed = performance.now()
     // The kernel's answer on CLOCK_MONOTONIC (us), which other processes on the node read too: a
     // tool can time a change to its commit without this line's own way (bench:policy-scale).

@@ -72,8 +72,13 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
   return { get text() { return (text ??= cmds.map(commandText).join('\n') + '\n') }, messages, bytes, probe }
 }
 
-/** What a committed batch tells: its commit's generation id; that its first command's table was missing (the probe made it). */
-export interface BatchCommitted { genId?: number; tableCreated?: boolean }
+/**
+ * What a committed batch tells: its commit's generation id; that its first command's table was
+ * missing (the probe made it); how long the kernel took, from the send to its answer (`kernelMs`:
+ * the kernel works in the sender's thread, so this is the commit's own cost, and the agent's log
+ * shows it apart from the encoding).
+ */
+export interface BatchCommitted { genId?: number; tableCreated?: boolean; kernelMs?: number }
 
 const isNewTable = (m: NlMessage): boolean => { const g = parseNfgen(m); return !!g && g.subsys === NFNL_SUBSYS.NFTABLES && g.msg === NFT_MSG_TABLE.NEW }
 
@@ -96,6 +101,7 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
   }
   let genId: number | undefined
   let tableCreated = false
+  const sent = performance.now()
   try {
     const { errnos, batchErrno } = await sock.batch(
       [...probe, ...b.messages.map(({ m }) => m)].map((m) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })),
@@ -116,7 +122,8 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
     if (failed >= 0) throw commandError(what, b, b.messages[failed]!.command, errnos[failed]!)
     // The probe alone refused (nothing of the batch committed, then): the table's error.
     if (probeErrno > 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(probeErrno)}`, b.text)
-    return tableCreated ? { genId, tableCreated } : { genId }
+    const kernelMs = performance.now() - sent
+    return tableCreated ? { genId, tableCreated, kernelMs } : { genId, kernelMs }
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
     if (!(err instanceof NftError)) dropSocket(sock)

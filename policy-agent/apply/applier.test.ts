@@ -91,6 +91,13 @@ describe('Applier', () => {
     expect(batches[1]!.maxBytes).toBe(batches[0]!.maxBytes)
   })
 
+  it('a diff over netlink reports the kernel\'s round trip (the agent logs it apart from its own work)', async () => {
+    const applier = new Applier({ run: async () => { throw new Error('no text expected') }, runCommands: async () => ({ genId: 7, kernelMs: 1.25 }) })
+    const a = ir('web')
+    await applier.apply(a)
+    expect(await applier.apply(ir('db'))).toEqual({ mode: 'diff', lines: expect.any(Number), via: 'netlink', kernelMs: 1.25 })
+  })
+
   it('after a full replace of unknown outcome (no answer) whose text fails too, the next apply replaces again', async () => {
     // The batch may have been committed (its answer came too late), so the kernel may hold `b`;
     // a diff from `a` would then leave b's flow log limit (or any other part of b) in place.

@@ -29,6 +29,8 @@ export interface ApplyResult {
   lines: number
   /** How it was sent: one nf_tables netlink batch, or an nft script. */
   via?: 'netlink' | 'nft'
+  /** A netlink batch's round trip, from its send to the kernel's answer (the rest of the apply is ours). */
+  kernelMs?: number
 }
 
 export interface ApplierOptions {
@@ -40,7 +42,7 @@ export interface ApplierOptions {
    * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
+  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number } | void>
   /**
    * Where a failed diff is reported before the full replace (warn), and why a full replace could
    * not go over netlink (info: a command lib/nft does not encode, a send buffer it could not grow).
@@ -71,7 +73,7 @@ export class Applier {
   /** The size each set of #last has in the kernel, as far as this applier made them (render's setSizes). */
   #sizes = new Map<string, number>()
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean } | void>
+  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number } | void>
   readonly #generation?: () => Promise<number>
 
   constructor(private readonly opts: ApplierOptions = {}) {
@@ -150,11 +152,12 @@ export class Applier {
     // Until this commit's id is known, the kernel's generation is not ours to vouch for.
     this.#gen = undefined
     try {
-      let genId: number | undefined
+      let genId: number | undefined, kernelMs: number | undefined
       if (via === 'netlink') {
         try {
           const r = await this.#runCommands!(plan.commands!)
           genId = r?.genId
+          kernelMs = r?.kernelMs
           // The batch's probe made its first command's table: someone deleted it, and the diff
           // (new chains, rules, sets) went into an empty table. The kernel does not hold the last
           // IR: replace. (A diff that also touched what was there fails instead: ENOENT.)
@@ -172,7 +175,7 @@ export class Applier {
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
-      return { mode: 'diff', lines: plan.lines, via }
+      return { mode: 'diff', lines: plan.lines, via, ...(kernelMs !== undefined ? { kernelMs } : {}) }
     } catch (err) {
       // A set reached the size it was created with (render/rules.ts setSize): expected as sets
       // grow, and the replace sizes every set anew. Otherwise the kernel no longer holds what we

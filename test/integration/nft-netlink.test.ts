@@ -117,7 +117,9 @@ for (const seed of [1, 2]) {
       await runText(viaText, plan.text)
       const elements = elementCommandsOf(plan)
       if (elements) {
-        await runElements(viaNetlink, elements)
+        const committed = await runElements(viaNetlink, elements)
+        // the kernel's round trip, which the agent logs apart from its own work
+        t.true(committed.kernelMs! > 0 && committed.kernelMs! < 10_000, `kernelMs ${committed.kernelMs}`)
         netlinkSteps++
         for (const c of elements) sent.add(`${c.verdict ? 'map' : 'set'} ${c.key.join(' . ')}`)
       } else await runText(viaNetlink, plan.text)
