@@ -152,17 +152,26 @@ class World {
     this.locals.set(key, { namespace, name, ips: [...this.podIps(key)], hostVeth: `cinch${this.#veth++}` })
   }
 
+  /** the list localPods() gave last */
+  #list?: LocalPod[]
+
   localPods(): LocalPod[] {
     // In an order of their own: the compiler must not depend on it.
     const l = [...this.locals.values()]
-    return this.r(2) ? l : l.reverse()
+    const list = this.r(2) ? l : l.reverse()
+    // The agent passes the same list until the records change (compiler.ts then checks only the
+    // local pods a change can have touched): so does this mostly, now and then a new list of the
+    // same records. A record changed in place (case 28) keeps the list, as a caller might.
+    const last = this.#list
+    if (last && this.r(4) && last.length === list.length && list.every((lp) => last.includes(lp))) return last
+    return (this.#list = list)
   }
 
   /** One random write; returns what it touched. */
   write(step: number): Touched {
     const r = this.r, t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
     const podKey = () => { const i = r(PODS + 40); return `${nsName(i % NS)}/pod${i}` }
-    switch (r(28)) {
+    switch (r(29)) {
       case 0: case 1: case 2: { // relabel / readdress / re-port a pod (or create it)
         const i = r(PODS + 40), o = podObj(r, i)
         this.store.upsert('Pod', o as never)
@@ -279,6 +288,15 @@ class World {
         t.namespaces.add(from).add(to)
         break
       }
+      case 28: { // a record changed in place: its addresses, or its veth (the list that holds it is kept)
+        const key = pick(r, [...this.locals.keys()])
+        if (!key) break
+        const lp = this.locals.get(key)!
+        if (r(2)) lp.ips.splice(0, lp.ips.length, ...ipsOf(r, 3000 + step, r(3)).map((x) => x.ip))
+        else lp.hostVeth = `cinch${this.#veth++}`
+        t.pods.add(key)
+        break
+      }
       case 20: { // a local pod's record alone changes its addresses (the sources lag behind the CNI ADD)
         const key = pick(r, [...this.locals.keys()])
         if (key) { this.locals.set(key, { ...this.locals.get(key)!, ips: ipsOf(r, 2000 + step, r(3)).map((x) => x.ip) }); t.pods.add(key) }
@@ -332,7 +350,8 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
       const lags = rng(seed + 1000)
       let committed = prev.ir, committedFresh = prevFresh.ir
-      const seen = { chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0 }
+      const seen = { chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
+      let lastLocals: LocalPod[] | undefined
       for (let step = 0; step < 250; step++) {
         const t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
         const writes = r(5) === 0 ? 2 + r(4) : 1
@@ -344,6 +363,8 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
           if (r(6) === 0) w.store.state() // another reader's snapshot between two compiles
         }
         const state = w.store.state(), locals = w.localPods()
+        if (locals === lastLocals) seen.sameList++
+        lastLocals = locals
         const at = `seed ${seed} step ${step}`
         const next = inc.compile(state, locals)
         const fresh = new Compiler().compile(state, locals)
@@ -383,6 +404,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       expect(seen.collided).toBeGreaterThan(0)
       expect(seen.kept).toBeGreaterThan(0)
       expect(seen.lagged).toBeGreaterThan(0)
+      expect(seen.sameList).toBeGreaterThan(50)
       audit.push(seen.audit)
     }, 120_000)
   }
