@@ -293,7 +293,7 @@ export class Agent {
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
-    // Of the apply, the kernel's round trip (a netlink diff): what no change of ours can shorten.
+    // Of the apply, the kernel's round trip (a netlink diff): the commit's own cost, apart from our planning and encoding.
     if (apply.kernelMs !== undefined) steps.kernel = Math.round(apply.kernelMs * 10) / 10
     const committed = performance.now()
     // The kernel's answer on CLOCK_MONOTONIC (us), which other processes on the node read too: a
