@@ -7,7 +7,7 @@
 // what a fresh Compiler would produce (compiler.test.ts and incremental.test.ts hold it to that).
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Namespace, NetworkPolicy, Node, Pod, PodPort } from '../model/cluster.js'
 import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
-import { MAP_NAMES, emptyIR, recordRecordDelta, type IrChain, type IrRule, type PolicyIR } from './ir.js'
+import { MAP_NAMES, emptyIR, recordRecordDelta, type IrChain, type IrRule, type IrSet, type PolicyIR } from './ir.js'
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
@@ -19,7 +19,7 @@ import type { Policy as CnpPolicy } from '../cnp/types.js'
 import type { Selector } from '../model/selector.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
-import { inOrderFrom, keepUnchanged, sameList, sameRuleCounter, sortIR, sorted } from './ir-records.js'
+import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
 import { ClaimBook, PartsUnion, SortedKeys, ownershipClaims, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
@@ -186,6 +186,8 @@ export class Compiler {
   #partsDirty = { pods: new Set<string>(), namespaces: new Set<string>(), all: true }
   /** true from a compile's start to its end */
   #compiling = false
+  /** #ir's records of chains, sets and policy counters with their keys and values listed in order (ir-records.ts derive) */
+  #ordered: { chains?: Ordered<IrChain>; sets?: Ordered<IrSet>; policyCounters?: Ordered<string> } = {}
   /** namespaces that gained their first pod or lost their last in this compile (keys of #podsByNs) */
   #podNamespacesMoved = new Set<string>()
 
@@ -380,13 +382,13 @@ export class Compiler {
     // full compile's memos): only what the parts that came and went touched can differ, so the
     // records take every other entry from the last IR without a lookup, and a verdict map is
     // compared at the addresses touched (not its ~110 entries walked, four times per create).
-    const chains = [...t.chains].some((n) => union.chains.get(n) !== own(prev.chains, n)) ? inOrderFrom(union.chainOrder.keys, (n) => union.chains.get(n)!, prev.chains, t.chains, true) : prev.chains
+    const ordered = this.#ordered
+    const listed = <T>(o: Ordered<T> | undefined, rec: Record<string, T>) => (o && o.rec === rec ? o : orderedOf(rec))
+    const chains = (ordered.chains = derive(listed(ordered.chains, prev.chains), t.chains, (n) => union.chains.get(n))).rec
     // A set's IR changes only when its members moved (`moved`, named by the updates that moved
     // them) or it came or went with a part (t.sets): every other one is the last IR's.
-    const setsChanged = [...t.sets].some((n) => union.sets.has(n) !== Object.hasOwn(prev.sets, n)) ||
-      [...moved].some((n) => union.sets.has(n) && this.#sets.get(n)!.ir !== prev.sets[n])
     const touched = moved.size === 0 ? t.sets : new Set([...t.sets, ...moved])
-    const sets = setsChanged ? inOrderFrom(union.setOrder.keys, (n) => this.#sets.get(n)!.ir, prev.sets, touched, true) : prev.sets
+    const sets = (ordered.sets = derive(listed(ordered.sets, prev.sets), touched, (n) => (union.sets.has(n) ? this.#sets.get(n)!.ir : undefined))).rec
     let maps = prev.maps
     for (const m of MAP_NAMES) {
       const touched = t.maps.get(m)
@@ -404,8 +406,7 @@ export class Compiler {
       }
       recordRecordDelta(maps[m], { base: p, changed, removed })
     }
-    const policyCounters = [...t.policyCounters].some((k) => union.policyCounters.get(k)?.v !== own(prev.policyCounters, k))
-      ? inOrderFrom(union.policyCounterOrder.keys, (k) => union.policyCounters.get(k)!.v, prev.policyCounters, t.policyCounters, true) : prev.policyCounters
+    const policyCounters = (ordered.policyCounters = derive(listed(ordered.policyCounters, prev.policyCounters), t.policyCounters, (k) => union.policyCounters.get(k)?.v)).rec
     const ruleCounters = [...t.ruleCounters].some((k) => !sameRuleCounter(union.ruleCounters.get(k)?.v, own(prev.ruleCounters, k)))
       ? sorted(union.ruleCounters, (e, k) => (sameRuleCounter(e.v, own(prev.ruleCounters, k)) ? prev.ruleCounters[k]! : e.v)) : prev.ruleCounters
     let veths = prev.veths, vethAddrs = prev.vethAddrs

@@ -4,26 +4,81 @@
 import { recordDeltaFrom, recordRecordDelta, type PolicyIR, type RuleCounter } from './ir.js'
 
 /**
- * A record of the (sorted) keys and their values (chain and set names, policy keys `ns/name`:
- * never `__proto__`), recording how it differs from `base` (ir.ts recordRecordDelta): the keys whose
- * value is not base's are found on the way; the keys gone must be among `touched` (the names the
- * change removed or added), in base's order, which is sorted like `keys`. `onlyTouched`: the
- * caller knows that no value but those of `touched` can differ from base's, so the others are
- * base's, read there (not through `value`: ~440 sets scattered over the heap, a cache miss each).
+ * A record the compiler handed out (keys sorted, as a fresh compile writes them) with its keys and
+ * values in that order, kept beside it (never changed): the next record is derived from the lists,
+ * not by looking each of its hundreds of keys up in the last record.
  */
-export function inOrderFrom<T>(keys: string[], value: (k: string) => T, base: Record<string, T>, touched: ReadonlySet<string>, onlyTouched = false): Record<string, T> {
-  const r = dictionary<T>()
-  const changed: string[] = []
-  for (const k of keys) {
-    if (onlyTouched && !touched.has(k)) { r[k] = base[k]!; continue }
-    const v = (r[k] = value(k))
-    // (a key base lacks reads undefined, or a function of Object.prototype: never a value here)
-    if (base[k] !== v) changed.push(k)
+export interface Ordered<T> { rec: Record<string, T>; keys: readonly string[]; vals: readonly T[] }
+
+/** `rec` with its keys and values listed (a lookup per key: once, for a record not derived here). */
+export function orderedOf<T>(rec: Record<string, T>): Ordered<T> {
+  const keys = Object.keys(rec)
+  return { rec, keys, vals: keys.map((k) => rec[k]!) }
+}
+
+/**
+ * `base` with the entries of `touched` as `get` gives them (undefined: the key goes), in sorted
+ * key order (chain and set names, policy keys `ns/name`: never `__proto__` nor an array index), and
+ * how it differs from base recorded (ir.ts recordRecordDelta); `base` itself when nothing does.
+ * Every other value is base's, copied from its lists in order: in an idle agent each lookup of a
+ * key in the last record was a cache miss or two (its string's hash, the record's bucket), for
+ * each of ~445 sets, ~220 chains and ~440 policy counters, when one entry came or went.
+ */
+export function derive<T>(base: Ordered<T>, touched: Iterable<string>, get: (k: string) => T | undefined): Ordered<T> {
+  const changed: string[] = [], added: string[] = [], removed: string[] = []
+  const next = new Map<string, T>()
+  for (const k of touched) {
+    const v = get(k), had = Object.hasOwn(base.rec, k)
+    if (v === undefined) { if (had) removed.push(k) } else if (!had) { added.push(k); next.set(k, v) } else if (base.rec[k] !== v) { changed.push(k); next.set(k, v) }
   }
-  const removed: string[] = []
-  for (const k of touched) if (Object.hasOwn(base, k) && !Object.hasOwn(r, k)) removed.push(k)
-  recordRecordDelta(r, { base, changed, removed: removed.sort() })
-  return r
+  if (changed.length === 0 && added.length === 0 && removed.length === 0) return base
+  added.sort()
+  removed.sort()
+  const merged = mergeKeys(base, added, removed, next) ?? rebuiltKeys(base, added, removed, next)
+  const { keys, vals } = merged
+  for (const k of changed) vals[lowerBound(keys, k)] = next.get(k)!
+  const r = dictionary<T>()
+  for (let i = 0; i < keys.length; i++) r[keys[i]!] = vals[i]!
+  recordRecordDelta(r, { base: base.rec, changed: [...changed, ...added].sort(), removed })
+  return { rec: r, keys, vals }
+}
+
+/** base's keys and values without `removed` and with `added` at their sorted places; undefined if base's lists are not what they should be. */
+function mergeKeys<T>(base: Ordered<T>, added: string[], removed: string[], next: Map<string, T>): { keys: string[]; vals: T[] } | undefined {
+  const keys: string[] = [], vals: T[] = []
+  let from = 0, i = 0, j = 0
+  const copyTo = (end: number) => { for (; from < end; from++) { keys.push(base.keys[from]!); vals.push(base.vals[from]!) } }
+  while (i < removed.length || j < added.length) {
+    if (j >= added.length || (i < removed.length && removed[i]! < added[j]!)) {
+      const at = lowerBound(base.keys, removed[i]!, from)
+      if (base.keys[at] !== removed[i]) return undefined
+      copyTo(at)
+      from = at + 1
+      i++
+    } else {
+      const at = lowerBound(base.keys, added[j]!, from)
+      if (base.keys[at] === added[j]) return undefined
+      copyTo(at)
+      keys.push(added[j]!)
+      vals.push(next.get(added[j++]!)!)
+    }
+  }
+  copyTo(base.keys.length)
+  return { keys, vals }
+}
+
+/** The slow way, from the record itself (only if the lists and the record disagree: a bug). */
+function rebuiltKeys<T>(base: Ordered<T>, added: string[], removed: string[], next: Map<string, T>): { keys: string[]; vals: T[] } {
+  const gone = new Set(removed)
+  const keys = [...Object.keys(base.rec).filter((k) => !gone.has(k)), ...added].sort()
+  return { keys, vals: keys.map((k) => (next.has(k) ? next.get(k)! : base.rec[k]!)) }
+}
+
+/** The first index at or after `lo` whose key is not below `x`. */
+function lowerBound(a: readonly string[], x: string, lo = 0): number {
+  let hi = a.length
+  while (lo < hi) { const mid = (lo + hi) >>> 1; if (a[mid]! < x) lo = mid + 1; else hi = mid }
+  return lo
 }
 
 /**

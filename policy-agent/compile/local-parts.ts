@@ -65,10 +65,6 @@ export class SortedKeys {
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
   readonly chains = new Map<string, IrChain>()
-  /** the names of `chains`, `sets` and `policyCounters`, sorted */
-  readonly chainOrder = new SortedKeys()
-  readonly setOrder = new SortedKeys()
-  readonly policyCounterOrder = new SortedKeys()
   readonly policyCounters = new Map<string, { v: string; n: number }>()
   readonly ruleCounters = new Map<string, { v: RuleCounter; n: number }>()
   readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
@@ -80,10 +76,9 @@ export class PartsUnion {
   /** Removes a part (which must have been added). */
   remove(p: PodPart): void {
     for (const [k] of p.claims) count(this.claims, k, '', -1)
-    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.chainOrder.delete(n); this.touched.chains.add(n) }
+    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.touched.chains.add(n) }
     for (const [k, n] of Object.entries(p.ir.policyCounters)) {
       count(this.policyCounters, k, n, -1)
-      if (!this.policyCounters.has(k)) this.policyCounterOrder.delete(k)
       this.touched.policyCounters.add(k)
     }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
@@ -91,7 +86,6 @@ export class PartsUnion {
     for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
     for (const [n, def] of p.used) {
       count(this.sets, n, def, -1)
-      if (!this.sets.has(n)) this.setOrder.delete(n)
       this.touched.sets.add(n)
     }
   }
@@ -103,9 +97,8 @@ export class PartsUnion {
   add(p: PodPart): boolean {
     for (const [k, owner] of p.claims) { const e = this.claims.get(k); if (e && e.v !== owner) return false }
     for (const [k, owner] of p.claims) count(this.claims, k, owner, 1)
-    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.chainOrder.add(n); this.touched.chains.add(n) }
+    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.touched.chains.add(n) }
     for (const [k, n] of Object.entries(p.ir.policyCounters)) {
-      if (!this.policyCounters.has(k)) this.policyCounterOrder.add(k)
       count(this.policyCounters, k, n, 1)
       this.touched.policyCounters.add(k)
     }
@@ -113,7 +106,6 @@ export class PartsUnion {
     for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); touchAddr(this.touched.maps, m, a) }
     for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
     for (const [n, def] of p.used) {
-      if (!this.sets.has(n)) this.setOrder.add(n)
       count(this.sets, n, def, 1)
       this.touched.sets.add(n)
     }
