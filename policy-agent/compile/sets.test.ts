@@ -2,7 +2,7 @@
 // a change, against the plain way (filter, concat, sort) over random lists and changes; SetEntry's
 // members and counts against counting from scratch.
 import { describe, expect, test } from 'vitest'
-import { SetEntry, addrsOfPods, contributions, selectedPods, spliceSorted, type PodView, type SetDef } from './sets.js'
+import { SetEntry, addrsOfPods, contributions, peerSelects, selectedPods, spliceSorted, type PodView, type SetDef } from './sets.js'
 import { setDeltaFrom, type IrSet } from './ir.js'
 import { compileSelector } from '../model/selector.js'
 import type { Pod } from '../model/cluster.js'
@@ -92,4 +92,38 @@ describe('SetEntry members and counts', () => {
       })
     }
   }
+})
+
+// selectedPods matches in passes over all candidates (podsMatching), a `key=value` selector by its
+// value alone: against peerSelects pod by pod, over random pods (hostNetwork ones, labels named
+// like Object.prototype's properties) and selectors of every form, with and without a namespace
+// selector.
+describe('selectedPods', () => {
+  test('2,000 random peers over random pods: the pods peerSelects selects, in order', () => {
+    const r = rng(21)
+    const keys = ['app', 'tier', 'constructor', 'toString', '__proto__']
+    const value = () => ['a', 'b', 'c'][r(3)]!
+    const labelsOf = () => Object.fromEntries(keys.filter(() => r(2)).map((k) => [k, value()]))
+    const selOf = () => compileSelector([
+      { matchLabels: { [keys[r(keys.length)]!]: value() } },
+      { matchExpressions: [{ key: keys[r(keys.length)]!, operator: 'In', values: [value()] }] },
+      { matchExpressions: [{ key: keys[r(keys.length)]!, operator: ['In', 'NotIn'][r(2)]!, values: r(2) ? [value(), value()] : [value()] }] },
+      { matchExpressions: [{ key: keys[r(keys.length)]!, operator: ['Exists', 'DoesNotExist'][r(2)]! }] },
+      { matchLabels: { app: value(), tier: value() } },
+      {},
+    ][r(6)]!)
+    for (let n = 0; n < 2000; n++) {
+      const podsByNs = new Map<string, Map<string, Pod>>()
+      for (const ns of ['x', 'y', 'z']) {
+        const pods = new Map<string, Pod>()
+        for (let i = r(6); i > 0; i--) pods.set(`p${i}`, { namespace: ns, name: `p${i}`, labels: labelsOf(), ips: [`10.0.0.${i}`], ports: [], ...(r(6) === 0 ? { hostNetwork: true } : {}) })
+        if (pods.size) podsByNs.set(ns, pods)
+      }
+      const nsLabels = (ns: string) => ({ team: ns === 'z' ? 'b' : 'a' })
+      const view: PodView = { podsByNs, nsLabels }
+      const peer: PodsPeer = { kind: 'pods', podSel: r(5) ? selOf() : null, nsSel: r(2) ? compileSelector({ matchLabels: { team: 'a' } }) : null, namespace: 'x', key: 'k', words: 'w' }
+      const want = [...podsByNs.values()].flatMap((m) => [...m.values()]).filter((p) => peerSelects(peer, p, view))
+      expect(selectedPods(peer, view), `peer ${n}: ${peer.podSel?.key} in ${peer.nsSel?.key ?? 'x'}`).toEqual(want)
+    }
+  })
 })

@@ -83,12 +83,16 @@ function addrsByFamily(pod: Pod): PodAddrs {
 export function addrsOfPods(pods: readonly Pod[]): Record<Family, string[]> {
   const v4: string[] = [], v6: string[] = []
   // Indexed loops: a first compile runs this code cold (~55k pods), where each for-of over an
-  // address list allocated an iterator and its results (~20 MB in all).
-  for (let i = 0; i < pods.length; i++) {
-    const r = addrsByFamily(pods[i]!)
-    for (let j = 0; j < r.v4.length; j++) v4.push(r.v4[j]!)
-    for (let j = 0; j < r.v6.length; j++) v6.push(r.v6[j]!)
-  }
+  // address list allocated an iterator and its results (~20 MB in all). In passes (the cached
+  // lists, then their lists by family, then the addresses), as podsMatching does: in an idle
+  // agent each is a cache miss, and loads that do not wait on one another overlap.
+  const n = pods.length
+  const rs: PodAddrs[] = new Array(n)
+  for (let i = 0; i < n; i++) rs[i] = addrsByFamily(pods[i]!)
+  const fours: (readonly string[])[] = new Array(n), sixes: (readonly string[])[] = new Array(n)
+  for (let i = 0; i < n; i++) { const r = rs[i]!; fours[i] = r.v4; sixes[i] = r.v6 }
+  for (let i = 0; i < n; i++) { const a = fours[i]!; for (let j = 0; j < a.length; j++) v4.push(a[j]!) }
+  for (let i = 0; i < n; i++) { const a = sixes[i]!; for (let j = 0; j < a.length; j++) v6.push(a[j]!) }
   return { 4: v4, 6: v6 }
 }
 
@@ -136,16 +140,45 @@ function tupleElements(def: Extract<SetDef, { kind: 'tuple' }>, pod: Pod): strin
 
 /** The pods a pod peer selects, from the view's pods (hostNetwork pods never: peerSelects). */
 export function selectedPods(peer: PodsPeer, view: PodView): Pod[] {
-  const out: Pod[] = []
+  const candidates: Pod[] = []
   // Plain loops, not `candidates`: a generator's yield per pod costs more than the match itself.
   // forEach, not for-of: no iterator results to allocate while the code is still cold (a first
   // compile visits ~300k pods so).
-  const visit = (pod: Pod) => { if (!pod.hostNetwork && (!peer.podSel || peer.podSel.matches(pod.labels))) out.push(pod) }
-  const take = (pods: Map<string, Pod> | undefined) => { if (pods) pods.forEach(visit) }
+  const add = (pod: Pod) => { candidates.push(pod) }
+  const take = (pods: Map<string, Pod> | undefined) => { if (pods) pods.forEach(add) }
   if (!peer.nsSel) take(view.podsByNs.get(peer.namespace))
   else if (view.podsOfNamespacesSelected) for (const pods of view.podsOfNamespacesSelected(peer.nsSel)) take(pods)
   else if (view.namespacesSelected) for (const ns of view.namespacesSelected(peer.nsSel)) take(view.podsByNs.get(ns))
   else for (const [ns, pods] of view.podsByNs) if (peer.nsSel.matches(view.nsLabels(ns))) take(pods)
+  return podsMatching(candidates, peer.podSel)
+}
+
+/**
+ * The pods of `candidates` without hostNetwork whose labels `sel` matches (all, when null), in
+ * order. In passes, each a tight loop over all candidates: the pods, then their labels objects,
+ * then (for a `key=value` selector) the values. A new peer's ~1,200 candidates are cold in an
+ * idle agent, each pod, labels object and value a cache miss that the next one waited on when a
+ * pod was matched whole before the next; loads that do not depend on each other overlap.
+ */
+function podsMatching(candidates: Pod[], sel: Selector | null): Pod[] {
+  const n = candidates.length
+  const labels: (Record<string, string> | null)[] = new Array(n)
+  for (let i = 0; i < n; i++) { const p = candidates[i]!; labels[i] = p.hostNetwork ? null : p.labels }
+  const out: Pod[] = []
+  if (!sel) {
+    for (let i = 0; i < n; i++) if (labels[i]) out.push(candidates[i]!)
+    return out
+  }
+  const eq = sel.eq
+  if (!eq) {
+    for (let i = 0; i < n; i++) { const l = labels[i]; if (l && sel.matches(l)) out.push(candidates[i]!) }
+    return out
+  }
+  // sel.matches for one `key=value` (model/selector.ts): the value, and the key the pod's own.
+  const { key, value } = eq
+  const values: unknown[] = new Array(n)
+  for (let i = 0; i < n; i++) { const l = labels[i]; values[i] = l ? l[key] : undefined }
+  for (let i = 0; i < n; i++) if (values[i] === value && Object.hasOwn(labels[i]!, key)) out.push(candidates[i]!)
   return out
 }
 
@@ -321,11 +354,19 @@ export class SetEntry {
   }
 }
 
+/** sortedMembers' read of every element, kept where the compiler cannot drop it */
+let readLength = 0
+
 /**
  * `list` sorted (in place), each element once (`list` itself when it holds no repeats), and the
  * elements it holds more than once with how many times (as counting each into a map would give them).
  */
 function sortedMembers(list: string[]): { members: string[]; multi: Map<string, number> } {
+  // Each element read once in a tight loop first: a new peer's addresses are cold in an idle
+  // agent, and the sort's comparisons would wait on each string's first read one at a time.
+  let length = 0
+  for (let i = 0; i < list.length; i++) length += list[i]!.length
+  readLength = length
   list.sort()
   const multi = new Map<string, number>()
   // Repeats are rare (addresses are unique but for stale pods): then the sorted list is the members.
