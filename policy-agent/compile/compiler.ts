@@ -12,7 +12,7 @@ import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
-import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
+import { SetEntry, addrsOfPods, candidatesOf, indexSets, selectedPods, setsOfNamespace, type Candidates, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
@@ -20,7 +20,7 @@ import type { Selector } from '../model/selector.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
 import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
-import { ClaimBook, PartsUnion, SortedKeys, ownershipClaims, samePartInputs, type Namer, type PodPart } from './local-parts.js'
+import { ClaimBook, PartsUnion, SortedKeys, ownershipClaims, recordsSeen, sameRecords, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
 export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`
@@ -60,6 +60,8 @@ interface ChainMemo {
   sets: Map<string, () => SetDef>
 }
 
+// The pods all memos' candidates lists hold together (~16 bytes each; the bench's 32 selectors: ~90k).
+const CANDIDATES_MAX = 200_000
 // #nsSelected's bounds: distinct namespace selectors in use (the bench's 30k policies have 32),
 // the namespaces their answers hold together (~40 bytes each), a selector's key length.
 const NS_SELECTED_MAX = 1024
@@ -113,6 +115,19 @@ export class Compiler {
     },
     namespacesSelected: (sel) => this.#nsSelectedMemo(sel).namespaces.keys(),
     podsOfNamespacesSelected: (sel) => this.#nsSelectedMemo(sel).namespaces.values(),
+    candidatesSelected: (sel) => {
+      const m = this.#nsSelectedMemo(sel)
+      if (m.candidates) return m.candidates
+      const pods: Pod[] = []
+      const add = (p: Pod) => { pods.push(p) }
+      for (const ps of m.namespaces.values()) ps.forEach(add)
+      const c = candidatesOf(pods)
+      if (this.#nsSelected.get(sel.key) === m && this.#candidateCount + pods.length <= CANDIDATES_MAX) {
+        m.candidates = c
+        this.#candidateCount += pods.length
+      }
+      return c
+    },
     podsSelected: (peer) => {
       let l = this.#podsSelected.get(peer)
       if (!l) this.#podsSelected.set(peer, (l = selectedPods(peer, this.#view)))
@@ -133,16 +148,20 @@ export class Compiler {
    * selector matches. Brought up to date namespace by namespace when one's labels change or it
    * gains its first pod or loses its last (once a compile's pods are synced, #refreshNsSelected).
    */
-  #nsSelected = new Map<string, { sel: Selector; namespaces: Map<string, Map<string, Pod>> }>()
+  #nsSelected = new Map<string, NsSelectedMemo>()
   /** the namespaces #nsSelected's answers hold, all together */
   #nsSelectedEntries = 0
+  /** the pods the memos' `candidates` hold, all together */
+  #candidateCount = 0
+  /** namespaces whose pods changed since the memos' candidates were last brought up to date */
+  #podNsChanged = new Set<string>()
 
   /**
    * The memo of `sel`, made on first use. It holds each namespace's pods (the #podsByNs entry,
    * kept while the namespace has pods: #refreshNsSelected follows it), so a new peer's first pass
    * does not look ~300 namespaces up again among 7,500.
    */
-  #nsSelectedMemo(sel: Selector): { sel: Selector; namespaces: Map<string, Map<string, Pod>> } {
+  #nsSelectedMemo(sel: Selector): NsSelectedMemo {
     let m = this.#nsSelected.get(sel.key)
     if (!m) {
       m = { sel, namespaces: new Map() }
@@ -153,10 +172,7 @@ export class Compiler {
       // it): bounded by count, by what the answers hold, and a long selector is not kept (one
       // policy rewritten with new 1 MB selectors kept each: ~3 MB per rewrite).
       if (sel.key.length > NS_SELECTED_MAX_KEY) return m
-      if (this.#nsSelected.size >= NS_SELECTED_MAX || this.#nsSelectedEntries + m.namespaces.size > NS_SELECTED_MAX_ENTRIES) {
-        this.#nsSelected.clear()
-        this.#nsSelectedEntries = 0
-      }
+      if (this.#nsSelected.size >= NS_SELECTED_MAX || this.#nsSelectedEntries + m.namespaces.size > NS_SELECTED_MAX_ENTRIES) this.#forgetNsSelected()
       this.#nsSelected.set(sel.key, m)
       this.#nsSelectedEntries += m.namespaces.size
     }
@@ -220,6 +236,7 @@ export class Compiler {
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
+    this.#dropStaleCandidates()
     // A new set's first pass asks which namespaces its selector selects: the remembered answers
     // follow the namespaces that changed or gained their first pod or lost their last.
     this.#refreshNsSelected(nsChanges)
@@ -260,6 +277,36 @@ export class Compiler {
     return { ir, invalid: this.#invalidAll() }
   }
 
+  #forgetNsSelected(): void {
+    this.#nsSelected.clear()
+    this.#nsSelectedEntries = 0
+    this.#candidateCount = 0
+  }
+
+  #dropCandidates(m: NsSelectedMemo): void {
+    if (!m.candidates) return
+    this.#candidateCount -= m.candidates.pods.length
+    m.candidates = undefined
+  }
+
+  /**
+   * The memos' candidates hold the pods of their namespaces as they were: each memo holding a
+   * namespace whose pods changed loses them (made again when a new peer asks). Many namespaces
+   * at once (a relist): every memo does.
+   */
+  #dropStaleCandidates(): void {
+    const changed = this.#podNsChanged
+    if (changed.size === 0) return
+    if (this.#candidateCount > 0) {
+      for (const m of this.#nsSelected.values()) {
+        if (!m.candidates) continue
+        if (changed.size > 64) { this.#dropCandidates(m); continue }
+        for (const ns of changed) if (m.namespaces.has(ns)) { this.#dropCandidates(m); break }
+      }
+    }
+    changed.clear()
+  }
+
   /**
    * Brings the selector memo up to date after the namespaces' labels and pods are synced: each
    * namespace that changed is tested against each remembered selector (a new selector's first
@@ -272,15 +319,16 @@ export class Compiler {
     const count = nsChanges.length + moved.size
     if (count === 0) return
     this.#podNamespacesMoved = new Set()
-    if (count * this.#nsSelected.size > 100_000) { this.#nsSelected.clear(); this.#nsSelectedEntries = 0; return }
+    if (count * this.#nsSelected.size > 100_000) { this.#forgetNsSelected(); return }
     const refresh = (ns: string) => {
       const pods = this.#podsByNs.get(ns)
       const labels = pods ? this.#view.nsLabels(ns) : undefined
       for (const m of this.#nsSelected.values()) {
         if (pods && labels && m.sel.matches(labels)) {
-          if (!m.namespaces.has(ns)) this.#nsSelectedEntries++
-          m.namespaces.set(ns, pods)
-        } else if (m.namespaces.delete(ns)) this.#nsSelectedEntries--
+          const had = m.namespaces.get(ns)
+          if (!had) this.#nsSelectedEntries++
+          if (had !== pods) { m.namespaces.set(ns, pods); this.#dropCandidates(m) }
+        } else if (m.namespaces.delete(ns)) { this.#nsSelectedEntries--; this.#dropCandidates(m) }
       }
     }
     for (const c of nsChanges) refresh(c.ns)
@@ -597,6 +645,8 @@ export class Compiler {
     const index = (k: string, old: Pod | undefined, next: Pod | undefined) => {
       changes.push([old, next])
       this.#partsDirty.pods.add(k)
+      if (old) this.#podNsChanged.add(old.namespace)
+      if (next) this.#podNsChanged.add(next.namespace)
       if (old) {
         const list = this.#podsByNs.get(old.namespace)!
         list.delete(k)
@@ -692,6 +742,13 @@ export class Compiler {
 
 interface NsWithPods { ns: string; pods: Map<string, Pod>; labels: Record<string, string> }
 
+/**
+ * A namespace selector's answer: the namespaces with pods it selects (their #podsByNs entries)
+ * and, once a new peer asked, all their pods in one list (`candidates`: a new peer's first pass
+ * walked ~300 namespaces' maps of pods, ~0.25 ms with cold caches, to gather the same ~1,200).
+ */
+interface NsSelectedMemo { sel: Selector; namespaces: Map<string, Map<string, Pod>>; candidates?: Candidates }
+
 /** The namespaces by their value of label `key` (those without it left out), in list order; made once per key. */
 function nsWithLabel(n: { list: NsWithPods[]; byLabel: Map<string, Map<string, NsWithPods[]>> }, key: string): Map<string, NsWithPods[]> {
   let byValue = n.byLabel.get(key)
@@ -746,29 +803,4 @@ function samePorts(a: PodPort[], b: PodPort[]): boolean {
     const q = b[i]!
     return p.name === q.name && p.containerPort === q.containerPort && p.protocol === q.protocol
   })
-}
-
-/**
- * What #localsByKey remembers of a list of records, flat (one array, read in order): each record,
- * its namespace, name, hostVeth, its addresses' count and addresses. A record is a value: the
- * agent makes new ones when the records change, but one changed in place is noticed too.
- */
-function recordsSeen(localPods: LocalPod[]): unknown[] {
-  const seen: unknown[] = []
-  for (const lp of localPods) {
-    seen.push(lp, lp.namespace, lp.name, lp.hostVeth, lp.ips.length)
-    for (let j = 0; j < lp.ips.length; j++) seen.push(lp.ips[j])
-  }
-  return seen
-}
-
-function sameRecords(localPods: LocalPod[], seen: unknown[]): boolean {
-  let i = 0
-  for (let k = 0; k < localPods.length; k++) {
-    const lp = localPods[k]!, ips = lp.ips
-    if (seen[i] !== lp || seen[i + 1] !== lp.namespace || seen[i + 2] !== lp.name || seen[i + 3] !== lp.hostVeth || seen[i + 4] !== ips.length) return false
-    i += 5
-    for (let j = 0; j < ips.length; j++) if (seen[i++] !== ips[j]) return false
-  }
-  return i === seen.length
 }

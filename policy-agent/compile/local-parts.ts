@@ -9,6 +9,7 @@
 // compile's and the union of the parts is order-free. The first claim by a second owner makes
 // `add` fail, and the Compiler compiles in full instead.
 import type { IrChain, MapName, PolicyIR, RuleCounter } from './ir.js'
+import type { LocalPod } from '../model/cluster.js'
 import { MAP_NAMES } from './ir.js'
 import { objectName } from './names.js'
 import type { SetDef } from './sets.js'
@@ -135,4 +136,29 @@ export function ownershipClaims(ir: PolicyIR, owner: string): [string, string][]
   for (const m of MAP_NAMES) for (const a of Object.keys(ir.maps[m])) out.push([`a${m} ${a}`, owner])
   for (const v of ir.veths) out.push([`v${v}`, owner])
   return out
+}
+
+/**
+ * What the Compiler (#localsByKey) remembers of a list of records, flat (one array, read in order): each record,
+ * its namespace, name, hostVeth, its addresses' count and addresses. A record is a value: the
+ * agent makes new ones when the records change, but one changed in place is noticed too.
+ */
+export function recordsSeen(localPods: LocalPod[]): unknown[] {
+  const seen: unknown[] = []
+  for (const lp of localPods) {
+    seen.push(lp, lp.namespace, lp.name, lp.hostVeth, lp.ips.length)
+    for (let j = 0; j < lp.ips.length; j++) seen.push(lp.ips[j])
+  }
+  return seen
+}
+
+export function sameRecords(localPods: LocalPod[], seen: unknown[]): boolean {
+  let i = 0
+  for (let k = 0; k < localPods.length; k++) {
+    const lp = localPods[k]!, ips = lp.ips
+    if (seen[i] !== lp || seen[i + 1] !== lp.namespace || seen[i + 2] !== lp.name || seen[i + 3] !== lp.hostVeth || seen[i + 4] !== ips.length) return false
+    i += 5
+    for (let j = 0; j < ips.length; j++) if (seen[i++] !== ips[j]) return false
+  }
+  return i === seen.length
 }

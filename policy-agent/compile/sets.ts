@@ -29,6 +29,8 @@ export interface PodView {
   namespacesSelected?(sel: Selector): Iterable<string>
   /** The pods of each namespace namespacesSelected gives (its podsByNs entry). */
   podsOfNamespacesSelected?(sel: Selector): Iterable<Map<string, Pod>>
+  /** The pods of the namespaces namespacesSelected gives, all in one list, with their labels (candidatesOf). */
+  candidatesSelected?(sel: Selector): Candidates
   /**
    * The pods a pod peer selects, when the view can answer once for every set with that peer (a
    * rule's IPv4 and IPv6 sets, its tuple sets): the same pods `candidates` + `peerSelects` give.
@@ -138,8 +140,23 @@ function tupleElements(def: Extract<SetDef, { kind: 'tuple' }>, pod: Pod): strin
   return out
 }
 
+/**
+ * Pods a selector may pick, and the labels of each in the same order; null for a pod with
+ * hostNetwork, which a pod peer never selects (peerSelects). Read only.
+ */
+export interface Candidates { pods: readonly Pod[]; labels: readonly (Record<string, string> | null)[] }
+
+/** `pods` as Candidates. */
+export function candidatesOf(pods: readonly Pod[]): Candidates {
+  const labels: (Record<string, string> | null)[] = new Array(pods.length)
+  // A pass of its own: the pods' loads overlap (podsMatching).
+  for (let i = 0; i < pods.length; i++) { const p = pods[i]!; labels[i] = p.hostNetwork ? null : p.labels }
+  return { pods, labels }
+}
+
 /** The pods a pod peer selects, from the view's pods (hostNetwork pods never: peerSelects). */
 export function selectedPods(peer: PodsPeer, view: PodView): Pod[] {
+  if (peer.nsSel && view.candidatesSelected) return podsMatching(view.candidatesSelected(peer.nsSel), peer.podSel)
   const candidates: Pod[] = []
   // Plain loops, not `candidates`: a generator's yield per pod costs more than the match itself.
   // forEach, not for-of: no iterator results to allocate while the code is still cold (a first
@@ -150,20 +167,18 @@ export function selectedPods(peer: PodsPeer, view: PodView): Pod[] {
   else if (view.podsOfNamespacesSelected) for (const pods of view.podsOfNamespacesSelected(peer.nsSel)) take(pods)
   else if (view.namespacesSelected) for (const ns of view.namespacesSelected(peer.nsSel)) take(view.podsByNs.get(ns))
   else for (const [ns, pods] of view.podsByNs) if (peer.nsSel.matches(view.nsLabels(ns))) take(pods)
-  return podsMatching(candidates, peer.podSel)
+  return podsMatching(candidatesOf(candidates), peer.podSel)
 }
 
 /**
- * The pods of `candidates` without hostNetwork whose labels `sel` matches (all, when null), in
- * order. In passes, each a tight loop over all candidates: the pods, then their labels objects,
- * then (for a `key=value` selector) the values. A new peer's ~1,200 candidates are cold in an
- * idle agent, each pod, labels object and value a cache miss that the next one waited on when a
- * pod was matched whole before the next; loads that do not depend on each other overlap.
+ * The candidates without hostNetwork whose labels `sel` matches (all, when null), in order. In
+ * passes, each a tight loop over all candidates: the pods (candidatesOf), then their labels
+ * objects, then (for a `key=value` selector) the values. A new peer's ~1,200 candidates are cold
+ * in an idle agent, each pod, labels object and value a cache miss that the next one waited on
+ * when a pod was matched whole before the next; loads that do not depend on each other overlap.
  */
-function podsMatching(candidates: Pod[], sel: Selector | null): Pod[] {
+function podsMatching({ pods: candidates, labels }: Candidates, sel: Selector | null): Pod[] {
   const n = candidates.length
-  const labels: (Record<string, string> | null)[] = new Array(n)
-  for (let i = 0; i < n; i++) { const p = candidates[i]!; labels[i] = p.hostNetwork ? null : p.labels }
   const out: Pod[] = []
   if (!sel) {
     for (let i = 0; i < n; i++) if (labels[i]) out.push(candidates[i]!)
