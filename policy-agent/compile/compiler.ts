@@ -12,11 +12,11 @@ import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
 import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
-import { SetEntry, addrsOfPods, candidatesOf, indexSets, selectedPods, setsOfNamespace, type Candidates, type PodView, type SetDef, type SetIndex } from './sets.js'
+import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
+import { NamespaceSelections } from './ns-selections.js'
 import { convertPolicy } from '../cnp/convert.js'
 import { subjectSelects, tierOrder } from '../cnp/order.js'
 import type { Policy as CnpPolicy } from '../cnp/types.js'
-import type { Selector } from '../model/selector.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
 import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
@@ -59,14 +59,6 @@ interface ChainMemo {
   chain: IrChain
   sets: Map<string, () => SetDef>
 }
-
-// The pods all memos' candidates lists hold together (~16 bytes each; the bench's 32 selectors: ~90k).
-const CANDIDATES_MAX = 200_000
-// #nsSelected's bounds: distinct namespace selectors in use (the bench's 30k policies have 32),
-// the namespaces their answers hold together (~40 bytes each), a selector's key length.
-const NS_SELECTED_MAX = 1024
-const NS_SELECTED_MAX_ENTRIES = 1_000_000
-const NS_SELECTED_MAX_KEY = 4096
 
 export class Compiler {
   readonly #maxCost: number
@@ -113,21 +105,9 @@ export class Compiler {
       if (!l) this.#nsLabels.set(ns, (l = { ...(this.#namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns }))
       return l
     },
-    namespacesSelected: (sel) => this.#nsSelectedMemo(sel).namespaces.keys(),
-    podsOfNamespacesSelected: (sel) => this.#nsSelectedMemo(sel).namespaces.values(),
-    candidatesSelected: (sel) => {
-      const m = this.#nsSelectedMemo(sel)
-      if (m.candidates) return m.candidates
-      const pods: Pod[] = []
-      const add = (p: Pod) => { pods.push(p) }
-      for (const ps of m.namespaces.values()) ps.forEach(add)
-      const c = candidatesOf(pods)
-      if (this.#nsSelected.get(sel.key) === m && this.#candidateCount + pods.length <= CANDIDATES_MAX) {
-        m.candidates = c
-        this.#candidateCount += pods.length
-      }
-      return c
-    },
+    namespacesSelected: (sel) => this.#selections.memo(sel).namespaces.keys(),
+    podsOfNamespacesSelected: (sel) => this.#selections.memo(sel).namespaces.values(),
+    candidatesSelected: (sel) => this.#selections.candidates(sel),
     podsSelected: (peer) => {
       let l = this.#podsSelected.get(peer)
       if (!l) this.#podsSelected.set(peer, (l = selectedPods(peer, this.#view)))
@@ -139,53 +119,12 @@ export class Compiler {
       return a[f]
     },
   }
+  /** namespacesSelected's answers, and candidatesSelected's (ns-selections.ts) */
+  readonly #selections = new NamespaceSelections(this.#podsByNs, (ns) => this.#view.nsLabels(ns))
   /** podsSelected's answers within one compile (pods change between compiles), by peer object */
   #podsSelected = new Map<PodsPeer, Pod[]>()
   /** addrsSelected's answers, as #podsSelected's */
   #addrsSelected = new Map<PodsPeer, Record<4 | 6, string[]>>()
-  /**
-   * namespacesSelected's answers, by selector key: the namespaces with pods whose labels the
-   * selector matches. Brought up to date namespace by namespace when one's labels change or it
-   * gains its first pod or loses its last (once a compile's pods are synced, #refreshNsSelected).
-   */
-  #nsSelected = new Map<string, NsSelectedMemo>()
-  /** the namespaces #nsSelected's answers hold, all together */
-  #nsSelectedEntries = 0
-  /** the pods the memos' `candidates` hold, all together */
-  #candidateCount = 0
-  /** namespaces whose pods changed since the memos' candidates were last brought up to date */
-  #podNsChanged = new Set<string>()
-
-  /**
-   * The memo of `sel`, made on first use. It holds each namespace's pods (the #podsByNs entry,
-   * kept while the namespace has pods: #refreshNsSelected follows it), so a new peer's first pass
-   * does not look ~300 namespaces up again among 7,500.
-   */
-  #nsSelectedMemo(sel: Selector): NsSelectedMemo {
-    let m = this.#nsSelected.get(sel.key)
-    if (!m) {
-      m = { sel, namespaces: new Map() }
-      const labelled = (this.#nsWithPods ??= { list: [...this.#podsByNs].map(([ns, pods]) => ({ ns, pods, labels: this.#view.nsLabels(ns) })), byLabel: new Map() })
-      if (sel.eq) for (const { ns, pods } of nsWithLabel(labelled, sel.eq.key).get(sel.eq.value) ?? []) m.namespaces.set(ns, pods)
-      else for (const { ns, pods, labels } of labelled.list) if (sel.matches(labels)) m.namespaces.set(ns, pods)
-      // Keyed by tenant text and never pruned as selectors go (only a namespace change visits
-      // it): bounded by count, by what the answers hold, and a long selector is not kept (one
-      // policy rewritten with new 1 MB selectors kept each: ~3 MB per rewrite).
-      if (sel.key.length > NS_SELECTED_MAX_KEY) return m
-      if (this.#nsSelected.size >= NS_SELECTED_MAX || this.#nsSelectedEntries + m.namespaces.size > NS_SELECTED_MAX_ENTRIES) this.#forgetNsSelected()
-      this.#nsSelected.set(sel.key, m)
-      this.#nsSelectedEntries += m.namespaces.size
-    }
-    return m
-  }
-  /**
-   * The namespaces with pods (#podsByNs order) and their labels, for a new selector's first pass:
-   * 32 selectors x 7,500 namespaces were as many label lookups in the first compile; and by the
-   * values of each label key a `key=value` selector asked for (25 team selectors were a test of
-   * each namespace each). Dropped whenever a namespace's labels change or it gains its first pod
-   * or loses its last.
-   */
-  #nsWithPods?: { list: NsWithPods[]; byLabel: Map<string, Map<string, NsWithPods[]>> }
   /**
    * #localsByKey's last answer and what it was computed from: `seen` holds, flat, each record and
    * the fields a part reads of it (namespace, name, hostVeth, the addresses' count and addresses),
@@ -204,8 +143,6 @@ export class Compiler {
   #compiling = false
   /** #ir's records of chains, sets and policy counters with their keys and values listed in order (ir-records.ts derive) */
   #ordered: { chains?: Ordered<IrChain>; sets?: Ordered<IrSet>; policyCounters?: Ordered<string> } = {}
-  /** namespaces that gained their first pod or lost their last in this compile (keys of #podsByNs) */
-  #podNamespacesMoved = new Set<string>()
 
   constructor(opts: CompilerOptions = {}) {
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
@@ -236,10 +173,10 @@ export class Compiler {
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
-    this.#dropStaleCandidates()
+    this.#selections.dropStaleCandidates()
     // A new set's first pass asks which namespaces its selector selects: the remembered answers
     // follow the namespaces that changed or gained their first pod or lost their last.
-    this.#refreshNsSelected(nsChanges)
+    this.#selections.refresh(nsChanges)
     this.#podsSelected.clear()
     this.#addrsSelected.clear()
     this.#syncPolicies(state, changes?.policies)
@@ -275,64 +212,6 @@ export class Compiler {
     this.#compiling = false
     this.#ir = ir
     return { ir, invalid: this.#invalidAll() }
-  }
-
-  #forgetNsSelected(): void {
-    this.#nsSelected.clear()
-    this.#nsSelectedEntries = 0
-    this.#candidateCount = 0
-  }
-
-  #dropCandidates(m: NsSelectedMemo): void {
-    if (!m.candidates) return
-    this.#candidateCount -= m.candidates.pods.length
-    m.candidates = undefined
-  }
-
-  /**
-   * The memos' candidates hold the pods of their namespaces as they were: each memo holding a
-   * namespace whose pods changed loses them (made again when a new peer asks). Many namespaces
-   * at once (a relist): every memo does.
-   */
-  #dropStaleCandidates(): void {
-    const changed = this.#podNsChanged
-    if (changed.size === 0) return
-    if (this.#candidateCount > 0) {
-      for (const m of this.#nsSelected.values()) {
-        if (!m.candidates) continue
-        if (changed.size > 64) { this.#dropCandidates(m); continue }
-        for (const ns of changed) if (m.namespaces.has(ns)) { this.#dropCandidates(m); break }
-      }
-    }
-    changed.clear()
-  }
-
-  /**
-   * Brings the selector memo up to date after the namespaces' labels and pods are synced: each
-   * namespace that changed is tested against each remembered selector (a new selector's first
-   * pass after a namespace change was a test of all 7,500 namespaces; after a namespace label
-   * change a policy create's compile went from ~2.8 to ~5.5 ms in process). Many changes at once,
-   * or too many selectors (they come and go with policies): forgotten, and found again when asked.
-   */
-  #refreshNsSelected(nsChanges: { ns: string }[]): void {
-    const moved = this.#podNamespacesMoved
-    const count = nsChanges.length + moved.size
-    if (count === 0) return
-    this.#podNamespacesMoved = new Set()
-    if (count * this.#nsSelected.size > 100_000) { this.#forgetNsSelected(); return }
-    const refresh = (ns: string) => {
-      const pods = this.#podsByNs.get(ns)
-      const labels = pods ? this.#view.nsLabels(ns) : undefined
-      for (const m of this.#nsSelected.values()) {
-        if (pods && labels && m.sel.matches(labels)) {
-          const had = m.namespaces.get(ns)
-          if (!had) this.#nsSelectedEntries++
-          if (had !== pods) { m.namespaces.set(ns, pods); this.#dropCandidates(m) }
-        } else if (m.namespaces.delete(ns)) { this.#nsSelectedEntries--; this.#dropCandidates(m) }
-      }
-    }
-    for (const c of nsChanges) refresh(c.ns)
-    for (const ns of moved) refresh(ns)
   }
 
   /**
@@ -645,16 +524,16 @@ export class Compiler {
     const index = (k: string, old: Pod | undefined, next: Pod | undefined) => {
       changes.push([old, next])
       this.#partsDirty.pods.add(k)
-      if (old) this.#podNsChanged.add(old.namespace)
-      if (next) this.#podNsChanged.add(next.namespace)
+      if (old) this.#selections.podChanged(old.namespace)
+      if (next) this.#selections.podChanged(next.namespace)
       if (old) {
         const list = this.#podsByNs.get(old.namespace)!
         list.delete(k)
-        if (list.size === 0) { this.#podsByNs.delete(old.namespace); this.#podNamespacesMoved.add(old.namespace); this.#nsWithPods = undefined }
+        if (list.size === 0) { this.#podsByNs.delete(old.namespace); this.#selections.podNamespaceMoved(old.namespace) }
       }
       if (next) {
         let list = this.#podsByNs.get(next.namespace)
-        if (!list) { this.#podsByNs.set(next.namespace, (list = new Map())); this.#podNamespacesMoved.add(next.namespace); this.#nsWithPods = undefined }
+        if (!list) { this.#podsByNs.set(next.namespace, (list = new Map())); this.#selections.podNamespaceMoved(next.namespace) }
         list.set(k, next)
         this.#pods.set(k, next)
       } else this.#pods.delete(k)
@@ -680,7 +559,7 @@ export class Compiler {
     const set = (k: string, next: Namespace | undefined) => {
       changed.push({ ns: k, before: this.#view.nsLabels(k) })
       this.#nsLabels.delete(k)
-      this.#nsWithPods = undefined
+      this.#selections.labelsChanged()
       if (next) this.#namespaces.set(k, next)
       else this.#namespaces.delete(k)
     }
@@ -738,31 +617,6 @@ export class Compiler {
     }
     this.#invalidList = [...this.#invalid.keys()].sort().map((policy) => ({ policy, reason: this.#invalid.get(policy)! }))
   }
-}
-
-interface NsWithPods { ns: string; pods: Map<string, Pod>; labels: Record<string, string> }
-
-/**
- * A namespace selector's answer: the namespaces with pods it selects (their #podsByNs entries)
- * and, once a new peer asked, all their pods in one list (`candidates`: a new peer's first pass
- * walked ~300 namespaces' maps of pods, ~0.25 ms with cold caches, to gather the same ~1,200).
- */
-interface NsSelectedMemo { sel: Selector; namespaces: Map<string, Map<string, Pod>>; candidates?: Candidates }
-
-/** The namespaces by their value of label `key` (those without it left out), in list order; made once per key. */
-function nsWithLabel(n: { list: NsWithPods[]; byLabel: Map<string, Map<string, NsWithPods[]>> }, key: string): Map<string, NsWithPods[]> {
-  let byValue = n.byLabel.get(key)
-  if (!byValue) {
-    n.byLabel.set(key, (byValue = new Map()))
-    for (const e of n.list) {
-      if (!Object.hasOwn(e.labels, key)) continue
-      const v = e.labels[key]!
-      const l = byValue.get(v)
-      if (l) l.push(e)
-      else byValue.set(v, [e])
-    }
-  }
-  return byValue
 }
 
 function chainOf(o: { memo: RuleMemo; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {
