@@ -2,8 +2,9 @@
 // `node --cpu-prof` profile's time went, by function (self time, and total time including
 // callees), the N (20) largest of each. bench:policy-scale --cpu-prof DIR writes one for the
 // agent's restart; with `--cpu-prof-of changes`, one of the agent that takes the changes and
-// DIR/local-windows.json: {"add": [[startUs, endUs], ...], "del": [...]}, each window one timed
-// local ADD or DEL request (record write to reply) in CLOCK_MONOTONIC microseconds (the bench's
+// DIR/local-windows.json: {"add": [[startUs, endUs], ...], "del": [...], "policy create": [...]},
+// each window one timed local ADD or DEL request (record write to reply), or one watch change of
+// that kind (its event's write to its commit), in CLOCK_MONOTONIC microseconds (the bench's
 // process.hrtime(), V8's base::TimeTicks: the profile's startTime and timeDeltas). With
 // `--windows`, only the samples inside those windows count, per request. "(idle)" is the process
 // waiting, "(program)" native work V8 cannot attribute, "(garbage collector)" GC.

@@ -1,4 +1,4 @@
-// npm run bench:policy-scale [-- --scale small|large] [--samples N] [--cpu-prof DIR [--cpu-prof-of restart|changes]] (as root)
+// npm run bench:policy-scale [-- --scale small|large] [--samples N] [--cpu-prof DIR [--cpu-prof-of restart|changes] [--cpu-prof-interval US]] (as root)
 // Policy at cluster scale (issue 14) through the real path: the synthetic cluster of
 // policy-cluster.mjs (small: 5,000 pods / 2,000 policies / 100 local pods; large: 7,500 namespaces
 // x 4 pods = 30,000 pods / 30,000 policies / 110 local pods) as API objects (Pods of about 4 KB:
@@ -65,6 +65,8 @@ const { values: args } = parseArgs({ options: {
   // which agent --cpu-prof profiles: the restart's (default), or the cold one that takes the
   // changes, with the local ADD/DEL requests' windows written beside (bench/cpuprofile-top.mjs --windows)
   'cpu-prof-of': { type: 'string', default: 'restart' },
+  // the profile's sampling interval in us (node's default 1000: a create's sync is ~5 samples)
+  'cpu-prof-interval': { type: 'string' },
   'keep-log': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
   'no-dataplane': { type: 'boolean' },
@@ -242,7 +244,7 @@ const snapshotLog = [] // the agent's restart snapshot lines (written, loaded, i
 function startAgent(profile) {
   applied.length = 0
   const node = [process.execPath]
-  if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`)
+  if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`, ...(args['cpu-prof-interval'] ? [`--cpu-prof-interval=${Number(args['cpu-prof-interval'])}`] : []))
   agent = track(spawn('ip', ['netns', 'exec', NS, ...node, CINCH, 'agent',
     '--node', 'node-0', '--state-dir', stateDir, '--socket', join(stateDir, 'agent.sock'), '--metrics-addr', METRICS,
     '--no-overlay', '--cni-conf', join(tmp, 'no.conflist'), '--cni-bin-dir', join(tmp, 'no-bin'), '--gc-grace', '86400', '--gc-interval', '86400', ...(args['no-restart-snapshot'] ? ['--no-restart-snapshot'] : [])],
@@ -303,8 +305,13 @@ const remote = [...state.pods.values()].filter((p) => !localKeys.has(`${p.namesp
 const podAt = (p) => fake.get('Pod', `${p.namespace}/${p.name}`)
 /** ms the fake took from a change's call to its watch event's write, every sample of every kind. */
 const serverMs = []
+/**
+ * With --cpu-prof-of changes: each timed change's window in the agent's profile clock (CLOCK_MONOTONIC,
+ * us): the local ADD/DEL requests (`add`, `del`), and each watch kind's, by its name.
+ */
+const profileWindows = { add: [], del: [] }
 /** Samples of one kind of change; each `change(k)` must change the ruleset. */
-async function measure(change) {
+async function measure(change, what) {
   const ms = [], ackMs = [], syncs = []
   let noCommit = 0
   for (let k = 0; k < SAMPLES; k++) {
@@ -326,6 +333,8 @@ async function measure(change) {
       const line = applied.slice(logs0).find((l) => l.mode !== 'none')
       if (line?.committedAtUs) ackMs.push(line.committedAtUs / 1000 - MONOTONIC_OFFSET_MS - t0)
       if (line?.steps) syncs.push(line)
+      // With --cpu-prof-of changes: the change's window in the agent's profile, its event's write to its commit.
+      if (profileChanges && line?.committedAtUs) (profileWindows[what] ??= []).push([Math.round((t0 + MONOTONIC_OFFSET_MS) * 1000), line.committedAtUs])
       // The sync has ended (its log line follows the commit): the next change finds the agent idle.
       await until('the sync\'s log line', 3000, () => applied.length > logs0 || undefined)
     } catch {
@@ -375,7 +384,7 @@ const changes = {
 }
 if (teamNs.length < SAMPLES) throw new Error(`only ${teamNs.length} namespaces for the namespace label change`)
 const results = {}
-for (const [what, change] of Object.entries(changes)) results[what] = await measure(change)
+for (const [what, change] of Object.entries(changes)) results[what] = await measure(change, what)
 
 // ---- a pod of this node: cinch-bridge's ADD and DEL through the agent's socket --------------------
 // What a pod created on the agent's own node waits for (header comment). Each sample's Pod is a copy
@@ -395,8 +404,6 @@ const socketLine = (op, containerId) => until('the agent\'s socket request line'
   }
   return undefined
 }).catch(() => undefined)
-/** With --cpu-prof-of changes: each timed request's window, in the agent's profile clock (CLOCK_MONOTONIC, us). */
-const profileWindows = { add: [], del: [] }
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n)
 /** Samples of cinch-bridge's ADD (`op` 'add') or DEL of a local pod: from the record's write (removal) to the agent's reply. */
 async function measureLocal(op) {
