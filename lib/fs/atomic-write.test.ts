@@ -26,6 +26,21 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir)).toEqual(['big.json'])
   })
 
+  // The pieces go through one buffer of 1 MiB: across its end, multi-byte and surrogate pairs at
+  // every offset, and a piece larger than it, the file is still exactly their text.
+  it('writes pieces that fill the write buffer many times, and one larger than it, byte for byte', () => {
+    const path = join(dir, 'pieces.json')
+    const pieces = function* () {
+      for (let i = 0; i < 9000; i++) yield `${'é😀a'.repeat(i % 97)}${i}\n`
+      yield 'ü'.repeat(700_000) // 1.4 MB of UTF-8 in one piece
+      for (let i = 0; i < 2000; i++) yield `😀${i}\n`
+    }
+    expect(writeFileAtomic(path, pieces(), { durability: 'none' })).toBe(true)
+    const want = Buffer.from([...pieces()].join(''))
+    expect(want.length).toBeGreaterThan(3 << 20)
+    expect(readFileSync(path).equals(want)).toBe(true)
+  })
+
   it('sets the mode exactly, whatever the umask', () => {
     const old = process.umask(0o077)
     try {

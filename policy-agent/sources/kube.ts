@@ -12,7 +12,7 @@ import type { ClusterState } from '../model/cluster.js'
 import type { Kind } from './convert.js'
 import { kubeApi, type KubeApi } from './kube-http.js'
 import { Reflector } from './reflector.js'
-import { decodeSnapshot, snapshotChunks, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
+import { decodeSnapshot, snapshotPieces, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
 import { hasLine, snapshotLine } from './snapshot-lines.js'
@@ -173,9 +173,7 @@ export class KubeSource implements Source {
     }
     const linesAt = performance.now()
     try {
-      let bytes = 0
-      const chunks = function* (all: Iterable<string>) { for (const c of all) { bytes += Buffer.byteLength(c); yield c } }
-      writeSnapshotFile(o.path, chunks(snapshotChunks(id, Date.now(), kinds)))
+      const bytes = writeSnapshotFile(o.path, snapshotPieces(id, Date.now(), kinds))
       const ms = Math.round(performance.now() - t0)
       // `made`: objects whose line had to be made now (none is expected: snapshot-lines.ts);
       // `linesMs`: the time to gather the lines, the rest is writing them.
