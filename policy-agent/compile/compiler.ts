@@ -173,7 +173,7 @@ export class Compiler {
       }
     }
     const podChanges = this.#syncPods(state, changes?.pods)
-    this.#selections.dropStaleCandidates()
+    this.#selections.updateCandidates()
     // A new set's first pass asks which namespaces its selector selects: the remembered answers
     // follow the namespaces that changed or gained their first pod or lost their last.
     this.#selections.refresh(nsChanges)
@@ -524,8 +524,7 @@ export class Compiler {
     const index = (k: string, old: Pod | undefined, next: Pod | undefined) => {
       changes.push([old, next])
       this.#partsDirty.pods.add(k)
-      if (old) this.#selections.podChanged(old.namespace)
-      if (next) this.#selections.podChanged(next.namespace)
+      this.#selections.podChanged(old, next)
       if (old) {
         const list = this.#podsByNs.get(old.namespace)!
         list.delete(k)

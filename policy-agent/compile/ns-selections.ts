@@ -10,6 +10,11 @@ import { candidatesOf, type Candidates } from './sets.js'
 
 // The pods all memos' candidates lists hold together (~16 bytes each; the bench's 32 selectors: ~90k).
 const CANDIDATES_MAX = 200_000
+// A list longer than this is dropped when one of its pods changes, not patched (a pod found by a
+// scan of the list: a few microseconds for a team's ~1,200, too many for "every namespace").
+const CANDIDATES_PATCH_MAX = 4096
+// More pod changes at once than this (a relist): every list is dropped.
+const CANDIDATES_CHANGES_MAX = 64
 // The memos' bounds: distinct namespace selectors in use (the bench's 30k policies have 32),
 // the namespaces their answers hold together (~40 bytes each), a selector's key length.
 const NS_SELECTED_MAX = 1024
@@ -23,7 +28,7 @@ interface NsWithPods { ns: string; pods: Map<string, Pod>; labels: Record<string
  * and, once a new peer asked, all their pods in one list (`candidates`: a new peer's first pass
  * walked ~300 namespaces' maps of pods, ~0.25 ms with cold caches, to gather the same ~1,200).
  */
-export interface NsSelectedMemo { sel: Selector; namespaces: Map<string, Map<string, Pod>>; candidates?: Candidates }
+export interface NsSelectedMemo { sel: Selector; namespaces: Map<string, Map<string, Pod>>; candidates?: { pods: Pod[]; labels: (Record<string, string> | null)[] } }
 
 export class NamespaceSelections {
   /**
@@ -36,8 +41,8 @@ export class NamespaceSelections {
   #entries = 0
   /** the pods the memos' `candidates` hold, all together */
   #candidateCount = 0
-  /** namespaces whose pods changed since the memos' candidates were last brought up to date */
-  #podNsChanged = new Set<string>()
+  /** the pods replaced (old, new; either may be absent) since the memos' candidates were last brought up to date */
+  #podChanges: [Pod | undefined, Pod | undefined][] = []
   /** namespaces that gained their first pod or lost their last since the last `refresh` */
   #podNamespacesMoved = new Set<string>()
   /**
@@ -84,15 +89,15 @@ export class NamespaceSelections {
     for (const ps of m.namespaces.values()) ps.forEach(add)
     const c = candidatesOf(pods)
     if (this.#memos.get(sel.key) === m && this.#candidateCount + pods.length <= CANDIDATES_MAX) {
-      m.candidates = c
+      m.candidates = { pods, labels: c.labels as (Record<string, string> | null)[] }
       this.#candidateCount += pods.length
     }
     return c
   }
 
-  /** A pod of namespace `ns` came, went or was replaced. */
-  podChanged(ns: string): void {
-    this.#podNsChanged.add(ns)
+  /** A pod came (`old` absent), went (`next` absent) or was replaced. */
+  podChanged(old: Pod | undefined, next: Pod | undefined): void {
+    this.#podChanges.push([old, next])
   }
 
   /** Namespace `ns` gained its first pod or lost its last (its podsByNs entry came or went). */
@@ -107,21 +112,42 @@ export class NamespaceSelections {
   }
 
   /**
-   * The memos' candidates hold the pods of their namespaces as they were: each memo holding a
-   * namespace whose pods changed loses them (made again when a new peer asks). Many namespaces
-   * at once (a relist): every memo does. Called once the pods are synced, before any answer.
+   * The memos' candidates hold the pods of their namespaces as they were: each pod that changed in
+   * a namespace a memo holds is replaced, removed or added in its list (order is free: a set's
+   * elements are sorted), or a long list is dropped (made again when a new peer asks). Many changes
+   * at once (a relist): every list is dropped. Called once the pods are synced, before any answer;
+   * a namespace that enters or leaves a memo is `refresh`'s.
    */
-  dropStaleCandidates(): void {
-    const changed = this.#podNsChanged
-    if (changed.size === 0) return
-    if (this.#candidateCount > 0) {
-      for (const m of this.#memos.values()) {
-        if (!m.candidates) continue
-        if (changed.size > 64) { this.#dropCandidates(m); continue }
-        for (const ns of changed) if (m.namespaces.has(ns)) { this.#dropCandidates(m); break }
+  updateCandidates(): void {
+    const changes = this.#podChanges
+    if (changes.length === 0) return
+    this.#podChanges = []
+    if (this.#candidateCount === 0) return
+    for (const m of this.#memos.values()) {
+      const c = m.candidates
+      if (!c) continue
+      if (changes.length > CANDIDATES_CHANGES_MAX) { this.#dropCandidates(m); continue }
+      for (const [old, next] of changes) {
+        const out = old !== undefined && m.namespaces.has(old.namespace)
+        const into = next !== undefined && m.namespaces.has(next.namespace)
+        if (!out && !into) continue
+        if (c.pods.length > CANDIDATES_PATCH_MAX) { this.#dropCandidates(m); break }
+        const at = out ? c.pods.indexOf(old) : -1
+        if (out && at < 0) { this.#dropCandidates(m); break } // not there: the list is not what it should be
+        if (into && at >= 0) { c.pods[at] = next; c.labels[at] = next.hostNetwork ? null : next.labels } else if (into) {
+          c.pods.push(next)
+          c.labels.push(next.hostNetwork ? null : next.labels)
+          this.#candidateCount++
+        } else {
+          // Removed: the last one takes its place.
+          c.pods[at] = c.pods[c.pods.length - 1]!
+          c.labels[at] = c.labels[c.labels.length - 1]!
+          c.pods.pop()
+          c.labels.pop()
+          this.#candidateCount--
+        }
       }
     }
-    changed.clear()
   }
 
   /**
@@ -141,11 +167,13 @@ export class NamespaceSelections {
       const pods = this.podsByNs.get(ns)
       const labels = pods ? this.nsLabels(ns) : undefined
       for (const m of this.#memos.values()) {
+        // The lists follow: updateCandidates brought them up to date by namespace name, before.
         if (pods && labels && m.sel.matches(labels)) {
           const had = m.namespaces.get(ns)
-          if (!had) this.#entries++
-          if (had !== pods) { m.namespaces.set(ns, pods); this.#dropCandidates(m) }
-        } else if (m.namespaces.delete(ns)) { this.#entries--; this.#dropCandidates(m) }
+          if (had === pods) continue
+          m.namespaces.set(ns, pods)
+          if (!had) { this.#entries++; this.#addCandidates(m, pods) }
+        } else if (m.namespaces.delete(ns)) { this.#entries--; if (pods) this.#removeCandidates(m, pods) }
       }
     }
     for (const c of nsChanges) refresh(c.ns)
@@ -156,6 +184,31 @@ export class NamespaceSelections {
     this.#memos.clear()
     this.#entries = 0
     this.#candidateCount = 0
+  }
+
+  /** A namespace's pods join the memo's list (a namespace entered it). */
+  #addCandidates(m: NsSelectedMemo, pods: Map<string, Pod>): void {
+    const c = m.candidates
+    if (!c) return
+    if (c.pods.length + pods.size > CANDIDATES_PATCH_MAX || this.#candidateCount + pods.size > CANDIDATES_MAX) { this.#dropCandidates(m); return }
+    pods.forEach((p) => { c.pods.push(p); c.labels.push(p.hostNetwork ? null : p.labels) })
+    this.#candidateCount += pods.size
+  }
+
+  /** A namespace's pods leave the memo's list (the namespace left it), each found by a scan. */
+  #removeCandidates(m: NsSelectedMemo, pods: Map<string, Pod>): void {
+    const c = m.candidates
+    if (!c) return
+    if (c.pods.length > CANDIDATES_PATCH_MAX) { this.#dropCandidates(m); return }
+    for (const p of pods.values()) {
+      const at = c.pods.indexOf(p)
+      if (at < 0) { this.#dropCandidates(m); return } // not there: the list is not what it should be
+      c.pods[at] = c.pods[c.pods.length - 1]!
+      c.labels[at] = c.labels[c.labels.length - 1]!
+      c.pods.pop()
+      c.labels.pop()
+      this.#candidateCount--
+    }
   }
 
   #dropCandidates(m: NsSelectedMemo): void {
