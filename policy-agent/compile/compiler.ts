@@ -72,7 +72,16 @@ export class Compiler {
   /** valid policies by namespace, sorted by key; a new array whenever that namespace's policies change */
   #policiesByNs = new Map<string, NormPolicy[]>()
   #invalid = new Map<string, string>()
+  /**
+   * #invalid's keys in order, kept as policies come and go; #invalidList is made from them only
+   * when an entry changed. Sorting every invalid policy on every policy change let one tenant's
+   * thousands of invalid policies (over the cost limit: the API server takes them) slow every
+   * change of everyone's on the node, and handed the agent a new list to compare each time.
+   */
+  #invalidKeys = new SortedKeys()
   #invalidList: InvalidPolicy[] = []
+  /** #invalidAll's last answer, the same array while neither of its parts changed */
+  #invalidAllLast?: { np: InvalidPolicy[]; cnp: InvalidPolicy[]; all: InvalidPolicy[] }
   #sets = new Map<string, SetEntry>()
   /** #sets by the namespaces whose pods can be in them; undefined whenever a set comes or goes */
   #setIndex?: SetIndex
@@ -437,7 +446,11 @@ export class Compiler {
 
   #invalidAll(): InvalidPolicy[] {
     if (this.#cnpInvalid.length === 0) return this.#invalidList
-    return [...this.#invalidList, ...this.#cnpInvalid]
+    const last = this.#invalidAllLast
+    if (last?.np === this.#invalidList && last.cnp === this.#cnpInvalid) return last.all
+    const all = [...this.#invalidList, ...this.#cnpInvalid]
+    this.#invalidAllLast = { np: this.#invalidList, cnp: this.#cnpInvalid, all }
+    return all
   }
 
   /** The NetworkPolicy chain of one local pod and direction (memoised); returns its name. */
@@ -579,9 +592,16 @@ export class Compiler {
   /** Brings the per-namespace policy lists up to date (new arrays for the namespaces that changed). */
   #syncPolicies(state: ClusterState, keys: ReadonlySet<string> | undefined): void {
     const dirty = new Set<string>()
+    // The invalid reasons before this call of the keys it touches: the list changes only if one differs.
+    const invalidBefore = new Map<string, string | undefined>()
+    const invalid = (k: string, reason: string | undefined) => {
+      if (!invalidBefore.has(k)) invalidBefore.set(k, this.#invalid.get(k))
+      if (reason === undefined) this.#invalid.delete(k)
+      else this.#invalid.set(k, reason)
+    }
     const nsOf = (p: NetworkPolicy) => p.metadata?.namespace ?? 'default' // as normalizePolicy does
     const set = (k: string, old: NetworkPolicy | undefined, next: NetworkPolicy | undefined) => {
-      if (old) { dirty.add(nsOf(old)); this.#policyKeysByNs.get(nsOf(old))!.delete(k); this.#invalid.delete(k) }
+      if (old) { dirty.add(nsOf(old)); this.#policyKeysByNs.get(nsOf(old))!.delete(k); invalid(k, undefined) }
       if (next) {
         dirty.add(nsOf(next))
         let keys = this.#policyKeysByNs.get(nsOf(next))
@@ -604,17 +624,25 @@ export class Compiler {
       const list: NormPolicy[] = []
       for (const k of this.#policyKeysByNs.get(ns)?.keys ?? []) {
         const n = normalizePolicy(this.#policies.get(k)!)
-        if ('error' in n) this.#invalid.set(k, n.error)
+        if ('error' in n) invalid(k, n.error)
         else {
           const cost = policyCost(n)
-          if (cost > this.#maxCost) this.#invalid.set(k, costReason(cost, this.#maxCost))
+          if (cost > this.#maxCost) invalid(k, costReason(cost, this.#maxCost))
           else list.push(n)
         }
       }
       if (list.length) this.#policiesByNs.set(ns, list)
       else this.#policiesByNs.delete(ns)
     }
-    this.#invalidList = [...this.#invalid.keys()].sort().map((policy) => ({ policy, reason: this.#invalid.get(policy)! }))
+    let changed = false
+    for (const [k, before] of invalidBefore) {
+      const now = this.#invalid.get(k)
+      if (now === before) continue
+      changed = true
+      if (now === undefined) this.#invalidKeys.delete(k)
+      else this.#invalidKeys.add(k)
+    }
+    if (changed) this.#invalidList = this.#invalidKeys.keys.map((policy) => ({ policy, reason: this.#invalid.get(policy)! }))
   }
 }
 

@@ -46,6 +46,28 @@ describe('cost bound', () => {
   })
 })
 
+describe('the invalid list', () => {
+  // The agent compares the list it gets with the last one by identity before it logs anything; the
+  // compiler made a new one, sorting every invalid policy, on each policy change anywhere.
+  test('is the same array while no policy becomes valid or invalid, and a new one when one does', () => {
+    let s = state([manyPorts(30_000), policy('x', 'deny-p0', { podSelector: { matchLabels: { app: 'p0' } } })])
+    const c = new Compiler()
+    const first = c.compile(s, allLocal(s)).invalid
+    expect(first.map((i) => i.policy)).toEqual(['x/big'])
+    const put = (p: NetworkPolicy) => { s = { ...s, policies: new Map(s.policies).set(`x/${p.metadata!.name}`, p) } }
+    put(policy('x', 'deny-p1', { podSelector: { matchLabels: { app: 'p1' } } })) // valid, in the same namespace
+    expect(c.compile(s, allLocal(s)).invalid).toBe(first)
+    put(JSON.parse(JSON.stringify(manyPorts(30_001)))) // still over the bound, for another reason
+    const second = c.compile(s, allLocal(s)).invalid
+    expect(second).not.toBe(first)
+    expect(second).toEqual([{ policy: 'x/big', reason: expect.stringContaining('about 30022') }])
+    put(policy('x', 'also-big', manyPorts(30_000).spec!)) // a second invalid one, sorted before it
+    expect(c.compile(s, allLocal(s)).invalid.map((i) => i.policy)).toEqual(['x/also-big', 'x/big'])
+    put(manyPorts(10)) // fixed
+    expect(c.compile(s, allLocal(s)).invalid.map((i) => i.policy)).toEqual(['x/also-big'])
+  })
+})
+
 describe('shared sets instead of a cross product', () => {
   test('many ports: one set per protocol for all peers and pods, held to decide()', () => {
     const s = state([manyPorts(500)])
