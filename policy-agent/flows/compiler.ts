@@ -14,7 +14,7 @@ import type { PolicyIR } from '../compile/ir.js'
 import { keepUnchanged } from '../compile/ir-records.js'
 import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, NetworkPolicy } from '../model/cluster.js'
 import { AUDIT_ANNOTATION, namespaceFlowLogs } from './audit.js'
-import { withFlowLogs } from './dataplane.js'
+import { withFlowLogs, type FlowLogsMemo } from './dataplane.js'
 import type { FlowLogOptions } from './options.js'
 
 const isAudit = (p: NetworkPolicy | undefined) => p?.metadata.annotations?.[AUDIT_ANNOTATION] === 'true'
@@ -56,6 +56,9 @@ export class FlowCompiler {
   readonly #nsOptIn = new Set<string>()
   /** the last IR handed out: parts equal to it are handed out again as the same objects */
   #out?: PolicyIR
+  /** counts the changes of #nsOptIn: withFlowLogs reuses its flagged chains while it holds */
+  #optInGen = 0
+  readonly #memo: FlowLogsMemo = {}
 
   constructor(private readonly o: CompilerOptions & { flowLogs: FlowLogOptions }) {
     this.#main = new Compiler(o)
@@ -69,7 +72,13 @@ export class FlowCompiler {
     const wide = this.o.flowLogs.clusterWide
     const visitPolicy = (k: string) => (isAudit(state.policies.get(k)) ? this.#auditKeys.add(k) : this.#auditKeys.delete(k))
     // Under --flow-logs every namespace logs but those opted out; without it, those opted in.
-    const visitNs = (k: string) => (namespaceFlowLogs(state.namespaces.get(k), wide) !== wide ? this.#nsOptIn.add(k) : this.#nsOptIn.delete(k))
+    const visitNs = (k: string) => {
+      const on = namespaceFlowLogs(state.namespaces.get(k), wide) !== wide
+      if (on === this.#nsOptIn.has(k)) return
+      if (on) this.#nsOptIn.add(k)
+      else this.#nsOptIn.delete(k)
+      this.#optInGen++
+    }
     if (changes) {
       for (const k of changes.policies) visitPolicy(k)
       for (const k of changes.namespaces) visitNs(k)
@@ -77,6 +86,7 @@ export class FlowCompiler {
     }
     this.#auditKeys.clear()
     this.#nsOptIn.clear()
+    this.#optInGen++
     for (const [k, p] of state.policies) if (isAudit(p)) this.#auditKeys.add(k)
     for (const k of state.namespaces.keys()) visitNs(k)
   }
@@ -96,7 +106,7 @@ export class FlowCompiler {
   compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
     this.#track(state)
     const anyOn = this.o.flowLogs.clusterWide || this.#nsOptIn.size > 0
-    const flow = { state, options: this.o.flowLogs, anyOn }
+    const flow = { state, options: this.o.flowLogs, anyOn, memo: this.#memo, optInGen: this.#optInGen }
     if (this.#auditKeys.size === 0 && !this.#hadAudit) {
       const { ir, invalid } = this.#main.compile(state, localPods)
       return { ir: this.#keep(withFlowLogs(ir, flow)), invalid }
@@ -115,6 +125,12 @@ export class FlowCompiler {
    * + sets), never the cluster.
    */
   #keep(ir: PolicyIR): PolicyIR {
-    return (this.#out = keepUnchanged(this.#out, ir))
+    const kept = (this.#out = keepUnchanged(this.#out, ir))
+    // The memo then holds the records handed out (equal to what it made): reused next time, they
+    // are the last IR's own objects, which keepUnchanged and renderDiff pass by identity.
+    const m = this.#memo
+    if (m.audit && m.audit.out.chains === ir.chains) m.audit.out = { chains: kept.chains, sets: kept.sets, auditMaps: kept.auditMaps }
+    else if (m.flagged?.chains === ir.chains) m.flagged.chains = kept.chains
+    return kept
   }
 }
