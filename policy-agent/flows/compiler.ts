@@ -6,7 +6,8 @@
 //
 // Cost per sync (issue 14): which policies audit and which namespaces opt in are tracked from the
 // same change log, so a sync visits only the keys written since the last one; with no audit
-// policy and no opt-in (the common case) the flow layer adds nothing but that bookkeeping. Only a
+// policy and no opt-in (the common case) the flow layer adds nothing but that bookkeeping; with
+// them, withFlowLogs remakes only what a change's compiled chains, sets or opt-ins touched. Only a
 // source without a change log (the manifest directory, tests) is scanned.
 import { Compiler, type CompilerOptions, type InvalidPolicy } from '../compile/compiler.js'
 import { CHANGES, changesBetween, type TrackedState } from '../compile/changes.js'
