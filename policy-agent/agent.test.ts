@@ -49,6 +49,26 @@ describe('Agent', () => {
     await agent.stop()
   })
 
+  it('checks the policies of namespaces without a local pod after the first sync, and then reports their invalid ones', async () => {
+    const state = emptyClusterState()
+    const bad = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'remote', name: 'bad' }, spec: { podSelector: {}, policyTypes: ['Sideways'] } } as unknown as NetworkPolicy
+    state.policies.set('remote/bad', bad)
+    const source = { start: async () => {}, state: () => state, problems: () => [], stop: async () => {} }
+    const reasons: string[] = []
+    const agent = new Agent({
+      source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+      applier: new Applier({ run: async () => {} }), conntrackCleanup: false, onSynced: (r) => void reasons.push(r.reason),
+    })
+    const first = await agent.start()
+    // The first sync compiled without it (no pod of this node is in its namespace) ...
+    expect(first.invalid).toEqual([])
+    // ... and one more sync reports it once it was checked between changes.
+    for (let i = 0; i < 200 && !agent.last?.invalid.length; i++) await new Promise((r) => setTimeout(r, 5))
+    expect(agent.last?.invalid).toEqual([{ policy: 'remote/bad', reason: expect.stringContaining('Sideways') }])
+    expect(reasons).toEqual(['start', 'policies of every namespace checked'])
+    await agent.stop()
+  })
+
   it('answers a sync\'s waiters before it writes the sync\'s log line (an ADD does not wait on pino)', async () => {
     const applied: string[] = []
     const log = pino({ level: 'info' }, { write: (s: string) => { const o = JSON.parse(s); if (o.msg === 'rules applied') applied.push(o.sync) } })

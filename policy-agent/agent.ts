@@ -80,6 +80,9 @@ export interface SyncReport {
 // Arrival times kept between two syncs. A relist reports once, so only a flood of watch events in
 // one sync's time could pass this; the earliest (the longest waits) are kept.
 const MAX_ARRIVALS = 10_000
+// A turn's share of checking the policies the first sync left (#checkDeferred): a change that
+// arrives meanwhile waits at most about this long.
+const DEFERRED_CHECK_MS = 2
 
 /** The attachment records as last read, with what each sync needs of them (shared, never changed). */
 interface RecordsRead {
@@ -97,7 +100,17 @@ interface Waiter {
 export class Agent {
   readonly applier: Applier
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
-  readonly #compiler: Pick<Compiler, 'compile'>
+  readonly #compiler: Pick<Compiler, 'compile' | 'checkDeferred'>
+  /**
+   * Until the compiler has checked every namespace's policies: the first sync checks only those of
+   * namespaces with a local pod (at 30k policies ~0.3 s of a restart's first sync went to policies
+   * that compile into no chain here), and the rest are checked between changes, a few ms a turn
+   * (#scheduleDeferredCheck); then, if that found invalid policies, one more sync hands out the
+   * whole list (the rules stay as they are: those policies select no pod here).
+   */
+  #deferring = true
+  #deferredCheck?: NodeJS.Immediate
+  #deferredInvalid = false
   #records?: RecordsRead
   readonly #lister: AttachmentLister
   #watchError?: string
@@ -133,7 +146,7 @@ export class Agent {
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup, ...(opts.openConntrack ? { open: opts.openConntrack } : {}) })
   }
 
-  #makeCompiler(): Pick<Compiler, 'compile'> {
+  #makeCompiler(): Pick<Compiler, 'compile' | 'checkDeferred'> {
     const o = this.opts
     return o.flowLogs ? new FlowCompiler({ maxPolicyCost: o.maxPolicyCost, flowLogs: o.flowLogs }) : new Compiler({ maxPolicyCost: o.maxPolicyCost })
   }
@@ -218,6 +231,22 @@ export class Agent {
     }
     // Nothing waiting: a scavenge now falls between changes, not on the next one's way (idle-gc.ts).
     this.#scheduleIdleGc()
+    this.#scheduleDeferredCheck()
+  }
+
+  /** The next few ms of the policies the first sync left unchecked, on a turn no sync needs. */
+  #scheduleDeferredCheck(): void {
+    if (!this.#deferring || this.#stopped) return
+    this.#deferredCheck ??= setImmediate(() => {
+      this.#deferredCheck = undefined
+      // A sync waits or runs: its end schedules this again.
+      if (this.#running || this.#pending.length || this.#immediate || this.#stopped) return
+      const r = this.#compiler.checkDeferred(DEFERRED_CHECK_MS)
+      this.#deferredInvalid ||= r.invalidChanged
+      if (!r.done) return this.#scheduleDeferredCheck()
+      this.#deferring = false
+      if (this.#deferredInvalid) void this.requestSync('policies of every namespace checked').catch(() => {})
+    })
   }
 
   /** A minor GC on the next turn if nothing is waiting then and the young generation is `threshold` full. */
@@ -287,7 +316,7 @@ export class Agent {
     for (const a of this.#applying) first = Math.min(first, a)
     const steps: SyncReport['steps'] = { records: ms(t0), compile: 0, apply: 0 }
     let t = performance.now()
-    const { ir, invalid } = this.#compiler.compile(state, localPods)
+    const { ir, invalid } = this.#compiler.compile(state, localPods, { deferRemote: this.#deferring })
     steps.compile = ms(t)
     this.#logInvalid(invalid, log)
     t = performance.now()
@@ -382,6 +411,7 @@ export class Agent {
     this.#cleanupJob = undefined
     if (this.#immediate) clearImmediate(this.#immediate)
     if (this.#idleGc) clearImmediate(this.#idleGc)
+    if (this.#deferredCheck) clearImmediate(this.#deferredCheck)
     this.#lister.close()
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()

@@ -68,6 +68,48 @@ describe('the invalid list', () => {
   })
 })
 
+describe('deferRemote: the policies of namespaces without a local pod checked later', () => {
+  const cluster = () => clusterOf({
+    namespaces: { x: {}, y: {} },
+    pods: { 'x/a': { labels: { app: 'a' }, ips: ['10.0.0.1'] }, 'y/b': { labels: { app: 'b' }, ips: ['10.0.0.2'] } },
+    policies: [
+      policy('x', 'from-y', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'b' } } }] }] }),
+      policy('y', 'bad', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: 'not-a-cidr' } }] }] }),
+      policy('y', 'deny', { podSelector: {}, policyTypes: ['Ingress'] }),
+    ],
+  })
+  const onlyX = (s: ReturnType<typeof cluster>) => allLocal(s).filter((lp) => lp.namespace === 'x')
+
+  test('the IR is the whole compile\'s; the invalid list lacks their policies until checkDeferred or a compile without it', () => {
+    const s = cluster()
+    const c = new Compiler()
+    const first = c.compile(s, onlyX(s), { deferRemote: true })
+    const whole = new Compiler().compile(s, onlyX(s))
+    expect(JSON.stringify(first.ir)).toBe(JSON.stringify(whole.ir))
+    expect(first.invalid).toEqual([])
+    expect(whole.invalid.map((i) => i.policy)).toEqual(['y/bad'])
+    expect(c.checkDeferred(Infinity)).toEqual({ done: true, invalidChanged: true })
+    expect(c.compile(s, onlyX(s), { deferRemote: true }).invalid).toEqual(whole.invalid)
+    expect(c.checkDeferred(Infinity)).toEqual({ done: true, invalidChanged: false })
+    // without the option, a compile checks what was left
+    const d = new Compiler()
+    d.compile(s, onlyX(s), { deferRemote: true })
+    expect(d.compile(s, onlyX(s)).invalid).toEqual(whole.invalid)
+  })
+
+  test('a namespace left unchecked is checked as soon as one of its pods is local', () => {
+    const s = cluster()
+    const c = new Compiler()
+    c.compile(s, onlyX(s), { deferRemote: true })
+    // y/b becomes local while y's policies are still unchecked: its chain is y/deny's
+    const both = c.compile(s, allLocal(s), { deferRemote: true })
+    const whole = new Compiler().compile(s, allLocal(s))
+    expect(JSON.stringify(both.ir)).toBe(JSON.stringify(whole.ir))
+    expect(Object.keys(both.ir.chains)).toContain('pod-ingress-y-b')
+    expect(both.invalid).toEqual(whole.invalid)
+  })
+})
+
 describe('shared sets instead of a cross product', () => {
   test('many ports: one set per protocol for all peers and pods, held to decide()', () => {
     const s = state([manyPorts(500)])

@@ -343,8 +343,12 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       const w = new World(r)
       const inc = new Compiler()
       const flow = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS })
+      // As the agent runs it: the policies of namespaces without a local pod checked in slices
+      // between compiles (deferRemote until checkDeferred is done; here, always deferring).
+      const deferring = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }), checks = rng(seed + 2000)
       let prev = inc.compile(w.store.state(), w.localPods())
       let prevFlow = flow.compile(w.store.state(), w.localPods())
+      deferring.compile(w.store.state(), w.localPods(), { deferRemote: true })
       let prevFresh = new Compiler().compile(w.store.state(), w.localPods())
       // What the applier diffs from (apply/applier.ts #last): the last IR the kernel took, which a
       // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
@@ -385,6 +389,14 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         const freshFlow = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }).compile(state, locals)
         expect(JSON.stringify(nextFlow.ir), `${at}: flow`).toBe(JSON.stringify(freshFlow.ir))
         expect(nextFlow.invalid, `${at}: flow`).toEqual(freshFlow.invalid)
+        const deferred = deferring.compile(state, locals, { deferRemote: true })
+        expect(JSON.stringify(deferred.ir), `${at}: deferRemote`).toBe(JSON.stringify(freshFlow.ir))
+        if (checks(4) === 0) deferring.checkDeferred(0)
+        if (checks(25) === 0) {
+          // everything checked: the same invalid list as a whole compile's
+          expect(deferring.checkDeferred(Infinity).done).toBe(true)
+          expect(deferring.compile(state, locals, { deferRemote: true }).invalid, `${at}: deferRemote, all checked`).toEqual(freshFlow.invalid)
+        }
         expectKept(prevFlow.ir, nextFlow.ir, t, !collided, `${at} (flow)`)
 
         seen.chains += Object.keys(next.ir.chains).length

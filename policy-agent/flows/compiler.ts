@@ -104,19 +104,26 @@ export class FlowCompiler {
     return v
   }
 
-  compile(state: ClusterState, localPods: LocalPod[]): { ir: PolicyIR; invalid: InvalidPolicy[] } {
+  /** Compiler.compile through both compilers (`o.deferRemote`: theirs). */
+  compile(state: ClusterState, localPods: LocalPod[], o: { deferRemote?: boolean } = {}): { ir: PolicyIR; invalid: InvalidPolicy[] } {
     this.#track(state)
     const anyOn = this.o.flowLogs.clusterWide || this.#nsOptIn.size > 0
     const flow = { state, options: this.o.flowLogs, anyOn, memo: this.#memo, optInGen: this.#optInGen }
     if (this.#auditKeys.size === 0 && !this.#hadAudit) {
-      const { ir, invalid } = this.#main.compile(state, localPods)
+      const { ir, invalid } = this.#main.compile(state, localPods, o)
       return { ir: this.#keep(withFlowLogs(ir, flow)), invalid }
     }
     // Once audit policies were seen, both compilers see views (a view's change log maps back).
     this.#hadAudit = true
-    const main = this.#main.compile(this.#view(state, filtered(state.policies, this.#auditKeys, false), true), localPods)
-    const audit = this.#audit.compile(this.#view(state, filtered(state.policies, this.#auditKeys, true), false), localPods)
+    const main = this.#main.compile(this.#view(state, filtered(state.policies, this.#auditKeys, false), true), localPods, o)
+    const audit = this.#audit.compile(this.#view(state, filtered(state.policies, this.#auditKeys, true), false), localPods, o)
     return { ir: this.#keep(withFlowLogs(main.ir, { ...flow, audit: audit.ir })), invalid: [...main.invalid, ...audit.invalid] }
+  }
+
+  /** Compiler.checkDeferred of both compilers. */
+  checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
+    const main = this.#main.checkDeferred(budgetMs), audit = this.#audit.checkDeferred(budgetMs)
+    return { done: main.done && audit.done, invalidChanged: main.invalidChanged || audit.invalidChanged }
   }
 
   /**

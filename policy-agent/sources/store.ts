@@ -94,9 +94,12 @@ export class ClusterStore {
           next.set(c.key, c.value)
           if (line !== undefined) rememberLine(c.value as object, line)
           else if (this.#lines) snapshotLine(kind, c.value as object)
-          // Normalised now (cached per object), while the longer lists still arrive: at 30k
-          // policies this is ~0.3 s the first compile after the lists no longer spends.
-          if (c.kind === 'NetworkPolicy') normalizePolicy(c.value as NetworkPolicy)
+          // A listed policy is normalised now (cached per object), while the longer lists still
+          // arrive: at 30k policies ~0.3 s the first compile after the lists no longer spends. Not
+          // one read from a restart snapshot, whose load the restart waits for: the first sync
+          // normalises only the namespaces with local pods, the rest follow between changes
+          // (agent.ts #checkDeferred).
+          if (c.kind === 'NetworkPolicy' && line === undefined) normalizePolicy(c.value as NetworkPolicy)
           return c.value
         } catch (err) {
           let where = `${kind} ?`
