@@ -83,6 +83,7 @@ const MAX_ARRIVALS = 10_000
 // A turn's share of checking the policies the first sync left (#checkDeferred): a change that
 // arrives meanwhile waits at most about this long.
 const DEFERRED_CHECK_MS = 2
+const DEFERRED_CHECK_LIMIT_MS = 10_000
 
 /** The attachment records as last read, with what each sync needs of them (shared, never changed). */
 interface RecordsRead {
@@ -106,9 +107,12 @@ export class Agent {
    * namespaces with a local pod (at 30k policies ~0.3 s of a restart's first sync went to policies
    * that compile into no chain here), and the rest are checked between changes, a few ms a turn
    * (#scheduleDeferredCheck); then, if that found invalid policies, one more sync hands out the
-   * whole list (the rules stay as they are: those policies select no pod here).
+   * whole list (the rules stay as they are: those policies select no pod here). Changes that never
+   * leave an idle turn cannot put it off for ever: a sync DEFERRED_CHECK_LIMIT_MS after the first
+   * checks whatever is left itself.
    */
   #deferring = true
+  #deferringSince?: number
   #deferredCheck?: NodeJS.Immediate
   #deferredInvalid = false
   #records?: RecordsRead
@@ -316,7 +320,8 @@ export class Agent {
     for (const a of this.#applying) first = Math.min(first, a)
     const steps: SyncReport['steps'] = { records: ms(t0), compile: 0, apply: 0 }
     let t = performance.now()
-    const { ir, invalid } = this.#compiler.compile(state, localPods, { deferRemote: this.#deferring })
+    this.#deferringSince ??= t0
+    const { ir, invalid } = this.#compiler.compile(state, localPods, { deferRemote: this.#deferring && t0 - this.#deferringSince < DEFERRED_CHECK_LIMIT_MS })
     steps.compile = ms(t)
     this.#logInvalid(invalid, log)
     t = performance.now()
