@@ -67,6 +67,13 @@ describe('Agent', () => {
     expect(agent.last?.invalid).toEqual([{ policy: 'remote/bad', reason: expect.stringContaining('Sideways') }])
     expect(reasons).toEqual(['start', 'policies of every namespace checked'])
     await agent.stop()
+    // --once stops after its first sync: with deferRemotePolicies false, that sync reports it.
+    const once = new Agent({
+      source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+      applier: new Applier({ run: async () => {} }), conntrackCleanup: false, deferRemotePolicies: false,
+    })
+    expect((await once.start()).invalid).toEqual([{ policy: 'remote/bad', reason: expect.stringContaining('Sideways') }])
+    await once.stop()
   })
 
   it('answers a sync\'s waiters before it writes the sync\'s log line (an ADD does not wait on pino)', async () => {

@@ -30,6 +30,12 @@ export interface AgentOptions {
   /** Bound on what one policy may cost (compile/cost.ts); over it, the policy is reported invalid. */
   maxPolicyCost?: number
   /**
+   * false: the first sync checks every namespace's policies (`cinch agent --once`, which stops
+   * after it and must report every invalid one); by default those of namespaces without a local
+   * pod are checked after it (#deferring).
+   */
+  deferRemotePolicies?: boolean
+  /**
    * Quiet time before a sync after a source event (default 0: the next turn of the event loop).
    * Bursts coalesce anyway: events that arrive while a sync runs are all served by the next one.
    */
@@ -111,7 +117,7 @@ export class Agent {
    * leave an idle turn cannot put it off for ever: a sync DEFERRED_CHECK_LIMIT_MS after the first
    * checks whatever is left itself.
    */
-  #deferring = true
+  #deferring: boolean
   #deferringSince?: number
   #deferredCheck?: NodeJS.Immediate
   #deferredInvalid = false
@@ -146,6 +152,7 @@ export class Agent {
   constructor(private readonly opts: AgentOptions) {
     this.applier = opts.applier ?? new Applier({ failOpen: opts.failOpen, log: opts.log.child({ part: 'applier' }) })
     this.#compiler = this.#makeCompiler()
+    this.#deferring = opts.deferRemotePolicies !== false
     this.#lister = new AttachmentLister(opts.stateDir)
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup, ...(opts.openConntrack ? { open: opts.openConntrack } : {}) })
   }

@@ -134,7 +134,8 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     metrics.recordSync(r)
     if (recorder && applier.applied) recorder.setApplied(applier.applied, source.state())
   }
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
+  // --once stops after its first sync: that sync checks every policy, so it reports every invalid one.
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, deferRemotePolicies: !opts.once, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()
