@@ -86,7 +86,7 @@ export interface SyncReport {
 // Arrival times kept between two syncs. A relist reports once, so only a flood of watch events in
 // one sync's time could pass this; the earliest (the longest waits) are kept.
 const MAX_ARRIVALS = 10_000
-// A turn's share of checking the policies the first sync left (#checkDeferred): a change that
+// A turn's share of checking the policies the first sync left (#scheduleDeferredCheck): a change that
 // arrives meanwhile waits at most about this long.
 const DEFERRED_CHECK_MS = 2
 const DEFERRED_CHECK_LIMIT_MS = 10_000

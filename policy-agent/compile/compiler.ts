@@ -633,7 +633,10 @@ export class Compiler {
     if (dirty.size === 0) return
     for (const ns of dirty) {
       if (localNs && !localNs.has(ns)) this.#deferredNs.add(ns)
-      else this.#checkNamespace(ns, invalid.set)
+      else {
+        this.#partsDirty.namespaces.add(ns)
+        this.#checkNamespace(ns, invalid.set)
+      }
     }
     invalid.commit()
   }
@@ -653,10 +656,13 @@ export class Compiler {
     return { done: this.#deferredNs.size === 0, invalidChanged: invalid.commit() }
   }
 
-  /** Normalizes and checks the policies of `ns` into #policiesByNs, reporting each one's validity to `invalid`. */
+  /**
+   * Normalizes and checks the policies of `ns` into #policiesByNs, reporting each one's validity to
+   * `invalid`. Its local pods' parts are the caller's to mark (checkDeferred's namespaces have none:
+   * a local pod there is a changed record, and then every part is checked).
+   */
   #checkNamespace(ns: string, invalid: (k: string, reason: string | undefined) => void): void {
     this.#deferredNs.delete(ns)
-    this.#partsDirty.namespaces.add(ns)
     const list: NormPolicy[] = []
     for (const k of this.#policyKeysByNs.get(ns)?.keys ?? []) {
       const n = normalizePolicy(this.#policies.get(k)!)

@@ -98,7 +98,7 @@ export class ClusterStore {
           // arrive: at 30k policies ~0.3 s the first compile after the lists no longer spends. Not
           // one read from a restart snapshot, whose load the restart waits for: the first sync
           // normalises only the namespaces with local pods, the rest follow between changes
-          // (agent.ts #checkDeferred).
+          // (agent.ts #scheduleDeferredCheck).
           if (c.kind === 'NetworkPolicy' && line === undefined) normalizePolicy(c.value as NetworkPolicy)
           return c.value
         } catch (err) {
