@@ -68,6 +68,9 @@ const { values: args } = parseArgs({ options: {
   // the profile's sampling interval in us (node's default 1000: a create's sync is ~5 samples)
   'cpu-prof-interval': { type: 'string' },
   'keep-log': { type: 'string' },
+  // node/V8 flags for the agent's process, space-separated (`--trace-gc --max-semi-space-size=64`):
+  // to try a runtime setting as the DaemonSet would set it (phase 13 compared the GC's)
+  'agent-node-flags': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
   'no-dataplane': { type: 'boolean' },
   // what marks a change's commit: the agent's log line after the kernel's ACK, or NFT_MSG_NEWGEN
@@ -243,7 +246,7 @@ const agentLog = []
 const snapshotLog = [] // the agent's restart snapshot lines (written, loaded, ignored) and "stopped"
 function startAgent(profile) {
   applied.length = 0
-  const node = [process.execPath]
+  const node = [process.execPath, ...(args['agent-node-flags']?.split(' ').filter(Boolean) ?? [])]
   if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`, ...(args['cpu-prof-interval'] ? [`--cpu-prof-interval=${Number(args['cpu-prof-interval'])}`] : []))
   agent = track(spawn('ip', ['netns', 'exec', NS, ...node, CINCH, 'agent',
     '--node', 'node-0', '--state-dir', stateDir, '--socket', join(stateDir, 'agent.sock'), '--metrics-addr', METRICS,
