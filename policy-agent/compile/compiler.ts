@@ -20,6 +20,7 @@ import type { Policy as CnpPolicy } from '../cnp/types.js'
 import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
 import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
+import { NamespacePolicies } from './ns-policies.js'
 import { ClaimBook, PartsUnion, SortedKeys, ownershipClaims, recordsSeen, sameRecords, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
@@ -67,10 +68,12 @@ export class Compiler {
   #namespaces = new Map<string, Namespace>()
   #nsLabels = new Map<string, Record<string, string>>()
   #policies = new Map<string, NetworkPolicy>()
-  /** the policies' keys by namespace, sorted (a first compile sorted 7,500 small lists afresh) */
-  #policyKeysByNs = new Map<string, SortedKeys>()
-  /** valid policies by namespace, sorted by key; a new array whenever that namespace's policies change */
-  #policiesByNs = new Map<string, NormPolicy[]>()
+  /**
+   * Each namespace's policy keys (sorted: a first compile sorted 7,500 small lists afresh), which
+   * are still to be checked, and its valid policies in key order: a new array whenever they change
+   * (ns-policies.ts). A change checks only the policies it wrote, not the whole namespace.
+   */
+  #nsPolicies = new Map<string, NamespacePolicies>()
   #invalid = new Map<string, string>()
   /**
    * #invalid's keys in order, kept as policies come and go; #invalidList is made from them only
@@ -160,7 +163,15 @@ export class Compiler {
   #ordered: { chains?: Ordered<IrChain>; sets?: Ordered<IrSet>; policyCounters?: Ordered<string> } = {}
 
   constructor(opts: CompilerOptions = {}) {
+    // Fixed for the compiler's life: a policy's check depends on its object and this bound alone,
+    // so a result stays true until its policy changes (ns-policies.ts keeps them on that basis).
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
+  }
+
+  /** The valid policies of `ns` in key order, as of its last complete check. */
+  #policiesOf(ns: string): NormPolicy[] {
+    const list = this.#nsPolicies.get(ns)?.list
+    return list?.length ? list : NO_POLICIES
   }
 
   /**
@@ -386,7 +397,7 @@ export class Compiler {
   #partInputs(key: string, lp: LocalPod): PodPart['inputs'] {
     return {
       namespace: lp.namespace, name: lp.name, hostVeth: lp.hostVeth, ips: lp.ips, pod: this.#pods.get(key),
-      nsPolicies: this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES, nsLabels: this.#view.nsLabels(lp.namespace), gen: this.#cnpGen,
+      nsPolicies: this.#policiesOf(lp.namespace), nsLabels: this.#view.nsLabels(lp.namespace), gen: this.#cnpGen,
     }
   }
 
@@ -413,7 +424,7 @@ export class Compiler {
     }
     const key = `${lp.namespace}/${lp.name}`
     const pod = this.#pods.get(key)
-    const nsPolicies = this.#policiesByNs.get(lp.namespace) ?? NO_POLICIES
+    const nsPolicies = this.#policiesOf(lp.namespace)
     // A local pod the sources do not know yet has no labels: only policies selecting all pods of
     // its namespace apply to it until it is known.
     const labels = pod?.labels ?? {}
@@ -602,21 +613,26 @@ export class Compiler {
   }
 
   /**
-   * Brings the per-namespace policy lists up to date (new arrays for the namespaces that changed).
-   * `localNs` (compile's deferRemote): the namespaces with a local pod; the others' policies are
-   * left unchecked (#deferredNs).
+   * Brings the per-namespace policy lists up to date (new arrays for the namespaces whose valid
+   * policies changed), checking only the policies written since the last compile. `localNs`
+   * (compile's deferRemote): the namespaces with a local pod; the others' policies are left
+   * unchecked (#deferredNs).
    */
   #syncPolicies(state: ClusterState, keys: ReadonlySet<string> | undefined, localNs?: ReadonlySet<string>): void {
     const dirty = new Set<string>()
     const invalid = this.#invalidTracker()
     const nsOf = (p: NetworkPolicy) => p.metadata?.namespace ?? 'default' // as normalizePolicy does
     const set = (k: string, old: NetworkPolicy | undefined, next: NetworkPolicy | undefined) => {
-      if (old) { dirty.add(nsOf(old)); this.#policyKeysByNs.get(nsOf(old))!.delete(k); invalid.set(k, undefined) }
+      if (old) {
+        invalid.set(k, undefined)
+        // Replaced in its namespace: put below marks it to be checked again.
+        if (!next || nsOf(next) !== nsOf(old)) (dirty.add(nsOf(old)), this.#nsPolicies.get(nsOf(old))!.remove(k))
+      }
       if (next) {
         dirty.add(nsOf(next))
-        let keys = this.#policyKeysByNs.get(nsOf(next))
-        if (!keys) this.#policyKeysByNs.set(nsOf(next), (keys = new SortedKeys()))
-        keys.add(k)
+        let np = this.#nsPolicies.get(nsOf(next))
+        if (!np) this.#nsPolicies.set(nsOf(next), (np = new NamespacePolicies()))
+        np.put(k)
         this.#policies.set(k, next)
       } else this.#policies.delete(k)
     }
@@ -633,48 +649,71 @@ export class Compiler {
     if (dirty.size === 0) return
     for (const ns of dirty) {
       if (localNs && !localNs.has(ns)) this.#deferredNs.add(ns)
-      else {
-        this.#partsDirty.namespaces.add(ns)
-        this.#checkNamespace(ns, invalid.set)
-      }
+      else this.#checkNamespace(ns, invalid.set)
     }
     invalid.commit()
   }
 
   /**
    * Checks the policies of the namespaces a deferRemote compile left unchecked until `budgetMs` is
-   * spent (at least one namespace). `done`: none is left; `invalidChanged`: what it found changed
-   * the invalid list, which the next compile hands out (nothing else can change).
+   * spent (at least a few policies), stopping inside a namespace if need be: the next call goes on
+   * from there, and the namespace stays deferred until all of it is checked. `done`: none is left;
+   * `invalidChanged`: what it found changed the invalid list, which the next compile hands out
+   * (nothing else can change).
    */
   checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
     const t0 = performance.now()
     const invalid = this.#invalidTracker()
-    for (const ns of this.#deferredNs) {
-      this.#checkNamespace(ns, invalid.set)
-      if (performance.now() - t0 >= budgetMs) break
+    let n = 0
+    const spent = () => performance.now() - t0 >= budgetMs
+    check: for (const ns of this.#deferredNs) {
+      const np = this.#nsPolicies.get(ns)
+      if (np) {
+        for (const k of np.unchecked()) {
+          this.#checkPolicy(np, k, invalid.set)
+          // The clock read every few policies: a policy already normalized is a lookup or two.
+          if (++n % 8 === 0 && spent()) break check
+        }
+      }
+      this.#finishNamespace(ns)
+      if (spent()) break
     }
     return { done: this.#deferredNs.size === 0, invalidChanged: invalid.commit() }
   }
 
   /**
-   * Normalizes and checks the policies of `ns` into #policiesByNs, reporting each one's validity to
-   * `invalid`. Its local pods' parts are the caller's to mark (checkDeferred's namespaces have none:
-   * a local pod there is a changed record, and then every part is checked).
+   * Checks what is left unchecked of the policies of `ns` and brings its list up to date,
+   * reporting each checked one's validity to `invalid`.
    */
   #checkNamespace(ns: string, invalid: (k: string, reason: string | undefined) => void): void {
-    this.#deferredNs.delete(ns)
-    const list: NormPolicy[] = []
-    for (const k of this.#policyKeysByNs.get(ns)?.keys ?? []) {
-      const n = normalizePolicy(this.#policies.get(k)!)
-      if ('error' in n) invalid(k, n.error)
-      else {
-        const cost = policyCost(n)
-        if (cost > this.#maxCost) invalid(k, costReason(cost, this.#maxCost))
-        else list.push(n)
-      }
+    const np = this.#nsPolicies.get(ns)
+    if (np) for (const k of np.unchecked()) this.#checkPolicy(np, k, invalid)
+    if (this.#finishNamespace(ns)) this.#partsDirty.namespaces.add(ns)
+  }
+
+  /** Normalizes and costs the policy under `k` of `np`, reporting it to `invalid` when it is. */
+  #checkPolicy(np: NamespacePolicies, k: string, invalid: (k: string, reason: string | undefined) => void): void {
+    const n = normalizePolicy(this.#policies.get(k)!)
+    if ('error' in n) (invalid(k, n.error), np.checked(k, undefined))
+    else {
+      const cost = policyCost(n)
+      if (cost > this.#maxCost) (invalid(k, costReason(cost, this.#maxCost)), np.checked(k, undefined))
+      else np.checked(k, n)
     }
-    if (list.length) this.#policiesByNs.set(ns, list)
-    else this.#policiesByNs.delete(ns)
+  }
+
+  /**
+   * A namespace whose policies are all checked: its list brought up to date; returns whether the
+   * list is a new array. Its local pods' parts are the caller's to mark (checkDeferred's
+   * namespaces have none: a local pod there is a changed record, and then every part is checked).
+   */
+  #finishNamespace(ns: string): boolean {
+    this.#deferredNs.delete(ns)
+    const np = this.#nsPolicies.get(ns)
+    if (!np) return false
+    const changed = np.publish()
+    if (np.keys.keys.length === 0) this.#nsPolicies.delete(ns)
+    return changed
   }
 
   /**
