@@ -38,6 +38,15 @@
 // the event's parsing touches other memory) and so compiles each change with its pods, labels,
 // sets and records cold: a cost proportional to the cluster is then a cache miss per entry. The
 // eviction is not timed.
+// --big-ns N: one more namespace, big-tenant, with one remote pod and N NetworkPolicies (a tenant the
+// API server let write that many; issue 14), and two more measurements: "big namespace policy
+// update" (one of its policies changed, then compiled: the namespace has no local pod, so the
+// compile is the policy bookkeeping alone), and "checkDeferred" (a restart's deferred check: a new
+// Compiler's deferRemote compile of the whole cluster, then checkDeferred(2) as the agent calls it
+// per idle turn until done; each call timed, printed as calls, median, p99 and max), twice: with
+// the policies normalized (as the store does when lists arrive) and with fresh copies of every
+// policy (a restart from the snapshot, which normalizes none). With --against, both for the other
+// checkout too (its compiler, its store's state). --only selects them by those names.
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -57,7 +66,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { inOwnNetns, median } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { against: { type: 'string' }, namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' }, cold: { type: 'boolean' } } })
+const { values: args } = parseArgs({ options: { against: { type: 'string' }, namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' }, cold: { type: 'boolean' }, 'big-ns': { type: 'string' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
 if (args.kernel) inOwnNetns('cinch-bench-cs')
@@ -71,6 +80,21 @@ const evictCaches = () => {
   for (let i = 0; i < coldBuf.length; i += 64) coldBuf[i] = v
 }
 const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
+/** --big-ns: the tenant's namespace, its pod (not local) and policies (distinct peers and ports). */
+const bigNs = 'big-tenant', bigN = Number(args['big-ns'] ?? 0)
+const bigPolicy = (k, port = 7000 + (k % 1000)) => ({
+  apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: bigNs, name: `tenant-${String(k).padStart(6, '0')}` },
+  spec: {
+    podSelector: { matchLabels: { app: `app-${k % 50}` } },
+    ingress: [{ from: [{ podSelector: { matchLabels: { version: `v${k % 4}` } } }, { ipBlock: { cidr: `10.${200 + (k >> 16)}.${(k >> 8) & 255}.${k & 255}/32` } }], ports: [{ port }] }],
+  },
+})
+if (bigN) {
+  state.namespaces.set(bigNs, { name: bigNs, labels: { team: 't0', env: 'prod' } })
+  const pod = state.pods.values().next().value
+  state.pods.set(`${bigNs}/web-0`, { ...pod, namespace: bigNs, name: 'web-0', ips: ['10.251.0.1'], labels: { app: 'app-0' } })
+  for (let k = 0; k < bigN; k++) { const p = bigPolicy(k); state.policies.set(`${bigNs}/${p.metadata.name}`, p) }
+}
 
 const podObj = (p) => ({
   metadata: { namespace: p.namespace, name: p.name, labels: p.labels },
@@ -109,7 +133,7 @@ if (args.against) {
     for (const o of items.values()) r.add(f(o))
     r.done()
   }
-  against = { store: other, c: args.flow ? new OtherFlow({ flowLogs: FLOW_LOG_DEFAULTS }) : new OtherCompiler() }
+  against = { store: other, Compiler: OtherCompiler, c: args.flow ? new OtherFlow({ flowLogs: FLOW_LOG_DEFAULTS }) : new OtherCompiler() }
   const t0 = performance.now(), m0 = process.threadCpuUsage()
   against.c.compile(other.state(), locals)
   const m = process.threadCpuUsage(m0)
@@ -352,5 +376,27 @@ await measure('namespace label change', (k) => { const n = state.namespaces.get(
 await measure('policy create', (k) => store.upsert('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
 await measure('policy update', (k) => { const p = extraPolicy(localNs[k + 20], k); p.spec.ingress[0].ports = [{ port: 7500 + k }]; store.upsert('NetworkPolicy', p) })
 await measure('policy delete', (k) => store.remove('NetworkPolicy', extraPolicy(localNs[k + 20], k)))
+if (bigN) {
+  await measure('big namespace policy update', (k) => store.upsert('NetworkPolicy', bigPolicy((k * 997) % bigN, 6000 + k)))
+  if (!args.only || args.only.split(',').includes('checkDeferred')) deferredCheck()
+}
+
+/** --big-ns: a restart's deferred check through checkDeferred(2) per call (see the head of this file). */
+function deferredCheck() {
+  const sides = [['this', Compiler, store], ...(against ? [['against', against.Compiler, against.store]] : [])]
+  for (const fresh of [false, true]) {
+    // Alternated: which checkout goes first swaps between the two rounds.
+    for (const [who, C, st] of fresh ? [...sides].reverse() : sides) {
+      const s = st.state()
+      const input = fresh ? { ...s, policies: new Map([...s.policies].map(([k, p]) => [k, structuredClone(p)])) } : s
+      const c = new C()
+      c.compile(input, locals, { deferRemote: true })
+      const times = []
+      for (let done = false; !done;) { const t0 = performance.now(); done = c.checkDeferred(2).done; times.push(performance.now() - t0) }
+      const sortedTimes = [...times].sort((a, b) => a - b)
+      console.log(`checkDeferred(2), ${fresh ? 'policies not normalized (a snapshot)' : 'policies normalized (lists)'}, ${who}: ${times.length} calls, median ${median(times).toFixed(2)} ms, p99 ${sortedTimes[Math.ceil(0.99 * times.length) - 1].toFixed(2)} ms, max ${sortedTimes.at(-1).toFixed(2)} ms, total ${times.reduce((a, b) => a + b, 0).toFixed(0)} ms`)
+    }
+  }
+}
 if (unsupported.size) console.log(`not encoded (nft instead):\n${[...unsupported].map(([why, n]) => `  ${n} x ${why}`).join('\n')}`)
 generation?.stop()

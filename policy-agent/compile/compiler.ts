@@ -664,17 +664,10 @@ export class Compiler {
   checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
     const t0 = performance.now()
     const invalid = this.#invalidTracker()
-    let n = 0
     const spent = () => performance.now() - t0 >= budgetMs
-    check: for (const ns of this.#deferredNs) {
+    for (const ns of this.#deferredNs) {
       const np = this.#nsPolicies.get(ns)
-      if (np) {
-        for (const k of np.unchecked()) {
-          this.#checkPolicy(np, k, invalid.set)
-          // The clock read every few policies: a policy already normalized is a lookup or two.
-          if (++n % 8 === 0 && spent()) break check
-        }
-      }
+      if (np && !np.check(this.#checker(invalid.set), spent)) break
       this.#finishNamespace(ns)
       if (spent()) break
     }
@@ -687,18 +680,18 @@ export class Compiler {
    */
   #checkNamespace(ns: string, invalid: (k: string, reason: string | undefined) => void): void {
     const np = this.#nsPolicies.get(ns)
-    if (np) for (const k of np.unchecked()) this.#checkPolicy(np, k, invalid)
+    np?.check(this.#checker(invalid))
     if (this.#finishNamespace(ns)) this.#partsDirty.namespaces.add(ns)
   }
 
-  /** Normalizes and costs the policy under `k` of `np`, reporting it to `invalid` when it is. */
-  #checkPolicy(np: NamespacePolicies, k: string, invalid: (k: string, reason: string | undefined) => void): void {
-    const n = normalizePolicy(this.#policies.get(k)!)
-    if ('error' in n) (invalid(k, n.error), np.checked(k, undefined))
-    else {
+  /** Normalizes and costs a policy by key: the policy when valid, else undefined, reported to `invalid`. */
+  #checker(invalid: (k: string, reason: string | undefined) => void): (k: string) => NormPolicy | undefined {
+    return (k) => {
+      const n = normalizePolicy(this.#policies.get(k)!)
+      if ('error' in n) return void invalid(k, n.error)
       const cost = policyCost(n)
-      if (cost > this.#maxCost) (invalid(k, costReason(cost, this.#maxCost)), np.checked(k, undefined))
-      else np.checked(k, n)
+      if (cost > this.#maxCost) return void invalid(k, costReason(cost, this.#maxCost))
+      return n
     }
   }
 
@@ -712,7 +705,7 @@ export class Compiler {
     const np = this.#nsPolicies.get(ns)
     if (!np) return false
     const changed = np.publish()
-    if (np.keys.keys.length === 0) this.#nsPolicies.delete(ns)
+    if (np.size === 0) this.#nsPolicies.delete(ns)
     return changed
   }
 

@@ -4,17 +4,19 @@
 // of policies per namespace, and re-checking all of them (a normalize lookup and a cost each) on
 // every change made one tenant's 20,000 policies cost every node ~3 ms per change of theirs.
 //
-// The compiler checks a key (normalize, cost) and reports the result with `checked`; `publish`
-// applies the results to the list once none is left unchecked, so the list is never half a
-// check's. Unchecked keys are also the cursor of a deferred check (compiler.ts checkDeferred): it
-// can stop between any two keys and go on at its next call; a key that changes meanwhile is
-// unchecked once more, whether it had been checked or not, and counted once.
+// The compiler asks `next` for a key to check, checks it (normalize, cost) and reports it with
+// `checked`; `publish` applies the results to the list once none is left, so the list is never
+// half a check's. A new namespace is checked by a walk over its keys in order (a cursor: the list
+// built as it goes, no per-key bookkeeping, so a first compile costs what a plain walk does); a
+// policy written after that is checked alone. Either can stop between two keys and go on later
+// (compiler.ts checkDeferred); a key that changes meanwhile is checked once more if it had been,
+// and once in all if not.
 import type { NormPolicy } from './normalize.js'
-import { SortedKeys } from './local-parts.js'
 
 // Up to this many results, each is spliced into a copy of the list (a binary search and a memmove
 // per result); past it, the list is rebuilt in one walk of the keys.
 const SPLICE_LIMIT = 16
+const EMPTY: readonly never[] = Object.freeze([])
 
 /** The first index of `keys` (sorted) whose key is not below `k`. */
 function lowerBound(keys: readonly string[], k: string): number {
@@ -25,78 +27,120 @@ function lowerBound(keys: readonly string[], k: string): number {
 
 export class NamespacePolicies {
   /** every policy key of the namespace, sorted as `[...keys].sort()` */
-  readonly keys = new SortedKeys()
+  readonly #keys: string[] = []
   /**
    * The valid policies, in key order, as of the last complete check: the same array while its
    * contents stay the same, a new one whenever they change (a part is recompiled when it is new).
    */
-  list: NormPolicy[] = []
+  list: NormPolicy[] = EMPTY as never[]
   /** list's keys, index for index (a state's key need not be the policy's own `ns/name`) */
-  #listKeys: string[] = []
-  /** keys added or replaced since their last check, in arrival order (none: undefined) */
+  #listKeys: string[] = EMPTY as never[]
+  /** the walk of a new namespace: #keys before `at` are checked, the valid ones in `list` */
+  #walk?: { at: number; list: NormPolicy[]; keys: string[] } = { at: 0, list: [], keys: [] }
+  /** a finished walk's list, waiting for the keys checked alone (its arrays are this object's) */
+  #draft?: { list: NormPolicy[]; keys: string[] }
+  /** keys written since their check, outside the walk, in arrival order */
   #unchecked?: Set<string>
-  /** results since the last publish: the policy, or undefined when it is not in the list (invalid, removed) */
-  #results?: Map<string, NormPolicy | undefined>
+  /** results of the keys checked alone since the last publish: the policy, or null when not in the list (invalid, removed) */
+  #results?: Map<string, NormPolicy | null>
+
+  get size(): number { return this.#keys.length }
 
   /** A policy added or replaced under `k`: to be checked. */
   put(k: string): void {
-    this.keys.add(k)
+    const keys = this.#keys, i = lowerBound(keys, k), had = keys[i] === k
+    if (!had) keys.splice(i, 0, k)
+    const walk = this.#walk
+    if (walk && i >= walk.at) return // the walk gets there, and reads the policy then
+    if (walk && !had) walk.at++
     ;(this.#unchecked ??= new Set()).add(k)
   }
 
   /** The policy under `k` is gone. */
   remove(k: string): void {
-    this.keys.delete(k)
+    const keys = this.#keys, i = lowerBound(keys, k)
+    if (keys[i] !== k) return
+    keys.splice(i, 1)
     this.#unchecked?.delete(k)
-    ;(this.#results ??= new Map()).set(k, undefined)
+    const walk = this.#walk
+    if (walk && i >= walk.at) return // never walked
+    if (walk) walk.at--
+    ;(this.#results ??= new Map()).set(k, null)
   }
 
-  /** The keys still to be checked; `checked` may be called while iterating. */
-  unchecked(): Iterable<string> { return this.#unchecked ?? [] }
-
-  get complete(): boolean { return !this.#unchecked?.size }
-
-  /** `k` was checked: `p` its policy when valid, undefined when not. */
-  checked(k: string, p: NormPolicy | undefined): void {
-    this.#unchecked?.delete(k)
-    ;(this.#results ??= new Map()).set(k, p)
+  /** Whether nothing is left to check. */
+  get complete(): boolean {
+    return (!this.#walk || this.#walk.at === this.#keys.length) && !this.#unchecked?.size
   }
 
   /**
-   * Applies the results since the last publish to `list` (only once `complete`); returns whether
-   * `list` is a new array. A result equal to what the list holds (an invalid policy invalid again,
-   * the same object valid again) changes nothing.
+   * Checks what is left, each key with `check` (its policy when valid, undefined when not),
+   * until `stop` (asked every few keys) says so; returns whether nothing is left. `check` must
+   * not put or remove keys.
+   */
+  check(check: (k: string) => NormPolicy | undefined, stop?: () => boolean): boolean {
+    let n = 0
+    const walk = this.#walk
+    if (walk) {
+      const keys = this.#keys
+      while (walk.at < keys.length) {
+        const k = keys[walk.at]!, p = check(k)
+        walk.at++
+        if (p) (walk.list.push(p), walk.keys.push(k))
+        // The clock read every few policies: a policy already normalized is a lookup or two.
+        if (stop && ++n % 8 === 0 && stop()) return this.complete
+      }
+    }
+    const unchecked = this.#unchecked
+    if (unchecked) {
+      for (const k of unchecked) {
+        ;(this.#results ??= new Map()).set(k, check(k) ?? null)
+        unchecked.delete(k)
+        if (stop && ++n % 8 === 0 && stop()) return this.complete
+      }
+    }
+    return true
+  }
+
+  /**
+   * Applies what was checked since the last publish to `list`, once nothing is left to check
+   * (else it does nothing); returns whether `list` is a new array. A result equal to what the list
+   * holds (an invalid policy invalid again, the same object valid again) changes nothing.
    */
   publish(): boolean {
-    const results = this.#results
-    if (!results || !this.complete) return false
-    this.#results = undefined
-    if (results.size <= SPLICE_LIMIT) {
-      let list = this.list
-      const keys = this.#listKeys
-      for (const [k, p] of results) {
-        const i = lowerBound(keys, k), there = keys[i] === k
+    if (!this.complete) return false
+    if (this.#walk) (this.#draft = this.#walk, this.#walk = undefined)
+    const draft = this.#draft, results = this.#results
+    this.#draft = this.#results = undefined
+    if (!draft && !results) return false
+    // A draft is ours to change in place; the list handed out is copied before its first change.
+    let list = draft ? draft.list : this.list, keys = draft ? draft.keys : this.#listKeys
+    let owned = !!draft
+    if (results && results.size <= SPLICE_LIMIT) {
+      for (const [k, r] of results) {
+        const p = r ?? undefined, i = lowerBound(keys, k), there = keys[i] === k
         if (there ? list[i] === p : p === undefined) continue
-        if (list === this.list) list = list.slice()
+        if (!owned) (list = list.slice(), keys = keys.slice(), owned = true)
         if (!there) (keys.splice(i, 0, k), list.splice(i, 0, p!))
         else if (p === undefined) (keys.splice(i, 1), list.splice(i, 1))
         else list[i] = p
       }
-      if (list === this.list) return false
-      this.list = list
-      return true
+    } else if (results) {
+      // The keys and the base list in one merge walk: a key's result, else what the list held.
+      const next: NormPolicy[] = [], nextKeys: string[] = []
+      let j = 0
+      for (const k of this.#keys) {
+        while (j < keys.length && keys[j]! < k) j++
+        const r = results.get(k), p = r !== undefined ? r : keys[j] === k ? list[j] : undefined
+        if (p) (next.push(p), nextKeys.push(k))
+      }
+      ;(list = next, keys = nextKeys, owned = true)
     }
-    // Keys and the old list in one merge walk: a key's result, else what the list held.
-    const list: NormPolicy[] = [], listKeys: string[] = [], old = this.list, oldKeys = this.#listKeys
-    let j = 0
-    for (const k of this.keys.keys) {
-      while (j < oldKeys.length && oldKeys[j]! < k) j++
-      const p = results.has(k) ? results.get(k) : oldKeys[j] === k ? old[j] : undefined
-      if (p) (list.push(p), listKeys.push(k))
-    }
+    if (!owned) return false
+    this.#listKeys = keys
+    const old = this.list
     if (list.length === old.length && list.every((p, i) => p === old[i])) return false
     this.list = list
-    this.#listKeys = listKeys
     return true
   }
 }
