@@ -46,7 +46,8 @@
 // per idle turn until done; each call timed, printed as calls, median, p99 and max), twice: with
 // the policies normalized (as the store does when lists arrive) and with fresh copies of every
 // policy (a restart from the snapshot, which normalizes none). With --against, both for the other
-// checkout too (its compiler, its store's state). --only selects them by those names.
+// checkout too (its compiler, its store's state), in four rounds that alternate which goes first,
+// and each side's medians over the rounds. --only selects them by those names.
 import { parseArgs } from 'node:util'
 import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
@@ -384,9 +385,10 @@ if (bigN) {
 /** --big-ns: a restart's deferred check through checkDeferred(2) per call (see the head of this file). */
 function deferredCheck() {
   const sides = [['this', Compiler, store], ...(against ? [['against', against.Compiler, against.store]] : [])]
-  for (const fresh of [false, true]) {
-    // Alternated: which checkout goes first swaps between the two rounds.
-    for (const [who, C, st] of fresh ? [...sides].reverse() : sides) {
+  const summary = {}
+  for (let round = 0; round < 4; round++) for (const fresh of [false, true]) {
+    // Alternated: which checkout goes first swaps from one round to the next.
+    for (const [who, C, st] of (round + (fresh ? 1 : 0)) % 2 ? [...sides].reverse() : sides) {
       const s = st.state()
       const input = fresh ? { ...s, policies: new Map([...s.policies].map(([k, p]) => [k, structuredClone(p)])) } : s
       const c = new C()
@@ -394,9 +396,14 @@ function deferredCheck() {
       const times = []
       for (let done = false; !done;) { const t0 = performance.now(); done = c.checkDeferred(2).done; times.push(performance.now() - t0) }
       const sortedTimes = [...times].sort((a, b) => a - b)
-      console.log(`checkDeferred(2), ${fresh ? 'policies not normalized (a snapshot)' : 'policies normalized (lists)'}, ${who}: ${times.length} calls, median ${median(times).toFixed(2)} ms, p99 ${sortedTimes[Math.ceil(0.99 * times.length) - 1].toFixed(2)} ms, max ${sortedTimes.at(-1).toFixed(2)} ms, total ${times.reduce((a, b) => a + b, 0).toFixed(0)} ms`)
+      const what = `checkDeferred(2), ${fresh ? 'policies not normalized (a snapshot)' : 'policies normalized (lists)'}, ${who}`
+      const total = times.reduce((a, b) => a + b, 0)
+      console.log(`${what}: ${times.length} calls, median ${median(times).toFixed(2)} ms, p99 ${sortedTimes[Math.ceil(0.99 * times.length) - 1].toFixed(2)} ms, max ${sortedTimes.at(-1).toFixed(2)} ms, total ${total.toFixed(0)} ms`)
+      ;(summary[what] ??= { max: [], total: [] }).max.push(sortedTimes.at(-1))
+      summary[what].total.push(total)
     }
   }
+  for (const [what, { max, total }] of Object.entries(summary)) console.log(`${what}, over ${max.length} rounds: max call median ${median(max).toFixed(2)} ms (${max.map((x) => x.toFixed(1)).join(', ')}), total median ${median(total).toFixed(0)} ms`)
 }
 if (unsupported.size) console.log(`not encoded (nft instead):\n${[...unsupported].map(([why, n]) => `  ${n} x ${why}`).join('\n')}`)
 generation?.stop()

@@ -620,7 +620,7 @@ export class Compiler {
    */
   #syncPolicies(state: ClusterState, keys: ReadonlySet<string> | undefined, localNs?: ReadonlySet<string>): void {
     const dirty = new Set<string>()
-    const invalid = this.#invalidTracker()
+    const invalid = this.#invalidTracker(), check = this.#checker(invalid.set)
     const nsOf = (p: NetworkPolicy) => p.metadata?.namespace ?? 'default' // as normalizePolicy does
     const set = (k: string, old: NetworkPolicy | undefined, next: NetworkPolicy | undefined) => {
       if (old) {
@@ -649,7 +649,7 @@ export class Compiler {
     if (dirty.size === 0) return
     for (const ns of dirty) {
       if (localNs && !localNs.has(ns)) this.#deferredNs.add(ns)
-      else this.#checkNamespace(ns, invalid.set)
+      else this.#checkNamespace(ns, check)
     }
     invalid.commit()
   }
@@ -663,12 +663,12 @@ export class Compiler {
    */
   checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
     const t0 = performance.now()
-    const invalid = this.#invalidTracker()
+    const invalid = this.#invalidTracker(), check = this.#checker(invalid.set)
     const spent = () => performance.now() - t0 >= budgetMs
     for (const ns of this.#deferredNs) {
       const np = this.#nsPolicies.get(ns)
-      if (np && !np.check(this.#checker(invalid.set), spent)) break
-      this.#finishNamespace(ns)
+      if (np && !np.check(check, spent)) break
+      this.#finishNamespace(ns, np)
       if (spent()) break
     }
     return { done: this.#deferredNs.size === 0, invalidChanged: invalid.commit() }
@@ -676,12 +676,12 @@ export class Compiler {
 
   /**
    * Checks what is left unchecked of the policies of `ns` and brings its list up to date,
-   * reporting each checked one's validity to `invalid`.
+   * each through `check` (#checker), which reports the invalid ones.
    */
-  #checkNamespace(ns: string, invalid: (k: string, reason: string | undefined) => void): void {
+  #checkNamespace(ns: string, check: (k: string) => NormPolicy | undefined): void {
     const np = this.#nsPolicies.get(ns)
-    np?.check(this.#checker(invalid))
-    if (this.#finishNamespace(ns)) this.#partsDirty.namespaces.add(ns)
+    np?.check(check)
+    if (this.#finishNamespace(ns, np)) this.#partsDirty.namespaces.add(ns)
   }
 
   /** Normalizes and costs a policy by key: the policy when valid, else undefined, reported to `invalid`. */
@@ -700,9 +700,8 @@ export class Compiler {
    * list is a new array. Its local pods' parts are the caller's to mark (checkDeferred's
    * namespaces have none: a local pod there is a changed record, and then every part is checked).
    */
-  #finishNamespace(ns: string): boolean {
+  #finishNamespace(ns: string, np: NamespacePolicies | undefined): boolean {
     this.#deferredNs.delete(ns)
-    const np = this.#nsPolicies.get(ns)
     if (!np) return false
     const changed = np.publish()
     if (np.size === 0) this.#nsPolicies.delete(ns)

@@ -35,10 +35,14 @@ export class NamespacePolicies {
   list: NormPolicy[] = EMPTY as never[]
   /** list's keys, index for index (a state's key need not be the policy's own `ns/name`) */
   #listKeys: string[] = EMPTY as never[]
-  /** the walk of a new namespace: #keys before `at` are checked, the valid ones in `list` */
-  #walk?: { at: number; list: NormPolicy[]; keys: string[] } = { at: 0, list: [], keys: [] }
-  /** a finished walk's list, waiting for the keys checked alone (its arrays are this object's) */
-  #draft?: { list: NormPolicy[]; keys: string[] }
+  /**
+   * The walk of a new namespace: #keys before #at are checked, the valid ones in #walkList and
+   * their keys in #walkKeys (made at the first); -1 once published. Fields, not an object: a
+   * first compile makes one of these per namespace (7,500 at 30k).
+   */
+  #at = 0
+  #walkList?: NormPolicy[]
+  #walkKeys?: string[]
   /** keys written since their check, outside the walk, in arrival order */
   #unchecked?: Set<string>
   /** results of the keys checked alone since the last publish: the policy, or null when not in the list (invalid, removed) */
@@ -50,9 +54,10 @@ export class NamespacePolicies {
   put(k: string): void {
     const keys = this.#keys, i = lowerBound(keys, k), had = keys[i] === k
     if (!had) keys.splice(i, 0, k)
-    const walk = this.#walk
-    if (walk && i >= walk.at) return // the walk gets there, and reads the policy then
-    if (walk && !had) walk.at++
+    if (this.#at >= 0) {
+      if (i >= this.#at) return // the walk gets there, and reads the policy then
+      if (!had) this.#at++
+    }
     ;(this.#unchecked ??= new Set()).add(k)
   }
 
@@ -62,15 +67,16 @@ export class NamespacePolicies {
     if (keys[i] !== k) return
     keys.splice(i, 1)
     this.#unchecked?.delete(k)
-    const walk = this.#walk
-    if (walk && i >= walk.at) return // never walked
-    if (walk) walk.at--
+    if (this.#at >= 0) {
+      if (i >= this.#at) return // never walked
+      this.#at--
+    }
     ;(this.#results ??= new Map()).set(k, null)
   }
 
   /** Whether nothing is left to check. */
   get complete(): boolean {
-    return (!this.#walk || this.#walk.at === this.#keys.length) && !this.#unchecked?.size
+    return (this.#at < 0 || this.#at === this.#keys.length) && !this.#unchecked?.size
   }
 
   /**
@@ -80,16 +86,17 @@ export class NamespacePolicies {
    */
   check(check: (k: string) => NormPolicy | undefined, stop?: () => boolean): boolean {
     let n = 0
-    const walk = this.#walk
-    if (walk) {
+    if (this.#at >= 0) {
       const keys = this.#keys
-      while (walk.at < keys.length) {
-        const k = keys[walk.at]!, p = check(k)
-        walk.at++
-        if (p) (walk.list.push(p), walk.keys.push(k))
+      let at = this.#at
+      while (at < keys.length) {
+        const k = keys[at++]!, p = check(k)
+        if (p) ((this.#walkList ??= []).push(p), (this.#walkKeys ??= []).push(k))
         // The clock read every few policies: a policy already normalized is a lookup or two.
-        if (stop && ++n % 8 === 0 && stop()) return this.complete
+        if (stop && ++n % 8 === 0 && stop()) break
       }
+      this.#at = at
+      if (at < keys.length) return false
     }
     const unchecked = this.#unchecked
     if (unchecked) {
@@ -109,13 +116,13 @@ export class NamespacePolicies {
    */
   publish(): boolean {
     if (!this.complete) return false
-    if (this.#walk) (this.#draft = this.#walk, this.#walk = undefined)
-    const draft = this.#draft, results = this.#results
-    this.#draft = this.#results = undefined
-    if (!draft && !results) return false
-    // A draft is ours to change in place; the list handed out is copied before its first change.
-    let list = draft ? draft.list : this.list, keys = draft ? draft.keys : this.#listKeys
-    let owned = !!draft
+    const walked = this.#at >= 0, results = this.#results
+    if (!walked && !results) return false
+    // A walk's list is ours to change in place; the list handed out is copied before its first change.
+    let list = walked ? this.#walkList ?? [] : this.list, keys = walked ? this.#walkKeys ?? [] : this.#listKeys
+    let owned = walked
+    this.#at = -1
+    this.#walkList = this.#walkKeys = this.#results = undefined
     if (results && results.size <= SPLICE_LIMIT) {
       for (const [k, r] of results) {
         const p = r ?? undefined, i = lowerBound(keys, k), there = keys[i] === k
