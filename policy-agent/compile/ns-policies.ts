@@ -4,13 +4,14 @@
 // of policies per namespace, and re-checking all of them (a normalize lookup and a cost each) on
 // every change made one tenant's 20,000 policies cost every node ~3 ms per change of theirs.
 //
-// The compiler asks `next` for a key to check, checks it (normalize, cost) and reports it with
-// `checked`; `publish` applies the results to the list once none is left, so the list is never
-// half a check's. A new namespace is checked by a walk over its keys in order (a cursor: the list
-// built as it goes, no per-key bookkeeping, so a first compile costs what a plain walk does); a
-// policy written after that is checked alone. Either can stop between two keys and go on later
-// (compiler.ts checkDeferred); a key that changes meanwhile is checked once more if it had been,
-// and once in all if not.
+// The compiler writes keys (`put`, `remove`), has `check` run its checker (normalize, cost) over
+// what is left, and `publish` applies the results to the list once nothing is left, so the list
+// is never half a check's. A new namespace is checked by a walk over its keys in order (a cursor:
+// the list built as it goes, no per-key bookkeeping, so a first compile costs what a plain walk
+// does); a policy written after that is checked alone. Either can stop between two keys and go on
+// later (compiler.ts checkDeferred); a key that changes meanwhile is checked once more if it had
+// been, and once in all if not. A policy's check depends on its object and the compiler's cost
+// bound alone, which is fixed for the compiler's life: a result holds until its policy changes.
 import type { NormPolicy } from './normalize.js'
 
 // Up to this many results, each is spliced into a copy of the list (a binary search and a memmove
