@@ -152,6 +152,17 @@ export function recordsSeen(localPods: LocalPod[]): unknown[] {
   return seen
 }
 
+/**
+ * Whether `lp` holds the fields recordsSeen wrote of a record at offset `i` of `seen` (not the
+ * record itself: the agent lists new objects when any record changed, most of them equal).
+ */
+export function sameRecordAt(lp: LocalPod, seen: unknown[], i: number): boolean {
+  const ips = lp.ips
+  if (seen[i + 1] !== lp.namespace || seen[i + 2] !== lp.name || seen[i + 3] !== lp.hostVeth || seen[i + 4] !== ips.length) return false
+  for (let j = 0; j < ips.length; j++) if (seen[i + 5 + j] !== ips[j]) return false
+  return true
+}
+
 export function sameRecords(localPods: LocalPod[], seen: unknown[]): boolean {
   let i = 0
   for (let k = 0; k < localPods.length; k++) {
