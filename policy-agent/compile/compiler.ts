@@ -706,7 +706,9 @@ export class Compiler {
   /**
    * A namespace whose policies are all checked: its list brought up to date; returns whether the
    * list is a new array. Its local pods' parts are the caller's to mark (checkDeferred's
-   * namespaces have none: a local pod there is a changed record, and then every part is checked).
+   * namespaces have none: a pod turning local there is a new record, whose part is compiled after
+   * the same compile's #syncPolicies has checked the namespace, as it does for every namespace
+   * that gained a local pod).
    */
   #finishNamespace(ns: string, np: NamespacePolicies | undefined): boolean {
     this.#deferredNs.delete(ns)
