@@ -1,0 +1,73 @@
+// One tenant's many small NetworkPolicies on one local pod (bench/README.md phase 13, "Found, not
+// fixed"): the cost bound (--max-policy-cost) bounds each policy, not what the policies selecting
+// one pod add up to. At 30k pods / 30k policies (policy-cluster.mjs) plus N policies in the
+// namespace of a pod of this node, each `podSelector: {}` with one pod peer and one port (two rules
+// in the pod's ingress chain, far under the bound), it times one change of that tenant's policies
+// and one of another tenant's: compile, plan, encoding and the kernel's commit (the whole ruleset
+// committed first, in a network namespace of its own). N = 0 runs first as the baseline.
+//   node --import tsx/esm bench/tenant-pod.mjs [--counts 0,2000,10000] [--samples 10]
+import { parseArgs } from 'node:util'
+import { ClusterStore } from '../policy-agent/sources/store.ts'
+import { FlowCompiler } from '../policy-agent/flows/compiler.ts'
+import { FLOW_LOG_DEFAULTS } from '../policy-agent/flows/options.ts'
+import { planDiff, renderFull } from '../policy-agent/render/index.ts'
+import { NftTable } from '../lib/nft/index.ts'
+import { elementBatch, runElementBatch } from '../lib/nft/elements-netlink.ts'
+import { syntheticCluster } from './policy-cluster.mjs'
+import { inOwnNetns, median } from './lib.mjs'
+
+const { values: args } = parseArgs({ options: { counts: { type: 'string', default: '0,2000,10000' }, samples: { type: 'string', default: '10' } } })
+inOwnNetns('cinch-tenant-pod')
+const counts = args.counts.split(',').map(Number)
+const samples = Number(args.samples)
+const { state, locals } = syntheticCluster({ namespaces: 7500, podsPerNs: 4, local: 110 })
+const tenantNs = locals[0].namespace, otherNs = locals[60].namespace
+const policy = (ns, name, port) => ({
+  apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: ns, name },
+  spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: `app-${port % 4}` } } }], ports: [{ port }] }] },
+})
+const podObj = (p) => ({ metadata: { namespace: p.namespace, name: p.name, labels: p.labels }, spec: { nodeName: p.nodeName, containers: [{ name: 'c', ports: p.ports }] }, status: { podIPs: p.ips.map((ip) => ({ ip })) } })
+const nsObj = (n) => ({ metadata: { name: n.name, labels: n.labels } })
+
+const goal = (ms, g) => `${ms.toFixed(1)} ms${g ? ` (goal <= ${g}: ${ms <= g ? 'ok' : 'MISSED'})` : ''}`
+let baselineOther
+for (const n of counts) {
+  const store = new ClusterStore()
+  const policies = [...state.policies.values(), ...Array.from({ length: n }, (_, i) => policy(tenantNs, `tenant-${i}`, 1000 + i))]
+  for (const [kind, items, f] of [['Namespace', state.namespaces, nsObj], ['Pod', state.pods, podObj], ['NetworkPolicy', policies, (x) => x]]) {
+    const r = store.replace(kind)
+    for (const o of items.values()) r.add(f(o))
+    r.done()
+  }
+  const compiler = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS })
+  let { ir } = compiler.compile(store.state(), locals)
+  const podRules = Object.values(ir.chains).filter((c) => c.pod === `${tenantNs}/${locals[0].name}`).reduce((s, c) => s + c.rules.length, 0)
+  await new NftTable({ family: 'inet', name: 'cinch' }).runText(renderFull(ir), { also: [new NftTable({ family: 'bridge', name: 'cinch' })] })
+  const time = async (ns, name, k) => {
+    store.upsert('NetworkPolicy', policy(ns, name, 30000 + k))
+    let t = performance.now()
+    const next = compiler.compile(store.state(), locals).ir
+    const compile = performance.now() - t
+    t = performance.now()
+    const plan = planDiff(ir, next)
+    const diff = performance.now() - t
+    ir = next
+    t = performance.now()
+    const batch = elementBatch(plan.commands, { maxBytes: 64 << 20 })
+    const encode = performance.now() - t
+    t = performance.now()
+    await runElementBatch(batch)
+    return { compile, diff, encode, kernel: performance.now() - t }
+  }
+  const own = [], other = []
+  for (let k = 0; k < samples; k++) {
+    own.push(await time(tenantNs, `tenant-changed-${k}`, k))
+    other.push(await time(otherNs, `other-${k}`, k))
+  }
+  const med = (xs, f) => median(xs.map((x) => x[f]))
+  const total = (xs) => median(xs.map((x) => x.compile + x.diff + x.encode + x.kernel))
+  baselineOther ??= med(other, 'kernel')
+  console.log(`${n} tenant policies (the pod's chains: ${podRules} rules)`)
+  console.log(`  a change of the tenant's:  compile ${med(own, 'compile').toFixed(2)}, plan ${med(own, 'diff').toFixed(2)}, encode ${med(own, 'encode').toFixed(2)}, kernel ${med(own, 'kernel').toFixed(2)} ms; in all ${goal(total(own), 50)} (issue 14's p99)`)
+  console.log(`  another tenant's change:   kernel ${med(other, 'kernel').toFixed(2)} ms, x${(med(other, 'kernel') / baselineOther).toFixed(2)} of ${counts[0]} tenant policies (goal x1.1: ${med(other, 'kernel') / baselineOther <= 1.1 ? 'ok' : 'MISSED'}); in all ${goal(total(other), 5)}`)
+}
