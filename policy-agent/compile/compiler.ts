@@ -21,7 +21,8 @@ import { tierChain } from './cnp-rules.js'
 import { changesBetween } from './changes.js'
 import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
 import { NamespacePolicies } from './ns-policies.js'
-import { ClaimBook, PartsUnion, SortedKeys, ownershipClaims, recordsSeen, sameRecordAt, sameRecords, samePartInputs, type Namer, type PodPart } from './local-parts.js'
+import { SortedKeys } from './sorted-keys.js'
+import { ClaimBook, PartsUnion, ownershipClaims, recordsSeen, sameRecordAt, sameRecords, samePartInputs, type Namer, type PodPart } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
 export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`

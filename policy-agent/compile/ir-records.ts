@@ -2,6 +2,7 @@
 // and, after a change, with every part equal to the last IR's replaced by that object, so that
 // renderDiff skips unchanged parts by identity.
 import { recordDeltaFrom, recordRecordDelta, type PolicyIR, type RuleCounter } from './ir.js'
+import { lowerBound } from './sorted-keys.js'
 
 /**
  * A record the compiler handed out (keys sorted, as a fresh compile writes them) with its keys and
@@ -72,13 +73,6 @@ function rebuiltKeys<T>(base: Ordered<T>, added: string[], removed: string[], ne
   const gone = new Set(removed)
   const keys = [...Object.keys(base.rec).filter((k) => !gone.has(k)), ...added].sort()
   return { keys, vals: keys.map((k) => (next.has(k) ? next.get(k)! : base.rec[k]!)) }
-}
-
-/** The first index at or after `lo` whose key is not below `x`. */
-function lowerBound(a: readonly string[], x: string, lo = 0): number {
-  let hi = a.length
-  while (lo < hi) { const mid = (lo + hi) >>> 1; if (a[mid]! < x) lo = mid + 1; else hi = mid }
-  return lo
 }
 
 /**

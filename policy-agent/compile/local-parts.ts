@@ -50,18 +50,6 @@ const count = <K, V>(m: Map<K, { v: V; n: number }>, k: K, v: V, d: 1 | -1) => {
   if (d > 0) { if (e) e.n++; else m.set(k, { v, n: 1 }) } else if (e && --e.n === 0) m.delete(k)
 }
 
-/** Keys kept in sorted order (as `[...keys].sort()` gives them) by binary search, not re-sorted per change. */
-export class SortedKeys {
-  readonly keys: string[] = []
-  #at(k: string): number {
-    let lo = 0, hi = this.keys.length
-    while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.keys[mid]! < k) lo = mid + 1; else hi = mid }
-    return lo
-  }
-  add(k: string): void { const i = this.#at(k); if (this.keys[i] !== k) this.keys.splice(i, 0, k) }
-  delete(k: string): void { const i = this.#at(k); if (this.keys[i] === k) this.keys.splice(i, 1) }
-}
-
 /** The union of the parts, kept up to date part by part, and which names each field saw change. */
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
@@ -165,11 +153,9 @@ export function sameRecordAt(lp: LocalPod, seen: unknown[], i: number): boolean 
 
 export function sameRecords(localPods: LocalPod[], seen: unknown[]): boolean {
   let i = 0
-  for (let k = 0; k < localPods.length; k++) {
-    const lp = localPods[k]!, ips = lp.ips
-    if (seen[i] !== lp || seen[i + 1] !== lp.namespace || seen[i + 2] !== lp.name || seen[i + 3] !== lp.hostVeth || seen[i + 4] !== ips.length) return false
-    i += 5
-    for (let j = 0; j < ips.length; j++) if (seen[i++] !== ips[j]) return false
+  for (const lp of localPods) {
+    if (seen[i] !== lp || !sameRecordAt(lp, seen, i)) return false
+    i += 5 + lp.ips.length
   }
   return i === seen.length
 }

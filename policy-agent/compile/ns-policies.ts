@@ -13,18 +13,12 @@
 // been, and once in all if not. A policy's check depends on its object and the compiler's cost
 // bound alone, which is fixed for the compiler's life: a result holds until its policy changes.
 import type { NormPolicy } from './normalize.js'
+import { lowerBound } from './sorted-keys.js'
 
 // Up to this many results, each is spliced into a copy of the list (a binary search and a memmove
 // per result); past it, the list is rebuilt in one walk of the keys.
 const SPLICE_LIMIT = 16
 const EMPTY: readonly never[] = Object.freeze([])
-
-/** The first index of `keys` (sorted) whose key is not below `k`. */
-function lowerBound(keys: readonly string[], k: string): number {
-  let lo = 0, hi = keys.length
-  while (lo < hi) { const mid = (lo + hi) >>> 1; if (keys[mid]! < k) lo = mid + 1; else hi = mid }
-  return lo
-}
 
 export class NamespacePolicies {
   /** every policy key of the namespace, sorted as `[...keys].sort()` */

@@ -11,6 +11,7 @@ import { commentText } from './names.js'
 import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
 import type { Selector } from '../model/selector.js'
 import { resolvePort } from './ports.js'
+import { lowerBound } from './sorted-keys.js'
 
 export type SetDef =
   | { kind: 'block'; family: Family; comment: string; elements: string[] }
@@ -429,13 +430,6 @@ export function spliceSorted(base: readonly string[], removed: readonly string[]
   }
   copyTo(base.length)
   return out
-}
-
-/** The first index at or after `lo` whose element is not below `x`. */
-function lowerBound(a: readonly string[], x: string, lo: number): number {
-  let hi = a.length
-  while (lo < hi) { const mid = (lo + hi) >>> 1; if (a[mid]! < x) lo = mid + 1; else hi = mid }
-  return lo
 }
 
 function slowSplice(base: readonly string[], removed: readonly string[], added: readonly string[]): string[] {
