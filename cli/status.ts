@@ -21,6 +21,9 @@ export function statusText(s: AgentStatus): string {
   for (const p of s.localPods) out.push(`  ${p.namespace}/${p.name} ${p.ips.join(' ')}`)
   out.push(`invalid policies: ${s.invalidPolicies.length}`)
   for (const i of s.invalidPolicies) out.push(`  ${i.policy}: ${i.reason}`)
+  // Shown only when there are some: a pod whose policies add up to more than one pod may cost.
+  if (s.failedClosed?.length) out.push(`pods failed closed: ${s.failedClosed.length}`)
+  for (const f of s.failedClosed ?? []) out.push(`  ${f.pod} ${f.direction}${f.audit ? ' (audit)' : ''}: ${f.reason}`)
   for (const p of s.sourceProblems) out.push(`source problem: ${p.where}: ${p.reason}`)
   // ClusterNetworkPolicies that apply, but not as written, or in an order cinch picked.
   for (const w of s.clusterNetworkPolicies?.warnings ?? []) out.push(`ClusterNetworkPolicy warning: ${w.policy}: ${w.warning}`)

@@ -8,6 +8,9 @@
 // pass also waits for a pause in the changes (see #requestCleanup): its dump stalls the process.
 import type { Logger } from 'pino'
 import { Compiler } from './compile/index.js'
+import { failedClosed, type FailedClosed, type PolicyIR } from './compile/ir.js'
+import type { FailedClosedSides } from './cnp/tiered.js'
+import { LENIENT, canonicalIp } from '../lib/ip/index.js'
 import type { LocalPod, Node } from './model/cluster.js'
 import type { Source } from './sources/types.js'
 import type { FlowLogOptions } from './flows/options.js'
@@ -29,6 +32,8 @@ export interface AgentOptions {
   failOpen?: boolean
   /** Bound on what one policy may cost (compile/cost.ts); over it, the policy is reported invalid. */
   maxPolicyCost?: number
+  /** Bound on what the policies selecting one local pod add up to; over it, the pod's direction fails closed. */
+  maxPodPolicyCost?: number
   /**
    * false: the first sync checks every namespace's policies (`cinch agent --once`, which stops
    * after it and must report every invalid one); by default those of namespaces without a local
@@ -71,6 +76,8 @@ export interface SyncReport {
   /** `<containerId>/<ifName>` of every attachment this sync programmed. */
   attachments: string[]
   invalid: { policy: string; reason: string }[]
+  /** the local pods' directions that fail closed (compile/ir.ts failedClosed), sorted */
+  failedClosed: FailedClosed[]
   /**
    * Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited; `kernel`
    * is the part of `apply` spent in the kernel (a netlink diff's round trip).
@@ -127,6 +134,8 @@ export class Agent {
   /** The invalid policies as last logged (#logInvalid), and the compiler's list they came from. */
   #invalidLogged = new Map<string, string>()
   #invalidSeen?: readonly { policy: string; reason: string }[]
+  /** #failedClosed's last answer and the chains record it was read from */
+  #closedSeen?: { chains: PolicyIR['chains']; list: FailedClosed[] }
   #pending: Waiter[] = []
   #reasons = new Set<string>()
   /** performance.now() of each source change not yet applied, and of those the running sync applies. */
@@ -159,7 +168,8 @@ export class Agent {
 
   #makeCompiler(): Pick<Compiler, 'compile' | 'checkDeferred'> {
     const o = this.opts
-    return o.flowLogs ? new FlowCompiler({ maxPolicyCost: o.maxPolicyCost, flowLogs: o.flowLogs }) : new Compiler({ maxPolicyCost: o.maxPolicyCost })
+    const bounds = { maxPolicyCost: o.maxPolicyCost, maxPodPolicyCost: o.maxPodPolicyCost }
+    return o.flowLogs ? new FlowCompiler({ ...bounds, flowLogs: o.flowLogs }) : new Compiler(bounds)
   }
 
   /** Reads the whole cluster, then applies the first (full) sync; resolves once it is in the kernel. */
@@ -312,6 +322,23 @@ export class Agent {
     this.#invalidLogged = now
   }
 
+  /**
+   * The chains of `ir` that fail closed, walked again only when its chains changed; each logged
+   * when it closes or its reason changes, and once when it opens again (as #logInvalid).
+   */
+  #failedClosed(ir: PolicyIR, log: Logger): FailedClosed[] {
+    const last = this.#closedSeen
+    if (last && last.chains === ir.chains) return last.list
+    const list = failedClosed(ir)
+    const key = (f: FailedClosed) => `${f.pod} ${f.direction}${f.audit ? ' audit' : ''}`
+    const now = new Map(list.map((f) => [key(f), f]))
+    const before = new Map((last?.list ?? []).map((f) => [key(f), f]))
+    for (const [k, f] of now) if (before.get(k)?.reason !== f.reason) log.warn({ pod: f.pod, direction: f.direction, ...(f.audit ? { audit: true } : {}), reason: f.reason }, 'pod fails closed: its policies cost too much')
+    for (const [k, f] of before) if (!now.has(k)) log.info({ pod: f.pod, direction: f.direction, ...(f.audit ? { audit: true } : {}) }, 'pod no longer fails closed')
+    this.#closedSeen = { chains: ir.chains, list }
+    return list
+  }
+
   async #sync(reason: string): Promise<SyncReport> {
     const log = this.opts.log.child({ sync: reason })
     const ms = (t: number) => Math.round((performance.now() - t) * 10) / 10
@@ -331,6 +358,7 @@ export class Agent {
     const { ir, invalid } = this.#compiler.compile(state, localPods, { deferRemote: this.#deferring && t0 - this.#deferringSince < DEFERRED_CHECK_LIMIT_MS })
     steps.compile = ms(t)
     this.#logInvalid(invalid, log)
+    const closed = this.#failedClosed(ir, log)
     t = performance.now()
     const apply = await this.applier.apply(ir)
     steps.apply = ms(t)
@@ -343,7 +371,7 @@ export class Agent {
     const programmingMs = this.#applying.map((a) => committed - a)
     this.#applying = []
     const durationMs = performance.now() - t0
-    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, steps, programmingMs }
+    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, failedClosed: closed, steps, programmingMs }
     this.last = report
     this.lastError = undefined
     // The log line after the waiters' answers (a pod's ADD waits on this sync; its reply is written
@@ -355,7 +383,7 @@ export class Agent {
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
-      this.#requestCleanup({ state, localIps, skipped: invalid.map((i) => i.policy) })
+      this.#requestCleanup({ state, localIps, skipped: invalid.map((i) => i.policy), ...(closed.length ? { closed: failedClosedSides(closed, localPods) } : {}) })
     }
     return report
   }
@@ -428,4 +456,16 @@ export class Agent {
     await Promise.all([this.#cleaner.stop(), this.#overlayRun])
     await this.opts.source.stop()
   }
+}
+
+/** The enforced (not audit) directions that fail closed, by pod key and canonical address, for the conntrack cleanup. */
+function failedClosedSides(closed: readonly FailedClosed[], localPods: readonly LocalPod[]): FailedClosedSides {
+  const sides = { ingress: new Set<string>(), egress: new Set<string>() }
+  const ips = new Map(localPods.map((lp) => [`${lp.namespace}/${lp.name}`, lp.ips]))
+  for (const f of closed) {
+    if (f.audit) continue
+    sides[f.direction].add(f.pod)
+    for (const ip of ips.get(f.pod) ?? []) sides[f.direction].add(canonicalIp(ip, LENIENT) ?? ip)
+  }
+  return sides
 }

@@ -39,6 +39,8 @@ export interface AgentRunOptions {
   failOpen?: boolean
   /** --max-policy-cost: set elements + rules one policy may add (default compile/cost.ts). */
   maxPolicyCost?: number
+  /** --max-pod-policy-cost: what the policies selecting one pod may add up to in one direction. */
+  maxPodPolicyCost?: number
   metricsAddr: string
   cniConf: string
   cniBinDir: string
@@ -135,7 +137,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     if (recorder && applier.applied) recorder.setApplied(applier.applied, source.state())
   }
   // --once stops after its first sync: that sync checks every policy, so it reports every invalid one.
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, deferRemotePolicies: !opts.once, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, maxPodPolicyCost: opts.maxPodPolicyCost, deferRemotePolicies: !opts.once, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()
@@ -154,6 +156,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     lastError: agent.lastError && { at: agent.lastError.at.toISOString(), message: agent.lastError.message },
     localPods: (agent.last?.localPods ?? []).map(({ namespace, name, ips }) => ({ namespace, name, ips })),
     invalidPolicies: agent.last?.invalid ?? [],
+    failedClosed: agent.last?.failedClosed ?? [],
     sourceProblems: [...source.problems(), ...agent.recordProblems],
     clusterNetworkPolicies: (({ warnings, overlaps }) => ({ warnings, overlaps }))(cnpReport(source.state())),
     ...(recorder ? { flowLogs: { ...recorder.status(), clusterWide: fl.clusterWide, problems: annotationProblems(source.state()) } } : {}),

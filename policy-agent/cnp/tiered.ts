@@ -5,7 +5,8 @@
 // (fail-closed rules, unsupported domainNames) and same-priority overlaps.
 import type { ClusterNetworkPolicyObject, ClusterState } from '../model/cluster.js'
 import { convertPolicy, type ConvertResult } from './convert.js'
-import { evaluator, type CnpCluster, type CnpDecision, type Flow } from './evaluate.js'
+import { evaluator, type CnpCluster, type CnpDecision, type Flow, type NetworkPolicyTier } from './evaluate.js'
+import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
 import { networkPolicyTier } from './netpol.js'
 import { findOverlaps } from './order.js'
 import type { InvalidPolicy, Policy } from './types.js'
@@ -34,9 +35,29 @@ export function cnpCluster(state: ClusterState): CnpCluster {
   return { state, nodes }
 }
 
-/** Many flows against one state: Admin -> NetworkPolicy -> Baseline, per direction. */
-export function tieredDecider(state: ClusterState): (flow: Flow) => CnpDecision {
-  return evaluator(cnpCluster(state), cnpPolicies(state).policies, networkPolicyTier(state))
+/**
+ * The pods whose NetworkPolicy chain of a direction fails closed (compile/ir.ts failedClosed), by
+ * direction: each by `ns/name` and by its canonical addresses (a flow names either).
+ */
+export interface FailedClosedSides { ingress: ReadonlySet<string>; egress: ReadonlySet<string> }
+
+/**
+ * Many flows against one state: Admin -> NetworkPolicy -> Baseline, per direction. `closed`: in
+ * those pods' directions the NetworkPolicy tier denies everything, as their chains do.
+ */
+export function tieredDecider(state: ClusterState, closed?: FailedClosedSides): (flow: Flow) => CnpDecision {
+  const np = networkPolicyTier(state)
+  return evaluator(cnpCluster(state), cnpPolicies(state).policies, closed ? failClosedTier(np, closed) : np)
+}
+
+const CLOSED_REASON = 'the policies selecting it add up to more than one pod may cost (--max-pod-policy-cost): it fails closed'
+
+function failClosedTier(np: NetworkPolicyTier, closed: FailedClosedSides): NetworkPolicyTier {
+  return (direction, flow) => {
+    const ep = direction === 'ingress' ? flow.to : flow.from
+    const key = 'ip' in ep ? (canonicalIp(ep.ip, LENIENT) ?? ep.ip) : `${ep.namespace}/${ep.name}`
+    return closed[direction].has(key) ? { selected: true, allowed: false, reasons: [CLOSED_REASON] } : np(direction, flow)
+  }
 }
 
 /**

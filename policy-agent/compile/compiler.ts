@@ -11,7 +11,7 @@ import { MAP_NAMES, emptyIR, type IrChain, type MapName, type IrRule, type IrSet
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
-import { DEFAULT_MAX_POLICY_COST, cnpCost, costReason, policyCost } from './cost.js'
+import { DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, costReason, directionCost, podCostReason, policyCost } from './cost.js'
 import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { NamespaceSelections } from './ns-selections.js'
 import { convertPolicy } from '../cnp/convert.js'
@@ -33,6 +33,11 @@ export interface InvalidPolicy { policy: string /* ns/name */; reason: string }
 export interface CompilerOptions {
   /** A policy estimated to cost more (set elements + rules, cost.ts) is skipped as invalid. */
   maxPolicyCost?: number
+  /**
+   * What the policies selecting one local pod may add up to in one direction, in the same units;
+   * over it the pod's chain of that direction fails closed (IrChain.failedClosed).
+   */
+  maxPodPolicyCost?: number
 }
 
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
@@ -64,6 +69,7 @@ interface ChainMemo {
 
 export class Compiler {
   readonly #maxCost: number
+  readonly #maxPodCost: number
   #pods = new Map<string, Pod>()
   #podsByNs = new Map<string, Map<string, Pod>>()
   #namespaces = new Map<string, Namespace>()
@@ -168,6 +174,7 @@ export class Compiler {
     // Fixed for the compiler's life: a policy's check depends on its object and this bound alone,
     // so a result stays true until its policy changes (ns-policies.ts keeps them on that basis).
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
+    this.#maxPodCost = opts.maxPodPolicyCost ?? DEFAULT_MAX_POD_POLICY_COST
   }
 
   /** The valid policies of `ns` in key order, as of its last complete check. */
@@ -491,13 +498,20 @@ export class Compiler {
     // Names in the same order as ever (chain, policy counters, drop counter): a NameBook gives
     // a colliding name a hash suffix, first come first served.
     const name = chainNames.name(`pod-${dir}`, lp.namespace, lp.name)
-    const policyCounters = pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
+    // Each policy is bounded alone (#checker); what those selecting one pod add up to is bounded
+    // too: past it the chain fails closed (its drop alone, no policy counter), so that one tenant's
+    // thousands of small policies cannot make a chain whose every rewrite, and every other commit's
+    // validation of the table, costs the node seconds (cost.ts DEFAULT_MAX_POD_POLICY_COST).
+    let cost = 0
+    for (const p of pols) cost += directionCost(p, dir)
+    const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir) : undefined
+    const policyCounters = closed ? [] : pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
     const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
-    const signature = `${drop} ${policyCounters.join(' ')}`
+    const signature = closed ? `${drop} closed ${closed}` : `${drop} ${policyCounters.join(' ')}`
     const memoKey = `${dir} ${key}`
     let m = this.#chains.get(memoKey)
     if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
-      m = { pod, nsPolicies, name, signature, ...chainOf({ memo: this.#ruleMemo, key, dir, pod, pols, policyCounters, drop }) }
+      m = { pod, nsPolicies, name, signature, ...chainOf({ memo: this.#ruleMemo, key, dir, pod, pols, policyCounters, drop, closed }) }
       this.#chains.set(memoKey, m)
     }
     live.add(memoKey)
@@ -748,14 +762,15 @@ export class Compiler {
   }
 }
 
-function chainOf(o: { memo: RuleMemo; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string }): Pick<ChainMemo, 'chain' | 'sets'> {
+/** A pod's NetworkPolicy chain of one direction; `closed`: failed closed (no rules), and why. */
+function chainOf(o: { memo: RuleMemo; key: string; dir: Direction; pod: Pod | undefined; pols: NormPolicy[]; policyCounters: string[]; drop: string; closed: string | undefined }): Pick<ChainMemo, 'chain' | 'sets'> {
   const sets = new Map<string, () => SetDef>()
   const use = (name: string, def: () => SetDef) => {
     if (!sets.has(name)) sets.set(name, def)
     return name
   }
   const rules: IrRule[] = []
-  o.pols.forEach((p, k) => p[o.dir]!.forEach((r, i) => {
+  if (!o.closed) o.pols.forEach((p, k) => p[o.dir]!.forEach((r, i) => {
     rules.push(...memoPolicyRules(o.memo, use, { dir: o.dir, p, i, r, counter: o.policyCounters[k]!, localPorts: o.pod?.ports ?? NO_PORTS }))
   }))
   const chain: IrChain = {
@@ -765,6 +780,7 @@ function chainOf(o: { memo: RuleMemo; key: string; dir: Direction; pod: Pod | un
     comment: commentText(`${o.dir} of pod ${o.key}`),
     dropCounter: o.drop,
     policies: o.pols.map((p) => p.key),
+    ...(o.closed ? { failedClosed: o.closed } : {}),
   }
   return { chain, sets }
 }

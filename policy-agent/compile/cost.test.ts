@@ -2,13 +2,14 @@
 // multiplies ports by peers by pods -- port lists and ipBlocks are shared sets, held to decide().
 import { describe, expect, test } from 'vitest'
 import { Compiler, compile } from './index.js'
-import { disagreements, packets } from '../../test/kit/ir-eval.js'
-import { DEFAULT_MAX_POLICY_COST, cnpCost, policyCost } from './cost.js'
+import { disagreements, evalForward, packets } from '../../test/kit/ir-eval.js'
+import { DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, directionCost, policyCost } from './cost.js'
 import { compileSelector } from '../model/selector.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { NetworkPolicy } from '../model/cluster.js'
 import { renderFull } from '../render/index.js'
+import { failedClosed } from './ir.js'
 
 const state = (policies: NetworkPolicy[]) => clusterOf({
   namespaces: { x: {} },
@@ -43,6 +44,83 @@ describe('cost bound', () => {
     expect(Object.keys(ir.chains)).toEqual(['pod-ingress-x-p0'])
     // the bound is a flag: raised, the same policy compiles
     expect(new Compiler({ maxPolicyCost: 40_000 }).compile(s, allLocal(s)).invalid).toEqual([])
+  })
+})
+
+describe('what the policies selecting one pod add up to', () => {
+  // One tenant's many small policies, each far under the per-policy bound, all selecting x/t:
+  // each allows one peer pod on one port (cost 1 port element + 2 rules: one per family).
+  const small = (i: number, extra: object = {}) => policy('x', `small-${String(i).padStart(3, '0')}`, {
+    podSelector: { matchLabels: { app: 't' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: `p${i % 5}` } } }], ports: [{ port: 1000 + i }] }], ...extra,
+  })
+  const smalls = (n: number) => Array.from({ length: n }, (_, i) => small(i))
+  const allowedTo = (ir: ReturnType<typeof compile>['ir'], daddr: string, dport: number) => evalForward(ir, { saddr: daddr.includes(':') ? 'fd00::1:1' : '10.0.1.1', daddr, protocol: 'tcp', dport }).allowed
+
+  test('past --max-pod-policy-cost the pod\'s chain of that direction is its drop alone, said why; other pods and directions keep theirs', () => {
+    expect(directionCost(norm(small(0)), 'ingress')).toBe(3)
+    expect(directionCost(norm(small(0)), 'egress')).toBe(0)
+    const egress = policy('x', 'egress-t', { podSelector: { matchLabels: { app: 't' } }, egress: [{ ports: [{ port: 53, protocol: 'UDP' }] }] })
+    const u = policy('x', 'u-from-p0', { podSelector: { matchLabels: { app: 'u' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'p0' } } }] }] })
+    const s = clusterOf({
+      namespaces: { x: {} },
+      pods: {
+        'x/t': { labels: { app: 't' }, ips: ['10.0.0.1', 'fd00::1'] },
+        'x/u': { labels: { app: 'u' }, ips: ['10.0.0.2', 'fd00::2'] },
+        ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`x/p${i}`, { labels: { app: `p${i}` }, ips: [`10.0.1.${i + 1}`, `fd00::1:${i + 1}`] }])),
+      },
+      policies: [...smalls(10), egress, u],
+    })
+    // 10 policies x 3 = 30: at the bound they apply; one under it, the ingress fails closed
+    const at = new Compiler({ maxPodPolicyCost: 30 }).compile(s, allLocal(s))
+    expect(failedClosed(at.ir)).toEqual([])
+    expect(allowedTo(at.ir, '10.0.0.1', 1000)).toBe(true)
+    const over = new Compiler({ maxPodPolicyCost: 29 }).compile(s, allLocal(s))
+    expect(over.invalid).toEqual([]) // no policy is invalid: the pod is what is over
+    expect(failedClosed(over.ir)).toEqual([{ pod: 'x/t', direction: 'ingress', reason: 'the NetworkPolicies selecting it for ingress add up to about 30 nftables set elements and rules, over the limit of 29 for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
+    const chain = over.ir.chains['pod-ingress-x-t']!
+    expect(chain.rules).toEqual([])
+    // what isolates it, as flow records and metrics name it (x/egress-t too: no policyTypes, so Ingress as well)
+    expect(chain.policies).toHaveLength(11)
+    expect(renderFull(over.ir)).toMatch(/chain pod-ingress-x-t \{[^}]*counter name "drop-ingress-x-t[^"]*" drop/)
+    // the peer each policy allows is dropped now, in the kernel's walk of the IR
+    expect(allowedTo(over.ir, '10.0.0.1', 1000)).toBe(false)
+    expect(allowedTo(over.ir, 'fd00::1', 1000)).toBe(false)
+    // no counter is declared for a policy whose rules are in no chain
+    expect(Object.keys(over.ir.policyCounters)).toEqual(['x/egress-t', 'x/u-from-p0'])
+    // x/t's egress (cost 1) and x/u's ingress are untouched
+    expect(over.ir.chains['pod-egress-x-t']!.rules).toEqual(at.ir.chains['pod-egress-x-t']!.rules)
+    expect(evalForward(over.ir, { saddr: '10.0.1.1', daddr: '10.0.0.2', protocol: 'tcp', dport: 80 }).allowed).toBe(true)
+    expect(JSON.stringify(over.ir.chains['pod-ingress-x-u'])).toBe(JSON.stringify(at.ir.chains['pod-ingress-x-u']))
+    // the default is the per-policy bound: any valid policy fits alone
+    expect(DEFAULT_MAX_POD_POLICY_COST).toBe(DEFAULT_MAX_POLICY_COST)
+    expect(failedClosed(new Compiler().compile(s, allLocal(s)).ir)).toEqual([])
+  })
+
+  test('incrementally: the pod closes when a policy tips it over, opens when one goes, and the IR is a fresh compile\'s each time', () => {
+    let s = state(smalls(10))
+    const c = new Compiler({ maxPodPolicyCost: 30 })
+    const step = () => {
+      const ir = c.compile(s, allLocal(s)).ir
+      expect(JSON.stringify(ir)).toBe(JSON.stringify(new Compiler({ maxPodPolicyCost: 30 }).compile(s, allLocal(s)).ir))
+      return ir
+    }
+    expect(failedClosed(step()).map((f) => `${f.pod} ${f.direction}`)).toEqual([])
+    s = { ...s, policies: new Map(s.policies).set('x/small-010', small(10)) }
+    const closed = step()
+    // x/t and x/u (both app=t) fail closed; counters of the policies go with their rules
+    expect(failedClosed(closed).map((f) => `${f.pod} ${f.direction}`)).toEqual(['x/t ingress', 'x/u ingress'])
+    expect(closed.policyCounters).toEqual({})
+    expect(allowedTo(closed, '10.0.0.1', 1000)).toBe(false)
+    // a policy with no ingress rule selecting the pod costs nothing: still closed, and its egress applies
+    s = { ...s, policies: new Map(s.policies).set('x/deny-egress', policy('x', 'deny-egress', { podSelector: { matchLabels: { app: 't' } }, policyTypes: ['Egress'] })) }
+    expect(failedClosed(step()).map((f) => `${f.pod} ${f.direction}`)).toEqual(['x/t ingress', 'x/u ingress'])
+    const m = new Map(s.policies)
+    m.delete('x/small-003')
+    s = { ...s, policies: m }
+    const open = step()
+    expect(failedClosed(open)).toEqual([])
+    expect(allowedTo(open, '10.0.0.1', 1000)).toBe(true)
+    expect(allowedTo(open, '10.0.0.1', 1003)).toBe(false)
   })
 })
 

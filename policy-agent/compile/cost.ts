@@ -12,15 +12,35 @@ import type { Policy as CnpPolicy } from '../cnp/types.js'
  */
 export const DEFAULT_MAX_POLICY_COST = 20_000
 
+/**
+ * Default bound on what the NetworkPolicies selecting one local pod add up to in one direction
+ * (`cinch agent --max-pod-policy-cost`), in the same units. The per-policy bound alone let one
+ * tenant's 10,000 small policies, each far under it, select one pod: a chain of 20,005 rules, ~1.2 s
+ * for each change of theirs and x7 kernel time for every other tenant's change on the node (the
+ * kernel validates the whole table on each commit). As high as the per-policy bound, so that any
+ * valid policy fits alone; bench/tenant-pod.mjs measures what a pod at the bound costs.
+ */
+export const DEFAULT_MAX_POD_POLICY_COST = DEFAULT_MAX_POLICY_COST
+
 // Once per normalised policy (read-only, and itself cached per object): normalizePolicy fills it as
 // the store receives each policy, so the first compile after the lists only reads it (phase 8b).
-const costs = new WeakMap<NormPolicy, number>()
+const costs = new WeakMap<NormPolicy, { ingress: number; egress: number }>()
+
+function costsOf(p: NormPolicy): { ingress: number; egress: number } {
+  let c = costs.get(p)
+  if (c === undefined) costs.set(p, (c = { ingress: rulesCost(p.ingress), egress: rulesCost(p.egress) }))
+  return c
+}
 
 /** Set elements plus rules per selected pod; see the file comment. */
 export function policyCost(p: NormPolicy): number {
-  let cost = costs.get(p)
-  if (cost === undefined) costs.set(p, (cost = rulesCost(p.ingress) + rulesCost(p.egress)))
-  return cost
+  const c = costsOf(p)
+  return c.ingress + c.egress
+}
+
+/** policyCost's share of one direction: what the policy adds to the chain of each pod it selects in it. */
+export function directionCost(p: NormPolicy, dir: 'ingress' | 'egress'): number {
+  return costsOf(p)[dir]
 }
 
 // Plain loops, no Set or array per rule: the first compile costs every policy (30k at 30k/30k),
@@ -60,6 +80,11 @@ function ruleCost(r: Rule): number {
 /** The reason a policy over the bound is skipped, naming the bound and how to raise it. */
 export function costReason(cost: number, max: number): string {
   return `too large: about ${cost} nftables set elements and rules, over the limit of ${max} (agent flag --max-policy-cost)`
+}
+
+/** Why a local pod's chain of one direction is its drop alone: what the policies selecting it add up to. */
+export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
+  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, over the limit of ${max} for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
 }
 
 /**

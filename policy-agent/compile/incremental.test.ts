@@ -335,26 +335,32 @@ function expectKept(prev: PolicyIR, next: PolicyIR, t: Touched, names: boolean, 
   check('vethAddrs', prev.vethAddrs, next.vethAddrs, shallowSame(prev.vethAddrs, next.vethAddrs, sameList))
 }
 
+/** seeds 3 and 4's --max-pod-policy-cost */
+const POD_BOUND = 12
+
 describe('incremental compile == fresh compile, random writes of every kind', () => {
   const audit: number[] = []
   for (const seed of [1, 2, 3, 4]) {
     test(`seed ${seed}: ${PODS} pods, ${POLICIES} policies, 250 steps`, () => {
       const r = rng(seed)
       const w = new World(r)
-      const inc = new Compiler()
-      const flow = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS })
+      // Seeds 3 and 4 bound what the policies selecting one pod add up to, low enough that some
+      // chains fail closed and open again as policies come and go (cost.ts).
+      const opts = seed > 2 ? { maxPodPolicyCost: POD_BOUND } : {}
+      const inc = new Compiler(opts)
+      const flow = new FlowCompiler({ ...opts, flowLogs: FLOW_LOG_DEFAULTS })
       // As the agent runs it: the policies of namespaces without a local pod checked in slices
       // between compiles (deferRemote until checkDeferred is done; here, always deferring).
-      const deferring = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }), checks = rng(seed + 2000)
+      const deferring = new FlowCompiler({ ...opts, flowLogs: FLOW_LOG_DEFAULTS }), checks = rng(seed + 2000)
       let prev = inc.compile(w.store.state(), w.localPods())
       let prevFlow = flow.compile(w.store.state(), w.localPods())
       deferring.compile(w.store.state(), w.localPods(), { deferRemote: true })
-      let prevFresh = new Compiler().compile(w.store.state(), w.localPods())
+      let prevFresh = new Compiler(opts).compile(w.store.state(), w.localPods())
       // What the applier diffs from (apply/applier.ts #last): the last IR the kernel took, which a
       // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
       const lags = rng(seed + 1000)
       let committed = prev.ir, committedFresh = prevFresh.ir
-      const seen = { chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
+      const seen = { closed: 0, chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
       let lastLocals: LocalPod[] | undefined
       for (let step = 0; step < 250; step++) {
         const t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
@@ -371,7 +377,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         lastLocals = locals
         const at = `seed ${seed} step ${step}`
         const next = inc.compile(state, locals)
-        const fresh = new Compiler().compile(state, locals)
+        const fresh = new Compiler(opts).compile(state, locals)
         expect(next.ir, at).toEqual(fresh.ir)
         expect(JSON.stringify(next.ir), `${at}: key order`).toBe(JSON.stringify(fresh.ir))
         expect(next.invalid, at).toEqual(fresh.invalid)
@@ -386,7 +392,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         if (writes === 1 && !t.wide && !t.pods.size && !t.namespaces.size) { expect(next.ir, `${at}: nothing changed`).toBe(prev.ir); seen.kept++ }
 
         const nextFlow = flow.compile(state, locals)
-        const freshFlow = new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }).compile(state, locals)
+        const freshFlow = new FlowCompiler({ ...opts, flowLogs: FLOW_LOG_DEFAULTS }).compile(state, locals)
         expect(JSON.stringify(nextFlow.ir), `${at}: flow`).toBe(JSON.stringify(freshFlow.ir))
         expect(nextFlow.invalid, `${at}: flow`).toEqual(freshFlow.invalid)
         const deferred = deferring.compile(state, locals, { deferRemote: true })
@@ -400,6 +406,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         expectKept(prevFlow.ir, nextFlow.ir, t, !collided, `${at} (flow)`)
 
         seen.chains += Object.keys(next.ir.chains).length
+        seen.closed += Object.values(next.ir.chains).filter((c) => c.failedClosed).length
         seen.audit += Object.keys(nextFlow.ir.chains).filter((n) => n.startsWith('audit-')).length
         seen.flowLogged += Object.values(nextFlow.ir.chains).filter((c) => c.flowLog).length
         seen.tiers += Object.values(next.ir.chains).filter((c) => c.tier).length
@@ -417,6 +424,8 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       expect(seen.kept).toBeGreaterThan(0)
       expect(seen.lagged).toBeGreaterThan(0)
       expect(seen.sameList).toBeGreaterThan(50)
+      if (seed > 2) expect(seen.closed).toBeGreaterThan(50)
+      else expect(seen.closed).toBe(0)
       audit.push(seen.audit)
     }, 120_000)
   }

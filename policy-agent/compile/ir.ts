@@ -81,6 +81,22 @@ export interface IrChain {
    * "would deny" and returns; looked up by the audit base chains, it never accepts or drops
    */
   audit?: boolean
+  /**
+   * set when the policies selecting the pod in this direction add up to more than one pod may
+   * cost (cost.ts, --max-pod-policy-cost): the chain fails closed, no rules and its drop, and this
+   * says why (the agent logs it and lists it in its status and metrics)
+   */
+  failedClosed?: string
+}
+
+/** A local pod's direction whose chain failed closed (IrChain.failedClosed), as the agent reports it. */
+export interface FailedClosed { pod: string; direction: 'ingress' | 'egress'; reason: string; audit?: boolean }
+
+/** The chains of `ir` that failed closed, by pod and direction. */
+export function failedClosed(ir: PolicyIR): FailedClosed[] {
+  const out: FailedClosed[] = []
+  for (const c of Object.values(ir.chains)) if (c.failedClosed) out.push({ pod: c.pod, direction: c.direction, reason: c.failedClosed, ...(c.audit ? { audit: true } : {}) })
+  return out.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : Number(!!a.audit) - Number(!!b.audit)))
 }
 
 /** What a ClusterNetworkPolicy rule's named counter counts: for metrics and explain. */

@@ -9,6 +9,7 @@ import type { ClusterState } from '../model/cluster.js'
 import { NfnlSocket } from '../../lib/net/nfnetlink.js'
 import { deleteConntrack, dumpConntrack, type CtEntry, type DeleteOutcome } from '../../lib/net/conntrack.js'
 import { deniedEntries } from './denied.js'
+import type { FailedClosedSides } from '../cnp/tiered.js'
 import { CanonicalAddresses, NodeAddresses } from './addresses.js'
 
 /** The kernel's conntrack table as a pass uses it; the I/O edge, faked in cleaner.test.ts. */
@@ -37,6 +38,8 @@ export interface CleanupJob {
   localIps: Iterable<string>
   /** The policies the compiler skipped (the sync's invalid list): not in the kernel, not judged. */
   skipped?: readonly string[]
+  /** The local pods' directions that fail closed (the sync's failedClosed): denied whole, as their chains do. */
+  closed?: FailedClosedSides
 }
 
 export type CutBy = 'time' | 'examined' | 'deletes' | 'stopped'
@@ -135,7 +138,7 @@ export class ConntrackCleaner {
     // cut by the clock too. Aborting closes the table, which fails whatever is in flight.
     const timer = setTimeout(() => abort.abort('time'), budgetMs + 1000)
     abort.signal.addEventListener('abort', () => table?.close())
-    const isDenied = deniedEntries(job.state, localIps, this.#nodeIps, job.skipped)
+    const isDenied = deniedEntries(job.state, localIps, this.#nodeIps, job.skipped, job.closed)
     const victims: CtEntry[] = []
     try {
       table = (o.open ?? openNetlinkTable)()

@@ -46,6 +46,19 @@ describe('deniedEntries', () => {
     expect(deniedEntries(state, local, node, ['x/deny-a'])(entry('10.0.0.3', '10.0.0.2'))).toBe(false)
   })
 
+  it('ends every flow of a pod direction that fails closed (its policies cost too much), as its chain drops them', () => {
+    // x/b has no policy; its egress fails closed (--max-pod-policy-cost): all it opened is denied,
+    // by address (canonical, as conntrack names it: the agent canonicalizes the records'), what it receives is not.
+    const closed = { ingress: new Set<string>(), egress: new Set(['x/b', '10.0.0.3', 'fd00::3']) }
+    const d = deniedEntries(state, new Set([...local, 'fd00::3']), node, [], closed)
+    const flows = [entry('10.0.0.3', '192.0.2.9'), entry('fd00::3', '2001:db8::1'), entry('10.0.0.2', '10.0.0.3')]
+    expect(flows.map(deniedEntries(state, new Set([...local, 'fd00::3']), node))).toEqual([false, false, false])
+    expect(flows.map(d)).toEqual([true, true, false])
+    // its ingress closed instead: flows to it end, even from a pod no policy isolates
+    const inClosed = deniedEntries(state, local, node, [], { ingress: new Set(['10.0.0.3']), egress: new Set<string>() })
+    expect([entry('192.0.2.9', '10.0.0.3'), entry('10.0.0.3', '192.0.2.9')].map(inClosed)).toEqual([true, false])
+  })
+
   it('never ends a flow the node itself opened: the node always reaches its pods', () => {
     expect([entry('10.0.0.1', '10.0.0.2'), entry('fd00::1', 'fd00::2')].map(denied)).toEqual([false, false])
   })

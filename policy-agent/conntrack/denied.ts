@@ -4,7 +4,7 @@
 // lib/net/conntrack.ts, the verdict from every tier: ClusterNetworkPolicy Admin, NetworkPolicy
 // (compile/decide.ts), Baseline (cnp/tiered.ts), so a ClusterNetworkPolicy Deny cuts flows too.
 import type { ClusterState, Protocol } from '../model/cluster.js'
-import { enforcedState, tieredDecider } from '../cnp/tiered.js'
+import { enforcedState, tieredDecider, type FailedClosedSides } from '../cnp/tiered.js'
 import { IPPROTO, IPS, SCTP_CONNTRACK, TCP_CONNTRACK, type CtEntry } from '../../lib/net/conntrack.js'
 
 const PROTOCOLS = new Map<number, Protocol>([[IPPROTO.TCP, 'TCP'], [IPPROTO.UDP, 'UDP'], [IPPROTO.SCTP, 'SCTP']])
@@ -43,7 +43,7 @@ const MEMO_MAX = 65_536
  * are memoized per (protocol, source, destination, port): 20k flows of one pod to one service
  * cost one decision.
  */
-export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> | (() => Set<string>) = new Set(), skipped: readonly string[] = []): (e: CtEntry) => boolean {
+export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIps: Set<string> | (() => Set<string>) = new Set(), skipped: readonly string[] = [], closed?: FailedClosedSides): (e: CtEntry) => boolean {
   // Indexed on the first entry that involves a local pod: building the decider reads the whole
   // cluster (every policy normalised), which at 30k policies cost the agent's event loop about a
   // second per change while most passes have no such entry (issue 14).
@@ -61,7 +61,7 @@ export function deniedEntries(state: ClusterState, localIps: Set<string>, nodeIp
     const key = `${f.protocol} ${f.src} ${f.dst} ${f.dport}`
     let denied = memo.get(key)
     if (denied === undefined) {
-      decide ??= tieredDecider(enforcedState(state, skipped))
+      decide ??= tieredDecider(enforcedState(state, skipped), closed)
       denied = !decide({ from: { ip: f.src }, to: { ip: f.dst }, port: f.dport, protocol: f.protocol }).allowed
       if (memo.size >= MEMO_MAX) memo.clear()
       memo.set(key, denied)

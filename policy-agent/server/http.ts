@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http'
 import type { AgentMetrics } from './metrics.js'
 import { FLOWS_PATH, handleFlows, type FlowsEndpointOptions } from './flows.js'
 import type { FlowRecorderStatus } from '../flows/recorder.js'
+import type { FailedClosed } from '../compile/ir.js'
 
 export interface AgentStatus {
   ready: boolean
@@ -22,6 +23,8 @@ export interface AgentStatus {
   lastError?: { at: string; message: string }
   localPods: { namespace: string; name: string; ips: string[] }[]
   invalidPolicies: { policy: string; reason: string }[]
+  /** local pods' directions that fail closed: their policies add up to more than one pod may cost */
+  failedClosed?: FailedClosed[]
   sourceProblems: { where: string; reason: string }[]
   /**
    * ClusterNetworkPolicies that apply but not as written (fail-closed rules, unsupported
