@@ -1,7 +1,7 @@
 // `cinch explain`: one connection, judged as the dataplane would (sender's egress AND receiver's
 // ingress, each through the Admin tier, NetworkPolicy and the Baseline tier), with the policies and
 // rules that decide, in words.
-import { enforcedState, skippedPolicies, tieredDecider, withoutSkipped } from '../policy-agent/cnp/tiered.js'
+import { enforcedState, failedClosedPods, skippedPolicies, tieredDecider, withoutSkipped } from '../policy-agent/cnp/tiered.js'
 import type { DirectionVerdict } from '../policy-agent/cnp/evaluate.js'
 import type { ClusterState } from '../policy-agent/model/cluster.js'
 import { auditDecider, splitAudit } from '../policy-agent/flows/audit.js'
@@ -29,9 +29,10 @@ const show = (e: Endpoint) => ('ip' in e ? e.ip : `${e.namespace}/${e.name}`)
  * The verdict and, per direction, each tier in the order the dataplane walks them: the Admin
  * ClusterNetworkPolicy rule that matched (and its action), the NetworkPolicies, the Baseline rule.
  * A NetworkPolicy-only cluster reads as before, plus one line per empty tier. `maxPolicyCost` is
- * the agent's --max-policy-cost: a policy over it is not in the kernel, so it decides nothing here.
+ * the agent's --max-policy-cost: a policy over it is not in the kernel, so it decides nothing here;
+ * `maxPodPolicyCost` its --max-pod-policy-cost: a pod whose policies add up to more fails closed.
  */
-export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p: { port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }, opts: { maxPolicyCost?: number } = {}): { text: string; allowed: boolean } {
+export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p: { port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }, opts: { maxPolicyCost?: number; maxPodPolicyCost?: number } = {}): { text: string; allowed: boolean } {
   for (const e of [from, to]) {
     if (!('ip' in e) && !state.pods.has(`${e.namespace}/${e.name}`)) throw new Error(`pod ${show(e)} not found in the cluster state`)
   }
@@ -42,7 +43,8 @@ export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p
   const skippedKeys = skipped.map((s) => s.policy)
   const { audit, problems } = splitAudit(state)
   const flow = { from, to, port: p.port, protocol: p.protocol }
-  const d = tieredDecider(enforcedState(state, skippedKeys))(flow)
+  const closed = failedClosedPods(state, [from, to].flatMap((e) => ('ip' in e ? [] : [`${e.namespace}/${e.name}`])), opts)
+  const d = tieredDecider(enforcedState(state, skippedKeys), closed.sides)(flow)
   const auditWords = audit.size ? auditDecider(withoutSkipped(state, skippedKeys))(flow).words : []
   const verdict = (v: DirectionVerdict) => {
     const by = v.rule
@@ -56,6 +58,7 @@ export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p
     ...d.egress.reasons.map((r) => `    - ${r}`),
     `  ingress to ${show(to)}: ${verdict(d.ingress)}`,
     ...d.ingress.reasons.map((r) => `    - ${r}`),
+    ...closed.list.map((f) => `  note: pod ${f.pod} fails closed for ${f.direction}: ${f.reason}`),
     ...skipped.map((i) => `  note: ${i.policy.startsWith('ClusterNetworkPolicy/') ? i.policy.replace('/', ' ') : `NetworkPolicy ${i.policy}`} is not applied: ${i.reason}`),
     ...(audit.size ? [`  audit (not enforced: ${[...audit].join(', ')}): ${auditWords.length ? auditWords.join('; ') : 'would change nothing'}`] : []),
     ...problems.map((q) => `  note: NetworkPolicy ${q.policy}: ${q.reason}`),

@@ -118,7 +118,7 @@ async function agent(args: string[]): Promise<number> {
 }
 
 async function explain(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, manifests: { type: 'string' }, 'max-policy-cost': { type: 'string' } })
+  const f = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, manifests: { type: 'string' }, 'max-policy-cost': { type: 'string' }, 'max-pod-policy-cost': { type: 'string' } })
   if (f.help) return (process.stdout.write(USAGE), 0)
   const { parseEndpoint, parsePort, explainText } = await import('./explain.js')
   const from = parseEndpoint('from', f.from)
@@ -141,7 +141,7 @@ async function explain(argv: string[]): Promise<number> {
     await source.stop()
   }
   // The agent's bound: a policy over it is not in the kernel, so explain must not judge by it.
-  const out = explainText(state, from, to, port, { maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost') })
+  const out = explainText(state, from, to, port, { maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost'), maxPodPolicyCost: positiveInt(f['max-pod-policy-cost'], '--max-pod-policy-cost') })
   process.stdout.write(out.text)
   return 0
 }

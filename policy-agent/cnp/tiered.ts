@@ -3,7 +3,8 @@
 // Nodes as CNP `nodes` peers see them, and the evaluator with compile/decide.ts as the
 // NetworkPolicy tier. Also what `cinch status` reports of them: invalid policies, warnings
 // (fail-closed rules, unsupported domainNames) and same-priority overlaps.
-import type { ClusterNetworkPolicyObject, ClusterState } from '../model/cluster.js'
+import type { ClusterNetworkPolicyObject, ClusterState, LocalPod } from '../model/cluster.js'
+import { failedClosed, type FailedClosed } from '../compile/ir.js'
 import { convertPolicy, type ConvertResult } from './convert.js'
 import { evaluator, type CnpCluster, type CnpDecision, type Flow, type NetworkPolicyTier } from './evaluate.js'
 import { LENIENT, canonicalIp } from '../../lib/ip/index.js'
@@ -89,6 +90,28 @@ export function withoutSkipped(state: ClusterState, skipped: readonly string[]):
  */
 export function skippedPolicies(state: ClusterState, maxPolicyCost?: number): SkippedPolicy[] {
   return new Compiler({ maxPolicyCost }).compile(state, []).invalid
+}
+
+/**
+ * The directions of `pods` (`ns/name`) whose NetworkPolicy chain fails closed on a node running
+ * them (their policies add up to more than `maxPodPolicyCost`), asked of the Compiler itself as
+ * skippedPolicies does, over the enforced policies as the agent's chains are: for a process that
+ * does not compile (explain). Each with the pod's addresses, as FailedClosedSides wants.
+ */
+export function failedClosedPods(state: ClusterState, pods: readonly string[], o: { maxPolicyCost?: number; maxPodPolicyCost?: number } = {}): { sides: FailedClosedSides; list: FailedClosed[] } {
+  const locals: LocalPod[] = []
+  for (const key of pods) {
+    const p = state.pods.get(key)
+    if (p) locals.push({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `explain${locals.length}` })
+  }
+  const enforced = splitAudit(state).enforced
+  const list = failedClosed(new Compiler(o).compile(enforced, locals).ir)
+  const sides = { ingress: new Set<string>(), egress: new Set<string>() }
+  for (const f of list) {
+    sides[f.direction].add(f.pod)
+    for (const ip of state.pods.get(f.pod)?.ips ?? []) sides[f.direction].add(canonicalIp(ip, LENIENT) ?? ip)
+  }
+  return { sides, list }
 }
 
 export interface CnpReport {

@@ -70,3 +70,22 @@ test('explain refuses a malformed --max-policy-cost', async (t) => {
   const err = await t.throwsAsync(explain(dir, '--max-policy-cost', '0x10')) as Error & { stderr: string }
   t.regex(err.stderr, /--max-policy-cost must be a positive integer/)
 })
+
+test('a pod whose policies add up to more than --max-pod-policy-cost fails closed, and explain says so', async (t) => {
+  // From y on 80 and on ten more ports: 11 elements + 2 rules = 13 for x/a's ingress.
+  const dir = manifests([{
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'from-y' },
+    spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }], ports: ports.map((p) => ({ protocol: 'TCP', port: p.tcp.destinationPort.number })) }] },
+  }])
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const within = await explain(dir, '--max-pod-policy-cost', '13')
+  t.regex(within, /: ALLOWED\n/)
+  t.false(within.includes('fails closed'), within)
+  const over = await explain(dir, '--max-pod-policy-cost', '12')
+  t.regex(over, /: DENIED\n/)
+  t.true(over.includes('ingress to x/a: denied (NetworkPolicy)'), over)
+  t.regex(over, /note: pod x\/a fails closed for ingress: the NetworkPolicies selecting it for ingress add up to about 13 .*--max-pod-policy-cost/)
+  // the sender's egress is not what is over
+  t.true(over.includes('egress from y/b: allowed'), over)
+})
+

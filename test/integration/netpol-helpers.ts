@@ -222,6 +222,7 @@ export interface AgentStatus {
   lastError?: { message: string }
   localPods: { namespace: string; name: string; ips: string[] }[]
   invalidPolicies: { policy: string; reason: string }[]
+  failedClosed: { pod: string; direction: string; reason: string }[]
 }
 
 export async function fetchAgent(c: NodeCluster, path: string): Promise<string> {

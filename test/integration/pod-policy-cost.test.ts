@@ -57,7 +57,7 @@ test('past --max-pod-policy-cost a pod fails closed in the kernel, its flows end
 
   // One policy more: 33 > 30. x/a's ingress is its drop alone; x/a's egress and y/b are untouched.
   const logFrom = agent.log().length
-  const closedStatus = await applyManifests(c, { ...base, policies: allows(11) }) as Awaited<ReturnType<typeof agentStatus>> & { failedClosed: { pod: string; direction: string; reason: string }[] }
+  const closedStatus = await applyManifests(c, { ...base, policies: allows(11) })
   t.deepEqual(closedStatus.failedClosed.map((f) => `${f.pod} ${f.direction}`), ['x/a ingress'])
   t.is(closedStatus.failedClosed[0]!.reason, 'the NetworkPolicies selecting it for ingress add up to about 33 nftables set elements and rules, over the limit of 30 for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller')
   t.deepEqual(closedStatus.invalidPolicies, [], 'no policy is invalid: the pod is what is over')
@@ -73,7 +73,7 @@ test('past --max-pod-policy-cost a pod fails closed in the kernel, its flows end
   t.regex(await fetchAgent(c, '/metrics'), /^cinch_pods_failed_closed\{pod="x\/a",direction="ingress"\} 1$/m)
 
   // Under the bound again: the chain is the policies' once more.
-  const open = await applyManifests(c, { ...base, policies: allows(10) }) as typeof closedStatus
+  const open = await applyManifests(c, { ...base, policies: allows(10) })
   t.deepEqual(open.failedClosed, [])
   t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [true, true])
   await waitFor('the all-clear in the log', () => agent.log().slice(logFrom).includes('"msg":"pod no longer fails closed"'), { timeoutMs: 5_000 })
