@@ -173,15 +173,17 @@ export class NfnlSocket {
    * and committed; a failure of the batch itself is acknowledged against BATCH_BEGIN's sequence
    * number before those. The delimiters carry no NLM_F_ACK: kernels before 6.5 never answer them.
    *
-   * `echo`: the FIRST request carries NLM_F_ECHO, and what the kernel sends back with its sequence
+   * `echoFirst`: the FIRST request carries NLM_F_ECHO, and what the kernel sends back with its sequence
    * number that is not an error goes to `echo`. nf_tables answers so with the NEWGEN of the commit,
    * before the requests' answers: nf_tables_gen_notify reports to the sender when the batch skb's
    * first header asks for it (nlmsg_report(nlmsg_hdr(skb))), and that header is the first request,
    * not BEGIN (nfnetlink_rcv_skb_batch pulls BEGIN off the skb first). The first request's own
    * object is echoed too (each notification follows its own message's flags, so no other is): the
-   * caller makes it one that changes nothing (lib/nft/elements-netlink.ts).
+   * caller makes it one that changes nothing (lib/nft/elements-netlink.ts). A request that asks
+   * for NLM_F_ECHO in its own `flags` has its object sent back too (a rule and the handle the
+   * kernel gave it): `echo` gets it with the request's index.
    */
-  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number; ackLastOnly?: boolean; echo?: (m: NlMessage) => void }): Promise<{ errnos: number[]; batchErrno: number }> {
+  batch(reqs: NfnlRequest[], o: { resId: number; timeoutMs?: number; ackLastOnly?: boolean; echoFirst?: boolean; echo?: (m: NlMessage, index: number) => void }): Promise<{ errnos: number[]; batchErrno: number }> {
     if (reqs.length === 0) return Promise.resolve({ errnos: [], batchErrno: 0 })
     return new Promise((resolve, reject) => {
       const errnos = new Array<number>(reqs.length).fill(-1)
@@ -209,7 +211,7 @@ export class NfnlSocket {
       if (o.ackLastOnly) left = 1
       seqs.forEach((seq, i) => this.#track(seq, {
         onMessage: (m) => {
-          if (m.type !== NLMSG_ERROR) return void (i === 0 && o.echo?.(m))
+          if (m.type !== NLMSG_ERROR) return void o.echo?.(m, i)
           if (errnos[i] !== -1) return
           errnos[i] = ackErrno(m)
           if (o.ackLastOnly && i !== last) return
@@ -220,7 +222,7 @@ export class NfnlSocket {
         },
         fail: done,
       }))
-      const flags = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK) | (o.echo && i === 0 ? NLM_F.ECHO : 0)
+      const flags = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK) | (o.echoFirst && i === 0 ? NLM_F.ECHO : 0)
       const delimiter = (msg: number, seq: number) => encodeNfnl({ subsys: 0, msg, family: 0, resId: o.resId }, seq, 0)
       const msgs = [delimiter(NFNL_MSG_BATCH_BEGIN, begin), ...reqs.map((r, i) => encodeNfnl(r, seqs[i]!, flags(i))), delimiter(NFNL_MSG_BATCH_END, end)]
       // One iovec per message, up to a point: sendmsg refuses more than UIO_MAXIOV (1024) with

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { commandText, encodeCommand, type NftCommand } from './commands.js'
 import { UnsupportedElements, type KeyPart } from './elements.js'
 import { encodeRule } from './rule-netlink.js'
+import { parseAttrs } from '../net/tlv.js'
 
 const GOLDEN: [string, number, number, string][] = [
   ['add counter inet cinch policy-ns-1-p', 18, 0x401, '0a00010063696e636800000012000200706f6c6963792d6e732d312d7000000008000300000000011c0004800c00010000000000000000000c0002000000000000000000'],
@@ -207,5 +208,36 @@ describe('sets with a size', () => {
     const [msg, ...rest] = encodeCommand(c, ctx)
     expect(rest).toEqual([])
     expect(msg!.attrs.toString('hex')).toBe(hex)
+  })
+})
+
+describe('rules by handle', () => {
+  const on = { family: 'inet', table: 'cinch' } as const
+  const attrsOf = (b: Buffer) => parseAttrs(b)
+  it('delete: DELRULE naming the chain and the handle (64 bits, big-endian), as `delete rule ... handle H`', () => {
+    const c: NftCommand = { ...on, kind: 'rule', verb: 'delete', chain: 'pod-ingress-t-a', handle: 0x1_0000_0007 }
+    expect(commandText(c)).toBe('delete rule inet cinch pod-ingress-t-a handle 4294967303')
+    const [m, ...rest] = encodeCommand(c)
+    expect(rest).toEqual([])
+    expect([m!.msg, m!.flags]).toEqual([8, 0])
+    const a = attrsOf(m!.attrs)
+    expect(a.get(2)!.toString()).toBe('pod-ingress-t-a\0')
+    expect(a.get(3)!.readBigUInt64BE(0)).toBe(0x1_0000_0007n)
+  })
+  it('insert: NEWRULE without APPEND (before the rule at `position`), the position beside the expressions; echo asks NLM_F_ECHO', () => {
+    const c: NftCommand = { ...on, kind: 'rule', verb: 'insert', chain: 'c', rule: 'ip saddr @s4 accept', position: 42, echo: true }
+    expect(commandText(c)).toBe('insert rule inet cinch c position 42 ip saddr @s4 accept')
+    const [m] = encodeCommand(c)
+    expect([m!.msg, m!.flags]).toEqual([6, 0x400 | 0x8])
+    const a = attrsOf(m!.attrs)
+    expect(a.get(6)!.readBigUInt64BE(0)).toBe(42n)
+    // the same expressions an append carries
+    const [added] = encodeCommand({ ...on, kind: 'rule', verb: 'add', chain: 'c', rule: 'ip saddr @s4 accept' })
+    expect(added!.flags).toBe(0x400 | 0x800)
+    expect(a.get(4)!.length).toBeGreaterThan(20)
+    expect(a.get(4)).toEqual(attrsOf(added!.attrs).get(4))
+  })
+  it.each([0, -1, 1.5, 2 ** 53])('refuses handle %s, which the kernel never gives', (h) => {
+    expect(() => encodeCommand({ ...on, kind: 'rule', verb: 'delete', chain: 'c', handle: h })).toThrow(UnsupportedElements)
   })
 })

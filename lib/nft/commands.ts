@@ -8,6 +8,9 @@
 //   flush chain t c                  DELRULE                   table, chain (no handle: every rule)
 //   delete chain t c                 DELCHAIN                  table, name
 //   add rule t c <rule>              NEWRULE   CREATE|APPEND   table, chain, expressions, userdata
+//   insert rule t c position H <rule>  NEWRULE CREATE         table, chain, expressions, position H
+//                                    (before the rule of handle H), userdata
+//   delete rule t c handle H         DELRULE                   table, chain, handle H
 //   add set t s { type ...; size N; comment "x"; }  NEWSET CREATE  table, name, flags 0, key type
 //                                    and length, a transaction id, the size (NFTA_SET_DESC), userdata
 //                                    (key byte order, comment)
@@ -39,7 +42,15 @@ export interface ChainCommand extends On {
   /** add: a base chain `type filter hook <hook> priority <priority>; policy accept;` (priority `filter`, `filter + 10`). */
   base?: { hook: string; priority: string }
 }
-export interface RuleCommand extends On { kind: 'rule'; verb: 'add'; chain: string; rule: string }
+/**
+ * A rule: `add` appends it to the chain; `insert` puts it before the rule whose handle is
+ * `position`; `delete` removes the rule whose handle is `handle` (its text unread). `echo`: the
+ * kernel sends the new rule back with the handle it gave it (runElementBatch's `handles`).
+ */
+export type RuleCommand = On & { kind: 'rule'; chain: string; echo?: boolean } & (
+  | { verb: 'add'; rule: string }
+  | { verb: 'insert'; rule: string; position: number }
+  | { verb: 'delete'; handle: number })
 export interface SetCommand extends On {
   kind: 'set'
   verb: 'add' | 'delete'
@@ -84,7 +95,8 @@ export function commandText(c: NftCommand): string {
       if (c.verb === 'add' && c.base) return `add chain ${on} ${c.name} { type filter hook ${c.base.hook} priority ${c.base.priority}; policy accept; }`
       return c.verb === 'add' && c.comment !== undefined ? `add chain ${on} ${c.name} { comment "${c.comment}"; }` : `${c.verb} chain ${on} ${c.name}`
     case 'rule':
-      return `add rule ${on} ${c.chain} ${c.rule}`
+      if (c.verb === 'delete') return `delete rule ${on} ${c.chain} handle ${c.handle}`
+      return c.verb === 'insert' ? `insert rule ${on} ${c.chain} position ${c.position} ${c.rule}` : `add rule ${on} ${c.chain} ${c.rule}`
     case 'set':
       return c.verb === 'add' ? `add ${c.verdictMap ? 'map' : 'set'} ${on} ${c.name} { ${setCommandSpec(c)} }` : `delete set ${on} ${c.name}`
     case 'counter':
@@ -99,7 +111,8 @@ export const NFT_MSG = { NEWCHAIN: 3, DELCHAIN: 5, NEWRULE: 6, DELRULE: 8, NEWSE
 const NLM_F_CREATE = 0x400
 const NLM_F_APPEND = 0x800
 const CHAIN = { TABLE: 1, NAME: 3, USERDATA: 12 } as const
-const RULE = { TABLE: 1, CHAIN: 2, EXPRESSIONS: 4, USERDATA: 7 } as const
+export const RULE = { TABLE: 1, CHAIN: 2, HANDLE: 3, EXPRESSIONS: 4, POSITION: 6, USERDATA: 7 } as const
+const NLM_F_ECHO = 0x8
 const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DESC: 9, ID: 10, USERDATA: 13 } as const
 const SET_DESC_SIZE = 1
 const OBJ = { TABLE: 1, NAME: 2, TYPE: 3, DATA: 4 } as const
@@ -112,6 +125,14 @@ const UDATA_COMMENT = 0
 const UDATA_SET = { KEYBYTEORDER: 0, KEY_TYPEOF: 3, COMMENT: 7 } as const
 const TYPE_BITS = 6
 const COMMENT = /^[\x20\x21\x23-\x5b\x5d-\x7e]{0,128}$/
+
+/** A rule handle as NFTA_RULE_HANDLE / NFTA_RULE_POSITION carry it: 64 bits, big-endian. */
+function handle(h: number): Buffer {
+  if (!Number.isSafeInteger(h) || h <= 0) throw new UnsupportedElements(`rule handle ${h} is not one the kernel gives`)
+  const b = Buffer.alloc(8)
+  b.writeBigUInt64BE(BigInt(h))
+  return b
+}
 
 const udata = (type: number, value: Buffer) => Buffer.concat([Buffer.from([type, value.length]), value])
 
@@ -193,8 +214,12 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
       return [{ msg: NFT_MSG.NEWCHAIN, flags: NLM_F_CREATE, family, attrs: Buffer.concat(parts) }]
     }
     case 'rule': {
+      const chain = attr(RULE.CHAIN, str(plainName('chain', c.chain)))
+      const echo = c.echo ? NLM_F_ECHO : 0
+      if (c.verb === 'delete') return [{ msg: NFT_MSG.DELRULE, flags: echo, family, attrs: Buffer.concat([table, chain, attr(RULE.HANDLE, handle(c.handle))]) }]
       const { expressions, userdata, sets } = encodeRuleOnce(c.family, c.rule, ctx)
-      const parts = [table, attr(RULE.CHAIN, str(plainName('chain', c.chain))), nested(RULE.EXPRESSIONS, expressions)]
+      // The kernel reads the attributes by type; nft puts the position before the expressions too.
+      const parts = [table, chain, ...(c.verb === 'insert' ? [attr(RULE.POSITION, handle(c.position))] : []), nested(RULE.EXPRESSIONS, expressions)]
       if (userdata) parts.push(attr(RULE.USERDATA, userdata))
       // Its anonymous sets first, each with its elements (as nft sends them).
       return [
@@ -202,7 +227,8 @@ export function encodeCommand(c: NftCommand, ctx: EncodeContext = { setId: 0 }):
           { msg: NFT_MSG.NEWSET, flags: NLM_F_CREATE, family, attrs: Buffer.concat([table, a.set]) },
           { msg: NFT_MSG_NEWSETELEM, flags: NLM_F_CREATE, family, attrs: Buffer.concat([table, a.elements]) },
         ]),
-        { msg: NFT_MSG.NEWRULE, flags: NLM_F_CREATE | NLM_F_APPEND, family, attrs: Buffer.concat(parts) },
+        // insert: no APPEND, so the kernel puts it before the rule at `position` (nf_tables_newrule).
+        { msg: NFT_MSG.NEWRULE, flags: NLM_F_CREATE | (c.verb === 'insert' ? 0 : NLM_F_APPEND) | echo, family, attrs: Buffer.concat(parts) },
       ]
     }
     case 'set': {

@@ -19,6 +19,7 @@ import { NftError } from './errors.js'
 import { forceSendBuffer } from './sndbuf.js'
 import { decodeGeneration } from './generation.js'
 import { NFT_MSG_TABLE } from './declare-netlink.js'
+import { decodeRuleHandle } from './rule-handles.js'
 
 /**
  * A batch is one skb from one sendmsg (nfnetlink_rcv_batch reads BATCH_BEGIN to BATCH_END within
@@ -78,7 +79,13 @@ export function elementBatch(cmds: NftCommand[], o: { maxBytes?: number } = {}):
  * the kernel works in the sender's thread, so this is the commit's own cost, and the agent's log
  * shows it apart from the encoding).
  */
-export interface BatchCommitted { genId?: number; tableCreated?: boolean; kernelMs?: number }
+export interface BatchCommitted {
+  genId?: number
+  tableCreated?: boolean
+  kernelMs?: number
+  /** the handles the kernel gave the rules of commands that asked for an echo, by command index */
+  handles?: Map<number, number>
+}
 
 const isNewTable = (m: NlMessage): boolean => { const g = parseNfgen(m); return !!g && g.subsys === NFNL_SUBSYS.NFTABLES && g.msg === NFT_MSG_TABLE.NEW }
 
@@ -101,6 +108,12 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
   }
   let genId: number | undefined
   let tableCreated = false
+  let handles: Map<number, number> | undefined
+  // A rule command's echo (its NLM_F_ECHO): the handle of the rule it added, by command index.
+  const echoed = (m: NlMessage, i: number) => {
+    const r = i >= probe.length ? decodeRuleHandle(m) : undefined
+    if (r) (handles ??= new Map()).set(b.messages[i - probe.length]!.command, r.handle)
+  }
   const sent = performance.now()
   try {
     const { errnos, batchErrno } = await sock.batch(
@@ -110,7 +123,7 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
       // ms (in process, alternated per sample); a full replace's thousands would overrun the buffer.
       // echo (on the probe): the commit's own generation id, one small message more.
       // The probe's own NEWTABLE comes back only when the probe made the table: it was missing.
-      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, ...(b.probe ? { echo: (m: NlMessage) => { genId = decodeGeneration(m) ?? genId; if (isNewTable(m)) tableCreated = true } } : {}) },
+      { resId: NFNL_SUBSYS.NFTABLES, timeoutMs: o.timeoutMs, ackLastOnly: true, echoFirst: !!b.probe, echo: (m: NlMessage, i: number) => { if (b.probe && i === 0) { genId = decodeGeneration(m) ?? genId; if (isNewTable(m)) tableCreated = true } else echoed(m, i) } },
     )
     // The probe's answer is not a command's.
     const [probeErrno = 0] = errnos.splice(0, probe.length)
@@ -123,7 +136,7 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
     // The probe alone refused (nothing of the batch committed, then): the table's error.
     if (probeErrno > 0) throw new NftError(what, `netlink: Error: Could not process rule: ${strerror(probeErrno)}`, b.text)
     const kernelMs = performance.now() - sent
-    return tableCreated ? { genId, tableCreated, kernelMs } : { genId, kernelMs }
+    return { genId, kernelMs, ...(tableCreated ? { tableCreated } : {}), ...(handles ? { handles } : {}) }
   } catch (err) {
     // An answer that never came, or a socket error: start the next batch on a fresh socket.
     if (!(err instanceof NftError)) dropSocket(sock)
@@ -142,7 +155,8 @@ export async function runElementBatch(b: ElementBatch, o: { netns?: string; what
 const MAX_SOCKETS = 8
 const sockets = new Map<string, NfnlSocket>()
 
-function socketFor(netns: string | undefined): NfnlSocket {
+/** The socket kept for `netns` (or this thread's namespace), opened if need be. */
+export function socketFor(netns: string | undefined): NfnlSocket {
   let key = ''
   if (netns) {
     const st = statSync(netns)

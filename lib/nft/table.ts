@@ -11,8 +11,9 @@ import { isDocument, parseElements, parseListing, type ListedChain, type ListedE
 import { checkFamily, checkName, tablesNamed, type NftFamily } from './syntax.js'
 import { Transaction } from './transaction.js'
 import type { NftCommand } from './commands.js'
-import { elementBatch, runElementBatch, type BatchCommitted } from './elements-netlink.js'
+import { elementBatch, runElementBatch, socketFor, type BatchCommitted } from './elements-netlink.js'
 import { commitNoted, noteCommit, notingCommits } from './generation.js'
+import { chainRuleHandles } from './rule-handles.js'
 
 export interface NftTableOptions {
   family: NftFamily
@@ -99,6 +100,11 @@ export class NftTable {
     const r = await runElementBatch(elementBatch([...cmds], { maxBytes: opts.maxBytes }), { netns: this.netns, what: `nft run on ${this.ref}` })
     if (r.genId !== undefined && !this.netns) noteCommit(r.genId, owned.map((o) => o.ref))
     return r
+  }
+
+  /** The handles of one chain's rules, in order, and the generation read (rule-handles.ts). */
+  ruleHandles(chain: string): Promise<{ handles: number[]; gen16?: number }> {
+    return chainRuleHandles(this.family, this.name, chain, { sock: socketFor(this.netns) })
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

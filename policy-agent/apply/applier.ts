@@ -15,12 +15,21 @@
 // generation id is followed (lib/nft/generation.ts): known exactly for a netlink batch (the kernel
 // echoes it), bracketed by two reads for an nft run, and kept only while each commit of ours
 // follows the one before with nobody else's in between (`committed`).
+//
+// Big chains (render/rule-edits.ts) are changed rule by rule: the applier keeps the handles of
+// their rules (read once after a chain is written whole, then kept up to date from the kernel's
+// echo of each inserted rule), on the ground every diff stands on: nobody else writes `inet
+// cinch`. Other tables' commits (kube-proxy's, every few seconds on a busy node) change no handle
+// of ours: a handle names one rule for the table's life. It forgets them at any replace (the table
+// is made anew and numbers its rules from 1), any nft run and any failure. A handle that is gone
+// (someone deleted our rule) makes the kernel refuse the diff, and the tables are replaced whole.
 import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../../lib/nft/index.js'
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { fullCommands, lineCount, planDiff, renderFull, renderTeardown, setSizesAfter, updateSetSizesAfterDiff, type DiffPlan } from '../render/index.js'
 import type { PolicyIR } from '../compile/ir.js'
 import type { Proof } from './adopt.js'
+import type { KnownRules } from '../render/rule-edits.js'
 
 export interface ApplyResult {
   /** adopted: the first apply after a restart found its IR in the kernel and sent nothing (adopt.ts) */
@@ -42,7 +51,13 @@ export interface ApplierOptions {
    * unless `run` is given alone (then every diff goes to `run`). Throws UnsupportedElements,
    * having sent nothing, for a diff it cannot encode: `run` gets its text.
    */
-  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number } | void>
+  runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number; handles?: Map<number, number> } | void>
+  /**
+   * The handles of a chain's rules in `inet cinch`, in order, and the low 16 bits of the generation
+   * read (lib/nft/rule-handles.ts); by default when `runCommands` is. Without it every chain is
+   * rewritten whole on a change.
+   */
+  ruleHandles?: (chain: string) => Promise<{ handles: number[]; gen16?: number }>
   /**
    * Where a failed diff is reported before the full replace (warn), and why a full replace could
    * not go over netlink (info: a command lib/nft does not encode, a send buffer it could not grow).
@@ -73,8 +88,11 @@ export class Applier {
   /** The size each set of #last has in the kernel, as far as this applier made them (render's setSizes). */
   #sizes = new Map<string, number>()
   readonly #run: (ruleset: string) => Promise<void>
-  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number } | void>
+  readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number; handles?: Map<number, number> } | void>
   readonly #generation?: () => Promise<number>
+  readonly #ruleHandles?: (chain: string) => Promise<{ handles: number[]; gen16?: number }>
+  /** The big chains of #last whose rules' handles are known (valid while #gen is), by name. */
+  #known = new Map<string, KnownRules>()
 
   constructor(private readonly opts: ApplierOptions = {}) {
     const policy = new NftTable(POLICY_TABLE)
@@ -82,6 +100,7 @@ export class Applier {
     this.#run = opts.run ?? ((text) => policy.runText(text, { also: [bridge] }))
     this.#runCommands = opts.runCommands ?? (opts.run ? undefined : (cmds, o) => policy.runCommands(cmds, { also: [bridge], ...o }))
     this.#generation = opts.generation ?? (opts.run || opts.runCommands ? undefined : () => readGeneration())
+    this.#ruleHandles = opts.ruleHandles ?? (opts.run || opts.runCommands ? undefined : (chain) => policy.ruleHandles(chain))
     this.#prove = opts.prove
   }
 
@@ -110,7 +129,8 @@ export class Applier {
       if (adopted) return adopted
     }
     if (this.#last) {
-      const plan = planDiff(this.#last, ir, render)
+      const known = this.#known.size ? (n: string) => this.#known.get(n) : undefined
+      const plan = planDiff(this.#last, ir, render, { knownRules: known })
       if (plan.lines === 0) return { mode: 'none', lines: 0 }
       // A change a diff does not express (a set redefined, the flow log limit changed) is a full
       // replace, below, over netlink like the first apply.
@@ -152,12 +172,15 @@ export class Applier {
     // Until this commit's id is known, the kernel's generation is not ours to vouch for.
     this.#gen = undefined
     try {
-      let genId: number | undefined, kernelMs: number | undefined
+      let genId: number | undefined, kernelMs: number | undefined, handles: Map<number, number> | undefined
       if (via === 'netlink') {
         try {
-          const r = await this.#runCommands!(plan.commands!)
+          // As large as a replace may be: a big chain written whole (thousands of rules, beyond
+          // what a socket takes as it is) goes over netlink too, not through nft's parser.
+          const r = await this.#runCommands!(plan.commands!, { maxBytes: FULL_BATCH_BYTES })
           genId = r?.genId
           kernelMs = r?.kernelMs
+          handles = r?.handles
           // The batch's probe made its first command's table: someone deleted it, and the diff
           // (new chains, rules, sets) went into an empty table. The kernel does not hold the last
           // IR: replace. (A diff that also touched what was there fails instead: ENOENT.)
@@ -175,6 +198,8 @@ export class Applier {
       // A diff builds on the tables as the last commit left them: its id must follow that one's,
       // or someone else committed in between and the kernel may hold their change too.
       if (genId !== undefined && prev !== undefined && follows(prev, genId)) this.#gen = genId
+      if (via === 'netlink') await this.#remember(plan, handles, ir, genId)
+      else this.#known.clear()
       return { mode: 'diff', lines: plan.lines, via, ...(kernelMs !== undefined ? { kernelMs } : {}) }
     } catch (err) {
       // A set reached the size it was created with (render/rules.ts setSize): expected as sets
@@ -183,6 +208,7 @@ export class Applier {
       if (isSetFull(err)) this.opts.log?.info?.({ reason: (err as Error).message, lines: plan.lines, via }, 'a set outgrew the size it was created with; replacing the tables whole')
       else this.opts.log?.warn({ err, lines: plan.lines, via }, 'diff apply failed; replacing the tables whole')
       this.#last = undefined
+      this.#known.clear()
       return undefined
     }
   }
@@ -211,6 +237,8 @@ export class Applier {
     // fail too, the next apply must replace again, not diff from an IR the kernel may not hold.
     this.#last = undefined
     this.#gen = undefined
+    // A replace makes the table anew: the kernel numbers its rules from 1 again.
+    this.#known.clear()
     if (this.#runCommands) {
       const commands = fullCommands(ir, render)
       try {
@@ -236,10 +264,38 @@ export class Applier {
     return { mode: 'full', lines: lineCount(full), via: 'nft' }
   }
 
+  /**
+   * What is known of the big chains' rules once `plan` committed (as commit `genId`): a chain
+   * changed rule by rule has the echoed handles of its inserted rules between those it kept; one
+   * written whole has its handles read (a dump of that chain: once, ~10 ms at 13,000 rules); any
+   * other chain known before and changed or gone is forgotten.
+   */
+  async #remember(plan: DiffPlan, handles: Map<number, number> | undefined, next: PolicyIR, genId: number | undefined): Promise<void> {
+    const known = this.#known
+    for (const [name, k] of known) if (next.chains[name] !== k.chain) known.delete(name)
+    for (const e of plan.ruleEdits ?? []) {
+      const echoed = e.inserted.map((i) => handles?.get(i))
+      if (echoed.every((h) => h !== undefined)) known.set(e.chain, { chain: e.ir, rules: e.rules, handles: [...e.head, ...(echoed as number[]), ...e.tail] })
+    }
+    if (!this.#ruleHandles || genId === undefined) return
+    for (const w of plan.written ?? []) {
+      try {
+        const r = await this.#ruleHandles(w.chain)
+        // The chain as this commit left it: as many rules, read at this commit's generation (a
+        // commit of any table in between: not learnt now, the chain is rewritten once more).
+        if (r.handles.length === w.rules.length && r.gen16 === (genId & 0xffff)) known.set(w.chain, { chain: w.ir, rules: w.rules, handles: r.handles })
+        else this.opts.log?.info?.({ chain: w.chain, rules: w.rules.length, read: r.handles.length }, 'rule handles not as committed; the chain is rewritten whole at its next change')
+      } catch (err) {
+        this.opts.log?.info?.({ chain: w.chain, err: (err as Error).message }, 'rule handles not read; the chain is rewritten whole at its next change')
+      }
+    }
+  }
+
   /** Removes cinch's tables (`cinch agent --cleanup`). */
   async teardown(): Promise<void> {
     this.#gen = undefined
     this.#sizes = new Map()
+    this.#known.clear()
     await this.#run(renderTeardown())
     this.#last = undefined
   }

@@ -14,6 +14,7 @@ import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib
 import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/commands.js'
 import type { IrSet } from '../compile/ir.js'
 import { counterChanges } from './counters.js'
+import { RULE_EDIT_MIN, sharedEnds, worthEditing, type KnownRules } from './rule-edits.js'
 
 export interface RenderOptions {
   failOpen?: boolean /* default false */
@@ -172,6 +173,14 @@ export interface DiffPlan {
   commands?: NftCommand[]
   /** The diff is renderFull(next): the applier replaces the tables whole (fullCommands). */
   full?: true
+  /**
+   * Chains changed rule by rule (planDiff's `knownRules`): once the commands commit, a chain's
+   * rules are `rules`, whose handles are `head`, the echoed handles of the commands at `inserted`
+   * (by index), then `tail`.
+   */
+  ruleEdits?: { chain: string; ir: IrChain; rules: string[]; head: readonly number[]; inserted: number[]; tail: readonly number[] }[]
+  /** Chains of RULE_EDIT_MIN rules or more written whole: the applier reads their handles once committed. */
+  written?: { chain: string; ir: IrChain; rules: string[] }[]
 }
 
 /** The plan of a full replace: renderFull's script. */
@@ -251,7 +260,7 @@ export function updateSetSizesAfterDiff(sizes: Map<string, number>, prev: Policy
 }
 
 /** renderDiff, with its element commands as data when it holds nothing else. */
-export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}): DiffPlan {
+export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {}, o: { knownRules?: (chain: string) => KnownRules | undefined } = {}): DiffPlan {
   // The limit's settings changed (flags of a restarted agent): rare, start over.
   if (JSON.stringify(prev.flowLog) !== JSON.stringify(next.flowLog)) return fullPlan(next, opts)
   const commands: NftCommand[] = []
@@ -294,18 +303,42 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   }
   // 2. new chains, and chains whose rules changed (rewritten whole: one pod direction)
   // New chains are declared before any rule is written: a tier chain's rules `goto` others.
-  const rewrite: [string, IrChain, boolean][] = []
+  const rewrite: [string, IrChain, boolean, string[] | undefined][] = []
+  const ruleEdits: NonNullable<DiffPlan['ruleEdits']> = []
   for (const name of prev.chains === next.chains ? [] : chainDelta ? chainDelta.changed : Object.keys(next.chains)) {
     const old = prev.chains[name], c = next.chains[name]!
     if (old === c) continue
     if (old && old.comment !== c.comment) return fullPlan(next, opts)
+    // A big chain whose rules' handles the kernel gave are known (rule-edits.ts): its rules
+    // compared as text, and what differs between the ends they share deleted and inserted.
+    const known = old && o.knownRules?.(name)
+    let rules: string[] | undefined
+    if (known && known.chain === old) {
+      rules = chainRules(name, c, next.flowLog)
+      const ends = sharedEnds(known.rules, rules)
+      if (worthEditing(known.rules, rules, ends)) {
+        const keptTail = known.handles.length - ends.tail
+        for (let i = ends.head; i < keptTail; i++) command({ ...on, kind: 'rule', verb: 'delete', chain: name, handle: known.handles[i]! })
+        // Each before the first rule of the shared tail, so they keep their order; none: appended.
+        const inserted: number[] = []
+        for (let i = ends.head; i < rules.length - ends.tail; i++) {
+          inserted.push(commands.length)
+          command(ends.tail ? { ...on, kind: 'rule', verb: 'insert', chain: name, rule: rules[i]!, position: known.handles[keptTail]!, echo: true } : { ...on, kind: 'rule', verb: 'add', chain: name, rule: rules[i]!, echo: true })
+        }
+        ruleEdits.push({ chain: name, ir: c, rules, head: known.handles.slice(0, ends.head), inserted, tail: known.handles.slice(keptTail) })
+        continue
+      }
+    }
     if (old && sameRules(old, c)) continue
     if (!old) command({ ...on, kind: 'chain', verb: 'add', name, comment: c.comment })
-    rewrite.push([name, c, !!old])
+    rewrite.push([name, c, !!old, rules])
   }
-  for (const [name, c, existed] of rewrite) {
+  const written: NonNullable<DiffPlan['written']> = []
+  for (const [name, c, existed, known] of rewrite) {
     if (existed) command({ ...on, kind: 'chain', verb: 'flush', name })
-    for (const r of chainRules(name, c, next.flowLog)) command({ ...on, kind: 'rule', verb: 'add', chain: name, rule: r })
+    const rules = known ?? chainRules(name, c, next.flowLog)
+    for (const r of rules) command({ ...on, kind: 'rule', verb: 'add', chain: name, rule: r })
+    if (rules.length >= RULE_EDIT_MIN) written.push({ chain: name, ir: c, rules })
   }
   // 3. verdict map entries (enforcing, then audit)
   const none = {} as Record<string, string>
@@ -361,8 +394,13 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
       if (added.length) element({ verb: 'add', set: name, key, elements: added }, true)
     }
   }
+  // Nothing to send: the kernel holds `next` already, and what is known of it stays as it was
+  // (the applier keeps diffing from `prev`).
   if (!commands.length) return { text: '', lines: 0 }
-  return commandsPlan(commands)
+  const plan = commandsPlan(commands) // its text is a getter: not spread
+  if (ruleEdits.length) plan.ruleEdits = ruleEdits
+  if (written.length) plan.written = written
+  return plan
 }
 
 /**

@@ -174,7 +174,7 @@ for (const [seed, flows] of [[1, false], [2, false], [3, false], [4, false], [5,
           if (isElementCommand(c)) continue
           sentKinds.add(`${c.verb} ${c.kind}`)
           if (c.kind === 'set' && c.interval) sentKinds.add(`${c.verb} interval set`)
-          if (c.kind === 'rule') { shapes.add(shape(c.rule)); sentShapes.add(shape(c.rule)) }
+          if (c.kind === 'rule' && c.verb !== 'delete') { shapes.add(shape(c.rule)); sentShapes.add(shape(c.rule)) }
         }
       }
       const a = ruleset(viaNetlink.ns), b = ruleset(viaText.ns)

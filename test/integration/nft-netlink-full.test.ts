@@ -145,9 +145,9 @@ test.serial('a full replace the kernel refuses midway leaves the old tables unto
   const cmds = fullCommands(scaleIr(400, true))
   // A rule in the middle of the batch (after the tables were deleted and declared again) names a
   // set that does not exist: the kernel aborts the whole transaction.
-  const i = cmds.findIndex((c, k) => k > cmds.length / 2 && 'kind' in c && c.kind === 'rule' && c.family === 'inet' && /^ip saddr @/.test(c.rule))
+  const i = cmds.findIndex((c, k) => k > cmds.length / 2 && 'kind' in c && c.kind === 'rule' && c.verb === 'add' && c.family === 'inet' && /^ip saddr @/.test(c.rule))
   t.true(i > 0)
-  const bad = cmds[i] as Extract<NftCommand, { kind: 'rule' }>
+  const bad = cmds[i] as Extract<NftCommand, { kind: 'rule'; verb: 'add' }>
   cmds[i] = { ...bad, rule: bad.rule.replace(/@\S+/, '@no-such-set') }
   const err = await t.throwsAsync(runFull(x, cmds), { instanceOf: NftError })
   t.true(isNotFound(err), err?.message)

@@ -1,0 +1,114 @@
+// A big pod chain (one tenant's many small policies on one pod) changed rule by rule in the real
+// kernel (render/rule-edits.ts, the applier's rule handles): after it was written whole once, each
+// change of one policy deletes and inserts only that policy's rules, and the kernel holds exactly
+// what a full replace of the same IR holds (a second namespace, compared in JSON and nft's text,
+// rule order included). Someone else's commit makes the applier forget the handles; a rule of
+// ours someone deleted makes the next edit fail, and the tables are replaced whole.
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import { Compiler } from '../../policy-agent/compile/index.js'
+import type { ClusterState, LocalPod, NetworkPolicy } from '../../policy-agent/model/cluster.js'
+import { renderFull } from '../../policy-agent/render/index.js'
+import { RULE_EDIT_MIN } from '../../policy-agent/render/rule-edits.js'
+import { Applier } from '../../policy-agent/apply/applier.js'
+import { cinchTablesIn, listedRuleset } from '../kit/nft-kernel.js'
+import { clusterOf, policy } from '../kit/policy-state.js'
+import { NFT } from '../kit/proc.js'
+import { rng } from '../kit/random.js'
+
+const N = 150 // two rules each (one per family): a chain of 2N + 1 rules
+const small = (i: number, port = 1000 + i): NetworkPolicy => policy('t', `p${String(i).padStart(3, '0')}`, {
+  podSelector: { matchLabels: { app: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { peer: String(i % 5) } } }], ports: [{ protocol: 'TCP', port }] }],
+})
+const CHAIN = 'pod-ingress-t-a'
+const locals: LocalPod[] = [{ namespace: 't', name: 'a', ips: ['10.1.0.1', 'fd00:1::1'], hostVeth: 'cinchta' }]
+const state = (policies: NetworkPolicy[]): ClusterState => clusterOf({
+  namespaces: { t: {} },
+  pods: {
+    't/a': { labels: { app: 'a' }, ips: ['10.1.0.1', 'fd00:1::1'] },
+    ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`t/q${i}`, { labels: { peer: String(i) }, ips: [`10.1.1.${i + 1}`, `fd00:1:1::${i + 1}`] }])),
+  },
+  policies,
+})
+
+test('a big chain is changed rule by rule once written, and holds what a full replace holds; others\' commits and deleted rules are survived', async (t) => {
+  const x = cinchTablesIn(t, 'cinch-t-re')
+  const ref = cinchTablesIn(t, 'cinch-t-rf')
+  const warnings: string[] = []
+  const applier = new Applier({
+    run: (text) => x.policy.runText(text, { also: [x.bridge] }),
+    runCommands: (cmds, o) => x.policy.runCommands(cmds, { also: [x.bridge], ...o }),
+    ruleHandles: (chain) => x.policy.ruleHandles(chain),
+    log: { warn: (_o, msg) => warnings.push(msg), info: (o, msg) => t.log(msg, JSON.stringify(o)) },
+  })
+  const compiler = new Compiler()
+  const policies = new Map(Array.from({ length: N }, (_, i) => [i, small(i)]))
+  const compare = () => {
+    const a = listedRuleset(x.ns), b = listedRuleset(ref.ns)
+    t.deepEqual(a.json, b.json)
+    t.is(a.text, b.text)
+  }
+  const apply = async (o = { compare: true }) => {
+    const { ir } = compiler.compile(state([...policies.values()]), locals)
+    const r = await applier.apply(ir)
+    // The reference: the same IR as a full replace, in a namespace of its own.
+    await ref.policy.runText(renderFull(ir), { also: [ref.bridge] })
+    if (o.compare) compare()
+    return r
+  }
+  const chainLength = () => execFileSync('ip', ['netns', 'exec', x.ns, NFT, '-a', 'list', 'chain', 'inet', 'cinch', CHAIN], { encoding: 'utf8' }).split('\n').filter((l) => /# handle \d+$/.test(l.trim()) && !l.includes('chain ')).length
+
+  t.is((await apply()).mode, 'full')
+  t.true(chainLength() >= RULE_EDIT_MIN, `the chain holds ${chainLength()} rules`)
+  // The first change writes the chain whole (its handles are unknown until then), and reads them.
+  policies.set(75, small(75, 5000))
+  const whole = await apply()
+  t.is(whole.mode, 'diff')
+  t.true(whole.lines > 2 * N, `a rewrite: ${whole.lines} lines`)
+
+  // From then on: a changed policy's own rules, a new one's, a deleted one's; random, 30 steps.
+  const r = rng(7)
+  let next = N
+  const lines: number[] = []
+  for (let step = 0; step < 30; step++) {
+    const keys = [...policies.keys()]
+    const k = keys[r(keys.length)]!
+    const what = r(3)
+    if (what === 0) policies.set(k, small(k, 20000 + step))
+    else if (what === 1) policies.set(next, small(next++))
+    else policies.delete(k)
+    const res = await apply()
+    lines.push(res.lines)
+    t.true(res.lines <= 6, `step ${step}: ${res.lines} lines (${['update', 'create', 'delete'][what]})`)
+  }
+  t.log(`lines per change: ${lines.join(' ')}`)
+  t.deepEqual(warnings, [])
+
+  // Other tables' commits (kube-proxy's, on a node) change no handle of ours: still rule by rule.
+  execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'add', 'table', 'inet', 'other'])
+  execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'add', 'chain', 'inet', 'other', 'c'])
+  const first = [...policies.keys()][0]!
+  policies.set(first, small(first, 30001))
+  t.true((await apply({ compare: false })).lines <= 6, 'after another table\'s commits: still rule by rule')
+  execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'delete', 'table', 'inet', 'other'])
+  compare()
+
+  // Someone deleted the rule of ours an edit inserts before (the first rule after a policy's): the
+  // kernel refuses the edit (the handle is gone), and the applier replaces the tables whole.
+  const listing = execFileSync('ip', ['netns', 'exec', x.ns, NFT, '-a', 'list', 'chain', 'inet', 'cinch', CHAIN], { encoding: 'utf8' }).split('\n')
+  const k = [...policies.keys()].sort((a, b) => a - b)[3]!
+  const name = `p${String(k).padStart(3, '0')}`
+  let last = -1
+  listing.forEach((l, i) => { if (l.includes(`-${name}"`)) last = i })
+  const after = /# handle (\d+)$/.exec(listing[last + 1]!.trim())
+  t.truthy(after, `a rule after ${name}'s: ${listing[last + 1]}`)
+  execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'delete', 'rule', 'inet', 'cinch', CHAIN, 'handle', after![1]!])
+  policies.set(k, small(k, 30004))
+  t.is((await apply()).mode, 'full')
+  t.deepEqual(warnings, ['diff apply failed; replacing the tables whole'])
+  // and the handles are read anew once the chain is written whole again
+  policies.set(k, small(k, 30005))
+  t.true((await apply()).lines > 2 * N - 40, 'after the replace: rewritten whole once')
+  policies.set(k, small(k, 30006))
+  t.true((await apply()).lines <= 6, 'then rule by rule again')
+})
