@@ -91,7 +91,7 @@ export class Applier {
   readonly #runCommands?: (commands: NftCommand[], o?: { maxBytes?: number }) => Promise<{ genId?: number; tableCreated?: boolean; kernelMs?: number; handles?: Map<number, number> } | void>
   readonly #generation?: () => Promise<number>
   readonly #ruleHandles?: (chain: string) => Promise<{ handles: number[]; gen16?: number }>
-  /** The big chains of #last whose rules' handles are known (valid while #gen is), by name. */
+  /** The big chains of #last whose rules' handles are known, by name (until a replace, an nft run or a failure). */
   #known = new Map<string, KnownRules>()
 
   constructor(private readonly opts: ApplierOptions = {}) {

@@ -7,7 +7,7 @@ import { clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { LocalPod, NetworkPolicy } from '../model/cluster.js'
 import { planDiff } from './index.js'
 import { chainRules } from './rules.js'
-import { RULE_EDIT_MIN, sharedEnds, worthEditing } from './rule-edits.js'
+import { MAX_INSERTED, RULE_EDIT_MIN, sharedEnds, worthEditing } from './rule-edits.js'
 
 const CHAIN = 'pod-ingress-t-a'
 const small = (i: number, port = 1000 + i): NetworkPolicy => policy('t', `p${String(i).padStart(3, '0')}`, {
@@ -31,6 +31,12 @@ describe('sharedEnds and worthEditing', () => {
     expect(worthEditing(old, [...old.slice(0, 5), 'n', ...old.slice(5)], sharedEnds(old, [...old.slice(0, 5), 'n', ...old.slice(5)]))).toBe(true)
     const next = ['x', ...old.slice(1, 9), 'y']
     expect(worthEditing(old, next, sharedEnds(old, next))).toBe(false)
+  })
+  it('inserts at most MAX_INSERTED rules in one edit (their echoes must fit the receive buffer)', () => {
+    const old = Array.from({ length: 10 * MAX_INSERTED }, (_, i) => `r${i}`)
+    const grown = (n: number) => [...old.slice(0, 5), ...Array.from({ length: n }, (_, i) => `n${i}`), ...old.slice(5)]
+    expect(worthEditing(old, grown(MAX_INSERTED), sharedEnds(old, grown(MAX_INSERTED)))).toBe(true)
+    expect(worthEditing(old, grown(MAX_INSERTED + 1), sharedEnds(old, grown(MAX_INSERTED + 1)))).toBe(false)
   })
 })
 

@@ -27,10 +27,19 @@ export function sharedEnds(old: readonly string[], next: readonly string[]): { h
 }
 
 /**
+ * The most rules one edit inserts. Each comes back to our socket with its handle (NLM_F_ECHO), the
+ * whole rule in the message, all queued at the commit before the batch's answer: a few hundred
+ * bytes each, held well under the receive buffer (212,992 bytes by default), which would drop
+ * them past it. More: the chain is rewritten and its handles read by a dump, which is paced.
+ */
+export const MAX_INSERTED = 128
+
+/**
  * Whether changing `old` into `next` rule by rule is worth it: the rules deleted and inserted are
- * fewer than half of what a rewrite writes (each costs the kernel about what a written rule does).
+ * fewer than half of what a rewrite writes (each costs the kernel about what a written rule does),
+ * and no more than MAX_INSERTED are inserted.
  */
 export function worthEditing(old: readonly string[], next: readonly string[], ends: { head: number; tail: number }): boolean {
   const deleted = old.length - ends.head - ends.tail, inserted = next.length - ends.head - ends.tail
-  return deleted + inserted < next.length / 2
+  return inserted <= MAX_INSERTED && deleted + inserted < next.length / 2
 }
