@@ -28,8 +28,10 @@ function hitText(h: TraceHit): string {
   if (h.unresolved) return `${tier}${h.action} (policy ${h.unresolved})`
   if (h.policy !== undefined) return `${tier}${h.action} by ${h.policy} rule ${h.rule}`
   const ps = h.policies?.join(', ') ?? '?'
-  if (h.action === 'would-deny') return `would deny: ${ps}`
-  if (h.action === 'deny') return `${tier}deny: isolated by ${ps}, no rule allows`
+  // The chain failed closed: no policy's rule was even looked at; their sum is what denied.
+  const closed = h.failedClosed ? `the pod fails closed, its policies cost more than --max-pod-policy-cost (${ps})` : undefined
+  if (h.action === 'would-deny') return `would deny: ${closed ?? ps}`
+  if (h.action === 'deny') return `${tier}deny: ${closed ?? `isolated by ${ps}, no rule allows`}`
   return `${tier}${h.action}: end of ${ps}`
 }
 

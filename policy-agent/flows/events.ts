@@ -15,6 +15,8 @@ export interface TraceHit {
   rule?: number
   /** end hits: the policies whose chain ended here (those isolating the pod, or the audit policies) */
   policies?: string[]
+  /** end hits: the chain failed closed (its policies add up to more than --max-pod-policy-cost) */
+  failedClosed?: true
   /** the id is not in the table (the rule predates the applied IR) or collides */
   unresolved?: 'unknown' | 'ambiguous'
 }
@@ -48,7 +50,10 @@ export function flowEvent(p: NflogPacket, refs: RefTable, now: number): EventOut
   const ref = refs.resolve(spaceOf(point.tier, point.hit), point.id)
   if (ref === undefined || ref === 'ambiguous') hit.unresolved = ref === undefined ? 'unknown' : 'ambiguous'
   else if (ref.kind === 'policy') hit.policy = ref.policy
-  else hit.policies = ref.policies
+  else {
+    hit.policies = ref.policies
+    if (ref.failedClosed) hit.failedClosed = true
+  }
   if (point.rule !== undefined) hit.rule = point.rule
   const at = p.timestamp ? p.timestamp.sec * 1000 + Math.floor(p.timestamp.usec / 1000) : now
   return { at, family: h.family, direction: point.direction, src: h.src, dst: h.dst, proto: PROTO[h.proto] ?? String(h.proto), sport: h.sport, dport: h.dport, hit }

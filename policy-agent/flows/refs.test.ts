@@ -76,4 +76,15 @@ describe('RefTable.follow', () => {
     expect(t.follow(c, d)).toBe(false)
     expect(t.resolve('np', refId('np', twinA))).toEqual({ kind: 'policy', policy: twinA })
   })
+
+  it('a chain that fails closed: its ref says so, in a new table and after follow, and no more once it opens', () => {
+    const open = ir({ c1: chain('ns/a', ['ns/p0']) }, { 'ns/p0': 'x' })
+    const closed = ir({ c1: { ...chain('ns/a', ['ns/p0']), failedClosed: 'over the bound' } }, {})
+    expect(new RefTable(refSourceFromIR(closed)).resolve('chain', refId('chain', 'c1'))).toMatchObject({ policies: ['ns/p0'], failedClosed: true })
+    const t = new RefTable(refSourceFromIR(open))
+    expect(t.follow(open, closed)).toBe(true)
+    expect(t.resolve('chain', refId('chain', 'c1'))).toMatchObject({ failedClosed: true })
+    expect(t.follow(closed, open)).toBe(true)
+    expect(t.resolve('chain', refId('chain', 'c1'))).not.toHaveProperty('failedClosed')
+  })
 })

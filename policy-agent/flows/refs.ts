@@ -7,7 +7,7 @@ import { refId, type Direction, type Hit, type Tier } from './prefix.js'
 
 export type Ref =
   | { kind: 'policy'; policy: string }
-  | { kind: 'chain'; chain: string; pod: string; direction: Direction; policies: string[] }
+  | { kind: 'chain'; chain: string; pod: string; direction: Direction; policies: string[]; failedClosed?: true }
 
 export interface RefSource {
   /** NetworkPolicy keys `ns/name` whose rules may log */
@@ -15,7 +15,7 @@ export interface RefSource {
   /** ClusterNetworkPolicy names (those with a rule counter: a rule in a local pod's tier chain) */
   clusterPolicies?: string[]
   /** pod chains (NetworkPolicy, CNP tier and audit chains) whose end may log */
-  chains: { name: string; pod: string; direction: Direction; policies: string[] }[]
+  chains: { name: string; pod: string; direction: Direction; policies: string[]; failedClosed?: string }[]
 }
 
 type Space = 'np' | 'cnp' | 'chain'
@@ -73,7 +73,7 @@ export class RefTable {
     }
     for (const p of src.networkPolicies) put('np', p, { kind: 'policy', policy: p })
     for (const p of src.clusterPolicies ?? []) put('cnp', p, { kind: 'policy', policy: p })
-    for (const c of src.chains) put('chain', c.name, { kind: 'chain', chain: c.name, pod: c.pod, direction: c.direction, policies: [...c.policies] })
+    for (const c of src.chains) put('chain', c.name, chainRef(c.name, c))
     if (!previous) return
     for (const [k, names] of this.#names) {
       const before = previous.#names.get(k)?.filter((n) => !names.includes(n))
@@ -116,8 +116,8 @@ export class RefTable {
       for (const c in ir.chains) {
         const now = ir.chains[c]!
         const was = Object.hasOwn(prev.chains, c) ? prev.chains[c] : undefined
-        if (was === now || (was && was.pod === now.pod && was.direction === now.direction && sameList(was.policies, now.policies))) continue
-        if (!add('chain', c, { kind: 'chain', chain: c, pod: now.pod, direction: now.direction, policies: [...now.policies] })) return false
+        if (was === now || (was && was.pod === now.pod && was.direction === now.direction && !was.failedClosed === !now.failedClosed && sameList(was.policies, now.policies))) continue
+        if (!add('chain', c, chainRef(c, now))) return false
       }
     }
     for (const n of gone) {
@@ -145,8 +145,13 @@ export function refSourceFromIR(ir: PolicyIR): RefSource {
   return {
     networkPolicies: Object.keys(ir.policyCounters),
     clusterPolicies: [...new Set(Object.values(ir.ruleCounters ?? {}).map((r) => r.policy))],
-    chains: Object.entries(ir.chains).map(([name, c]) => ({ name, pod: c.pod, direction: c.direction, policies: c.policies })),
+    chains: Object.entries(ir.chains).map(([name, c]) => ({ name, pod: c.pod, direction: c.direction, policies: c.policies, ...(c.failedClosed ? { failedClosed: c.failedClosed } : {}) })),
   }
+}
+
+/** A chain's ref: a drop at its end is due to its policies, or (failedClosed) to what they add up to. */
+function chainRef(name: string, c: { pod: string; direction: Direction; policies: string[]; failedClosed?: string }): Ref {
+  return { kind: 'chain', chain: name, pod: c.pod, direction: c.direction, policies: [...c.policies], ...(c.failedClosed ? { failedClosed: true as const } : {}) }
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])
