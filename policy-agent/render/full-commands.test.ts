@@ -53,8 +53,8 @@ describe('fullCommands over netlink', () => {
     // 3 inet base chains and the 2 mid-stream chains, 8 maps, the limit; the bridge table's 4 sets, its prerouting chain and,
     // fail closed, the guard's 3 chains (fail open: none).
     expect(renderFull(ir)).toMatch(/limit flowlog \{\n\t\trate 100\/second burst 200 packets/)
-    expect(golden('full-batch.nft-1.0.6.txt')).toHaveLength(85)
-    expect(golden('full-batch-fail-open.nft-1.0.6.txt')).toHaveLength(67)
+    expect(golden('full-batch.nft-1.0.6.txt')).toHaveLength(89)
+    expect(golden('full-batch-fail-open.nft-1.0.6.txt')).toHaveLength(71)
   })
 
   it('sends what nft sent, message for message (the REQUEST flag aside, which the socket adds)', () => {

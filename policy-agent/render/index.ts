@@ -4,7 +4,7 @@
 // batch; the text is what nft is fed when lib/nft cannot encode them. Pure.
 import { counterNames, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
-  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, mapElement, mapSpec,
+  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, isolatedSetKey, isolatedSetName, mapElement, mapSpec,
   midstreamChains, setParts, setSize, setSpec,
 } from './rules.js'
 import { limitSpec } from '../flows/nft.js'
@@ -62,6 +62,12 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   }
   maps(MAP_NAMES, (m) => ir.maps[m])
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
+  for (const m of MAP_NAMES) {
+    const keys = Object.keys(ir.maps[m])
+    out.push(`\tset ${isolatedSetName(m)} {`, `\t\ttype ${isolatedSetKey(m)}`)
+    if (keys.length) out.push(`\t\telements = { ${keys.join(', ')} }`)
+    out.push('\t}')
+  }
   for (const c of midstreamChains()) out.push(`\tchain ${c.name} {`, `\t\tcomment "${c.comment}"`, ...c.rules.map((r) => `\t\t${r}`), '\t}')
   for (const b of baseChains()) {
     out.push(`\tchain ${b.name} {`, `\t\ttype filter hook ${b.hook} priority filter; policy accept;`, ...b.rules.map((r) => `\t\t${r}`), '\t}')
@@ -126,6 +132,10 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
   })
   maps(MAP_NAMES, (m) => ir.maps[m])
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
+  for (const m of MAP_NAMES) {
+    out.push({ ...on, kind: 'set', verb: 'add', name: isolatedSetName(m), key: [isolatedSetKey(m)] })
+    elements(on, isolatedSetName(m), { key: [isolatedSetKey(m)] }, Object.keys(ir.maps[m]))
+  }
   for (const [name, c] of podChains) for (const rule of chainRules(name, c, ir.flowLog)) out.push({ ...on, kind: 'rule', verb: 'add', chain: name, rule })
   for (const c of midstreamChains()) for (const rule of c.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: c.name, rule })
   for (const b of bases) for (const rule of b.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: b.name, rule })
@@ -356,6 +366,14 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     const key: KeyPart[] = [name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
     if (gone.length) element({ verb: 'delete', set: name, key, verdict: true, elements: gone })
     if (added.length) element({ verb: 'add', set: name, key, verdict: true, elements: added.map((k) => mapElement(k, b[k]!)) })
+    // An enforcing map's addresses, mirrored in the plain set the midstream chains look up (a key
+    // whose chain changed stays in it).
+    if ((MAP_NAMES as string[]).includes(name)) {
+      const set = isolatedSetName(name as MapName)
+      const left = gone.filter((k) => !Object.hasOwn(b, k)), came = added.filter((k) => !Object.hasOwn(a, k))
+      if (left.length) element({ verb: 'delete', set, key, elements: left })
+      if (came.length) element({ verb: 'add', set, key, elements: came })
+    }
   }
   // 3b. the audit pass's hooks, installed only while some pod is audited (rules.ts auditActive)
   if (prev.auditMaps !== next.auditMaps && auditActive(prev) !== auditActive(next)) {

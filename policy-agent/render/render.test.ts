@@ -7,6 +7,7 @@ import { allLocal, hostileState, policy, smallState as small } from '../../test/
 import type { ClusterState, LocalPod } from '../model/cluster.js'
 import { elementCommandsOf, planDiff, renderDiff, renderFull } from './index.js'
 import { elementCommandText } from '../../lib/nft/elements.js'
+import { MAP_NAMES } from '../compile/ir.js'
 
 const localsOf = (s: ClusterState, only?: string[]): LocalPod[] =>
   allLocal(s).filter((p) => p.namespace === 'x' && (!only || only.includes(`${p.namespace}/${p.name}`)))
@@ -43,13 +44,22 @@ describe('renderFull', () => {
     const fwd = chain('forward')
     // The test once per packet in the base chain, the lookups in a chain of their own, in order.
     expect(fwd).toContain(`${guard} jump midstream-forward`)
+    // In plain sets of the verdict maps' addresses: a lookup in a map makes every commit validate
+    // the chains it jumps to (rules.ts isolatedSetName).
     expect(chain('midstream-forward').split('\n').filter((l) => l.includes('drop'))).toEqual(['ingress', 'egress'].flatMap((m) => ['saddr', 'daddr'].flatMap((e) =>
-      [`\t\tip ${e} @${m}-v4 drop`, `\t\tip6 ${e} @${m}-v6 drop`])))
+      [`\t\tip ${e} @isolated-${m}-v4 drop`, `\t\tip6 ${e} @isolated-${m}-v6 drop`])))
+    const ir = irOf(small())
+    for (const m of MAP_NAMES) {
+      const set = text.slice(text.indexOf(`\tset isolated-${m} {`), text.indexOf('\t}', text.indexOf(`\tset isolated-${m} {`)))
+      const keys = Object.keys(ir.maps[m])
+      expect(set).toContain(keys.length ? `elements = { ${keys.join(', ')} }` : `type ${m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'}\n`)
+    }
+    expect(Object.keys(ir.maps['ingress-v4']).length).toBeGreaterThan(0)
     expect(fwd.indexOf(guard)).toBeLessThan(fwd.indexOf('vmap'))
     expect(fwd.indexOf('ct state established,related accept')).toBeLessThan(fwd.indexOf(guard))
     // The node's own packets are only held to it towards egress-isolated pods, and only mid-stream.
     expect(chain('output').split('\n').slice(2).filter(Boolean)).toEqual([`\t\t${guard} jump midstream-output`])
-    expect(chain('midstream-output').split('\n').filter((l) => l.includes('drop'))).toEqual([`\t\tip daddr @egress-v4 drop`, `\t\tip6 daddr @egress-v6 drop`])
+    expect(chain('midstream-output').split('\n').filter((l) => l.includes('drop'))).toEqual([`\t\tip daddr @isolated-egress-v4 drop`, `\t\tip6 daddr @isolated-egress-v6 drop`])
   })
   test('replaces only cinch tables, atomically declared then deleted then filled', () => {
     const text = renderFull(irOf(small()))

@@ -42,6 +42,17 @@ export function mapSpec(name: MapName): string {
 
 export const mapElement = (addr: string, chain: string) => `${addr} : jump ${chain}`
 
+/**
+ * The addresses a verdict map sends to a chain, as a plain set: what the midstream chains look up.
+ * A lookup in a verdict map makes the kernel validate every chain the map jumps to at each commit
+ * that adds a rule, even a lookup that only asks whether the address is there (nft_lookup_validate
+ * walks the map whatever the rule does with it): the midstream chains' ten lookups were ~0.1 ms of
+ * every policy change's commit at 30k (bench/README phase 14), and walked a tenant's big chain
+ * once more on everyone's changes. A plain set's lookup validates nothing.
+ */
+export const isolatedSetName = (m: MapName) => `isolated-${m}`
+export const isolatedSetKey = (m: MapName): 'ipv4_addr' | 'ipv6_addr' => (m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr')
+
 /** Rule text of one IR rule in a pod chain of `direction` (an audit chain's: `return`, uncounted). */
 export function ruleText(r: IrRule, direction: 'ingress' | 'egress', audit = false): string {
   const parts = matchParts(r, direction)
@@ -130,7 +141,7 @@ const MIDSTREAM = 'ct state new tcp flags & (fin | syn | rst | ack) != syn'
 // missed went on to the next.
 export const MIDSTREAM_CHAINS = { forward: 'midstream-forward', output: 'midstream-output' } as const
 const midstream = (ends: ('saddr' | 'daddr')[], maps: ('ingress' | 'egress')[]) =>
-  maps.flatMap((m) => ends.flatMap((e) => [`ip ${e} @${m}-v4 drop`, `ip6 ${e} @${m}-v6 drop`]))
+  maps.flatMap((m) => ends.flatMap((e) => [`ip ${e} @${isolatedSetName(`${m}-v4`)} drop`, `ip6 ${e} @${isolatedSetName(`${m}-v6`)} drop`]))
 
 /** The regular chains the base chains jump to for a TCP packet that starts mid-stream (MIDSTREAM). */
 export function midstreamChains(): { name: string; comment: string; rules: string[] }[] {
