@@ -9,8 +9,7 @@
 import type { Logger } from 'pino'
 import { Compiler } from './compile/index.js'
 import { failedClosed, type FailedClosed, type PolicyIR } from './compile/ir.js'
-import type { FailedClosedSides } from './cnp/tiered.js'
-import { LENIENT, canonicalIp } from '../lib/ip/index.js'
+import { failedClosedSides } from './cnp/tiered.js'
 import type { LocalPod, Node } from './model/cluster.js'
 import type { Source } from './sources/types.js'
 import type { FlowLogOptions } from './flows/options.js'
@@ -383,7 +382,7 @@ export class Agent {
     this.opts.onSynced?.(report)
     this.#startOverlay(state.nodes.values(), log)
     if (apply.mode !== 'none' && this.opts.conntrackCleanup !== false) {
-      this.#requestCleanup({ state, localIps, skipped: invalid.map((i) => i.policy), ...(closed.length ? { closed: failedClosedSides(closed, localPods) } : {}) })
+      this.#requestCleanup({ state, localIps, skipped: invalid.map((i) => i.policy), ...(closed.length ? { closed: closedSides(closed, localPods) } : {}) })
     }
     return report
   }
@@ -458,14 +457,8 @@ export class Agent {
   }
 }
 
-/** The enforced (not audit) directions that fail closed, by pod key and canonical address, for the conntrack cleanup. */
-function failedClosedSides(closed: readonly FailedClosed[], localPods: readonly LocalPod[]): FailedClosedSides {
-  const sides = { ingress: new Set<string>(), egress: new Set<string>() }
+/** The conntrack cleanup's view of the directions that fail closed: the local pods' by key and address. */
+function closedSides(closed: readonly FailedClosed[], localPods: readonly LocalPod[]) {
   const ips = new Map(localPods.map((lp) => [`${lp.namespace}/${lp.name}`, lp.ips]))
-  for (const f of closed) {
-    if (f.audit) continue
-    sides[f.direction].add(f.pod)
-    for (const ip of ips.get(f.pod) ?? []) sides[f.direction].add(canonicalIp(ip, LENIENT) ?? ip)
-  }
-  return sides
+  return failedClosedSides(closed, (pod) => ips.get(pod))
 }

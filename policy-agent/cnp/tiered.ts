@@ -106,12 +106,18 @@ export function failedClosedPods(state: ClusterState, pods: readonly string[], o
   }
   const enforced = splitAudit(state).enforced
   const list = failedClosed(new Compiler(o).compile(enforced, locals).ir)
+  return { sides: failedClosedSides(list, (pod) => state.pods.get(pod)?.ips), list }
+}
+
+/** The enforced (not audit) directions of `list` as FailedClosedSides, each pod with its addresses (`ipsOf`). */
+export function failedClosedSides(list: readonly FailedClosed[], ipsOf: (pod: string) => readonly string[] | undefined): FailedClosedSides {
   const sides = { ingress: new Set<string>(), egress: new Set<string>() }
   for (const f of list) {
+    if (f.audit) continue
     sides[f.direction].add(f.pod)
-    for (const ip of state.pods.get(f.pod)?.ips ?? []) sides[f.direction].add(canonicalIp(ip, LENIENT) ?? ip)
+    for (const ip of ipsOf(f.pod) ?? []) sides[f.direction].add(canonicalIp(ip, LENIENT) ?? ip)
   }
-  return { sides, list }
+  return sides
 }
 
 export interface CnpReport {
