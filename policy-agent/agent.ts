@@ -323,7 +323,8 @@ export class Agent {
 
   /**
    * The chains of `ir` that fail closed, walked again only when its chains changed; each logged
-   * when it closes or its reason changes, and once when it opens again (as #logInvalid).
+   * when it closes and once when it opens again (as #logInvalid), not when only its reason's cost
+   * moved: a tenant adding policy after policy past the bound would log a warning each time.
    */
   #failedClosed(ir: PolicyIR, log: Logger): FailedClosed[] {
     const last = this.#closedSeen
@@ -332,7 +333,7 @@ export class Agent {
     const key = (f: FailedClosed) => `${f.pod} ${f.direction}${f.audit ? ' audit' : ''}`
     const now = new Map(list.map((f) => [key(f), f]))
     const before = new Map((last?.list ?? []).map((f) => [key(f), f]))
-    for (const [k, f] of now) if (before.get(k)?.reason !== f.reason) log.warn({ pod: f.pod, direction: f.direction, ...(f.audit ? { audit: true } : {}), reason: f.reason }, 'pod fails closed: its policies cost too much')
+    for (const [k, f] of now) if (!before.has(k)) log.warn({ pod: f.pod, direction: f.direction, ...(f.audit ? { audit: true } : {}), reason: f.reason }, 'pod fails closed: its policies cost too much')
     for (const [k, f] of before) if (!now.has(k)) log.info({ pod: f.pod, direction: f.direction, ...(f.audit ? { audit: true } : {}) }, 'pod no longer fails closed')
     this.#closedSeen = { chains: ir.chains, list }
     return list

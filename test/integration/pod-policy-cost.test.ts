@@ -72,6 +72,11 @@ test('past --max-pod-policy-cost a pod fails closed in the kernel, its flows end
   t.like(warning, { level: 40, pod: 'x/a', direction: 'ingress' })
   t.regex(await fetchAgent(c, '/metrics'), /^cinch_pods_failed_closed\{pod="x\/a",direction="ingress"\} 1$/m)
 
+  // One policy more while closed: the status has the new sum; the log warned once, not per change.
+  const more = await applyManifests(c, { ...base, policies: allows(12) })
+  t.regex(more.failedClosed[0]!.reason, /add up to about 36 /)
+  t.is(agent.log().slice(logFrom).split('\n').filter((l) => l.includes('pod fails closed')).length, 1)
+
   // Under the bound again: the chain is the policies' once more.
   const open = await applyManifests(c, { ...base, policies: allows(10) })
   t.deepEqual(open.failedClosed, [])
