@@ -76,7 +76,7 @@ describe('what the policies selecting one pod add up to', () => {
     expect(allowedTo(at.ir, '10.0.0.1', 1000)).toBe(true)
     const over = new Compiler({ maxPodPolicyCost: 29 }).compile(s, allLocal(s))
     expect(over.invalid).toEqual([]) // no policy is invalid: the pod is what is over
-    expect(failedClosed(over.ir)).toEqual([{ pod: 'x/t', direction: 'ingress', reason: 'the NetworkPolicies selecting it for ingress add up to about 30 nftables set elements and rules, over the limit of 29 for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
+    expect(failedClosed(over.ir)).toEqual([{ pod: 'x/t', direction: 'ingress', chain: 'pod-ingress-x-t', reason: 'the NetworkPolicies selecting it for ingress add up to about 30 nftables set elements and rules, over the limit of 29 for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
     const chain = over.ir.chains['pod-ingress-x-t']!
     expect(chain.rules).toEqual([])
     // what isolates it, as flow records and metrics name it (x/egress-t too: no policyTypes, so Ingress as well)

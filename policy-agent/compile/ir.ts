@@ -90,12 +90,12 @@ export interface IrChain {
 }
 
 /** A local pod's direction whose chain failed closed (IrChain.failedClosed), as the agent reports it. */
-export interface FailedClosed { pod: string; direction: 'ingress' | 'egress'; reason: string; audit?: boolean }
+export interface FailedClosed { pod: string; direction: 'ingress' | 'egress'; reason: string; audit?: boolean; /** its name in `inet cinch` */ chain: string }
 
 /** The chains of `ir` that failed closed, by pod and direction. */
 export function failedClosed(ir: PolicyIR): FailedClosed[] {
   const out: FailedClosed[] = []
-  for (const c of Object.values(ir.chains)) if (c.failedClosed) out.push({ pod: c.pod, direction: c.direction, reason: c.failedClosed, ...(c.audit ? { audit: true } : {}) })
+  for (const [chain, c] of Object.entries(ir.chains)) if (c.failedClosed) out.push({ pod: c.pod, direction: c.direction, reason: c.failedClosed, ...(c.audit ? { audit: true } : {}), chain })
   return out.sort((a, b) => (a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.direction < b.direction ? -1 : a.direction > b.direction ? 1 : Number(!!a.audit) - Number(!!b.audit)))
 }
 
