@@ -27,9 +27,10 @@ import { NftTable, UnsupportedElements, isSetFull, type NftCommand } from '../..
 import { nextGeneration, ownCommit, readGeneration } from '../../lib/nft/generation.js'
 import { BRIDGE_TABLE, POLICY_TABLE } from '../../lib/state/tables.js'
 import { fullCommands, lineCount, planDiff, renderFull, renderTeardown, setSizesAfter, updateSetSizesAfterDiff, type DiffPlan } from '../render/index.js'
-import type { PolicyIR } from '../compile/ir.js'
+import type { IrChain, PolicyIR } from '../compile/ir.js'
 import type { Proof } from './adopt.js'
-import type { KnownRules } from '../render/rule-edits.js'
+import { RULE_EDIT_MIN, type KnownRules } from '../render/rule-edits.js'
+import { chainRules } from '../render/rules.js'
 
 export interface ApplyResult {
   /** adopted: the first apply after a restart found its IR in the kernel and sent nothing (adopt.ts) */
@@ -162,6 +163,8 @@ export class Applier {
     // The last agent's sizes are not known: the next replace sizes each set from its count.
     this.#sizes = new Map()
     this.opts.log?.info?.({ genId: proof.genId }, 'restart: the kernel holds the last agent\'s commit of these rules; adopted, nothing sent')
+    // The big chains' handles, so that their first change after the restart is rule by rule too.
+    await this.#learn(bigChains(ir), proof.genId)
     return { mode: 'adopted', lines: 0 }
   }
 
@@ -246,6 +249,8 @@ export class Applier {
         this.#gen = (await this.#runCommands(commands, { maxBytes: FULL_BATCH_BYTES }))?.genId
         this.#last = ir
         this.#sizes = setSizesAfter(ir, this.#sizes)
+        // The big chains' handles (the kernel numbered the new table's rules anew).
+        await this.#learn(bigChains(ir), this.#gen)
         return { mode: 'full', lines: commands.length, via: 'netlink' }
       } catch (err) {
         // Refused before sending (a command lib/nft does not encode, a send buffer it cannot
@@ -277,13 +282,21 @@ export class Applier {
       const echoed = e.inserted.map((i) => handles?.get(i))
       if (echoed.every((h) => h !== undefined)) known.set(e.chain, { chain: e.ir, rules: e.rules, handles: [...e.head, ...(echoed as number[]), ...e.tail] })
     }
+    await this.#learn(plan.written ?? [], genId)
+  }
+
+  /**
+   * Reads the handles of big chains the kernel holds as commit `genId` left them (written whole by
+   * a diff or a replace, or adopted): a dump of each chain, ~10 ms at 13,000 rules, once.
+   */
+  async #learn(chains: readonly { chain: string; ir: IrChain; rules: string[] }[], genId: number | undefined): Promise<void> {
     if (!this.#ruleHandles || genId === undefined) return
-    for (const w of plan.written ?? []) {
+    for (const w of chains) {
       try {
         const r = await this.#ruleHandles(w.chain)
         // The chain as this commit left it: as many rules, read at this commit's generation (a
         // commit of any table in between: not learnt now, the chain is rewritten once more).
-        if (r.handles.length === w.rules.length && r.gen16 === (genId & 0xffff)) known.set(w.chain, { chain: w.ir, rules: w.rules, handles: r.handles })
+        if (r.handles.length === w.rules.length && r.gen16 === (genId & 0xffff)) this.#known.set(w.chain, { chain: w.ir, rules: w.rules, handles: r.handles })
         else this.opts.log?.info?.({ chain: w.chain, rules: w.rules.length, read: r.handles.length }, 'rule handles not as committed; the chain is rewritten whole at its next change')
       } catch (err) {
         this.opts.log?.info?.({ chain: w.chain, err: (err as Error).message }, 'rule handles not read; the chain is rewritten whole at its next change')
@@ -299,6 +312,21 @@ export class Applier {
     await this.#run(renderTeardown())
     this.#last = undefined
   }
+}
+
+/**
+ * The chains of `ir` that render to RULE_EDIT_MIN rules or more, with their rules. Only chains
+ * that can reach it are rendered: a pod chain renders at most two rules per IR rule (a flow log
+ * rule beside it) and its end (a log and the drop).
+ */
+function bigChains(ir: PolicyIR): { chain: string; ir: IrChain; rules: string[] }[] {
+  const out: { chain: string; ir: IrChain; rules: string[] }[] = []
+  for (const [chain, c] of Object.entries(ir.chains)) {
+    if (2 * c.rules.length + 2 < RULE_EDIT_MIN) continue
+    const rules = chainRules(chain, c, ir.flowLog)
+    if (rules.length >= RULE_EDIT_MIN) out.push({ chain, ir: c, rules })
+  }
+  return out
 }
 
 const OURS = new Set([POLICY_TABLE, BRIDGE_TABLE].map((t) => `${t.family} ${t.name}`))

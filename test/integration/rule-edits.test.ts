@@ -15,17 +15,20 @@ import { cinchTablesIn, listedRuleset } from '../kit/nft-kernel.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
 import { NFT } from '../kit/proc.js'
 import { rng } from '../kit/random.js'
+import { readGeneration } from '../../lib/nft/generation.js'
+import { nsPath } from '../kit/netns.js'
 
 const N = 150 // two rules each (one per family): a chain of 2N + 1 rules
 const small = (i: number, port = 1000 + i): NetworkPolicy => policy('t', `p${String(i).padStart(3, '0')}`, {
   podSelector: { matchLabels: { app: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { peer: String(i % 5) } } }], ports: [{ protocol: 'TCP', port }] }],
 })
 const CHAIN = 'pod-ingress-t-a'
-const locals: LocalPod[] = [{ namespace: 't', name: 'a', ips: ['10.1.0.1', 'fd00:1::1'], hostVeth: 'cinchta' }]
+const locals: LocalPod[] = [{ namespace: 't', name: 'a', ips: ['10.1.0.1', 'fd00:1::1'], hostVeth: 'cinchta' }, { namespace: 't', name: 'b', ips: ['10.1.0.2', 'fd00:1::2'], hostVeth: 'cinchtb' }]
 const state = (policies: NetworkPolicy[]): ClusterState => clusterOf({
   namespaces: { t: {} },
   pods: {
     't/a': { labels: { app: 'a' }, ips: ['10.1.0.1', 'fd00:1::1'] },
+    't/b': { labels: { app: 'b' }, ips: ['10.1.0.2', 'fd00:1::2'] },
     ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`t/q${i}`, { labels: { peer: String(i) }, ips: [`10.1.1.${i + 1}`, `fd00:1:1::${i + 1}`] }])),
   },
   policies,
@@ -43,12 +46,14 @@ test('a big chain is changed rule by rule once written, and holds what a full re
   })
   const compiler = new Compiler()
   const policies = new Map(Array.from({ length: N }, (_, i) => [i, small(i)]))
-  // The kernel lists sets in the order they were made (a diff's new ones last, a replace's by
-  // name): compared by name; every other object, rules in their chain's order, as listed.
+  // The kernel lists objects in the order they were made (a diff's new ones last, a replace's in
+  // its order): compared sorted, except each chain's rules, in the chain's order (a stable sort by
+  // chain name).
   const comparable = (ns: string) => {
     const nftables = listedRuleset(ns).json as object[]
-    const name = (o: object) => ('set' in o ? (o.set as { name: string }).name : '')
-    return [...nftables.filter((o) => !('set' in o)), ...nftables.filter((o) => 'set' in o).sort((a, b) => name(a).localeCompare(name(b)))]
+    const rules = nftables.filter((o) => 'rule' in o), others = nftables.filter((o) => !('rule' in o))
+    const chainOf = (o: object) => (o as { rule: { chain: string } }).rule.chain
+    return [...others.map((o) => JSON.stringify(o)).sort(), ...rules.sort((a, b) => chainOf(a).localeCompare(chainOf(b)))]
   }
   const chainText = (ns: string) => execFileSync('ip', ['netns', 'exec', ns, NFT, 'list', 'chain', 'inet', 'cinch', CHAIN], { encoding: 'utf8' })
   const compare = () => {
@@ -67,11 +72,11 @@ test('a big chain is changed rule by rule once written, and holds what a full re
 
   t.is((await apply()).mode, 'full')
   t.true(chainLength() >= RULE_EDIT_MIN, `the chain holds ${chainLength()} rules`)
-  // The first change writes the chain whole (its handles are unknown until then), and reads them.
+  // The replace read the big chain's handles: the first change is rule by rule already.
   policies.set(75, small(75, 5000))
-  const whole = await apply()
-  t.is(whole.mode, 'diff')
-  t.true(whole.lines > 2 * N, `a rewrite: ${whole.lines} lines`)
+  const first = await apply()
+  t.is(first.mode, 'diff')
+  t.true(first.lines <= 6, `${first.lines} lines`)
 
   // From then on: a changed policy's own rules, a new one's, a deleted one's; random, 30 steps.
   const r = rng(7)
@@ -91,6 +96,17 @@ test('a big chain is changed rule by rule once written, and holds what a full re
   t.log(`lines per change: ${lines.join(' ')}`)
   t.deepEqual(warnings, [])
 
+  // A chain that grows past RULE_EDIT_MIN in a diff (t/b: one policy of K peers, 2K + 1 rules) is
+  // written whole, its handles read after the commit; its next change is rule by rule.
+  const wideB = (k: number) => policy('t', 'b-wide', { podSelector: { matchLabels: { app: 'b' } }, ingress: [{ from: Array.from({ length: k }, (_, i) => ({ podSelector: { matchLabels: { peer: String(i % 5), n: String(i) } } })) }] })
+  policies.set(-1, wideB(60))
+  await apply()
+  policies.set(-1, wideB(140))
+  t.true((await apply()).lines > 2 * 140, 'grown past the bound: written whole')
+  policies.set(-1, wideB(141))
+  const grown = await apply()
+  t.true(grown.lines <= 8, `then rule by rule: ${grown.lines} lines (its two rules, two sets)`)
+
   // The most one edit inserts (MAX_INSERTED): a policy of 64 peers, 128 rules, each echoed with
   // its handle; every handle came back, so the change after it is rule by rule again.
   policies.set(next, policy('t', `p${next++}`, {
@@ -105,8 +121,8 @@ test('a big chain is changed rule by rule once written, and holds what a full re
   // Other tables' commits (kube-proxy's, on a node) change no handle of ours: still rule by rule.
   execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'add', 'table', 'inet', 'other'])
   execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'add', 'chain', 'inet', 'other', 'c'])
-  const first = [...policies.keys()][0]!
-  policies.set(first, small(first, 30001))
+  const k0 = [...policies.keys()][0]!
+  policies.set(k0, small(k0, 30001))
   t.true((await apply({ compare: false })).lines <= 6, 'after another table\'s commits: still rule by rule')
   execFileSync('ip', ['netns', 'exec', x.ns, NFT, 'delete', 'table', 'inet', 'other'])
   compare()
@@ -124,9 +140,25 @@ test('a big chain is changed rule by rule once written, and holds what a full re
   policies.set(k, small(k, 30004))
   t.is((await apply()).mode, 'full')
   t.deepEqual(warnings, ['diff apply failed; replacing the tables whole'])
-  // and the handles are read anew once the chain is written whole again
+  // and the handles are read anew right after the replace: the next change is rule by rule
   policies.set(k, small(k, 30005))
-  t.true((await apply()).lines > 2 * N - 40, 'after the replace: rewritten whole once')
+  t.true((await apply()).lines <= 6, 'after the replace: rule by rule')
+
+  // A restarted agent that adopts the tables (its proof says the kernel holds its IR) reads the
+  // big chain's handles too: its first change is rule by rule, and the kernel still matches.
+  const { ir } = compiler.compile(state([...policies.values()]), locals)
+  const adopting = new Applier({
+    run: (text) => x.policy.runText(text, { also: [x.bridge] }),
+    runCommands: (cmds, o) => x.policy.runCommands(cmds, { also: [x.bridge], ...o }),
+    ruleHandles: (chain) => x.policy.ruleHandles(chain),
+    prove: async () => ({ holds: true, genId: await readGeneration({ netns: nsPath(x.ns) }) }),
+    log: { warn: (_o, msg) => warnings.push(msg), info: (o, msg) => t.log(msg, JSON.stringify(o)) },
+  })
+  t.is((await adopting.apply(ir)).mode, 'adopted')
   policies.set(k, small(k, 30006))
-  t.true((await apply()).lines <= 6, 'then rule by rule again')
+  const changed = compiler.compile(state([...policies.values()]), locals).ir
+  t.true((await adopting.apply(changed)).lines <= 6, 'adopted: rule by rule from the first change')
+  await ref.policy.runText(renderFull(changed), { also: [ref.bridge] })
+  compare()
+  t.deepEqual(warnings, ['diff apply failed; replacing the tables whole'])
 })
