@@ -17,8 +17,8 @@
 // follows the one before with nobody else's in between (`committed`).
 //
 // Big chains (render/rule-edits.ts) are changed rule by rule: the applier keeps the handles of
-// their rules (read once after a chain is written whole, then kept up to date from the kernel's
-// echo of each inserted rule), on the ground every diff stands on: nobody else writes `inet
+// their rules (read once after a replace, an adoption or a diff writes a chain whole, then kept up
+// to date from the kernel's echo of each inserted rule), on the ground every diff stands on: nobody else writes `inet
 // cinch`. Other tables' commits (kube-proxy's, every few seconds on a busy node) change no handle
 // of ours: a handle names one rule for the table's life. It forgets them at any replace (the table
 // is made anew and numbers its rules from 1), any nft run and any failure. A handle that is gone
