@@ -144,7 +144,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     await agent.stop()
     // Exit 0 only once the rules are in the kernel: read the table back.
     if (report.apply.mode !== 'none' && !(await new NftTable(POLICY_TABLE).listJson())) throw new Error('table inet cinch missing after apply')
-    log.info({ localPods: report.localPods.length, invalid: report.invalid.length }, 'rules in the kernel; exiting (--once)')
+    log.info({ localPods: report.localPods.length, invalid: report.invalid.length, failedClosed: report.failedClosed.length }, 'rules in the kernel; exiting (--once)')
     return 0
   }
 
