@@ -4,9 +4,8 @@
 // kernel and the encoder the few rules, where a flush and rewrite costs all of them (bench/README
 // phase 14). The handles come back two ways: a rule added with NLM_F_ECHO is sent back with its
 // own (decodeRuleHandle), and a dump of one chain lists every rule's in the chain's order.
-import { NFNL_SUBSYS, NfnlSocket, parseNfgen, type NlMessage } from '../net/nfnetlink.js'
+import { NFNL_SUBSYS, parseNfgen, type NfnlSocket, type NlMessage } from '../net/nfnetlink.js'
 import { attr, parseAttrs, readStr, str } from '../net/tlv.js'
-import { withNetns } from '../net/netns.js'
 import { NFPROTO } from './elements.js'
 import { NFT_MSG, RULE } from './commands.js'
 import type { NftFamily } from './syntax.js'
@@ -31,39 +30,33 @@ export function decodeRuleHandle(m: NlMessage): { chain: string; handle: number 
 
 /**
  * The handles of the rules of one chain, in the chain's order (a dump of that chain alone: the
- * kernel filters by table and chain, nf_tables_dump_rules), in the calling thread's network
- * namespace or in `netns`, on `sock` when given (elements-netlink.ts keeps one per namespace:
- * closing a socket right after a commit that deleted rules waits for an RCU grace period, ~8 ms).
- * A dump is paced by our reads, so a chain of any length comes whole.
+ * kernel filters by table and chain, nf_tables_dump_rules), on `sock` (the namespace's kept socket,
+ * elements-netlink.ts socketFor: closing one right after a commit that deleted rules waits for an
+ * RCU grace period, ~8 ms). A dump is paced by our reads, so a chain of any length comes whole.
  * `gen16`: the low 16 bits of the generation the dump read (each reply's nfgenmsg res_id is the
  * kernel's base_seq, the id NEWGEN reports): a reader that knows which commit it wants to see can
  * tell another commit came in between.
  */
-export async function chainRuleHandles(family: NftFamily, table: string, chain: string, o: { netns?: string; sock?: NfnlSocket } = {}): Promise<{ handles: number[]; gen16?: number }> {
+export async function chainRuleHandles(sock: NfnlSocket, family: NftFamily, table: string, chain: string): Promise<{ handles: number[]; gen16?: number }> {
   if (family !== 'inet' && family !== 'bridge') throw new Error(`rule handles: family ${family} is not read`)
-  const sock = o.sock ?? (o.netns ? withNetns(o.netns, () => new NfnlSocket()) : new NfnlSocket())
   const handles: number[] = []
   let other: string | undefined
   let gen16: number | undefined, mixed = false
-  try {
-    const complete = await sock.dump(
-      { subsys: NFNL_SUBSYS.NFTABLES, msg: NFT_MSG_GETRULE, family: NFPROTO[family], attrs: Buffer.concat([attr(RULE.TABLE, str(table)), attr(RULE.CHAIN, str(chain))]) },
-      (m) => {
-        const r = decodeRuleHandle(m)
-        if (!r) return
-        const g = parseNfgen(m)!.resId
-        if (gen16 !== undefined && g !== gen16) mixed = true
-        gen16 = g
-        if (r.chain !== chain) other = r.chain
-        else handles.push(r.handle)
-      },
-    )
-    if (!complete) throw new Error(`rule handles of ${family} ${table} ${chain}: the dump ended early`)
-    if (other !== undefined) throw new Error(`rule handles of ${family} ${table} ${chain}: the dump named chain ${other}`)
-    // A dump longer than one buffer is read in parts; a commit between two parts: not one chain.
-    if (mixed) throw new Error(`rule handles of ${family} ${table} ${chain}: a commit came during the dump`)
-    return { handles, ...(gen16 !== undefined ? { gen16 } : {}) }
-  } finally {
-    if (!o.sock && !sock.closed) sock.close()
-  }
+  const complete = await sock.dump(
+    { subsys: NFNL_SUBSYS.NFTABLES, msg: NFT_MSG_GETRULE, family: NFPROTO[family], attrs: Buffer.concat([attr(RULE.TABLE, str(table)), attr(RULE.CHAIN, str(chain))]) },
+    (m) => {
+      const r = decodeRuleHandle(m)
+      if (!r) return
+      const g = parseNfgen(m)!.resId
+      if (gen16 !== undefined && g !== gen16) mixed = true
+      gen16 = g
+      if (r.chain !== chain) other = r.chain
+      else handles.push(r.handle)
+    },
+  )
+  if (!complete) throw new Error(`rule handles of ${family} ${table} ${chain}: the dump ended early`)
+  if (other !== undefined) throw new Error(`rule handles of ${family} ${table} ${chain}: the dump named chain ${other}`)
+  // A dump longer than one buffer is read in parts; a commit between two parts: not one chain.
+  if (mixed) throw new Error(`rule handles of ${family} ${table} ${chain}: a commit came during the dump`)
+  return { handles, ...(gen16 !== undefined ? { gen16 } : {}) }
 }

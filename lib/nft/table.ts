@@ -104,7 +104,7 @@ export class NftTable {
 
   /** The handles of one chain's rules, in order, and the generation read (rule-handles.ts). */
   ruleHandles(chain: string): Promise<{ handles: number[]; gen16?: number }> {
-    return chainRuleHandles(this.family, this.name, chain, { sock: socketFor(this.netns) })
+    return chainRuleHandles(socketFor(this.netns), this.family, this.name, chain)
   }
 
   /** The whole table (`nft -j list table`), typed; null when the table does not exist. */

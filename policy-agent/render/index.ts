@@ -4,7 +4,7 @@
 // batch; the text is what nft is fed when lib/nft cannot encode them. Pure.
 import { counterNames, MAP_NAMES, recordDeltaFrom, setDeltaFrom, type IrChain, type MapName, type PolicyIR } from '../compile/ir.js'
 import {
-  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, isolatedSetKey, isolatedSetName, mapElement, mapSpec,
+  AUDIT_PRIORITY, BRIDGE_TABLE, TABLE, UNPROGRAMMED_COUNTER, auditActive, auditBaseChains, auditMapName, baseChains, chainRules, guardChains, isolatedSetName, mapElement, mapKey, mapSpec,
   midstreamChains, setParts, setSize, setSpec,
 } from './rules.js'
 import { limitSpec } from '../flows/nft.js'
@@ -64,7 +64,7 @@ export function renderFull(ir: PolicyIR, opts: RenderOptions = {}): string {
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
   for (const m of MAP_NAMES) {
     const keys = Object.keys(ir.maps[m])
-    out.push(`\tset ${isolatedSetName(m)} {`, `\t\ttype ${isolatedSetKey(m)}`)
+    out.push(`\tset ${isolatedSetName(m)} {`, `\t\ttype ${mapKey(m)}`)
     if (keys.length) out.push(`\t\telements = { ${keys.join(', ')} }`)
     out.push('\t}')
   }
@@ -126,15 +126,15 @@ export function fullCommands(ir: PolicyIR, opts: RenderOptions = {}): NftCommand
     elements(on, name, setKey(s), s.elements)
   }
   const maps = (names: string[], of: (m: MapName) => Record<string, string>) => MAP_NAMES.forEach((m, i) => {
-    const key: KeyPart[] = [m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
+    const key: KeyPart[] = [mapKey(m)]
     out.push({ ...on, kind: 'set', verb: 'add', name: names[i]!, key, verdictMap: true })
     elements(on, names[i]!, { key, verdict: true }, Object.entries(of(m)).map(([a, c]) => mapElement(a, c)))
   })
   maps(MAP_NAMES, (m) => ir.maps[m])
   maps(MAP_NAMES.map(auditMapName), (m) => ir.auditMaps?.[m] ?? {})
   for (const m of MAP_NAMES) {
-    out.push({ ...on, kind: 'set', verb: 'add', name: isolatedSetName(m), key: [isolatedSetKey(m)] })
-    elements(on, isolatedSetName(m), { key: [isolatedSetKey(m)] }, Object.keys(ir.maps[m]))
+    out.push({ ...on, kind: 'set', verb: 'add', name: isolatedSetName(m), key: [mapKey(m)] })
+    elements(on, isolatedSetName(m), { key: [mapKey(m)] }, Object.keys(ir.maps[m]))
   }
   for (const [name, c] of podChains) for (const rule of chainRules(name, c, ir.flowLog)) out.push({ ...on, kind: 'rule', verb: 'add', chain: name, rule })
   for (const c of midstreamChains()) for (const rule of c.rules) out.push({ ...on, kind: 'rule', verb: 'add', chain: c.name, rule })
@@ -352,9 +352,10 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   }
   // 3. verdict map entries (enforcing, then audit)
   const none = {} as Record<string, string>
-  for (const [name, a, b] of [
-    ...MAP_NAMES.map((m) => [m, prev.maps[m], next.maps[m]] as const),
-    ...MAP_NAMES.map((m) => [auditMapName(m), prev.auditMaps?.[m] ?? none, next.auditMaps?.[m] ?? none] as const),
+  // Each with the plain set that mirrors its addresses (the enforcing maps': rules.ts isolatedSetName).
+  for (const [m, name, a, b, mirror] of [
+    ...MAP_NAMES.map((m) => [m, m, prev.maps[m], next.maps[m], isolatedSetName(m)] as const),
+    ...MAP_NAMES.map((m) => [m, auditMapName(m), prev.auditMaps?.[m] ?? none, next.auditMaps?.[m] ?? none, undefined] as const),
   ]) {
     if (a === b) continue
     // With the compiler's delta (a new pod: its own addresses), only those keys; sorted, as the
@@ -363,17 +364,14 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     const keys = d && [...d.changed, ...d.removed].sort()
     const gone = (keys ?? Object.keys(a)).filter((k) => Object.hasOwn(a, k) && a[k] !== b[k])
     const added = (keys ?? Object.keys(b)).filter((k) => Object.hasOwn(b, k) && a[k] !== b[k])
-    const key: KeyPart[] = [name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr']
+    const key: KeyPart[] = [mapKey(m)]
     if (gone.length) element({ verb: 'delete', set: name, key, verdict: true, elements: gone })
     if (added.length) element({ verb: 'add', set: name, key, verdict: true, elements: added.map((k) => mapElement(k, b[k]!)) })
-    // An enforcing map's addresses, mirrored in the plain set the midstream chains look up (a key
-    // whose chain changed stays in it).
-    if ((MAP_NAMES as string[]).includes(name)) {
-      const set = isolatedSetName(name as MapName)
-      const left = gone.filter((k) => !Object.hasOwn(b, k)), came = added.filter((k) => !Object.hasOwn(a, k))
-      if (left.length) element({ verb: 'delete', set, key, elements: left })
-      if (came.length) element({ verb: 'add', set, key, elements: came })
-    }
+    if (!mirror) continue
+    // A key whose chain changed stays in the mirror.
+    const left = gone.filter((k) => !Object.hasOwn(b, k)), came = added.filter((k) => !Object.hasOwn(a, k))
+    if (left.length) element({ verb: 'delete', set: mirror, key, elements: left })
+    if (came.length) element({ verb: 'add', set: mirror, key, elements: came })
   }
   // 3b. the audit pass's hooks, installed only while some pod is audited (rules.ts auditActive)
   if (prev.auditMaps !== next.auditMaps && auditActive(prev) !== auditActive(next)) {

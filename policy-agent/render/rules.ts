@@ -36,8 +36,11 @@ const MAX_SIZED_SET = 1 << 20
 /** `type ...; flags ...; comment ...;` of a set (what `add set` takes). */
 export const setSpec = (s: IrSet): string => setParts(s).map((p) => `${p};`).join(' ')
 
+/** The address type a dispatch map (and its isolated set) is keyed by. */
+export const mapKey = (m: MapName): 'ipv4_addr' | 'ipv6_addr' => (m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr')
+
 export function mapSpec(name: MapName): string {
-  return `type ${name.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr'} : verdict;`
+  return `type ${mapKey(name)} : verdict;`
 }
 
 export const mapElement = (addr: string, chain: string) => `${addr} : jump ${chain}`
@@ -51,7 +54,6 @@ export const mapElement = (addr: string, chain: string) => `${addr} : jump ${cha
  * once more on everyone's changes. A plain set's lookup validates nothing.
  */
 export const isolatedSetName = (m: MapName) => `isolated-${m}`
-export const isolatedSetKey = (m: MapName): 'ipv4_addr' | 'ipv6_addr' => (m.endsWith('v4') ? 'ipv4_addr' : 'ipv6_addr')
 
 /** Rule text of one IR rule in a pod chain of `direction` (an audit chain's: `return`, uncounted). */
 export function ruleText(r: IrRule, direction: 'ingress' | 'egress', audit = false): string {
