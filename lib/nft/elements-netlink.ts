@@ -164,7 +164,12 @@ export function socketFor(netns: string | undefined): NfnlSocket {
   }
   let sock = sockets.get(key)
   if (sock && !sock.closed) return sock
-  sock = netns ? withNetns(netns, () => new NfnlSocket()) : new NfnlSocket()
+  // The rules a diff inserts by position come back with their handles (NLM_F_ECHO), all queued at
+  // the commit: the largest buffer SO_RCVBUF gives (net.core.rmem_max, doubled: 425,984 bytes by
+  // default, against 212,992). A full buffer drops them (ENOBUFS): 384 echoed rules of a pod
+  // chain's shape did, at the default (render/rule-edits.ts MAX_INSERTED keeps far below).
+  const open = () => new NfnlSocket({ recvBufferSize: 1 << 20 })
+  sock = netns ? withNetns(netns, open) : open()
   sockets.set(key, sock)
   for (const [k, old] of sockets) {
     if (sockets.size <= MAX_SOCKETS) break

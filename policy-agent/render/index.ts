@@ -14,7 +14,7 @@ import { elementCommandText, type ElementCommand, type KeyPart } from '../../lib
 import { commandText, isElementCommand, type NftCommand } from '../../lib/nft/commands.js'
 import type { IrSet } from '../compile/ir.js'
 import { counterChanges } from './counters.js'
-import { RULE_EDIT_MIN, sharedEnds, worthEditing, type KnownRules } from './rule-edits.js'
+import { MAX_INSERTED, RULE_EDIT_MIN, sharedEnds, worthEditing, type KnownRules } from './rule-edits.js'
 
 export interface RenderOptions {
   failOpen?: boolean /* default false */
@@ -315,6 +315,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
   // New chains are declared before any rule is written: a tier chain's rules `goto` others.
   const rewrite: [string, IrChain, boolean, string[] | undefined][] = []
   const ruleEdits: NonNullable<DiffPlan['ruleEdits']> = []
+  let echoBudget = MAX_INSERTED // over every chain of this diff: their echoes share one buffer
   for (const name of prev.chains === next.chains ? [] : chainDelta ? chainDelta.changed : Object.keys(next.chains)) {
     const old = prev.chains[name], c = next.chains[name]!
     if (old === c) continue
@@ -326,7 +327,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
     if (known && known.chain === old) {
       rules = chainRules(name, c, next.flowLog)
       const ends = sharedEnds(known.rules, rules)
-      if (worthEditing(known.rules, rules, ends)) {
+      if (worthEditing(known.rules, rules, ends, echoBudget)) {
         const keptTail = known.handles.length - ends.tail
         for (let i = ends.head; i < keptTail; i++) command({ ...on, kind: 'rule', verb: 'delete', chain: name, handle: known.handles[i]! })
         // Each before the first rule of the shared tail, so they keep their order; none: appended.
@@ -335,6 +336,7 @@ export function planDiff(prev: PolicyIR, next: PolicyIR, opts: RenderOptions = {
           inserted.push(commands.length)
           command(ends.tail ? { ...on, kind: 'rule', verb: 'insert', chain: name, rule: rules[i]!, position: known.handles[keptTail]!, echo: true } : { ...on, kind: 'rule', verb: 'add', chain: name, rule: rules[i]!, echo: true })
         }
+        echoBudget -= inserted.length
         ruleEdits.push({ chain: name, ir: c, rules, head: known.handles.slice(0, ends.head), inserted, tail: known.handles.slice(keptTail) })
         continue
       }

@@ -73,3 +73,27 @@ describe('planDiff with known rule handles', () => {
     expect(plan.text.startsWith(`flush chain inet cinch ${CHAIN}\n`)).toBe(true)
   })
 })
+
+describe('the echo budget of one diff', () => {
+  it('is shared by every chain it edits: past MAX_INSERTED, a chain is rewritten instead (its handles read after)', () => {
+    // Two local pods selected by the same policies: one policy of 50 peers adds 100 rules to each.
+    const two: LocalPod[] = [locals[0]!, { namespace: 't', name: 'b', ips: ['10.1.0.2', 'fd00:1::2'], hostVeth: 'cinchtb' }]
+    const stateOf = (ps: NetworkPolicy[]) => clusterOf({
+      namespaces: { t: {} },
+      pods: { 't/a': { labels: { app: 'a' }, ips: ['10.1.0.1', 'fd00:1::1'] }, 't/b': { labels: { app: 'a' }, ips: ['10.1.0.2', 'fd00:1::2'] }, 't/q': { labels: { peer: '0' }, ips: ['10.1.1.1', 'fd00:1:1::1'] } },
+      policies: ps,
+    })
+    const c = new Compiler()
+    const ps = Array.from({ length: 150 }, (_, i) => small(i))
+    const prev = c.compile(stateOf(ps), two).ir
+    const knownOf = (name: string) => { const chain = prev.chains[name]!, rules = chainRules(name, chain); return { chain, rules, handles: rules.map((_, i) => 1000 + i) } }
+    const known = new Map(['pod-ingress-t-a', 'pod-ingress-t-b'].map((n) => [n, knownOf(n)]))
+    const wide = policy('t', 'p075w', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ from: Array.from({ length: 50 }, (_, i) => ({ podSelector: { matchLabels: { w: String(i) } } })) }] })
+    const next = c.compile(stateOf([...ps, wide]), two).ir
+    const plan = planDiff(prev, next, {}, { knownRules: (n) => known.get(n) })
+    expect(plan.ruleEdits?.map((e) => [e.chain, e.inserted.length])).toEqual([['pod-ingress-t-a', 100]])
+    expect(plan.written?.map((w) => w.chain)).toEqual(['pod-ingress-t-b'])
+    expect(plan.text).toContain('flush chain inet cinch pod-ingress-t-b\n')
+    expect(MAX_INSERTED).toBeLessThan(200)
+  })
+})

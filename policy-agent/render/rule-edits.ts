@@ -27,19 +27,23 @@ export function sharedEnds(old: readonly string[], next: readonly string[]): { h
 }
 
 /**
- * The most rules one edit inserts. Each comes back to our socket with its handle (NLM_F_ECHO), the
- * whole rule in the message, all queued at the commit before the batch's answer: a few hundred
- * bytes each, held well under the receive buffer (212,992 bytes by default), which would drop
- * them past it. More: the chain is rewritten and its handles read by a dump, which is paced.
+ * The most rules one diff inserts by position, over all its chains (one change of a namespace's
+ * policy can edit the big chain of each of its pods). Each comes back to our socket with its
+ * handle (NLM_F_ECHO), the whole rule in the message, all queued at the commit before the batch's
+ * answer. Past what the receive buffer holds the kernel drops them (ENOBUFS), and the `netlink`
+ * binding then aborted the process at the next batch: 384 echoed rules of a pod chain's shape
+ * overflowed the default buffer (212,992 bytes); the kept socket asks for twice that, where 768
+ * came back whole (elements-netlink.ts socketFor). Past this budget, chains are rewritten and their
+ * handles read by a dump, which is paced.
  */
 export const MAX_INSERTED = 128
 
 /**
  * Whether changing `old` into `next` rule by rule is worth it: the rules deleted and inserted are
  * fewer than half of what a rewrite writes (each costs the kernel about what a written rule does),
- * and no more than MAX_INSERTED are inserted.
+ * and the rules inserted fit what is left of the diff's `budget` (MAX_INSERTED).
  */
-export function worthEditing(old: readonly string[], next: readonly string[], ends: { head: number; tail: number }): boolean {
+export function worthEditing(old: readonly string[], next: readonly string[], ends: { head: number; tail: number }, budget = MAX_INSERTED): boolean {
   const deleted = old.length - ends.head - ends.tail, inserted = next.length - ends.head - ends.tail
-  return inserted <= MAX_INSERTED && deleted + inserted < next.length / 2
+  return inserted <= budget && deleted + inserted < next.length / 2
 }
