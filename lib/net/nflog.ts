@@ -210,7 +210,9 @@ export class NflogReader {
 
   constructor(o: NflogReaderOptions) {
     this.#o = o
-    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, onUnsolicited: (m) => this.#receive(m), onReceiveError: o.onError })
+    // A full buffer drops packets, counted by their sequence gaps (onLost), never an ENOBUFS that
+    // the netlink binding would answer by aborting the process (nfnetlink.ts noEnobufs).
+    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, noEnobufs: true, onUnsolicited: (m) => this.#receive(m), onReceiveError: o.onError })
   }
 
   /** Binds the group (with NFULNL_CFG_F_SEQ, so lost messages are counted); rejects with the errno. */

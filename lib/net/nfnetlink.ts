@@ -10,6 +10,7 @@
 // The socket is the `netlink` package's RawNetlinkSocket (a plain AF_NETLINK socket of any
 // protocol; its higher layer buffers a whole dump, which a 100k-entry table must not cost).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
+import { noEnobufs } from './sockopt.js'
 
 export const NETLINK_NETFILTER = 12
 export const NFNETLINK_V0 = 0
@@ -97,6 +98,12 @@ export interface NfnlSocketOptions {
   /** SO_RCVBUF in bytes; the kernel caps it at net.core.rmem_max (and doubles it). */
   recvBufferSize?: number
   /**
+   * A full receive buffer drops what does not fit (NETLINK_NO_ENOBUFS) instead of failing the next
+   * read with ENOBUFS, which the `netlink` binding cannot report without aborting the process
+   * (sockopt.ts noEnobufs). A dropped answer then fails its request by its timeout.
+   */
+  noEnobufs?: boolean
+  /**
    * An exception out of a message handler (ours or onUnsolicited), or a datagram that does not
    * parse: reported here and the datagram dropped, never thrown (see #receive). Default: ignored.
    */
@@ -121,6 +128,7 @@ export class NfnlSocket {
     this.#raw.on('truncatedMessage', () => this.#guard(() => this.#failAll(new Error('netfilter netlink: truncated message'))))
     this.#raw.on('error', (err) => this.#guard(() => this.#failAll(err)))
     this.#raw.unref() // only requests in flight keep the process alive (ref'ed in #track)
+    if (o.noEnobufs) noEnobufs(this.port)
   }
 
   /** Joins a multicast group (e.g. NFNLGRP_CONNTRACK_DESTROY); its messages go to onUnsolicited. */

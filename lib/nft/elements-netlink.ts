@@ -16,7 +16,7 @@ import { withNetns } from '../net/netns.js'
 import { UnsupportedElements, type NftMessage } from './elements.js'
 import { commandText, encodeCommand, encodeTableProbe, type NftCommand } from './commands.js'
 import { NftError } from './errors.js'
-import { forceSendBuffer } from './sndbuf.js'
+import { forceSendBuffer } from '../net/sockopt.js'
 import { decodeGeneration } from './generation.js'
 import { NFT_MSG_TABLE } from './declare-netlink.js'
 import { decodeRuleHandle } from './rule-handles.js'
@@ -168,7 +168,8 @@ export function socketFor(netns: string | undefined): NfnlSocket {
   // the commit: the largest buffer SO_RCVBUF gives (net.core.rmem_max, doubled: 425,984 bytes by
   // default, against 212,992). A full buffer drops them (ENOBUFS): 384 echoed rules of a pod
   // chain's shape did, at the default (render/rule-edits.ts MAX_INSERTED keeps far below).
-  const open = () => new NfnlSocket({ recvBufferSize: 1 << 20 })
+  // Should it fill anyway, what does not fit is dropped, never an ENOBUFS (sockopt.ts noEnobufs).
+  const open = () => new NfnlSocket({ recvBufferSize: 1 << 20, noEnobufs: true })
   sock = netns ? withNetns(netns, open) : open()
   sockets.set(key, sock)
   for (const [k, old] of sockets) {

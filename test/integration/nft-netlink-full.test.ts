@@ -20,7 +20,7 @@ import { NftError, isNotFound, type NftCommand } from '../../lib/nft/index.js'
 import { clusterOf, policy } from '../kit/policy-state.js'
 import { cinchTablesIn, listedRuleset as ruleset, randomCnp } from '../kit/nft-kernel.js'
 import { NfnlSocket } from '../../lib/net/nfnetlink.js'
-import { forceSendBuffer } from '../../lib/nft/sndbuf.js'
+import { forceSendBuffer } from '../../lib/net/sockopt.js'
 import { rng } from '../kit/random.js'
 // The benches' cluster generator (bench/policy-cluster.mjs: the 30k-policy cluster's shapes).
 import { syntheticCluster } from '../../bench/policy-cluster.mjs'

@@ -2,8 +2,8 @@
 // kernel (render/rule-edits.ts, the applier's rule handles): after it was written whole once, each
 // change of one policy deletes and inserts only that policy's rules, and the kernel holds exactly
 // what a full replace of the same IR holds (a second namespace, compared in JSON and nft's text,
-// rule order included). Someone else's commit makes the applier forget the handles; a rule of
-// ours someone deleted makes the next edit fail, and the tables are replaced whole.
+// rule order included). Other tables' commits change nothing; a rule of ours someone deleted makes
+// the next edit fail, and the tables are replaced whole. Echoes past the receive buffer drop.
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
 import { Compiler } from '../../policy-agent/compile/index.js'
@@ -17,6 +17,10 @@ import { NFT } from '../kit/proc.js'
 import { rng } from '../kit/random.js'
 import { readGeneration } from '../../lib/nft/generation.js'
 import { nsPath } from '../kit/netns.js'
+import { NFNL_SUBSYS, NfnlSocket } from '../../lib/net/nfnetlink.js'
+import { withNetns } from '../../lib/net/netns.js'
+import { elementBatch } from '../../lib/nft/elements-netlink.js'
+import { decodeRuleHandle } from '../../lib/nft/rule-handles.js'
 
 const N = 150 // two rules each (one per family): a chain of 2N + 1 rules
 const small = (i: number, port = 1000 + i): NetworkPolicy => policy('t', `p${String(i).padStart(3, '0')}`, {
@@ -161,4 +165,29 @@ test('a big chain is changed rule by rule once written, and holds what a full re
   await ref.policy.runText(renderFull(changed), { also: [ref.bridge] })
   compare()
   t.deepEqual(warnings, ['diff apply failed; replacing the tables whole'])
+})
+
+// Echoes past the receive buffer: with NETLINK_NO_ENOBUFS (lib/net/sockopt.ts) the kernel drops
+// what does not fit, and the batch settles; without it the next read fails with ENOBUFS, which
+// the `netlink` binding cannot report without aborting the process (seen: a 380-rule batch on a
+// default buffer killed it). A small buffer here makes the overflow certain.
+test('more echoed rules than the receive buffer holds drop, and the process and its socket go on', async (t) => {
+  const x = cinchTablesIn(t, 'cinch-t-rx')
+  const T = { family: 'inet', table: 'cinch' } as const
+  await x.policy.runCommands([{ ...T, kind: 'table', verb: 'add' }, { ...T, kind: 'chain', verb: 'add', name: 'c', comment: 'c' }])
+  const sock = withNetns(nsPath(x.ns), () => new NfnlSocket({ recvBufferSize: 16 * 1024, noEnobufs: true }))
+  t.teardown(() => sock.close())
+  const send = (n: number) => {
+    const b = elementBatch(Array.from({ length: n }, (_, i) => ({ ...T, kind: 'rule' as const, verb: 'add' as const, chain: 'c', rule: `meta l4proto tcp th dport ${1 + i} accept`, echo: true })))
+    let echoes = 0
+    const done = sock.batch(b.messages.map(({ m }) => ({ subsys: NFNL_SUBSYS.NFTABLES, msg: m.msg, family: m.family, flags: m.flags, attrs: m.attrs })), { resId: NFNL_SUBSYS.NFTABLES, ackLastOnly: true, timeoutMs: 2000, echo: (m) => { if (decodeRuleHandle(m)) echoes++ } })
+    return done.then((r) => ({ ok: r.batchErrno === 0 && r.errnos.every((e) => e === 0), echoes }), (err: Error) => ({ ok: false, echoes, err: err.message }))
+  }
+  const flood = await send(400)
+  t.log(flood)
+  t.true(flood.echoes < 400, 'the buffer overflowed')
+  // settled either way: committed (its answer fit) or timed out (its answer was dropped)
+  t.true(flood.ok || /no answer within/.test((flood as { err?: string }).err ?? ''), JSON.stringify(flood))
+  const after = await send(2)
+  t.deepEqual(after, { ok: true, echoes: 2 })
 })

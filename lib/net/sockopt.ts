@@ -1,15 +1,20 @@
-// SO_SNDBUFFORCE for a netlink socket of ours, as nft does for a batch larger than its socket's
+// Socket options the `netlink` package does not set, on a NETLINK_NETFILTER socket of ours.
+// SO_SNDBUFFORCE, as nft does for a batch larger than its socket's
 // send buffer (nftables src/mnl.c mnl_set_sndbuffer): SO_SNDBUF is capped at net.core.wmem_max
 // (212,992 bytes on a default kernel), SO_SNDBUFFORCE is not (it needs CAP_NET_ADMIN, which a
 // process writing nftables has). The `netlink` package sets SO_SNDBUF only and does not hand out
 // its descriptor, so the socket is found among the process's descriptors by what identifies it:
 // an AF_NETLINK socket of protocol NETLINK_NETFILTER bound to `port`. Two such sockets in two
-// namespaces can share a port; both are ours then, and a larger send buffer harms neither.
+// namespaces can share a port; both are ours then, and either option harms neither.
+// NETLINK_NO_ENOBUFS (noEnobufs), so that a full receive buffer drops messages rather than abort
+// the process.
 import { readdirSync, readlinkSync } from 'node:fs'
 import { libcLib } from '../ffi/koffi.js'
 
 const SOL_SOCKET = 1
 const SO_SNDBUFFORCE = 32
+const SOL_NETLINK = 270
+const NETLINK_NO_ENOBUFS = 5
 const SO_PROTOCOL = 38
 const AF_NETLINK = 16
 const NETLINK_NETFILTER = 12
@@ -35,6 +40,26 @@ function load(): Libc {
  * Best effort: the caller reads the size in effect afterwards (without CAP_NET_ADMIN nothing changes).
  */
 export function forceSendBuffer(port: number, bytes: number): void {
+  const val = Buffer.alloc(4)
+  val.writeInt32LE(Math.min(bytes, 0x3fffffff))
+  setOption(port, SOL_SOCKET, SO_SNDBUFFORCE, val)
+}
+
+/**
+ * NETLINK_NO_ENOBUFS on the socket(s) bound to `port`: a full receive buffer drops what does not
+ * fit without failing the socket's next read with ENOBUFS. The `netlink` binding cannot report a
+ * read error: building the exception aborts the process (Napi::String::New in its PollHandler,
+ * node 24; gdb). A dropped answer then times out as a request whose answer never came (an error
+ * the callers handle), where ENOBUFS killed the agent. Best effort, as forceSendBuffer.
+ */
+export function noEnobufs(port: number): void {
+  const val = Buffer.alloc(4)
+  val.writeInt32LE(1)
+  setOption(port, SOL_NETLINK, NETLINK_NO_ENOBUFS, val)
+}
+
+/** setsockopt on every NETLINK_NETFILTER socket of this process bound to `port`. */
+function setOption(port: number, level: number, name: number, val: Buffer): void {
   let fds: string[]
   try {
     fds = readdirSync('/proc/self/fd')
@@ -42,11 +67,11 @@ export function forceSendBuffer(port: number, bytes: number): void {
     return
   }
   const c = load()
-  for (const name of fds) {
-    const fd = Number(name)
+  for (const fdName of fds) {
+    const fd = Number(fdName)
     let link: string
     try {
-      link = readlinkSync(`/proc/self/fd/${name}`)
+      link = readlinkSync(`/proc/self/fd/${fdName}`)
     } catch {
       continue // closed since the listing
     }
@@ -56,8 +81,6 @@ export function forceSendBuffer(port: number, bytes: number): void {
     if (c.getsockname(fd, sa, [sa.length]) !== 0 || sa.readUInt16LE(0) !== AF_NETLINK || sa.readUInt32LE(4) !== port) continue
     const proto = Buffer.alloc(4)
     if (c.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, proto, [4]) !== 0 || proto.readInt32LE(0) !== NETLINK_NETFILTER) continue
-    const val = Buffer.alloc(4)
-    val.writeInt32LE(Math.min(bytes, 0x3fffffff))
-    c.setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, val, 4)
+    c.setsockopt(fd, level, name, val, val.length)
   }
 }
