@@ -166,9 +166,9 @@ export function socketFor(netns: string | undefined): NfnlSocket {
   if (sock && !sock.closed) return sock
   // The rules a diff inserts by position come back with their handles (NLM_F_ECHO), all queued at
   // the commit: the largest buffer SO_RCVBUF gives (net.core.rmem_max, doubled: 425,984 bytes by
-  // default, against 212,992). A full buffer drops them (ENOBUFS): 384 echoed rules of a pod
-  // chain's shape did, at the default (render/rule-edits.ts MAX_INSERTED keeps far below).
-  // Should it fill anyway, what does not fit is dropped, never an ENOBUFS (sockopt.ts noEnobufs).
+  // default, against 212,992, which 384 echoed rules of a pod chain's shape overflowed;
+  // render/rule-edits.ts MAX_INSERTED keeps far below). Should it fill anyway, what does not fit
+  // is dropped rather than reported as ENOBUFS (sockopt.ts noEnobufs).
   const open = () => new NfnlSocket({ recvBufferSize: 1 << 20, noEnobufs: true })
   sock = netns ? withNetns(netns, open) : open()
   sockets.set(key, sock)
