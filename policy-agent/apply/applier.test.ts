@@ -125,6 +125,20 @@ describe('Applier', () => {
     expect(runs).toHaveLength(1)
   })
 
+  // An IR that differs from the last only in what reports read (the policies of a chain, which
+  // flow records name) renders nothing; it is still the IR the kernel holds from then on: a stop
+  // records its digest, which the restart's compile (that IR again) must match to adopt the tables.
+  it('an IR that renders no change becomes the committed one', async () => {
+    const applier = new Applier({ run: async () => {}, runCommands: async () => ({ genId: 5 }) })
+    const a = ir('web')
+    await applier.apply(a)
+    const [name, chain] = Object.entries(a.chains)[0]!
+    const b = { ...a, chains: { ...a.chains, [name]: { ...chain, policies: [...chain.policies, 'x/also'] } } }
+    expect(renderDiff(a, b)).toBe('')
+    expect(await applier.apply(b)).toEqual({ mode: 'none', lines: 0 })
+    expect(applier.committed?.ir).toBe(b)
+  })
+
   it('renders scripts that name only inet cinch and bridge cinch', () => {
     const named = [renderFull(ir('web')), renderDiff(ir('web'), ir('client')), renderTeardown()].flatMap(tablesNamed)
     expect(new Set(named.map((t) => `${t.family} ${t.name}`))).toEqual(new Set(['inet cinch', 'bridge cinch']))
