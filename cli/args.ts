@@ -1,6 +1,6 @@
 // Flag parsing for the cinch CLI, over node:util parseArgs. Unknown flags are errors.
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST } from '../policy-agent/compile/cost.js'
+import { DEFAULT_MAX_NODE_POLICY_COST, DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST } from '../policy-agent/compile/cost.js'
 import {
   CONFLIST_FILE, DEFAULT_AGENT_SOCKET, DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS,
   DEFAULT_METRICS_ADDR, DEFAULT_STATE_DIR,
@@ -31,6 +31,8 @@ Commands:
               --max-policy-cost N  set elements + rules one NetworkPolicy may add; over it, it is reported invalid (default ${DEFAULT_MAX_POLICY_COST})
               --max-pod-policy-cost N  what the policies selecting one pod may add up to in one direction; over it,
                                 that direction of the pod fails closed and is reported (default ${DEFAULT_MAX_POD_POLICY_COST})
+              --max-node-policy-cost N  what the policies selecting this node's pods may add up to, every pod and
+                                direction; over it, the costliest close first, as above (default ${DEFAULT_MAX_NODE_POLICY_COST})
               --metrics-addr A  /metrics, /healthz, /readyz, /status (default ${DEFAULT_METRICS_ADDR})
               --cni-conf F      conflist naming the IPAM plugin for GC (default ${DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE})
               --cni-bin-dir D   CNI plugin directory (default ${DEFAULT_CNI_BIN_DIR})

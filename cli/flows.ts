@@ -28,8 +28,9 @@ function hitText(h: TraceHit): string {
   if (h.unresolved) return `${tier}${h.action} (policy ${h.unresolved})`
   if (h.policy !== undefined) return `${tier}${h.action} by ${h.policy} rule ${h.rule}`
   const ps = h.policies?.join(', ') ?? '?'
-  // The chain failed closed: no policy's rule was even looked at; their sum is what denied.
-  const closed = h.failedClosed ? `the pod fails closed, its policies cost more than --max-pod-policy-cost (${ps})` : undefined
+  // The chain failed closed: no policy's rule was even looked at; their sum is what denied (over
+  // the pod's bound, or among the costliest over the node's: `cinch status` gives the reason).
+  const closed = h.failedClosed ? `the pod fails closed, its policies cost more than the agent's bound (--max-pod-policy-cost or --max-node-policy-cost; cinch status says which) (${ps})` : undefined
   if (h.action === 'would-deny') return `would deny: ${closed ?? ps}`
   if (h.action === 'deny') return `${tier}deny: ${closed ?? `isolated by ${ps}, no rule allows`}`
   return `${tier}${h.action}: end of ${ps}`

@@ -38,6 +38,7 @@ async function agent(args: string[]): Promise<number> {
     'fail-open': { type: 'boolean' },
     'max-policy-cost': { type: 'string' },
     'max-pod-policy-cost': { type: 'string' },
+    'max-node-policy-cost': { type: 'string' },
     'metrics-addr': { type: 'string' },
     'cni-conf': { type: 'string' },
     'cni-bin-dir': { type: 'string' },
@@ -104,6 +105,7 @@ async function agent(args: string[]): Promise<number> {
     failOpen: f['fail-open'],
     maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost'),
     maxPodPolicyCost: positiveInt(f['max-pod-policy-cost'], '--max-pod-policy-cost'),
+    maxNodePolicyCost: positiveInt(f['max-node-policy-cost'], '--max-node-policy-cost'),
     metricsAddr: f['metrics-addr'] ?? DEFAULT_METRICS_ADDR,
     // The conflist the overlay writes is the one IPAM GC reads, unless told otherwise.
     cniConf: f['cni-conf'] ?? `${overlay?.cniConfDir ?? DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE}`,

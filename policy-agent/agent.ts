@@ -33,6 +33,8 @@ export interface AgentOptions {
   maxPolicyCost?: number
   /** Bound on what the policies selecting one local pod add up to; over it, the pod's direction fails closed. */
   maxPodPolicyCost?: number
+  /** Bound on what the policies selecting the local pods add up to; over it, the costliest pods' directions fail closed. */
+  maxNodePolicyCost?: number
   /**
    * false: the first sync checks every namespace's policies (`cinch agent --once`, which stops
    * after it and must report every invalid one); by default those of namespaces without a local
@@ -167,7 +169,7 @@ export class Agent {
 
   #makeCompiler(): Pick<Compiler, 'compile' | 'checkDeferred'> {
     const o = this.opts
-    const bounds = { maxPolicyCost: o.maxPolicyCost, maxPodPolicyCost: o.maxPodPolicyCost }
+    const bounds = { maxPolicyCost: o.maxPolicyCost, maxPodPolicyCost: o.maxPodPolicyCost, maxNodePolicyCost: o.maxNodePolicyCost }
     return o.flowLogs ? new FlowCompiler({ ...bounds, flowLogs: o.flowLogs }) : new Compiler(bounds)
   }
 

@@ -41,6 +41,8 @@ export interface AgentRunOptions {
   maxPolicyCost?: number
   /** --max-pod-policy-cost: what the policies selecting one pod may add up to in one direction. */
   maxPodPolicyCost?: number
+  /** --max-node-policy-cost: what the policies selecting the node's local pods may add up to. */
+  maxNodePolicyCost?: number
   metricsAddr: string
   cniConf: string
   cniBinDir: string
@@ -137,7 +139,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     if (recorder && applier.applied) recorder.setApplied(applier.applied, source.state())
   }
   // --once stops after its first sync: that sync checks every policy, so it reports every invalid one.
-  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, maxPodPolicyCost: opts.maxPodPolicyCost, deferRemotePolicies: !opts.once, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
+  const agent = new Agent({ source, stateDir: opts.stateDir, nodeName: node, log, failOpen: opts.failOpen, maxPolicyCost: opts.maxPolicyCost, maxPodPolicyCost: opts.maxPodPolicyCost, maxNodePolicyCost: opts.maxNodePolicyCost, deferRemotePolicies: !opts.once, flowLogs: fl, applier, overlay, onSynced, onCleanup: (r) => metrics.recordCleanup(r) })
 
   if (opts.once) {
     const report = await agent.start()

@@ -11,7 +11,7 @@ import { MAP_NAMES, emptyIR, type IrChain, type MapName, type IrRule, type IrSet
 import { NameBook, commentText } from './names.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
 import { memoPolicyRules, type Direction, type RuleMemo } from './rules.js'
-import { DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, costReason, directionCost, podCostReason, policyCost } from './cost.js'
+import { DEFAULT_MAX_NODE_POLICY_COST, DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, costReason, directionCost, nodeClosures, nodeCostReason, podCostReason, policyCost } from './cost.js'
 import { SetEntry, addrsOfPods, indexSets, selectedPods, setsOfNamespace, type PodView, type SetDef, type SetIndex } from './sets.js'
 import { NamespaceSelections } from './ns-selections.js'
 import { convertPolicy } from '../cnp/convert.js'
@@ -38,6 +38,11 @@ export interface CompilerOptions {
    * over it the pod's chain of that direction fails closed (IrChain.failedClosed).
    */
   maxPodPolicyCost?: number
+  /**
+   * What the policies selecting the local pods may add up to over every pod and direction; over
+   * it the costliest pods' chains fail closed until the rest fit (cost.ts nodeClosures).
+   */
+  maxNodePolicyCost?: number
 }
 
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
@@ -70,6 +75,15 @@ interface ChainMemo {
 export class Compiler {
   readonly #maxCost: number
   readonly #maxPodCost: number
+  readonly #maxNodeCost: number
+  /**
+   * What the NetworkPolicies selecting each local pod cost per direction (cost.ts directionCost),
+   * with the inputs it was summed from: brought up to date for the pods a compile may have changed,
+   * so that the node bound is decided over every local pod before any is compiled.
+   */
+  #podCosts = new Map<string, { pod: Pod | undefined; nsPolicies: NormPolicy[]; ingress: number; egress: number }>()
+  /** the local pods' directions the node bound closes (`${dir} ${key}` -> why), as of the last compile */
+  #nodeClosed = new Map<string, string>()
   #pods = new Map<string, Pod>()
   #podsByNs = new Map<string, Map<string, Pod>>()
   #namespaces = new Map<string, Namespace>()
@@ -175,6 +189,7 @@ export class Compiler {
     // so a result stays true until its policy changes (ns-policies.ts keeps them on that basis).
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
     this.#maxPodCost = opts.maxPodPolicyCost ?? DEFAULT_MAX_POD_POLICY_COST
+    this.#maxNodeCost = opts.maxNodePolicyCost ?? DEFAULT_MAX_NODE_POLICY_COST
   }
 
   /** The valid policies of `ns` in key order, as of its last complete check. */
@@ -241,6 +256,7 @@ export class Compiler {
 
     // With the parts of the last compile, only the local pods whose inputs changed are recompiled.
     const byKey = this.#localsByKey(localPods, dirty)
+    this.#boundNode(localPods, byKey, dirty)
     let ir = byKey && this.#parts ? this.#incremental(byKey, moved, dirty.all ? undefined : this.#dirtyParts()) : undefined
     if (!ir) {
       const full = this.#full(localPods)
@@ -298,6 +314,52 @@ export class Compiler {
     for (const k of pods) if (byKey.has(k)) keys.add(k)
     for (const ns of namespaces) for (const k of byNs.get(ns) ?? []) keys.add(k)
     return keys
+  }
+
+  /**
+   * Decides which local pods' directions the node bound closes (#nodeClosed), before any part is
+   * compiled: the costs of the pods whose inputs may have changed are summed again, every other
+   * one is as it was. A pod whose closure changed is marked dirty, so that one pod's change can
+   * close or open another's chain and the parts stay equal to a full compile.
+   */
+  #boundNode(localPods: LocalPod[], byKey: Map<string, LocalPod> | undefined, dirty: { all: boolean; pods: Set<string> }): void {
+    const costs = this.#podCosts
+    const refresh = (key: string, lp: LocalPod) => {
+      // A record whose veth is never programmed (#compilePod) has no chain to cost the node.
+      const pod = this.#pods.get(key), nsPolicies = VETH.test(lp.hostVeth) ? this.#policiesOf(lp.namespace) : NO_POLICIES, c = costs.get(key)
+      if (c && c.pod === pod && c.nsPolicies === nsPolicies) return
+      const labels = pod?.labels ?? {}
+      let ingress = 0, egress = 0
+      for (const p of nsPolicies) {
+        if (!p.podSel.matches(labels)) continue
+        if (p.ingress !== null) ingress += directionCost(p, 'ingress')
+        if (p.egress !== null) egress += directionCost(p, 'egress')
+      }
+      costs.set(key, { pod, nsPolicies, ingress, egress })
+    }
+    if (dirty.all || !byKey) {
+      const live = new Set<string>()
+      for (const lp of localPods) { const k = `${lp.namespace}/${lp.name}`; live.add(k); refresh(k, lp) }
+      for (const k of costs.keys()) if (!live.has(k)) costs.delete(k)
+    } else {
+      for (const k of this.#dirtyParts()) refresh(k, byKey.get(k)!)
+      if (costs.size !== byKey.size) {
+        for (const k of costs.keys()) if (!byKey.has(k)) costs.delete(k)
+        for (const [k, lp] of byKey) if (!costs.has(k)) refresh(k, lp)
+      }
+    }
+    const closed = new Map<string, string>()
+    if (costs.size > 0) {
+      const open = function* (max: number) {
+        for (const [key, c] of costs) for (const dir of DIRECTIONS) if (c[dir] > 0 && c[dir] <= max) yield { key, dir, cost: c[dir] }
+      }
+      for (const c of nodeClosures(open(this.#maxPodCost), this.#maxNodeCost)) closed.set(`${c.dir} ${c.key}`, nodeCostReason(c.cost, this.#maxNodeCost, c.dir))
+    }
+    const last = this.#nodeClosed
+    if (closed.size === 0 && last.size === 0) return
+    for (const [k, why] of closed) if (last.get(k) !== why) dirty.pods.add(k.slice(k.indexOf(' ') + 1))
+    for (const k of last.keys()) if (!closed.has(k)) dirty.pods.add(k.slice(k.indexOf(' ') + 1))
+    this.#nodeClosed = closed
   }
 
   /** The IR compiled over every local pod, in order (the first compile, and whenever parts cannot be used). */
@@ -414,6 +476,7 @@ export class Compiler {
     return {
       namespace: lp.namespace, name: lp.name, hostVeth: lp.hostVeth, ips: lp.ips, pod: this.#pods.get(key),
       nsPolicies: this.#policiesOf(lp.namespace), nsLabels: this.#view.nsLabels(lp.namespace), gen: this.#cnpGen,
+      nodeClosed: this.#nodeClosed.size ? `${this.#nodeClosed.get(`ingress ${key}`) ?? ''}\n${this.#nodeClosed.get(`egress ${key}`) ?? ''}` : '',
     }
   }
 
@@ -504,11 +567,12 @@ export class Compiler {
     // validation of the table, costs the node seconds (cost.ts DEFAULT_MAX_POD_POLICY_COST).
     let cost = 0
     for (const p of pols) cost += directionCost(p, dir)
-    const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir) : undefined
+    const memoKey = `${dir} ${key}`
+    // And what the local pods' add up to (#boundNode): then the costliest close first.
+    const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir) : this.#nodeClosed.get(memoKey)
     const policyCounters = closed ? [] : pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
     const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
     const signature = closed ? `${drop} closed ${closed}` : `${drop} ${policyCounters.join(' ')}`
-    const memoKey = `${dir} ${key}`
     let m = this.#chains.get(memoKey)
     if (!m || m.pod !== pod || m.nsPolicies !== nsPolicies || m.name !== name || m.signature !== signature) {
       m = { pod, nsPolicies, name, signature, ...chainOf({ memo: this.#ruleMemo, key, dir, pod, pols, policyCounters, drop, closed }) }

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest'
 import { Compiler, compile } from './index.js'
 import { disagreements, evalForward, packets } from '../../test/kit/ir-eval.js'
-import { DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, directionCost, policyCost } from './cost.js'
+import { DEFAULT_MAX_NODE_POLICY_COST, DEFAULT_MAX_POD_POLICY_COST, DEFAULT_MAX_POLICY_COST, cnpCost, directionCost, nodeClosures, policyCost } from './cost.js'
 import { compileSelector } from '../model/selector.js'
 import { normalizePolicy, type NormPolicy } from './normalize.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
@@ -121,6 +121,84 @@ describe('what the policies selecting one pod add up to', () => {
     expect(failedClosed(open)).toEqual([])
     expect(allowedTo(open, '10.0.0.1', 1000)).toBe(true)
     expect(allowedTo(open, '10.0.0.1', 1003)).toBe(false)
+  })
+})
+
+describe('what the policies selecting all local pods add up to (--max-node-policy-cost)', () => {
+  // A policy with k pod peers costs 2k (a rule per peer and family). One pod per namespace, so that
+  // a change in one namespace leaves the others' parts to the node bound: a/pod ingress 10, b/pod
+  // and c/pod ingress 6 each, c/pod egress 2: 24 on the node.
+  const peers = (k: number) => Array.from({ length: k }, (_, i) => ({ namespaceSelector: {}, podSelector: { matchLabels: { app: `p${i}` } } }))
+  const ingress = (ns: string, k: number, name = 'in', podSelector: object = {}) => policy(ns, name, { podSelector, ingress: [{ from: peers(k) }] })
+  const egressC = policy('c', 'out', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: peers(1) }] })
+  const node = (policies: NetworkPolicy[]) => clusterOf({
+    namespaces: { a: {}, b: {}, c: {}, peers: {} },
+    pods: {
+      ...Object.fromEntries(['a', 'b', 'c'].map((ns, i) => [`${ns}/pod`, { labels: { app: ns }, ips: [`10.0.0.${i + 1}`] }])),
+      ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`peers/p${i}`, { labels: { app: `p${i}` }, ips: [`10.0.1.${i + 1}`] }])),
+    },
+    policies,
+  })
+  const local = (s: ReturnType<typeof node>) => allLocal(s).filter((lp) => lp.namespace !== 'peers')
+  const all = [ingress('a', 5), ingress('b', 3), ingress('c', 3), egressC]
+  const closedOf = (ir: ReturnType<typeof compile>['ir']) => failedClosed(ir).map((f) => `${f.pod} ${f.direction}`)
+  const from = (ir: ReturnType<typeof compile>['ir'], daddr: string) => evalForward(ir, { saddr: '10.0.1.1', daddr, protocol: 'tcp', dport: 80 }).allowed
+
+  test('over it the costliest directions close first, ties by pod, until the rest fit; each says why', () => {
+    const s = node(all)
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 24 }).compile(s, local(s)).ir)).toEqual([])
+    const one = new Compiler({ maxNodePolicyCost: 20 }).compile(s, local(s)).ir
+    expect(failedClosed(one)).toEqual([{ pod: 'a/pod', direction: 'ingress', chain: 'pod-ingress-a-pod', reason: 'the NetworkPolicies selecting it for ingress add up to about 10 nftables set elements and rules, and those of all pods on this node to more than the limit of 20 for a node (agent flag --max-node-policy-cost), which isolates the costliest pods first: the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
+    expect(from(one, '10.0.0.1')).toBe(false)
+    expect(from(one, '10.0.0.2')).toBe(true)
+    // 14 left over 13: b/pod before c/pod (same cost, by key); c/pod's egress (2) stays
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'b/pod ingress'])
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 7 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'b/pod ingress', 'c/pod ingress'])
+    // a pod over its own bound is closed by it and costs the node nothing: 14 left, b/pod closes for 13
+    const both = new Compiler({ maxPodPolicyCost: 9, maxNodePolicyCost: 13 }).compile(s, local(s)).ir
+    expect(failedClosed(both).map((f) => [f.pod, f.reason.match(/--max-\w+-policy-cost/)![0]])).toEqual([['a/pod', '--max-pod-policy-cost'], ['b/pod', '--max-node-policy-cost']])
+    // pods that are not local cost this node nothing
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s).filter((lp) => lp.namespace !== 'a')).ir)).toEqual(['b/pod ingress'])
+    // the default lets five pods at the pod bound through
+    expect(DEFAULT_MAX_NODE_POLICY_COST).toBe(5 * DEFAULT_MAX_POD_POLICY_COST)
+    expect(closedOf(new Compiler().compile(s, local(s)).ir)).toEqual([])
+  })
+
+  test('one pod\'s change closes or opens another\'s chain, and the IR is a fresh compile\'s each time', () => {
+    // c/big selects c/pod once it is labelled size=big (12 more)
+    let s = node([ingress('a', 5), ingress('b', 3), ingress('c', 3), ingress('c', 6, 'big', { matchLabels: { size: 'big' } })])
+    const opts = { maxNodePolicyCost: 13 }
+    const c = new Compiler(opts)
+    const step = () => {
+      const ir = c.compile(s, local(s)).ir
+      expect(JSON.stringify(ir)).toBe(JSON.stringify(new Compiler(opts).compile(s, local(s)).ir))
+      return closedOf(ir)
+    }
+    const put = (p: NetworkPolicy) => { s = { ...s, policies: new Map(s.policies).set(`${p.metadata!.namespace}/${p.metadata!.name}`, p) } }
+    const drop = (k: string) => { const m = new Map(s.policies); m.delete(k); s = { ...s, policies: m } }
+    const label = (labels: Record<string, string>) => { s = { ...s, pods: new Map(s.pods).set('c/pod', { ...s.pods.get('c/pod')!, labels }) } }
+    expect(step()).toEqual(['a/pod ingress']) // 22 -> 12
+    put(egressC) // c's policy closes b/pod: 14 over 13
+    expect(step()).toEqual(['a/pod ingress', 'b/pod ingress'])
+    drop('a/in') // a/pod open, no policy; still 14: b/pod stays closed
+    expect(step()).toEqual(['b/pod ingress'])
+    drop('c/out') // 12: b/pod opens without a change of its own
+    expect(step()).toEqual([])
+    put(ingress('a', 5))
+    expect(step()).toEqual(['a/pod ingress'])
+    // c/pod's labels: c/big selects it too (18): it closes first, then a/pod (10) for 16 over 13
+    label({ app: 'c', size: 'big' })
+    expect(step()).toEqual(['a/pod ingress', 'c/pod ingress'])
+    label({ app: 'c' })
+    expect(step()).toEqual(['a/pod ingress'])
+  })
+
+  test('nodeClosures is a function of the costs alone', () => {
+    const costs = [{ key: 'n/b', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'ingress' as const, cost: 5 }, { key: 'n/c', dir: 'ingress' as const, cost: 1 }]
+    expect(nodeClosures(costs, 16)).toEqual([])
+    expect(nodeClosures(costs, 15).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a ingress'])
+    expect(nodeClosures([...costs].reverse(), 5).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a ingress', 'n/a egress', 'n/b egress'])
+    expect(nodeClosures(costs, 0)).toHaveLength(4)
   })
 })
 

@@ -22,6 +22,17 @@ export const DEFAULT_MAX_POLICY_COST = 20_000
  */
 export const DEFAULT_MAX_POD_POLICY_COST = DEFAULT_MAX_POLICY_COST
 
+/**
+ * Default bound on what the NetworkPolicies selecting the node's local pods add up to, over every
+ * pod and direction (`cinch agent --max-node-policy-cost`), in the same units. The pod bound alone
+ * let one tenant's `podSelector: {}` policies put every pod of theirs on the node at it: k pods, k
+ * chains of ~13,000 rules, and the kernel validates every rule on each commit of anyone's change
+ * (~0.3 us a rule: ten such pods, ~+40 ms to every change on the node). Five pods at the pod bound:
+ * other tenants' changes then take ~33 ms (bench/tenant-pod.mjs --tenant-namespaces 5), within
+ * issue 14's p99; the 110 local pods of the 30k/30k bench's cluster add up to 1,869.
+ */
+export const DEFAULT_MAX_NODE_POLICY_COST = 5 * DEFAULT_MAX_POD_POLICY_COST
+
 // Once per normalised policy (read-only, and itself cached per object): normalizePolicy fills it as
 // the store receives each policy, so the first compile after the lists only reads it (phase 8b).
 const costs = new WeakMap<NormPolicy, { ingress: number; egress: number }>()
@@ -85,6 +96,37 @@ export function costReason(cost: number, max: number): string {
 /** Why a local pod's chain of one direction is its drop alone: what the policies selecting it add up to. */
 export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
   return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, over the limit of ${max} for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
+}
+
+/**
+ * Why a local pod's chain of one direction is its drop alone although its own policies are within
+ * the pod bound: the local pods' add up to more than the node's, and the costliest close first. The
+ * text names the pod's own cost only, so that it changes when the pod's policies do, not whenever
+ * another pod's do.
+ */
+export function nodeCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
+  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, and those of all pods on this node to more than the limit of ${max} for a node (agent flag --max-node-policy-cost), which isolates the costliest pods first: the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
+}
+
+/**
+ * Which local pods' directions close so that the rest add up to at most `max`: the costliest
+ * first (then by pod key, ingress before egress), until what is left is within it. A pure function
+ * of the costs, so the same pods close whatever order the changes came in. `costs` holds each open
+ * direction's cost (those already over the pod bound are closed by it and cost the node nothing).
+ */
+export function nodeClosures(costs: Iterable<{ key: string; dir: 'ingress' | 'egress'; cost: number }>, max: number): { key: string; dir: 'ingress' | 'egress'; cost: number }[] {
+  const all = [...costs]
+  let total = 0
+  for (const c of all) total += c.cost
+  if (total <= max) return []
+  all.sort((a, b) => b.cost - a.cost || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || (a.dir === b.dir ? 0 : a.dir === 'ingress' ? -1 : 1))
+  const closed = []
+  for (const c of all) {
+    if (total <= max) break
+    closed.push(c)
+    total -= c.cost
+  }
+  return closed
 }
 
 /**

@@ -321,6 +321,8 @@ function expectKept(prev: PolicyIR, next: PolicyIR, t: Touched, names: boolean, 
     for (const [n, c] of Object.entries(next.chains)) {
       const old = prev.chains[n]
       if (!old || old.pod !== c.pod || t.pods.has(c.pod) || t.namespaces.has(c.pod.split('/')[0]!)) continue
+      // The node bound closes or opens an untouched pod's chain when other pods' costs change.
+      if (c.failedClosed !== old.failedClosed && [c.failedClosed, old.failedClosed].some((r) => r?.includes('--max-node-policy-cost'))) continue
       expect(c, `${at}: chain ${n} of an untouched pod is the last IR's`).toBe(old)
     }
   }
@@ -337,6 +339,8 @@ function expectKept(prev: PolicyIR, next: PolicyIR, t: Touched, names: boolean, 
 
 /** seeds 3 and 4's --max-pod-policy-cost */
 const POD_BOUND = 12
+/** seed 4's --max-node-policy-cost: low enough that ~16 directions close by it at each step of its mix */
+const NODE_BOUND = 120
 
 describe('incremental compile == fresh compile, random writes of every kind', () => {
   const audit: number[] = []
@@ -346,7 +350,8 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       const w = new World(r)
       // Seeds 3 and 4 bound what the policies selecting one pod add up to, low enough that some
       // chains fail closed and open again as policies come and go (cost.ts).
-      const opts = seed > 2 ? { maxPodPolicyCost: POD_BOUND } : {}
+      // Seed 4 bounds what they add up to over the node too: other pods' changes close and open chains.
+      const opts = seed === 4 ? { maxPodPolicyCost: POD_BOUND, maxNodePolicyCost: NODE_BOUND } : seed === 3 ? { maxPodPolicyCost: POD_BOUND } : {}
       const inc = new Compiler(opts)
       const flow = new FlowCompiler({ ...opts, flowLogs: FLOW_LOG_DEFAULTS })
       // As the agent runs it: the policies of namespaces without a local pod checked in slices
@@ -360,7 +365,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
       const lags = rng(seed + 1000)
       let committed = prev.ir, committedFresh = prevFresh.ir
-      const seen = { closed: 0, chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
+      const seen = { closed: 0, nodeClosed: 0, nodeMoved: 0, chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
       let lastLocals: LocalPod[] | undefined
       for (let step = 0; step < 250; step++) {
         const t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
@@ -407,6 +412,14 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
 
         seen.chains += Object.keys(next.ir.chains).length
         seen.closed += Object.values(next.ir.chains).filter((c) => c.failedClosed).length
+        const byNode = (ir: PolicyIR) => new Set(Object.values(ir.chains).filter((c) => c.failedClosed?.includes('--max-node-policy-cost')).map((c) => `${c.direction} ${c.pod}`))
+        const nodeNow = byNode(next.ir), nodeBefore = byNode(prev.ir)
+        seen.nodeClosed += nodeNow.size
+        // closures the step moved on pods it did not touch
+        for (const k of new Set([...nodeNow, ...nodeBefore])) {
+          const pod = k.slice(k.indexOf(' ') + 1)
+          if (nodeNow.has(k) !== nodeBefore.has(k) && !t.pods.has(pod) && !t.namespaces.has(pod.split('/')[0]!)) seen.nodeMoved++
+        }
         seen.audit += Object.keys(nextFlow.ir.chains).filter((n) => n.startsWith('audit-')).length
         seen.flowLogged += Object.values(nextFlow.ir.chains).filter((c) => c.flowLog).length
         seen.tiers += Object.values(next.ir.chains).filter((c) => c.tier).length
@@ -426,6 +439,8 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       expect(seen.sameList).toBeGreaterThan(50)
       if (seed > 2) expect(seen.closed).toBeGreaterThan(50)
       else expect(seen.closed).toBe(0)
+      if (seed === 4) (expect(seen.nodeClosed).toBeGreaterThan(50), expect(seen.nodeMoved).toBeGreaterThan(5))
+      else expect(seen.nodeClosed).toBe(0)
       audit.push(seen.audit)
     }, 120_000)
   }

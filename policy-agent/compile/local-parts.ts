@@ -29,7 +29,11 @@ export class ClaimBook implements Namer {
 
 /** One local pod's contribution, with the inputs it was computed from. */
 export interface PodPart {
-  inputs: { namespace: string; name: string; hostVeth: string; ips: string[]; pod: unknown; nsPolicies: unknown; nsLabels: unknown; gen: number }
+  inputs: {
+    namespace: string; name: string; hostVeth: string; ips: string[]; pod: unknown; nsPolicies: unknown; nsLabels: unknown; gen: number
+    /** the node bound's closures of its two directions, as one string ('' when none is closed on the node) */
+    nodeClosed: string
+  }
   /** the pod's share of the IR, as a compile of this pod alone writes it */
   ir: PolicyIR
   used: Map<string, () => SetDef>
@@ -40,7 +44,7 @@ export interface PodPart {
 }
 
 export function samePartInputs(a: PodPart['inputs'], b: PodPart['inputs']): boolean {
-  return a.pod === b.pod && a.nsPolicies === b.nsPolicies && a.nsLabels === b.nsLabels && a.gen === b.gen &&
+  return a.pod === b.pod && a.nsPolicies === b.nsPolicies && a.nsLabels === b.nsLabels && a.gen === b.gen && a.nodeClosed === b.nodeClosed &&
     a.hostVeth === b.hostVeth && a.namespace === b.namespace && a.name === b.name &&
     a.ips.length === b.ips.length && a.ips.every((ip, i) => ip === b.ips[i])
 }

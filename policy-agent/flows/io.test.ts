@@ -78,7 +78,7 @@ describe('parseFlowFilter / matchesFilter', () => {
     expect(recordText(rec(3))).toBe('2026-01-01T00:00:02.000Z web/front -> shop/db TCP/5432 ingress DENIED x3  deny: isolated by shop/db-lockdown, no rule allows\n')
     expect(recordText(rec(1, { verdict: 'audit', trace: [{ tier: 'audit', action: 'would-deny', policies: ['shop/db-lockdown'] }] }))).toMatch(/AUDIT x1  would deny: shop\/db-lockdown\n$/)
     // a chain that failed closed (--max-pod-policy-cost): the sum of its policies denied, not one of them
-    expect(recordText(rec(1, { trace: [{ tier: 'networkpolicy', action: 'deny', policies: ['shop/a', 'shop/b'], failedClosed: true }] }))).toMatch(/DENIED x1  deny: the pod fails closed, its policies cost more than --max-pod-policy-cost \(shop\/a, shop\/b\)\n$/)
+    expect(recordText(rec(1, { trace: [{ tier: 'networkpolicy', action: 'deny', policies: ['shop/a', 'shop/b'], failedClosed: true }] }))).toMatch(/DENIED x1  deny: the pod fails closed, its policies cost more than the agent's bound \(--max-pod-policy-cost or --max-node-policy-cost; cinch status says which\) \(shop\/a, shop\/b\)\n$/)
     expect(recordText(rec(1, { verdict: 'allowed', trace: [{ tier: 'admin', action: 'pass', policy: 'tenants', rule: 0 }, { tier: 'networkpolicy', action: 'allow', policy: 'shop/db-from-api', rule: 1 }] })))
       .toMatch(/ALLOWED x1  admin pass by tenants rule 0 -> allow by shop\/db-from-api rule 1\n$/)
   })

@@ -84,3 +84,43 @@ test('past --max-pod-policy-cost a pod fails closed in the kernel, its flows end
   await waitFor('the all-clear in the log', () => agent.log().slice(logFrom).includes('"msg":"pod no longer fails closed"'), { timeoutMs: 5_000 })
   t.notRegex(await fetchAgent(c, '/metrics'), /^cinch_pods_failed_closed\{/m)
 })
+
+// What the policies selecting all of the node's pods add up to is bounded too
+// (--max-node-policy-cost): a tenant's many pods each under the pod bound would otherwise add up.
+// Over it the costliest pod closes, even when another pod's policy tipped the node over.
+test('past --max-node-policy-cost the costliest pod fails closed in the kernel, another pod\'s change opens it again', async (t) => {
+  const cleanup = new Cleanup()
+  t.teardown(() => cleanup.run())
+  const c = makeNodeCluster(cleanup, 'nodecost')
+  for (const p of PODS) await addPod(c, p.namespace, p.name)
+  for (const p of c.pods.values()) serve(c, p)
+  await waitListening(c)
+  const a = c.pods.get('x/a')!, b = c.pods.get('y/b')!
+  // y/b takes x/a on 80: 1 port element + 2 rules = 3, against x/a's 30.
+  const fromA = policy('y', 'from-a', {
+    podSelector: { matchLabels: { app: 'b' } },
+    ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: 'a' } } }], ports: [{ protocol: 'TCP', port: 80 }] }],
+  })
+  writeManifests(c, { ...base, policies: allows(10) })
+  const agent = await startAgent(c, ['--max-node-policy-cost', '32'])
+  t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [true, true])
+  t.deepEqual((await agentStatus(c)).failedClosed, [])
+
+  // y's policy puts the node at 33: x/a, the costliest, is closed; y/b's policy applies.
+  const logFrom = agent.log().length
+  const closed = await applyManifests(c, { ...base, policies: [...allows(10), fromA] })
+  t.deepEqual(closed.failedClosed.map((f) => `${f.pod} ${f.direction}`), ['x/a ingress'])
+  t.regex(closed.failedClosed[0]!.reason, /^the NetworkPolicies selecting it for ingress add up to about 30 .*more than the limit of 32 for a node \(agent flag --max-node-policy-cost\)/)
+  t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6], timeoutMs: 300 }), [false, false], 'x/a\'s ingress is its drop alone')
+  t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4, b.v6] }), [true, true], 'y/b\'s policy allows x/a')
+  t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 81, ips: [b.v4], timeoutMs: 300 }), [false], 'and only on 80')
+  t.notRegex(await inNs(c.host, 'nft', ['list', 'chain', 'inet', 'cinch', 'pod-ingress-x-a']), /accept/)
+  await waitFor('the warning in the log', () => agent.log().slice(logFrom).includes('"msg":"pod fails closed: its policies cost too much"'), { timeoutMs: 5_000 })
+  t.regex(await fetchAgent(c, '/metrics'), /^cinch_pods_failed_closed\{pod="x\/a",direction="ingress"\} 1$/m)
+
+  // y's policy gone: x/a opens, though none of its own changed.
+  const open = await applyManifests(c, { ...base, policies: allows(10) })
+  t.deepEqual(open.failedClosed, [])
+  t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [true, true])
+  t.notRegex(await fetchAgent(c, '/metrics'), /^cinch_pods_failed_closed\{/m)
+})
