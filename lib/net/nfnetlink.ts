@@ -10,7 +10,7 @@
 // The socket is the `netlink` package's RawNetlinkSocket (a plain AF_NETLINK socket of any
 // protocol; its higher layer buffers a whole dump, which a 100k-entry table must not cost).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
-import { noEnobufs } from './sockopt.js'
+import { setNetlinkFlags } from './sockopt.js'
 
 export const NETLINK_NETFILTER = 12
 export const NFNETLINK_V0 = 0
@@ -98,11 +98,18 @@ export interface NfnlSocketOptions {
   /** SO_RCVBUF in bytes; the kernel caps it at net.core.rmem_max (and doubles it). */
   recvBufferSize?: number
   /**
-   * A full receive buffer drops what does not fit (NETLINK_NO_ENOBUFS) instead of failing the next
-   * read with ENOBUFS, which the `netlink` binding cannot report without aborting the process
-   * (sockopt.ts noEnobufs). A dropped answer then fails its request by its timeout.
+   * Default true: a full receive buffer drops what does not fit (NETLINK_NO_ENOBUFS) instead of
+   * failing the next read with ENOBUFS, which the `netlink` binding cannot report without aborting
+   * the process (sockopt.ts NetlinkFlags). A dropped answer then fails its request by its timeout.
+   * False only to show what it prevents (test/integration/nfnl-socket-options.test.ts).
    */
   noEnobufs?: boolean
+  /**
+   * Default true: an error answer carries the failed request's header, not the whole request
+   * (NETLINK_CAP_ACK), so a refused batch of large requests fills the receive buffer far later.
+   * Nothing here reads more of an error answer than its errno. False only as noEnobufs.
+   */
+  capAck?: boolean
   /**
    * An exception out of a message handler (ours or onUnsolicited), or a datagram that does not
    * parse: reported here and the datagram dropped, never thrown (see #receive). Default: ignored.
@@ -128,7 +135,9 @@ export class NfnlSocket {
     this.#raw.on('truncatedMessage', () => this.#guard(() => this.#failAll(new Error('netfilter netlink: truncated message'))))
     this.#raw.on('error', (err) => this.#guard(() => this.#failAll(err)))
     this.#raw.unref() // only requests in flight keep the process alive (ref'ed in #track)
-    if (o.noEnobufs) noEnobufs(this.port)
+    // Both in one walk of /proc/self/fd (sockopt.ts), the cost of finding the descriptor.
+    const flags = { noEnobufs: o.noEnobufs ?? true, capAck: o.capAck ?? true }
+    if (flags.noEnobufs || flags.capAck) setNetlinkFlags(this.port, flags)
   }
 
   /** Joins a multicast group (e.g. NFNLGRP_CONNTRACK_DESTROY); its messages go to onUnsolicited. */
@@ -138,8 +147,10 @@ export class NfnlSocket {
 
   /**
    * Sends the requests in ONE sendmsg, each with NLM_F_ACK, and resolves with each one's errno
-   * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once
-   * (an overrun drops answers and fails the socket with ENOBUFS; `timeoutMs` covers the rest).
+   * (0: done). The caller bounds the batch: every answer is queued in our receive buffer at once,
+   * and what does not fit is dropped (NETLINK_NO_ENOBUFS), so its request fails by `timeoutMs`.
+   * An error answer carries only the request's header (NETLINK_CAP_ACK): ~840 bytes of buffer
+   * each (the skb's overhead), whatever the request's size.
    */
   request(reqs: NfnlRequest[], o: { timeoutMs?: number; onReply?: (m: NlMessage, i: number) => void } = {}): Promise<number[]> {
     if (reqs.length === 0) return Promise.resolve([])
@@ -175,6 +186,12 @@ export class NfnlSocket {
    * Resolves with each request's errno (0: accepted) and the batch's own errno: a non-zero one
    * (the commit failed, no CAP_NET_ADMIN, no such subsystem) means nothing was committed, as does
    * any non-zero request errno (the kernel aborts the batch and still reports every message).
+   * A refused batch resolves at its FIRST request error, the others left -1 (not known): the
+   * kernel queues all its answers at once, in request order, and those past our receive buffer
+   * are dropped (NETLINK_NO_ENOBUFS), so waiting for them all (some 500 refused rules fill the
+   * kept socket's 416 KiB) would end in the timeout instead of the refusal. The first one arrives
+   * unless the buffer was full already: the kernel admits a message while it is not
+   * (netlink_attachskb). The rest, read later, match no request any more.
    *
    * How the answers come (net/netfilter/nfnetlink.c, nfnetlink_rcv_batch): each request carries
    * NLM_F_ACK, so each gets exactly one answer, queued only after the whole batch was processed
@@ -213,8 +230,8 @@ export class NfnlSocket {
       // ackLastOnly (a batch of tens of thousands of messages, whose ACKs would overrun the
       // receive buffer): only the last request asks for an ACK; the kernel still answers every
       // request that fails (nfnetlink_rcv_batch goes on through the batch after an error), and all
-      // answers come after the whole batch was processed, so the last one's ends the wait. The
-      // others count as accepted (0) unless an error names them.
+      // answers come after the whole batch was processed, so the last one's ends the wait of an
+      // accepted batch (a refused one ends at its first error). The others count as accepted (0).
       const last = reqs.length - 1
       if (o.ackLastOnly) left = 1
       seqs.forEach((seq, i) => this.#track(seq, {
@@ -222,6 +239,7 @@ export class NfnlSocket {
           if (m.type !== NLMSG_ERROR) return void o.echo?.(m, i)
           if (errnos[i] !== -1) return
           errnos[i] = ackErrno(m)
+          if (errnos[i] !== 0) return done() // refused: the first error says so (see above)
           if (o.ackLastOnly && i !== last) return
           if (--left === 0) {
             if (o.ackLastOnly) for (let k = 0; k < errnos.length; k++) if (errnos[k] === -1) errnos[k] = 0
