@@ -62,6 +62,7 @@ Commands:
               --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
               [--max-policy-cost N]  the agent's bound: a policy over it is not enforced (default ${DEFAULT_MAX_POLICY_COST})
               [--max-pod-policy-cost N]  the agent's bound: a pod whose policies add up to more fails closed (default ${DEFAULT_MAX_POD_POLICY_COST})
+              [--max-node-policy-cost N]  the agent's bound over the pods of a node (spec.nodeName): the costliest fail closed (default ${DEFAULT_MAX_NODE_POLICY_COST})
   status    show a running agent's status   [--metrics-addr A]
   flows     flow records of the running agent: who talked to whom, and which policy decided
               [--from NS/POD] [--to NS/POD] [--verdict denied|allowed|audit] [--follow] [--json] [--metrics-addr A]

@@ -30,9 +30,10 @@ const show = (e: Endpoint) => ('ip' in e ? e.ip : `${e.namespace}/${e.name}`)
  * ClusterNetworkPolicy rule that matched (and its action), the NetworkPolicies, the Baseline rule.
  * A NetworkPolicy-only cluster reads as before, plus one line per empty tier. `maxPolicyCost` is
  * the agent's --max-policy-cost: a policy over it is not in the kernel, so it decides nothing here;
- * `maxPodPolicyCost` its --max-pod-policy-cost: a pod whose policies add up to more fails closed.
+ * `maxPodPolicyCost` its --max-pod-policy-cost: a pod whose policies add up to more fails closed;
+ * `maxNodePolicyCost` its --max-node-policy-cost, over the pods of the endpoint's node (spec.nodeName).
  */
-export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p: { port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }, opts: { maxPolicyCost?: number; maxPodPolicyCost?: number } = {}): { text: string; allowed: boolean } {
+export function explainText(state: ClusterState, from: Endpoint, to: Endpoint, p: { port: number; protocol: 'TCP' | 'UDP' | 'SCTP' }, opts: { maxPolicyCost?: number; maxPodPolicyCost?: number; maxNodePolicyCost?: number } = {}): { text: string; allowed: boolean } {
   for (const e of [from, to]) {
     if (!('ip' in e) && !state.pods.has(`${e.namespace}/${e.name}`)) throw new Error(`pod ${show(e)} not found in the cluster state`)
   }

@@ -120,7 +120,7 @@ async function agent(args: string[]): Promise<number> {
 }
 
 async function explain(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, manifests: { type: 'string' }, 'max-policy-cost': { type: 'string' }, 'max-pod-policy-cost': { type: 'string' } })
+  const f = parseFlags(argv, { from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' }, manifests: { type: 'string' }, 'max-policy-cost': { type: 'string' }, 'max-pod-policy-cost': { type: 'string' }, 'max-node-policy-cost': { type: 'string' } })
   if (f.help) return (process.stdout.write(USAGE), 0)
   const { parseEndpoint, parsePort, explainText } = await import('./explain.js')
   const from = parseEndpoint('from', f.from)
@@ -143,7 +143,7 @@ async function explain(argv: string[]): Promise<number> {
     await source.stop()
   }
   // The agent's bound: a policy over it is not in the kernel, so explain must not judge by it.
-  const out = explainText(state, from, to, port, { maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost'), maxPodPolicyCost: positiveInt(f['max-pod-policy-cost'], '--max-pod-policy-cost') })
+  const out = explainText(state, from, to, port, { maxPolicyCost: positiveInt(f['max-policy-cost'], '--max-policy-cost'), maxPodPolicyCost: positiveInt(f['max-pod-policy-cost'], '--max-pod-policy-cost'), maxNodePolicyCost: positiveInt(f['max-node-policy-cost'], '--max-node-policy-cost') })
   process.stdout.write(out.text)
   return 0
 }

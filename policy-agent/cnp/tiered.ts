@@ -3,7 +3,7 @@
 // Nodes as CNP `nodes` peers see them, and the evaluator with compile/decide.ts as the
 // NetworkPolicy tier. Also what `cinch status` reports of them: invalid policies, warnings
 // (fail-closed rules, unsupported domainNames) and same-priority overlaps.
-import type { ClusterNetworkPolicyObject, ClusterState, LocalPod } from '../model/cluster.js'
+import type { ClusterNetworkPolicyObject, ClusterState, LocalPod, Pod } from '../model/cluster.js'
 import { failedClosed, type FailedClosed } from '../compile/ir.js'
 import { convertPolicy, type ConvertResult } from './convert.js'
 import { evaluator, type CnpCluster, type CnpDecision, type Flow, type NetworkPolicyTier } from './evaluate.js'
@@ -93,19 +93,30 @@ export function skippedPolicies(state: ClusterState, maxPolicyCost?: number): Sk
 }
 
 /**
- * The directions of `pods` (`ns/name`) whose NetworkPolicy chain fails closed on a node running
- * them (their policies add up to more than `maxPodPolicyCost`), asked of the Compiler itself as
+ * The directions of `pods` (`ns/name`) whose NetworkPolicy chain fails closed on the node running
+ * them (their policies add up to more than `maxPodPolicyCost`, or the node's pods' to more than
+ * `maxNodePolicyCost` and theirs are among the costliest), asked of the Compiler itself as
  * skippedPolicies does, over the enforced policies as the agent's chains are: for a process that
- * does not compile (explain). Each with the pod's addresses, as FailedClosedSides wants.
+ * does not compile (explain). The node's pods are those with the same spec.nodeName and pod
+ * network (the agent's local pods); a pod without a node name is alone. Each with the pod's
+ * addresses, as FailedClosedSides wants.
  */
-export function failedClosedPods(state: ClusterState, pods: readonly string[], o: { maxPolicyCost?: number; maxPodPolicyCost?: number } = {}): { sides: FailedClosedSides; list: FailedClosed[] } {
-  const locals: LocalPod[] = []
-  for (const key of pods) {
-    const p = state.pods.get(key)
-    if (p) locals.push({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `explain${locals.length}` })
-  }
+export function failedClosedPods(state: ClusterState, pods: readonly string[], o: { maxPolicyCost?: number; maxPodPolicyCost?: number; maxNodePolicyCost?: number } = {}): { sides: FailedClosedSides; list: FailedClosed[] } {
   const enforced = splitAudit(state).enforced
-  const list = failedClosed(new Compiler(o).compile(enforced, locals).ir)
+  const wanted = new Set(pods)
+  const byNode = new Map<string, Pod[]>()
+  for (const key of wanted) {
+    const p = state.pods.get(key)
+    if (!p) continue
+    const node = p.nodeName ? `node ${p.nodeName}` : `pod ${key}`
+    if (!byNode.has(node)) byNode.set(node, p.nodeName ? [...state.pods.values()].filter((q) => q.nodeName === p.nodeName && !q.hostNetwork && q.ips.length > 0) : [p])
+  }
+  const list: FailedClosed[] = []
+  for (const onNode of byNode.values()) {
+    const locals: LocalPod[] = onNode.map((p, i) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `explain${i}` }))
+    for (const f of failedClosed(new Compiler(o).compile(enforced, locals).ir)) if (wanted.has(f.pod)) list.push(f)
+  }
+  list.sort((a, b) => (a.chain < b.chain ? -1 : a.chain > b.chain ? 1 : 0)) // as one compile lists them
   return { sides: failedClosedSides(list, (pod) => state.pods.get(pod)?.ips), list }
 }
 

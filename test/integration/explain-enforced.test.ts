@@ -89,3 +89,27 @@ test('a pod whose policies add up to more than --max-pod-policy-cost fails close
   t.true(over.includes('egress from y/b: allowed'), over)
 })
 
+
+test('past --max-node-policy-cost the costliest pod of the node fails closed, and explain says so; other nodes\' pods do not count', async (t) => {
+  // x/a's ingress costs 13 (as above), y/b's 3: 16 on node n1. x/c, on n2, costs 13 there only.
+  const dir = manifests([
+    {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'from-y' },
+      spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'y' } } }], ports: ports.map((p) => ({ protocol: 'TCP', port: p.tcp.destinationPort.number })) }] },
+    },
+    {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'y', name: 'from-x' },
+      spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'x' } } }], ports: [{ protocol: 'TCP', port: 80 }] }] },
+    },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { namespace: 'x', name: 'c' }, spec: { nodeName: 'n2', containers: [{ name: 'c' }] }, status: { podIPs: [{ ip: '10.9.1.2' }] } },
+  ])
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const within = await explain(dir, '--max-node-policy-cost', '16')
+  t.regex(within, /: ALLOWED\n/)
+  t.false(within.includes('fails closed'), within)
+  const over = await explain(dir, '--max-node-policy-cost', '15')
+  t.regex(over, /: DENIED\n/)
+  t.regex(over, /note: pod x\/a fails closed for ingress: the NetworkPolicies selecting it for ingress add up to about 13 .*--max-node-policy-cost/)
+  // the cheaper pod of the node keeps its policies
+  t.false(over.includes('pod y/b fails closed'), over)
+})
