@@ -32,7 +32,7 @@ Commands:
               --max-pod-policy-cost N  what the policies selecting one pod may add up to in one direction; over it,
                                 that direction of the pod fails closed and is reported (default ${DEFAULT_MAX_POD_POLICY_COST})
               --max-node-policy-cost N  what the policies selecting this node's pods may add up to, every pod and
-                                direction; over it, the costliest close first, as above (default ${DEFAULT_MAX_NODE_POLICY_COST})
+                                direction; over it, the costliest namespace's pods close first, as above (default ${DEFAULT_MAX_NODE_POLICY_COST})
               --metrics-addr A  /metrics, /healthz, /readyz, /status (default ${DEFAULT_METRICS_ADDR})
               --cni-conf F      conflist naming the IPAM plugin for GC (default ${DEFAULT_CNI_CONF_DIR}/${CONFLIST_FILE})
               --cni-bin-dir D   CNI plugin directory (default ${DEFAULT_CNI_BIN_DIR})
@@ -62,7 +62,7 @@ Commands:
               --from NS/POD --to NS/POD --port PORT[/PROTO] [--manifests DIR]
               [--max-policy-cost N]  the agent's bound: a policy over it is not enforced (default ${DEFAULT_MAX_POLICY_COST})
               [--max-pod-policy-cost N]  the agent's bound: a pod whose policies add up to more fails closed (default ${DEFAULT_MAX_POD_POLICY_COST})
-              [--max-node-policy-cost N]  the agent's bound over the pods of a node (spec.nodeName): the costliest fail closed (default ${DEFAULT_MAX_NODE_POLICY_COST})
+              [--max-node-policy-cost N]  the agent's bound over the pods of a node (spec.nodeName): the costliest namespace's fail closed first (default ${DEFAULT_MAX_NODE_POLICY_COST})
   status    show a running agent's status   [--metrics-addr A]
   flows     flow records of the running agent: who talked to whom, and which policy decided
               [--from NS/POD] [--to NS/POD] [--verdict denied|allowed|audit] [--follow] [--json] [--metrics-addr A]

@@ -29,7 +29,7 @@ function hitText(h: TraceHit): string {
   if (h.policy !== undefined) return `${tier}${h.action} by ${h.policy} rule ${h.rule}`
   const ps = h.policies?.join(', ') ?? '?'
   // The chain failed closed: no policy's rule was even looked at; their sum is what denied (over
-  // the pod's bound, or among the costliest over the node's: `cinch status` gives the reason).
+  // the pod's bound, or the node's, which closes the costliest namespace's first: `cinch status` says which).
   const closed = h.failedClosed ? `the pod fails closed, its policies cost more than the agent's bound (--max-pod-policy-cost or --max-node-policy-cost; cinch status says which) (${ps})` : undefined
   if (h.action === 'would-deny') return `would deny: ${closed ?? ps}`
   if (h.action === 'deny') return `${tier}deny: ${closed ?? `isolated by ${ps}, no rule allows`}`

@@ -40,7 +40,8 @@ export interface CompilerOptions {
   maxPodPolicyCost?: number
   /**
    * What the policies selecting the local pods may add up to over every pod and direction; over
-   * it the costliest pods' chains fail closed until the rest fit (cost.ts nodeClosures).
+   * it the chains of the namespace that costs the node most fail closed first, until the rest fit
+   * (cost.ts nodeClosures).
    */
   maxNodePolicyCost?: number
 }
@@ -568,7 +569,7 @@ export class Compiler {
     let cost = 0
     for (const p of pols) cost += directionCost(p, dir)
     const memoKey = `${dir} ${key}`
-    // And what the local pods' add up to (#boundNode): then the costliest close first.
+    // And what the local pods' add up to (#boundNode): then the costliest namespace's close first.
     const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir) : this.#nodeClosed.get(memoKey)
     const policyCounters = closed ? [] : pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
     const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)

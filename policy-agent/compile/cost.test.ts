@@ -127,15 +127,16 @@ describe('what the policies selecting one pod add up to', () => {
 describe('what the policies selecting all local pods add up to (--max-node-policy-cost)', () => {
   // A policy with k pod peers costs 2k (a rule per peer and family). One pod per namespace, so that
   // a change in one namespace leaves the others' parts to the node bound: a/pod ingress 10, b/pod
-  // and c/pod ingress 6 each, c/pod egress 2: 24 on the node.
+  // ingress 6, c/pod ingress 6 and egress 2: 24 on the node; by namespace a 10, c 8, b 6.
   const peers = (k: number) => Array.from({ length: k }, (_, i) => ({ namespaceSelector: {}, podSelector: { matchLabels: { app: `p${i}` } } }))
   const ingress = (ns: string, k: number, name = 'in', podSelector: object = {}) => policy(ns, name, { podSelector, ingress: [{ from: peers(k) }] })
   const egressC = policy('c', 'out', { podSelector: {}, policyTypes: ['Egress'], egress: [{ to: peers(1) }] })
-  const node = (policies: NetworkPolicy[]) => clusterOf({
-    namespaces: { a: {}, b: {}, c: {}, peers: {} },
+  const node = (policies: NetworkPolicy[], more: Record<string, { labels: Record<string, string>; ips: string[] }> = {}) => clusterOf({
+    namespaces: { a: {}, b: {}, c: {}, peers: {}, many: {} },
     pods: {
       ...Object.fromEntries(['a', 'b', 'c'].map((ns, i) => [`${ns}/pod`, { labels: { app: ns }, ips: [`10.0.0.${i + 1}`] }])),
       ...Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`peers/p${i}`, { labels: { app: `p${i}` }, ips: [`10.0.1.${i + 1}`] }])),
+      ...more,
     },
     policies,
   })
@@ -144,24 +145,35 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
   const closedOf = (ir: ReturnType<typeof compile>['ir']) => failedClosed(ir).map((f) => `${f.pod} ${f.direction}`)
   const from = (ir: ReturnType<typeof compile>['ir'], daddr: string) => evalForward(ir, { saddr: '10.0.1.1', daddr, protocol: 'tcp', dport: 80 }).allowed
 
-  test('over it the costliest directions close first, ties by pod, until the rest fit; each says why', () => {
+  test('over it the costliest namespace\'s costliest directions close first, until the rest fit; each says why', () => {
     const s = node(all)
     expect(closedOf(new Compiler({ maxNodePolicyCost: 24 }).compile(s, local(s)).ir)).toEqual([])
     const one = new Compiler({ maxNodePolicyCost: 20 }).compile(s, local(s)).ir
-    expect(failedClosed(one)).toEqual([{ pod: 'a/pod', direction: 'ingress', chain: 'pod-ingress-a-pod', reason: 'the NetworkPolicies selecting it for ingress add up to about 10 nftables set elements and rules, and those of all pods on this node to more than the limit of 20 for a node (agent flag --max-node-policy-cost), which isolates the costliest pods first: the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
+    expect(failedClosed(one)).toEqual([{ pod: 'a/pod', direction: 'ingress', chain: 'pod-ingress-a-pod', reason: 'the NetworkPolicies selecting it for ingress add up to about 10 nftables set elements and rules, and those of all pods on this node to more than the limit of 20 for a node (agent flag --max-node-policy-cost), which isolates first the pods of the namespace that costs the node most, the costliest first: the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
     expect(from(one, '10.0.0.1')).toBe(false)
     expect(from(one, '10.0.0.2')).toBe(true)
-    // 14 left over 13: b/pod before c/pod (same cost, by key); c/pod's egress (2) stays
-    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'b/pod ingress'])
-    expect(closedOf(new Compiler({ maxNodePolicyCost: 7 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'b/pod ingress', 'c/pod ingress'])
-    // a pod over its own bound is closed by it and costs the node nothing: 14 left, b/pod closes for 13
+    // 14 left over 13: namespace c (8) before b (6), its ingress (6) first; its egress (2) stays
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'c/pod ingress'])
+    // 7: c's egress too (8 -> 6), the rest of its namespace before b's
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 7 }).compile(s, local(s)).ir)).toEqual(['a/pod ingress', 'c/pod egress', 'c/pod ingress'])
+    // a pod over its own bound is closed by it and costs the node nothing: 14 left, c/pod closes for 13
     const both = new Compiler({ maxPodPolicyCost: 9, maxNodePolicyCost: 13 }).compile(s, local(s)).ir
-    expect(failedClosed(both).map((f) => [f.pod, f.reason.match(/--max-\w+-policy-cost/)![0]])).toEqual([['a/pod', '--max-pod-policy-cost'], ['b/pod', '--max-node-policy-cost']])
+    expect(failedClosed(both).map((f) => [f.pod, f.reason.match(/--max-\w+-policy-cost/)![0]])).toEqual([['a/pod', '--max-pod-policy-cost'], ['c/pod', '--max-node-policy-cost']])
     // pods that are not local cost this node nothing
-    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s).filter((lp) => lp.namespace !== 'a')).ir)).toEqual(['b/pod ingress'])
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 13 }).compile(s, local(s).filter((lp) => lp.namespace !== 'a')).ir)).toEqual(['c/pod ingress'])
     // the default lets five pods at the pod bound through
     expect(DEFAULT_MAX_NODE_POLICY_COST).toBe(5 * DEFAULT_MAX_POD_POLICY_COST)
     expect(closedOf(new Compiler().compile(s, local(s)).ir)).toEqual([])
+  })
+
+  test('a tenant\'s many cheaper pods close before another tenant\'s one costlier pod', () => {
+    // Namespace `many`: four pods of 6 each (24 on the node); a/pod alone costs 10, the most of any pod.
+    const pods = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`many/m${i}`, { labels: { app: 'm' }, ips: [`10.0.2.${i + 1}`] }]))
+    const s = node([ingress('a', 5), ingress('many', 3)], pods)
+    // 34 over 25: two of many's pods (by name) close; a/pod keeps its policy
+    expect(closedOf(new Compiler({ maxNodePolicyCost: 25 }).compile(s, local(s)).ir)).toEqual(['many/m0 ingress', 'many/m1 ingress'])
+    // by pod cost alone, a/pod would have closed first
+    expect(nodeClosures([{ key: 'a/pod', dir: 'ingress', cost: 10 }, ...Object.keys(pods).map((key) => ({ key, dir: 'ingress' as const, cost: 6 }))], 25).map((c) => c.key)).toEqual(['many/m0', 'many/m1'])
   })
 
   test('one pod\'s change closes or opens another\'s chain, and the IR is a fresh compile\'s each time', () => {
@@ -178,13 +190,21 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
     const drop = (k: string) => { const m = new Map(s.policies); m.delete(k); s = { ...s, policies: m } }
     const label = (labels: Record<string, string>) => { s = { ...s, pods: new Map(s.pods).set('c/pod', { ...s.pods.get('c/pod')!, labels }) } }
     expect(step()).toEqual(['a/pod ingress']) // 22 -> 12
-    put(egressC) // c's policy closes b/pod: 14 over 13
+    put(ingress('b', 4)) // b's own change: 14 over 13, b/pod (8) closes
     expect(step()).toEqual(['a/pod ingress', 'b/pod ingress'])
-    drop('a/in') // a/pod open, no policy; still 14: b/pod stays closed
+    put(ingress('b', 3))
+    expect(step()).toEqual(['a/pod ingress'])
+    put(egressC) // c's policy closes c/pod: 14 over 13, namespace c (8) before b (6)
+    expect(step()).toEqual(['a/pod ingress', 'c/pod ingress'])
+    drop('a/in') // a/pod open, no policy; still 14: c/pod stays closed
+    expect(step()).toEqual(['c/pod ingress'])
+    put(ingress('b', 5)) // b (10) is now the costliest namespace: b/pod closes, c/pod opens
     expect(step()).toEqual(['b/pod ingress'])
-    drop('c/out') // 12: b/pod opens without a change of its own
+    drop('b/in') // 8: b/pod opens
     expect(step()).toEqual([])
     put(ingress('a', 5))
+    put(ingress('b', 3))
+    drop('c/out')
     expect(step()).toEqual(['a/pod ingress'])
     // c/pod's labels: c/big selects it too (18): it closes first, then a/pod (10) for 16 over 13
     label({ app: 'c', size: 'big' })
@@ -194,10 +214,11 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
   })
 
   test('nodeClosures is a function of the costs alone', () => {
-    const costs = [{ key: 'n/b', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'ingress' as const, cost: 5 }, { key: 'n/c', dir: 'ingress' as const, cost: 1 }]
-    expect(nodeClosures(costs, 16)).toEqual([])
-    expect(nodeClosures(costs, 15).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a ingress'])
-    expect(nodeClosures([...costs].reverse(), 5).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a ingress', 'n/a egress', 'n/b egress'])
+    const costs = [{ key: 'n/b', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'egress' as const, cost: 5 }, { key: 'n/a', dir: 'ingress' as const, cost: 5 }, { key: 'm/c', dir: 'ingress' as const, cost: 6 }]
+    expect(nodeClosures(costs, 21)).toEqual([])
+    // namespace n (15) before m (6), though m/c is the costliest pod
+    expect(nodeClosures(costs, 20).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a egress'])
+    expect(nodeClosures([...costs].reverse(), 6).map((c) => `${c.key} ${c.dir}`)).toEqual(['n/a egress', 'n/a ingress', 'n/b egress'])
     expect(nodeClosures(costs, 0)).toHaveLength(4)
   })
 })

@@ -100,31 +100,41 @@ export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egres
 
 /**
  * Why a local pod's chain of one direction is its drop alone although its own policies are within
- * the pod bound: the local pods' add up to more than the node's, and the costliest close first. The
- * text names the pod's own cost only, so that it changes when the pod's policies do, not whenever
- * another pod's do.
+ * the pod bound: the local pods' add up to more than the node's, and theirs were closed first
+ * (nodeClosures). The text names the pod's own cost only, so that it changes when the pod's
+ * policies do, not whenever another pod's do.
  */
 export function nodeCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
-  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, and those of all pods on this node to more than the limit of ${max} for a node (agent flag --max-node-policy-cost), which isolates the costliest pods first: the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
+  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, and those of all pods on this node to more than the limit of ${max} for a node (agent flag --max-node-policy-cost), which isolates first the pods of the namespace that costs the node most, the costliest first: the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
 }
 
 /**
- * Which local pods' directions close so that the rest add up to at most `max`: the costliest
- * first (then by pod key, ingress before egress), until what is left is within it. A pure function
- * of the costs, so the same pods close whatever order the changes came in. `costs` holds each open
- * direction's cost (those already over the pod bound are closed by it and cost the node nothing).
+ * Which local pods' directions close so that the rest add up to at most `max`. The namespace whose
+ * pods cost the node most goes first, its costliest directions first (then by pod key, ingress
+ * before egress), then the next namespace, until what is left is within it. By namespace, not by
+ * pod alone: a tenant with many cheap pods on the node would otherwise close another tenant's
+ * one costlier pod before any of its own. A pure function of the costs, so the same pods close
+ * whatever order the changes came in. `costs` holds each open direction's cost (those already
+ * over the pod bound are closed by it and cost the node nothing); keys are `namespace/name`.
  */
 export function nodeClosures(costs: Iterable<{ key: string; dir: 'ingress' | 'egress'; cost: number }>, max: number): { key: string; dir: 'ingress' | 'egress'; cost: number }[] {
-  const all = [...costs]
+  const all: { key: string; dir: 'ingress' | 'egress'; cost: number; ns: string }[] = []
+  const byNs = new Map<string, number>()
   let total = 0
-  for (const c of all) total += c.cost
+  for (const c of costs) {
+    const ns = c.key.slice(0, c.key.indexOf('/'))
+    all.push({ ...c, ns })
+    byNs.set(ns, (byNs.get(ns) ?? 0) + c.cost)
+    total += c.cost
+  }
   if (total <= max) return []
-  all.sort((a, b) => b.cost - a.cost || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) || (a.dir === b.dir ? 0 : a.dir === 'ingress' ? -1 : 1))
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+  all.sort((a, b) => byNs.get(b.ns)! - byNs.get(a.ns)! || cmp(a.ns, b.ns) || b.cost - a.cost || cmp(a.key, b.key) || cmp(a.dir, b.dir))
   const closed = []
-  for (const c of all) {
+  for (const { key, dir, cost } of all) {
     if (total <= max) break
-    closed.push(c)
-    total -= c.cost
+    closed.push({ key, dir, cost })
+    total -= cost
   }
   return closed
 }

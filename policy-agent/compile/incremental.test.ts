@@ -339,7 +339,7 @@ function expectKept(prev: PolicyIR, next: PolicyIR, t: Touched, names: boolean, 
 
 /** seeds 3 and 4's --max-pod-policy-cost */
 const POD_BOUND = 12
-/** seed 4's --max-node-policy-cost: low enough that ~16 directions close by it at each step of its mix */
+/** seed 4's --max-node-policy-cost: low enough that ~20 directions close by it at each step of its mix */
 const NODE_BOUND = 120
 
 describe('incremental compile == fresh compile, random writes of every kind', () => {

@@ -81,7 +81,7 @@ export function createMetrics(opts: MetricsOptions): AgentMetrics {
   const lastSync = new Gauge({ name: 'cinch_last_sync_timestamp_seconds', help: 'Unix time of the last successful sync.', registers: [registry] })
   const localPods = new Gauge({ name: 'cinch_local_pods', help: 'Pods attached on this node.', registers: [registry] })
   const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
-  const failedClosed = new Gauge({ name: 'cinch_pods_failed_closed', help: 'Local pods whose NetworkPolicy chain of a direction fails closed: the policies selecting it add up to more than --max-pod-policy-cost, or those of all local pods to more than --max-node-policy-cost and it is among the costliest (1 per pod and direction).', labelNames: ['pod', 'direction'], registers: [registry] })
+  const failedClosed = new Gauge({ name: 'cinch_pods_failed_closed', help: 'Local pods whose NetworkPolicy chain of a direction fails closed: the policies selecting it add up to more than --max-pod-policy-cost, or those of all local pods to more than --max-node-policy-cost and its namespace costs the node most (1 per pod and direction).', labelNames: ['pod', 'direction'], registers: [registry] })
   let kernel: Promise<KernelFigures> | undefined
   // One nft read per scrape, shared by every collector below.
   const readKernel = () => (kernel ??= readFigures(table).then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))

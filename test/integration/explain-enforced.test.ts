@@ -90,7 +90,7 @@ test('a pod whose policies add up to more than --max-pod-policy-cost fails close
 })
 
 
-test('past --max-node-policy-cost the costliest pod of the node fails closed, and explain says so; other nodes\' pods do not count', async (t) => {
+test('past --max-node-policy-cost the pod of the node\'s costliest namespace fails closed, and explain says so; other nodes\' pods do not count', async (t) => {
   // x/a's ingress costs 13 (as above), y/b's 3: 16 on node n1. x/c, on n2, costs 13 there only.
   const dir = manifests([
     {

@@ -87,8 +87,8 @@ test('past --max-pod-policy-cost a pod fails closed in the kernel, its flows end
 
 // What the policies selecting all of the node's pods add up to is bounded too
 // (--max-node-policy-cost): a tenant's many pods each under the pod bound would otherwise add up.
-// Over it the costliest pod closes, even when another pod's policy tipped the node over.
-test('past --max-node-policy-cost the costliest pod fails closed in the kernel, another pod\'s change opens it again', async (t) => {
+// Over it the costliest namespace's pods close first, even when another pod's policy tipped the node over.
+test('past --max-node-policy-cost the costliest namespace\'s pod fails closed in the kernel, another pod\'s change opens it again', async (t) => {
   const cleanup = new Cleanup()
   t.teardown(() => cleanup.run())
   const c = makeNodeCluster(cleanup, 'nodecost')
@@ -106,7 +106,7 @@ test('past --max-node-policy-cost the costliest pod fails closed in the kernel, 
   t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [true, true])
   t.deepEqual((await agentStatus(c)).failedClosed, [])
 
-  // y's policy puts the node at 33: x/a, the costliest, is closed; y/b's policy applies.
+  // y's policy puts the node at 33: x/a, of the costliest namespace, is closed; y/b's policy applies.
   const logFrom = agent.log().length
   const closed = await applyManifests(c, { ...base, policies: [...allows(10), fromA] })
   t.deepEqual(closed.failedClosed.map((f) => `${f.pod} ${f.direction}`), ['x/a ingress'])
