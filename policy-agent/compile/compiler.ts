@@ -325,6 +325,8 @@ export class Compiler {
    */
   #boundNode(localPods: LocalPod[], byKey: Map<string, LocalPod> | undefined, dirty: { all: boolean; pods: Set<string> }): void {
     const costs = this.#podCosts
+    // Whether a cost came, went or changed: else the last decision stands (every sync comes here).
+    let moved = false
     const refresh = (key: string, lp: LocalPod) => {
       // A record whose veth is never programmed (#compilePod) has no chain to cost the node.
       const pod = this.#pods.get(key), nsPolicies = VETH.test(lp.hostVeth) ? this.#policiesOf(lp.namespace) : NO_POLICIES, c = costs.get(key)
@@ -336,19 +338,21 @@ export class Compiler {
         if (p.ingress !== null) ingress += directionCost(p, 'ingress')
         if (p.egress !== null) egress += directionCost(p, 'egress')
       }
+      if (!c || c.ingress !== ingress || c.egress !== egress) moved = true
       costs.set(key, { pod, nsPolicies, ingress, egress })
     }
     if (dirty.all || !byKey) {
       const live = new Set<string>()
       for (const lp of localPods) { const k = `${lp.namespace}/${lp.name}`; live.add(k); refresh(k, lp) }
-      for (const k of costs.keys()) if (!live.has(k)) costs.delete(k)
+      for (const k of costs.keys()) if (!live.has(k)) (costs.delete(k), moved = true)
     } else {
       for (const k of this.#dirtyParts()) refresh(k, byKey.get(k)!)
       if (costs.size !== byKey.size) {
-        for (const k of costs.keys()) if (!byKey.has(k)) costs.delete(k)
+        for (const k of costs.keys()) if (!byKey.has(k)) (costs.delete(k), moved = true)
         for (const [k, lp] of byKey) if (!costs.has(k)) refresh(k, lp)
       }
     }
+    if (!moved) return
     const closed = new Map<string, string>()
     if (costs.size > 0) {
       const open = function* (max: number) {
