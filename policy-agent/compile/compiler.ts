@@ -44,6 +44,12 @@ export interface CompilerOptions {
    * (cost.ts nodeClosures).
    */
   maxNodePolicyCost?: number
+  /**
+   * What other chains of the node already take of maxNodePolicyCost, read at each compile: the
+   * audit compiler's share is what the enforced one left (flows/compiler.ts), so a tenant's audit
+   * policies cannot add a node's worth again.
+   */
+  nodeCostTaken?: () => number
 }
 
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
@@ -85,6 +91,10 @@ export class Compiler {
   #podCosts = new Map<string, { pod: Pod | undefined; nsPolicies: NormPolicy[]; ingress: number; egress: number }>()
   /** the local pods' directions the node bound closes (`${dir} ${key}` -> why), as of the last compile */
   #nodeClosed = new Map<string, string>()
+  /** what the open directions add up to, and the bound they were held to, as of the last compile */
+  #nodeUsed = 0
+  #nodeMax = -1
+  readonly #nodeCostTaken?: () => number
   #pods = new Map<string, Pod>()
   #podsByNs = new Map<string, Map<string, Pod>>()
   #namespaces = new Map<string, Namespace>()
@@ -191,6 +201,12 @@ export class Compiler {
     this.#maxCost = opts.maxPolicyCost ?? DEFAULT_MAX_POLICY_COST
     this.#maxPodCost = opts.maxPodPolicyCost ?? DEFAULT_MAX_POD_POLICY_COST
     this.#maxNodeCost = opts.maxNodePolicyCost ?? DEFAULT_MAX_NODE_POLICY_COST
+    this.#nodeCostTaken = opts.nodeCostTaken
+  }
+
+  /** What the local pods' open chains add up to (cost.ts units), as of the last compile: the node bound's share they take. */
+  get nodeCost(): number {
+    return this.#nodeUsed
   }
 
   /** The valid policies of `ns` in key order, as of its last complete check. */
@@ -352,14 +368,17 @@ export class Compiler {
         for (const [k, lp] of byKey) if (!costs.has(k)) refresh(k, lp)
       }
     }
+    const max = Math.max(0, this.#maxNodeCost - (this.#nodeCostTaken?.() ?? 0))
+    if (max !== this.#nodeMax) (moved = true, this.#nodeMax = max)
     if (!moved) return
     const closed = new Map<string, string>()
+    let used = 0
     if (costs.size > 0) {
-      const open = function* (max: number) {
-        for (const [key, c] of costs) for (const dir of DIRECTIONS) if (c[dir] > 0 && c[dir] <= max) yield { key, dir, cost: c[dir] }
-      }
-      for (const c of nodeClosures(open(this.#maxPodCost), this.#maxNodeCost)) closed.set(`${c.dir} ${c.key}`, nodeCostReason(c.cost, this.#maxNodeCost, c.dir))
+      const open: { key: string; dir: Direction; cost: number }[] = []
+      for (const [key, c] of costs) for (const dir of DIRECTIONS) if (c[dir] > 0 && c[dir] <= this.#maxPodCost) (open.push({ key, dir, cost: c[dir] }), used += c[dir])
+      for (const c of nodeClosures(open, max)) (closed.set(`${c.dir} ${c.key}`, nodeCostReason(c.cost, this.#maxNodeCost, c.dir)), used -= c.cost)
     }
+    this.#nodeUsed = used
     const last = this.#nodeClosed
     if (closed.size === 0 && last.size === 0) return
     for (const [k, why] of closed) if (last.get(k) !== why) dirty.pods.add(k.slice(k.indexOf(' ') + 1))

@@ -10,6 +10,8 @@ import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
 import type { NetworkPolicy } from '../model/cluster.js'
 import { renderFull } from '../render/index.js'
 import { failedClosed } from './ir.js'
+import { FlowCompiler } from '../flows/compiler.js'
+import { FLOW_LOG_DEFAULTS } from '../flows/options.js'
 
 const state = (policies: NetworkPolicy[]) => clusterOf({
   namespaces: { x: {} },
@@ -211,6 +213,17 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
     expect(step()).toEqual(['a/pod ingress', 'c/pod ingress'])
     label({ app: 'c' })
     expect(step()).toEqual(['a/pod ingress'])
+  })
+
+  test('audit policies have what the enforced ones left of it', () => {
+    // Enforced: a 10, b 6 (16 of 20). Audit (cinch.dev/audit): 6 on c/pod, more than the 4 left.
+    const audit = { ...ingress('c', 3, 'audit'), metadata: { namespace: 'c', name: 'audit', annotations: { 'cinch.dev/audit': 'true' } } }
+    const s = node([ingress('a', 5), ingress('b', 3), audit])
+    const closed = (max: number) => failedClosed(new FlowCompiler({ maxNodePolicyCost: max, flowLogs: FLOW_LOG_DEFAULTS }).compile(s, local(s)).ir).map((f) => `${f.pod} ${f.direction}${f.audit ? ' audit' : ''}`)
+    expect(closed(22)).toEqual([])
+    expect(closed(21)).toEqual(['c/pod ingress audit'])
+    // the enforced chains come first: 15 closes a/pod, which leaves the audit chain its 6 (6 + 6 <= 15)
+    expect(closed(15)).toEqual(['a/pod ingress'])
   })
 
   test('nodeClosures is a function of the costs alone', () => {
