@@ -21,6 +21,7 @@ export function statusText(s: AgentStatus): string {
   for (const p of s.localPods) out.push(`  ${p.namespace}/${p.name} ${p.ips.join(' ')}`)
   out.push(`invalid policies: ${s.invalidPolicies.length}`)
   for (const i of s.invalidPolicies) out.push(`  ${i.policy}: ${i.reason}`)
+  if (s.nodePolicyCost) out.push(`policy cost: ${s.nodePolicyCost.used} of ${s.nodePolicyCost.max} for this node's pods (--max-node-policy-cost)`)
   // Shown only when there are some: a pod whose policies add up to more than one pod may cost.
   if (s.failedClosed?.length) out.push(`pods failed closed: ${s.failedClosed.length}`)
   for (const f of s.failedClosed ?? []) out.push(`  ${f.pod} ${f.direction}${f.audit ? ' (audit)' : ''}: ${f.reason}`)

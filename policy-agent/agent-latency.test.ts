@@ -92,7 +92,7 @@ describe('policy programming latency', () => {
 
   it('is exported per change as cinch_policy_programming_latency_seconds', async () => {
     const metrics = createMetrics({ readFigures: async () => ({ rules: 0, setElements: 0, counters: [] }), appliedIr: () => undefined })
-    const report = { reason: 'source changed', at: new Date(), durationMs: 3, apply: { mode: 'diff', lines: 2 }, localPods: [], attachments: [], invalid: [], failedClosed: [], steps: { records: 0, compile: 1, apply: 2 }, programmingMs: [3, 4, 40] } satisfies SyncReport
+    const report = { reason: 'source changed', at: new Date(), durationMs: 3, apply: { mode: 'diff', lines: 2 }, localPods: [], attachments: [], invalid: [], failedClosed: [], nodePolicyCost: { used: 0, max: 1 }, steps: { records: 0, compile: 1, apply: 2 }, programmingMs: [3, 4, 40] } satisfies SyncReport
     metrics.recordSync(report)
     const text = await metrics.registry.metrics()
     expect(text).toContain('cinch_policy_programming_latency_seconds_count 3')

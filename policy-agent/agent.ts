@@ -19,6 +19,7 @@ import type { AttachmentRecord } from '../lib/state/attachments.js'
 import { AttachmentLister } from '../lib/state/attachment-lister.js'
 import { toLocalPods } from './sources/attachments.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
+import { DEFAULT_MAX_NODE_POLICY_COST } from './compile/cost.js'
 import { warmUp } from './apply/warm.js'
 import { collectYoungWhenFull } from './idle-gc.js'
 import { ConntrackCleaner, type CleanupJob, type CleanupReport, type ConntrackTable } from './conntrack/cleaner.js'
@@ -79,6 +80,8 @@ export interface SyncReport {
   invalid: { policy: string; reason: string }[]
   /** the local pods' directions that fail closed (compile/ir.ts failedClosed), sorted */
   failedClosed: FailedClosed[]
+  /** what the local pods' open chains add up to (cost.ts units), and --max-node-policy-cost */
+  nodePolicyCost: { used: number; max: number }
   /**
    * Where the time went, in ms: every step the sync (and so an ADD waiting on it) awaited; `kernel`
    * is the part of `apply` spent in the kernel (a netlink diff's round trip).
@@ -115,7 +118,7 @@ interface Waiter {
 export class Agent {
   readonly applier: Applier
   // Kept between syncs: it redoes only what changed since the last one (compile/compiler.ts).
-  readonly #compiler: Pick<Compiler, 'compile' | 'checkDeferred'>
+  readonly #compiler: Pick<Compiler, 'compile' | 'checkDeferred' | 'nodeCost'>
   /**
    * Until the compiler has checked every namespace's policies: the first sync checks only those of
    * namespaces with a local pod (at 30k policies ~0.3 s of a restart's first sync went to policies
@@ -167,7 +170,7 @@ export class Agent {
     this.#cleaner = new ConntrackCleaner({ log: opts.log.child({ part: 'conntrack' }), onPass: opts.onCleanup, ...(opts.openConntrack ? { open: opts.openConntrack } : {}) })
   }
 
-  #makeCompiler(): Pick<Compiler, 'compile' | 'checkDeferred'> {
+  #makeCompiler(): Pick<Compiler, 'compile' | 'checkDeferred' | 'nodeCost'> {
     const o = this.opts
     const bounds = { maxPolicyCost: o.maxPolicyCost, maxPodPolicyCost: o.maxPodPolicyCost, maxNodePolicyCost: o.maxNodePolicyCost }
     return o.flowLogs ? new FlowCompiler({ ...bounds, flowLogs: o.flowLogs }) : new Compiler(bounds)
@@ -380,7 +383,8 @@ export class Agent {
     const programmingMs = this.#applying.map((a) => committed - a)
     this.#applying = []
     const durationMs = performance.now() - t0
-    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, failedClosed: closed, steps, programmingMs }
+    const nodePolicyCost = { used: this.#compiler.nodeCost, max: this.opts.maxNodePolicyCost ?? DEFAULT_MAX_NODE_POLICY_COST }
+    const report: SyncReport = { reason, at: new Date(), durationMs, apply, localPods, attachments, invalid, failedClosed: closed, nodePolicyCost, steps, programmingMs }
     this.last = report
     this.lastError = undefined
     // The log line after the waiters' answers (a pod's ADD waits on this sync; its reply is written

@@ -159,6 +159,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     localPods: (agent.last?.localPods ?? []).map(({ namespace, name, ips }) => ({ namespace, name, ips })),
     invalidPolicies: agent.last?.invalid ?? [],
     failedClosed: agent.last?.failedClosed ?? [],
+    ...(agent.last ? { nodePolicyCost: agent.last.nodePolicyCost } : {}),
     sourceProblems: [...source.problems(), ...agent.recordProblems],
     clusterNetworkPolicies: (({ warnings, overlaps }) => ({ warnings, overlaps }))(cnpReport(source.state())),
     ...(recorder ? { flowLogs: { ...recorder.status(), clusterWide: fl.clusterWide, problems: annotationProblems(source.state()) } } : {}),

@@ -122,6 +122,11 @@ export class FlowCompiler {
     return { ir: this.#keep(withFlowLogs(main.ir, { ...flow, audit: audit.ir })), invalid: [...main.invalid, ...audit.invalid] }
   }
 
+  /** What the local pods' open chains add up to, enforced and audit (Compiler.nodeCost). */
+  get nodeCost(): number {
+    return this.#main.nodeCost + (this.#hadAudit ? this.#audit.nodeCost : 0)
+  }
+
   /** Compiler.checkDeferred of both compilers. */
   checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
     const main = this.#main.checkDeferred(budgetMs), audit = this.#audit.checkDeferred(budgetMs)

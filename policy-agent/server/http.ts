@@ -25,6 +25,8 @@ export interface AgentStatus {
   invalidPolicies: { policy: string; reason: string }[]
   /** local pods' directions that fail closed: their policies add up to more than one pod may cost */
   failedClosed?: FailedClosed[]
+  /** what the local pods' policies add up to (open chains, cost.ts units), against --max-node-policy-cost */
+  nodePolicyCost?: { used: number; max: number }
   sourceProblems: { where: string; reason: string }[]
   /**
    * ClusterNetworkPolicies that apply but not as written (fail-closed rules, unsupported

@@ -82,6 +82,8 @@ export function createMetrics(opts: MetricsOptions): AgentMetrics {
   const localPods = new Gauge({ name: 'cinch_local_pods', help: 'Pods attached on this node.', registers: [registry] })
   const invalid = new Gauge({ name: 'cinch_invalid_policies', help: 'NetworkPolicies skipped because they cannot be compiled (1 per policy).', labelNames: ['policy', 'reason'], registers: [registry] })
   const failedClosed = new Gauge({ name: 'cinch_pods_failed_closed', help: 'Local pods whose NetworkPolicy chain of a direction fails closed: the policies selecting it add up to more than --max-pod-policy-cost, or those of all local pods to more than --max-node-policy-cost and its namespace costs the node most (1 per pod and direction).', labelNames: ['pod', 'direction'], registers: [registry] })
+  const nodeCost = new Gauge({ name: 'cinch_node_policy_cost', help: 'What the NetworkPolicies selecting the local pods add up to over their open chains, in nftables set elements and rules (estimated): past cinch_node_policy_cost_max the costliest namespace\'s pods fail closed.', registers: [registry] })
+  const nodeCostMax = new Gauge({ name: 'cinch_node_policy_cost_max', help: 'The agent\'s --max-node-policy-cost.', registers: [registry] })
   let kernel: Promise<KernelFigures> | undefined
   // One nft read per scrape, shared by every collector below.
   const readKernel = () => (kernel ??= readFigures(table).then(kernelFigures).finally(() => setTimeout(() => (kernel = undefined), 0)))
@@ -157,6 +159,8 @@ export function createMetrics(opts: MetricsOptions): AgentMetrics {
       for (const i of report.invalid) invalid.set({ policy: i.policy, reason: i.reason }, 1)
       failedClosed.reset()
       for (const f of report.failedClosed) if (!f.audit) failedClosed.set({ pod: f.pod, direction: f.direction }, 1)
+      nodeCost.set(report.nodePolicyCost.used)
+      nodeCostMax.set(report.nodePolicyCost.max)
     },
     recordCleanup(report) {
       ctExamined.inc(report.examined)

@@ -223,6 +223,7 @@ export interface AgentStatus {
   localPods: { namespace: string; name: string; ips: string[] }[]
   invalidPolicies: { policy: string; reason: string }[]
   failedClosed: { pod: string; direction: string; reason: string }[]
+  nodePolicyCost?: { used: number; max: number }
 }
 
 export async function fetchAgent(c: NodeCluster, path: string): Promise<string> {

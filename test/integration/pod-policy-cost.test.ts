@@ -104,12 +104,17 @@ test('past --max-node-policy-cost the costliest namespace\'s pod fails closed in
   writeManifests(c, { ...base, policies: allows(10) })
   const agent = await startAgent(c, ['--max-node-policy-cost', '32'])
   t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6] }), [true, true])
-  t.deepEqual((await agentStatus(c)).failedClosed, [])
+  const fits = await agentStatus(c)
+  t.deepEqual(fits.failedClosed, [])
+  // what operators tune the bound by: the node's figure beside it
+  t.deepEqual(fits.nodePolicyCost, { used: 30, max: 32 })
+  t.regex(await fetchAgent(c, '/metrics'), /^cinch_node_policy_cost 30$[\s\S]*^cinch_node_policy_cost_max 32$/m)
 
   // y's policy puts the node at 33: x/a, of the costliest namespace, is closed; y/b's policy applies.
   const logFrom = agent.log().length
   const closed = await applyManifests(c, { ...base, policies: [...allows(10), fromA] })
   t.deepEqual(closed.failedClosed.map((f) => `${f.pod} ${f.direction}`), ['x/a ingress'])
+  t.deepEqual(closed.nodePolicyCost, { used: 3, max: 32 }, 'the closed chain costs the node nothing')
   t.regex(closed.failedClosed[0]!.reason, /^the NetworkPolicies selecting it for ingress add up to about 30 .*more than the limit of 32 for a node \(agent flag --max-node-policy-cost\)/)
   t.deepEqual(await reachable(b.netns, { proto: 'tcp', port: 80, ips: [a.v4, a.v6], timeoutMs: 300 }), [false, false], 'x/a\'s ingress is its drop alone')
   t.deepEqual(await reachable(a.netns, { proto: 'tcp', port: 80, ips: [b.v4, b.v6] }), [true, true], 'y/b\'s policy allows x/a')
