@@ -34,7 +34,7 @@ export interface AgentOptions {
   maxPolicyCost?: number
   /** Bound on what the policies selecting one local pod add up to; over it, the pod's direction fails closed. */
   maxPodPolicyCost?: number
-  /** Bound on what the policies selecting the local pods add up to; over it, the costliest pods' directions fail closed. */
+  /** Bound on what the policies selecting the local pods add up to; over it, the costliest namespace's directions fail closed first. */
   maxNodePolicyCost?: number
   /**
    * false: the first sync checks every namespace's policies (`cinch agent --once`, which stops

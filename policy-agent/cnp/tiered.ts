@@ -109,7 +109,7 @@ export function failedClosedPods(state: ClusterState, pods: readonly string[], o
     const p = state.pods.get(key)
     if (!p) continue
     const node = p.nodeName ? `node ${p.nodeName}` : `pod ${key}`
-    if (!byNode.has(node)) byNode.set(node, p.nodeName ? [...state.pods.values()].filter((q) => q.nodeName === p.nodeName && !q.hostNetwork && q.ips.length > 0) : [p])
+    if (!byNode.has(node)) byNode.set(node, p.nodeName ? [...state.pods.values()].filter((q) => q === p || (q.nodeName === p.nodeName && !q.hostNetwork && q.ips.length > 0)) : [p])
   }
   const list: FailedClosed[] = []
   for (const onNode of byNode.values()) {

@@ -23,7 +23,7 @@ export interface AgentStatus {
   lastError?: { at: string; message: string }
   localPods: { namespace: string; name: string; ips: string[] }[]
   invalidPolicies: { policy: string; reason: string }[]
-  /** local pods' directions that fail closed: their policies add up to more than one pod may cost */
+  /** local pods' directions that fail closed: their policies add up to more than one pod, or the node's pods, may cost */
   failedClosed?: FailedClosed[]
   /** what the local pods' policies add up to (open chains, cost.ts units), against --max-node-policy-cost */
   nodePolicyCost?: { used: number; max: number }
