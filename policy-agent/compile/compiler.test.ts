@@ -135,6 +135,24 @@ describe('Compiler (incremental)', () => {
     expect(alone.ir.policyCounters['a/b-c']).toBe('policy-a-b-c')
     expect(Object.values(alone.ir.chains).flatMap((ch) => ch.rules.map((r) => r.counter))).toEqual(['policy-a-b-c', 'policy-a-b-c'])
   })
+  // A pod's part replaced by its next one moves only what the two do not share (local-parts.ts
+  // swapOut/swapIn), its new names' claims included: a name another pod's part claims later for
+  // another owner must still be found taken, and the compile be a full one's.
+  test('a counter name a replaced part gained is claimed: another policy colliding with it later compiles as a full compile', () => {
+    const allow = (ns: string, name: string) => policy(ns, name, { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] })
+    const locals: LocalPod[] = [{ namespace: 'a', name: 'x', ips: ['10.0.0.1'], hostVeth: 'vx' }, { namespace: 'a-b', name: 'y', ips: ['10.0.0.2'], hostVeth: 'vy' }]
+    let state = clusterOf({ namespaces: { a: {}, 'a-b': {} }, pods: { 'a/x': { ips: ['10.0.0.1'] }, 'a-b/y': { ips: ['10.0.0.2'] } }, policies: [allow('a', 'other')] })
+    const c = new Compiler()
+    c.compile(state, locals)
+    // a/x's part is replaced: it gains `policy-a-b-c` (a/b-c's)
+    state = { ...state, policies: new Map(state.policies).set('a/b-c', allow('a', 'b-c')) }
+    expect(c.compile(state, locals)).toEqual(compile(state, locals))
+    // a-b/y's part gains a-b/c's counter, the same name: only a full compile names the two apart
+    state = { ...state, policies: new Map(state.policies).set('a-b/c', allow('a-b', 'c')) }
+    const both = c.compile(state, locals)
+    expect(both).toEqual(compile(state, locals))
+    expect(new Set(Object.values(both.ir.policyCounters)).size).toBe(3)
+  })
   test('what a change does not touch keeps its IR object (so renderDiff skips it)', () => {
     const { state } = world(7)
     const locals = [...state.pods.values()].map((p) => ({ namespace: p.namespace, name: p.name, ips: p.ips, hostVeth: `v${p.name}` }))

@@ -22,7 +22,7 @@ import { changesBetween } from './changes.js'
 import { derive, keepUnchanged, orderedOf, sameList, sameRuleCounter, sortIR, sorted, type Ordered } from './ir-records.js'
 import { NamespacePolicies } from './ns-policies.js'
 import { SortedKeys } from './sorted-keys.js'
-import { ClaimBook, PartsUnion, ownershipClaims, recordsSeen, sameRecordAt, sameRecords, samePartInputs, type Namer, type PodPart } from './local-parts.js'
+import { ClaimBook, PartsUnion, ownershipClaims, recordsSeen, sameRecordAt, sameRecords, samePartInputs, type Namer, type PodPart, type Swap } from './local-parts.js'
 
 /** How a ClusterNetworkPolicy is named in the invalid list (NetworkPolicies are `ns/name`). */
 export const cnpKey = (name: string) => `ClusterNetworkPolicy/${name}`
@@ -422,11 +422,15 @@ export class Compiler {
     else for (const [key, lp] of byKey) check(key, lp)
     if (parts.size + dirty.filter(([, old]) => !old).length !== byKey.size) for (const [key, old] of parts) if (!byKey.has(key)) dirty.push([key, old, undefined])
     if (dirty.length === 0 && moved.size === 0) return prev
-    for (const [, old] of dirty) if (old) union.remove(old)
-    for (const [key, , next] of dirty) {
-      if (next && !union.add(next)) { this.#parts = undefined; return undefined }
-      if (next) parts.set(key, next)
-      else parts.delete(key)
+    // Every part going out is out before any comes in (a name may move from one pod to another);
+    // a pod's part replaced by its next one moves only what the two do not share (PartsUnion.swapOut).
+    const swaps: Swap[] = []
+    for (const [, old, next] of dirty) if (old) { if (next) swaps.push(union.swapOut(old, next)); else union.remove(old) }
+    let swapped = 0
+    for (const [key, old, next] of dirty) {
+      if (!next) { parts.delete(key); continue }
+      if (!(old ? union.swapIn(swaps[swapped++]!) : union.add(next))) { this.#parts = undefined; return undefined }
+      parts.set(key, next)
     }
     for (const [, old, next] of dirty) {
       for (const k of old?.live ?? []) if (!next?.live.has(k)) { this.#chains.delete(k); this.#tierChains.delete(k) }

@@ -54,6 +54,14 @@ const count = <K, V>(m: Map<K, { v: V; n: number }>, k: K, v: V, d: 1 | -1) => {
   if (d > 0) { if (e) e.n++; else m.set(k, { v, n: 1 }) } else if (e && --e.n === 0) m.delete(k)
 }
 
+/** Where two lists differ: old[from, oldTo) and next[from, nextTo) lie between the ends they share. */
+interface Middles { from: number; oldTo: number; nextTo: number }
+
+/** A part being replaced by its pod's next one (PartsUnion.swapOut, then swapIn). */
+export interface Swap { old: PodPart; next: PodPart; nextPc: [string, string][]; claims: Middles; pc: Middles }
+
+const samePair = (a: readonly [string, string], b: readonly [string, string]) => a[0] === b[0] && a[1] === b[1]
+
 /** The union of the parts, kept up to date part by part, and which names each field saw change. */
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
@@ -105,11 +113,58 @@ export class PartsUnion {
     return true
   }
 
+  /**
+   * Takes out what of a part its same pod's next one does not share, the first half of replacing
+   * it (swapIn, once every part going out is out, puts the next one in). Its claims and policy
+   * counters, thousands for a pod that one tenant's many policies select, are compared at their
+   * ends (both lists are in policy order): only what lies between the ends they share moves, so a
+   * tenant's change on such a pod costs the policies it changed, not all of them (remove and add
+   * whole: ~22 ms a change at 6,650 policies). The rest of the part (two chains, its addresses, a
+   * few sets) moves whole.
+   */
+  swapOut(old: PodPart, next: PodPart): Swap {
+    const oldPc = Object.entries(old.ir.policyCounters), nextPc = Object.entries(next.ir.policyCounters)
+    const sw: Swap = { old, next, nextPc, claims: middles(old.claims, next.claims, samePair), pc: middles(oldPc, nextPc, samePair) }
+    for (let i = sw.claims.from; i < sw.claims.oldTo; i++) count(this.claims, old.claims[i]![0], '', -1)
+    for (let i = sw.pc.from; i < sw.pc.oldTo; i++) { const [k, n] = oldPc[i]!; count(this.policyCounters, k, n, -1); this.touched.policyCounters.add(k) }
+    this.#rest(old, -1)
+    return sw
+  }
+
+  /** The second half of swapOut: false (as add, before adding anything) when a claim of the next part has another owner. */
+  swapIn(sw: Swap): boolean {
+    const { next, claims, pc, nextPc } = sw
+    for (let i = claims.from; i < claims.nextTo; i++) { const [k, owner] = next.claims[i]!; const e = this.claims.get(k); if (e && e.v !== owner) return false }
+    for (let i = claims.from; i < claims.nextTo; i++) { const [k, owner] = next.claims[i]!; count(this.claims, k, owner, 1) }
+    for (let i = pc.from; i < pc.nextTo; i++) { const [k, n] = nextPc[i]!; count(this.policyCounters, k, n, 1); this.touched.policyCounters.add(k) }
+    this.#rest(next, 1)
+    return true
+  }
+
+  /** A part's chains, rule counters, verdict map entries, veth addresses and sets, out (-1) or in (1). */
+  #rest(p: PodPart, d: 1 | -1): void {
+    for (const [n, c] of Object.entries(p.ir.chains)) { if (d > 0) this.chains.set(n, c); else this.chains.delete(n); this.touched.chains.add(n) }
+    for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, d); this.touched.ruleCounters.add(k) }
+    for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { if (d > 0) this.maps.get(m)!.set(a, c); else this.maps.get(m)!.delete(a); touchAddr(this.touched.maps, m, a) }
+    for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { if (d > 0) this.vethAddrs.set(v, [...addrs].sort()); else this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
+    for (const [n, def] of p.used) { count(this.sets, n, def, d); this.touched.sets.add(n) }
+  }
+
   takeTouched(): PartsUnion['touched'] {
     const t = this.touched
     this.touched = touchedNone()
     return t
   }
+}
+
+/** `from` the length of the prefix two lists share, `oldTo` and `nextTo` where the suffix they share begins in each. */
+function middles<T>(old: readonly T[], next: readonly T[], same: (a: T, b: T) => boolean): Middles {
+  let from = 0
+  const min = Math.min(old.length, next.length)
+  while (from < min && same(old[from]!, next[from]!)) from++
+  let oldTo = old.length, nextTo = next.length
+  while (oldTo > from && nextTo > from && same(old[oldTo - 1]!, next[nextTo - 1]!)) (oldTo--, nextTo--)
+  return { from, oldTo, nextTo }
 }
 
 function touchedNone() {
