@@ -77,18 +77,8 @@ export class PartsUnion {
   /** Removes a part (which must have been added). */
   remove(p: PodPart): void {
     for (const [k] of p.claims) count(this.claims, k, '', -1)
-    for (const n of Object.keys(p.ir.chains)) { this.chains.delete(n); this.touched.chains.add(n) }
-    for (const [k, n] of Object.entries(p.ir.policyCounters)) {
-      count(this.policyCounters, k, n, -1)
-      this.touched.policyCounters.add(k)
-    }
-    for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, -1); this.touched.ruleCounters.add(k) }
-    for (const m of MAP_NAMES) for (const a of Object.keys(p.ir.maps[m])) { this.maps.get(m)!.delete(a); touchAddr(this.touched.maps, m, a) }
-    for (const v of Object.keys(p.ir.vethAddrs)) { this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
-    for (const [n, def] of p.used) {
-      count(this.sets, n, def, -1)
-      this.touched.sets.add(n)
-    }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, -1); this.touched.policyCounters.add(k) }
+    this.#rest(p, -1)
   }
 
   /**
@@ -98,18 +88,8 @@ export class PartsUnion {
   add(p: PodPart): boolean {
     for (const [k, owner] of p.claims) { const e = this.claims.get(k); if (e && e.v !== owner) return false }
     for (const [k, owner] of p.claims) count(this.claims, k, owner, 1)
-    for (const [n, c] of Object.entries(p.ir.chains)) { this.chains.set(n, c); this.touched.chains.add(n) }
-    for (const [k, n] of Object.entries(p.ir.policyCounters)) {
-      count(this.policyCounters, k, n, 1)
-      this.touched.policyCounters.add(k)
-    }
-    for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, 1); this.touched.ruleCounters.add(k) }
-    for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { this.maps.get(m)!.set(a, c); touchAddr(this.touched.maps, m, a) }
-    for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { this.vethAddrs.set(v, [...addrs].sort()); this.touched.vethAddrs.add(v) }
-    for (const [n, def] of p.used) {
-      count(this.sets, n, def, 1)
-      this.touched.sets.add(n)
-    }
+    for (const [k, n] of Object.entries(p.ir.policyCounters)) { count(this.policyCounters, k, n, 1); this.touched.policyCounters.add(k) }
+    this.#rest(p, 1)
     return true
   }
 
