@@ -211,8 +211,8 @@ export class NflogReader {
   constructor(o: NflogReaderOptions) {
     this.#o = o
     // A full buffer drops packets, counted by their sequence gaps (onLost), never an ENOBUFS that
-    // the netlink binding would answer by aborting the process (nfnetlink.ts noEnobufs).
-    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, noEnobufs: true, onUnsolicited: (m) => this.#receive(m), onReceiveError: o.onError })
+    // the netlink binding would answer by aborting the process (every NfnlSocket sets NETLINK_NO_ENOBUFS: nfnetlink.ts).
+    this.#sock = new NfnlSocket({ recvBufferSize: o.recvBufferSize, onUnsolicited: (m) => this.#receive(m), onReceiveError: o.onError })
   }
 
   /** Binds the group (with NFULNL_CFG_F_SEQ, so lost messages are counted); rejects with the errno. */

@@ -168,8 +168,8 @@ export function socketFor(netns: string | undefined): NfnlSocket {
   // the commit: the largest buffer SO_RCVBUF gives (net.core.rmem_max, doubled: 425,984 bytes by
   // default, against 212,992, which 384 echoed rules of a pod chain's shape overflowed;
   // render/rule-edits.ts MAX_INSERTED keeps far below). Should it fill anyway, what does not fit
-  // is dropped rather than reported as ENOBUFS (sockopt.ts noEnobufs).
-  const open = () => new NfnlSocket({ recvBufferSize: 1 << 20, noEnobufs: true })
+  // is dropped rather than reported as ENOBUFS (every NfnlSocket sets NETLINK_NO_ENOBUFS: nfnetlink.ts).
+  const open = () => new NfnlSocket({ recvBufferSize: 1 << 20 })
   sock = netns ? withNetns(netns, open) : open()
   sockets.set(key, sock)
   for (const [k, old] of sockets) {

@@ -122,9 +122,9 @@ export class FlowCompiler {
     return { ir: this.#keep(withFlowLogs(main.ir, { ...flow, audit: audit.ir })), invalid: [...main.invalid, ...audit.invalid] }
   }
 
-  /** What the local pods' open chains add up to, enforced and audit (Compiler.nodeCost). */
+  /** What the local pods' open chains add up to, enforced and audit (Compiler.nodeCost; 0 for a compiler that never ran). */
   get nodeCost(): number {
-    return this.#main.nodeCost + (this.#hadAudit ? this.#audit.nodeCost : 0)
+    return this.#main.nodeCost + this.#audit.nodeCost
   }
 
   /** Compiler.checkDeferred of both compilers. */
