@@ -3,14 +3,12 @@
 // met the next change. Passes are counted by `onCleanup` (one call per pass; with no attachment
 // records a pass ends before it opens the table, so no kernel is needed here).
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { Agent, type AgentOptions } from './agent.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { emptyClusterState } from './model/cluster.js'
 import type { PolicyIR } from './compile/ir.js'
+import { testTempDir } from '../test/kit/temp-dir.js'
 import { observeFor, waitFor } from '../test/kit/wait.js'
 
 class DiffApplier extends Applier {
@@ -25,7 +23,7 @@ function setup(o: Partial<AgentOptions>) {
   let synced = 0
   const passes: number[] = []
   const agent = new Agent({
-    source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-ct-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+    source, stateDir: testTempDir('cinch-agent-ct-'), nodeName: 'n1', log: pino({ level: 'silent' }),
     applier: new DiffApplier(), idleGc: false, onSynced: () => synced++, onCleanup: () => passes.push(performance.now()), ...o,
   })
   /** One source change, resolved once its sync has ended. */

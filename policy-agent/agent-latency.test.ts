@@ -2,15 +2,13 @@
 // sync that applied it, is measured to the end of that sync's transaction, and lands in
 // /metrics as cinch_policy_programming_latency_seconds.
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { Agent, type SyncReport } from './agent.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import { emptyClusterState } from './model/cluster.js'
 import type { PolicyIR } from './compile/ir.js'
 import { createMetrics } from './server/metrics.js'
+import { testTempDir } from '../test/kit/temp-dir.js'
 
 /** An applier whose transactions the test releases (or fails) one by one. */
 class GatedApplier extends Applier {
@@ -34,7 +32,7 @@ function setup() {
   const applier = new GatedApplier()
   const reports: SyncReport[] = []
   const agent = new Agent({
-    source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-latency-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+    source, stateDir: testTempDir('cinch-agent-latency-'), nodeName: 'n1', log: pino({ level: 'silent' }),
     applier, conntrackCleanup: false, onSynced: (r) => reports.push(r),
   })
   return { agent, applier, reports, change: () => change() }

@@ -3,8 +3,7 @@
 // arrived to keep them off the first sync). The change path's warm-up stays after the first sync:
 // run before the first compile over the whole cluster, it made that compile slower.
 import { describe, expect, it } from 'vitest'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { PerformanceObserver, constants } from 'node:perf_hooks'
@@ -14,6 +13,7 @@ import { Applier, type ApplyResult } from './apply/applier.js'
 import { emptyClusterState } from './model/cluster.js'
 import type { PolicyIR } from './compile/ir.js'
 import { attachmentsDir } from '../lib/state/attachments.js'
+import { testTempDir } from '../test/kit/temp-dir.js'
 import { waitFor } from '../test/kit/wait.js'
 
 class FullApplier extends Applier {
@@ -26,7 +26,7 @@ class FullApplier extends Applier {
 function setup(o: { listsAtOnce?: boolean; idleGc?: boolean } = {}) {
   let listed = () => {}
   const source = { start: () => (o.listsAtOnce ? Promise.resolve() : new Promise<void>((r) => (listed = r))), state: () => emptyClusterState(), problems: () => [], stop: async () => {} }
-  const stateDir = mkdtempSync(join(tmpdir(), 'cinch-agent-start-'))
+  const stateDir = testTempDir('cinch-agent-start-')
   mkdirSync(attachmentsDir(stateDir), { recursive: true })
   writeFileSync(join(attachmentsDir(stateDir), 'broken_eth0.json'), '{ not a record')
   const lines: string[] = []

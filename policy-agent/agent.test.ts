@@ -2,13 +2,11 @@
 // holds back neither a sync nor the callers waiting on one (an ADD); stop() lets it finish. Nor
 // does the sync's log line: it is written after the waiters are answered.
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { pino } from 'pino'
 import { Agent } from './agent.js'
 import { Applier } from './apply/applier.js'
 import { emptyClusterState, type NetworkPolicy, type Node } from './model/cluster.js'
+import { testTempDir } from '../test/kit/temp-dir.js'
 
 function slowOverlay() {
   const calls: Node[][] = []
@@ -27,7 +25,7 @@ describe('Agent', () => {
     state.policies.set('x/b', bad('b'))
     let current = state
     const source = { start: async () => {}, state: () => current, problems: () => [], stop: async () => {} }
-    const agent = new Agent({ source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
+    const agent = new Agent({ source, stateDir: testTempDir('cinch-agent-test-'), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
     await agent.start()
     for (let i = 0; i < 5; i++) {
       // A change elsewhere each time: a new state object, the same invalid policies.
@@ -56,7 +54,7 @@ describe('Agent', () => {
     const source = { start: async () => {}, state: () => state, problems: () => [], stop: async () => {} }
     const reasons: string[] = []
     const agent = new Agent({
-      source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+      source, stateDir: testTempDir('cinch-agent-test-'), nodeName: 'n1', log: pino({ level: 'silent' }),
       applier: new Applier({ run: async () => {} }), conntrackCleanup: false, onSynced: (r) => void reasons.push(r.reason),
     })
     const first = await agent.start()
@@ -69,7 +67,7 @@ describe('Agent', () => {
     await agent.stop()
     // --once stops after its first sync: with deferRemotePolicies false, that sync reports it.
     const once = new Agent({
-      source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+      source, stateDir: testTempDir('cinch-agent-test-'), nodeName: 'n1', log: pino({ level: 'silent' }),
       applier: new Applier({ run: async () => {} }), conntrackCleanup: false, deferRemotePolicies: false,
     })
     expect((await once.start()).invalid).toEqual([{ policy: 'remote/bad', reason: expect.stringContaining('Sideways') }])
@@ -80,7 +78,7 @@ describe('Agent', () => {
     const applied: string[] = []
     const log = pino({ level: 'info' }, { write: (s: string) => { const o = JSON.parse(s); if (o.msg === 'rules applied') applied.push(o.sync) } })
     const source = { start: async () => {}, state: () => emptyClusterState(), problems: () => [], stop: async () => {} }
-    const agent = new Agent({ source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
+    const agent = new Agent({ source, stateDir: testTempDir('cinch-agent-test-'), nodeName: 'n1', log, applier: new Applier({ run: async () => {} }), conntrackCleanup: false })
     await agent.start()
     await new Promise((r) => setImmediate(r))
     expect(applied).toEqual(['start'])
@@ -98,7 +96,7 @@ describe('Agent', () => {
     const source = { start: async () => {}, state: () => state, problems: () => [], stop: async () => {} }
     const { calls, release, overlay } = slowOverlay()
     const agent = new Agent({
-      source, stateDir: mkdtempSync(join(tmpdir(), 'cinch-agent-test-')), nodeName: 'n1', log: pino({ level: 'silent' }),
+      source, stateDir: testTempDir('cinch-agent-test-'), nodeName: 'n1', log: pino({ level: 'silent' }),
       applier: new Applier({ run: async () => {} }), overlay, conntrackCleanup: false,
     })
     const first = await agent.start()

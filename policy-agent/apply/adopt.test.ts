@@ -2,11 +2,10 @@
 // refused with its reason); the proof holds only when boot, namespace, build, generation and digest
 // all match, and names the first check that fails otherwise.
 import { describe, expect, it } from 'vitest'
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { compile } from '../compile/index.js'
 import { allLocal, clusterOf, policy } from '../../test/kit/policy-state.js'
+import { testTempDir } from '../../test/kit/temp-dir.js'
 import { commitRecordPath, decodeCommitRecord, encodeCommitRecord, proveCommitted, recordAtStop, takeCommitRecord, type CommitRecord, type ProveOptions } from './adopt.js'
 import { irDigest } from './digest.js'
 
@@ -51,7 +50,7 @@ describe('commit record', () => {
   })
 
   it('is taken once, and written only for a known commit', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cinch-adopt-'))
+    const dir = testTempDir('cinch-adopt-')
     const path = commitRecordPath(dir)
     expect(takeCommitRecord(path)).toEqual({ reason: expect.stringMatching(/no commit record/) })
     expect(recordAtStop({ stateDir: dir, agentVersion: 'v1', render: {}, committed: { ir: ir(80), genId: 9 } })).toEqual({ written: true, genId: 9 })
