@@ -8,7 +8,7 @@
 // unexpected type is rejected whole and reported, never read as empty. Semantic checks (CIDRs,
 // protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
 // Results are deep-frozen: sources share them with the compiler, which caches per object.
-import type { ClusterNetworkPolicyObject, IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
+import type { ClusterNetworkPolicyObject, IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
 import { at, explained, int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
 
 export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'ClusterNetworkPolicy'] as const
@@ -95,12 +95,26 @@ function cinchAnnotations(v: Json): Record<string, string> | undefined {
 
 export function toPod(o: Json): Pod {
   const { name, namespace, labels } = meta(o, 'Pod')
-  const spec = optObj(obj(o, 'Pod').spec, 'spec') ?? {}
   const status = optObj(obj(o, 'Pod').status, 'status') ?? {}
   // API: status.podIPs holds every address (dual stack); status.podIP only the first.
   const ips = list(status.podIPs, 'status.podIPs', (x, p) => str(obj(x, p).ip, at(p, '.ip'))).filter(Boolean)
   const podIP = optStr(status.podIP, 'status.podIP')
   if (ips.length === 0 && podIP) ips.push(podIP)
+  const rawSpec = obj(o, 'Pod').spec
+  const { ports, nodeName, hostNetwork } = sharedSpec(rawSpec, () => podSpec(optObj(rawSpec, 'spec') ?? {}))
+  // PodStatus.phase: a Succeeded or Failed pod has stopped for good and its addresses go back to
+  // the pool (another pod may hold them already), so it must not stand for them in any peer set.
+  const phase = optStr(status.phase, 'status.phase')
+  const done = phase === 'Succeeded' || phase === 'Failed'
+  return nodeName
+    ? { namespace: namespace!, name, labels, ips: done ? [] : ips, nodeName, hostNetwork, ports }
+    : { namespace: namespace!, name, labels, ips: done ? [] : ips, hostNetwork, ports }
+}
+
+/** What a Pod's spec gives policy; its ports come frozen (they may be shared: sharedSpec). */
+interface PodSpecParts { ports: PodPort[]; nodeName: string | undefined; hostNetwork: boolean }
+
+function podSpec(spec: Record<string, Json>): PodSpecParts {
   const ports: PodPort[] = []
   for (const field of ['initContainers', 'containers'] as const) {
     list(spec[field], at('spec', field === 'containers' ? '.containers' : '.initContainers'), (c, cp) => list(obj(c, cp).ports, at(cp, '.ports'), (x, p) => {
@@ -111,18 +125,12 @@ export function toPod(o: Json): Pod {
       const portName = optStr(port.name, at(p, '.name'))
       const containerPort = int(port.containerPort, at(p, '.containerPort'))
       // Literals, not spreads of optional parts (~2x slower to build at 30k pods); same key order.
-      ports.push(portName ? { name: portName, containerPort, protocol: protocol as Protocol } : { containerPort, protocol: protocol as Protocol })
+      ports.push(Object.freeze(portName ? { name: portName, containerPort, protocol: protocol as Protocol } : { containerPort, protocol: protocol as Protocol }))
     }))
   }
-  // PodStatus.phase: a Succeeded or Failed pod has stopped for good and its addresses go back to
-  // the pool (another pod may hold them already), so it must not stand for them in any peer set.
-  const phase = optStr(status.phase, 'status.phase')
-  const done = phase === 'Succeeded' || phase === 'Failed'
   const nodeName = optStr(spec.nodeName, 'spec.nodeName')
   const hostNetwork = optBool(spec.hostNetwork, 'spec.hostNetwork') === true
-  return nodeName
-    ? { namespace: namespace!, name, labels, ips: done ? [] : ips, nodeName, hostNetwork, ports }
-    : { namespace: namespace!, name, labels, ips: done ? [] : ips, hostNetwork, ports }
+  return { ports: Object.freeze(ports) as PodPort[], nodeName, hostNetwork }
 }
 
 export function toNamespace(o: Json): Namespace {
@@ -167,17 +175,44 @@ export function toClusterNetworkPolicy(o: Json): ClusterNetworkPolicyObject {
  */
 export function toPolicy(o: Json): NetworkPolicy {
   const { name, namespace, annotations } = meta(o, 'NetworkPolicy')
-  const spec = optObj(obj(o, 'NetworkPolicy').spec, 'spec') ?? {}
-  const out: NetworkPolicy = { metadata: annotations ? { namespace, name, annotations } : { namespace, name }, spec: {} }
+  const rawSpec = obj(o, 'NetworkPolicy').spec
+  const spec = sharedSpec(rawSpec, () => freezeSpec(policySpec(optObj(rawSpec, 'spec') ?? {})))
+  return { metadata: annotations ? { namespace, name, annotations } : { namespace, name }, spec }
+}
+
+function policySpec(spec: Record<string, Json>): NetworkPolicySpec {
+  const out: NetworkPolicySpec = {}
   const podSelector = selector(spec.podSelector, 'spec.podSelector')
-  if (podSelector) out.spec.podSelector = podSelector
+  if (podSelector) out.podSelector = podSelector
   const policyTypes = optList(spec.policyTypes, 'spec.policyTypes', str)
-  if (policyTypes) out.spec.policyTypes = policyTypes
+  if (policyTypes) out.policyTypes = policyTypes
   const ingress = optList(spec.ingress, 'spec.ingress', (r, p) => rule(obj(r, p), p, 'from'))
-  if (ingress) out.spec.ingress = ingress
+  if (ingress) out.ingress = ingress
   const egress = optList(spec.egress, 'spec.egress', (r, p) => rule(obj(r, p), p, 'to'))
-  if (egress) out.spec.egress = egress
+  if (egress) out.egress = egress
   return out
+}
+
+// Specs that many objects hold: a restart snapshot writes each distinct spec once, and every
+// object that held it refers to it (snapshot.ts). At 30k/30k, 30,000 policies held 6,429 specs
+// and reading each again was ~0.5 s of a restart. A raw spec marked here converts once; its
+// result, frozen, is shared by every object holding that raw spec. Conversion reads only its
+// input, so the shared result is the one each would have had; a failure is not kept (each holder
+// converts again and is reported with its own path).
+const sharedSpecs = new WeakMap<object, PodSpecParts | NetworkPolicySpec | null>()
+
+/** `raw` is a spec that several objects of one kind hold (a restart snapshot's): converted once. */
+export function shareSpec(raw: Json): void {
+  if (typeof raw === 'object' && raw !== null) sharedSpecs.set(raw, null)
+}
+
+function sharedSpec<T extends PodSpecParts | NetworkPolicySpec>(raw: Json, convert: () => T): T {
+  const known = typeof raw === 'object' && raw !== null ? sharedSpecs.get(raw) : undefined
+  if (known === undefined) return convert()
+  if (known !== null) return known as T
+  const value = convert()
+  sharedSpecs.set(raw as object, value)
+  return value
 }
 
 /**
@@ -242,33 +277,33 @@ function selector(x: Json, path: string): LabelSelector | undefined {
 
 /**
  * deepFreeze for the shape toPod builds, without its generic walk (Object.values of every object):
- * 30k pods are frozen at every start, and the walk cost ~0.2 s of it.
+ * 30k pods are frozen at every start, and the walk cost ~0.2 s of it. Its ports come frozen.
  */
 function freezePod(p: Pod): Pod {
   Object.freeze(p.labels)
   Object.freeze(p.ips)
-  for (const port of p.ports) Object.freeze(port)
-  Object.freeze(p.ports)
   return Object.freeze(p)
 }
 
 /**
  * deepFreeze for the shape toPolicy builds, as freezePod: at 30k policies the generic walk was
  * ~0.13 s of a list's conversion. Every object toPolicy makes is frozen (convert.test.ts checks it
- * against the generic walk).
+ * against the generic walk); its spec comes frozen (freezeSpec).
  */
 function freezePolicy(p: NetworkPolicy): NetworkPolicy {
   if (p.metadata.annotations) Object.freeze(p.metadata.annotations)
   Object.freeze(p.metadata)
-  const { spec } = p
+  return Object.freeze(p)
+}
+
+function freezeSpec(spec: NetworkPolicySpec): NetworkPolicySpec {
   if (spec.podSelector) freezeSelector(spec.podSelector)
   if (spec.policyTypes) Object.freeze(spec.policyTypes)
   // Indexed loops, no array of the two directions: for-of here allocated ~6 MB of iterator
   // results over 30k policies.
   if (spec.ingress) freezeRules(spec.ingress as Rule[])
   if (spec.egress) freezeRules(spec.egress as Rule[])
-  Object.freeze(spec)
-  return Object.freeze(p)
+  return Object.freeze(spec)
 }
 
 type Rule = { from?: NetworkPolicyPeer[]; to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }

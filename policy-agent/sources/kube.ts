@@ -15,7 +15,7 @@ import { Reflector } from './reflector.js'
 import { decodeSnapshot, snapshotPieces, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
-import { hasLine, snapshotLine } from './snapshot-lines.js'
+import { hasLine, snapshotLines } from './snapshot-lines.js'
 
 /** Where the restart snapshot goes, what binds it, and who hears about it. */
 export interface RestartSnapshotOptions {
@@ -144,7 +144,7 @@ export class KubeSource implements Source {
         // line keeps the whole file's text alive, and what convert drops (a tampered file's
         // padding) would be carried to the next snapshot. Its lines are made anew instead.
         const keep = buf.length <= total * MAX_KEPT_BYTES_PER_OBJECT
-        return (raw, line) => (objects++, replace.add(raw, keep ? line : undefined))
+        return (raw, line, specLine) => (objects++, replace.add(raw, keep ? line : undefined, specLine))
       })
     } catch (err) {
       o.warn({ path: o.path, reason: (err as Error).message }, 'restart snapshot ignored; listing the cluster')
@@ -164,12 +164,9 @@ export class KubeSource implements Source {
     for (const [kind, r] of this.#reflectors) {
       // '' while a kind lists, relists or is absent: the next start lists it.
       if (!r.resourceVersion) continue
-      const lines: string[] = []
-      for (const v of this.#store.objects(kind)) {
-        if (!hasLine(v as object)) made++
-        lines.push(snapshotLine(kind, v as object))
-      }
-      kinds.push({ kind, resourceVersion: r.resourceVersion, lines, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
+      const values = [...this.#store.objects(kind)] as object[]
+      for (const v of values) if (!hasLine(v)) made++
+      kinds.push({ kind, resourceVersion: r.resourceVersion, ...snapshotLines(kind, values), problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
     }
     const linesAt = performance.now()
     try {

@@ -7,23 +7,71 @@
 // and will again). Made in the background instead, after the first list, it ran a turn of ~0.5 ms
 // before most changes of the next seconds (their wait for the sync went from 0.1 to 0.7 ms).
 //
+// An object of a spec table's kind (snapshot.ts SPEC_TABLE_KINDS) keeps two texts: its line after
+// `{"spec":N` (`,"metadata":...}`), and the spec's. A stop writes each distinct spec once
+// (snapshotLines), and each object's line as its index and that text: no string is built.
+//
 // Objects are never mutated (sources replace them, model/cluster.ts), so a line stays true for as
 // long as its object is in the store; keyed weakly, it goes with the object.
 import type { Kind } from './convert.js'
+import type { Json } from './fields.js'
+import { SPEC_TABLE_KINDS } from './snapshot.js'
 import { toRaw } from './unconvert.js'
 
 const lines = new WeakMap<object, string>()
+const specs = new WeakMap<object, string>()
 
-/** The JSON text of `value` as an API object of `kind` (a snapshot line), made once per object. */
+/**
+ * The JSON text of `value` as an API object of `kind`, made once per object; of a spec table's
+ * kind, the text after `{"spec":N` (its spec's text kept beside it).
+ */
 export function snapshotLine(kind: Kind, value: object): string {
   let line = lines.get(value)
-  if (line === undefined) lines.set(value, (line = JSON.stringify(toRaw(kind, value))))
+  const tabled = SPEC_TABLE_KINDS.has(kind)
+  if (line === undefined || (tabled && !specs.has(value))) {
+    const raw = toRaw(kind, value) as Record<string, Json>
+    if (tabled) {
+      const { spec, ...rest } = raw
+      specs.set(value, JSON.stringify(spec ?? {}))
+      const text = JSON.stringify(rest)
+      line = text === '{}' ? '}' : `,${text.slice(1)}`
+    } else {
+      line = JSON.stringify(raw)
+    }
+    lines.set(value, line)
+  }
   return line
 }
 
-/** `line` is what `value` was converted from (a snapshot's line, read back at a start). */
-export function rememberLine(value: object, line: string): void {
+/**
+ * `line` (and for a spec table's kind, `specLine`) is what `value` was converted from: a
+ * snapshot's line read back at a start.
+ */
+export function rememberLine(value: object, line: string, specLine?: string): void {
   lines.set(value, line)
+  if (specLine !== undefined) specs.set(value, specLine)
 }
 
 export const hasLine = (value: object): boolean => lines.has(value)
+
+/** The lines of a kind's objects as a snapshot holds them, with the kind's specs table (snapshot.ts). */
+export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: string[]; specs?: string[]; specOf?: number[] } {
+  const out: string[] = []
+  if (!SPEC_TABLE_KINDS.has(kind)) {
+    for (const v of values) out.push(snapshotLine(kind, v))
+    return { lines: out }
+  }
+  // Equal texts share one entry. Read back from a snapshot they are one string, whose hash V8
+  // keeps: the lookups of a restart's stop hash each distinct spec once.
+  const table: string[] = []
+  const specOf: number[] = []
+  const index = new Map<string, number>()
+  for (const v of values) {
+    out.push(snapshotLine(kind, v))
+    const spec = specs.get(v)!
+    let n = index.get(spec)
+    if (n === undefined) index.set(spec, (n = table.push(spec) - 1))
+    specOf.push(n)
+  }
+  return { lines: out, specs: table, specOf }
+}

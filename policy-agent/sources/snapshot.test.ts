@@ -14,6 +14,7 @@ import { KubeSource, type RestartSnapshotOptions } from './kube.js'
 import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, type SnapshotIdentity } from './snapshot.js'
 import { toRaw } from './unconvert.js'
 import { hasLine } from './snapshot-lines.js'
+import { ClusterStore } from './store.js'
 
 let api: FakeApiServer | undefined
 const sources: KubeSource[] = []
@@ -70,7 +71,7 @@ const ID: SnapshotIdentity = { server: 'https://api:6443', ca: 'c'.repeat(64), n
 describe('decodeSnapshot', () => {
   const now = 1_000_000_000
   const kinds = [
-    { kind: 'Pod' as const, resourceVersion: '42', items: [{ metadata: { name: 'p', namespace: 'x' } }, { metadata: { name: 'q\nr' } }], problems: [{ where: 'Pod x/q', reason: 'r' }] },
+    { kind: 'Namespace' as const, resourceVersion: '42', items: [{ metadata: { name: 'p', labels: { x: 'y' } } }, { metadata: { name: 'q\nr' } }], problems: [{ where: 'Namespace q', reason: 'r' }] },
     { kind: 'Node' as const, resourceVersion: '43', items: [], problems: [] },
   ]
   const text = () => encodeSnapshot(ID, now - 1000, kinds.map(({ items, ...k }) => ({ ...k, lines: items.map((o) => JSON.stringify(o)) })))
@@ -88,12 +89,12 @@ describe('decodeSnapshot', () => {
     expect(lines()).toHaveLength(1 + 2 + 1)
     expect(decode(text())).toEqual({
       headers: kinds.map(({ items: _, ...h }) => h),
-      got: ['Pod', ...kinds[0]!.items, 'Node'],
+      got: ['Namespace', ...kinds[0]!.items, 'Node'],
     })
   })
   it('reads multi-byte text per line; a broken UTF-8 sequence reads as U+FFFD within its own line', () => {
     const items = [{ metadata: { name: 'é', namespace: '日本' } }, { metadata: { name: '🙂\u2028' } }]
-    const own = encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '1', lines: items.map((o) => JSON.stringify(o)), problems: [] }])
+    const own = encodeSnapshot(ID, now - 1000, [{ kind: 'Namespace', resourceVersion: '1', lines: items.map((o) => JSON.stringify(o)), problems: [] }])
     const read = (buf: Buffer) => {
       const got: unknown[] = []
       decodeSnapshot(buf, ID, now, 300_000, () => (raw) => void got.push(raw))
@@ -106,11 +107,11 @@ describe('decodeSnapshot', () => {
     expect(read(broken)).toEqual([{ metadata: { name: 'x\uFFFD' } }, items[1]])
   })
   it.each([
-    ['truncated in an object', () => text().slice(0, text().length - 10), /Pod 1: truncated/],
-    ['truncated at a line end', () => lines().slice(0, 2).join('\n') + '\n', /Pod 1: truncated/],
+    ['truncated in an object', () => text().slice(0, text().length - 10), /Namespace 1: truncated/],
+    ['truncated at a line end', () => lines().slice(0, 2).join('\n') + '\n', /Namespace 1: truncated/],
     ['with more after the end', () => text() + '{}\n', /more after the last object/],
     ['empty', () => '', /header: truncated/],
-    ['a corrupt object', () => text().replace('"p"', '"p'), /Pod 0: not JSON/],
+    ['a corrupt object', () => text().replace('"p"', '"p'), /Namespace 0: not JSON/],
     ['not an object', () => '[]\n', /header: not an object/],
     ['another format', () => withHeader({ ...header(), format: 'x/2' }), /format/],
     ['another API server', () => withHeader({ ...header(), server: 'https://other:6443' }), /another server/],
@@ -125,8 +126,70 @@ describe('decodeSnapshot', () => {
     ['odd resourceVersion', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], resourceVersion: '1&watch=false' }] }), /resourceVersion/],
     ['a negative count', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], count: -1 }] }), /count/],
     ['a problem of another kind', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], problems: [{ where: 'Node n', reason: 'r' }] }] }), /problems\[0\]/],
-    ['a huge problem', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], problems: [{ where: 'Pod a/b', reason: 'r'.repeat(5000) }] }] }), /problems\[0\]/],
+    ['a huge problem', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], problems: [{ where: 'Namespace a', reason: 'r'.repeat(5000) }] }] }), /problems\[0\]/],
+    ['a spec table of a kind without one', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], specs: 1 }, header().kinds[1]] }), /specs is not a count/],
+    ['no spec count', () => withHeader({ ...header(), kinds: [{ ...header().kinds[0], specs: undefined }, header().kinds[1]] }), /specs is not a count/],
   ])('refuses one %s', (_name, make, re) => refused(make(), re))
+})
+
+describe('decodeSnapshot: a kind\'s spec table', () => {
+  const now = 1_000_000_000
+  const specA = { containers: [{ ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }], hostNetwork: false, nodeName: 'n1' }
+  const specB = { containers: [], hostNetwork: true }
+  const own = ['{"spec":0,"metadata":{"namespace":"x","name":"a"},"status":{"podIPs":[{"ip":"10.0.0.1"}]}}', '{"spec":1,"metadata":{"namespace":"x","name":"b"}}', '{"spec":0,"metadata":{"namespace":"x","name":"c"}}']
+  const text = (lines = own, specs = [JSON.stringify(specA), JSON.stringify(specB)]) => encodeSnapshot(ID, now - 1000, [{ kind: 'Pod', resourceVersion: '7', specs, lines, problems: [] }])
+  const decode = (t: string) => {
+    const got: { raw: Record<string, unknown>; line?: string; specLine?: string }[] = []
+    decodeSnapshot(Buffer.from(t), ID, now, 300_000, () => (raw, line, specLine) => void got.push({ raw: raw as Record<string, unknown>, line, specLine }))
+    return got
+  }
+
+  it('gives each object its spec back (one raw object for all its holders) and its line without the spec', () => {
+    const got = decode(text())
+    expect(got.map((g) => g.raw)).toEqual([
+      { spec: specA, metadata: { namespace: 'x', name: 'a' }, status: { podIPs: [{ ip: '10.0.0.1' }] } },
+      { spec: specB, metadata: { namespace: 'x', name: 'b' } },
+      { spec: specA, metadata: { namespace: 'x', name: 'c' } },
+    ])
+    expect(got[0]!.raw.spec).toBe(got[2]!.raw.spec)
+    expect(got.map((g) => g.line)).toEqual([',"metadata":{"namespace":"x","name":"a"},"status":{"podIPs":[{"ip":"10.0.0.1"}]}}', ',"metadata":{"namespace":"x","name":"b"}}', ',"metadata":{"namespace":"x","name":"c"}}'])
+    expect(got.map((g) => g.specLine)).toEqual([JSON.stringify(specA), JSON.stringify(specB), JSON.stringify(specA)])
+    expect(decode(text(['{"spec":1}']))).toEqual([{ raw: { spec: specB }, line: '}', specLine: JSON.stringify(specB) }])
+  })
+
+  it('converts a shared spec once, frozen, for all its holders; one that does not convert is each holder\'s problem, with its path', () => {
+    const store = new ClusterStore()
+    const replace = store.replace('Pod')
+    decodeSnapshot(Buffer.from(text()), ID, now, 300_000, () => (raw) => void replace.add(raw))
+    replace.done()
+    const [a, , c] = [...store.state().pods.values()]
+    expect(a!.ports).toEqual([{ name: 'http', containerPort: 80, protocol: 'TCP' }])
+    expect(a!.ports).toBe(c!.ports)
+    expect(Object.isFrozen(a!.ports) && Object.isFrozen(a!.ports[0])).toBe(true)
+    const bad = new ClusterStore()
+    const r2 = bad.replace('Pod')
+    decodeSnapshot(Buffer.from(text(own, [JSON.stringify({ containers: [{ ports: [{ containerPort: 1, protocol: 'ICMP' }] }] }), '{}'])), ID, now, 300_000, () => (raw) => void r2.add(raw))
+    r2.done()
+    expect([...bad.state().pods.keys()]).toEqual(['x/b'])
+    expect(bad.problems().map((p) => p.where)).toEqual(['Pod x/a', 'Pod x/c'])
+    for (const p of bad.problems()) expect(p.reason).toMatch(/spec\.containers\[0\]\.ports\[0\]\.protocol: unknown protocol "ICMP"/)
+  })
+
+  it.each([
+    ['an index past the table', ['{"spec":2,"metadata":{"name":"a"}}']],
+    ['a spec that is not the first member', ['{"metadata":{"name":"a"},"spec":0}']],
+    ['a later spec member that replaces the index', ['{"spec":0,"metadata":{"name":"a"},"spec":{"hostNetwork":true}}']],
+    ['a spec inline', ['{"spec":{"hostNetwork":true},"metadata":{"name":"a"}}']],
+    ['a fraction', ['{"spec":1.5,"metadata":{"name":"a"}}']],
+    ['a negative index', ['{"spec":-1,"metadata":{"name":"a"}}']],
+    ['an index in another form', ['{"spec":1e0,"metadata":{"name":"a"}}']],
+    ['no spec', ['{"metadata":{"name":"a"}}']],
+  ])('refuses the file for %s', (_name, lines) => {
+    expect(() => decode(text(lines))).toThrow(/Pod 0: its spec is not one of the kind's 2 specs/)
+  })
+  it('refuses a spec line that is not JSON, naming it', () => {
+    expect(() => decode(text(own, ['{"containers":', '{}']))).toThrow(/Pod spec 0: not JSON/)
+  })
 })
 
 describe('takeSnapshotFile', () => {

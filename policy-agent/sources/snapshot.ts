@@ -14,11 +14,11 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readSync, realpathSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { writeFileAtomic } from '../../lib/fs/atomic-write.js'
-import { KINDS, type Kind } from './convert.js'
+import { KINDS, shareSpec, type Kind } from './convert.js'
 import type { Json } from './fields.js'
 import type { ProblemReport } from './types.js'
 
-const FORMAT = 'cinch-restart-snapshot/1'
+const FORMAT = 'cinch-restart-snapshot/2'
 /** 30k pods and 30k policies of the bench's mix save to ~30 MB (bench/README.md phase 7h). */
 export const MAX_SNAPSHOT_BYTES = 256 << 20
 /** Clocks of one node: a snapshot from the future by more than this is refused too. */
@@ -39,11 +39,26 @@ export interface SnapshotIdentity {
   agentVersion: string
 }
 
+/**
+ * The kinds whose objects' specs are written once each (a spec table): many pods hold one spec
+ * (their ports, node and hostNetwork), many policies one spec (a namespace template's). At 30k/30k,
+ * 30,000 policies held 6,429 distinct specs, and 30,000 pods a few hundred.
+ */
+export const SPEC_TABLE_KINDS: ReadonlySet<Kind> = new Set(['Pod', 'NetworkPolicy'])
+
 export interface SnapshotKind {
   kind: Kind
   resourceVersion: string
-  /** API objects (raw, unconverted), each as its JSON text (snapshot-lines.ts keeps them) */
+  /**
+   * API objects (raw, unconverted), each as its JSON text (snapshot-lines.ts keeps them). Of a
+   * SPEC_TABLE_KINDS kind, each begins `{"spec":N` (N indexes `specs`), its spec left out. With
+   * `specOf`, each line here is the text after that: written as it is kept, with no string built.
+   */
   lines: string[]
+  /** SPEC_TABLE_KINDS only: the distinct specs of the kind's objects, each as its JSON text */
+  specs?: string[]
+  /** the index into `specs` of each line's object, when `lines` are kept as the text after it */
+  specOf?: ArrayLike<number>
   /** the objects of the kind that did not convert, as the store reported them */
   problems: ProblemReport[]
 }
@@ -62,8 +77,8 @@ export function agentBuild(version: string, script = process.argv[1]): string {
 }
 
 /**
- * JSON lines: a header (format, identity, time, and per kind its resourceVersion, problems and
- * object count), then each kind's objects, one per line, in the header's order. One line per
+ * JSON lines: a header (format, identity, time, and per kind its resourceVersion, problems, object
+ * and spec count), then each kind's specs and objects, one per line, in the header's order. One line per
  * object, not one document: each raw object is parsed, converted and dropped before the next, as
  * a list page's are, instead of 60k raw objects alive at once (at 30k/30k, half the load was GC).
  */
@@ -77,26 +92,35 @@ export function encodeSnapshot(id: SnapshotIdentity, writtenAt: number, kinds: S
  * stop a major GC of a heap of ~500 MB, and chunks of lines joined still made ~50 MB of garbage.
  */
 export function* snapshotPieces(id: SnapshotIdentity, writtenAt: number, kinds: SnapshotKind[]): Generator<string> {
-  const header = { format: FORMAT, ...id, writtenAt, kinds: kinds.map(({ kind, resourceVersion, lines, problems }) => ({ kind, resourceVersion, count: lines.length, problems })) }
+  const header = { format: FORMAT, ...id, writtenAt, kinds: kinds.map(({ kind, resourceVersion, lines, specs, problems }) => ({ kind, resourceVersion, count: lines.length, specs: specs?.length ?? 0, problems })) }
   yield JSON.stringify(header) + '\n'
   // JSON.stringify escapes every newline inside a string: one object is one line.
   for (const k of kinds) {
-    for (const line of k.lines) {
+    for (const line of k.specs ?? []) {
       yield line
+      yield '\n'
+    }
+    const specOf = k.specOf
+    const prefixes = specOf ? (k.specs ?? []).map((_, n) => `${SPEC_PREFIX}${n}`) : []
+    for (let i = 0; i < k.lines.length; i++) {
+      if (specOf) yield prefixes[specOf[i]!]!
+      yield k.lines[i]!
       yield '\n'
     }
   }
 }
 
-export type SnapshotHeader = Omit<SnapshotKind, 'lines'>
+export type SnapshotHeader = Omit<SnapshotKind, 'lines' | 'specs'>
 
 /**
  * Checks that `id` may load the snapshot in `buf` at `now` (throws with the reason otherwise), then
  * hands each kind's objects, parsed one at a time with their line, to the sink `open` returns for
- * the kind (told how many objects the whole file holds). A
- * throw can come after some objects were handed over: the caller keeps nothing until it returns.
+ * the kind (told how many objects the whole file holds). An object of a spec table's kind comes
+ * with its spec put back (one raw object shared by all that hold it, marked for convert.ts to
+ * convert once); its `line` is the text after `{"spec":N`, and `specLine` the spec's line. A throw can come after some objects were handed over:
+ * the caller keeps nothing until it returns.
  */
-export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader, objects: number) => (raw: Json, line: string) => void): SnapshotHeader[] {
+export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader, objects: number) => (raw: Json, line: string | undefined, specLine?: string) => void): SnapshotHeader[] {
   // Decoded once, each line parsed from a slice of it: a slice shares the text where a line's own
   // toString copied it (67,550 copies, ~27 MB of garbage at 30k/30k). The same text either way: a
   // newline byte is never part of a multi-byte UTF-8 sequence, so no character spans two lines.
@@ -119,19 +143,54 @@ export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, m
   const headers = checkHeader(line('header') as Record<string, unknown>, id, now, maxAgeMs)
   const objects = headers.reduce((n, h) => n + h.count, 0)
   for (const h of headers) {
+    const specs: Json[] = []
+    const specLines: string[] = []
+    for (let j = 0; j < h.specs; j++) {
+      const spec = line(`${h.kind} spec`, j) as Json
+      shareSpec(spec)
+      specs.push(spec)
+      specLines.push(last)
+    }
     const sink = open(h, objects)
     for (let i = 0; i < h.count; i++) {
       const raw = line(h.kind, i) as Json
-      sink(raw, last)
+      if (!SPEC_TABLE_KINDS.has(h.kind)) {
+        sink(raw, last)
+        continue
+      }
+      // `{"spec":N` first, and N what the parse read (a later "spec" member would have replaced it).
+      const cut = cutSpecIndex(last)
+      const n = cut?.n ?? -1
+      if (n < 0 || n >= specs.length || (raw as Record<string, Json>).spec !== n) throw new Error(`${label(h.kind, i)}: its spec is not one of the kind's ${specs.length} specs`)
+      ;(raw as Record<string, Json>).spec = specs[n]!
+      sink(raw, cut!.tail, specLines[n])
     }
   }
   if (pos !== text.length) throw new Error('more after the last object')
-  return headers.map(({ count: _, ...h }) => h)
+  return headers.map(({ count: _, specs: __, ...h }) => h)
+}
+
+const SPEC_PREFIX = '{"spec":'
+
+/** N of a line that begins `{"spec":N` (N decimal), and the text after it (`,` or `}` first). */
+function cutSpecIndex(line: string): { n: number; tail: string } | undefined {
+  if (!line.startsWith(SPEC_PREFIX)) return undefined
+  let n = 0
+  let i = SPEC_PREFIX.length
+  // At most 9 digits: an index of a file under MAX_SNAPSHOT_BYTES. A leading zero is not JSON.
+  for (; i < line.length && i - SPEC_PREFIX.length < 9; i++) {
+    const d = line.charCodeAt(i) - 48
+    if (d < 0 || d > 9) break
+    n = n * 10 + d
+  }
+  if (i === SPEC_PREFIX.length || (line[i] !== ',' && line[i] !== '}')) return undefined
+  // A slice shares the file's text: kept as the object's line, nothing is copied (snapshot-lines.ts).
+  return { n, tail: line.slice(i) }
 }
 
 const label = (kind: string, i?: number): string => (i === undefined ? kind : `${kind} ${i}`)
 
-function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: number, maxAgeMs: number): (SnapshotHeader & { count: number })[] {
+function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: number, maxAgeMs: number): (SnapshotHeader & { count: number; specs: number })[] {
   if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new Error('header: not an object')
   if (s.format !== FORMAT) throw new Error(`format ${JSON.stringify(String(s.format).slice(0, 64))}, not ${FORMAT}`)
   for (const k of ['server', 'ca', 'node', 'agentVersion'] as const) {
@@ -153,6 +212,7 @@ function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: numb
     seen.add(kind)
     if (typeof k.resourceVersion !== 'string' || !RESOURCE_VERSION.test(k.resourceVersion)) throw new Error(`${where}: resourceVersion is not one`)
     if (typeof k.count !== 'number' || !Number.isSafeInteger(k.count) || k.count < 0) throw new Error(`${where}: count is not one`)
+    if (typeof k.specs !== 'number' || !Number.isSafeInteger(k.specs) || k.specs < 0 || (k.specs > 0 && !SPEC_TABLE_KINDS.has(kind))) throw new Error(`${where}: specs is not a count of this kind's specs`)
     if (!Array.isArray(k.problems)) throw new Error(`${where}: problems is not a list`)
     const problems = k.problems.map((p: unknown, j: number) => {
       const { where: w, reason } = (p ?? {}) as Record<string, unknown>
@@ -162,7 +222,7 @@ function checkHeader(s: Record<string, unknown>, id: SnapshotIdentity, now: numb
       }
       return { where: w, reason }
     })
-    return { kind, resourceVersion: k.resourceVersion, count: k.count, problems }
+    return { kind, resourceVersion: k.resourceVersion, count: k.count, specs: k.specs, problems }
   })
 }
 

@@ -80,19 +80,20 @@ export class ClusterStore {
    * Replaces every object of `kind` with a complete list (a relist): converts as it goes, and
    * swaps in only at `done()`, so no snapshot ever holds a half-listed kind.
    */
-  replace(kind: Kind): { add: (raw: Json, line?: string) => unknown; problem: (p: ProblemReport) => void; done: () => boolean } {
+  replace(kind: Kind): { add: (raw: Json, line?: string, specLine?: string) => unknown; problem: (p: ProblemReport) => void; done: () => boolean } {
     const next = new Map<string, unknown>()
     const problems = new Map<string, ProblemReport>()
     return {
       // An object known not to convert without its raw form (a restart snapshot's, snapshot.ts).
       problem: (p) => void problems.set(p.where, { where: p.where, reason: p.reason }),
       // The object as converted (undefined: it did not convert, its problem is kept). `line`: the
-      // restart snapshot's line it was read from, kept as its line (it converts to it again).
-      add: (raw, line) => {
+      // restart snapshot's line it was read from, kept as its line (it converts to it again), and
+      // `specLine` its spec's (snapshot-lines.ts).
+      add: (raw, line, specLine) => {
         try {
           const c = convertAs(kind, raw)
           next.set(c.key, c.value)
-          if (line !== undefined) rememberLine(c.value as object, line)
+          if (line !== undefined) rememberLine(c.value as object, line, specLine)
           else if (this.#lines) snapshotLine(kind, c.value as object)
           // A listed policy is normalised now (cached per object), while the longer lists still
           // arrive: at 30k policies ~0.3 s the first compile after the lists no longer spends. Not
