@@ -18,6 +18,7 @@ import type { Json } from './fields.js'
 import { SPEC_TABLE_KINDS } from './snapshot.js'
 import { toRaw } from './unconvert.js'
 
+const SPEC_ZERO = '{"spec":0'
 const lines = new WeakMap<object, string>()
 const specs = new WeakMap<object, string>()
 
@@ -33,8 +34,10 @@ export function snapshotLine(kind: Kind, value: object): string {
     if (tabled) {
       const { spec, ...rest } = raw
       specs.set(value, JSON.stringify(spec ?? {}))
-      const text = JSON.stringify(rest)
-      line = text === '{}' ? '}' : `,${text.slice(1)}`
+      // The text after `{"spec":0` of the whole object with a spec index: a slice of one flat
+      // string. `,` + the rest's text made a cons string, which the stop's write flattened, each
+      // (30k/30k: the first stop's write 174 ms against 33 ms).
+      line = JSON.stringify({ spec: 0, ...rest }).slice(SPEC_ZERO.length)
     } else {
       line = JSON.stringify(raw)
     }
