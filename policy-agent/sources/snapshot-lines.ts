@@ -19,27 +19,31 @@ import { SPEC_TABLE_KINDS } from './snapshot.js'
 import { toRaw } from './unconvert.js'
 
 const SPEC_ZERO = '{"spec":0'
-const lines = new WeakMap<object, string>()
-const specs = new WeakMap<object, string>()
+/** An object's line; of a spec table's kind, the text after `{"spec":N` and its spec's text. */
+interface Line { text: string; spec: string | undefined }
+const lines = new WeakMap<object, Line>()
 
 /**
  * The JSON text of `value` as an API object of `kind`, made once per object; of a spec table's
  * kind, the text after `{"spec":N` (its spec's text kept beside it).
  */
 export function snapshotLine(kind: Kind, value: object): string {
+  return lineOf(kind, value).text
+}
+
+function lineOf(kind: Kind, value: object): Line {
   let line = lines.get(value)
   const tabled = SPEC_TABLE_KINDS.has(kind)
-  if (line === undefined || (tabled && !specs.has(value))) {
+  if (line === undefined || (tabled && line.spec === undefined)) {
     const raw = toRaw(kind, value) as Record<string, Json>
     if (tabled) {
       const { spec, ...rest } = raw
-      specs.set(value, JSON.stringify(spec ?? {}))
       // The text after `{"spec":0` of the whole object with a spec index: a slice of one flat
       // string. `,` + the rest's text made a cons string, which the stop's write flattened, each
       // (30k/30k: the first stop's write 174 ms against 33 ms).
-      line = JSON.stringify({ spec: 0, ...rest }).slice(SPEC_ZERO.length)
+      line = { text: JSON.stringify({ spec: 0, ...rest }).slice(SPEC_ZERO.length), spec: JSON.stringify(spec ?? {}) }
     } else {
-      line = JSON.stringify(raw)
+      line = { text: JSON.stringify(raw), spec: undefined }
     }
     lines.set(value, line)
   }
@@ -51,8 +55,7 @@ export function snapshotLine(kind: Kind, value: object): string {
  * snapshot's line read back at a start.
  */
 export function rememberLine(value: object, line: string, specLine?: string): void {
-  lines.set(value, line)
-  if (specLine !== undefined) specs.set(value, specLine)
+  lines.set(value, { text: line, spec: specLine })
 }
 
 export const hasLine = (value: object): boolean => lines.has(value)
@@ -61,7 +64,7 @@ export const hasLine = (value: object): boolean => lines.has(value)
 export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: string[]; specs?: string[]; specOf?: number[] } {
   const out: string[] = []
   if (!SPEC_TABLE_KINDS.has(kind)) {
-    for (const v of values) out.push(snapshotLine(kind, v))
+    for (const v of values) out.push(lineOf(kind, v).text)
     return { lines: out }
   }
   // Equal texts share one entry. Read back from a snapshot they are one string, whose hash V8
@@ -70,10 +73,10 @@ export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: st
   const specOf: number[] = []
   const index = new Map<string, number>()
   for (const v of values) {
-    out.push(snapshotLine(kind, v))
-    const spec = specs.get(v)!
-    let n = index.get(spec)
-    if (n === undefined) index.set(spec, (n = table.push(spec) - 1))
+    const { text, spec } = lineOf(kind, v)
+    out.push(text)
+    let n = index.get(spec!)
+    if (n === undefined) index.set(spec!, (n = table.push(spec!) - 1))
     specOf.push(n)
   }
   return { lines: out, specs: table, specOf }
