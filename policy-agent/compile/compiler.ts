@@ -50,6 +50,8 @@ export interface CompilerOptions {
    * policies cannot add a node's worth again.
    */
   nodeCostTaken?: () => number
+  /** The chains are audit chains (flows/compiler.ts): a closed one's reason says it drops nothing. */
+  audit?: boolean
 }
 
 // Past this many changed pods in one call, recomputing every set is cheaper than pod-by-pod updates.
@@ -95,6 +97,7 @@ export class Compiler {
   #nodeUsed = 0
   #nodeMax = -1
   readonly #nodeCostTaken?: () => number
+  readonly #audit: boolean
   #pods = new Map<string, Pod>()
   #podsByNs = new Map<string, Map<string, Pod>>()
   #namespaces = new Map<string, Namespace>()
@@ -202,6 +205,7 @@ export class Compiler {
     this.#maxPodCost = opts.maxPodPolicyCost ?? DEFAULT_MAX_POD_POLICY_COST
     this.#maxNodeCost = opts.maxNodePolicyCost ?? DEFAULT_MAX_NODE_POLICY_COST
     this.#nodeCostTaken = opts.nodeCostTaken
+    this.#audit = opts.audit ?? false
   }
 
   /** What the local pods' open chains add up to (cost.ts units), as of the last compile: the node bound's share they take. */
@@ -376,7 +380,7 @@ export class Compiler {
     if (costs.size > 0) {
       const open: { key: string; dir: Direction; cost: number }[] = []
       for (const [key, c] of costs) for (const dir of DIRECTIONS) if (c[dir] > 0 && c[dir] <= this.#maxPodCost) (open.push({ key, dir, cost: c[dir] }), used += c[dir])
-      for (const c of nodeClosures(open, max)) (closed.set(`${c.dir} ${c.key}`, nodeCostReason(c.cost, this.#maxNodeCost, c.dir)), used -= c.cost)
+      for (const c of nodeClosures(open, max)) (closed.set(`${c.dir} ${c.key}`, nodeCostReason(c.cost, this.#maxNodeCost, c.dir, this.#audit)), used -= c.cost)
     }
     this.#nodeUsed = used
     const last = this.#nodeClosed
@@ -597,7 +601,7 @@ export class Compiler {
     for (const p of pols) cost += directionCost(p, dir)
     const memoKey = `${dir} ${key}`
     // And what the local pods' add up to (#boundNode): then the costliest namespace's close first.
-    const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir) : this.#nodeClosed.get(memoKey)
+    const closed = cost > this.#maxPodCost ? podCostReason(cost, this.#maxPodCost, dir, this.#audit) : this.#nodeClosed.get(memoKey)
     const policyCounters = closed ? [] : pols.map((p) => (ir.policyCounters[p.key] ??= counters.name('policy', p.namespace, p.name)))
     const drop = counters.name(`drop-${dir}`, lp.namespace, lp.name)
     const signature = closed ? `${drop} closed ${closed}` : `${drop} ${policyCounters.join(' ')}`

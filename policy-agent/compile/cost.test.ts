@@ -151,7 +151,7 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
     const s = node(all)
     expect(closedOf(new Compiler({ maxNodePolicyCost: 24 }).compile(s, local(s)).ir)).toEqual([])
     const one = new Compiler({ maxNodePolicyCost: 20 }).compile(s, local(s)).ir
-    expect(failedClosed(one)).toEqual([{ pod: 'a/pod', direction: 'ingress', chain: 'pod-ingress-a-pod', reason: 'the NetworkPolicies selecting it for ingress add up to about 10 nftables set elements and rules, and those of all pods on this node to more than the limit of 20 for a node (agent flag --max-node-policy-cost), which isolates first the pods of the namespace that costs the node most, the costliest first: the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
+    expect(failedClosed(one)).toEqual([{ pod: 'a/pod', direction: 'ingress', chain: 'pod-ingress-a-pod', reason: 'the NetworkPolicies selecting it for ingress add up to about 10 nftables set elements and rules, and those of all pods on this node to more than the limit of 20 for a node (agent flag --max-node-policy-cost), which closes first the chains of the namespace that costs the node most, the costliest first: the pod is isolated for ingress with no rule allowing any, until they are fewer or smaller' }])
     expect(from(one, '10.0.0.1')).toBe(false)
     expect(from(one, '10.0.0.2')).toBe(true)
     // 14 left over 13: namespace c (8) before b (6), its ingress (6) first; its egress (2) stays
@@ -222,6 +222,10 @@ describe('what the policies selecting all local pods add up to (--max-node-polic
     const closed = (max: number) => failedClosed(new FlowCompiler({ maxNodePolicyCost: max, flowLogs: FLOW_LOG_DEFAULTS }).compile(s, local(s)).ir).map((f) => `${f.pod} ${f.direction}${f.audit ? ' audit' : ''}`)
     expect(closed(22)).toEqual([])
     expect(closed(21)).toEqual(['c/pod ingress audit'])
+    // An audit chain drops nothing: its reason says so, where an enforced one's says it isolates.
+    const reasons = (max: number) => failedClosed(new FlowCompiler({ maxNodePolicyCost: max, flowLogs: FLOW_LOG_DEFAULTS }).compile(s, local(s)).ir).map((f) => f.reason)
+    expect(reasons(21)).toEqual([expect.stringMatching(/: its audit chain for ingress reports every connection as one they would deny \(nothing is dropped by it\)/)])
+    expect(reasons(15)).toEqual([expect.stringMatching(/: the pod is isolated for ingress with no rule allowing any/)])
     // the enforced chains come first: 15 closes a/pod, which leaves the audit chain its 6 (6 + 6 <= 15)
     expect(closed(15)).toEqual(['a/pod ingress'])
   })

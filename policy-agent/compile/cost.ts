@@ -93,9 +93,19 @@ export function costReason(cost: number, max: number): string {
   return `too large: about ${cost} nftables set elements and rules, over the limit of ${max} (agent flag --max-policy-cost)`
 }
 
-/** Why a local pod's chain of one direction is its drop alone: what the policies selecting it add up to. */
-export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
-  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, over the limit of ${max} for one pod (agent flag --max-pod-policy-cost): the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
+/**
+ * Why a local pod's chain of one direction is its drop alone: what the policies selecting it add up
+ * to. `audit`: the chain is an audit chain (flows/compiler.ts), which drops nothing: it reports
+ * every connection as one its policies would deny.
+ */
+export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egress', audit = false): string {
+  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, over the limit of ${max} for one pod (agent flag --max-pod-policy-cost): ${closedText(dir, audit)}`
+}
+
+function closedText(dir: 'ingress' | 'egress', audit: boolean): string {
+  return audit
+    ? `its audit chain for ${dir} reports every connection as one they would deny (nothing is dropped by it), until they are fewer or smaller`
+    : `the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
 }
 
 /**
@@ -104,8 +114,8 @@ export function podCostReason(cost: number, max: number, dir: 'ingress' | 'egres
  * (nodeClosures). The text names the pod's own cost only, so that it changes when the pod's
  * policies do, not whenever another pod's do.
  */
-export function nodeCostReason(cost: number, max: number, dir: 'ingress' | 'egress'): string {
-  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, and those of all pods on this node to more than the limit of ${max} for a node (agent flag --max-node-policy-cost), which isolates first the pods of the namespace that costs the node most, the costliest first: the pod is isolated for ${dir} with no rule allowing any, until they are fewer or smaller`
+export function nodeCostReason(cost: number, max: number, dir: 'ingress' | 'egress', audit = false): string {
+  return `the NetworkPolicies selecting it for ${dir} add up to about ${cost} nftables set elements and rules, and those of all pods on this node to more than the limit of ${max} for a node (agent flag --max-node-policy-cost), which closes first the chains of the namespace that costs the node most, the costliest first: ${closedText(dir, audit)}`
 }
 
 /**

@@ -65,7 +65,7 @@ export class FlowCompiler {
     this.#main = new Compiler(o)
     // The audit chains cost the kernel as the enforced ones do: theirs is what the enforced left
     // of the node bound (#main compiles first).
-    this.#audit = new Compiler({ ...o, nodeCostTaken: () => this.#main.nodeCost })
+    this.#audit = new Compiler({ ...o, audit: true, nodeCostTaken: () => this.#main.nodeCost })
   }
 
   /** Brings the audit keys and opted-in namespaces up to `state`, by its change log when it has one. */
