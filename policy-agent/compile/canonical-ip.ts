@@ -5,37 +5,66 @@
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
-/** Groups of 1-4 lowercase hex digits without leading zeros, separated by ':' (maybe none). */
-const GROUPS = /^(?:(?:0|[1-9a-f][0-9a-f]{0,3})(?::(?:0|[1-9a-f][0-9a-f]{0,3}))*)?$/
 
 export function isCanonicalV4(s: string): boolean {
   return V4.test(s)
 }
 
-/** RFC 5952 as formatIp writes it: lowercase, no leading zeros, `::` for the longest run (first on a tie) of 2+ zero groups. */
+/**
+ * RFC 5952 as formatIp writes it: lowercase, no leading zeros, `::` for the longest run (first on a
+ * tie) of 2+ zero groups. One pass over the characters: a first compile asks for every pod's
+ * address (30k at 30k pods), where regular expressions and splits cost ~1.4 us each.
+ */
 export function isCanonicalV6(s: string): boolean {
-  if (s.length > 39) return false
-  const at = s.indexOf('::')
-  if (at < 0) {
-    if (!GROUPS.test(s)) return false
-    const groups = s.split(':')
-    return groups.length === 8 && longestZeroRun(groups) < 2
+  const n = s.length
+  if (n < 2 || n > 39) return false
+  let groups = 0 // groups read, both sides of `::`
+  let gapAt = -1 // groups before `::`; -1: none yet
+  let zeros = 0, longestLeft = 0, longestRight = 0 // runs of zero groups on each side of `::`
+  let lastZero = false
+  let i = 0
+  if (s.charCodeAt(0) === COLON) {
+    if (s.charCodeAt(1) !== COLON) return false
+    gapAt = 0
+    i = 2
   }
-  if (s.indexOf('::', at + 1) >= 0) return false
-  const leftText = s.slice(0, at), rightText = s.slice(at + 2)
-  if (!GROUPS.test(leftText) || !GROUPS.test(rightText)) return false
-  const left = leftText ? leftText.split(':') : [], right = rightText ? rightText.split(':') : []
-  const run = 8 - left.length - right.length
-  // The zero run `::` stands for must be all of its run (no zero group beside it), at least 2
-  // groups, longer than any run before it and at least as long as any after it.
-  return run >= 2 && left[left.length - 1] !== '0' && right[0] !== '0' && longestZeroRun(left) < run && longestZeroRun(right) <= run
+  while (i < n) {
+    const c = s.charCodeAt(i)
+    let zero: boolean
+    if (c === ZERO) {
+      zero = true
+      i++
+    } else {
+      if (!(c >= ONE && c <= NINE) && !(c >= LOWER_A && c <= LOWER_F)) return false
+      zero = false
+      const end = Math.min(n, i + 4)
+      for (i++; i < end; i++) {
+        const d = s.charCodeAt(i)
+        if (!(d >= ZERO && d <= NINE) && !(d >= LOWER_A && d <= LOWER_F)) break
+      }
+    }
+    // The group right after `::` must not be a zero: `::` stands for the whole run.
+    if (zero && gapAt === groups) return false
+    groups++
+    zeros = zero ? zeros + 1 : 0
+    if (gapAt < 0) longestLeft = Math.max(longestLeft, zeros)
+    else longestRight = Math.max(longestRight, zeros)
+    lastZero = zero
+    if (i === n) break
+    if (s.charCodeAt(i) !== COLON) return false
+    i++
+    if (i === n) return false // a lone `:` at the end
+    if (s.charCodeAt(i) === COLON) {
+      // Nor the group right before it.
+      if (gapAt >= 0 || lastZero) return false
+      gapAt = groups
+      zeros = 0
+      i++
+    }
+  }
+  if (gapAt < 0) return groups === 8 && longestLeft < 2
+  const run = 8 - groups
+  return run >= 2 && longestLeft < run && longestRight <= run
 }
 
-function longestZeroRun(groups: string[]): number {
-  let best = 0, cur = 0
-  for (const g of groups) {
-    cur = g === '0' ? cur + 1 : 0
-    if (cur > best) best = cur
-  }
-  return best
-}
+const COLON = 58, ZERO = 48, ONE = 49, NINE = 57, LOWER_A = 97, LOWER_F = 102
