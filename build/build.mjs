@@ -33,7 +33,8 @@ const netlinkRtOnly = {
 // The agent takes KubeConfig alone from @kubernetes/client-node (policy-agent/sources/kube.ts), for
 // the kubeconfig, its credentials and applyToHTTPSOptions. The package index loads every generated
 // model and API (~1 MB) and config.js loads undici (~1.4 MB) for the fetch clients cinch never
-// uses: at each agent start, ~0.2 s of a ~2 s restart to read, compile and run. The bundles take
+// uses: to read, compile and run at each start (`cinch version` 222-263 -> 150-181 ms; the
+// restarted agent's module loading ~550 -> ~150 ms sampled: bench/README.md phase 16). The bundles take
 // config.js alone, and its two imports of those from build/kube-config-shims.mjs. Tests and types
 // use the package itself.
 const kubeConfigOnly = {

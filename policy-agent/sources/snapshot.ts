@@ -19,7 +19,7 @@ import type { Json } from './fields.js'
 import type { ProblemReport } from './types.js'
 
 const FORMAT = 'cinch-restart-snapshot/2'
-/** 30k pods and 30k policies of the bench's mix save to ~30 MB (bench/README.md phase 7h). */
+/** 30k pods and 30k policies of the bench's mix save to ~12 MB (~27 MB before spec tables: bench/README.md phase 16). */
 export const MAX_SNAPSHOT_BYTES = 256 << 20
 /** Clocks of one node: a snapshot from the future by more than this is refused too. */
 const MAX_CLOCK_SKEW_MS = 5000
@@ -42,7 +42,7 @@ export interface SnapshotIdentity {
 /**
  * The kinds whose objects' specs are written once each (a spec table): many pods hold one spec
  * (their ports, node and hostNetwork), many policies one spec (a namespace template's). At 30k/30k,
- * 30,000 policies held 6,429 distinct specs, and 30,000 pods a few hundred.
+ * 30,000 policies held 6,429 distinct specs, and 30,000 pods on 50 nodes 50.
  */
 export const SPEC_TABLE_KINDS: ReadonlySet<Kind> = new Set(['Pod', 'NetworkPolicy'])
 
@@ -78,8 +78,8 @@ export function agentBuild(version: string, script = process.argv[1]): string {
 
 /**
  * JSON lines: a header (format, identity, time, and per kind its resourceVersion, problems, object
- * and spec count), then each kind's specs and objects, one per line, in the header's order. One line per
- * object, not one document: each raw object is parsed, converted and dropped before the next, as
+ * and spec count), then each kind's specs and objects, one per line, in the header's order. One
+ * line per object, not one document: each raw object is parsed, converted and dropped before the next, as
  * a list page's are, instead of 60k raw objects alive at once (at 30k/30k, half the load was GC).
  */
 export function encodeSnapshot(id: SnapshotIdentity, writtenAt: number, kinds: SnapshotKind[]): string {
@@ -110,15 +110,15 @@ export function* snapshotPieces(id: SnapshotIdentity, writtenAt: number, kinds: 
   }
 }
 
-export type SnapshotHeader = Omit<SnapshotKind, 'lines' | 'specs'>
+export type SnapshotHeader = Omit<SnapshotKind, 'lines' | 'specs' | 'specOf'>
 
 /**
  * Checks that `id` may load the snapshot in `buf` at `now` (throws with the reason otherwise), then
  * hands each kind's objects, parsed one at a time with their line, to the sink `open` returns for
  * the kind (told how many objects the whole file holds). An object of a spec table's kind comes
  * with its spec put back (one raw object shared by all that hold it, marked for convert.ts to
- * convert once); its `line` is the text after `{"spec":N`, and `specLine` the spec's line. A throw can come after some objects were handed over:
- * the caller keeps nothing until it returns.
+ * convert once); its `line` is the text after `{"spec":N`, and `specLine` the spec's line. A
+ * throw can come after some objects were handed over: the caller keeps nothing until it returns.
  */
 export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, maxAgeMs: number, open: (k: SnapshotHeader, objects: number) => (raw: Json, line: string | undefined, specLine?: string) => void): SnapshotHeader[] {
   // Decoded once, each line parsed from a slice of it: a slice shares the text where a line's own
