@@ -15,7 +15,7 @@ import { Reflector } from './reflector.js'
 import { decodeSnapshot, snapshotPieces, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
 import type { ProblemReport, Source } from './types.js'
-import { hasLine, snapshotLines } from './snapshot-lines.js'
+import { snapshotLines } from './snapshot-lines.js'
 
 /** Where the restart snapshot goes, what binds it, and who hears about it. */
 export interface RestartSnapshotOptions {
@@ -164,9 +164,9 @@ export class KubeSource implements Source {
     for (const [kind, r] of this.#reflectors) {
       // '' while a kind lists, relists or is absent: the next start lists it.
       if (!r.resourceVersion) continue
-      const values = [...this.#store.objects(kind)] as object[]
-      for (const v of values) if (!hasLine(v)) made++
-      kinds.push({ kind, resourceVersion: r.resourceVersion, ...snapshotLines(kind, values), problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
+      const { made: madeNow, ...lines } = snapshotLines(kind, this.#store.objects(kind) as Iterable<object>)
+      made += madeNow
+      kinds.push({ kind, resourceVersion: r.resourceVersion, ...lines, problems: problems.filter((p) => p.where.startsWith(`${kind} `)) })
     }
     const linesAt = performance.now()
     try {

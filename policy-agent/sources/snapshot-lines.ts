@@ -15,10 +15,10 @@
 // long as its object is in the store; keyed weakly, it goes with the object.
 import type { Kind } from './convert.js'
 import type { Json } from './fields.js'
-import { SPEC_TABLE_KINDS } from './snapshot.js'
+import { SPEC_PREFIX, SPEC_TABLE_KINDS } from './snapshot.js'
 import { toRaw } from './unconvert.js'
 
-const SPEC_ZERO = '{"spec":0'
+const SPEC_ZERO = `${SPEC_PREFIX}0`
 /** An object's line; of a spec table's kind, the text after `{"spec":N` and its spec's text. */
 interface Line { text: string; spec: string | undefined }
 const lines = new WeakMap<object, Line>()
@@ -60,12 +60,20 @@ export function rememberLine(value: object, line: string, specLine?: string): vo
 
 export const hasLine = (value: object): boolean => lines.has(value)
 
-/** The lines of a kind's objects as a snapshot holds them, with the kind's specs table (snapshot.ts). */
-export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: string[]; specs?: string[]; specOf?: number[] } {
+/**
+ * The lines of a kind's objects as a snapshot holds them, with the kind's specs table (snapshot.ts),
+ * and how many had to be made now (none is expected: each is made as its object arrives).
+ */
+export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: string[]; specs?: string[]; specOf?: number[]; made: number } {
   const out: string[] = []
+  let made = 0
+  const take = (v: object): Line => {
+    if (!lines.has(v)) made++
+    return lineOf(kind, v)
+  }
   if (!SPEC_TABLE_KINDS.has(kind)) {
-    for (const v of values) out.push(lineOf(kind, v).text)
-    return { lines: out }
+    for (const v of values) out.push(take(v).text)
+    return { lines: out, made }
   }
   // Equal texts share one entry. Read back from a snapshot they are one string, whose hash V8
   // keeps: the lookups of a restart's stop hash each distinct spec once.
@@ -73,11 +81,11 @@ export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: st
   const specOf: number[] = []
   const index = new Map<string, number>()
   for (const v of values) {
-    const { text, spec } = lineOf(kind, v)
+    const { text, spec } = take(v)
     out.push(text)
     let n = index.get(spec!)
     if (n === undefined) index.set(spec!, (n = table.push(spec!) - 1))
     specOf.push(n)
   }
-  return { lines: out, specs: table, specOf }
+  return { lines: out, specs: table, specOf, made }
 }

@@ -170,7 +170,8 @@ export function decodeSnapshot(buf: Buffer, id: SnapshotIdentity, now: number, m
   return headers.map(({ count: _, specs: __, ...h }) => h)
 }
 
-const SPEC_PREFIX = '{"spec":'
+/** How an object's line of a spec table's kind begins, before its spec's index. */
+export const SPEC_PREFIX = '{"spec":'
 
 /** N of a line that begins `{"spec":N` (N decimal), and the text after it (`,` or `}` first). */
 function cutSpecIndex(line: string): { n: number; tail: string } | undefined {
