@@ -285,6 +285,27 @@ function cpuMs(pid) {
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ') // from field 3 (state) on
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100 // utime + stime, in USER_HZ (100)
 }
+/** Minor page faults a process has taken: each first touch of a fresh page, which this machine prices high (faultCost). */
+function minorFaults(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[7]) // field 10, minflt
+}
+/**
+ * What this machine charges for fresh memory, measured here beside the agent: us per 4 KiB page
+ * first touched (a fresh mapping filled), and per page already mapped (the same fill again). The
+ * agent's first sync touches hundreds of MB fresh: on the VM these benches ran on, 12-27 us a page
+ * (phase 17's sitting), where the first touches of the restart's ~250 MB were about a second
+ * (bench/README.md, phase 17).
+ */
+function faultCost() {
+  const MB = 64, pages = (MB << 20) / 4096, first = [], again = []
+  for (let round = 0; round < 3; round++) {
+    const b = Buffer.allocUnsafeSlow(MB << 20) // its own mapping: malloc mmaps a block this size fresh
+    let t = performance.now(); b.fill(1); first.push(((performance.now() - t) * 1000) / pages)
+    t = performance.now(); b.fill(2); again.push(((performance.now() - t) * 1000) / pages)
+  }
+  return { firstUs: quantile(first, 0.5), againUs: quantile(again, 0.5) }
+}
 /**
  * Starts the agent; ms from the start to its first transaction committed (the arrival here of the
  * "rules applied" line it logs right after the commit), with the agent's own log.
@@ -297,7 +318,7 @@ async function timeStart(profile) {
     until('the first sync in the kernel', 120_000, () => applied[0]?.t),
     exited.then((code) => { throw new Error(`the agent exited (${code}) before its first sync\n${tail()}`) }),
   ])
-  return { ms: committed - t0, fromList: committed - listedAt, log: applied[0], mem: memory(a.pid), cpuMs: cpuMs(a.pid) }
+  return { ms: committed - t0, fromList: committed - listedAt, log: applied[0], mem: memory(a.pid), cpuMs: cpuMs(a.pid), faults: minorFaults(a.pid) }
 }
 async function stopAgent() {
   const exited = new Promise((r) => agent.once('exit', r))
@@ -326,6 +347,7 @@ const profileWindows = { add: [], del: [] }
 async function measure(change, what) {
   const ms = [], ackMs = [], syncs = []
   let noCommit = 0
+  const faults0 = minorFaults(agent.pid)
   for (let k = 0; k < SAMPLES; k++) {
     const gen0 = generations.length
     const logs0 = applied.length
@@ -354,7 +376,7 @@ async function measure(change, what) {
     }
     await sleep(20)
   }
-  return { ms, noCommit, ackMs, syncs }
+  return { ms, noCommit, ackMs, syncs, faultsPerChange: (minorFaults(agent.pid) - faults0) / SAMPLES }
 }
 /** CLOCK_MONOTONIC (ms) minus performance.now(): the agent's committedAtUs in this process's time. */
 const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now()
@@ -545,6 +567,12 @@ row('  last initial LIST page -> committed', restartLists ? fmt(restart.fromList
   row('restart without the snapshot (lists) -> committed', fmt(relist.ms), `CPU ${relist.cpuMs.toFixed(0)} ms`)
 }
 row('agent CPU to its first sync (cold / restart)', `${cold.cpuMs.toFixed(0)} / ${restart.cpuMs.toFixed(0)} ms`)
+{
+  const cost = faultCost()
+  const ms = (faults) => ((faults * cost.firstUs) / 1000).toFixed(0)
+  row('agent minor page faults to its first sync (cold / restart)', `${cold.faults} / ${restart.faults}`, `at this machine's price ~${ms(cold.faults)} / ~${ms(restart.faults)} ms`)
+  row("this machine: a fresh 4 KiB page's first touch / a mapped page's", `${cost.firstUs.toFixed(2)} / ${cost.againUs.toFixed(2)} us`)
+}
 // What the agent asked for and got (an agent before protobuf lists asks for JSON only).
 const served = fake.listTypes.reduce((m, t) => (m[t.includes('protobuf') ? 'protobuf' : 'JSON']++, m), { protobuf: 0, JSON: 0 })
 row('list pages served as protobuf / JSON', `${served.protobuf} / ${served.JSON}`)
@@ -575,9 +603,9 @@ if (acked.length) {
 // apply the kernel's round trip (a netlink batch; the rest is planning and encoding the diff).
 const stepped = Object.entries(results).filter(([, r]) => !r.local && r.syncs?.length)
 if (stepped.length) {
-  console.log(`the agent's steps for those changes (medians, ms): compile / apply (of it, the kernel's round trip)`)
+  console.log(`the agent's steps for those changes (medians, ms): compile / apply (of it, the kernel's round trip); the agent's minor page faults per change`)
   const med = (r, k) => { const v = r.syncs.map((l) => l.steps[k]).filter((x) => x !== undefined); return v.length ? median(v).toFixed(1) : '-' }
-  for (const [what, r] of stepped) console.log(`  ${what.padEnd(24)} ${med(r, 'compile').padStart(7)} / ${med(r, 'apply').padStart(7)} (${med(r, 'kernel')})`)
+  for (const [what, r] of stepped) console.log(`  ${what.padEnd(24)} ${med(r, 'compile').padStart(7)} / ${med(r, 'apply').padStart(7)} (${med(r, 'kernel')})  ${r.faultsPerChange.toFixed(0).padStart(5)}`)
 }
 for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const r = results[what]
