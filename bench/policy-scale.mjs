@@ -72,7 +72,9 @@ const { values: args } = parseArgs({ options: {
   'cpu-prof-interval': { type: 'string' },
   'keep-log': { type: 'string' },
   // node/V8 flags for the agent's process, space-separated (`--trace-gc --max-semi-space-size=64`):
-  // to try a runtime setting as the DaemonSet would set it (phase 13 compared the GC's)
+  // to try a runtime setting as the DaemonSet would set it (phase 13 compared the GC's). Without it,
+  // the DaemonSet's NODE_OPTIONS but its old space's bound (agentNodeFlagsOfDaemonSet); given, in
+  // their place (`--agent-node-flags=` for none: node's defaults, as before phase 17)
   'agent-node-flags': { type: 'string' },
   'no-compile-cache': { type: 'boolean' },
   'no-dataplane': { type: 'boolean' },
@@ -105,6 +107,18 @@ const root = resolve(import.meta.dirname, '..')
 const NFNLGRP_NFTABLES = 7
 const NFT_MSG_NEWGEN = 15
 const CINCH = args.cinch ? resolve(args.cinch) : join(root, 'dist/bin/cinch')
+/**
+ * The runtime flags the DaemonSet gives the agent (its NODE_OPTIONS), but --max-old-space-size:
+ * its 160 MB fits the 256Mi default limit, and its README has clusters of many thousand pods raise
+ * both. The rest (the young generation's size) is how the agent runs at any scale.
+ */
+function agentNodeFlagsOfDaemonSet() {
+  const text = readFileSync(join(root, 'daemonset/30-daemonset.yaml'), 'utf8')
+  const options = /- name: NODE_OPTIONS\s+value: (.+)/.exec(text)?.[1]
+  if (!options) throw new Error('daemonset/30-daemonset.yaml: no NODE_OPTIONS for the agent')
+  return options.trim().split(/\s+/).filter((f) => !f.startsWith('--max-old-space-size'))
+}
+const AGENT_NODE_FLAGS = args['agent-node-flags'] === undefined ? agentNodeFlagsOfDaemonSet() : args['agent-node-flags'].split(' ').filter(Boolean)
 const id = uniqueName('x').slice(2)
 const tmp = mkdtempSync(join(tmpdir(), 'cinch-bench-scale-'))
 const NS = `cinch-b-scale-${id}`
@@ -184,7 +198,8 @@ let listedAt = 0 // the last LIST page request (performance.now())
 fake.beforeList = () => (listedAt = performance.now())
 console.log(`cinch policy-scale bench (${args.scale}): ${state.pods.size} pods (${(podBytes / 100 / 1024).toFixed(1)} KiB each as JSON), ` +
   `${state.namespaces.size} namespaces, ${state.policies.size} NetworkPolicies, ${locals.length} local pods; ` +
-  `cluster built in ${((performance.now() - tGen) / 1000).toFixed(1)} s (protobuf encoded in ${encodeSeconds.toFixed(1)} s)\n`)
+  `cluster built in ${((performance.now() - tGen) / 1000).toFixed(1)} s (protobuf encoded in ${encodeSeconds.toFixed(1)} s); ` +
+  `the agent's runtime flags: ${AGENT_NODE_FLAGS.join(' ') || 'none'}${args['agent-node-flags'] === undefined ? " (the DaemonSet's NODE_OPTIONS, its old space's bound left out)" : ''}\n`)
 
 // ---- the node: a network namespace, the API in it, attachment records ----------------------------
 netnsAdd(NS)
@@ -254,7 +269,7 @@ let readies = 0 // "agent ready" lines of every agent so far (agentLog keeps the
 const snapshotLog = [] // the agent's restart snapshot lines (written, loaded, ignored) and "stopped"
 function startAgent(profile) {
   applied.length = 0
-  const node = [process.execPath, ...(args['agent-node-flags']?.split(' ').filter(Boolean) ?? [])]
+  const node = [process.execPath, ...AGENT_NODE_FLAGS]
   if (profile) node.push('--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`, ...(args['cpu-prof-interval'] ? [`--cpu-prof-interval=${Number(args['cpu-prof-interval'])}`] : []))
   agent = track(spawn('ip', ['netns', 'exec', NS, ...node, CINCH, 'agent',
     '--node', 'node-0', '--state-dir', stateDir, '--socket', join(stateDir, 'agent.sock'), '--metrics-addr', METRICS,
@@ -345,7 +360,7 @@ const serverMs = []
 const profileWindows = { add: [], del: [] }
 /** Samples of one kind of change; each `change(k)` must change the ruleset. */
 async function measure(change, what) {
-  const ms = [], ackMs = [], syncs = []
+  const ms = [], ackMs = [], syncs = [], wayInMs = []
   let noCommit = 0
   const faults0 = minorFaults(agent.pid)
   for (let k = 0; k < SAMPLES; k++) {
@@ -366,6 +381,9 @@ async function measure(change, what) {
       // as this process's performance.now(), converted): the commit, without the line's way here.
       const line = applied.slice(logs0).find((l) => l.mode !== 'none')
       if (line?.committedAtUs) ackMs.push(line.committedAtUs / 1000 - MONOTONIC_OFFSET_MS - t0)
+      // The event's way in: its write to the agent's source calling back with it stored (the
+      // socket, the watch stream's parse, conversion): the commit less the sync and its wait.
+      if (line?.committedAtUs && line.durationMs !== undefined) wayInMs.push(ackMs.at(-1) - line.durationMs - (line.queuedMs ?? 0))
       if (line?.steps) syncs.push(line)
       // With --cpu-prof-of changes: the change's window in the agent's profile, its event's write to its commit.
       if (profileChanges && line?.committedAtUs) (profileWindows[what] ??= []).push([Math.round((t0 + MONOTONIC_OFFSET_MS) * 1000), line.committedAtUs])
@@ -376,7 +394,7 @@ async function measure(change, what) {
     }
     await sleep(20)
   }
-  return { ms, noCommit, ackMs, syncs, faultsPerChange: (minorFaults(agent.pid) - faults0) / SAMPLES }
+  return { ms, noCommit, ackMs, syncs, wayInMs, faultsPerChange: (minorFaults(agent.pid) - faults0) / SAMPLES }
 }
 /** CLOCK_MONOTONIC (ms) minus performance.now(): the agent's committedAtUs in this process's time. */
 const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now()
@@ -603,9 +621,9 @@ if (acked.length) {
 // apply the kernel's round trip (a netlink batch; the rest is planning and encoding the diff).
 const stepped = Object.entries(results).filter(([, r]) => !r.local && r.syncs?.length)
 if (stepped.length) {
-  console.log(`the agent's steps for those changes (medians, ms): compile / apply (of it, the kernel's round trip); the agent's minor page faults per change`)
+  console.log(`the agent's steps for those changes (medians, ms): the event's way in (its write to the source's callback) | compile / apply (of it, the kernel's round trip); the agent's minor page faults per change`)
   const med = (r, k) => { const v = r.syncs.map((l) => l.steps[k]).filter((x) => x !== undefined); return v.length ? median(v).toFixed(1) : '-' }
-  for (const [what, r] of stepped) console.log(`  ${what.padEnd(24)} ${med(r, 'compile').padStart(7)} / ${med(r, 'apply').padStart(7)} (${med(r, 'kernel')})  ${r.faultsPerChange.toFixed(0).padStart(5)}`)
+  for (const [what, r] of stepped) console.log(`  ${what.padEnd(24)} ${(r.wayInMs.length ? median(r.wayInMs).toFixed(1) : '-').padStart(5)} | ${med(r, 'compile').padStart(7)} / ${med(r, 'apply').padStart(7)} (${med(r, 'kernel')})  ${r.faultsPerChange.toFixed(0).padStart(5)}`)
 }
 for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const r = results[what]

@@ -145,6 +145,19 @@ describe('manifests', () => {
   it('every container has a memory limit', () => {
     for (const c of [...pod.initContainers, ...pod.containers]) expect(c.resources?.limits?.memory, c.name).toMatch(/^\d+Mi$/)
   })
+
+  it("the agent's V8 heap limit leaves room under its memory limit for the rest of node", () => {
+    // The heap limit is the old space and three semi-spaces, and this runtime's default semi-space
+    // is 64 MB (no pointer compression): --max-old-space-size=160 alone let the heap reach 352 MB
+    // under a 256Mi limit, and the cgroup killed the agent before V8 collected. Asked of the
+    // pinned runtime itself, with the DaemonSet's NODE_OPTIONS.
+    const nodeOptions = agent.env.find((e: any) => e.name === 'NODE_OPTIONS')?.value
+    expect(nodeOptions).toMatch(/--max-old-space-size=\d+/)
+    const heapLimit = Number(execFileSync(process.execPath, ['-p', 'require("v8").getHeapStatistics().heap_size_limit'], { env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' }))
+    const limit = Number(/^(\d+)Mi$/.exec(agent.resources.limits.memory)![1]) * 1048576
+    // node's own resident memory beside the heap: ~43 MB for `node -e 0` (its code and libraries).
+    expect(heapLimit + 64 * 1048576).toBeLessThanOrEqual(limit)
+  })
 })
 
 describe('host paths', () => {
