@@ -149,7 +149,7 @@ describe('manifests', () => {
   it("the agent's V8 heap limit leaves room under its memory limit for the rest of node", () => {
     // The heap limit is the old space and three semi-spaces, and this runtime's default semi-space
     // is 64 MB (no pointer compression): --max-old-space-size=160 alone let the heap reach 352 MB
-    // under a 256Mi limit, and the cgroup killed the agent before V8 collected. Asked of the
+    // under a 256Mi limit, where the cgroup can kill the agent before V8 collects. Asked of the
     // pinned runtime itself, with the DaemonSet's NODE_OPTIONS.
     const nodeOptions = agent.env.find((e: any) => e.name === 'NODE_OPTIONS')?.value
     expect(nodeOptions).toMatch(/--max-old-space-size=\d+/)
