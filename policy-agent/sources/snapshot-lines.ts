@@ -31,10 +31,12 @@ export function snapshotLine(kind: Kind, value: object): string {
   return lineOf(kind, value).text
 }
 
-function lineOf(kind: Kind, value: object): Line {
+/** `value`'s line, made now if it has none (counted in `made`). */
+function lineOf(kind: Kind, value: object, made?: { count: number }): Line {
   let line = lines.get(value)
   const tabled = SPEC_TABLE_KINDS.has(kind)
   if (line === undefined || (tabled && line.spec === undefined)) {
+    if (made) made.count++
     const raw = toRaw(kind, value) as Record<string, Json>
     if (tabled) {
       const { spec, ...rest } = raw
@@ -66,14 +68,11 @@ export const hasLine = (value: object): boolean => lines.has(value)
  */
 export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: string[]; specs?: string[]; specOf?: number[]; made: number } {
   const out: string[] = []
-  let made = 0
-  const take = (v: object): Line => {
-    if (!lines.has(v)) made++
-    return lineOf(kind, v)
-  }
+  // One lookup an object: lineOf counts what it makes.
+  const made = { count: 0 }
   if (!SPEC_TABLE_KINDS.has(kind)) {
-    for (const v of values) out.push(take(v).text)
-    return { lines: out, made }
+    for (const v of values) out.push(lineOf(kind, v, made).text)
+    return { lines: out, made: made.count }
   }
   // Equal texts share one entry. Read back from a snapshot they are one string, whose hash V8
   // keeps: the lookups of a restart's stop hash each distinct spec once.
@@ -81,11 +80,11 @@ export function snapshotLines(kind: Kind, values: Iterable<object>): { lines: st
   const specOf: number[] = []
   const index = new Map<string, number>()
   for (const v of values) {
-    const { text, spec } = take(v)
+    const { text, spec } = lineOf(kind, v, made)
     out.push(text)
     let n = index.get(spec!)
     if (n === undefined) index.set(spec!, (n = table.push(spec!) - 1))
     specOf.push(n)
   }
-  return { lines: out, specs: table, specOf, made }
+  return { lines: out, specs: table, specOf, made: made.count }
 }

@@ -13,7 +13,7 @@ import { convertAs, type Kind } from './convert.js'
 import { KubeSource, type RestartSnapshotOptions } from './kube.js'
 import { decodeSnapshot, encodeSnapshot, takeSnapshotFile, type SnapshotIdentity } from './snapshot.js'
 import { toRaw } from './unconvert.js'
-import { hasLine } from './snapshot-lines.js'
+import { hasLine, snapshotLines } from './snapshot-lines.js'
 import { ClusterStore } from './store.js'
 
 let api: FakeApiServer | undefined
@@ -380,6 +380,10 @@ describe('KubeSource with a restart snapshot', () => {
     api.update({ ...api.get('Pod', 'e/init')!, metadata: { ...api.get('Pod', 'e/init')!.metadata, labels: { moved: 'yes' } } })
     await changed
     expect(hasLine(s.state().pods.get('e/init')!)).toBe(true)
+    // What the stop's log reports as made at SIGTERM: none of these, one of an object new to lines.
+    expect(snapshotLines('Pod', s.state().pods.values()).made).toBe(0)
+    const unlined = convertAs('Pod', toRaw('Pod', s.state().pods.get('e/init')!)).value as object
+    expect(snapshotLines('Pod', [unlined, unlined]).made).toBe(1)
     const stringify = vi.spyOn(JSON, 'stringify')
     try {
       await stop(s)
