@@ -10,6 +10,7 @@
 // The socket is the `netlink` package's RawNetlinkSocket (a plain AF_NETLINK socket of any
 // protocol; its higher layer buffers a whole dump, which a 100k-entry table must not cost).
 import { RawNetlinkSocket } from 'netlink/dist/raw.js'
+import { readQueued, sendDatagram } from './netlink-sync.js'
 import { setNetlinkFlags } from './sockopt.js'
 
 export const NETLINK_NETFILTER = 12
@@ -126,6 +127,15 @@ export class NfnlSocket {
   readonly #pending = new Map<number, Pending>()
   #seq = (Math.random() * 0x7fffffff) >>> 0
   #closed = false
+  /**
+   * This socket's descriptor, when known for certain: requests and batches are sent on it, and
+   * their answers read, in the caller's turn (netlink-sync.ts), not a turn or two of the event loop
+   * later. Not on a socket that takes unsolicited messages (events, logged packets): their handler
+   * would run inside whatever call sent the request. Set once, at the start: a socket sends
+   * through one path only.
+   */
+  #fd: number | undefined
+  #readNow: boolean
 
   constructor(private readonly o: NfnlSocketOptions = {}) {
     // 0 leaves the kernel's default (the package sets only non-zero sizes).
@@ -135,14 +145,20 @@ export class NfnlSocket {
     this.#raw.on('truncatedMessage', () => this.#guard(() => this.#failAll(new Error('netfilter netlink: truncated message'))))
     this.#raw.on('error', (err) => this.#guard(() => this.#failAll(err)))
     this.#raw.unref() // only requests in flight keep the process alive (ref'ed in #track)
-    // Both in one walk of /proc/self/fd (sockopt.ts), the cost of finding the descriptor.
+    // Both in one walk of /proc/self/fd (sockopt.ts), the cost of finding the descriptor, which
+    // the walk also finds: ours when it is the only one bound to our port.
     const flags = { noEnobufs: o.noEnobufs ?? true, capAck: o.capAck ?? true }
-    if (flags.noEnobufs || flags.capAck) setNetlinkFlags(this.port, flags)
+    const fds = setNetlinkFlags(this.port, flags)
+    this.#fd = fds.length === 1 ? fds[0] : undefined
+    this.#readNow = this.#fd !== undefined && !o.onUnsolicited
   }
 
   /** Joins a multicast group (e.g. NFNLGRP_CONNTRACK_DESTROY); its messages go to onUnsolicited. */
   subscribe(group: number): void {
     this.#raw.addMembership(group)
+    // Its events would be read by (and handled inside) the next request's call: read them through
+    // the binding's poll. Its sends keep to the path they took (see #fd).
+    this.#readNow = false
   }
 
   /**
@@ -177,6 +193,7 @@ export class NfnlSocket {
         fail: done,
       }))
       this.#send(reqs.map((r, i) => encodeNfnl(r, seqs[i]!, NLM_F.ACK)), done)
+      this.#readAnswersNow()
     })
   }
 
@@ -254,6 +271,7 @@ export class NfnlSocket {
       // One iovec per message, up to a point: sendmsg refuses more than UIO_MAXIOV (1024) with
       // EMSGSIZE, so a large batch goes as one buffer (still one datagram).
       this.#send(msgs.length > 512 ? [Buffer.concat(msgs)] : msgs, done)
+      this.#readAnswersNow()
     })
   }
 
@@ -306,6 +324,7 @@ export class NfnlSocket {
   close(): void {
     if (this.#closed) return
     this.#closed = true
+    this.#fd = undefined
     this.#raw.close()
     this.#failAll(new Error('netfilter netlink socket closed'))
   }
@@ -329,8 +348,31 @@ export class NfnlSocket {
     if (this.#pending.size === 0 && !this.#closed) this.#raw.unref()
   }
 
+  /**
+   * The answers the kernel queued while our send ran, handled now (netlink-sync.ts): nf_tables and
+   * conntrack answer inside the sendmsg. What comes later (a dump's parts) the binding's poll reads.
+   */
+  #readAnswersNow(): void {
+    if (!this.#readNow || this.#fd === undefined || this.#closed) return
+    try {
+      readQueued(this.#fd, (datagram) => (this.#receive(datagram), !this.#closed))
+    } catch (err) {
+      // koffi unusable here: the binding's own reads still deliver everything.
+      this.#readNow = false
+      this.#receiveError(err)
+    }
+  }
+
   #send(msgs: Buffer[], onError: (err: Error) => void): void {
     if (this.#closed) return onError(new Error('netfilter netlink socket closed'))
+    if (this.#fd !== undefined) {
+      try {
+        sendDatagram(this.#fd, msgs.length === 1 ? msgs[0]! : Buffer.concat(msgs))
+      } catch (err) {
+        onError(new Error(`netfilter netlink ${(err as Error).message}`))
+      }
+      return
+    }
     this.#raw.send(msgs, { port: 0 }, (err) => err && onError(new Error(`netfilter netlink sendmsg: ${err.code ?? err.message}`)))
   }
 

@@ -71,9 +71,15 @@ export interface NetlinkFlags {
   capAck: boolean
 }
 
-/** Sets or clears both flags on the socket(s) bound to `port`, in one walk. Best effort, as forceSendBuffer. */
-export function setNetlinkFlags(port: number, flags: NetlinkFlags): void {
-  setOptions(port, [
+/**
+ * Sets or clears both flags on the socket(s) bound to `port`, in one walk. Best effort, as
+ * forceSendBuffer. Returns the descriptors the walk found: exactly one when no socket of another
+ * namespace shares the port (the `netlink` binding numbers ports with a counter that repeats after
+ * 1,024 sockets), and then it is the caller's, on which NfnlSocket sends and reads at once
+ * (netlink-sync.ts).
+ */
+export function setNetlinkFlags(port: number, flags: NetlinkFlags): number[] {
+  return setOptions(port, [
     { level: SOL_NETLINK, name: NETLINK_NO_ENOBUFS, value: flags.noEnobufs ? 1 : 0 },
     { level: SOL_NETLINK, name: NETLINK_CAP_ACK, value: flags.capAck ? 1 : 0 },
   ])
@@ -92,16 +98,18 @@ export function readNetlinkFlags(port: number): NetlinkFlags | undefined {
   return noEnobufs === undefined || capAck === undefined ? undefined : { noEnobufs, capAck }
 }
 
-/** setsockopt of each option on every NETLINK_NETFILTER socket of this process bound to `port`. */
-function setOptions(port: number, options: IntOption[]): void {
+/** setsockopt of each option on every NETLINK_NETFILTER socket of this process bound to `port`; those descriptors. */
+function setOptions(port: number, options: IntOption[]): number[] {
   const c = load()
   const val = Buffer.alloc(4)
-  for (const fd of socketFds(port)) {
+  const fds = socketFds(port)
+  for (const fd of fds) {
     for (const o of options) {
       val.writeInt32LE(o.value)
       c.setsockopt(fd, o.level, o.name, val, val.length)
     }
   }
+  return fds
 }
 
 /**
