@@ -162,7 +162,8 @@ describe('decodeSnapshot: a kind\'s spec table', () => {
     const replace = store.replace('Pod')
     decodeSnapshot(Buffer.from(text()), ID, now, 300_000, () => (raw) => void replace.add(raw))
     replace.done()
-    const [a, , c] = [...store.state().pods.values()]
+    const pods = store.state().pods
+    const [a, c] = [pods.get('x/a'), pods.get('x/c')]
     expect(a!.ports).toEqual([{ name: 'http', containerPort: 80, protocol: 'TCP' }])
     expect(a!.ports).toBe(c!.ports)
     expect(Object.isFrozen(a!.ports) && Object.isFrozen(a!.ports[0])).toBe(true)
