@@ -86,7 +86,8 @@ const { values: args } = parseArgs({ options: {
   'no-dataplane': { type: 'boolean' },
   // resumed restarts in a row (at least 1): the first from the cold-started agent, the rest each from the last
   restarts: { type: 'string', default: '1' },
-  // what marks a change's commit: the agent's log line after the kernel's ACK, or NFT_MSG_NEWGEN
+  // what marks a change's commit: the kernel's ACK by the agent's clock (its log line's committedAtUs;
+  // the line's arrival printed beside), or `newgen`: NFT_MSG_NEWGEN to a listener in the namespace
   probe: { type: 'string', default: 'log' },
   // how the agent reaches the fake: a listener in its namespace, or socat relaying to a unix socket
   relay: { type: 'string', default: 'none' },
