@@ -5,9 +5,10 @@
 // the next turn) waits for the socket to poll writable, another turn. nf_tables answers a batch
 // inside the sendmsg that sends it (netlink_unicast_kernel runs nfnetlink_rcv_batch, the commit and
 // the ACKs in the sender's context), so the answer is waiting when the send returns. Sent and read
-// here, a change's commit is known at once: in process, a policy create's batch took 0.2 ms in the
-// kernel and 0.45-0.65 ms to its answer through the binding; in the loaded agent, the turn waits
-// behind everything else its loop has (bench/README.md phase 18).
+// here, a change's commit is known at once: in process, a policy create's batch spent 0.9 ms in the
+// kernel's sendmsg and was answered 1.22 ms after the send, against 1.37 ms through the binding;
+// in the agent, where the turn waits behind whatever else its loop has, the kernel round trip per
+// change fell by ~0.2 ms at the median (bench/README.md phase 18).
 //
 // Going around the binding is safe: everything runs on this thread; a datagram read here is one the
 // binding's level-triggered poll no longer sees (its next read finds EAGAIN and stops); each is read
@@ -19,6 +20,7 @@ import { getSystemErrorName } from 'node:util'
 const MSG_PEEK = 0x2
 const MSG_TRUNC = 0x20 // with PEEK: the datagram's whole length, whatever the buffer (netlink_recvmsg)
 const MSG_DONTWAIT = 0x40
+const EINTR = 4
 
 interface Libc {
   recv: (fd: number, buf: Buffer, len: number, flags: number) => number
@@ -39,8 +41,12 @@ const probe = Buffer.alloc(1)
  * the errno's name (EMSGSIZE: larger than the send buffer) when the kernel refuses it.
  */
 export function sendDatagram(fd: number, datagram: Buffer): void {
-  if (load().send(fd, datagram, datagram.length, 0) >= 0) return
-  const errno = loadKoffi().errno()
+  const c = load()
+  let errno: number
+  do {
+    if (c.send(fd, datagram, datagram.length, 0) >= 0) return
+    errno = loadKoffi().errno()
+  } while (errno === EINTR) // as the binding retries its sendmsg
   let name = `errno ${errno}`
   try { name = getSystemErrorName(-errno) } catch { /* not one libuv names */ }
   throw Object.assign(new Error(`sendmsg: ${name}`), { code: name, errno })

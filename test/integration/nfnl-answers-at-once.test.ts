@@ -68,3 +68,16 @@ test('sockets of two namespaces bound to one port each commit in their own names
   t.deepEqual(tablesIn(a), ['table inet only-a'])
   t.deepEqual(tablesIn(b), ['table inet only-b'])
 })
+
+test('a send the kernel refuses fails its request at once, naming the errno', async (t) => {
+  const cleanup = cleanupFor(t)
+  const ns = makeNetns(cleanup, 'cinch-t-nfnow-big')
+  const sock = withNetns(nsPath(ns), () => new NfnlSocket())
+  cleanup.add(() => sock.close())
+  // One datagram (eight requests of 60 KB) past the socket's send buffer (net.core.wmem_default).
+  const big = { ...getGen, attrs: attr(0x3fff, Buffer.alloc(60_000)) }
+  t.true(8 * 60_000 > sock.sendBuffer(), `the premise: a send buffer of ${sock.sendBuffer()} bytes`)
+  const p = sock.request(Array.from({ length: 8 }, () => big), { timeoutMs: 5000 })
+  t.true(await settlesWithoutATurn(p), 'refused as it was sent, not by the timeout')
+  await t.throwsAsync(p, { message: /sendmsg: EMSGSIZE/ })
+})
