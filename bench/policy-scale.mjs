@@ -504,8 +504,9 @@ async function measureLocal(op) {
       ? await pluginSide('add', { stateDir, socket: SOCKET, netns: `/run/netns/${NS}`, pod })
       : await pluginSide('del', { stateDir, socket: SOCKET, pod })
     profileWindows[op].push([r.w0, r.w1])
-    recordMs.push(r.recordMs)
-    if (r.durableMs !== undefined && r.durableMs !== null) durableMs.push(r.durableMs)
+    // Numbers only: a failed sample's come back null (NaN through the IPC channel's JSON).
+    if (typeof r.recordMs === 'number') recordMs.push(r.recordMs)
+    if (typeof r.durableMs === 'number') durableMs.push(r.durableMs)
     if (r.reply.ok === true) ms.push(r.ms)
     else failed.push(r.reply.error)
     // The agent logs the sync before it replies, but its log reaches us through a pipe, the reply

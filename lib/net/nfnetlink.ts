@@ -324,7 +324,6 @@ export class NfnlSocket {
   close(): void {
     if (this.#closed) return
     this.#closed = true
-    this.#fd = undefined
     this.#raw.close()
     this.#failAll(new Error('netfilter netlink socket closed'))
   }
