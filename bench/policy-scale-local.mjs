@@ -2,12 +2,11 @@
 // scheduler's Pod (spec.nodeName set, no addresses yet), then cinch-bridge's ADD (the attachment
 // record, then the request on the agent's socket, answered once the pod's rules are in the kernel),
 // then kubelet's status with the pod's addresses; and the reverse (DEL, then the Pod's deletion).
-// The plugin's side is cinch-bridge's own code: writeAttachment / removeAttachmentSync
+// The plugin's side is cinch-bridge's own code: writeAttachmentSync / removeAttachmentSync
 // (lib/state/attachments.ts) and askAgent (plugins/cinch-bridge/agent.ts), which loads nothing
-// but node:net and the socket protocol; as in its ADD, the record's fsyncs run beside the request
-// and the ADD ends once both are done. policy-scale.mjs times each request; these time only the
+// but node:net and the socket protocol. policy-scale.mjs times each request; these time only the
 // record's share of it.
-import { removeAttachmentSync, writeAttachment } from '../lib/state/attachments.ts'
+import { removeAttachmentSync, writeAttachmentSync } from '../lib/state/attachments.ts'
 import { askAgent } from '../plugins/cinch-bridge/agent.ts'
 import { podObject } from './policy-scale-objects.mjs'
 
@@ -60,14 +59,10 @@ export function recordOf(p, netns) {
 export async function addLikeCniBridge({ stateDir, socket, netns, pod }) {
   const t0 = performance.now()
   const r = recordOf(pod, netns)
-  let durableMs = NaN
-  const durable = writeAttachment(stateDir, r).then(() => (durableMs = performance.now() - t0))
+  writeAttachmentSync(stateDir, r)
   const recordMs = performance.now() - t0
-  const [reply] = await Promise.all([
-    ask(socket, { op: 'add', containerId: r.containerId, ifName: r.ifName, podNamespace: r.podNamespace, podName: r.podName, ips: r.ips }),
-    durable,
-  ])
-  return { recordMs, durableMs, reply }
+  const reply = await ask(socket, { op: 'add', containerId: r.containerId, ifName: r.ifName, podNamespace: r.podNamespace, podName: r.podName, ips: r.ips })
+  return { recordMs, reply }
 }
 
 /** cinch-bridge's DEL as seen by the agent: the record removed, then the request line, until the reply. */

@@ -36,7 +36,7 @@
 //     ADD waits for it): the scheduler's Pod first (spec.nodeName = the agent's node, a local pod's
 //     labels, no podIPs), its sync waited for untimed; then cinch-bridge's ADD with the plugin's own
 //     code (bench/policy-scale-local.mjs), in a process of its own as cinch-bridge runs in its own
-//     (policy-scale-plugin.mjs: since phase 18, out of this process's pauses): writeAttachment,
+//     (policy-scale-plugin.mjs: since phase 18, out of this process's pauses): writeAttachmentSync,
 //     the request on the agent's socket, timed until the agent's {"ok":true} (a refusal is a
 //     failed sample, reported), whose sync
 //     compiles the pod's chains; then kubelet's podIPs (untimed; its watch -> commit printed apart:
@@ -45,9 +45,8 @@
 //     two kinds count in "all changes": on the pod's own node a pod create reaches the kernel
 //     through the ADD (its Pod event, without addresses, changes no rule), and the pod's start waits
 //     on it, so leaving them out would leave out the one pod create a workload waits for. They are
-//     timed from the record's write (the plugin's share, printed apart: written and renamed, its
-//     fsyncs beside the request, the ADD over once both are done, as cinch-bridge does), not from
-//     a watch event; "without the local ADD/DEL" prints the figure earlier phases called all changes.
+//     timed from the record's write (the plugin's share, printed apart: written and renamed; until
+//     phase 19 also its fsyncs, beside the request), not from a watch event; "without the local ADD/DEL" prints the figure earlier phases called all changes.
 //     They run after the other kinds and remove their records and Pods before the restart, whose
 //     snapshot and adoption see the cluster as before them.
 // Every change is chosen so that it changes the ruleset (a change with no commit is reported).
@@ -488,7 +487,7 @@ function pluginSide(op, a) {
 }
 /** Samples of cinch-bridge's ADD (`op` 'add') or DEL of a local pod: from the record's write (removal) to the agent's reply. */
 async function measureLocal(op) {
-  const ms = [], recordMs = [], durableMs = [], agentMs = [], restMs = [], failed = [], syncs = [], ipsMs = []
+  const ms = [], recordMs = [], agentMs = [], restMs = [], failed = [], syncs = [], ipsMs = []
   let noCommit = 0, ipsNoCommit = 0
   for (let k = 0; k < SAMPLES; k++) {
     const pod = op === 'add' ? localPodOf(localBase[pick(k, localBase.length)], k, { node: 'node-0', runId: id }) : localPods[k]
@@ -506,7 +505,6 @@ async function measureLocal(op) {
     profileWindows[op].push([r.w0, r.w1])
     // Numbers only: a failed sample's come back null (NaN through the IPC channel's JSON).
     if (typeof r.recordMs === 'number') recordMs.push(r.recordMs)
-    if (typeof r.durableMs === 'number') durableMs.push(r.durableMs)
     if (r.reply.ok === true) ms.push(r.ms)
     else failed.push(r.reply.error)
     // The agent logs the sync before it replies, but its log reaches us through a pipe, the reply
@@ -533,7 +531,7 @@ async function measureLocal(op) {
     if (op === 'add') s.mode === 'none' ? ipsNoCommit++ : ipsMs.push(s.t - tw)
     await sleep(20)
   }
-  return { ms, noCommit, local: true, recordMs, durableMs, agentMs, restMs, failed, syncs, ipsMs, ipsNoCommit }
+  return { ms, noCommit, local: true, recordMs, agentMs, restMs, failed, syncs, ipsMs, ipsNoCommit }
 }
 const LOCAL_ADD = 'local pod ADD (CNI path)', LOCAL_DEL = 'local pod DEL (CNI path)'
 results[LOCAL_ADD] = await measureLocal('add')
@@ -657,9 +655,8 @@ if (stepped.length) {
 for (const what of [LOCAL_ADD, LOCAL_DEL]) {
   const r = results[what]
   const m = (v) => v.length ? `median ${fmt(median(v))}, max ${fmt(Math.max(...v))}` : 'none'
-  console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachment' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
+  console.log(`${what}: from ${what === LOCAL_ADD ? 'writeAttachmentSync' : 'removeAttachmentSync'} to the agent's {"ok":true} on its socket (askAgent, as cinch-bridge)`)
   console.log(`  the record's ${what === LOCAL_ADD ? 'write and rename' : 'removal'}: ${m(r.recordMs)}; the agent's own request -> reply ("socket request" ms): ${m(r.agentMs)}`)
-  if (what === LOCAL_ADD) console.log(`  the record durable (its fsyncs, beside the request), from the write's start: ${m(r.durableMs)}`)
   console.log(`  the rest (connect, request and reply on the socket, wake-ups): ${m(r.restMs)}`)
   const st = (key) => r.syncs.map((l) => l.steps?.[key] ?? NaN)
   if (r.syncs.length) console.log(`  the agent's steps (${r.syncs.length} syncs): records ${m(st('records'))}; compile ${m(st('compile'))}; apply ${m(st('apply'))} (via ${[...new Set(r.syncs.map((l) => l.via ?? 'nft'))].join('/')})`)

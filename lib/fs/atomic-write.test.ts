@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, ut
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { removeAbandonedTempFiles, writeFileAtomic, writeFileAtomicDurableLater, type Durability } from './atomic-write.js'
+import { removeAbandonedTempFiles, writeFileAtomic, type Durability } from './atomic-write.js'
 
 let dir = ''
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'cinch-atomic-')) })
@@ -100,29 +100,5 @@ describe('removeAbandonedTempFiles', () => {
 
   it('a missing directory is no error', () => {
     expect(removeAbandonedTempFiles(join(dir, 'nope'))).toEqual([])
-  })
-})
-
-describe('writeFileAtomicDurableLater', () => {
-  let d = ''
-  beforeEach(() => { d = mkdtempSync(join(tmpdir(), 'cinch-atomic-later-')) })
-  afterEach(() => rmSync(d, { recursive: true, force: true }))
-
-  it('the new content is in place when it returns (a reader sees it while the fsyncs run); the promise resolves once they are done', async () => {
-    const f = join(d, 'rec.json')
-    writeFileSync(f, 'old')
-    const durable = writeFileAtomicDurableLater(f, 'new', { mode: 0o600 })
-    expect(readFileSync(f, 'utf8')).toBe('new')
-    expect(statSync(f).mode & 0o777).toBe(0o600)
-    expect(readdirSync(d)).toEqual(['rec.json']) // no temp file left
-    await expect(durable).resolves.toBeUndefined()
-  })
-
-  it('a write that cannot be made throws at once, names the path and leaves no temp file', () => {
-    const f = join(d, 'missing', 'rec.json')
-    expect(() => writeFileAtomicDurableLater(f, 'x')).toThrow(/write .*missing\/rec\.json/)
-    mkdirSync(join(d, 'dir.json'))
-    expect(() => writeFileAtomicDurableLater(join(d, 'dir.json'), 'x')).toThrow(/write .*dir\.json/)
-    expect(readdirSync(d)).toEqual(['dir.json'])
   })
 })

@@ -4,14 +4,16 @@
 // choice, made by each writer and named at its call site:
 //
 //   'none'  rename only. Readers see old or new; after a power cut the new file may be lost, or
-//           (ext4 delayed allocation, new files) present but empty. For hints that can be rebuilt.
+//           (ext4 delayed allocation, new files) present but empty. For hints that can be rebuilt,
+//           and for records of what a power cut ends anyway (a pod's attachment: its netns, veth
+//           and rules do not outlive the kernel either).
 //   'file'  fsync(2) the temp file before the rename: the target names complete old or complete new
 //           content after a crash, but the rename itself may be lost. For files their writer
 //           rewrites on its next start anyway.
 //   'full'  fsync the file, rename, then fsync the directory: once the call returns, the new
 //           content survives a power cut (rename(2) and fsync(2): the directory entry is data of
 //           the directory). For state whose loss breaks a promise already made to someone else.
-import { closeSync, fchmodSync, fsync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, fchmodSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 
 export type Durability = 'none' | 'file' | 'full'
@@ -165,43 +167,4 @@ export function writeFileAtomic(path: string, data: string | Buffer | Iterable<s
   }
   if (o.durability === 'full') fsyncPath(dirname(path))
   return true
-}
-
-/**
- * writeFileAtomic's 'full' write, its waits for the disk taken off the caller's way: the temp file
- * is written and renamed over `path` now (readers see the new content at once), and the returned
- * promise fsyncs the file, then the directory, on libuv's pool. Until it resolves the new content
- * may not survive a power cut, so the caller must not promise anyone it does before then:
- * cinch-bridge's ADD writes the pod's record, asks the agent (which reads it) meanwhile, and answers
- * the runtime only once both are done. A crash before that voids the ADD (the runtime retries or
- * DELs it; a record left empty by a power cut is reported as unreadable, and the DEL removes it).
- */
-export function writeFileAtomicDurableLater(path: string, data: string | Buffer, o: { mode?: number } = {}): Promise<void> {
-  const tmp = tempPathBeside(path)
-  let fd: number | undefined
-  try {
-    fd = writeTemp(tmp, 'wx', data, o.mode)
-    renameSync(tmp, path)
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd)
-    rmSync(tmp, { force: true })
-    throw new Error(`write ${path}`, { cause: err })
-  }
-  // The renamed file's own descriptor: its data and inode, whatever the path names by then.
-  const file = fd
-  const fsyncFd = (n: number) => new Promise<void>((resolve, reject) => fsync(n, (err) => (err ? reject(err) : resolve())))
-  const sync = async () => {
-    try {
-      await fsyncFd(file)
-    } finally {
-      closeSync(file)
-    }
-    const dir = openSync(dirname(path), 'r')
-    try {
-      await fsyncFd(dir)
-    } finally {
-      closeSync(dir)
-    }
-  }
-  return sync().catch((err) => { throw new Error(`write ${path}: fsync`, { cause: err }) })
 }

@@ -11,7 +11,7 @@
 // fields into nft text. Imports only the socket protocol's checks (the same fields, the same rules).
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, type Stats } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { removeAbandonedTempFiles, writeFileAtomic, writeFileAtomicDurableLater } from '../fs/atomic-write.js'
+import { removeAbandonedTempFiles, writeFileAtomic } from '../fs/atomic-write.js'
 import { validateRequest, type AddRequest } from './protocol.js'
 
 export interface AttachmentRecord {
@@ -43,31 +43,21 @@ export const attachmentFile = (stateDir: string, id: AttachmentId): string =>
   join(attachmentsDir(stateDir), `${id.containerId}_${id.ifName}.json`)
 
 /**
- * The record, durable (file and directory fsynced) when this returns: writeAttachment's write in
- * one synchronous call, for the tests that stand in for cinch-bridge.
+ * Writes the record (by rename: a reader sees all of it or none): in place, for the agent to read,
+ * when this returns. No fsync, on purpose: what a record describes (the pod's netns, its veth, the
+ * masquerade elements and rules for its addresses) ends with the kernel, so a record need not
+ * outlive one. A crashed plugin or agent loses nothing (the page cache keeps it); after a power
+ * cut, the runtime's DEL or GC of the dead pod finds what it needs without it (the IPAM lease,
+ * fsynced, is released by container ID; a veth and rules no longer exist), and a record that comes
+ * back empty is reported unreadable until that DEL removes it. Made durable, it cost every ADD the
+ * disk's flush: 1-6 ms here, longer than the rest of the agent's answer (issue 14).
  */
 export function writeAttachmentSync(stateDir: string, r: AttachmentRecord): void {
   const final = recordPath(stateDir, r)
   try {
-    writeFileAtomic(final, recordText(r), { durability: 'full' }) // temp not *.json: listings never see it
+    writeFileAtomic(final, recordText(r), { durability: 'none' }) // temp not *.json: listings never see it
   } catch (err) {
     throw new Error(`write attachment record ${final}`, { cause: err })
-  }
-}
-
-/**
- * cinch-bridge's ADD writes the record so: in place (the agent can read it) when this returns, and
- * durable once the promise resolves (lib/fs/atomic-write.ts writeFileAtomicDurableLater). DEL, GC and
- * the agent find the pod's veth, addresses and policy only through it, also after a power cut, so
- * the ADD asks the agent meanwhile and answers only after both.
- */
-export function writeAttachment(stateDir: string, r: AttachmentRecord): Promise<void> {
-  const final = recordPath(stateDir, r)
-  const failed = (err: unknown) => new Error(`write attachment record ${final}`, { cause: err })
-  try {
-    return writeFileAtomicDurableLater(final, recordText(r)).catch((err) => { throw failed(err) })
-  } catch (err) {
-    throw failed(err)
   }
 }
 
@@ -93,7 +83,7 @@ export function readAttachmentSync(stateDir: string, id: AttachmentId): Attachme
 export function removeAttachmentSync(stateDir: string, id: AttachmentId): void {
   const file = attachmentFile(stateDir, id)
   rmSync(file, { force: true })
-  // An ADD killed between writing its temp file and renaming it (writeFileAtomic fsyncs in between)
+  // An ADD killed between writing its temp file and renaming it
   // leaves `.<record>.<pid>.<hex>.tmp`; the runtime's DEL for the same attachment removes it too.
   const prefix = `.${basename(file)}.`
   let names: string[] = []

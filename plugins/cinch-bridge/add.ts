@@ -12,7 +12,7 @@
 import { closeSync } from 'node:fs'
 import { CniError, ErrorCode, type CniInterface, type CniResult, type VerbContext } from '../../lib/cni/index.js'
 import type { Link, Rtnl } from '../../lib/net/index.js'
-import { writeAttachment, removeAttachmentSync } from '../../lib/state/attachments.js'
+import { writeAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import { familiesOf, planAddressing, podIpText, readAddressing, resultIps, resultRoutes, type Addressing } from './addressing.js'
 import { askAgent } from './agent.js'
 import { ipamAdd, ipamDel } from './ipam.js'
@@ -61,10 +61,9 @@ export async function add(ctx: Ctx): Promise<CniResult> {
     await masq
 
     const result = await assemble(ctx, sides, { hostName, veth, podLink, plan, dns: (await ipam).dns })
-    // The record is in place at once and durable when `recorded` resolves; the agent reads it
-    // meanwhile. The runtime hears of the pod only once both are done.
-    const recorded = recordAttachment(ctx, tx, pod, hostName, plan)
-    await Promise.all([recorded, c.policyTimeoutMs > 0 ? confirmPolicy(ctx, pod, plan) : undefined])
+    // The record first: the agent reads it when asked (lib/state/README.md).
+    recordAttachment(ctx, tx, pod, hostName, plan)
+    if (c.policyTimeoutMs > 0) await confirmPolicy(ctx, pod, plan)
     return result
   })
 }
@@ -161,14 +160,13 @@ async function assemble(ctx: Ctx, s: Sides, o: { hostName: string; veth: Link; p
   }
 }
 
-function recordAttachment(ctx: Ctx, tx: Transaction, pod: PodIdentity, hostName: string, plan: Addressing): Promise<void> {
+function recordAttachment(ctx: Ctx, tx: Transaction, pod: PodIdentity, hostName: string, plan: Addressing): void {
   const { config: c, env } = ctx
-  const durable = writeAttachment(c.stateDir, {
+  writeAttachmentSync(c.stateDir, {
     containerId: env.containerId, ifName: env.ifName, netns: env.netns, ...pod,
     ips: plan.ips.map(podIpText), hostVeth: hostName, bridge: c.bridge, network: c.name, createdAt: new Date().toISOString(),
   })
   tx.onFailure('remove attachment record', () => removeAttachmentSync(c.stateDir, env))
-  return durable
 }
 
 /**

@@ -1,7 +1,8 @@
 // What a CNI ADD reports must survive a power cut: the IPAM lease is fsynced, placed (link), and
 // then its directory fsynced, since a directory entry is data of the directory (rename(2),
-// fsync(2)); the attachment record is placed (rename) at once, for the agent to read while it is
-// asked, and its file and directory are fsynced before the ADD answers (writeFileAtomicDurableLater).
+// fsync(2)), or a restarted node could hand a running pod's address to another. The attachment
+// record is placed (rename) before the answer and not fsynced: it describes what a power cut ends
+// anyway (lib/state/attachments.ts writeAttachmentSync).
 // Seen from outside, as the kernel sees it: the built cinch-bridge (with cinch-ipam in process)
 // under strace, the order of its fsync/link/rename calls and of its answer on stdout.
 import test from 'ava'
@@ -25,24 +26,19 @@ function durablyPlaced(lines: string[], final: (path: string) => boolean, dir: s
   return problems
 }
 
-/** The record placed by rename, then its file and its directory fsynced, all before the ADD's answer (its write to stdout). */
-function durableBeforeAnswer(lines: string[], final: string, dir: string): string[] {
+/** The record placed by rename before the ADD's answer (its write to stdout), and not fsynced on the ADD's way. */
+function placedBeforeAnswer(lines: string[], final: string, dir: string): string[] {
   const answer = lines.findIndex((l) => /\bwrite\(1</.test(l) && l.includes('cniVersion'))
   if (answer < 0) return ['no answer written to stdout']
   const before = lines.slice(0, answer)
   const placed = before.findIndex((l) => /\brename(?:at2?)?\(/.test(l) && l.includes(`"${final}"`) && / = 0$/.test(l))
   if (placed < 0) return ['not placed before the answer']
   const tmp = /"([^"]+)"/.exec(before[placed]!)![1]!
-  const after = before.slice(placed + 1)
-  const problems: string[] = []
-  // Its data: fsynced as the temp before the rename, or by its descriptor after (the final name).
-  const fileSynced = before.slice(0, placed).some((l) => /fsync\(\d+</.test(l) && l.includes(`<${tmp}>`)) || after.some((l) => /fsync\(\d+</.test(l) && l.includes(`<${final}>`))
-  if (!fileSynced) problems.push(`${final} not fsynced before the answer`)
-  if (!after.some((l) => /fsync\(\d+</.test(l) && l.includes(`<${dir}>`))) problems.push(`directory ${dir} not fsynced after the rename and before the answer`)
-  return problems
+  const synced = before.filter((l) => /fsync\(\d+</.test(l) && (l.includes(`<${tmp}>`) || l.includes(`<${final}>`) || l.includes(`<${dir}>`)))
+  return synced.length ? [`fsynced on the ADD's way: ${synced.join('; ')}`] : []
 }
 
-test('ADD fsyncs the lease and the attachment record, places them, then fsyncs their directories', async (t) => {
+test('ADD fsyncs the lease, places it, then fsyncs its directory; the attachment record is placed before the answer, with no fsync', async (t) => {
   const node = makeNode(t, { ipam: { type: 'cinch-ipam' } })
   const pod = makeNs(t, 'dur')
   const trace = join(node.dir, 'strace.out')
@@ -56,5 +52,5 @@ test('ADD fsyncs the lease and the attachment record, places them, then fsyncs t
   const ip4 = r.json.ips.map((i: { address: string }) => i.address.split('/')[0]).find((a: string) => !a.includes(':'))
   t.deepEqual(durablyPlaced(lines, (p) => p === join(store, ip4), store), [], `the IPv4 lease\n${lines.join('\n')}`)
   const records = join(node.dir, 'state', 'attachments')
-  t.deepEqual(durableBeforeAnswer(lines, join(records, 'ctr-dur_eth0.json'), records), [], `the attachment record\n${lines.join('\n')}`)
+  t.deepEqual(placedBeforeAnswer(lines, join(records, 'ctr-dur_eth0.json'), records), [], `the attachment record\n${lines.join('\n')}`)
 })
