@@ -56,12 +56,16 @@ describe('attachment records', () => {
     const dir = attachmentsDir(stateDir)
     writeFileSync(join(dir, 'half.json'), '{"containerId":')
     writeFileSync(join(dir, 'noips.json'), '{"containerId":"x","ifName":"eth0"}')
+    // What a power cut can leave of a record written without fsync (writeAttachmentSync): the
+    // name with no data yet, or its length in zeros (ext4's delayed allocation).
+    writeFileSync(join(dir, 'empty.json'), '')
+    writeFileSync(join(dir, 'zeros.json'), Buffer.alloc(300))
     writeFileSync(join(dir, 'a_eth0.json.tmp-123'), 'in flight')
     mkdirSync(join(dir, 'dir.json'))
     const problems: string[] = []
     const onProblem = (file: string) => problems.push(file.slice(dir.length + 1))
     expect(listAttachmentsSync(stateDir, onProblem).map((r) => r.containerId)).toEqual(['a', 'b'])
-    expect(problems).toEqual(['dir.json', 'half.json', 'noips.json'])
+    expect(problems).toEqual(['dir.json', 'empty.json', 'half.json', 'noips.json', 'zeros.json'])
   })
 
   // The agent reads the records synchronously before a sync: a file that blocked the read (a FIFO

@@ -2,7 +2,7 @@
 // is attempted (steps.ts Attempts, which a failed ADD's rollback also uses) and the failures are
 // joined. IPAM is released first, even when the netns is gone, so that an address never leaks
 // behind a half-deleted pod.
-import { CniError, ErrorCode, type VerbContext } from '../../lib/cni/index.js'
+import { CniError, describeError, ErrorCode, type VerbContext } from '../../lib/cni/index.js'
 import { parseCidr, KERNEL } from '../../lib/ip/index.js'
 import { readAttachmentSync, removeAttachmentSync } from '../../lib/state/attachments.js'
 import { readPodIp, type PodIp } from './addressing.js'
@@ -28,12 +28,17 @@ export async function del(ctx: VerbContext<BridgeConf>): Promise<void> {
 
   // The addresses to stop masquerading: the record's, else prevResult's (runtimes pass it on DEL).
   // The record is a file anyone with access to the state directory may have changed: only
-  // addresses that parse are used.
-  let ips: PodIp[] = []
-  await steps.attempt('read attachment record', () => {
-    const text = readAttachmentSync(c.stateDir, env)?.ips ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
-    ips = (Array.isArray(text) ? text : []).filter((t) => typeof t === 'string' && parseCidr(t, KERNEL)).map((address) => readPodIp({ address }))
-  })
+  // addresses that parse are used. One that cannot be read is as good as none, not a failed DEL:
+  // a power cut can leave it empty (it is not fsynced, lib/state/attachments.ts), and the runtime
+  // would retry a failed DEL of that dead pod for ever.
+  let recorded: unknown
+  try {
+    recorded = readAttachmentSync(c.stateDir, env)?.ips
+  } catch (err) {
+    ctx.log.warn({ err: describeError(err) }, 'attachment record unreadable: its addresses taken from prevResult')
+  }
+  const text = recorded ?? ctx.conf.prevResult?.ips?.map((ip) => ip.address) ?? []
+  const ips: PodIp[] = (Array.isArray(text) ? text : []).filter((t) => typeof t === 'string' && parseCidr(t, KERNEL)).map((address) => readPodIp({ address }))
 
   const hostName = hostVethName(env.containerId, env.ifName)
   await steps.attempt(`delete veth ${hostName}`, async () => {

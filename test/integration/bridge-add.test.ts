@@ -1,6 +1,6 @@
 // cinch-bridge + reference host-local, driven through libcni (cnictl) in namespaces of our own.
 import test from 'ava'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { bare, makeNode, makeNs, nsPath, ping, sh } from './bridge-helpers.js'
 
@@ -82,6 +82,27 @@ test('DEL after the netns is gone succeeds and releases the addresses', async (t
   t.is(d.code, 0, d.err)
   t.false(existsSync(join(node.dir, 'ipam/tnet', ip4)), 'lease released although the netns is gone')
   t.deepEqual(readdirSync(join(node.dir, 'state/attachments')), [])
+})
+
+// The record is not fsynced (lib/state/attachments.ts): after a power cut it may come back empty,
+// or as its length in zeros, while the lease (fsynced) is there. The runtime's DEL of the dead pod
+// must still succeed, release the lease, remove the masquerade elements (from prevResult, which
+// libcni passes) and the record; a failed DEL would be retried for ever.
+test('DEL of a pod whose record a power cut left empty succeeds and cleans up', async (t) => {
+  const node = makeNode(t)
+  const pod = makeNs(t, 'cut')
+  const r = await node.cnictl('add', nsPath(pod), 'ctr-cut')
+  t.is(r.code, 0, r.err)
+  const ip4 = bare(JSON.parse(r.out).ips[0].address)
+  const record = join(node.dir, 'state/attachments/ctr-cut_eth0.json')
+  writeFileSync(record, Buffer.alloc(statSync(record).size))
+  sh('ip', 'netns', 'del', pod)
+  const d = await node.cnictl('del', nsPath(pod), 'ctr-cut')
+  t.is(d.code, 0, d.err)
+  t.false(existsSync(record), 'the record removed')
+  t.false(existsSync(join(node.dir, 'ipam/tnet', ip4)), 'the lease released')
+  const nat = sh('ip', 'netns', 'exec', node.host, '/usr/sbin/nft', 'list', 'table', 'inet', 'cinch-nat')
+  t.false(nat.includes(`${ip4} `), 'its masquerade element removed')
 })
 
 test('concurrent ADDs on a fresh node all succeed (bridge creation races are fine)', async (t) => {
