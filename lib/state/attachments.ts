@@ -49,8 +49,9 @@ export const attachmentFile = (stateDir: string, id: AttachmentId): string =>
  * outlive one. A crashed plugin or agent loses nothing (the page cache keeps it); after a power
  * cut, the runtime's DEL or GC of the dead pod finds what it needs without it (the IPAM lease,
  * fsynced, is released by container ID; a veth and rules no longer exist), and a record that comes
- * back empty is reported unreadable until that DEL removes it. Made durable, it cost every ADD the
- * disk's flush: 1-6 ms here, longer than the rest of the agent's answer (issue 14).
+ * back empty is reported unreadable until that DEL, or the agent's leak GC, removes it (TornRecord).
+ * Made durable, it cost every ADD the disk's flush: 1-6 ms here, longer than the rest of the
+ * agent's answer (issue 14).
  */
 export function writeAttachmentSync(stateDir: string, r: AttachmentRecord): void {
   const final = recordPath(stateDir, r)
@@ -118,6 +119,13 @@ const PRINTABLE = /^[^\x00-\x1f\x7f]{1,4096}$/
 /** A record that breaks the contract; the message names the field. */
 export class RecordError extends Error {}
 
+/**
+ * A record file that is not JSON at all: torn. The plugin writes records by rename, so a torn one is
+ * what a power cut leaves of a record written without fsync (empty, or its length in zeros), or
+ * someone else's write; never a record of another version (policy-agent/gc/leaks.ts removes these).
+ */
+export class TornRecord extends RecordError {}
+
 function text(o: Record<string, unknown>, key: string, pattern: RegExp, what: string): string {
   const v = o[key]
   const ok = typeof v === 'string' && pattern.test(v) && (pattern !== IFNAME || (Buffer.byteLength(v) <= 15 && v !== '.' && v !== '..'))
@@ -154,7 +162,7 @@ export function validateRecord(v: unknown): AttachmentRecord {
 
 function parseRecord(file: string, content: string): AttachmentRecord {
   let v: unknown
-  try { v = JSON.parse(content) } catch { throw new RecordError('not JSON') }
+  try { v = JSON.parse(content) } catch { throw new TornRecord('not JSON') }
   const r = validateRecord(v)
   // One file per attachment, named after it: a copy under another name would program a pod twice.
   if (basename(file) !== `${r.containerId}_${r.ifName}.json`) throw new RecordError(`the file is not named ${r.containerId}_${r.ifName}.json`)

@@ -25,8 +25,8 @@ export function startLeakCollector(opts: LeakCollectorOptions): LeakCollector {
     try {
       const onOrphans = (keys: string[]) => log.info({ orphans: keys, graceMs: gc.graceMs }, 'orphaned attachments (netns gone); released after the grace period unless they return')
       const out = await collectLeaks({ ...gc, signal: abort.signal, onOrphans })
-      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
-      if (out.removedRecords.length) onRemoved()
+      log.info({ removedRecords: out.removedRecords.map((r) => `${r.containerId}/${r.ifName}`), ...(out.removedTorn.length ? { removedTornRecords: out.removedTorn } : {}), failedDels: out.failedDels, valid: out.validAttachments, ipam: out.ipamType }, 'leak GC done')
+      if (out.removedRecords.length || out.removedTorn.length) onRemoved()
     } catch (err) {
       if (abort.signal.aborted) return // stopping: the next agent collects again
       log.warn({ err }, 'leak GC failed')

@@ -1,6 +1,8 @@
 // Releases what a pod left behind when its DEL never ran (node rebooted, runtime crashed): its
 // address (host-local style IPAM has no other way to learn it is free), its masquerade elements,
-// its attachment record.
+// its attachment record. A record a power cut left torn (records are not fsynced: empty, or its
+// length in zeros) names no netns to check: it goes once seen torn twice `graceMs` apart (its
+// address, vouched for by no record, goes with the IPAM GC below).
 //
 // A record whose netns is gone is an orphan once seen twice `graceMs` apart. For each, the agent
 // runs the main plugin's DEL, exactly what the runtime would have run (SPEC "DEL": the netns may be
@@ -8,11 +10,11 @@
 // releases any allocation no record vouches for. An ADD in flight allocates before it writes its
 // record, so the valid list can miss it: cinch-ipam's GC keeps allocations younger than its
 // `gcMinAgeSeconds` (ipam/ipam.ts collectGarbage); host-local has no such guard.
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { delegateDel, delegateGc, describeError, isVersionAtLeast, type CniEnv } from '../../lib/cni/index.js'
-import { listAttachmentsSync, removeAttachmentSync, type AttachmentRecord } from '../../lib/state/attachments.js'
+import { listAttachmentsSync, removeAttachmentSync, TornRecord, type AttachmentRecord } from '../../lib/state/attachments.js'
 
 export interface GcOptions {
   stateDir: string
@@ -28,6 +30,8 @@ export interface GcOptions {
 
 export interface GcOutcome {
   removedRecords: AttachmentRecord[]
+  /** Torn record files removed (paths). */
+  removedTorn: string[]
   /** Orphans whose DEL failed (their record was removed anyway; IPAM GC still frees the address). */
   failedDels: string[]
   validAttachments: number
@@ -35,6 +39,13 @@ export interface GcOutcome {
 }
 
 const key = (r: AttachmentRecord) => `${r.containerId}/${r.ifName}`
+
+/** The records, and the files among them that are torn (TornRecord: not JSON at all). */
+function listRecords(stateDir: string): { records: AttachmentRecord[]; torn: Set<string> } {
+  const torn = new Set<string>()
+  const records = listAttachmentsSync(stateDir, (file, err) => { if (err instanceof TornRecord) torn.add(file) })
+  return { records, torn }
+}
 
 /** Records whose netns is gone (the pod's sandbox was torn down without a DEL). */
 function orphaned(records: AttachmentRecord[]): AttachmentRecord[] {
@@ -78,12 +89,24 @@ const env = (cniBinDir: string, r?: AttachmentRecord): CniEnv => ({
 /** Cleans up orphans seen twice `graceMs` apart, then GCs the IPAM plugin with the rest. */
 export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   const { signal } = opts
-  const first = new Set(orphaned(listAttachmentsSync(opts.stateDir)).map(key))
+  const before = listRecords(opts.stateDir)
+  const first = new Set(orphaned(before.records).map(key))
   if (first.size) opts.onOrphans?.([...first])
   // Abortable, so a pending grace period never holds a stopping agent (SIGTERM).
   await sleep(opts.graceMs, undefined, { signal })
-  // Recheck: only what was orphaned both times, and still is, goes.
-  const removedRecords = orphaned(listAttachmentsSync(opts.stateDir)).filter((r) => first.has(key(r)))
+  // Recheck: only what was orphaned (or torn) both times, and still is, goes.
+  const now = listRecords(opts.stateDir)
+  const removedRecords = orphaned(now.records).filter((r) => first.has(key(r)))
+  const removedTorn: string[] = []
+  for (const file of now.torn) {
+    if (!before.torn.has(file)) continue
+    try {
+      rmSync(file, { force: true })
+      removedTorn.push(file)
+    } catch {
+      // Not a file any more (a directory now): reported by the next listing as what it is.
+    }
+  }
   const main = await readMainPlugin(opts.cniConf)
   const failedDels: string[] = []
   for (const r of removedRecords) {
@@ -97,7 +120,7 @@ export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
     }
     removeAttachmentSync(opts.stateDir, r) // DEL removed it already, unless it failed
   }
-  if (!main) return { removedRecords, failedDels, validAttachments: 0 }
+  if (!main) return { removedRecords, removedTorn, failedDels, validAttachments: 0 }
   // Read again: an ADD that finished during the grace period has written its record by now.
   const gone = new Set(removedRecords.map(key))
   const valid = (listAttachmentsSync(opts.stateDir)).filter((r) => !gone.has(key(r)))
@@ -111,5 +134,5 @@ export async function collectLeaks(opts: GcOptions): Promise<GcOutcome> {
   }
   signal?.throwIfAborted()
   await delegateGc(main.ipamType, conf, env(opts.cniBinDir))
-  return { removedRecords, failedDels, validAttachments: valid.length, ipamType: main.ipamType }
+  return { removedRecords, removedTorn, failedDels, validAttachments: valid.length, ipamType: main.ipamType }
 }
