@@ -194,7 +194,7 @@ export async function runAgent(opts: AgentRunOptions): Promise<number> {
     graceMs: opts.gcGraceMs ?? DEFAULT_GC_GRACE_MS, intervalMs: opts.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS,
     log, onRemoved: () => void agent.requestSync('stale attachments removed').catch(() => {}),
   })
-  stop.add(async () => gc.stop())
+  stop.add(() => gc.stop())
   return stop.stopped
 }
 

@@ -1,7 +1,10 @@
 // Runs the leak collection (leaks.ts) at start and then every `intervalMs`, one run at a time: the
 // next is scheduled when the last one ends, so a long grace period never stacks runs. stop() cancels
 // the pending timer and aborts a run waiting out its grace period, so nothing here holds a stopping
-// agent open.
+// agent open for long; it resolves once a plugin the run started (a DEL, the IPAM GC) has exited,
+// so that the agent does not exit before it (the agent's shutdown bounds the wait: run.ts). An
+// agent that exited first left the plugin running alone, still writing the IPAM store (its lock
+// file) after whatever stopped the agent had moved on.
 import type { Logger } from 'pino'
 import { collectLeaks, type GcOptions } from './leaks.js'
 
@@ -13,13 +16,14 @@ export interface LeakCollectorOptions extends Omit<GcOptions, 'signal'> {
 }
 
 export interface LeakCollector {
-  stop(): void
+  stop(): Promise<void>
 }
 
 export function startLeakCollector(opts: LeakCollectorOptions): LeakCollector {
   const { log, intervalMs, onRemoved, ...gc } = opts
   const abort = new AbortController()
   let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
 
   const run = async () => {
     try {
@@ -31,14 +35,15 @@ export function startLeakCollector(opts: LeakCollectorOptions): LeakCollector {
       if (abort.signal.aborted) return // stopping: the next agent collects again
       log.warn({ err }, 'leak GC failed')
     }
-    if (!abort.signal.aborted) timer = setTimeout(() => void run(), intervalMs)
+    if (!abort.signal.aborted) timer = setTimeout(() => void (running = run()), intervalMs)
   }
-  void run()
+  running = run()
 
   return {
     stop() {
       abort.abort()
       clearTimeout(timer)
+      return running ?? Promise.resolve()
     },
   }
 }

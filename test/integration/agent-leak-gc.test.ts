@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { makeNode, makeNs, nsPath, sh } from './bridge-helpers.js'
 import { repoRoot } from '../kit/paths.js'
 import { waitFor } from '../kit/wait.js'
+import { killChild } from '../kit/proc.js'
 
 function allocations(dir: string): string[] {
   const net = join(dir, 'ipam', 'tnet')
@@ -44,7 +45,9 @@ test('the agent releases the address, masquerade and record of a pod whose netns
   agent.stdout.on('data', (b) => (log += b))
   agent.stderr.on('data', (b) => (log += b))
   agent.on('exit', (code) => (log += `\n[agent exited with ${code}]`))
-  t.teardown(() => void agent.kill('SIGTERM'))
+  // Awaited, before the node's directory goes (teardowns run last first): an agent still stopping,
+  // or the IPAM GC it ran, wrote the store's lock file into a directory already removed.
+  t.teardown(() => killChild(agent, 'SIGTERM'))
 
   const records = () => readdirSync(join(node.dir, 'state', 'attachments'))
   t.teardown(() => t.log(log)) // shown when the test fails
