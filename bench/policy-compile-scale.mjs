@@ -32,6 +32,7 @@
 // (its compile's median and CPU), and its first compile beside this one's with the main thread's
 // CPU. A paired comparison: both see the same load at the same moment, which alternated runs
 // of the whole bench on a shared machine do not. (The store column then counts the copy to both.)
+// --second-record: one local pod has two records (a pod on two cinch networks under Multus).
 // --cold: before each compile (this checkout's and, with --against, the other's), writes through a
 // 64 MiB buffer, twice the L3 here (32 MiB), so that the compile starts with none of the cluster's
 // objects in any CPU cache. It models the agent, which idles between changes (other processes run,
@@ -67,7 +68,7 @@ import { NETLINK_NETFILTER, parseMessages } from '../lib/net/nfnetlink.ts'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { inOwnNetns, median } from './lib.mjs'
 
-const { values: args } = parseArgs({ options: { against: { type: 'string' }, namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' }, cold: { type: 'boolean' }, 'big-ns': { type: 'string' } } })
+const { values: args } = parseArgs({ options: { against: { type: 'string' }, namespaces: { type: 'string', default: '7500' }, samples: { type: 'string', default: '15' }, flow: { type: 'string' }, kernel: { type: 'boolean' }, monitor: { type: 'boolean' }, profile: { type: 'string' }, 'profile-out': { type: 'string' }, only: { type: 'string' }, warm: { type: 'boolean' }, 'first-pass': { type: 'string' }, 'minor-gc': { type: 'boolean' }, 'full-netlink': { type: 'boolean' }, cold: { type: 'boolean' }, 'big-ns': { type: 'string' }, 'second-record': { type: 'boolean' } } })
 if (args.flow && !['none', 'optin', 'audit'].includes(args.flow)) throw new Error('--flow: none, optin or audit')
 if (args['minor-gc'] && !globalThis.gc) throw new Error('--minor-gc: run node with --expose-gc')
 if (args.kernel) inOwnNetns('cinch-bench-cs')
@@ -81,6 +82,9 @@ const evictCaches = () => {
   for (let i = 0; i < coldBuf.length; i += 64) coldBuf[i] = v
 }
 const { state, locals } = syntheticCluster({ namespaces, podsPerNs: 4, local: 110 })
+// --second-record: one local pod has a second record (a second cinch network under Multus, its
+// own veth and address), which until phase 20 kept every compile a full one.
+if (args['second-record']) locals.push({ ...locals[0], ips: ['10.250.0.1'], hostVeth: 'cinchnet2' })
 /** --big-ns: the tenant's namespace, its pod (not local) and policies (distinct peers and ports). */
 const bigNs = 'big-tenant', bigN = Number(args['big-ns'] ?? 0)
 const bigPolicy = (k, port = 7000 + (k % 1000)) => ({

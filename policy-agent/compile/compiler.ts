@@ -144,7 +144,7 @@ export class Compiler {
   /** the IR of the last compile: parts equal to it are handed out as the same objects */
   #ir?: PolicyIR
   #ips = new Map<string, { family: 4 | 6; text: string } | null>()
-  /** each local pod's share of #ir, by `ns/name`, and their union; undefined: compile in full */
+  /** each record's share of #ir, by its key (#localsByKey), and their union; undefined: compile in full */
   #parts?: Map<string, PodPart>
   #union = new PartsUnion()
   /** the snapshot of the last compile: a tracked source tells what changed since (changes.ts) */
@@ -185,7 +185,11 @@ export class Compiler {
    * for each; `at` where each pod's record starts in `seen` (a changed list is compared pod by
    * pod); `byNs` the keys of the local pods of each namespace.
    */
-  #locals?: { list: LocalPod[]; seen: unknown[]; at: Map<string, number>; byKey: Map<string, LocalPod> | undefined; byNs: Map<string, string[]> }
+  #locals?: {
+    list: LocalPod[]; seen: unknown[]; at: Map<string, number>; byKey: Map<string, LocalPod> | undefined; byNs: Map<string, string[]>
+    /** the pods with several records: pod key -> their record keys (empty on most nodes) */
+    multi: Map<string, string[]>
+  }
   /**
    * What may have changed a local pod's part inputs since the parts were last brought up to date
    * (local-parts.ts PodPart.inputs): the keys of the pods replaced, the namespaces whose policies
@@ -212,6 +216,12 @@ export class Compiler {
   get nodeCost(): number {
     return this.#nodeUsed
   }
+
+  /** How many local pod records the last compile compiled: every one when it was a full compile, else those a change touched. */
+  get recordsCompiled(): number {
+    return this.#recordsCompiled
+  }
+  #recordsCompiled = 0
 
   /** The valid policies of `ns` in key order, as of its last complete check. */
   #policiesOf(ns: string): NormPolicy[] {
@@ -278,8 +288,10 @@ export class Compiler {
     // With the parts of the last compile, only the local pods whose inputs changed are recompiled.
     const byKey = this.#localsByKey(localPods, dirty)
     this.#boundNode(localPods, byKey, dirty)
+    this.#recordsCompiled = 0
     let ir = byKey && this.#parts ? this.#incremental(byKey, moved, dirty.all ? undefined : this.#dirtyParts()) : undefined
     if (!ir) {
+      this.#recordsCompiled = localPods.length
       const full = this.#full(localPods)
       ir = full.ir
       // Parts would name the colliding pods otherwise (and overwrite their chain memos): while
@@ -293,24 +305,43 @@ export class Compiler {
   }
 
   /**
-   * The local pods by `ns/name`; undefined when two records name the same pod (a full compile
-   * decides). The last answer again while the list holds the same records with the same fields
-   * (the agent passes the same list until the records change): its keys are strings whose hash
-   * is known, so the lookups by key that follow (the pod, its part) do not hash new strings.
-   * Otherwise a record came, went or changed: the parts to check are those of the records that are
-   * new or differ from the last list's (`dirty.pods`; a part left without a record is found by
-   * #incremental), not all ~110 inputs built and compared again on each ADD and DEL (~0.2 ms of
-   * its compile, cold). Every part (`dirty.all`) when there is no last answer to compare with.
+   * The local pods' records by key: a pod's `ns/name`, or `ns/name` + "\n" + its veth for each
+   * record of a pod that has several (a pod attached to two cinch networks under Multus; records
+   * written without K8S_POD_* all name "/"): each record is a part of its own, and the records of
+   * one pod share its chains (PartsUnion). Undefined when two records have one key (one pod, one
+   * veth: a full compile decides). The last answer again while the list holds the same records
+   * with the same fields (the agent passes the same list until the records change): its keys are
+   * strings whose hash is known, so the lookups by key that follow (the pod, its part) do not hash
+   * new strings. Otherwise a record came, went or changed: the parts to check are those of the
+   * records that are new or differ from the last list's (`dirty.pods`; a part left without a
+   * record is found by #incremental), not all ~110 inputs built and compared again on each ADD and
+   * DEL (~0.2 ms of its compile, cold). Every part (`dirty.all`) when there is no last answer to
+   * compare with.
    */
   #localsByKey(localPods: LocalPod[], dirty: { all: boolean; pods: Set<string> }): Map<string, LocalPod> | undefined {
     const last = this.#locals
     if (last && last.list === localPods && sameRecords(localPods, last.seen)) return last.byKey
+    let shared: Set<string> | undefined
+    const byPod = new Set<string>()
+    for (const lp of localPods) {
+      const k = `${lp.namespace}/${lp.name}`
+      if (byPod.has(k)) (shared ??= new Set()).add(k)
+      else byPod.add(k)
+    }
     const m = new Map<string, LocalPod>()
     const byNs = new Map<string, string[]>()
     const at = new Map<string, number>()
+    const multi = new Map<string, string[]>()
     let byKey: Map<string, LocalPod> | undefined = m
     for (let i = 0, j = 0; i < localPods.length; j += 5 + localPods[i]!.ips.length, i++) {
-      const lp = localPods[i]!, k = `${lp.namespace}/${lp.name}`
+      const lp = localPods[i]!, pod = `${lp.namespace}/${lp.name}`
+      let k = pod
+      if (shared?.has(pod)) {
+        k = `${pod}\n${lp.hostVeth}`
+        const l = multi.get(pod)
+        if (l) l.push(k)
+        else multi.set(pod, [k])
+      }
       if (m.has(k)) { byKey = undefined; break }
       m.set(k, lp)
       at.set(k, j)
@@ -320,19 +351,30 @@ export class Compiler {
     }
     if (!byKey || !last?.byKey) dirty.all = true
     else for (const [k, lp] of byKey) { const j = last.at.get(k); if (j === undefined || !sameRecordAt(lp, last.seen, j)) dirty.pods.add(k) }
-    this.#locals = { list: localPods, seen: recordsSeen(localPods), at, byKey, byNs }
+    this.#locals = { list: localPods, seen: recordsSeen(localPods), at, byKey, byNs, multi }
     return byKey
   }
 
+  /** The pod key of a record key (#localsByKey). */
+  #podOf(recordKey: string): string {
+    const nl = recordKey.indexOf('\n')
+    return nl < 0 ? recordKey : recordKey.slice(0, nl)
+  }
+
   /**
-   * The keys of the local pods whose part inputs may have changed (#partsDirty, when it does not
-   * say "all"): those replaced, and those of the namespaces whose policies or labels changed.
+   * The keys of the records whose part inputs may have changed (#partsDirty, when it does not say
+   * "all"): those of the pods replaced and the records changed, and those of the namespaces whose
+   * policies or labels changed.
    */
   #dirtyParts(): Set<string> {
     const { pods, namespaces } = this.#partsDirty
-    const byKey = this.#locals!.byKey!, byNs = this.#locals!.byNs
+    const byKey = this.#locals!.byKey!, byNs = this.#locals!.byNs, multi = this.#locals!.multi
     const keys = new Set<string>()
-    for (const k of pods) if (byKey.has(k)) keys.add(k)
+    for (const k of pods) {
+      if (byKey.has(k)) keys.add(k)
+      const records = multi.size ? multi.get(k) : undefined
+      if (records) for (const r of records) keys.add(r)
+    }
     for (const ns of namespaces) for (const k of byNs.get(ns) ?? []) keys.add(k)
     return keys
   }
@@ -347,9 +389,9 @@ export class Compiler {
     const costs = this.#podCosts
     // Whether a cost came, went or changed: else the last decision stands (every sync comes here).
     let moved = false
-    const refresh = (key: string, lp: LocalPod) => {
-      // A record whose veth is never programmed (#compilePod) has no chain to cost the node.
-      const pod = this.#pods.get(key), nsPolicies = VETH.test(lp.hostVeth) ? this.#policiesOf(lp.namespace) : NO_POLICIES, c = costs.get(key)
+    // A pod whose records' veths are never programmed (#compilePod) has no chain to cost the node.
+    const refresh = (key: string, ns: string, programmed: boolean) => {
+      const pod = this.#pods.get(key), nsPolicies = programmed ? this.#policiesOf(ns) : NO_POLICIES, c = costs.get(key)
       if (c && c.pod === pod && c.nsPolicies === nsPolicies) return
       const labels = pod?.labels ?? {}
       let ingress = 0, egress = 0
@@ -362,14 +404,23 @@ export class Compiler {
       costs.set(key, { pod, nsPolicies, ingress, egress })
     }
     if (dirty.all || !byKey) {
-      const live = new Set<string>()
-      for (const lp of localPods) { const k = `${lp.namespace}/${lp.name}`; live.add(k); refresh(k, lp) }
+      // By pod: one programmed record of a pod's several programs its chains.
+      const live = new Map<string, LocalPod>()
+      for (const lp of localPods) {
+        const k = `${lp.namespace}/${lp.name}`
+        if (!live.has(k) || VETH.test(lp.hostVeth)) live.set(k, lp)
+      }
+      for (const [k, lp] of live) refresh(k, lp.namespace, VETH.test(lp.hostVeth))
       for (const k of costs.keys()) if (!live.has(k)) (costs.delete(k), moved = true)
     } else {
-      for (const k of this.#dirtyParts()) refresh(k, byKey.get(k)!)
-      if (costs.size !== byKey.size) {
-        for (const k of costs.keys()) if (!byKey.has(k)) (costs.delete(k), moved = true)
-        for (const [k, lp] of byKey) if (!costs.has(k)) refresh(k, lp)
+      const multi = this.#locals!.multi
+      const programmed = (pod: string, lp: LocalPod) => multi.get(pod)?.some((r) => VETH.test(byKey.get(r)!.hostVeth)) ?? VETH.test(lp.hostVeth)
+      for (const k of this.#dirtyParts()) { const lp = byKey.get(k)!, pod = this.#podOf(k); refresh(pod, lp.namespace, programmed(pod, lp)) }
+      let pods = byKey.size
+      for (const l of multi.values()) pods -= l.length - 1
+      if (costs.size !== pods) {
+        for (const k of costs.keys()) if (!byKey.has(k) && !multi.has(k)) (costs.delete(k), moved = true)
+        for (const [k, lp] of byKey) { const pod = this.#podOf(k); if (!costs.has(pod)) refresh(pod, lp.namespace, programmed(pod, lp)) }
       }
     }
     const max = Math.max(0, this.#maxNodeCost - (this.#nodeCostTaken?.() ?? 0))
@@ -425,6 +476,7 @@ export class Compiler {
     if (only) for (const key of only) check(key, byKey.get(key)!)
     else for (const [key, lp] of byKey) check(key, lp)
     if (parts.size + dirty.filter(([, old]) => !old).length !== byKey.size) for (const [key, old] of parts) if (!byKey.has(key)) dirty.push([key, old, undefined])
+    for (const [, , next] of dirty) if (next) this.#recordsCompiled++
     if (dirty.length === 0 && moved.size === 0) return prev
     // Every part going out is out before any comes in (a name may move from one pod to another);
     // a pod's part replaced by its next one moves only what the two do not share (PartsUnion.swapOut).
@@ -436,8 +488,14 @@ export class Compiler {
       if (!(old ? union.swapIn(swaps[swapped++]!) : union.add(next))) { this.#parts = undefined; return undefined }
       parts.set(key, next)
     }
-    for (const [, old, next] of dirty) {
-      for (const k of old?.live ?? []) if (!next?.live.has(k)) { this.#chains.delete(k); this.#tierChains.delete(k) }
+    // A chain memo goes with the last part using it: a pod's records share its chains, and a pod
+    // whose records came or went has its parts under other keys (#localsByKey).
+    const multi = this.#locals!.multi
+    const inUse = (pod: string, k: string) => !!parts.get(pod)?.live.has(k) || !!multi.get(pod)?.some((r) => parts.get(r)?.live.has(k))
+    for (const [key, old] of dirty) {
+      if (!old) continue
+      const pod = this.#podOf(key)
+      for (const k of old.live) if (!inUse(pod, k)) { this.#chains.delete(k); this.#tierChains.delete(k) }
     }
     const t = union.takeTouched()
     for (const n of t.sets) {
@@ -504,7 +562,9 @@ export class Compiler {
     this.#parts = parts
   }
 
-  #partInputs(key: string, lp: LocalPod): PodPart['inputs'] {
+  /** What the part of the record `recordKey` is computed from (#localsByKey). */
+  #partInputs(recordKey: string, lp: LocalPod): PodPart['inputs'] {
+    const key = this.#podOf(recordKey)
     return {
       namespace: lp.namespace, name: lp.name, hostVeth: lp.hostVeth, ips: lp.ips, pod: this.#pods.get(key),
       nsPolicies: this.#policiesOf(lp.namespace), nsLabels: this.#view.nsLabels(lp.namespace), gen: this.#cnpGen,
@@ -512,7 +572,7 @@ export class Compiler {
     }
   }
 
-  /** One local pod compiled alone, its names claimed (local-parts.ts). */
+  /** One record compiled alone, its names claimed (local-parts.ts): its addresses and veth are its own, its chains its pod's. */
   #part(key: string, lp: LocalPod, inputs: PodPart['inputs']): PodPart {
     const ir = emptyIR(), used = new Map<string, () => SetDef>(), live = new Set<string>(), claims: [string, string][] = []
     this.#compilePod({ ir, lp, chainNames: new ClaimBook('c', claims), counters: new ClaimBook('k', claims), used, live })

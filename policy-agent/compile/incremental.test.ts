@@ -131,8 +131,14 @@ class World {
   readonly store = new ClusterStore()
   /** the local pods' records: `ns/name` -> record (a pod is local while it has one) */
   readonly locals = new Map<string, LocalPod>()
+  /**
+   * More records: a local pod's second and third (more cinch networks under Multus: a veth and
+   * addresses of their own) by `ns/name#2` and `#3`, and records written without K8S_POD_* (they all name
+   * "/") by `/#veth`.
+   */
+  readonly extra = new Map<string, LocalPod>()
   #veth = 0
-  constructor(readonly r: R) {
+  constructor(readonly r: R, readonly side: R) {
     fill(this.store, 'Namespace', Array.from({ length: NS }, (_, i) => nsObj(r, i)))
     fill(this.store, 'Pod', Array.from({ length: PODS }, (_, i) => podObj(r, i)))
     fill(this.store, 'NetworkPolicy', Array.from({ length: POLICIES }, (_, k) => policyObj(r, k)))
@@ -157,7 +163,7 @@ class World {
 
   localPods(): LocalPod[] {
     // In an order of their own: the compiler must not depend on it.
-    const l = [...this.locals.values()]
+    const l = [...this.locals.values(), ...this.extra.values()]
     const list = this.r(2) ? l : l.reverse()
     // The agent passes the same list until the records change (compiler.ts then checks only the
     // local pods a change can have touched): so does this mostly, now and then a new list of the
@@ -167,10 +173,31 @@ class World {
     return (this.#list = list)
   }
 
+  /** A local pod's second record comes or goes, or a record that names no pod ("/"). */
+  #extraRecord(t: Touched): void {
+    const r = this.side, v = this.#veth++, addr = `10.98.${(v >> 8) & 255}.${v & 255}`
+    if (r(4) === 0) {
+      const noPod = [...this.extra.keys()].filter((k) => k.startsWith('/#'))
+      if (noPod.length && r(2)) this.extra.delete(pick(r, noPod))
+      else this.extra.set(`/#${v}`, { namespace: '', name: '', ips: [addr], hostVeth: `cinch${v}` })
+      t.pods.add('/')
+      return
+    }
+    // a second record, now and then a third (a record going then leaves two that share the chains)
+    const n = r(3) ? 2 : 3
+    const key = r(3) ? pick(r, [...this.locals.keys()]) : pick(r, [...this.extra.keys()].filter((k) => k.endsWith(`#${n}`)).map((k) => k.slice(0, -2)))
+    if (!key) return
+    const [namespace, name] = key.split('/') as [string, string]
+    if (!this.extra.delete(`${key}#${n}`)) this.extra.set(`${key}#${n}`, { namespace, name, ips: r(4) ? [addr] : [addr, `fd98::${v.toString(16)}`], hostVeth: `cinch${v}` })
+    t.pods.add(key)
+  }
+
   /** One random write; returns what it touched. */
   write(step: number): Touched {
     const r = this.r, t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
     const podKey = () => { const i = r(PODS + 40); return `${nsName(i % NS)}/pod${i}` }
+    // More records, drawn apart so that the main mix's sequence (and what it reaches) stays as it was.
+    if (this.side(5) === 0) this.#extraRecord(t)
     switch (r(29)) {
       case 0: case 1: case 2: { // relabel / readdress / re-port a pod (or create it)
         const i = r(PODS + 40), o = podObj(r, i)
@@ -347,7 +374,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
   for (const seed of [1, 2, 3, 4]) {
     test(`seed ${seed}: ${PODS} pods, ${POLICIES} policies, 250 steps`, () => {
       const r = rng(seed)
-      const w = new World(r)
+      const w = new World(r, rng(seed + 3000))
       // Seeds 3 and 4 bound what the policies selecting one pod add up to, low enough that some
       // chains fail closed and open again as policies come and go (cost.ts).
       // Seed 4 bounds what they add up to over the node too: other pods' changes close and open chains.
@@ -365,7 +392,7 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       // failed or skipped apply leaves behind the compiler's; its own generator keeps the writes'.
       const lags = rng(seed + 1000)
       let committed = prev.ir, committedFresh = prevFresh.ir
-      const seen = { closed: 0, nodeClosed: 0, nodeMoved: 0, chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0 }
+      const seen = { closed: 0, nodeClosed: 0, nodeMoved: 0, chains: 0, audit: 0, flowLogged: 0, tiers: 0, collided: 0, kept: 0, lagged: 0, sameList: 0, multi: 0, threeRecords: 0, noPod: 0 }
       let lastLocals: LocalPod[] | undefined
       for (let step = 0; step < 250; step++) {
         const t: Touched = { pods: new Set(), namespaces: new Set(), wide: false }
@@ -424,6 +451,9 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
         seen.flowLogged += Object.values(nextFlow.ir.chains).filter((c) => c.flowLog).length
         seen.tiers += Object.values(next.ir.chains).filter((c) => c.tier).length
         if (collided) seen.collided++
+        if ([...w.extra.keys()].some((k) => k.endsWith('#2') && w.locals.has(k.slice(0, -2)))) seen.multi++
+        if ([...w.extra.keys()].some((k) => k.endsWith('#3') && w.extra.has(`${k.slice(0, -2)}#2`) && w.locals.has(k.slice(0, -2)))) seen.threeRecords++
+        if ([...w.extra.keys()].filter((k) => k.startsWith('/#')).length > 1) seen.noPod++
         prev = next
         prevFlow = nextFlow
         prevFresh = fresh
@@ -434,6 +464,9 @@ describe('incremental compile == fresh compile, random writes of every kind', ()
       expect(seen.flowLogged).toBeGreaterThan(0)
       expect(seen.tiers).toBeGreaterThan(0)
       expect(seen.collided).toBeGreaterThan(0)
+      expect(seen.multi).toBeGreaterThan(50)
+      expect(seen.threeRecords).toBeGreaterThan(5)
+      expect(seen.noPod).toBeGreaterThan(0)
       expect(seen.kept).toBeGreaterThan(0)
       expect(seen.lagged).toBeGreaterThan(0)
       expect(seen.sameList).toBeGreaterThan(50)

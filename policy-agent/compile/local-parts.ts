@@ -66,6 +66,8 @@ const samePair = (a: readonly [string, string], b: readonly [string, string]) =>
 export class PartsUnion {
   readonly claims = new Map<string, { v: string; n: number }>()
   readonly chains = new Map<string, IrChain>()
+  /** how many parts name each chain (several when a pod has several records) */
+  readonly #chainHolders = new Map<string, number>()
   readonly policyCounters = new Map<string, { v: string; n: number }>()
   readonly ruleCounters = new Map<string, { v: RuleCounter; n: number }>()
   readonly maps = new Map<MapName, Map<string, string>>(MAP_NAMES.map((m) => [m, new Map()]))
@@ -123,7 +125,16 @@ export class PartsUnion {
 
   /** A part's chains, rule counters, verdict map entries, veth addresses and sets, out (-1) or in (1). */
   #rest(p: PodPart, d: 1 | -1): void {
-    for (const [n, c] of Object.entries(p.ir.chains)) { if (d > 0) this.chains.set(n, c); else this.chains.delete(n); this.touched.chains.add(n) }
+    // A pod's records (one per attachment: a second cinch network under Multus) are parts of their
+    // own that share the pod's chains: a chain goes when the last part naming it does.
+    for (const [n, c] of Object.entries(p.ir.chains)) {
+      const held = (this.#chainHolders.get(n) ?? 0) + d
+      if (held > 0) this.#chainHolders.set(n, held)
+      else this.#chainHolders.delete(n)
+      if (d > 0) this.chains.set(n, c)
+      else if (held <= 0) this.chains.delete(n)
+      this.touched.chains.add(n)
+    }
     for (const [k, c] of Object.entries(p.ir.ruleCounters)) { count(this.ruleCounters, k, c, d); this.touched.ruleCounters.add(k) }
     for (const m of MAP_NAMES) for (const [a, c] of Object.entries(p.ir.maps[m])) { if (d > 0) this.maps.get(m)!.set(a, c); else this.maps.get(m)!.delete(a); touchAddr(this.touched.maps, m, a) }
     for (const [v, addrs] of Object.entries(p.ir.vethAddrs)) { if (d > 0) this.vethAddrs.set(v, [...addrs].sort()); else this.vethAddrs.delete(v); this.touched.vethAddrs.add(v) }
