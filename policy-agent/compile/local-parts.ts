@@ -1,6 +1,8 @@
-// What each local pod contributes to the IR (its chains, counters, verdict map entries, veth and
-// addresses, the sets its rules use), kept between compiles so that a change recomputes only the
-// pods it touches and the IR is reassembled from the parts that changed (compiler.ts).
+// What each local pod's record contributes to the IR (its pod's chains, counters, verdict map
+// entries, its veth and addresses, the sets its rules use), kept between compiles so that a change
+// recomputes only the records it touches and the IR is reassembled from the parts that changed
+// (compiler.ts). A pod has one record per attachment: the parts of a pod with several (a pod on
+// two cinch networks under Multus) claim the same chains and counters as one owner, the pod.
 //
 // A full compile names objects through NameBooks, first come first served in local-pod order: a
 // name two owners would share gets a hash suffix for the later one. Parts are computed alone, so
