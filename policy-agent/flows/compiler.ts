@@ -127,6 +127,11 @@ export class FlowCompiler {
     return this.#main.nodeCost + this.#audit.nodeCost
   }
 
+  /** The local pod records the last compile compiled (Compiler.recordsCompiled; the audit compiler compiles the same ones). */
+  get recordsCompiled(): number {
+    return this.#main.recordsCompiled
+  }
+
   /** Compiler.checkDeferred of both compilers. */
   checkDeferred(budgetMs: number): { done: boolean; invalidChanged: boolean } {
     const main = this.#main.checkDeferred(budgetMs), audit = this.#audit.checkDeferred(budgetMs)
