@@ -321,12 +321,13 @@ export class Compiler {
   #localsByKey(localPods: LocalPod[], dirty: { all: boolean; pods: Set<string> }): Map<string, LocalPod> | undefined {
     const last = this.#locals
     if (last && last.list === localPods && sameRecords(localPods, last.seen)) return last.byKey
+    // The pods with several records: their records are keyed apart.
+    const podKeys = localPods.map((lp) => `${lp.namespace}/${lp.name}`)
     let shared: Set<string> | undefined
-    const byPod = new Set<string>()
-    for (const lp of localPods) {
-      const k = `${lp.namespace}/${lp.name}`
-      if (byPod.has(k)) (shared ??= new Set()).add(k)
-      else byPod.add(k)
+    const seenPods = new Set<string>()
+    for (const k of podKeys) {
+      if (seenPods.has(k)) (shared ??= new Set()).add(k)
+      else seenPods.add(k)
     }
     const m = new Map<string, LocalPod>()
     const byNs = new Map<string, string[]>()
@@ -334,7 +335,7 @@ export class Compiler {
     const multi = new Map<string, string[]>()
     let byKey: Map<string, LocalPod> | undefined = m
     for (let i = 0, j = 0; i < localPods.length; j += 5 + localPods[i]!.ips.length, i++) {
-      const lp = localPods[i]!, pod = `${lp.namespace}/${lp.name}`
+      const lp = localPods[i]!, pod = podKeys[i]!
       let k = pod
       if (shared?.has(pod)) {
         k = `${pod}\n${lp.hostVeth}`
