@@ -3,6 +3,7 @@
 import type { ClusterState, NetworkPolicy, Pod } from '../model/cluster.js'
 import { podKeysByAddress } from '../model/pod-addresses.js'
 import { normalizePolicy, type NormPolicy, type PodsPeer } from './normalize.js'
+import { hashedWhole } from '../model/text-keys.js'
 
 export interface ClusterIndex {
   state: ClusterState
@@ -38,9 +39,11 @@ export function indexCluster(state: ClusterState): ClusterIndex {
   // The API server labels every namespace kubernetes.io/metadata.name=<name> (immutable, 1.22+);
   // a namespace known only through its pods gets that label too.
   const nsLabels = (ns: string) => ({ ...(state.namespaces.get(ns)?.labels ?? {}), 'kubernetes.io/metadata.name': ns })
-  const memo = new Map<string, Pod[]>()
+  // By the peer's key, or the peer itself when its key is too long to hash (text-keys.ts).
+  const memo = new Map<string | PodsPeer, Pod[]>()
   const peerPods = (peer: PodsPeer): Pod[] => {
-    let r = memo.get(peer.key)
+    const k = hashedWhole(peer.key) ? peer.key : peer
+    let r = memo.get(k)
     if (r) return r
     const namespaces = peer.nsSel ? [...podsByNs.keys()].filter((ns) => peer.nsSel!.matches(nsLabels(ns))) : [peer.namespace]
     r = []
@@ -52,7 +55,7 @@ export function indexCluster(state: ClusterState): ClusterIndex {
         if (!peer.podSel || peer.podSel.matches(p.labels)) r.push(p)
       }
     }
-    memo.set(peer.key, r)
+    memo.set(k, r)
     return r
   }
   // Which pod holds an address: model/pod-addresses.ts's rule, as flow records and the

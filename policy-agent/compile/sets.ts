@@ -12,6 +12,7 @@ import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
 import type { Selector } from '../model/selector.js'
 import { resolvePort } from './ports.js'
 import { lowerBound } from './sorted-keys.js'
+import { hashedWhole } from '../model/text-keys.js'
 
 export type SetDef =
   | { kind: 'block'; family: Family; comment: string; elements: string[] }
@@ -445,7 +446,8 @@ function slowSplice(base: readonly string[], removed: readonly string[], added: 
  */
 export interface SetIndex {
   byNs: Map<string, SetEntry[]>
-  bySel: Map<string, { sel: Selector; sets: SetEntry[] }>
+  /** by the selector's key, or the selector itself when its key is too long to hash (text-keys.ts) */
+  bySel: Map<string | Selector, { sel: Selector; sets: SetEntry[] }>
   always: SetEntry[]
 }
 
@@ -461,8 +463,9 @@ export function indexSets(entries: Iterable<SetEntry>): SetIndex {
       if (!l) ix.byNs.set(peer.namespace, (l = []))
       l.push(e)
     } else {
-      let g = ix.bySel.get(peer.nsSel.key)
-      if (!g) ix.bySel.set(peer.nsSel.key, (g = { sel: peer.nsSel, sets: [] }))
+      const k = hashedWhole(peer.nsSel.key) ? peer.nsSel.key : peer.nsSel
+      let g = ix.bySel.get(k)
+      if (!g) ix.bySel.set(k, (g = { sel: peer.nsSel, sets: [] }))
       g.sets.push(e)
     }
   }

@@ -422,3 +422,33 @@ describe('KubeSource with a restart snapshot', () => {
     expect(written.length).toBeLessThan(rest.join('\n').length + header!.length + 64 * 1024)
   })
 })
+
+// V8 hashes a string of more than 16,383 characters by its length alone (model/text-keys.ts): a
+// tenant's many long specs of one length would share one bucket of the stop's table of distinct
+// specs, each lookup comparing with all the others (3,000 of 20,000 characters: ~19 s in one Map,
+// the agent's stop blocked for it).
+describe('snapshotLines and a tenant\'s long specs', () => {
+  it('3,000 policies whose 20,000-character specs differ only at their ends are gathered at once, each spec its own', () => {
+    const store = new ClusterStore({ snapshotLines: true })
+    const filler = Array.from({ length: 2600 }, (_, i) => `v${String(i).padStart(4, '0')}`)
+    for (let k = 0; k < 3000; k++) {
+      const values = [...filler, `z${String(k).padStart(6, '0')}`]
+      store.upsert('NetworkPolicy', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 't', name: `p${k}` }, spec: { podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values }] }, policyTypes: ['Ingress'] } })
+    }
+    const lengths = new Set<number>()
+    const r = snapshotLines('NetworkPolicy', store.objects('NetworkPolicy') as Iterable<object>)
+    for (const s of r.specs!) lengths.add(s.length)
+    expect(r.lines).toHaveLength(3000)
+    expect(r.specs).toHaveLength(3000)
+    expect([...lengths].every((n) => n > 16_383), 'the specs are past what V8 hashes whole').toBe(true)
+    expect(lengths.size, 'and of one length').toBe(1)
+    expect(new Set(r.specOf).size).toBe(3000)
+  }, 10_000)
+
+  it('equal short specs made apart still share one entry', () => {
+    const store = new ClusterStore({ snapshotLines: true })
+    for (let k = 0; k < 50; k++) store.upsert('NetworkPolicy', { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 't', name: `p${k}` }, spec: { podSelector: { matchLabels: { app: `a${k % 5}` } } } })
+    const r = snapshotLines('NetworkPolicy', store.objects('NetworkPolicy') as Iterable<object>)
+    expect(r.specs).toHaveLength(5)
+  })
+})
