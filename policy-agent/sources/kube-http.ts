@@ -13,6 +13,7 @@ import https from 'node:https'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Kind } from './convert.js'
 import { decodeList, decodeStatus, isProtobuf, PROTOBUF_KINDS, PROTOBUF_TYPE } from './kube-protobuf.js'
+import { parseApiJson } from './json-keys.js'
 
 /** A request the API server refused: `code` is the HTTP status (or a watch ERROR event's). */
 export class ApiError extends Error {
@@ -110,7 +111,7 @@ export function kubeApi(kc: KubeConfig): KubeApi {
         const { items, ...metadata } = decodeList(body, kind)
         list = { items, metadata }
       } else {
-        list = JSON.parse(body.toString('utf8'))
+        list = parseApiJson(body.toString('utf8')) as typeof list
       }
       if (!list || !Array.isArray(list.items)) throw new Error(`${path}: the list has no items`)
       const rv = list.metadata?.resourceVersion
@@ -140,7 +141,7 @@ export function kubeApi(kc: KubeConfig): KubeApi {
             if (!line.trim()) continue
             let e: WatchEvent
             try {
-              e = JSON.parse(line)
+              e = parseApiJson(line) as WatchEvent
             } catch {
               return fail(new Error(`watch ${path}: an event is not JSON`))
             }
