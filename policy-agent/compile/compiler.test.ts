@@ -199,6 +199,11 @@ describe('Compiler (incremental)', () => {
     expect(c.recordsCompiled).toBe(0)
     expect(Object.values(after.ir.chains).filter((ch) => ch.pod === `${multi.namespace}/${multi.name}`)).toHaveLength(chains.length)
     expect(after.ir.vethAddrs.vnet2).toBeUndefined()
+    // a copy of a record (one pod, one veth: one key for two records) compiles in full, and right
+    const copied = [...two, { ...two.find((lp) => lp.hostVeth === 'vnet3')! }]
+    expect(c.compile(state, copied)).toEqual(compile(state, [...copied]))
+    expect(c.recordsCompiled).toBe(copied.length)
+    expect(c.compile(state, two)).toEqual(compile(state, [...two]))
     // one record without a pod goes
     const fewer = two.filter((lp) => lp.hostVeth !== 'vnopod1')
     expect(c.compile(state, fewer)).toEqual(compile(state, [...fewer]))
@@ -218,7 +223,7 @@ describe('Compiler (incremental)', () => {
     const r = pods[12]!
     Object.assign(locals[0]!, { namespace: r.namespace, name: r.name, ips: r.ips })
     expect(c.compile(state, locals)).toEqual(compile(state, locals.map((lp) => ({ ...lp }))))
-    locals[1] = { ...locals[2]!, hostVeth: 'vdup' } // two records of one pod: a full compile decides
+    locals[1] = { ...locals[2]!, hostVeth: 'vdup' } // two records of one pod with one pod's addresses: their claims collide, a full compile decides
     expect(c.compile(state, locals)).toEqual(compile(state, [...locals]))
   })
 })
