@@ -76,19 +76,23 @@ export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube', fami
     for (const o of items) api!.apply(structuredClone(o))
     mirrored.set(base, items)
   })
+  const hostPorts = [...new Set(model.pods.filter((p) => p.hostNetwork).flatMap((p) => p.ports.map((x) => x.port)))]
   const cluster = await clusterFor(cleanup, {
     name, dir, nodes: 2, backend: 'vxlan', ports: { tcp: [], udp: [] },
     cinch: [process.execPath, join(dist, 'bin/cinch')], cniPath: `${cniBin}:${refBin}`,
-    ...(api ? {
-      kubeconfig, onWrite: onWrite!,
-      // Each node namespace has its own loopback: socat there carries 127.0.0.1:6443 to the fake.
-      beforeAgents: async (c: Cluster) => {
-        for (const n of c.nodes) {
-          spawnInNetns(cleanup, n.netns, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(dir, 'api.sock')}`])
-          await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(n.netns, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
-        }
-      },
-    } : {}),
+    ...(api ? { kubeconfig, onWrite: onWrite! } : {}),
+    beforeAgents: async (c: Cluster) => {
+      for (const n of c.nodes) {
+        // The host-network pods serve 34345..34352, inside the kernel's ephemeral range: a port the
+        // agent's API connections took first would refuse a server its bind (CI once waited 20 s for
+        // one). A node that runs host-network servers reserves their ports, as an operator would.
+        await inNs(n.netns, 'sysctl', ['-qw', `net.ipv4.ip_local_reserved_ports=${hostPorts.join(',')}`])
+        if (!api) continue
+        // Each node namespace has its own loopback: socat there carries 127.0.0.1:6443 to the fake.
+        spawnInNetns(cleanup, n.netns, 'socat', ['TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${join(dir, 'api.sock')}`])
+        await waitFor('socat on 6443', async () => /127\.0\.0\.1:6443\s/.test(await inNs(n.netns, 'ss', ['-lnt'])), { timeoutMs: 10_000 })
+      }
+    },
   })
   // Nodes with the model's labels (CNP `nodes` peers select on them).
   model.nodes.forEach((mn, i) => {
@@ -104,7 +108,7 @@ export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube', fami
   const t0 = Date.now()
   await cluster.addPods(podNet.map((p, i) => ({ namespace: p.namespace, name: p.name, node: nodeOf(i % 2), labels: p.labels })))
   const nodeName = (mn: string) => nodeOf(model.nodes.findIndex((n) => n.name === mn))
-  const ip = new Map<string, string>(), netnsOf = new Map<string, string>()
+  const ip = new Map<string, string>(), netnsOf = new Map<string, string>(), servers = new Map<string, ReturnType<typeof spawnInNetns>>()
   for (const p of model.pods) {
     const key = `${p.namespace}/${p.name}`
     const serve = p.ports.filter((x) => x.protocol !== 'SCTP').map((x) => `${x.protocol}/${x.port}`)
@@ -114,16 +118,20 @@ export async function cnpCluster(t: Teardown, source: 'manifests' | 'kube', fami
     if (addrs.some((a) => !a)) throw new Error(`${key}: not dual-stack (${addrs.join(', ')})`)
     ip.set(key, addrs[family === 4 ? 0 : 1])
     netnsOf.set(key, netns)
-    spawnInNetns(cleanup, netns, process.execPath, ['-e', SERVER, ...serve])
+    servers.set(key, spawnInNetns(cleanup, netns, process.execPath, ['-e', SERVER, ...serve]))
     cluster.writeManifest(`pod-${p.namespace}-${p.name}`, podManifest(p, node, addrs))
   }
+  let notServing: string[] = []
   await waitFor('every pod serving', async () => {
+    notServing = []
     for (const p of model.pods) {
-      const ss = await inNs(netnsOf.get(`${p.namespace}/${p.name}`)!, 'ss', ['-Hltun'])
-      if (!p.ports.filter((x) => x.protocol !== 'SCTP').every((x) => ss.includes(`:${x.port} `))) return false
+      const key = `${p.namespace}/${p.name}`
+      const ss = await inNs(netnsOf.get(key)!, 'ss', ['-Hltun'])
+      const down = p.ports.filter((x) => x.protocol !== 'SCTP' && !ss.includes(`:${x.port} `))
+      if (down.length) notServing.push(`${key} ${down.map((x) => `${x.protocol}/${x.port}`).join(',')}: ${servers.get(key)!.log().slice(-200) || 'no output'}`)
     }
-    return true
-  }, { timeoutMs: 20_000 })
+    return notServing.length === 0
+  }, { timeoutMs: 20_000 }).catch((err: Error) => { throw new Error(`${err.message}; not serving: ${notServing.join('; ')}`) })
   await cluster.waitSynced(t0)
   return { cluster, api, family, ip, netnsOf, nodeName, current: new Map(), skippedSctp: 0, cells: 0 }
 }
