@@ -204,6 +204,8 @@ const tEncode = performance.now()
 fake.preEncode()
 const encodeSeconds = (performance.now() - tEncode) / 1000
 let listedAt = 0 // the last LIST page request (performance.now())
+/** CLOCK_MONOTONIC (ms) minus performance.now(): the agent's committedAtUs in this process's time. */
+const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now()
 fake.beforeList = () => (listedAt = performance.now())
 console.log(`cinch policy-scale bench (${args.scale}): ${state.pods.size} pods (${(podBytes / 100 / 1024).toFixed(1)} KiB each as JSON), ` +
   `${state.namespaces.size} namespaces, ${state.policies.size} NetworkPolicies, ${locals.length} local pods; ` +
@@ -367,6 +369,9 @@ const serverMs = []
  * us): the local ADD/DEL requests (`add`, `del`), and each watch kind's, by its name.
  */
 const profileWindows = { add: [], del: [] }
+// The cold start's last LIST page request to its first commit: the "last initial LIST page ->
+// committed" figure's window.
+if (profileChanges && cold.log?.committedAtUs) profileWindows['first sync'] = [[Math.round((listedAt + MONOTONIC_OFFSET_MS) * 1000), cold.log.committedAtUs]]
 /** Samples of one kind of change; each `change(k)` must change the ruleset. */
 async function measure(change, what) {
   const ms = [], ackMs = [], lineMs = [], syncs = [], wayInMs = []
@@ -410,8 +415,6 @@ async function measure(change, what) {
   }
   return { ms, noCommit, ackMs, lineMs, syncs, wayInMs, faultsPerChange: (minorFaults(agent.pid) - faults0) / SAMPLES }
 }
-/** CLOCK_MONOTONIC (ms) minus performance.now(): the agent's committedAtUs in this process's time. */
-const MONOTONIC_OFFSET_MS = Number(process.hrtime.bigint()) / 1e6 - performance.now()
 // Pods whose app label is app-1 are in the set of allow-db's egress peer "app=app-1 in every
 // namespace" (every local db pod has it); app-0 pods are not: relabelling one adds an element.
 const app0 = remote.filter((p) => p.labels.app === 'app-0')
