@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -27,11 +27,18 @@ describe('delegateAdd', () => {
     await expect(delegateAdd('chatty-ipam', { cniVersion: '1.0.0' }, env)).rejects.toMatchObject({ code: 999, msg: expect.stringMatching(/signal SIGKILL \(printed more than/) })
   })
   it('kills a plugin that outlives timeoutMs and fails with code 11, even when a grandchild holds its stdout', async () => {
-    // The backgrounded sleep keeps the pipe open for 3 s after its parent is killed: 'close' waits for it.
-    plugin('hung-ipam', 'cat >/dev/null; sleep 3 & exec sleep 618')
+    // The backgrounded sleep keeps the pipe open for 10 s after its parent is killed: 'close' waits
+    // for it. The bound (5 s) leaves the answer (~0.2 s) room on a loaded machine, and is still
+    // half the hold (a 3 s hold against a 2.5 s bound was too close to call under CI's load).
+    const grandchild = join(dir, 'hung.pid')
+    plugin('hung-ipam', `cat >/dev/null; sleep 10 & echo $! > ${grandchild}; exec sleep 618`)
     const t0 = Date.now()
-    await expect(delegateAdd('hung-ipam', { cniVersion: '1.0.0' }, env, { timeoutMs: 200 })).rejects.toMatchObject({ code: 11, msg: 'hung-ipam ADD did not finish within 200 ms' })
-    expect(Date.now() - t0).toBeLessThan(2500) // not the 3 s the grandchild holds the pipe
+    try {
+      await expect(delegateAdd('hung-ipam', { cniVersion: '1.0.0' }, env, { timeoutMs: 200 })).rejects.toMatchObject({ code: 11, msg: 'hung-ipam ADD did not finish within 200 ms' })
+      expect(Date.now() - t0).toBeLessThan(5000) // not the 10 s the grandchild holds the pipe
+    } finally {
+      try { process.kill(Number(readFileSync(grandchild, 'utf8')), 'SIGKILL') } catch { /* gone already */ }
+    }
   })
   it('refuses a result whose addresses do not parse (code 6)', async () => {
     plugin('odd-ipam', `cat >/dev/null; echo '{"cniVersion":"1.0.0","ips":[{"address":"10.0.0.2/24 } flush ruleset"}]}'`)
