@@ -4,9 +4,9 @@
 // instead of recomputing every set from the whole cluster. Elements are reference-counted, since
 // two pods may contribute the same element (the IR holds their union).
 import type { Pod } from '../model/cluster.js'
-import { LENIENT, cidrContains, formatIp, parseIp, type Family } from '../../lib/ip/index.js'
+import { LENIENT, cidrContains, parseIp, type Family } from '../../lib/ip/index.js'
 import { recordSetDelta, type IrSet } from './ir.js'
-import { isCanonicalV4, isCanonicalV6 } from './canonical-ip.js'
+import { addressesByFamily, type AddressesByFamily } from '../model/pod-addresses.js'
 import { commentText } from './names.js'
 import type { BlockPeer, Peer, PodsPeer, Port } from './normalize.js'
 import type { Selector } from '../model/selector.js'
@@ -45,42 +45,10 @@ export interface PodView {
   addrsSelected?(peer: PodsPeer, f: Family): readonly string[]
 }
 
-/** A pod's canonical addresses by family; read only (a family without any shares NO_ADDRS). */
-interface PodAddrs { v4: readonly string[]; v6: readonly string[] }
-const addrCache = new WeakMap<Pod, PodAddrs>()
-const NO_ADDRS: readonly string[] = Object.freeze([])
-
-/** The canonical addresses of a pod by family (cached per object: sources replace, never mutate). */
+/** The canonical addresses of a pod by family (model/pod-addresses.ts: made as the pod arrived). */
 export function addrsOf(pod: Pod, f: Family): readonly string[] {
-  const r = addrsByFamily(pod)
+  const r = addressesByFamily(pod)
   return f === 4 ? r.v4 : r.v6
-}
-
-/**
- * addrsOf of both families. Each list is made at its size: a list grown by push from empty holds
- * room for 17 (two per pod, 30k pods: ~10 MB allocated in a first compile for one or two addresses).
- */
-function addrsByFamily(pod: Pod): PodAddrs {
-  let r = addrCache.get(pod)
-  if (!r) {
-    let v4 = NO_ADDRS, v6 = NO_ADDRS
-    for (const ip of pod.ips) {
-      // Already canonical (what the API server writes): as parseIp + formatIp would give it, at a
-      // fraction of the cost (the first compile reads every pod's addresses: 60k at 30k pods).
-      let a: string, family: Family
-      if (isCanonicalV4(ip)) (a = ip), (family = 4)
-      else if (isCanonicalV6(ip)) (a = ip), (family = 6)
-      else {
-        const parsed = parseIp(ip, LENIENT)
-        if (!parsed) continue
-        ;(a = formatIp(parsed)), (family = parsed.family)
-      }
-      if (family === 4) v4 = v4.length ? [...v4, a] : [a]
-      else v6 = v6.length ? [...v6, a] : [a]
-    }
-    addrCache.set(pod, (r = { v4, v6 }))
-  }
-  return r
 }
 
 /** addrsSelected's answer: the addresses of `pods` by family, in order. */
@@ -91,8 +59,8 @@ export function addrsOfPods(pods: readonly Pod[]): Record<Family, string[]> {
   // lists, then their lists by family, then the addresses), as podsMatching does: in an idle
   // agent each is a cache miss, and loads that do not wait on one another overlap.
   const n = pods.length
-  const rs: PodAddrs[] = new Array(n)
-  for (let i = 0; i < n; i++) rs[i] = addrsByFamily(pods[i]!)
+  const rs: AddressesByFamily[] = new Array(n)
+  for (let i = 0; i < n; i++) rs[i] = addressesByFamily(pods[i]!)
   const fours: (readonly string[])[] = new Array(n), sixes: (readonly string[])[] = new Array(n)
   for (let i = 0; i < n; i++) { const r = rs[i]!; fours[i] = r.v4; sixes[i] = r.v6 }
   for (let i = 0; i < n; i++) { const a = fours[i]!; for (let j = 0; j < a.length; j++) v4.push(a[j]!) }

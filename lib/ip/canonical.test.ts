@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { LENIENT, formatIp, parseIp } from '../../lib/ip/index.js'
-import { isCanonicalV4, isCanonicalV6 } from './canonical-ip.js'
+import { LENIENT, formatIp, parseIp } from './index.js'
+import { isCanonicalV4, isCanonicalV6 } from './canonical.js'
 
 /** A random v6 address as text: random zero runs, random compression, case and leading zeros. */
 function randomV6(rnd: () => number): string {

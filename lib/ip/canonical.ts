@@ -1,7 +1,7 @@
-// Is an address text already in the one form lib/ip's formatIp gives it? Then the compiler can use
-// it as it is: the first compile reads the addresses of every pod in the cluster (60k at 30k
-// pods), and parseIp + formatIp (BigInt arithmetic) cost most of that. False means "not sure":
-// the caller canonicalises the slow way. The API server writes pod addresses canonically.
+// Is an address text already in the one form formatIp (index.ts) gives it? Then it can be used as
+// it is: the policy agent reads the addresses of every pod in the cluster (60k at 30k pods), and
+// parseIp + formatIp (BigInt arithmetic) cost most of that. False means "not sure": the caller
+// canonicalises the slow way. The API server writes pod addresses canonically.
 
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
