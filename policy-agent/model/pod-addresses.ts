@@ -1,7 +1,8 @@
-// Which pod holds an address, for naming a flow's ends (flow records, `cinch explain`, the
+// A pod's addresses: by family, as the policy compiler's sets hold them (addressesByFamily), and
+// which pod holds an address, for naming a flow's ends (flow records, `cinch explain`, the
 // ClusterNetworkPolicy evaluator): one rule, so every place names the same pod.
 //
-// The rule:
+// The attribution rule:
 // - hostNetwork pods hold no address: their addresses are their node's, and a probe from the
 //   kubelet or a connection from the node itself is not that pod's (an arbitrary host-network pod
 //   of the node, kube-proxy say, would be named for it). The record shows the address instead.
@@ -45,9 +46,11 @@ export function addressesByFamily(pod: Pod): AddressesByFamily {
       }
       ;(family === 4 ? v4 : v6).push(a)
     }
-    // Kept as copies at their size (slice): a list grown by push holds room for 17, ~10 MB at 30k
-    // pods. Pushed, not copied per address: podIPs has no bound in the API.
-    byFamily.set(pod, (r = { v4: v4.length ? v4.slice() : NO_ADDRESSES, v6: v6.length ? v6.slice() : NO_ADDRESSES }))
+    // The pod's own list when it is one family's, as written (a single-stack pod, canonical: most
+    // pods); else copies at their size (slice): a list grown by push holds room for 17, ~10 MB at
+    // 30k pods. Pushed, not copied per address: podIPs has no bound in the API.
+    const own = (list: string[]) => (list.length === 0 ? NO_ADDRESSES : list.length === pod.ips.length && list.every((a, i) => a === pod.ips[i]) ? pod.ips : list.slice())
+    byFamily.set(pod, (r = { v4: own(v4), v6: own(v6) }))
   }
   return r
 }
