@@ -23,11 +23,10 @@ const byFamily = new WeakMap<Pod, AddressesByFamily>()
 
 /**
  * A pod's addresses as the policy compiler's sets hold them (every address of the pod, a
- * hostNetwork pod's too: the compiler decides what a pod peer selects), cached per object: sources
- * replace a pod, never mutate it. The source converts each pod through here as it arrives
- * (sources/convert.ts), so a first compile, which reads every pod of the cluster, finds them made:
- * at 30k pods that was ~80-90 ms of it, spent where the objects were cold (bench/README.md
- * phase 21).
+ * hostNetwork pod's too: the compiler decides what a pod peer selects), made when first asked
+ * for and cached per object: sources replace a pod, never mutate it. Not made as each pod
+ * arrives: that took ~80-90 ms out of a cold start's first compile at 30k pods, and cost more than
+ * that in converting the lists and a restart's snapshot (bench/README.md phase 21).
  */
 export function addressesByFamily(pod: Pod): AddressesByFamily {
   let r = byFamily.get(pod)

@@ -9,7 +9,6 @@
 // protocols of a policy, port ranges) stay with the compiler, which reports and skips a policy.
 // Results are deep-frozen: sources share them with the compiler, which caches per object.
 import type { ClusterNetworkPolicyObject, IPBlock, LabelSelector, LabelSelectorRequirement, Namespace, NetworkPolicy, NetworkPolicyPeer, NetworkPolicySpec, NetworkPolicyPort, Node, Pod, PodPort, Protocol } from '../model/cluster.js'
-import { addressesByFamily } from '../model/pod-addresses.js'
 import { at, explained, int, list, obj, optBool, optInt, optIntOrStr, optList, optObj, optStr, str, strMap, type Json } from './fields.js'
 
 export const KINDS = ['Pod', 'Namespace', 'NetworkPolicy', 'Node', 'ClusterNetworkPolicy'] as const
@@ -283,11 +282,7 @@ function selector(x: Json, path: string): LabelSelector | undefined {
 function freezePod(p: Pod): Pod {
   Object.freeze(p.labels)
   Object.freeze(p.ips)
-  Object.freeze(p)
-  // Its addresses by family, made now while the pod is in the cache, not in the first compile
-  // (which reads every pod of the cluster, cold): model/pod-addresses.ts.
-  addressesByFamily(p)
-  return p
+  return Object.freeze(p)
 }
 
 /**
