@@ -52,9 +52,8 @@ export function encodeNfnl(r: NfnlRequest, seq: number, flags: number): Buffer {
 /**
  * Requests `reqs` (sequence numbers `seqs`, extra flags `flags`) as one datagram, each message
  * written once into one buffer at its NLMSG_ALIGN'ed offset. A full replace is ~2,700 messages and
- * 3.2 MB at 30k/30k: a buffer per message (zero-filled) and then their concatenation touched
- * 6.4 MB of fresh memory, ~50 ms of page faults in a cold agent's first sync (bench/README.md
- * phase 21).
+ * 3.2 MB at 30k/30k: a zero-filled buffer per message and then their concatenation touched twice
+ * that fresh, and framed it in 24-32 ms against 12-14 ms now, in process (bench/README.md phase 21).
  */
 export function encodeNfnlDatagram(reqs: readonly NfnlRequest[], seqs: readonly number[], flags: readonly number[]): Buffer {
   let total = 0
