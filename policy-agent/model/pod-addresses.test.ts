@@ -14,7 +14,11 @@ describe('addressesByFamily', () => {
     const r = addressesByFamily(p)
     expect(r.v4).toBe(p.ips)
     expect(r.v6).toBe(NO_ADDRESSES)
+    const six = pod(['fd00::1', '2001:db8::2'])
+    expect(addressesByFamily(six)).toEqual({ v4: NO_ADDRESSES, v6: six.ips })
+    expect(addressesByFamily(six).v6).toBe(six.ips)
     expect(addressesByFamily(pod(['10.00.0.1'])).v4).toEqual(['10.0.0.1']) // leading zero: made anew
+    expect(addressesByFamily(pod([]))).toEqual({ v4: NO_ADDRESSES, v6: NO_ADDRESSES })
   })
   it('is made once per pod object', () => {
     const p = pod(['10.0.0.1', 'fd00::1'])

@@ -30,28 +30,47 @@ const byFamily = new WeakMap<Pod, AddressesByFamily>()
  */
 export function addressesByFamily(pod: Pod): AddressesByFamily {
   let r = byFamily.get(pod)
-  if (!r) {
-    const v4: string[] = [], v6: string[] = []
-    for (const ip of pod.ips) {
-      // Already canonical (what the API server writes): as parseIp + formatIp would give it, at a
-      // fraction of the cost.
-      let a: string, family: 4 | 6
-      if (isCanonicalV4(ip)) (a = ip), (family = 4)
-      else if (isCanonicalV6(ip)) (a = ip), (family = 6)
-      else {
-        const parsed = parseIp(ip, LENIENT)
-        if (!parsed) continue
-        ;(a = formatIp(parsed)), (family = parsed.family)
-      }
-      ;(family === 4 ? v4 : v6).push(a)
-    }
-    // The pod's own list when it is one family's, as written (a single-stack pod, canonical: most
-    // pods); else copies at their size (slice): a list grown by push holds room for 17, ~10 MB at
-    // 30k pods. Pushed, not copied per address: podIPs has no bound in the API.
-    const own = (list: string[]) => (list.length === 0 ? NO_ADDRESSES : list.length === pod.ips.length && list.every((a, i) => a === pod.ips[i]) ? pod.ips : list.slice())
-    byFamily.set(pod, (r = { v4: own(v4), v6: own(v6) }))
-  }
+  if (!r) byFamily.set(pod, (r = split(pod.ips)))
   return r
+}
+
+function split(ips: string[]): AddressesByFamily {
+  // Most pods: one family, written canonically (what the API server writes): their own list, as
+  // parseIp + formatIp would give it, at a fraction of the cost and with nothing allocated.
+  let fours = 0, sixes = 0
+  for (const ip of ips) {
+    if (isCanonicalV4(ip)) fours++
+    else if (isCanonicalV6(ip)) sixes++
+    else break
+  }
+  if (fours === ips.length) return { v4: fours ? ips : NO_ADDRESSES, v6: NO_ADDRESSES }
+  if (sixes === ips.length) return { v4: NO_ADDRESSES, v6: ips }
+  let v4: string[] | undefined, v6: string[] | undefined
+  for (const ip of ips) {
+    let a: string, family: 4 | 6
+    if (isCanonicalV4(ip)) (a = ip), (family = 4)
+    else if (isCanonicalV6(ip)) (a = ip), (family = 6)
+    else {
+      const parsed = parseIp(ip, LENIENT)
+      if (!parsed) continue
+      ;(a = formatIp(parsed)), (family = parsed.family)
+    }
+    if (family === 4) v4 = added(v4, a)
+    else v6 = added(v6, a)
+  }
+  return { v4: v4 ?? NO_ADDRESSES, v6: v6 ?? NO_ADDRESSES }
+}
+
+/**
+ * `list` with `a`: a copy at its size while short (a list grown by push from empty holds room for
+ * 17: ~10 MB at 30k dual-stack pods), pushed past that, so that a list costs its length, not its
+ * square (podIPs has no bound in the API).
+ */
+function added(list: string[] | undefined, a: string): string[] {
+  if (!list) return [a]
+  if (list.length < 8) return [...list, a]
+  list.push(a)
+  return list
 }
 
 /** The canonical addresses a pod holds for attribution: none for a hostNetwork pod, no repeats. */
