@@ -287,8 +287,11 @@ export class NfnlSocket {
       const flags = (i: number) => (o.ackLastOnly && i !== last ? 0 : NLM_F.ACK) | (o.echoFirst && i === 0 ? NLM_F.ECHO : 0)
       const delimiter = (msg: number): NfnlRequest => ({ subsys: 0, msg, family: 0, resId: o.resId })
       // The batch as one datagram, written once (encodeNfnlDatagram): its delimiters and requests.
-      const all = [delimiter(NFNL_MSG_BATCH_BEGIN), ...reqs, delimiter(NFNL_MSG_BATCH_END)]
-      this.#send([encodeNfnlDatagram(all, [begin, ...seqs, end], all.map((_, k) => (k === 0 || k === all.length - 1 ? 0 : flags(k - 1))))], done)
+      this.#send([encodeNfnlDatagram(
+        [delimiter(NFNL_MSG_BATCH_BEGIN), ...reqs, delimiter(NFNL_MSG_BATCH_END)],
+        [begin, ...seqs, end],
+        [0, ...reqs.map((_, i) => flags(i)), 0],
+      )], done)
       this.#readAnswersNow()
     })
   }

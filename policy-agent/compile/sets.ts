@@ -45,7 +45,7 @@ export interface PodView {
   addrsSelected?(peer: PodsPeer, f: Family): readonly string[]
 }
 
-/** The canonical addresses of a pod by family (model/pod-addresses.ts: made as the pod arrived). */
+/** The canonical addresses of a pod by family (model/pod-addresses.ts: made once per pod object). */
 export function addrsOf(pod: Pod, f: Family): readonly string[] {
   const r = addressesByFamily(pod)
   return f === 4 ? r.v4 : r.v6
