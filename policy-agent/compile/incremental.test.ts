@@ -538,3 +538,45 @@ describe('incremental compile: a set created again after its namespaces changed'
     expect(elements).not.toContain('10.0.0.3')
   })
 })
+
+describe('incremental compile: a batch of pods past 100, under a twentieth of the cluster (pod by pod, not every set recomputed)', () => {
+  // The first sync after a cold start's compile ahead (agent.ts compileAhead) sees the last list
+  // page at once: up to 500 pods, at 30k pods under the limit (compiler.ts podDeltaLimit).
+  test('comes out as a fresh compile', () => {
+    const r = rng(77)
+    const store = new ClusterStore()
+    const NSS = 80, PER = 50 // 4,000 pods: the batch limit is 200
+    const pod = (n: number, k: number, v = r(3)) => ({
+      metadata: { namespace: `n${n}`, name: `p${k}`, labels: { app: `a${k % 7}`, version: `v${v}` } },
+      spec: { nodeName: 'remote', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8000 + (k % 3), protocol: 'TCP' }] }] },
+      status: { podIPs: [{ ip: `10.${n}.${k >> 8}.${k & 255}` }, { ip: `fd00::${n.toString(16)}:${k.toString(16)}` }] },
+    })
+    const fill = (kind: Kind, objs: object[]) => { const x = store.replace(kind); objs.forEach((o) => x.add(o)); x.done() }
+    fill('Namespace', Array.from({ length: NSS }, (_, n) => ({ metadata: { name: `n${n}`, labels: { team: `t${n % 5}` } } })))
+    fill('Pod', Array.from({ length: NSS * PER }, (_, i) => pod(Math.floor(i / PER), i % PER)))
+    fill('NetworkPolicy', Array.from({ length: 40 }, (_, i) => ({
+      metadata: { namespace: `n${i % 10}`, name: `np${i}` },
+      spec: {
+        podSelector: i % 3 ? {} : { matchLabels: { app: 'a1' } },
+        ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: `t${i % 5}` } }, podSelector: { matchLabels: { version: `v${i % 3}` } } }, { podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['a2', 'a3'] }] } }], ports: [{ port: 'http' }] }],
+        egress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: `a${i % 7}` } } }] }],
+      },
+    })))
+    const locals: LocalPod[] = Array.from({ length: 10 }, (_, n) => ({ namespace: `n${n}`, name: 'p0', ips: [`10.${n}.0.0`, `fd00::${n.toString(16)}:0`], hostVeth: `cinch00000000${n.toString(16).padStart(2, '0')}` }))
+    const inc = new Compiler()
+    let prev = inc.compile(store.state(), locals).ir
+    for (const batch of [180, 150]) {
+      // New pods, pods gone, pods relabelled: `batch` pod writes in one compile.
+      for (let i = 0; i < batch; i++) {
+        const n = r(NSS), k = r(PER + 20)
+        if (i % 5 === 0) store.remove('Pod', { metadata: { namespace: `n${n}`, name: `p${k}` } })
+        else store.upsert('Pod', pod(n, k))
+      }
+      const next = inc.compile(store.state(), locals).ir
+      const fresh = new Compiler().compile(store.state(), locals).ir
+      expect(JSON.stringify(next)).toBe(JSON.stringify(fresh))
+      expect(renderDiff(prev, next)).not.toBe('') // the batch moved set members
+      prev = next
+    }
+  })
+})

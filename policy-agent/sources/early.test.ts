@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ClusterState } from '../model/cluster.js'
 import { EarlySource } from './early.js'
-import type { Source } from './types.js'
+import type { EarlyLook, Source } from './types.js'
 
 /** A source whose lists end when the test says, and whose changes the test makes. */
 function fakeSource() {
@@ -11,21 +11,35 @@ function fakeSource() {
   let listed!: () => void
   let failed!: (err: Error) => void
   let change: (() => void) | undefined
+  let look: EarlyLook | undefined
   const state = {} as ClusterState
   const source: Source = {
-    start: (onChange) => {
+    start: (onChange, early) => {
       calls.push('start')
       change = onChange
+      look = early
       return new Promise<void>((resolve, reject) => ((listed = resolve), (failed = reject)))
     },
     state: () => state,
     problems: () => [{ where: 'x', reason: 'y' }],
     stop: async () => void calls.push('stop'),
   }
-  return { source, calls, state, listed: () => listed(), failed: (e: Error) => failed(e), change: () => change!() }
+  return { source, calls, state, listed: () => listed(), failed: (e: Error) => failed(e), change: () => change!(), look: () => look!.beforeLastPage() }
 }
 
 describe('EarlySource', () => {
+  it('passes the look before the last list page to the reader once it has started; none before', async () => {
+    const f = fakeSource()
+    const early = new EarlySource(f.source)
+    f.look() // the reader has not asked yet: missed, harmlessly
+    const looks: number[] = []
+    const started = early.start(() => {}, { beforeLastPage: () => looks.push(1) })
+    f.look()
+    f.listed()
+    await started
+    expect(looks).toEqual([1])
+  })
+
   it('starts the lists when made, and hands that start to the later start()', async () => {
     const f = fakeSource()
     const early = new EarlySource(f.source)

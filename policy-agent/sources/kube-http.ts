@@ -43,6 +43,11 @@ export interface ListPage {
   items: unknown[]
   resourceVersion: string
   continue?: string
+  /**
+   * How many items the pages after this one hold (the server's estimate, for a paged list without
+   * a selector); absent when the server does not say or says something no count can be.
+   */
+  remainingItemCount?: number
 }
 
 /** What a reflector needs of the API; kube-http's is the real one. */
@@ -104,7 +109,7 @@ export function kubeApi(kc: KubeConfig): KubeApi {
       const res = await open(path, query, PROTOBUF_KINDS.has(kind) ? `${PROTOBUF_TYPE}, application/json` : 'application/json')
       const body = await readBody(res, MAX_PAGE_BYTES)
       if (res.statusCode !== 200) throw apiError(res, body)
-      let list: { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } }
+      let list: { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown; remainingItemCount?: unknown } }
       if (isProtobuf(res.headers['content-type'])) {
         // Asked for by kind: a protobuf answer for a kind not asked as protobuf is refused too.
         if (!PROTOBUF_KINDS.has(kind)) throw new Error(`${path}: a protobuf list of ${kind}, which is asked for as JSON`)
@@ -117,7 +122,10 @@ export function kubeApi(kc: KubeConfig): KubeApi {
       const rv = list.metadata?.resourceVersion
       if (typeof rv !== 'string' || !rv) throw new Error(`${path}: the list has no metadata.resourceVersion`)
       const cont = list.metadata?.continue
-      return { items: list.items, resourceVersion: rv, ...(typeof cont === 'string' && cont ? { continue: cont } : {}) }
+      // A hint only (when to compile ahead: reflector.ts), so a value that is no count is dropped, not an error.
+      const left = list.metadata?.remainingItemCount
+      const remaining = Number.isSafeInteger(left) && (left as number) >= 0 ? { remainingItemCount: left as number } : {}
+      return { items: list.items, resourceVersion: rv, ...(typeof cont === 'string' && cont ? { continue: cont, ...remaining } : {}) }
     },
 
     async watch(path, query, onEvent, { signal, idleMs, onOpen }) {

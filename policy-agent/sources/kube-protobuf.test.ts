@@ -271,6 +271,38 @@ describe('protobuf lists', () => {
     }
   })
 
+  it('say how many items are left (remainingItemCount), in protobuf and in JSON; a value that is no count is dropped', async () => {
+    api = await FakeApiServer.start()
+    for (let n = 0; n < 12; n++) api.create(namespaceObject({ name: `ns-${n}`, labels: {} }))
+    const k = kubeApi(api.kubeConfig())
+    const left: (number | undefined)[] = []
+    let cont: string | undefined
+    do {
+      const page = await k.listPage(PATHS.Namespace!, { limit: '5', ...(cont ? { continue: cont } : {}) }, 'Namespace')
+      left.push(page.remainingItemCount)
+      cont = page.continue
+    } while (cont)
+    expect(left).toEqual([7, 2, undefined])
+    // JSON, from a server of any kind: only a non-negative safe integer is a count.
+    const sent = [-1, 1.5, '7', 2 ** 60, null, 3]
+    const server = createServer((_req, res) => {
+      const remainingItemCount = sent.shift()
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ metadata: { resourceVersion: '1', continue: 'c', remainingItemCount }, items: [] }))
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const kc = new KubeConfig()
+      kc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' })
+      const crd = kubeApi(kc)
+      const read: (number | undefined)[] = []
+      for (let i = 0; i < 6; i++) read.push((await crd.listPage('/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', {}, 'ClusterNetworkPolicy')).remainingItemCount)
+      expect(read).toEqual([undefined, undefined, undefined, undefined, undefined, 3])
+    } finally {
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    }
+  })
+
   it('a CRD (ClusterNetworkPolicy) stays JSON, even when protobuf is asked for', async () => {
     api = await FakeApiServer.start({ clusterNetworkPolicies: true })
     api.create({ kind: 'ClusterNetworkPolicy', metadata: { name: 'c' }, spec: { tier: 'Admin', priority: 1, subject: { namespaces: {} }, ingress: [] } })

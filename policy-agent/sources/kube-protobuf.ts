@@ -52,7 +52,7 @@ const WIRE_LEN = 2
 /** How one field is read; `schema` is a nested message (repeated with `many`). */
 type Field =
   | { name: string; t: 'string'; keep?: boolean; shared?: boolean }
-  | { name: string; t: 'bool' | 'int32' | 'strings' | 'labels' | 'cinchAnnotations' | 'intOrString' }
+  | { name: string; t: 'bool' | 'int32' | 'int64' | 'strings' | 'labels' | 'cinchAnnotations' | 'intOrString' }
   | { name: string; t: 'message'; schema: Schema; many?: boolean; paths?: Map<string, string> }
 type Schema = Record<number, Field>
 
@@ -62,7 +62,7 @@ const sh = (name: string, keep = false): Field => ({ name, t: 'string', keep, sh
 const m = (name: string, schema: Schema, many = false): Field => ({ name, t: 'message', schema, many })
 
 const OBJECT_META: Schema = { 1: s('name'), 3: sh('namespace'), 11: { name: 'labels', t: 'labels' }, 12: { name: 'annotations', t: 'cinchAnnotations' } }
-const LIST_META: Schema = { 2: s('resourceVersion'), 3: s('continue') }
+const LIST_META: Schema = { 2: s('resourceVersion'), 3: s('continue'), 4: { name: 'remainingItemCount', t: 'int64' } }
 
 const CONTAINER: Schema = { 6: m('ports', { 1: sh('name'), 3: { name: 'containerPort', t: 'int32' }, 4: sh('protocol') }, true) }
 const POD: Schema = {
@@ -98,6 +98,7 @@ export interface DecodedList {
   items: Obj[]
   resourceVersion?: string
   continue?: string
+  remainingItemCount?: number
 }
 
 /** A protobuf list body of `kind` (e.g. Pod for a PodList) as the JSON list's items and metadata. */
@@ -121,6 +122,7 @@ function decodeItems(body: Buffer, kind: Kind, schema: Schema): DecodedList {
         const meta = message(r, within(r, end, 'metadata'), LIST_META, 'metadata')
         if (typeof meta.resourceVersion === 'string') out.resourceVersion = meta.resourceVersion
         if (typeof meta.continue === 'string') out.continue = meta.continue
+        if (typeof meta.remainingItemCount === 'number') out.remainingItemCount = meta.remainingItemCount
       } else if (field === 2 && wire === WIRE_LEN) {
         const i = out.items.length
         try {
@@ -246,7 +248,7 @@ function message(r: Reader, end: number, schema: Schema, path: string, into: Obj
       skip(r, field, wire, end, path)
       continue
     }
-    const want = f.t === 'bool' || f.t === 'int32' ? WIRE_VARINT : WIRE_LEN
+    const want = f.t === 'bool' || f.t === 'int32' || f.t === 'int64' ? WIRE_VARINT : WIRE_LEN
     if (wire !== want) throw new Error(`${join(path, f.name)}: wire type ${wire}, expected ${want}`)
     switch (f.t) {
       case 'string': {
@@ -258,6 +260,8 @@ function message(r: Reader, end: number, schema: Schema, path: string, into: Obj
       }
       case 'bool': if (r.bool()) into[f.name] = true; else delete into[f.name]; break // omitempty
       case 'int32': into[f.name] = r.int32(); break
+      // As a number (protobufjs gives a Long where the long package is installed): exact below 2^53.
+      case 'int64': { const v = r.int64() as unknown; into[f.name] = typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber(); break }
       case 'strings': {
         const e = within(r, end, path, f.name)
         append(into, f.name, shared(text(r, r.pos, e)))

@@ -14,7 +14,7 @@ import { kubeApi, type KubeApi } from './kube-http.js'
 import { Reflector } from './reflector.js'
 import { decodeSnapshot, snapshotPieces, takeSnapshotFile, writeSnapshotFile, type SnapshotHeader, type SnapshotIdentity, type SnapshotKind } from './snapshot.js'
 import { ClusterStore } from './store.js'
-import type { ProblemReport, Source } from './types.js'
+import type { EarlyLook, ProblemReport, Source } from './types.js'
 import { snapshotLines } from './snapshot-lines.js'
 
 /** Where the restart snapshot goes, what binds it, and who hears about it. */
@@ -78,17 +78,27 @@ export class KubeSource implements Source {
     this.#store = new ClusterStore({ snapshotLines: !!opts.restartSnapshot })
   }
 
-  async start(onChange: () => void): Promise<void> {
+  async start(onChange: () => void, early?: EarlyLook): Promise<void> {
     const kc = this.opts.kubeConfig ?? loadKubeConfig()
     const api: KubeApi = kubeApi(kc)
     const resume = this.#loadSnapshot(kc)
     const snap = this.opts.restartSnapshot
     let synced = false
+    const listedKinds = new Set<Kind>()
+    let lookedEarly = false
     const listed = RESOURCES.map(({ kind, path, optional }) => new Promise<void>((resolve) => {
       const rv = resume.get(kind)
       const r = new Reflector({
         api, store: this.#store, kind, path,
-        onListed: resolve,
+        onListed: () => (listedKinds.add(kind), resolve()),
+        // The last kind still listing is one page from its end: the rest of the cluster is read.
+        beforeLastPage: {
+          wanted: () => !!early && !lookedEarly && listedKinds.size === RESOURCES.length - 1,
+          look: (publish) => {
+            lookedEarly = true
+            if (publish()) early!.beforeLastPage()
+          },
+        },
         onChange: () => synced && onChange(),
         onError: (err, wait) => this.opts.onError?.(path, err, wait),
         minBackoffMs: this.opts.minBackoffMs ?? 1000,

@@ -6,7 +6,7 @@ import { ClusterStore } from './store.js'
 const ns = (name: string) => ({ metadata: { name, resourceVersion: '1' } })
 
 /** A paged namespace list of `n` items, `size` per page; `gone(k)`: the k-th request answers 410. */
-function pagedApi(n: number, size: number, log: string[], gone: (request: number) => boolean = () => false): KubeApi {
+function pagedApi(n: number, size: number, log: string[], gone: (request: number) => boolean = () => false, counted = false): KubeApi {
   let requests = 0
   return {
     async listPage(_path, query): Promise<ListPage> {
@@ -16,23 +16,23 @@ function pagedApi(n: number, size: number, log: string[], gone: (request: number
       await new Promise((r) => setTimeout(r, 1))
       if (gone(k)) throw new ApiError('expired', 410)
       const items = Array.from({ length: Math.min(size, n - from) }, (_, i) => ns(`ns-${from + i}`))
-      return { items, resourceVersion: '7', ...(from + size < n ? { continue: String(from + size) } : {}) }
+      return { items, resourceVersion: '7', ...(from + size < n ? { continue: String(from + size), ...(counted ? { remainingItemCount: n - from - size } : {}) } : {}) }
     },
     watch: (_p, _q, _e, { signal }) => new Promise((resolve) => signal.addEventListener('abort', () => resolve())),
   }
 }
 
-function run(api: KubeApi, log: string[]) {
-  const store = new ClusterStore()
+function run(api: KubeApi, log: string[], onLastPageNext?: (store: ClusterStore, publish: () => boolean) => void, store = new ClusterStore(), wanted = () => true) {
   const replace = store.replace.bind(store)
   store.replace = (kind) => {
     const r = replace(kind)
-    return { add: (raw) => (log.push(`add ${(raw as { metadata: { name: string } }).metadata.name}`), r.add(raw)), problem: r.problem, done: r.done }
+    return { add: (raw) => (log.push(`add ${(raw as { metadata: { name: string } }).metadata.name}`), r.add(raw)), problem: r.problem, publish: r.publish, done: r.done }
   }
   return new Promise<{ store: ClusterStore; reflector: Reflector }>((resolve, reject) => {
     const reflector: Reflector = new Reflector({
       api, store, kind: 'Namespace', path: '/api/v1/namespaces', pageSize: 2, minBackoffMs: 1, maxBackoffMs: 1,
       onListed: () => resolve({ store, reflector }), onChange: () => {}, onError: reject, watchTimeoutSeconds: () => 60,
+      ...(onLastPageNext ? { beforeLastPage: { wanted, look: (publish: () => boolean) => onLastPageNext(store, publish) } } : {}),
     })
     reflector.start()
   })
@@ -54,6 +54,59 @@ describe('Reflector list', () => {
     await reflector.stop()
     expect(log.filter((l) => l === 'request 0')).toHaveLength(2)
     expect([...store.state().namespaces.keys()].sort()).toEqual(['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4'])
+  })
+})
+
+describe('Reflector: a look before the last page (the agent compiles ahead of it)', () => {
+  const names = (store: ClusterStore) => [...store.state().namespaces.keys()].sort()
+
+  it('is offered once, after every page but the last is in the store and before the last is asked for', async () => {
+    const log: string[] = []
+    let seen: string[] | undefined
+    const { store, reflector } = await run(pagedApi(7, 2, log, () => false, true), log, (store, publish) => {
+      log.push('look')
+      expect(publish()).toBe(true)
+      seen = names(store)
+    })
+    await reflector.stop()
+    expect(log.filter((l) => l === 'look')).toHaveLength(1)
+    // Pages 0-1, 2-3, 4-5 and then the last (6): the look comes after ns-5, before the request for 6.
+    expect(log.indexOf('look')).toBeGreaterThan(log.indexOf('add ns-5'))
+    expect(log.indexOf('look')).toBeLessThan(log.indexOf('request 6'))
+    expect(seen).toEqual(['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4', 'ns-5'])
+    expect(names(store)).toEqual(['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4', 'ns-5', 'ns-6'])
+  })
+
+  it('is not offered when the server does not say how many items are left', async () => {
+    const log: string[] = []
+    const { reflector } = await run(pagedApi(7, 2, log), log, () => log.push('look'))
+    await reflector.stop()
+    expect(log).not.toContain('look')
+    expect(log.indexOf('request 6')).toBeLessThan(log.indexOf('add ns-4')) // prefetched as ever
+  })
+
+  it('is not offered when not wanted (another kind still lists): the last page is prefetched as ever', async () => {
+    const log: string[] = []
+    const { reflector } = await run(pagedApi(7, 2, log, () => false, true), log, () => log.push('look'), new ClusterStore(), () => false)
+    await reflector.stop()
+    expect(log).not.toContain('look')
+    expect(log.indexOf('request 6')).toBeLessThan(log.indexOf('add ns-4'))
+  })
+
+  it('a relist publishes nothing: objects the last list had stay until the new one is complete', async () => {
+    const store = new ClusterStore()
+    const old = store.replace('Namespace')
+    for (const n of ['gone', 'ns-0']) old.add(ns(n))
+    old.done()
+    const log: string[] = []
+    let seen: string[] | undefined
+    const { reflector } = await run(pagedApi(7, 2, log, () => false, true), log, (s, publish) => {
+      expect(publish()).toBe(false)
+      seen = names(s)
+    }, store)
+    await reflector.stop()
+    expect(seen).toEqual(['gone', 'ns-0'])
+    expect(names(store)).toEqual(['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4', 'ns-5', 'ns-6'])
   })
 })
 

@@ -22,6 +22,13 @@ export interface ReflectorOptions {
   path: string
   /** after the first complete list */
   onListed: () => void
+  /**
+   * During the first list, once the next page is the last (by the server's remainingItemCount) and
+   * `wanted()`: `look`, before that page is asked for, with what the list has given so far put in
+   * the store by `publish`. What the callee does then is not counted in the time from the last
+   * page to the first sync (agent.ts compileAhead).
+   */
+  beforeLastPage?: { wanted: () => boolean; look: (publish: () => boolean) => void }
   /** after every change of the store's objects (not for updates policy does not read) */
   onChange: () => void
   onError: (err: unknown, retryInMs: number) => void
@@ -193,12 +200,19 @@ export class Reflector {
         do {
           const page = await next
           if (this.#stopped) return
+          const lastNext = !this.#listed && page.continue && page.remainingItemCount !== undefined && page.remainingItemCount <= this.o.pageSize && this.o.beforeLastPage?.wanted()
           // The next page is requested before this one is converted: the server's encoding and the
           // transfer overlap the conversion instead of following it (at 30k pods, 60 pages of 2 MB).
-          if (page.continue) next = fetch((cont = page.continue))
-          else cont = undefined
+          // But for the last, when a look before it is wanted: that goes first.
+          if (page.continue && !lastNext) next = fetch((cont = page.continue))
+          else cont = page.continue
           for (const item of page.items) replace.add(item)
           rv ||= page.resourceVersion
+          if (lastNext) {
+            this.o.beforeLastPage!.look(() => replace.publish())
+            if (this.#stopped) return
+            next = fetch(cont)
+          }
         } while (cont)
       } catch (err) {
         // API: "410 ResourceExpired" when a continue token outlived compaction; start over.

@@ -81,3 +81,36 @@ describe('ClusterStore', () => {
     expect(changesBetween(new ClusterStore().state(), third)).toBeUndefined() // another store
   })
 })
+
+describe('ClusterStore: a first list published before its end (the agent compiles ahead of the last page)', () => {
+  it('a snapshot then holds what the list gave so far, and the changes after it are the rest alone', () => {
+    const store = new ClusterStore()
+    const r = store.replace('Namespace')
+    for (const n of ['a', 'b', 'c']) r.add(ns(n))
+    expect(store.state().namespaces.size).toBe(0) // not published: nothing shows
+    expect(r.publish()).toBe(true)
+    const ahead = store.state()
+    expect([...ahead.namespaces.keys()].sort()).toEqual(['a', 'b', 'c'])
+    for (const n of ['d', 'e']) r.add(ns(n))
+    expect(ahead.namespaces.size).toBe(3) // a snapshot never changes
+    expect(r.done()).toBe(true)
+    const after = store.state()
+    expect([...after.namespaces.keys()].sort()).toEqual(['a', 'b', 'c', 'd', 'e'])
+    // The compile after the last page visits its objects, not the ones published before.
+    expect([...changesBetween(ahead, after)!.namespaces].sort()).toEqual(['d', 'e'])
+    expect(after.namespaces.get('a')).toBe(ahead.namespaces.get('a'))
+  })
+
+  it('a relist publishes nothing', () => {
+    const store = new ClusterStore()
+    const first = store.replace('Namespace')
+    first.add(ns('old'))
+    first.done()
+    const r = store.replace('Namespace')
+    r.add(ns('new'))
+    expect(r.publish()).toBe(false)
+    expect([...store.state().namespaces.keys()]).toEqual(['old'])
+    r.done()
+    expect([...store.state().namespaces.keys()]).toEqual(['new'])
+  })
+})

@@ -78,12 +78,21 @@ export class ClusterStore {
 
   /**
    * Replaces every object of `kind` with a complete list (a relist): converts as it goes, and
-   * swaps in only at `done()`, so no snapshot ever holds a half-listed kind.
+   * swaps in only at `done()`, so no snapshot ever holds a half-listed kind, but for `publish()`.
    */
-  replace(kind: Kind): { add: (raw: Json, line?: string, specLine?: string) => unknown; problem: (p: ProblemReport) => void; done: () => boolean } {
+  replace(kind: Kind): Replace {
     const next = new Map<string, unknown>()
     const problems = new Map<string, ProblemReport>()
+    // A first list (the kind holds nothing yet) may show what it has so far; a relist never does:
+    // it would hide, for a while, objects the last list had.
+    const first = this.#maps[FIELD[kind]].size === 0
     return {
+      publish: () => {
+        if (!first) return false
+        const cur = this.#maps[FIELD[kind]]
+        next.forEach((value, key) => cur.get(key) !== value && this.#put(kind, key, value))
+        return true
+      },
       // An object known not to convert without its raw form (a restart snapshot's, snapshot.ts).
       problem: (p) => void problems.set(p.where, { where: p.where, reason: p.reason }),
       // The object as converted (undefined: it did not convert, its problem is kept). `line`: the
@@ -190,6 +199,25 @@ export class ClusterStore {
   #clearProblem(where: string): void {
     if (this.#problems.delete(where)) this.#problemList = undefined
   }
+}
+
+/** One kind's list as it arrives (ClusterStore.replace). */
+export interface Replace {
+  /**
+   * Converts and keeps one listed object; what it became (undefined: it did not convert, its
+   * problem is kept). `line`: the restart snapshot's line it was read from (snapshot-lines.ts).
+   */
+  add: (raw: Json, line?: string, specLine?: string) => unknown
+  /** An object known not to convert without its raw form (a restart snapshot's, snapshot.ts). */
+  problem: (p: ProblemReport) => void
+  /**
+   * Puts what a first list has given so far into the store, so that a snapshot taken now holds
+   * it: the agent compiles the cluster before its last page and the first sync compiles that page
+   * alone (agent.ts compileAhead). False, and nothing moves, for a relist.
+   */
+  publish: () => boolean
+  /** Swaps the list in: the objects it lacks go. True when what policy reads changed. */
+  done: () => boolean
 }
 
 /** Deep equality of converted values (plain JSON data: objects, arrays, strings, numbers, booleans). */

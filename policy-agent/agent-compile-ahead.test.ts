@@ -1,0 +1,92 @@
+// A cold start compiles ahead of the last list page (agent.ts compileAhead): the first sync then
+// compiles only what that page brought, and must come out as a compile of the whole cluster does.
+// The fake API server in process (paged lists with remainingItemCount, as kube-apiserver), a
+// capturing applier: no kernel.
+import { afterEach, describe, expect, it } from 'vitest'
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import { Agent } from './agent.js'
+import { Applier, type ApplyResult } from './apply/applier.js'
+import type { PolicyIR } from './compile/ir.js'
+import { Compiler } from './compile/compiler.js'
+import { renderFull } from './render/index.js'
+import { KubeSource } from './sources/kube.js'
+import { FakeApiServer, type Obj } from '../test/kit/fake-apiserver.js'
+import { attachmentsDir, writeAttachmentSync } from '../lib/state/attachments.js'
+import { testTempDir } from '../test/kit/temp-dir.js'
+import { mkdirSync } from 'node:fs'
+
+class CapturingApplier extends Applier {
+  captured: PolicyIR[] = []
+  override async apply(ir: PolicyIR): Promise<ApplyResult> {
+    this.captured.push(ir)
+    return { mode: 'full', lines: 1 }
+  }
+}
+
+const NAMESPACES = 12, PODS = 6
+const ip = (n: number, k: number) => `10.1.${n}.${k + 1}`
+/** Pods of every namespace, two versions; each namespace's policy lets in one version of another team's pods, on a named port too. */
+function clusterObjects(): Obj[] {
+  const out: Obj[] = []
+  for (let n = 0; n < NAMESPACES; n++) {
+    out.push({ kind: 'Namespace', metadata: { name: `ns-${n}`, labels: { team: `t${n % 4}` } } })
+    for (let k = 0; k < PODS; k++) {
+      out.push({
+        kind: 'Pod', metadata: { namespace: `ns-${n}`, name: `pod-${k}`, labels: { app: 'web', version: `v${k % 2}` } },
+        spec: { nodeName: n < 3 && k === 0 ? 'n1' : 'n2', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8000 + n, protocol: 'TCP' }] }] },
+        status: { phase: 'Running', podIP: ip(n, k), podIPs: [{ ip: ip(n, k) }] },
+      })
+    }
+    out.push({
+      kind: 'NetworkPolicy', metadata: { namespace: `ns-${n}`, name: 'from-team' },
+      spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: `t${(n + 1) % 4}` } }, podSelector: { matchLabels: { version: `v${n % 2}` } } }] }], egress: [{ to: [{ namespaceSelector: {} , podSelector: { matchLabels: { version: 'v1' } } }], ports: [{ port: 'http' }] }] },
+    })
+  }
+  out.push({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDR: '10.1.0.0/16', podCIDRs: ['10.1.0.0/16'] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.1.1' }] } })
+  return out
+}
+
+let api: FakeApiServer | undefined, agent: Agent | undefined
+afterEach(async () => { await agent?.stop(); await api?.close(); agent = undefined; api = undefined })
+
+async function coldStart(o: { pageSize: number }) {
+  api = await FakeApiServer.start()
+  for (const obj of clusterObjects()) api.create(obj)
+  const stateDir = testTempDir('cinch-compile-ahead-')
+  mkdirSync(attachmentsDir(stateDir), { recursive: true })
+  for (let n = 0; n < 3; n++) {
+    writeAttachmentSync(stateDir, {
+      containerId: `c${n}`, ifName: 'eth0', netns: `/var/run/netns/c${n}`, podNamespace: `ns-${n}`, podName: 'pod-0',
+      ips: [`${ip(n, 0)}/16`], hostVeth: `cinch000000000${n}`, bridge: 'cni0', network: 'cinch', createdAt: '2026-01-01T00:00:00.000Z',
+    })
+  }
+  const lines: string[] = []
+  const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }))
+  const source = new KubeSource({ kubeConfig: api.kubeConfig(), pageSize: o.pageSize, minBackoffMs: 20, maxBackoffMs: 200 })
+  const applier = new CapturingApplier({ log })
+  agent = new Agent({ source, stateDir, nodeName: 'n1', log, applier, conntrackCleanup: false, idleGc: false })
+  const first = await agent.start()
+  return { source, applier, first, lines }
+}
+
+describe('a cold start compiles ahead of the last list page', () => {
+  it('once, and its first sync is what a compile of the whole cluster gives', async () => {
+    const { source, applier, first, lines } = await coldStart({ pageSize: 5 })
+    expect(lines.filter((l) => l.includes('compiled ahead of the last list page'))).toHaveLength(1)
+    expect(agent!.recordProblems).toEqual([])
+    expect(first.localPods).toHaveLength(3)
+    const whole = new Compiler().compile(source.state(), first.localPods).ir
+    expect(applier.captured).toHaveLength(1)
+    const text = renderFull(applier.captured[0]!)
+    expect(text).toBe(renderFull(whole))
+    // The last page's pods are in it: ns-11's v0 pods are a peer of ns-2's policy (team t3).
+    expect(text).toContain(ip(11, 0))
+  })
+
+  it('not for a list of one page: the first sync compiles it all', async () => {
+    const { lines, applier, source, first } = await coldStart({ pageSize: 500 })
+    expect(lines.some((l) => l.includes('compiled ahead'))).toBe(false)
+    expect(renderFull(applier.captured[0]!)).toBe(renderFull(new Compiler().compile(source.state(), first.localPods).ir))
+  })
+})
