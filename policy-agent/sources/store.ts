@@ -93,11 +93,7 @@ export class ClusterStore {
         next.forEach((value, key) => cur.get(key) !== value && this.#put(kind, key, value))
         return true
       },
-      // An object known not to convert without its raw form (a restart snapshot's, snapshot.ts).
       problem: (p) => void problems.set(p.where, { where: p.where, reason: p.reason }),
-      // The object as converted (undefined: it did not convert, its problem is kept). `line`: the
-      // restart snapshot's line it was read from, kept as its line (it converts to it again), and
-      // `specLine` its spec's (snapshot-lines.ts).
       add: (raw, line, specLine) => {
         try {
           const c = convertAs(kind, raw)
@@ -205,7 +201,8 @@ export class ClusterStore {
 export interface Replace {
   /**
    * Converts and keeps one listed object; what it became (undefined: it did not convert, its
-   * problem is kept). `line`: the restart snapshot's line it was read from (snapshot-lines.ts).
+   * problem is kept). `line`: the restart snapshot's line it was read from, kept as its line (it
+   * converts to it again), and `specLine` its spec's (snapshot-lines.ts).
    */
   add: (raw: Json, line?: string, specLine?: string) => unknown
   /** An object known not to convert without its raw form (a restart snapshot's, snapshot.ts). */
