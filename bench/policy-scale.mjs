@@ -347,7 +347,7 @@ async function timeStart(profile) {
     until('the first sync in the kernel', 120_000, () => applied[0]?.t),
     exited.then((code) => { throw new Error(`the agent exited (${code}) before its first sync\n${tail()}`) }),
   ])
-  return { ms: committed - t0, fromList: committed - listedAt, log: applied[0], ahead: aheadLog, mem: memory(a.pid), cpuMs: cpuMs(a.pid), faults: minorFaults(a.pid) }
+  return { ms: committed - t0, startedAt: t0, fromList: committed - listedAt, log: applied[0], ahead: aheadLog, mem: memory(a.pid), cpuMs: cpuMs(a.pid), faults: minorFaults(a.pid) }
 }
 async function stopAgent() {
   const exited = new Promise((r) => agent.once('exit', r))
@@ -375,6 +375,8 @@ const profileWindows = { add: [], del: [] }
 // The cold start's last LIST page request to its first commit: the "last initial LIST page ->
 // committed" figure's window.
 if (profileChanges && cold.log?.committedAtUs) profileWindows['first sync'] = [[Math.round((listedAt + MONOTONIC_OFFSET_MS) * 1000), cold.log.committedAtUs]]
+// And the whole cold start, the agent's launch to its first commit ("cold start").
+if (profileChanges && cold.log?.committedAtUs) profileWindows['cold start'] = [[Math.round((cold.startedAt + MONOTONIC_OFFSET_MS) * 1000), cold.log.committedAtUs]]
 /** Samples of one kind of change; each `change(k)` must change the ruleset. */
 async function measure(change, what) {
   const ms = [], ackMs = [], lineMs = [], syncs = [], wayInMs = []
