@@ -24,9 +24,9 @@ export interface ReflectorOptions {
   onListed: () => void
   /**
    * During the first list, once the next page is the last (by the server's remainingItemCount) and
-   * `wanted()`: `look`, before that page is asked for, with what the list has given so far put in
-   * the store by `publish`. What the callee does then is not counted in the time from the last
-   * page to the first sync (agent.ts compileAhead).
+   * `wanted()`: `look`, with what the list has given so far put in the store by `publish`, before
+   * that page is asked for, so that its work is done by the time the list is complete (agent.ts
+   * compileAhead).
    */
   beforeLastPage?: { wanted: () => boolean; look: (publish: () => boolean) => void }
   /** after every change of the store's objects (not for updates policy does not read) */
