@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { LENIENT, formatIp, parseIp } from './index.js'
-import { isCanonicalV4, isCanonicalV6 } from './canonical.js'
+import { LENIENT, canonicalIp, formatIp, parseIp } from './index.js'
+import { canonicalAddress, isCanonicalV4, isCanonicalV6 } from './canonical.js'
 
 /** A random v6 address as text: random zero runs, random compression, case and leading zeros. */
 function randomV6(rnd: () => number): string {
@@ -46,6 +46,15 @@ describe('canonical addresses', () => {
     for (const s of ['::', '::1', '1::', 'fd00:96::1a', '1:0:0:2::3', '1::2:0:0:3', '2001:db8::1']) expect(isCanonicalV6(s), s).toBe(true)
     for (const s of ['::0:1', '1:0::2', '0:0::1', '1::0', 'FD00::1', 'fd00::01', '1:2:3:4:5:6:7::', '1:2:3:4:5:6::7:8', '1:0:0:2:0:0:0:3', '1::2::3', '::ffff:1.2.3.4', 'fd00::1/64', '', ':', ':::', '1:', ':1', ':1::', '1:::2', '12345::', 'g::1', '1::2:', '::1:0', '0::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', 'fd00:0:0:0:0:0:0:1a'])
       expect(isCanonicalV6(s), s).toBe(s !== '' && formatIp(parseIp(s, LENIENT) ?? parseIp('::', LENIENT)!) === s)
+  })
+
+  it('canonicalAddress: a canonical text as it is, any other address as formatIp writes it, junk null', () => {
+    expect(canonicalAddress('fd00::1')).toBe('fd00::1')
+    expect(canonicalAddress('FD00:0::1')).toBe('fd00::1')
+    expect(canonicalAddress('010.0.0.1')).toBe(canonicalIp('010.0.0.1', LENIENT))
+    expect(canonicalAddress('2001:db8::1/64')).toBe('2001:db8::1')
+    expect(canonicalAddress('::ffff:1.2.3.4')).toBe(formatIp(parseIp('::ffff:1.2.3.4', LENIENT)!))
+    for (const s of ['', 'not-an-ip', '1.2.3', '1::2::3']) expect(canonicalAddress(s), s).toBeNull()
   })
 
   it('v4: only dotted decimal without leading zeros', () => {

@@ -3,6 +3,16 @@
 // parseIp + formatIp (BigInt arithmetic) cost most of that. False means "not sure": the caller
 // canonicalises the slow way. The API server writes pod addresses canonically.
 
+import { LENIENT, canonicalIp } from './index.js'
+
+/**
+ * `s` as formatIp writes it (LENIENT: a prefix or zone is dropped): `s` itself when it already is,
+ * with no parse; null when it is no address.
+ */
+export function canonicalAddress(s: string): string | null {
+  return isCanonicalV4(s) || isCanonicalV6(s) ? s : canonicalIp(s, LENIENT)
+}
+
 const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
 const V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`)
 

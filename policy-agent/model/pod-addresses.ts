@@ -12,8 +12,7 @@
 //   to prefer the newer pod, so the rule is one that depends on the state alone: an index brought
 //   up to date by changes and one built from scratch then agree, whatever the order of events.
 import type { ClusterState, Pod } from './cluster.js'
-import { LENIENT, canonicalIp, formatIp, parseIp } from '../../lib/ip/index.js'
-import { isCanonicalV4, isCanonicalV6 } from '../../lib/ip/canonical.js'
+import { canonicalAddress, isCanonicalV4, isCanonicalV6 } from '../../lib/ip/canonical.js'
 
 export const NO_ADDRESSES: readonly string[] = Object.freeze([])
 
@@ -50,16 +49,11 @@ function split(ips: string[]): AddressesByFamily {
   if (sixes === ips.length) return { v4: NO_ADDRESSES, v6: ips.slice() }
   let v4: string[] | undefined, v6: string[] | undefined
   for (const ip of ips) {
-    let a: string, family: 4 | 6
-    if (isCanonicalV4(ip)) (a = ip), (family = 4)
-    else if (isCanonicalV6(ip)) (a = ip), (family = 6)
-    else {
-      const parsed = parseIp(ip, LENIENT)
-      if (!parsed) continue
-      ;(a = formatIp(parsed)), (family = parsed.family)
-    }
-    if (family === 4) v4 = added(v4, a)
-    else v6 = added(v6, a)
+    const a = canonicalAddress(ip)
+    if (a === null) continue
+    // formatIp writes every IPv6 address with a colon, no IPv4 address.
+    if (a.includes(':')) v6 = added(v6, a)
+    else v4 = added(v4, a)
   }
   return { v4: v4 ?? NO_ADDRESSES, v6: v6 ?? NO_ADDRESSES }
 }
@@ -84,7 +78,7 @@ export function podAddresses(p: Pod | undefined): readonly string[] {
   const seen = p.ips.length > 8 ? new Set<string>() : undefined
   const out: string[] = []
   for (const ip of p.ips) {
-    const c = canonicalIp(ip, LENIENT)
+    const c = canonicalAddress(ip)
     if (!c || (seen ? seen.has(c) : out.includes(c))) continue
     seen?.add(c)
     out.push(c)

@@ -92,13 +92,15 @@ export class KubeSource implements Source {
         api, store: this.#store, kind, path,
         onListed: () => (listedKinds.add(kind), resolve()),
         // The last kind still listing is one page from its end: the rest of the cluster is read.
-        beforeLastPage: {
-          wanted: () => !!early && !lookedEarly && listedKinds.size === RESOURCES.length - 1,
-          look: (publish) => {
-            lookedEarly = true
-            if (publish()) early!.beforeLastPage()
+        ...(early ? {
+          beforeLastPage: {
+            wanted: () => !lookedEarly && listedKinds.size === RESOURCES.length - 1,
+            look: (publish: () => boolean) => {
+              lookedEarly = true
+              if (publish()) early.beforeLastPage()
+            },
           },
-        },
+        } : {}),
         onChange: () => synced && onChange(),
         onError: (err, wait) => this.opts.onError?.(path, err, wait),
         minBackoffMs: this.opts.minBackoffMs ?? 1000,
