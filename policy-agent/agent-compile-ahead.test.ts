@@ -50,8 +50,9 @@ function clusterObjects(): Obj[] {
 let api: FakeApiServer | undefined, agent: Agent | undefined
 afterEach(async () => { await agent?.stop(); await api?.close(); agent = undefined; api = undefined })
 
-async function coldStart(o: { pageSize: number }) {
+async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['listMetadata'] }) {
   api = await FakeApiServer.start()
+  api.listMetadata = o.listMetadata
   for (const obj of clusterObjects()) api.create(obj)
   const stateDir = testTempDir('cinch-compile-ahead-')
   mkdirSync(attachmentsDir(stateDir), { recursive: true })
@@ -82,6 +83,17 @@ describe('a cold start compiles ahead of the last list page', () => {
     expect(text).toBe(renderFull(whole))
     // The last page's pods are in it: ns-11's v0 pods are a peer of ns-2's policy (team t3).
     expect(text).toContain(ip(11, 0))
+  })
+
+  it('a server whose count lies ("one page left" on every page): one look, early, and the first sync still whole', async () => {
+    const podPages: number[] = []
+    const { source, applier, first, lines } = await coldStart({
+      pageSize: 5,
+      listMetadata: (plural, m) => { if (m.continue) m.remainingItemCount = 1; if (plural === 'pods') podPages.push(1) },
+    })
+    expect(podPages.length).toBeGreaterThan(3) // the pods came in many pages
+    expect(lines.filter((l) => l.includes('compiled ahead of the last list page'))).toHaveLength(1)
+    expect(renderFull(applier.captured[0]!)).toBe(renderFull(new Compiler().compile(source.state(), first.localPods).ir))
   })
 
   it('not for a list of one page: the first sync compiles it all', async () => {

@@ -95,6 +95,8 @@ export class FakeApiServer {
   protobufBody?: (body: Buffer, plural: string) => Buffer
   /** Called before each list page is served (e.g. to compact between two pages). */
   beforeList?: (plural: string, continued: boolean) => void
+  /** Rewrites each list page's metadata before it is encoded (a server whose remainingItemCount lies). */
+  listMetadata?: (plural: string, metadata: Record<string, unknown>) => void
   url = ''
 
   private constructor(private readonly opts: FakeApiServerOptions) {
@@ -337,6 +339,7 @@ export class FakeApiServer {
       metadata.continue = next
       metadata.remainingItemCount = page.items.length - end
     }
+    this.listMetadata?.(res.plural, metadata)
     const slice = page.items.slice(page.offset, end)
     if (proto) {
       const items = slice.map((o) => encodedOf(res.kind, o))
