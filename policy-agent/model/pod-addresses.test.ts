@@ -9,7 +9,7 @@ describe('addressesByFamily', () => {
     const r = addressesByFamily(pod(['10.0.0.1', 'FD00:0::1', 'not-an-ip', '10.0.0.1', '2001:db8::1/64']))
     expect(r).toEqual({ v4: ['10.0.0.1', '10.0.0.1'], v6: ['fd00::1', '2001:db8::1'] })
   })
-  it('a single-stack pod written canonically: its list, the other family the shared empty one', () => {
+  it('a single-stack pod written canonically: its addresses as listed, the other family the shared empty one', () => {
     const p = pod(['10.0.0.1'])
     const r = addressesByFamily(p)
     expect(r.v4).toEqual(p.ips)
