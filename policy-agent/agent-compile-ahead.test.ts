@@ -50,9 +50,12 @@ function clusterObjects(): Obj[] {
 let api: FakeApiServer | undefined, agent: Agent | undefined
 afterEach(async () => { await agent?.stop(); await api?.close(); agent = undefined; api = undefined })
 
-async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['listMetadata'] }) {
+async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['listMetadata']; beforeList?: (api: FakeApiServer, plural: string, continued: boolean, lines: string[]) => void }) {
   api = await FakeApiServer.start()
   api.listMetadata = o.listMetadata
+  const lines: string[] = []
+  const server = api
+  if (o.beforeList) api.beforeList = (plural, continued) => o.beforeList!(server, plural, continued, lines)
   for (const obj of clusterObjects()) api.create(obj)
   const stateDir = testTempDir('cinch-compile-ahead-')
   mkdirSync(attachmentsDir(stateDir), { recursive: true })
@@ -62,7 +65,6 @@ async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['li
       ips: [`${ip(n, 0)}/16`], hostVeth: `cinch000000000${n}`, bridge: 'cni0', network: 'cinch', createdAt: '2026-01-01T00:00:00.000Z',
     })
   }
-  const lines: string[] = []
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }))
   const source = new KubeSource({ kubeConfig: api.kubeConfig(), pageSize: o.pageSize, minBackoffMs: 20, maxBackoffMs: 200 })
   const applier = new CapturingApplier({ log })
@@ -94,6 +96,41 @@ describe('a cold start compiles ahead of the last list page', () => {
     expect(podPages.length).toBeGreaterThan(3) // the pods came in many pages
     expect(lines.filter((l) => l.includes('compiled ahead of the last list page'))).toHaveLength(1)
     expect(renderFull(applier.captured[0]!)).toBe(renderFull(new Compiler().compile(source.state(), first.localPods).ir))
+  })
+
+  it('a look, then the last page answers 410 and the list starts over on a changed cluster: the first sync is the new cluster whole', async () => {
+    // What the look published stays in the store while the new list runs (a relist publishes
+    // nothing); its done() then removes, changes and adds against it, and the first sync must see
+    // every one of those, not only what the last page brought.
+    const podLists: boolean[] = []
+    const gone = ip(5, 0), added = '10.1.200.7'
+    const { source, applier, first, lines } = await coldStart({
+      pageSize: 5,
+      beforeList: (server, plural, continued, lines) => {
+        if (plural !== 'pods') return
+        podLists.push(continued)
+        if (!continued || podLists.filter((c) => !c).length > 1 || !lines.some((l) => l.includes('compiled ahead of the last list page'))) return
+        // ns-0's policy lets in team t1's (ns-1, ns-5, ns-9) v0 pods: one of them goes, one turns
+        // v1, one comes; ns-1/pod-1 turns v0. All four were listed before the look but the new one.
+        server.delete('Pod', 'ns-5/pod-0')
+        const relabel = (key: string, version: string) => { const p = structuredClone(server.get('Pod', key)!); p.metadata.labels = { ...p.metadata.labels, version }; server.update(p) }
+        relabel('ns-9/pod-2', 'v1')
+        relabel('ns-1/pod-1', 'v0')
+        server.create({
+          kind: 'Pod', metadata: { namespace: 'ns-5', name: 'pod-new', labels: { app: 'web', version: 'v0' } },
+          spec: { nodeName: 'n2', containers: [{ name: 'c' }] }, status: { phase: 'Running', podIP: added, podIPs: [{ ip: added }] },
+        })
+        server.compact() // the continue token of the last page is now too old: 410
+      },
+    })
+    expect(lines.filter((l) => l.includes('compiled ahead of the last list page'))).toHaveLength(1)
+    expect(podLists.filter((c) => !c)).toHaveLength(2) // the pods were listed twice
+    const text = renderFull(applier.captured[0]!)
+    expect(text).toBe(renderFull(new Compiler().compile(source.state(), first.localPods).ir))
+    const has = (a: string) => new RegExp(`${a.replaceAll('.', '\\.')}(?![0-9])`).test(text)
+    expect(has(added)).toBe(true)
+    expect(has(ip(1, 1))).toBe(true)
+    expect(has(gone)).toBe(false)
   })
 
   it('not for a list of one page: the first sync compiles it all', async () => {
