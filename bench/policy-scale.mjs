@@ -64,6 +64,7 @@ import { RawNetlinkSocket } from 'netlink/dist/raw.js'
 import { NETLINK_NETFILTER, NFNL_SUBSYS, parseMessages } from '../lib/net/nfnetlink.ts'
 import { withNetns } from '../lib/net/netns.ts'
 import { median, netnsAdd, netnsDel, quantile, sh, uniqueName } from './lib.mjs'
+import { machineSpeed } from './machine-speed.mjs'
 import { compareRulesets, setupPods, startServer, summarize, writeScripts } from './policy-dataplane.mjs'
 import { extraPolicy, syntheticCluster } from './policy-cluster.mjs'
 import { namespaceObject, nodeObject, podObject, policyObject } from './policy-scale-objects.mjs'
@@ -177,6 +178,8 @@ async function until(what, ms, get) {
 }
 
 // ---- the cluster as API objects ------------------------------------------------------------------
+// This sitting's speed, before anything of the bench runs (and again at the end): machine-speed.mjs.
+const speedAtStart = machineSpeed()
 const tGen = performance.now()
 // Two local pods of ns-005 carry the dataplane check: tier be (allow-be lets it reach tier db on
 // 5432) and tier db (allow-db admits tier be of its namespace on 5432).
@@ -633,6 +636,10 @@ row('agent CPU to its first sync (cold / restart)', `${cold.cpuMs.toFixed(0)} / 
   const ms = (faults) => ((faults * cost.firstUs) / 1000).toFixed(0)
   row('agent minor page faults to its first sync (cold / restart)', `${cold.faults} / ${restart.faults}`, `at this machine's price ~${ms(cold.faults)} / ~${ms(restart.faults)} ms`)
   row("this machine: a fresh 4 KiB page's first touch / a mapped page's", `${cost.firstUs.toFixed(2)} / ${cost.againUs.toFixed(2)} us`)
+  // The figures above against the sitting's speed: phase 23's slow sitting read 159-231 ms here (one
+  // measurement after another, the machine quiet), so only a gap well past that spread tells sittings apart.
+  const speedAtEnd = machineSpeed()
+  row('this machine: the reference work (bench/machine-speed.mjs)', `${speedAtStart.ms.toFixed(0)} / ${speedAtEnd.ms.toFixed(0)} ms`, 'at the start / the end of this run; its median over warm rounds, in a fresh process')
 }
 // What the agent asked for and got (an agent before protobuf lists asks for JSON only).
 const served = fake.listTypes.reduce((m, t) => (m[t.includes('protobuf') ? 'protobuf' : 'JSON']++, m), { protobuf: 0, JSON: 0 })
