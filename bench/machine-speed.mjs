@@ -1,7 +1,7 @@
 // How fast this machine is in this sitting, by a fixed piece of work that none of cinch's code
 // changes: the absolute goals of bench:policy-scale (5 ms a change, 2 s a restart) are read on
-// shared 2-core VMs whose speed moved those figures by half between sittings with the same build
-// (bench/README.md phase 23). Printed beside them, it tells a slow sitting from a slow build.
+// shared 2-core VMs whose speed moved those figures by half between sittings, the code on their path
+// the same (bench/README.md phase 23). Printed beside them, it tells a slow sitting from a slow build.
 //
 // The work is shaped like the agent's: small objects with labels built, written as JSON, parsed
 // back, kept in a Map by key, their keys sorted and a label selected: CPU and fresh memory, no I/O.
