@@ -9,6 +9,8 @@ import { Agent } from './agent.js'
 import { Applier, type ApplyResult } from './apply/applier.js'
 import type { PolicyIR } from './compile/ir.js'
 import { Compiler } from './compile/compiler.js'
+import { FlowCompiler } from './flows/compiler.js'
+import { FLOW_LOG_DEFAULTS } from './flows/options.js'
 import { renderFull } from './render/index.js'
 import { KubeSource } from './sources/kube.js'
 import { FakeApiServer, type Obj } from '../test/kit/fake-apiserver.js'
@@ -50,13 +52,25 @@ function clusterObjects(): Obj[] {
 let api: FakeApiServer | undefined, agent: Agent | undefined
 afterEach(async () => { await agent?.stop(); await api?.close(); agent = undefined; api = undefined })
 
-async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['listMetadata']; beforeList?: (api: FakeApiServer, plural: string, continued: boolean, lines: string[]) => void }) {
+async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['listMetadata']; beforeList?: (api: FakeApiServer, plural: string, continued: boolean, lines: string[]) => void; flowLogs?: boolean }) {
   api = await FakeApiServer.start()
   api.listMetadata = o.listMetadata
   const lines: string[] = []
   const server = api
   if (o.beforeList) api.beforeList = (plural, continued) => o.beforeList!(server, plural, continued, lines)
-  for (const obj of clusterObjects()) api.create(obj)
+  // With flow logs: ns-9 logs, and its last pod (the pod list's last item, so on its last page) is
+  // one more local pod; ns-2's policy audits. The first sync compiles that pod's chains, which
+  // flow logging must flag (flows/dataplane.ts), after a look that compiled the rest.
+  const local = (obj: Obj) => o.flowLogs && obj.kind === 'Pod' && obj.metadata.namespace === 'ns-9' && obj.metadata.name === 'pod-5'
+  for (const obj of clusterObjects()) {
+    if (o.flowLogs && obj.kind === 'Namespace' && obj.metadata.name === 'ns-9') obj.metadata.annotations = { 'cinch.dev/flow-logs': 'true' }
+    if (o.flowLogs && obj.kind === 'NetworkPolicy' && obj.metadata.namespace === 'ns-2') obj.metadata.annotations = { 'cinch.dev/audit': 'true' }
+    if (local(obj)) (obj as { spec: { nodeName: string } }).spec.nodeName = 'n1'
+    api.create(obj)
+  }
+  // ...and a policy that selects that pod by its labels, which the look does not know yet (the
+  // pod comes on the last page): its chain changes at the first sync.
+  if (o.flowLogs) api.create({ kind: 'NetworkPolicy', metadata: { namespace: 'ns-9', name: 'v1-port' }, spec: { podSelector: { matchLabels: { version: 'v1' } }, ingress: [{ ports: [{ port: 9999 }] }] } })
   const stateDir = testTempDir('cinch-compile-ahead-')
   mkdirSync(attachmentsDir(stateDir), { recursive: true })
   for (let n = 0; n < 3; n++) {
@@ -65,10 +79,16 @@ async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['li
       ips: [`${ip(n, 0)}/16`], hostVeth: `cinch000000000${n}`, bridge: 'cni0', network: 'cinch', createdAt: '2026-01-01T00:00:00.000Z',
     })
   }
+  if (o.flowLogs) {
+    writeAttachmentSync(stateDir, {
+      containerId: 'c9', ifName: 'eth0', netns: '/var/run/netns/c9', podNamespace: 'ns-9', podName: 'pod-5',
+      ips: [`${ip(9, 5)}/16`], hostVeth: 'cinch0000000009', bridge: 'cni0', network: 'cinch', createdAt: '2026-01-01T00:00:00.000Z',
+    })
+  }
   const log = pino({ level: 'debug' }, new Writable({ write: (c, _e, cb) => (lines.push(String(c)), cb()) }))
   const source = new KubeSource({ kubeConfig: api.kubeConfig(), pageSize: o.pageSize, minBackoffMs: 20, maxBackoffMs: 200 })
   const applier = new CapturingApplier({ log })
-  agent = new Agent({ source, stateDir, nodeName: 'n1', log, applier, conntrackCleanup: false, idleGc: false })
+  agent = new Agent({ source, stateDir, nodeName: 'n1', log, applier, conntrackCleanup: false, idleGc: false, ...(o.flowLogs ? { flowLogs: FLOW_LOG_DEFAULTS } : {}) })
   const first = await agent.start()
   return { source, applier, first, lines }
 }
@@ -132,6 +152,21 @@ describe('a cold start compiles ahead of the last list page', () => {
     expect(peers?.elements).toEqual(expect.arrayContaining([added, ip(1, 1)]))
     expect(peers?.elements).not.toContain(gone)
     expect(peers?.elements).not.toContain(ip(9, 2))
+  })
+
+  it('with flow logs on (a namespace that logs, a policy that audits): the first sync is what the flow compiler gives whole', async () => {
+    const { source, applier, first, lines } = await coldStart({ pageSize: 5, flowLogs: true })
+    expect(lines.filter((l) => l.includes('compiled ahead of the last list page'))).toHaveLength(1)
+    expect(first.localPods).toHaveLength(4)
+    const ir = applier.captured[0]!
+    expect(ir.flowLog).toBeDefined()
+    // The pod of the last page is selected by its labels, and its chain logs.
+    expect(ir.chains['pod-ingress-ns-9-pod-5']?.flowLog).toBeTruthy()
+    expect(renderFull(ir)).toMatch(/dport 9999 [^\n]*comment "ns-9\/v1-port ingress\[0\]/)
+    // ns-2's audited policy has audit chains for its local pod; ns-0's pod logs its verdicts.
+    expect(Object.keys(ir.chains).filter((c) => c.startsWith('audit-')).sort()).toEqual(['audit-egress-ns-2-pod-0', 'audit-ingress-ns-2-pod-0'])
+    expect(renderFull(ir)).toMatch(/log group 6784 /)
+    expect(renderFull(ir)).toBe(renderFull(new FlowCompiler({ flowLogs: FLOW_LOG_DEFAULTS }).compile(source.state(), first.localPods).ir))
   })
 
   it('not for a list of one page: the first sync compiles it all', async () => {
