@@ -65,7 +65,7 @@ async function coldStart(o: { pageSize: number; listMetadata?: FakeApiServer['li
   for (const obj of clusterObjects()) {
     if (o.flowLogs && obj.kind === 'Namespace' && obj.metadata.name === 'ns-9') obj.metadata.annotations = { 'cinch.dev/flow-logs': 'true' }
     if (o.flowLogs && obj.kind === 'NetworkPolicy' && obj.metadata.namespace === 'ns-2') obj.metadata.annotations = { 'cinch.dev/audit': 'true' }
-    if (local(obj)) (obj as { spec: { nodeName: string } }).spec.nodeName = 'n1'
+    if (local(obj)) (obj.spec as { nodeName: string }).nodeName = 'n1'
     api.create(obj)
   }
   // ...and a policy that selects that pod by its labels, which the look does not know yet (the
@@ -133,7 +133,7 @@ describe('a cold start compiles ahead of the last list page', () => {
         // ns-0's policy lets in team t1's (ns-1, ns-5, ns-9) v0 pods: one of them goes, one turns
         // v1, one comes; ns-1/pod-1 turns v0. All but the new one were listed before the look.
         server.delete('Pod', 'ns-5/pod-0')
-        const relabel = (key: string, version: string) => { const p = structuredClone(server.get('Pod', key)!); p.metadata.labels = { ...p.metadata.labels, version }; server.update(p) }
+        const relabel = (key: string, version: string) => { const p = structuredClone(server.get('Pod', key)!); p.metadata.labels = { ...(p.metadata.labels as Record<string, string>), version }; server.update(p) }
         relabel('ns-9/pod-2', 'v1')
         relabel('ns-1/pod-1', 'v0')
         server.create({
