@@ -1,5 +1,6 @@
-// The whole suite: vitest (unit) then ava (integration, real namespaces), ending with one line
-// "N passed, M failed" for both together, and a non-zero exit when anything failed.
+// The whole suite: the type check (tsc, counted as one test), vitest (unit) then ava (integration,
+// real namespaces), ending with one line "N passed, M failed" for all together, and a non-zero exit
+// when anything failed.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -38,6 +39,17 @@ const only = process.argv[2] // "unit" | "integration" | undefined (both)
 let passed = 0
 let failed = 0
 let exit = 0
+
+if (only !== 'integration') {
+  // tsx and vitest strip types without reading them: a type error runs, and only this finds it.
+  const code = await run(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '--pretty', 'false', '-p', '.'], () => {})
+  if (code === 0) passed += 1
+  else {
+    failed += 1
+    exit = 1
+    console.error('type check (tsc --noEmit -p .) failed: the errors are above')
+  }
+}
 
 if (only !== 'integration') {
   const dir = mkdtempSync(join(tmpdir(), 'cinch-vitest-'))
