@@ -636,7 +636,7 @@ row('agent CPU to its first sync (cold / restart)', `${cold.cpuMs.toFixed(0)} / 
   const ms = (faults) => ((faults * cost.firstUs) / 1000).toFixed(0)
   row('agent minor page faults to its first sync (cold / restart)', `${cold.faults} / ${restart.faults}`, `at this machine's price ~${ms(cold.faults)} / ~${ms(restart.faults)} ms`)
   row("this machine: a fresh 4 KiB page's first touch / a mapped page's", `${cost.firstUs.toFixed(2)} / ${cost.againUs.toFixed(2)} us`)
-  // The figures above against the sitting's speed: phase 23's slow sitting read 159-231 ms here (one
+  // The figures above against the sitting's speed: phase 23's slow sitting read 171-235 ms here (one
   // measurement after another, the machine quiet), so only a gap well past that spread tells sittings apart.
   const speedAtEnd = machineSpeed()
   row('this machine: the reference work (bench/machine-speed.mjs)', `${speedAtStart.ms.toFixed(0)} / ${speedAtEnd.ms.toFixed(0)} ms`, 'at the start / the end of this run; its median over warm rounds, in a fresh process')
