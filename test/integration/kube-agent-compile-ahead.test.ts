@@ -4,7 +4,7 @@
 // the rules of its first sync: a from-restricted policy lets in its peer from the last page and
 // keeps out its neighbour.
 import test from 'ava'
-import { addPod, Cleanup, inNs, makeNodeCluster, serve, startAgent, SUBNET4, SUBNET6, waitListening, serveFakeApi } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, makeNodeCluster, serve, startAgent, waitListening, serveFakeApi, localPodObject, NODE_OBJECT } from './netpol-helpers.js'
 import { loopProbe } from './netpol-fixture.js'
 
 const cleanup = new Cleanup()
@@ -23,14 +23,8 @@ test('a cold start compiles ahead of the last list page, and that page\'s pods a
     const ip = `10.250.${i >> 8}.${i & 255}`
     api.create({ kind: 'Pod', metadata: { namespace: 'bulk', name: `p${String(i).padStart(4, '0')}`, labels: { pod: i % 2 ? 'a' : 'other' } }, spec: { nodeName: 'n2', containers: [{ name: 'c', image: 'x' }] }, status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] } })
   }
-  for (const p of pods) {
-    api.create({
-      kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: { pod: p.name } },
-      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
-      status: { phase: 'Running', podIP: p.v4, podIPs: [{ ip: p.v4 }, { ip: p.v6 }] },
-    })
-  }
-  api.create({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } })
+  for (const p of pods) api.create(localPodObject(p))
+  api.create(NODE_OBJECT)
   api.create({
     kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'from-team-y-a' },
     spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'y' } }, podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port: 'http' }] }] },

@@ -7,7 +7,7 @@
 import test from 'ava'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, SUBNET4, SUBNET6, type Agent, serveFakeApi } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, startAgent, type Agent, serveFakeApi, localPodObject, NODE_OBJECT } from './netpol-helpers.js'
 import type { Obj } from '../kit/fake-apiserver.js'
 
 const cleanup = new Cleanup()
@@ -22,12 +22,8 @@ test('a graceful restart resumes by watch with the changes made meanwhile in its
 
   const xa = await addPod(c, 'x', 'a')
   api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })
-  api.create({
-    kind: 'Pod', metadata: { namespace: 'x', name: 'a', labels: { pod: 'a' } },
-    spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
-    status: { phase: 'Running', podIP: xa.v4, podIPs: [{ ip: xa.v4 }, { ip: xa.v6 }] },
-  })
-  api.create({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } })
+  api.create(localPodObject(xa))
+  api.create(NODE_OBJECT)
   const policy = (port: number): Obj => ({
     kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'web' },
     spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'x' } } }], ports: [{ port }] }] },

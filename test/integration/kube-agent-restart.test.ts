@@ -5,7 +5,7 @@
 // graceful restart, each of which lists everything again. A listed policy once lost its `from`
 // (issue 8.0): its rule became an unconditional accept and denied pairs connected on every restart.
 import test from 'ava'
-import { addPod, Cleanup, inNs, killChild, makeNodeCluster, serve, startAgent, SUBNET4, SUBNET6, waitListening, serveFakeApi } from './netpol-helpers.js'
+import { addPod, Cleanup, inNs, killChild, makeNodeCluster, serve, startAgent, waitListening, serveFakeApi, localPodObject, NODE_OBJECT } from './netpol-helpers.js'
 import { waitFor } from '../kit/wait.js'
 import { loopProbe } from './netpol-fixture.js'
 import type { Obj } from '../kit/fake-apiserver.js'
@@ -24,14 +24,8 @@ test('restarts and relists of every kind never open a from-restricted rule (ever
   const [xa, ya, yb] = pods as [typeof pods[0], typeof pods[0], typeof pods[0]]
   api.create({ kind: 'Namespace', metadata: { name: 'x', labels: { team: 'x' } } })
   api.create({ kind: 'Namespace', metadata: { name: 'y', labels: { team: 'y' } } })
-  for (const p of pods) {
-    api.create({
-      kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: { pod: p.name }, managedFields: [{ manager: 'kubelet' }] },
-      spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
-      status: { phase: 'Running', podIP: p.v4, podIPs: [{ ip: p.v4 }, { ip: p.v6 }] },
-    })
-  }
-  api.create({ kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } })
+  for (const p of pods) api.create(localPodObject(p, { managedFields: [{ manager: 'kubelet' }] }))
+  api.create(NODE_OBJECT)
   const policy: Obj = {
     kind: 'NetworkPolicy', metadata: { namespace: 'x', name: 'from-y-a' },
     spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'y' } }, podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port: 'http' }] }] },

@@ -12,7 +12,7 @@ import { makeNetns, tempDir } from '../kit/netns.js'
 import * as paths from '../kit/paths.js'
 import { inNetns, killChild, spawnInNetns } from '../kit/proc.js'
 import { waitFor } from '../kit/wait.js'
-import { FakeApiServer } from '../kit/fake-apiserver.js'
+import { FakeApiServer, type Obj } from '../kit/fake-apiserver.js'
 
 export const repoRoot = paths.repoRoot
 const CNI_PATH = `${paths.cniBin}:${paths.refBin}`
@@ -189,6 +189,19 @@ export async function serveFakeApi(c: NodeCluster, ports = [6443]): Promise<{ ap
   })
   return { api, kubeconfigs }
 }
+
+/**
+ * The API objects the fake serves for the node `n1` and a pod attached on it: the pod labelled
+ * `pod=<name>`, its port 80 named `http`, both addresses; the Node with the cluster's pod CIDRs.
+ */
+export function localPodObject(p: Pod, metadata: Record<string, unknown> = {}): Obj {
+  return {
+    kind: 'Pod', metadata: { namespace: p.namespace, name: p.name, labels: { pod: p.name }, ...metadata },
+    spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'x', ports: [{ name: 'http', containerPort: 80 }] }] },
+    status: { phase: 'Running', podIP: p.v4, podIPs: [{ ip: p.v4 }, { ip: p.v6 }] },
+  }
+}
+export const NODE_OBJECT: Obj = { kind: 'Node', metadata: { name: 'n1' }, spec: { podCIDRs: [SUBNET4, SUBNET6] }, status: { addresses: [{ type: 'InternalIP', address: '192.168.77.1' }] } }
 
 /**
  * Starts `cinch agent` (the built CLI) in the host netns and waits until it is ready. Its source is
